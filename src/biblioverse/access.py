@@ -1,0 +1,118 @@
+"""Who is acting, and what their roles allow where. Pure: no I/O, no frameworks.
+
+Staff roles are granted on an org unit and hold for every unit below it: a librarian of
+the central library also serves its branches. Readers and devices are principals too, but
+carry no staff roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    LIBRARIAN = "librarian"
+    CATALOGUER = "cataloguer"
+    CIRCULATION = "circulation"
+
+
+class Permission(StrEnum):
+    ORG_MANAGE = "org.manage"
+    STAFF_MANAGE = "staff.manage"
+    READERS_READ = "readers.read"
+    READERS_MANAGE = "readers.manage"
+    CATALOG_MANAGE = "catalog.manage"
+    CIRCULATION_OPERATE = "circulation.operate"
+    AUDIT_READ = "audit.read"
+    DEVICES_MANAGE = "devices.manage"
+
+
+ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.LIBRARIAN: frozenset(
+        {
+            Permission.STAFF_MANAGE,
+            Permission.READERS_READ,
+            Permission.READERS_MANAGE,
+            Permission.CATALOG_MANAGE,
+            Permission.CIRCULATION_OPERATE,
+            Permission.AUDIT_READ,
+        }
+    ),
+    Role.CATALOGUER: frozenset({Permission.CATALOG_MANAGE}),
+    Role.CIRCULATION: frozenset(
+        {Permission.READERS_READ, Permission.READERS_MANAGE, Permission.CIRCULATION_OPERATE}
+    ),
+}
+
+# A librarian may hand out the roles below their own, never admin.
+GRANTABLE_BY: Mapping[Role, frozenset[Role]] = {
+    Role.ADMIN: frozenset(Role),
+    Role.LIBRARIAN: frozenset({Role.LIBRARIAN, Role.CATALOGUER, Role.CIRCULATION}),
+    Role.CATALOGUER: frozenset(),
+    Role.CIRCULATION: frozenset(),
+}
+
+
+class PrincipalKind(StrEnum):
+    STAFF = "staff"
+    READER = "reader"
+    DEVICE = "device"
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: Role
+    scope_path: str  # materialised path of the org unit the role was granted on
+    org_unit_id: int
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: PrincipalKind
+    id: int
+    display_name: str = ""
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+    org_unit_id: int | None = None  # a reader's home library, a device's branch
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind is PrincipalKind.STAFF
+
+    @property
+    def is_reader(self) -> bool:
+        return self.kind is PrincipalKind.READER
+
+    def roles(self) -> set[Role]:
+        return {g.role for g in self.grants}
+
+    def scopes_for(self, permission: Permission) -> list[str]:
+        """Paths below which the actor holds ``permission``."""
+        return [g.scope_path for g in self.grants if permission in ROLE_PERMISSIONS[g.role]]
+
+    def can(self, permission: Permission, target_path: str | None = None) -> bool:
+        """Anywhere (``target_path`` None) or on the unit at ``target_path``."""
+        scopes = self.scopes_for(permission)
+        if target_path is None:
+            return bool(scopes)
+        return any(target_path.startswith(s) for s in scopes)
+
+    def can_grant(self, role: Role, target_path: str) -> bool:
+        return any(
+            role in GRANTABLE_BY[g.role]
+            and target_path.startswith(g.scope_path)
+            and Permission.STAFF_MANAGE in ROLE_PERMISSIONS[g.role]
+            for g in self.grants
+        )
+
+
+def narrowest(paths: Iterable[str]) -> list[str]:
+    """Drop paths already covered by a shorter one ('/1/' covers '/1/4/')."""
+    kept: list[str] = []
+    for p in sorted(set(paths), key=len):
+        if not any(p.startswith(k) for k in kept):
+            kept.append(p)
+    return kept

@@ -1,0 +1,56 @@
+"""Pure decisions about sign-in: throttling, usernames. No I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from biblioverse.errors import FieldError
+
+
+@dataclass(frozen=True)
+class ThrottleState:
+    failures: int
+    window_start: dt.datetime
+    locked_until: dt.datetime | None
+
+
+def retry_after(state: ThrottleState | None, now: dt.datetime) -> int | None:
+    """Seconds to wait, if the key is locked at ``now``."""
+    if state is None or state.locked_until is None or state.locked_until <= now:
+        return None
+    return max(1, int((state.locked_until - now).total_seconds() + 0.999))
+
+
+def after_failure(
+    state: ThrottleState | None, now: dt.datetime, *, limit: int, window_s: int
+) -> ThrottleState:
+    window = dt.timedelta(seconds=window_s)
+    if state is None or now - state.window_start >= window:
+        state = ThrottleState(0, now, None)
+    failures = state.failures + 1
+    locked = now + window if failures >= limit else state.locked_until
+    return ThrottleState(failures, state.window_start, locked)
+
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+def username_errors(username: str) -> list[FieldError]:
+    if not _USERNAME.match(username):
+        return [
+            FieldError(
+                "username", "invalid_username",
+                "2 to 64 lower-case letters, digits, dots, hyphens or underscores",
+            )
+        ]
+    return []
+
+
+def staff_password_errors(password: str) -> list[FieldError]:
+    if len(password) < 10:
+        return [FieldError("password", "too_short", "staff passwords need at least 10 characters")]
+    if len(password) > 128:
+        return [FieldError("password", "too_long", "128 characters at most")]
+    return []

@@ -1,0 +1,399 @@
+"""Use cases of staff accounts and of signing in, for people and devices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from biblioverse import libraries, readers
+from biblioverse.access import Actor, Grant, Permission, PrincipalKind, Role
+from biblioverse.accounts import rules
+from biblioverse.accounts.errors import AccountDisabled, BadCredentials, StaffNotFound, TokenInvalid
+from biblioverse.accounts.models import ApiToken, DeviceKey, LoginThrottle, RoleGrant, StaffUser
+from biblioverse.audit import log_action
+from biblioverse.errors import (
+    AuthenticationFailed,
+    DuplicateValue,
+    FieldError,
+    PermissionDenied,
+    Throttled,
+    ValidationFailed,
+)
+from biblioverse.security import hash_secret, needs_rehash, new_token, token_digest, verify_secret
+
+# --- actors ----------------------------------------------------------------------
+
+
+def actor_for_staff(session: Session, staff: StaffUser) -> Actor:
+    units = {u.id: u for u in libraries.list_units(session)} if staff.grants else {}
+    grants = tuple(
+        Grant(Role(g.role), units[g.org_unit_id].path, g.org_unit_id)
+        for g in staff.grants
+        if g.org_unit_id in units
+    )
+    return Actor(
+        PrincipalKind.STAFF, staff.id, staff.full_name, grants, org_unit_id=staff.home_org_unit_id
+    )
+
+
+def actor_for_reader(reader: readers.Reader) -> Actor:
+    return Actor(PrincipalKind.READER, reader.id, reader.name, org_unit_id=reader.home_library_id)
+
+
+def actor_for(session: Session, kind: str, principal_id: int) -> Actor | None:
+    """The actor behind a session cookie or token, if the account still exists and may act."""
+    if kind == PrincipalKind.STAFF:
+        staff = session.get(StaffUser, principal_id)
+        return actor_for_staff(session, staff) if staff and staff.active else None
+    if kind == PrincipalKind.READER:
+        reader = session.get(readers.Reader, principal_id)
+        return actor_for_reader(reader) if reader else None
+    return None
+
+
+# --- staff -----------------------------------------------------------------------
+
+
+def _ensure_can_grant(session: Session, actor: Actor | None, role: Role, unit_id: int) -> None:
+    unit = libraries.get_unit(session, unit_id)
+    if actor is not None and not actor.can_grant(role, unit.path):
+        raise PermissionDenied(f"you may not grant the role {role.value} at {unit.code}")
+
+
+def create_staff(
+    session: Session,
+    actor: Actor | None,
+    *,
+    username: str,
+    full_name: str,
+    password: str,
+    home_org_unit_id: int,
+    roles: Sequence[tuple[Role, int]] = (),
+    email: str | None = None,
+    at: dt.datetime,
+) -> StaffUser:
+    """Create a staff account. ``actor`` None is the system (first admin, demo)."""
+    username = username.strip().lower()
+    errors = rules.username_errors(username) + rules.staff_password_errors(password)
+    if not full_name.strip():
+        errors.append(FieldError("full_name", "required", "a name is required"))
+    if errors:
+        raise ValidationFailed(errors)
+    home = libraries.get_unit(session, home_org_unit_id)
+    if actor is not None and not actor.can(Permission.STAFF_MANAGE, home.path):
+        raise PermissionDenied("you may not add staff to this library")
+    for role, unit_id in roles:
+        _ensure_can_grant(session, actor, role, unit_id)
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
+        raise DuplicateValue("staff user", "username", username)
+    staff = StaffUser(
+        username=username,
+        full_name=full_name.strip(),
+        email=(email or "").strip().lower() or None,
+        password_hash=hash_secret(password),
+        home_org_unit_id=home.id,
+        active=True,
+        created_at=at,
+    )
+    staff.grants = [RoleGrant(role=r.value, org_unit_id=u) for r, u in roles]
+    session.add(staff)
+    session.flush()
+    if actor is not None:
+        log_action(
+            session, actor, "staff.create", entity="staff", entity_id=staff.id,
+            org_unit_id=home.id, at=at,
+            details={"username": username, "roles": [[r.value, u] for r, u in roles]},
+        )
+    return staff
+
+
+def get_staff(session: Session, staff_id: int) -> StaffUser:
+    staff = session.get(StaffUser, staff_id)
+    if staff is None:
+        raise StaffNotFound(staff_id)
+    return staff
+
+
+def _ensure_manages(session: Session, actor: Actor, staff: StaffUser) -> None:
+    """The actor must manage staff at the target's home library and at every unit the
+    target holds a role on: a branch librarian cannot lock out a consortium admin."""
+    paths = [libraries.get_unit(session, staff.home_org_unit_id).path]
+    paths += [libraries.get_unit(session, g.org_unit_id).path for g in staff.grants]
+    if not all(actor.can(Permission.STAFF_MANAGE, p) for p in paths):
+        raise PermissionDenied("you may not change this staff account")
+
+
+def list_staff(session: Session, actor: Actor) -> list[StaffUser]:
+    scopes = actor.scopes_for(Permission.STAFF_MANAGE)
+    if not scopes:
+        raise PermissionDenied("you may not list staff")
+    unit_ids = libraries.units_within(session, scopes)
+    return list(
+        session.scalars(
+            select(StaffUser)
+            .where(StaffUser.home_org_unit_id.in_(unit_ids))
+            .order_by(StaffUser.username)
+        )
+    )
+
+
+def visible_staff(session: Session, actor: Actor, staff_id: int) -> StaffUser:
+    staff = get_staff(session, staff_id)
+    if actor.is_staff and actor.id == staff_id:
+        return staff
+    home = libraries.get_unit(session, staff.home_org_unit_id)
+    if not actor.can(Permission.STAFF_MANAGE, home.path):
+        raise PermissionDenied("you may not see this staff account")
+    return staff
+
+
+def change_staff(
+    session: Session,
+    actor: Actor,
+    staff_id: int,
+    *,
+    full_name: str | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+    at: dt.datetime,
+) -> StaffUser:
+    staff = get_staff(session, staff_id)
+    _ensure_manages(session, actor, staff)
+    changed = []
+    if full_name is not None:
+        if not full_name.strip():
+            raise ValidationFailed([FieldError("full_name", "required", "a name is required")])
+        staff.full_name = full_name.strip()
+        changed.append("full_name")
+    if active is not None:
+        if not active and staff.id == actor.id:
+            raise ValidationFailed(
+                [FieldError("active", "self_lockout", "you cannot disable your own account")]
+            )
+        staff.active = active
+        changed.append("active")
+    if password is not None:
+        errors = rules.staff_password_errors(password)
+        if errors:
+            raise ValidationFailed(errors)
+        staff.password_hash = hash_secret(password)
+        changed.append("password")
+    log_action(
+        session, actor, "staff.change", entity="staff", entity_id=staff.id,
+        org_unit_id=staff.home_org_unit_id, at=at, details={"fields": changed},
+    )
+    return staff
+
+
+def grant_role(
+    session: Session, actor: Actor, staff_id: int, role: Role, unit_id: int, *, at: dt.datetime
+) -> RoleGrant:
+    staff = get_staff(session, staff_id)
+    _ensure_manages(session, actor, staff)
+    _ensure_can_grant(session, actor, role, unit_id)
+    existing = next(
+        (g for g in staff.grants if g.role == role.value and g.org_unit_id == unit_id), None
+    )
+    if existing:
+        return existing
+    grant = RoleGrant(role=role.value, org_unit_id=unit_id)
+    staff.grants.append(grant)
+    session.flush()
+    log_action(
+        session, actor, "staff.grant", entity="staff", entity_id=staff.id,
+        org_unit_id=unit_id, at=at, details={"role": role.value},
+    )
+    return grant
+
+
+def revoke_role(
+    session: Session, actor: Actor, staff_id: int, role: Role, unit_id: int, *, at: dt.datetime
+) -> None:
+    staff = get_staff(session, staff_id)
+    _ensure_manages(session, actor, staff)
+    _ensure_can_grant(session, actor, role, unit_id)
+    staff.grants = [
+        g for g in staff.grants if not (g.role == role.value and g.org_unit_id == unit_id)
+    ]
+    log_action(
+        session, actor, "staff.revoke", entity="staff", entity_id=staff.id,
+        org_unit_id=unit_id, at=at, details={"role": role.value},
+    )
+
+
+# --- signing in ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThrottlePolicy:
+    window_s: int = 900
+    account_failures: int = 5
+    address_failures: int = 30
+
+
+def _state(row: LoginThrottle | None) -> rules.ThrottleState | None:
+    if row is None:
+        return None
+    return rules.ThrottleState(row.failures, row.window_start, row.locked_until)
+
+
+def _check_throttle(session: Session, keys: Sequence[str], at: dt.datetime) -> None:
+    for key in keys:
+        wait = rules.retry_after(_state(session.get(LoginThrottle, key)), at)
+        if wait is not None:
+            raise Throttled(
+                "too many failed sign-ins; try again later", retry_after_s=wait
+            )
+
+
+def _note_failure(session: Session, key: str, limit: int, policy: ThrottlePolicy, at: dt.datetime) -> None:
+    row = session.get(LoginThrottle, key)
+    new = rules.after_failure(_state(row), at, limit=limit, window_s=policy.window_s)
+    if row is None:
+        session.add(
+            LoginThrottle(
+                key=key, failures=new.failures, window_start=new.window_start,
+                locked_until=new.locked_until,
+            )
+        )
+    else:
+        row.failures, row.window_start, row.locked_until = (
+            new.failures, new.window_start, new.locked_until,
+        )
+
+
+@contextmanager
+def failures_kept(session: Session) -> Iterator[None]:
+    """Failed sign-ins must be counted even though the request fails: commit the count
+    before the error leaves (the caller owns the transaction, and this is its choice)."""
+    try:
+        yield
+    except (AuthenticationFailed, Throttled):
+        session.commit()
+        raise
+
+
+def authenticate(
+    session: Session,
+    *,
+    kind: PrincipalKind,
+    login: str,
+    secret: str,
+    address: str,
+    at: dt.datetime,
+    policy: ThrottlePolicy,
+) -> Actor:
+    """Check a staff user's password or a reader's password (card number or e-mail).
+
+    Failures are throttled per account and per client address. Use inside
+    :func:`failures_kept` so that the failure count survives the failed request.
+    """
+    login = login.strip().lower()
+    account_key, address_key = f"{kind.value}:{login}", f"addr:{address}"
+    _check_throttle(session, [account_key, address_key], at)
+    stored: str | None = None
+    staff: StaffUser | None = None
+    reader: readers.Reader | None = None
+    if kind is PrincipalKind.STAFF:
+        staff = session.scalar(select(StaffUser).where(StaffUser.username == login))
+        stored = staff.password_hash if staff else None
+    elif kind is PrincipalKind.READER:
+        reader = readers.by_login(session, login)
+        stored = reader.password_hash if reader else None
+    else:
+        raise BadCredentials()
+    if not verify_secret(stored, secret):
+        _note_failure(session, account_key, policy.account_failures, policy, at)
+        _note_failure(session, address_key, policy.address_failures, policy, at)
+        raise BadCredentials()
+    account_row = session.get(LoginThrottle, account_key)
+    if account_row is not None:
+        session.delete(account_row)
+    if staff is not None:
+        if not staff.active:
+            raise AccountDisabled("this staff account is disabled")
+        if needs_rehash(staff.password_hash):
+            staff.password_hash = hash_secret(secret)
+        staff.last_login_at = at
+        return actor_for_staff(session, staff)
+    assert reader is not None
+    if reader.password_hash and needs_rehash(reader.password_hash):
+        reader.password_hash = hash_secret(secret)
+    return actor_for_reader(reader)
+
+
+def issue_token(session: Session, actor: Actor, *, at: dt.datetime, ttl_s: int) -> tuple[str, dt.datetime]:
+    if actor.kind not in (PrincipalKind.STAFF, PrincipalKind.READER):
+        raise PermissionDenied("devices use their device key")
+    token = new_token("bvt")
+    expires = at + dt.timedelta(seconds=ttl_s)
+    session.add(
+        ApiToken(
+            digest=token_digest(token), principal_kind=actor.kind.value, principal_id=actor.id,
+            created_at=at, expires_at=expires, revoked_at=None,
+        )
+    )
+    return token, expires
+
+
+def resolve_token(session: Session, token: str, *, at: dt.datetime) -> Actor:
+    row = session.scalar(select(ApiToken).where(ApiToken.digest == token_digest(token)))
+    if row is None or row.revoked_at is not None or row.expires_at <= at:
+        raise TokenInvalid("the token is unknown, revoked or expired")
+    actor = actor_for(session, row.principal_kind, row.principal_id)
+    if actor is None:
+        raise TokenInvalid("the account behind this token can no longer sign in")
+    return actor
+
+
+def revoke_token(session: Session, token: str, *, at: dt.datetime) -> None:
+    row = session.scalar(select(ApiToken).where(ApiToken.digest == token_digest(token)))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = at
+
+
+# --- devices ---------------------------------------------------------------------
+
+DEVICE_KINDS = ("kiosk", "gate", "shelf", "sorter", "sensor", "robot", "screen")
+
+
+def create_device_key(
+    session: Session, actor: Actor | None, *, name: str, kind: str, org_unit_id: int, at: dt.datetime
+) -> tuple[DeviceKey, str]:
+    """Returns the device row and its key; the key is shown once and never stored."""
+    unit = libraries.get_unit(session, org_unit_id)
+    if actor is not None and not actor.can(Permission.DEVICES_MANAGE, unit.path):
+        raise PermissionDenied("you may not register devices for this library")
+    errors = []
+    if kind not in DEVICE_KINDS:
+        errors.append(FieldError("kind", "invalid_kind", f"one of {', '.join(DEVICE_KINDS)}"))
+    if not name.strip():
+        errors.append(FieldError("name", "required", "a device name is required"))
+    if errors:
+        raise ValidationFailed(errors)
+    key = new_token("bvd")
+    device = DeviceKey(
+        name=name.strip(), kind=kind, org_unit_id=unit.id, digest=token_digest(key),
+        hint=key[:10], created_at=at,
+    )
+    session.add(device)
+    session.flush()
+    if actor is not None:
+        log_action(
+            session, actor, "device.create", entity="device", entity_id=device.id,
+            org_unit_id=unit.id, at=at, details={"name": device.name, "kind": kind},
+        )
+    return device, key
+
+
+def resolve_device(session: Session, key: str, *, at: dt.datetime) -> Actor:
+    row = session.scalar(select(DeviceKey).where(DeviceKey.digest == token_digest(key)))
+    if row is None or row.revoked_at is not None:
+        raise TokenInvalid("unknown or revoked device key")
+    row.last_seen_at = at
+    return Actor(PrincipalKind.DEVICE, row.id, row.name, org_unit_id=row.org_unit_id)

@@ -1,0 +1,256 @@
+"""The application factory: routers, middleware, lifespan and the one error table."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from biblioverse import __version__, i18n
+from biblioverse.accounts.api import router as accounts_router
+from biblioverse.db import make_engine, make_session_factory
+from biblioverse.errors import DomainError
+from biblioverse.libraries.api import router as libraries_router
+from biblioverse.readers.api import router as readers_router
+from biblioverse.settings import Settings, load_settings
+from biblioverse.web import pages
+from biblioverse.web.pages import STATIC_DIR
+
+log = logging.getLogger("biblioverse")
+
+# The one table from a domain error's kind to an HTTP status.
+STATUS_BY_KIND: dict[str, int] = {
+    "invalid": 422,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "throttled": 429,
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": code, "message": message, "details": details}
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def _unique_field(exc: IntegrityError) -> str | None:
+    """Which field a unique constraint guarded, from its conventional name."""
+    text_ = str(exc.orig)
+    for marker in ("uq_", "UNIQUE constraint failed: "):
+        if marker in text_:
+            tail = text_.split(marker, 1)[1].split()[0].strip('"').strip("'")
+            return tail.split(".")[-1] if "." in tail else tail.split("_", 1)[-1]
+    return None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        status = STATUS_BY_KIND.get(exc.kind, 400)
+        headers = {}
+        if status == 429 and isinstance(exc.details, dict):
+            headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if _wants_html(request):
+            return pages.error_page(request, status, exc.message, headers=headers)
+        return JSONResponse(error_body(exc.code, exc.message, exc.details), status, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        details = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ())),
+                "code": err.get("type", "invalid"),
+                "message": err.get("msg", "invalid"),
+            }
+            for err in exc.errors()
+        ]
+        fields = ", ".join(d["field"] for d in details)
+        return JSONResponse(
+            error_body("validation_error", f"invalid fields: {fields}", details), 422
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> Response:
+        # A race past the service's own check: the database's constraint decides.
+        field = _unique_field(exc)
+        message = f"a record with this {field} already exists" if field else "conflicting change"
+        return JSONResponse(error_body("conflict", message, {"field": field}), 409)
+
+    @app.exception_handler(OperationalError)
+    async def operational_error(request: Request, exc: OperationalError) -> Response:
+        log.error("database unavailable: %s", type(exc.orig).__name__)
+        return JSONResponse(
+            error_body("unavailable", "the database is busy or unavailable; try again"), 503,
+            {"Retry-After": "2"},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_html(request):
+            return pages.error_page(request, exc.status_code, str(exc.detail))
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), exc.status_code, getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "something went wrong on our side"), 500)
+
+
+CSP_PAGES = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+        self.app, self.hsts = app, hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                extra = {
+                    b"x-content-type-options": b"nosniff",
+                    b"x-frame-options": b"DENY",
+                    b"referrer-policy": b"same-origin",
+                    b"permissions-policy": b"camera=(), microphone=(), geolocation=(self), xr-spatial-tracking=(self)",
+                    b"content-security-policy": CSP_PAGES.encode(),
+                    b"cross-origin-opener-policy": b"same-origin",
+                }
+                if self.hsts:
+                    extra[b"strict-transport-security"] = b"max-age=31536000"
+                headers += [(k, v) for k, v in extra.items() if k not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class LocaleMiddleware:
+    """Sets the request's locale: the 'lang' cookie, else Accept-Language."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            i18n.set_locale(
+                i18n.negotiate(request.cookies.get("lang"), request.headers.get("accept-language"))
+            )
+        await self.app(scope, receive, send)
+
+
+def install_metrics(app: FastAPI) -> None:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "biblioverse_http_requests_total", "HTTP requests", ["method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "biblioverse_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+        registry=registry,
+    )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        # The route template, not the raw path, keeps the label set small.
+        name = getattr(route, "path", "unmatched")
+        requests.labels(request.method, name, str(response.status_code)).inc()
+        latency.labels(request.method, name).observe(time.perf_counter() - start)
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    engine = make_engine(settings.effective_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Biblioverse",
+        version=__version__,
+        description="Smart library platform: consortium, readers, catalog, circulation, devices.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+
+    install_error_handlers(app)
+    install_metrics(app)
+
+    for router in (accounts_router, libraries_router, readers_router):
+        app.include_router(router, prefix="/api/v1")
+
+    @app.get("/health", tags=["ops"], summary="Liveness and database reachability")
+    def health() -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return JSONResponse({"status": "ok", "version": __version__, "database": "ok"})
+        except OperationalError:
+            return JSONResponse({"status": "degraded", "database": "unavailable"}, 503)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs() -> HTMLResponse:
+        return pages.api_docs_page()
+
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.effective_secret_key,
+        session_cookie="bv_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.add_middleware(LocaleMiddleware)
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    return app

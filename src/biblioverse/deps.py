@@ -1,0 +1,124 @@
+"""FastAPI dependencies: the request's transaction, clock and acting principal.
+
+Authorisation lives here, not in handlers: ``CurrentActor`` for any signed-in principal,
+``CurrentReader`` for readers, ``require_permission(...)`` for staff with a role that grants
+it somewhere; the service then checks the scope of the record it touches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from biblioverse import accounts
+from biblioverse.access import Actor, Permission
+from biblioverse.db import utcnow
+from biblioverse.errors import AuthenticationFailed, PermissionDenied
+from biblioverse.settings import Settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request owns the transaction: commit when the handler returns, roll back when
+    it raises. Runs around the handler (scope='function') so the commit happens before the
+    response is sent and a failed commit becomes an error response, not a lost write."""
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DbSession = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_now() -> dt.datetime:
+    return utcnow()
+
+
+Now = Annotated[dt.datetime, Depends(get_now)]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+AppSettings = Annotated[Settings, Depends(get_settings)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def optional_api_actor(request: Request, session: DbSession, now: Now) -> Actor | None:
+    token = _bearer(request)
+    if token:
+        return accounts.resolve_token(session, token, at=now)
+    device_key = request.headers.get("x-device-key")
+    if device_key:
+        return accounts.resolve_device(session, device_key, at=now)
+    return None
+
+
+OptionalActor = Annotated[Actor | None, Depends(optional_api_actor)]
+
+
+def api_actor(actor: OptionalActor) -> Actor:
+    if actor is None:
+        raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(api_actor)]
+
+
+def reader_actor(actor: CurrentActor) -> Actor:
+    if not actor.is_reader:
+        raise PermissionDenied("this is for readers")
+    return actor
+
+
+CurrentReader = Annotated[Actor, Depends(reader_actor)]
+
+
+def staff_actor(actor: CurrentActor) -> Actor:
+    if not actor.is_staff:
+        raise PermissionDenied("this is for library staff")
+    return actor
+
+
+CurrentStaff = Annotated[Actor, Depends(staff_actor)]
+
+
+def require_permission(permission: Permission) -> Callable[[Actor], Actor]:
+    def dependency(actor: CurrentStaff) -> Actor:
+        if not actor.can(permission):
+            raise PermissionDenied(f"your roles do not allow {permission.value}")
+        return actor
+
+    return dependency
+
+
+def device_actor(actor: CurrentActor) -> Actor:
+    if actor.kind.value != "device":
+        raise PermissionDenied("this is for registered devices")
+    return actor
+
+
+CurrentDevice = Annotated[Actor, Depends(device_actor)]

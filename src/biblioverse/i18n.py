@@ -1,0 +1,102 @@
+"""English and Simplified Chinese: Babel catalogs, the request's locale, formatting.
+
+Catalogs are the ``.po`` files under ``locale/``, compiled in memory at start-up, so there
+is no build step between editing a translation and seeing it. The request's locale lives in
+a context variable set by the locale middleware; templates and pages read it from there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from contextvars import ContextVar
+from functools import cache
+from pathlib import Path
+
+from babel import Locale, dates
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+LOCALES: dict[str, str] = {"en": "English", "zh_Hans": "简体中文"}
+HTML_LANG = {"en": "en", "zh_Hans": "zh-Hans"}
+DEFAULT_LOCALE = "en"
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+_current: ContextVar[str] = ContextVar("locale", default=DEFAULT_LOCALE)
+
+
+@cache
+def translations(locale: str) -> NullTranslations:
+    po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po.exists():
+        return NullTranslations()
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale=locale)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(fp=buf)
+
+
+def normalise(code: str | None) -> str | None:
+    """'zh-CN', 'zh_Hans', 'zh' -> 'zh_Hans'; 'en-GB' -> 'en'; unknown -> None."""
+    if not code:
+        return None
+    c = code.strip().replace("-", "_").lower()
+    if c.startswith("zh"):
+        return "zh_Hans"
+    if c.startswith("en"):
+        return "en"
+    return None
+
+
+def negotiate(cookie: str | None, accept_language: str | None) -> str:
+    chosen = normalise(cookie)
+    if chosen:
+        return chosen
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0]
+        chosen = normalise(tag)
+        if chosen:
+            return chosen
+    return DEFAULT_LOCALE
+
+
+def set_locale(locale: str) -> None:
+    _current.set(locale if locale in LOCALES else DEFAULT_LOCALE)
+
+
+def get_locale() -> str:
+    return _current.get()
+
+
+def gettext(message: str) -> str:
+    return translations(get_locale()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(get_locale()).ngettext(singular, plural, n)
+
+
+_ = gettext
+
+
+def babel_locale(locale: str | None = None) -> Locale:
+    return Locale.parse("zh_Hans_CN" if (locale or get_locale()) == "zh_Hans" else "en_GB")
+
+
+def format_time(value: dt.datetime, tz: str) -> str:
+    return dates.format_time(value, "HH:mm", tzinfo=dates.get_timezone(tz), locale=babel_locale())
+
+
+def format_date(value: dt.date, fmt: str = "medium") -> str:
+    return dates.format_date(value, fmt, locale=babel_locale())
+
+
+def format_datetime(value: dt.datetime, tz: str, fmt: str = "medium") -> str:
+    return dates.format_datetime(value, fmt, tzinfo=dates.get_timezone(tz), locale=babel_locale())
+
+
+def weekday_name(value: dt.date) -> str:
+    return dates.format_date(value, "EEEE", locale=babel_locale())

@@ -1,0 +1,101 @@
+"""Tables of the organisation tree: consortium, member libraries, branches, locations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from biblioverse.db import Base, UTCDateTime
+
+
+class OrgUnit(Base):
+    """A node of the consortium tree. ``path`` is the materialised path ('/1/4/')."""
+
+    __tablename__ = "org_units"
+    __table_args__ = (
+        CheckConstraint("kind IN ('consortium', 'library', 'branch')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    path: Mapped[str] = mapped_column(String(255), index=True, default="")
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    isil: Mapped[str | None] = mapped_column(String(16), unique=True)
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(400), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    parent: Mapped[OrgUnit | None] = relationship(remote_side=[id])
+    periods: Mapped[list[OpeningPeriod]] = relationship(
+        back_populates="unit", cascade="all, delete-orphan", order_by="OpeningPeriod.weekday"
+    )
+    closed_days: Mapped[list[ClosedDay]] = relationship(
+        back_populates="unit", cascade="all, delete-orphan", order_by="ClosedDay.day"
+    )
+
+    def name(self, locale: str) -> str:
+        return self.name_zh if locale.startswith("zh") and self.name_zh else self.name_en
+
+
+class Location(Base):
+    """A place inside a library or branch: floor, zone and a shelf range."""
+
+    __tablename__ = "locations"
+    __table_args__ = (UniqueConstraint("org_unit_id", "code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    floor: Mapped[int] = mapped_column(SmallInteger)
+    zone: Mapped[str] = mapped_column(String(64))
+    shelf_from: Mapped[str] = mapped_column(String(32), default="")
+    shelf_to: Mapped[str] = mapped_column(String(32), default="")
+    name_en: Mapped[str] = mapped_column(String(200))
+    name_zh: Mapped[str] = mapped_column(String(200))
+
+
+class OpeningPeriod(Base):
+    __tablename__ = "opening_periods"
+    __table_args__ = (
+        CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday"),
+        CheckConstraint("opens >= 0 AND opens < closes AND closes <= 1440", name="period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(
+        ForeignKey("org_units.id", ondelete="CASCADE"), index=True
+    )
+    weekday: Mapped[int] = mapped_column(SmallInteger)
+    opens: Mapped[int] = mapped_column(SmallInteger)
+    closes: Mapped[int] = mapped_column(SmallInteger)
+
+    unit: Mapped[OrgUnit] = relationship(back_populates="periods")
+
+
+class ClosedDay(Base):
+    __tablename__ = "closed_days"
+    __table_args__ = (UniqueConstraint("org_unit_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(
+        ForeignKey("org_units.id", ondelete="CASCADE"), index=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date)
+    reason_en: Mapped[str] = mapped_column(String(200), default="")
+    reason_zh: Mapped[str] = mapped_column(String(200), default="")
+
+    unit: Mapped[OrgUnit] = relationship(back_populates="closed_days")

@@ -1,0 +1,274 @@
+"""Use cases of the organisation tree and its calendars."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from biblioverse.access import Actor, Permission
+from biblioverse.audit import log_action
+from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
+from biblioverse.libraries import rules
+from biblioverse.libraries.errors import OrgUnitNotFound
+from biblioverse.libraries.models import ClosedDay, Location, OpeningPeriod, OrgUnit
+from biblioverse.libraries.rules import OrgKind, Period, Schedule
+
+
+def ensure(actor: Actor, permission: Permission, path: str) -> None:
+    if not actor.can(permission, path):
+        raise PermissionDenied(f"you may not do this here ({permission.value})")
+
+
+def get_unit(session: Session, unit_id: int) -> OrgUnit:
+    unit = session.get(OrgUnit, unit_id)
+    if unit is None:
+        raise OrgUnitNotFound(unit_id)
+    return unit
+
+
+def get_unit_by_code(session: Session, code: str) -> OrgUnit:
+    unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    if unit is None:
+        raise OrgUnitNotFound(code)
+    return unit
+
+
+def list_units(session: Session, *, kinds: Sequence[OrgKind] | None = None) -> list[OrgUnit]:
+    q = select(OrgUnit).options(selectinload(OrgUnit.periods), selectinload(OrgUnit.closed_days))
+    if kinds:
+        q = q.where(OrgUnit.kind.in_([k.value for k in kinds]))
+    return list(session.scalars(q.order_by(OrgUnit.path)))
+
+
+def service_points(session: Session) -> list[OrgUnit]:
+    """Libraries and branches: the places a reader can walk into."""
+    return list_units(session, kinds=[OrgKind.LIBRARY, OrgKind.BRANCH])
+
+
+def units_within(session: Session, scope_paths: Sequence[str]) -> list[int]:
+    if not scope_paths:
+        return []
+    q = select(OrgUnit.id)
+    cond = None
+    for p in scope_paths:
+        c = OrgUnit.path.startswith(p, autoescape=True)
+        cond = c if cond is None else cond | c
+    return list(session.scalars(q.where(cond)))  # type: ignore[arg-type]
+
+
+@dataclass
+class UnitInput:
+    kind: OrgKind
+    code: str
+    name_en: str
+    name_zh: str
+    parent_id: int | None = None
+    isil: str | None = None
+    address: str = ""
+    phone: str = ""
+    timezone: str = "Asia/Shanghai"
+
+
+def _timezone_errors(name: str) -> list[FieldError]:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return [FieldError("timezone", "invalid_timezone", f"unknown time zone {name!r}")]
+    return []
+
+
+def create_unit(session: Session, actor: Actor | None, data: UnitInput, *, at: dt.datetime) -> OrgUnit:
+    """Add a unit to the tree. ``actor`` None is the system itself (setup, demo)."""
+    parent = get_unit(session, data.parent_id) if data.parent_id is not None else None
+    errors = [
+        *rules.parent_errors(data.kind, OrgKind(parent.kind) if parent else None),
+        *rules.isil_errors(data.isil),
+        *_timezone_errors(data.timezone),
+    ]
+    if not data.code.strip():
+        errors.append(FieldError("code", "required", "a short code is required"))
+    if not data.name_en.strip():
+        errors.append(FieldError("name_en", "required", "an English name is required"))
+    if not data.name_zh.strip():
+        errors.append(FieldError("name_zh", "required", "a Chinese name is required"))
+    if errors:
+        raise ValidationFailed(errors)
+    if actor is not None:
+        # A new top-level consortium needs a role at no unit; only the system creates one.
+        if parent is None:
+            raise PermissionDenied("only the system creates a consortium")
+        ensure(actor, Permission.ORG_MANAGE, parent.path)
+    if session.scalar(select(OrgUnit.id).where(OrgUnit.code == data.code)):
+        raise DuplicateValue("library", "code", data.code)
+    if data.isil and session.scalar(select(OrgUnit.id).where(OrgUnit.isil == data.isil)):
+        raise DuplicateValue("library", "isil", data.isil)
+    unit = OrgUnit(
+        kind=data.kind.value,
+        parent_id=parent.id if parent else None,
+        code=data.code,
+        isil=data.isil,
+        name_en=data.name_en.strip(),
+        name_zh=data.name_zh.strip(),
+        address=data.address,
+        phone=data.phone,
+        timezone=data.timezone,
+        created_at=at,
+    )
+    session.add(unit)
+    session.flush()
+    unit.path = rules.tree_path(parent.path if parent else None, unit.id)
+    if actor is not None:
+        log_action(
+            session, actor, "library.create", entity="library", entity_id=unit.id,
+            org_unit_id=unit.id, at=at, details={"code": unit.code, "kind": unit.kind},
+        )
+    return unit
+
+
+def schedule_of(unit: OrgUnit) -> Schedule:
+    weekly: dict[int, list[Period]] = {}
+    for p in unit.periods:
+        weekly.setdefault(p.weekday, []).append(Period(p.opens, p.closes))
+    return Schedule(
+        timezone=unit.timezone,
+        weekly=weekly,
+        closed_days=frozenset(c.day for c in unit.closed_days),
+    )
+
+
+def set_weekly_hours(
+    session: Session,
+    actor: Actor | None,
+    unit: OrgUnit,
+    hours: dict[int, list[Period]],
+    *,
+    at: dt.datetime,
+) -> None:
+    """Replace the weekly hours; a weekday left out is closed."""
+    if actor is not None:
+        ensure(actor, Permission.ORG_MANAGE, unit.path)
+    errors = [e for wd, ps in hours.items() for e in rules.period_errors(wd, ps)]
+    if errors:
+        raise ValidationFailed(errors)
+    unit.periods.clear()
+    session.flush()
+    for wd, ps in sorted(hours.items()):
+        for p in ps:
+            unit.periods.append(OpeningPeriod(weekday=wd, opens=p.opens, closes=p.closes))
+    if actor is not None:
+        log_action(
+            session, actor, "library.hours", entity="library", entity_id=unit.id,
+            org_unit_id=unit.id, at=at,
+        )
+
+
+def add_closed_day(
+    session: Session,
+    actor: Actor | None,
+    unit: OrgUnit,
+    day: dt.date,
+    *,
+    reason_en: str = "",
+    reason_zh: str = "",
+    at: dt.datetime,
+) -> ClosedDay:
+    if actor is not None:
+        ensure(actor, Permission.ORG_MANAGE, unit.path)
+    if any(c.day == day for c in unit.closed_days):
+        raise DuplicateValue("closed day", "day", day.isoformat())
+    closed = ClosedDay(day=day, reason_en=reason_en, reason_zh=reason_zh)
+    unit.closed_days.append(closed)
+    if actor is not None:
+        log_action(
+            session, actor, "library.closed_day", entity="library", entity_id=unit.id,
+            org_unit_id=unit.id, at=at, details={"day": day.isoformat()},
+        )
+    return closed
+
+
+@dataclass
+class LocationInput:
+    code: str
+    floor: int
+    zone: str
+    name_en: str
+    name_zh: str
+    shelf_from: str = ""
+    shelf_to: str = ""
+
+
+def add_location(
+    session: Session, actor: Actor | None, unit: OrgUnit, data: LocationInput, *, at: dt.datetime
+) -> Location:
+    if actor is not None:
+        ensure(actor, Permission.ORG_MANAGE, unit.path)
+    if unit.kind == OrgKind.CONSORTIUM:
+        raise ValidationFailed(
+            [FieldError("org_unit_id", "not_a_building", "a consortium has no shelves")]
+        )
+    exists = session.scalar(
+        select(Location.id).where(Location.org_unit_id == unit.id, Location.code == data.code)
+    )
+    if exists:
+        raise DuplicateValue("location", "code", data.code)
+    loc = Location(org_unit_id=unit.id, **data.__dict__)
+    session.add(loc)
+    session.flush()
+    if actor is not None:
+        log_action(
+            session, actor, "location.create", entity="location", entity_id=loc.id,
+            org_unit_id=unit.id, at=at, details={"code": loc.code},
+        )
+    return loc
+
+
+def locations_of(session: Session, unit_id: int) -> list[Location]:
+    return list(
+        session.scalars(
+            select(Location)
+            .where(Location.org_unit_id == unit_id)
+            .order_by(Location.floor, Location.code)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DayStatus:
+    """What a reader wants to know about a library on a day, at a moment."""
+
+    periods: list[tuple[dt.datetime, dt.datetime]]
+    open_now: bool
+    open_until: dt.datetime | None
+    next_opening: dt.datetime | None
+    closed_reason_en: str
+    closed_reason_zh: str
+    closed_today: bool
+
+
+def status_at(unit: OrgUnit, at: dt.datetime) -> DayStatus:
+    s = schedule_of(unit)
+    local = at.astimezone(s.tz)
+    reason = next((c for c in unit.closed_days if c.day == local.date()), None)
+    until = rules.open_until(s, at)
+    return DayStatus(
+        periods=rules.periods_on(s, local.date()),
+        open_now=until is not None,
+        open_until=until,
+        next_opening=None if until else rules.next_opening(s, at),
+        closed_reason_en=reason.reason_en if reason else "",
+        closed_reason_zh=reason.reason_zh if reason else "",
+        closed_today=reason is not None,
+    )
+
+
+def is_open(unit: OrgUnit, at: dt.datetime) -> bool:
+    return rules.is_open(schedule_of(unit), at)
+
+
+def next_opening(unit: OrgUnit, after: dt.datetime) -> dt.datetime | None:
+    return rules.next_opening(schedule_of(unit), after)

@@ -1,0 +1,16 @@
+"""Broken rules of reader accounts."""
+
+from __future__ import annotations
+
+from biblioverse.errors import Conflict, NotFound
+
+
+class ReaderNotFound(NotFound):
+    code = "reader_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("reader", key)
+
+
+class InvalidStatusChange(Conflict):
+    code = "invalid_status_change"

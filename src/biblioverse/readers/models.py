@@ -1,0 +1,41 @@
+"""Reader accounts: one card number valid across the consortium."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from biblioverse.db import Base, UTCDateTime
+
+
+class Reader(Base):
+    __tablename__ = "readers"
+    __table_args__ = (
+        CheckConstraint(
+            "category IN ('adult', 'child', 'student', 'staff', 'visitor')", name="category"
+        ),
+        CheckConstraint("status IN ('pending', 'active', 'blocked', 'expired')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_number: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(24))
+    birth_date: Mapped[dt.date] = mapped_column(Date)
+    guardian_name: Mapped[str | None] = mapped_column(String(120))
+    home_library_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    category: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    expires_on: Mapped[dt.date] = mapped_column(Date)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    pin_hash: Mapped[str | None] = mapped_column(String(200))
+    registered_via: Mapped[str] = mapped_column(String(16))
+    # Privacy by default: no loan history unless the reader asks for it.
+    keep_history: Mapped[bool] = mapped_column(Boolean, default=False)
+    preferred_locale: Mapped[str | None] = mapped_column(String(16))
+    blocked_reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,227 @@
+"""Pure decisions about reader cards: validation, activation, expiry. No I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from biblioverse.errors import FieldError
+
+
+def N_(message: str) -> str:
+    """Marks a message for the translation catalog; pages translate it when shown."""
+    return message
+
+
+class Category(StrEnum):
+    ADULT = "adult"
+    CHILD = "child"
+    STUDENT = "student"
+    STAFF = "staff"
+    VISITOR = "visitor"
+
+
+class Status(StrEnum):
+    PENDING = "pending"  # registered online, identity not yet checked at a desk
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    EXPIRED = "expired"
+
+
+class Channel(StrEnum):
+    ONLINE = "online"
+    DESK = "desk"
+    IMPORT = "import"
+
+
+# How long a card is valid from activation, in days.
+VALIDITY_DAYS: dict[Category, int] = {
+    Category.ADULT: 3 * 365,
+    Category.CHILD: 3 * 365,
+    Category.STUDENT: 365,
+    Category.STAFF: 365,
+    Category.VISITOR: 30,
+}
+
+# Who may sign themselves up online; staff cards are issued by the library only.
+SELF_SERVICE_CATEGORIES = frozenset(
+    {Category.ADULT, Category.CHILD, Category.STUDENT, Category.VISITOR}
+)
+
+CHILD_MAX_AGE = 13  # below 14 a guardian registers with the child
+ADULT_MIN_AGE = 18
+STUDENT_MIN_AGE = 6
+MAX_AGE = 120
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{5,19}$")
+_PIN = re.compile(r"^[0-9]{4,6}$")
+_CARD = re.compile(r"^[A-Za-z0-9]{4,20}$")
+
+
+def age_on(birth: dt.date, today: dt.date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def luhn_check_digit(digits: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    return number.isdigit() and len(number) > 1 and luhn_check_digit(number[:-1]) == number[-1]
+
+
+def new_card_number(prefix: str = "2900", length: int = 14) -> str:
+    """A random card number with a Luhn check digit, so a mistyped digit is caught."""
+    body = prefix + "".join(secrets.choice("0123456789") for _ in range(length - len(prefix) - 1))
+    return body + luhn_check_digit(body)
+
+
+def card_number_errors(card: str) -> list[FieldError]:
+    if not _CARD.match(card):
+        return [
+            FieldError(
+                "card_number", "invalid_card_number",
+                N_("a card number is 4 to 20 letters or digits"),
+            )
+        ]
+    return []
+
+
+def password_errors(password: str, *, field: str = "password", card: str = "") -> list[FieldError]:
+    if len(password) < 8:
+        return [FieldError(field, "too_short", N_("the password needs at least 8 characters"))]
+    if len(password) > 128:
+        return [FieldError(field, "too_long", N_("the password may have 128 characters at most"))]
+    if card and password == card:
+        return [FieldError(field, "same_as_card", N_("the password may not be the card number"))]
+    return []
+
+
+def pin_errors(pin: str | None) -> list[FieldError]:
+    if pin is None or pin == "":
+        return []
+    if not _PIN.match(pin):
+        return [FieldError("pin", "invalid_pin", N_("the PIN is 4 to 6 digits"))]
+    if len(set(pin)) == 1:
+        return [FieldError("pin", "weak_pin", N_("the PIN may not repeat one digit"))]
+    return []
+
+
+def email_errors(email: str, field: str = "email") -> list[FieldError]:
+    if not _EMAIL.match(email) or len(email) > 254:
+        return [FieldError(field, "invalid_email", N_("this is not an e-mail address"))]
+    return []
+
+
+@dataclass(frozen=True)
+class RegistrationData:
+    name: str
+    birth_date: dt.date | None
+    category: str
+    email: str | None = None
+    phone: str | None = None
+    guardian_name: str | None = None
+
+
+def registration_errors(
+    data: RegistrationData, *, today: dt.date, channel: Channel
+) -> list[FieldError]:
+    errors: list[FieldError] = []
+    name = data.name.strip()
+    if not name:
+        errors.append(FieldError("name", "required", N_("please give your name")))
+    elif len(name) > 120:
+        errors.append(FieldError("name", "too_long", N_("the name may have 120 characters at most")))
+    try:
+        category = Category(data.category)
+    except ValueError:
+        errors.append(FieldError("category", "invalid_category", N_("choose a reader category")))
+        category = None
+    if category is not None and channel is Channel.ONLINE and category not in SELF_SERVICE_CATEGORIES:
+        errors.append(
+            FieldError("category", "not_self_service", N_("staff cards are issued by the library"))
+        )
+    if data.email:
+        errors += email_errors(data.email)
+    elif channel is Channel.ONLINE:
+        errors.append(
+            FieldError("email", "required", N_("an e-mail address is needed to register online"))
+        )
+    if data.phone and not _PHONE.match(data.phone):
+        errors.append(FieldError("phone", "invalid_phone", N_("this is not a phone number")))
+    if data.birth_date is None:
+        errors.append(FieldError("birth_date", "required", N_("please give the date of birth")))
+    elif data.birth_date > today:
+        errors.append(
+            FieldError("birth_date", "in_future", N_("the date of birth is in the future"))
+        )
+    elif age_on(data.birth_date, today) > MAX_AGE:
+        errors.append(FieldError("birth_date", "implausible", N_("please check the date of birth")))
+    elif category is not None:
+        age = age_on(data.birth_date, today)
+        if category is Category.CHILD and age > CHILD_MAX_AGE:
+            errors.append(
+                FieldError("category", "too_old_for_child", N_("a child card is for readers under 14"))
+            )
+        if category is Category.ADULT and age < ADULT_MIN_AGE:
+            errors.append(
+                FieldError("category", "too_young_for_adult", N_("an adult card is for readers of 18 and over"))
+            )
+        if category is Category.STUDENT and age < STUDENT_MIN_AGE:
+            errors.append(
+                FieldError("category", "too_young_for_student", N_("a student card is for readers of 6 and over"))
+            )
+        if age <= CHILD_MAX_AGE and not (data.guardian_name or "").strip():
+            errors.append(
+                FieldError(
+                    "guardian_name", "required",
+                    N_("readers under 14 register with a parent or guardian"),
+                )
+            )
+    return errors
+
+
+def initial_status(channel: Channel) -> Status:
+    """Online sign-ups wait for an identity check at any desk; desk and import are checked."""
+    return Status.PENDING if channel is Channel.ONLINE else Status.ACTIVE
+
+
+def expiry_for(category: Category, start: dt.date) -> dt.date:
+    return start + dt.timedelta(days=VALIDITY_DAYS[category])
+
+
+def effective_status(status: Status, expires_on: dt.date, today: dt.date) -> Status:
+    if status is Status.ACTIVE and expires_on < today:
+        return Status.EXPIRED
+    return status
+
+
+def activation_errors(status: Status) -> list[FieldError]:
+    if status is not Status.PENDING:
+        return [FieldError("status", "not_pending", N_("only a pending card can be activated"))]
+    return []
+
+
+# Which stored status a librarian may move a card to, from which.
+STAFF_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.ACTIVE, Status.BLOCKED}),
+    Status.ACTIVE: frozenset({Status.BLOCKED, Status.EXPIRED}),
+    Status.BLOCKED: frozenset({Status.ACTIVE}),
+    Status.EXPIRED: frozenset({Status.ACTIVE}),
+}
+
+
+def can_move(current: Status, new: Status) -> bool:
+    return new in STAFF_TRANSITIONS[current]

@@ -1,0 +1,11 @@
+"""Every table, imported in one place: the metadata Alembic compares against."""
+
+from biblioverse import audit, events
+from biblioverse.accounts import models as accounts_models
+from biblioverse.db import Base
+from biblioverse.libraries import models as libraries_models
+from biblioverse.readers import models as readers_models
+
+metadata = Base.metadata
+
+__all__ = ["accounts_models", "audit", "events", "libraries_models", "metadata", "readers_models"]

@@ -1,0 +1,61 @@
+"""Configuration, read from the environment (``BIBLIOVERSE_*``) once, at the edge.
+
+Domain code never reads settings: the app factory, the CLI and the jobs pass what a
+service needs as arguments.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BIBLIOVERSE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="All state lives below this folder.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default is SQLite in the data folder."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs session cookies; default is a random key kept in the data folder.",
+    )
+    default_locale: str = "en"
+    default_timezone: str = "Asia/Shanghai"
+    session_max_age_s: int = 8 * 3600
+    api_token_ttl_s: int = 12 * 3600
+    # Login throttling: failures in a sliding window lock the account or the address.
+    throttle_window_s: int = 15 * 60
+    throttle_account_failures: int = 5
+    throttle_address_failures: int = 30
+    secure_cookies: bool = False
+    redis_url: str | None = None
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'biblioverse.db').resolve()}"
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        # Several workers sharing one data folder must share the key, so it lives on disk.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Server-rendered pages: Jinja2 templates, htmx, a vendored CSS framework."""

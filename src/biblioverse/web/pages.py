@@ -1,0 +1,399 @@
+"""Page routes: public home, reader sign-in and registration, my account, staff console.
+
+Pages sign in with a signed session cookie; every form carries the session's CSRF token
+(htmx sends it as a header). Handlers stay thin: they parse the form, call one service and
+render a template.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlparse
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from biblioverse import accounts, audit, i18n, libraries, readers
+from biblioverse.access import Actor, Permission, PrincipalKind
+from biblioverse.deps import AppSettings, DbSession, Now, client_address
+from biblioverse.errors import DomainError, PermissionDenied, Throttled, ValidationFailed
+from biblioverse.i18n import gettext as _
+from biblioverse.web.templating import globals_for, templates
+
+STATIC_DIR = Path(__file__).parent / "static"
+router = APIRouter(include_in_schema=False)
+
+
+# --- session, CSRF and the acting principal -----------------------------------------
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return str(token)
+
+
+async def check_csrf(request: Request) -> None:
+    """Every state-changing page request proves it came from our own form."""
+    expected = request.session.get("csrf")
+    sent = request.headers.get("x-csrf-token")
+    if sent is None:
+        form = await request.form()
+        value = form.get("csrf_token")
+        sent = value if isinstance(value, str) else None
+    if not expected or not sent or not secrets.compare_digest(str(expected), sent):
+        raise PermissionDenied(_("The form has expired. Please reload the page and try again."))
+
+
+Csrf = Depends(check_csrf)
+
+
+def page_actor(request: Request, session: DbSession) -> Actor | None:
+    kind, pid = request.session.get("kind"), request.session.get("id")
+    if not kind or not isinstance(pid, int):
+        return None
+    actor = accounts.actor_for(session, kind, pid)
+    if actor is None:
+        request.session.clear()
+    return actor
+
+
+PageActor = Annotated[Actor | None, Depends(page_actor)]
+
+
+class SignInRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+def render(
+    request: Request, template: str, actor: Actor | None = None, status_code: int = 200, **ctx: Any
+) -> HTMLResponse:
+    context = globals_for(
+        request=request, actor=actor, csrf=csrf_token(request), path=request.url.path, **ctx
+    )
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def error_page(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> HTMLResponse:
+    titles = {
+        401: _("Please sign in"), 403: _("Not allowed"), 404: _("Not found"),
+        409: _("Conflict"), 422: _("Please check your input"), 429: _("Too many attempts"),
+    }
+    response = templates.TemplateResponse(
+        request, "error.html",
+        globals_for(
+            request=request, actor=None, csrf="", path=request.url.path,
+            status=status, title=titles.get(status, _("Something went wrong")), message=message,
+        ),
+        status_code=status, headers=headers,
+    )
+    return response
+
+
+def _safe_next(url: str | None, default: str) -> str:
+    """Only same-site paths: a sign-in link must not bounce a reader to another site."""
+    if not url:
+        return default
+    parsed = urlparse(url)
+    if parsed.scheme or parsed.netloc or not url.startswith("/") or url.startswith("//"):
+        return default
+    return url
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _signin_redirect(request: Request) -> RedirectResponse:
+    return _redirect(f"/signin?next={quote(request.url.path)}")
+
+
+# --- public --------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, session: DbSession, actor: PageActor, now: Now) -> HTMLResponse:
+    units = libraries.service_points(session)
+    rows = [(u, libraries.status_at(u, now)) for u in units]
+    return render(request, "home.html", actor, libraries=rows, now=now)
+
+
+@router.get("/lang/{code}")
+def switch_language(code: str, request: Request, next: str | None = None) -> Response:
+    locale = i18n.normalise(code) or i18n.DEFAULT_LOCALE
+    response = _redirect(_safe_next(next or request.headers.get("referer-path"), "/"))
+    response.set_cookie("lang", locale, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin_form(request: Request, actor: PageActor, next: str | None = None, kind: str = "reader") -> Response:
+    if actor is not None:
+        return _redirect("/staff" if actor.is_staff else "/account")
+    return render(request, "signin.html", None, next=_safe_next(next, ""), kind=kind, error=None)
+
+
+@router.post("/signin", response_class=HTMLResponse, dependencies=[Csrf])
+def signin(
+    request: Request,
+    session: DbSession,
+    now: Now,
+    settings: AppSettings,
+    login: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=128)] = "",
+    kind: Annotated[str, Form()] = "reader",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    principal = PrincipalKind.STAFF if kind == "staff" else PrincipalKind.READER
+    policy = accounts.ThrottlePolicy(
+        window_s=settings.throttle_window_s,
+        account_failures=settings.throttle_account_failures,
+        address_failures=settings.throttle_address_failures,
+    )
+    try:
+        with accounts.failures_kept(session):
+            actor = accounts.authenticate(
+                session, kind=principal, login=login, secret=password,
+                address=client_address(request), at=now, policy=policy,
+            )
+    except Throttled as exc:
+        minutes = max(1, exc.retry_after_s // 60)
+        msg = _("Too many failed attempts. Please wait %(minutes)s minutes.") % {"minutes": minutes}
+        return render(request, "signin.html", None, 429, next=next, kind=kind, error=msg, login=login)
+    except DomainError:
+        msg = _("Wrong card number, user name or password.")
+        return render(request, "signin.html", None, 401, next=next, kind=kind, error=msg, login=login)
+    request.session.clear()  # a fresh session on sign-in: no fixation
+    request.session.update({"kind": actor.kind.value, "id": actor.id})
+    csrf_token(request)
+    default = "/staff" if actor.is_staff else "/account"
+    return _redirect(_safe_next(next, default))
+
+
+@router.post("/signout", dependencies=[Csrf])
+def signout(request: Request) -> Response:
+    request.session.clear()
+    return _redirect("/")
+
+
+def _home_choices(session: Any) -> list[libraries.OrgUnit]:
+    return libraries.service_points(session)
+
+
+@router.get("/register", response_class=HTMLResponse)
+def register_form(request: Request, session: DbSession, actor: PageActor) -> HTMLResponse:
+    return render(
+        request, "register.html", actor, homes=_home_choices(session), values={}, errors={},
+        categories=_self_service_categories(),
+    )
+
+
+def _self_service_categories() -> list[tuple[str, str]]:
+    return [
+        ("adult", _("Adult (18 and over)")),
+        ("student", _("Student")),
+        ("child", _("Child (under 14, with a guardian)")),
+        ("visitor", _("Visitor (30 days)")),
+    ]
+
+
+@router.post("/register", response_class=HTMLResponse, dependencies=[Csrf])
+async def register(request: Request, session: DbSession, now: Now) -> Response:
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k not in ("password", "password2", "pin", "csrf_token")}
+    errors: dict[str, str] = {}
+    birth: dt.date | None = None
+    try:
+        birth = dt.date.fromisoformat(values.get("birth_date", ""))
+    except ValueError:
+        errors["birth_date"] = _("please give the date of birth")
+    home_raw = values.get("home_library_id", "")
+    password, password2 = str(form.get("password", "")), str(form.get("password2", ""))
+    if password != password2:
+        errors["password2"] = _("the two passwords differ")
+    data = readers.NewReader(
+        name=values.get("name", ""),
+        birth_date=birth,
+        category=values.get("category", ""),
+        home_library_id=int(home_raw) if home_raw.isdigit() else None,
+        email=values.get("email"),
+        phone=values.get("phone") or None,
+        guardian_name=values.get("guardian_name") or None,
+        password=password,
+        pin=str(form.get("pin", "")) or None,
+        preferred_locale=i18n.get_locale(),
+    )
+    reader = None
+    try:
+        if errors:
+            raise ValidationFailed([])
+        reader = readers.register_online(session, data, at=now)
+    except ValidationFailed as exc:
+        for e in exc.errors:
+            errors.setdefault(e.field, _(e.message))
+    except DomainError as exc:
+        field = exc.details.get("field", "form") if isinstance(exc.details, dict) else "form"
+        errors[field] = _("This e-mail address is already registered. Please sign in instead.") if field == "email" else exc.message
+    if reader is None:
+        return render(
+            request, "register.html", None, 422, homes=_home_choices(session), values=values,
+            errors=errors, categories=_self_service_categories(),
+        )
+    session.flush()
+    request.session.clear()
+    request.session.update({"kind": "reader", "id": reader.id})
+    csrf_token(request)
+    return _redirect("/account?welcome=1")
+
+
+# --- reader --------------------------------------------------------------------------
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(
+    request: Request, session: DbSession, actor: PageActor, now: Now, welcome: int = 0
+) -> Response:
+    if actor is None or not actor.is_reader:
+        return _signin_redirect(request)
+    reader = readers.get(session, actor.id)
+    home = libraries.get_unit(session, reader.home_library_id)
+    today = readers.local_today(now)
+    status = readers.effective_status(readers.Status(reader.status), reader.expires_on, today)
+    return render(
+        request, "account.html", actor, reader=reader, home=home, status=status.value,
+        welcome=bool(welcome), saved=False, errors={},
+    )
+
+
+@router.post("/account/settings", response_class=HTMLResponse, dependencies=[Csrf])
+async def account_settings(request: Request, session: DbSession, actor: PageActor) -> Response:
+    if actor is None or not actor.is_reader:
+        return _signin_redirect(request)
+    form = await request.form()
+    change = readers.OwnChange(
+        keep_history=form.get("keep_history") == "on",
+        phone=str(form.get("phone", "")),
+        email=str(form.get("email", "")),
+        preferred_locale=i18n.normalise(str(form.get("preferred_locale", ""))) or None,
+    )
+    errors: dict[str, str] = {}
+    try:
+        with session.begin_nested():
+            readers.change_own(session, actor, change)
+    except ValidationFailed as exc:
+        errors = {e.field: _(e.message) for e in exc.errors}
+    except DomainError:
+        errors = {"email": _("This e-mail address is already registered.")}
+    reader = readers.get(session, actor.id)
+    return render(
+        request, "_settings_form.html", actor, reader=reader, saved=not errors, errors=errors,
+    )
+
+
+# --- staff console -------------------------------------------------------------------
+
+
+def _staff_or_redirect(request: Request, actor: Actor | None) -> Actor | Response:
+    if actor is None:
+        return _signin_redirect(request)
+    if not actor.is_staff:
+        return error_page(request, 403, _("The staff console is for library staff."))
+    return actor
+
+
+def _scope_names(session: Any, actor: Actor) -> list[tuple[str, str]]:
+    names = []
+    for g in actor.grants:
+        unit = libraries.get_unit(session, g.org_unit_id)
+        names.append((g.role.value, unit.name(i18n.get_locale())))
+    return names
+
+
+@router.get("/staff", response_class=HTMLResponse)
+def staff_home(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
+    who = _staff_or_redirect(request, actor)
+    if isinstance(who, Response):
+        return who
+    counts: dict[str, int] = {}
+    if who.can(Permission.READERS_READ):
+        unit_ids = libraries.units_within(session, who.scopes_for(Permission.READERS_READ))
+        rows = session.execute(
+            select(readers.Reader.status, func.count())
+            .where(readers.Reader.home_library_id.in_(unit_ids))
+            .group_by(readers.Reader.status)
+        ).all()
+        counts = {str(s): int(n) for s, n in rows}
+    return render(
+        request, "staff/console.html", who, grants=_scope_names(session, who), counts=counts,
+        section="home",
+    )
+
+
+@router.get("/staff/readers", response_class=HTMLResponse)
+def staff_readers(
+    request: Request, session: DbSession, actor: PageActor, now: Now, q: str = ""
+) -> Response:
+    who = _staff_or_redirect(request, actor)
+    if isinstance(who, Response):
+        return who
+    if not who.can(Permission.READERS_READ):
+        return error_page(request, 403, _("Your role does not include reader accounts."))
+    rows, total = readers.search(session, who, q=q, limit=50)
+    homes = {u.id: u for u in libraries.service_points(session)}
+    today = readers.local_today(now)
+    template = "staff/_reader_rows.html" if request.headers.get("hx-request") else "staff/readers.html"
+    return render(
+        request, template, who, rows=rows, total=total, q=q, homes=homes, today=today,
+        section="readers", effective=readers.effective_status, Status=readers.Status,
+    )
+
+
+@router.post("/staff/readers/{reader_id}/activate", response_class=HTMLResponse, dependencies=[Csrf])
+def staff_activate(
+    reader_id: int, request: Request, session: DbSession, actor: PageActor, now: Now
+) -> Response:
+    who = _staff_or_redirect(request, actor)
+    if isinstance(who, Response):
+        return who
+    reader = readers.activate(session, who, reader_id, at=now)
+    homes = {u.id: u for u in libraries.service_points(session)}
+    return render(
+        request, "staff/_reader_row.html", who, r=reader, homes=homes,
+        today=readers.local_today(now), effective=readers.effective_status, Status=readers.Status,
+    )
+
+
+@router.get("/staff/libraries", response_class=HTMLResponse)
+def staff_libraries(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
+    who = _staff_or_redirect(request, actor)
+    if isinstance(who, Response):
+        return who
+    units = libraries.list_units(session)
+    rows = [(u, libraries.locations_of(session, u.id)) for u in units]
+    return render(request, "staff/libraries.html", who, rows=rows, section="libraries", now=now)
+
+
+@router.get("/staff/audit", response_class=HTMLResponse)
+def staff_audit(request: Request, session: DbSession, actor: PageActor) -> Response:
+    who = _staff_or_redirect(request, actor)
+    if isinstance(who, Response):
+        return who
+    if not who.can(Permission.AUDIT_READ):
+        return error_page(request, 403, _("Your role does not include the audit log."))
+    unit_ids = libraries.units_within(session, who.scopes_for(Permission.AUDIT_READ))
+    rows = audit.entries(session, unit_ids=unit_ids, limit=200)
+    return render(request, "staff/audit.html", who, rows=rows, section="audit")
+
+
+def api_docs_page() -> HTMLResponse:
+    html = (STATIC_DIR / "swagger.html").read_text()
+    return HTMLResponse(html)

@@ -1,0 +1,57 @@
+"""The Jinja2 environment, with translations read from the request's locale."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from biblioverse import i18n
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+env = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    autoescape=select_autoescape(default=True),
+    extensions=["jinja2.ext.i18n"],
+)
+templates = Jinja2Templates(env=env)
+env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+env.policies["ext.i18n.trimmed"] = True
+
+
+def _hhmm(value: dt.datetime, tz: str) -> str:
+    return i18n.format_time(value, tz)
+
+
+def _date(value: dt.date, fmt: str = "medium") -> str:
+    return i18n.format_date(value, fmt)
+
+
+def _datetime(value: dt.datetime, tz: str = "Asia/Shanghai") -> str:
+    return i18n.format_datetime(value, tz)
+
+
+def _tr(message: str) -> str:
+    """Translate a message that came from code (marked there with N_)."""
+    return i18n.gettext(message)
+
+
+def _nl2br(value: str) -> Markup:
+    return Markup("<br>").join(value.splitlines())
+
+
+env.filters.update(hhmm=_hhmm, date=_date, datetime=_datetime, tr=_tr, nl2br=_nl2br)
+
+
+def globals_for(**extra: Any) -> dict[str, Any]:
+    locale = i18n.get_locale()
+    return {
+        "locale": locale,
+        "html_lang": i18n.HTML_LANG[locale],
+        "locales": i18n.LOCALES,
+        **extra,
+    }
