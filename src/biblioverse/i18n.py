@@ -98,5 +98,18 @@ def format_datetime(value: dt.datetime, tz: str, fmt: str = "medium") -> str:
     return dates.format_datetime(value, fmt, tzinfo=dates.get_timezone(tz), locale=babel_locale())
 
 
+def format_moment(value: dt.datetime, now: dt.datetime, tz: str) -> str:
+    """A moment as a reader says it: '09:00', 'tomorrow 09:00', 'Mon 23 Nov 09:00'."""
+    zone = dates.get_timezone(tz)
+    local, today = value.astimezone(zone), now.astimezone(zone).date()
+    time = dates.format_time(local, "HH:mm", locale=babel_locale())
+    if local.date() == today:
+        return gettext("today %(time)s") % {"time": time}
+    if local.date() == today + dt.timedelta(days=1):
+        return gettext("tomorrow %(time)s") % {"time": time}
+    pattern = "M月d日 EEE" if get_locale() == "zh_Hans" else "EEE d MMM"
+    return f"{dates.format_date(local.date(), pattern, locale=babel_locale())} {time}"
+
+
 def weekday_name(value: dt.date) -> str:
     return dates.format_date(value, "EEEE", locale=babel_locale())

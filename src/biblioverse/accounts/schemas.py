@@ -24,6 +24,8 @@ class TokenOut(BaseModel):
 
 
 class GrantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     role: Role
     org_unit_id: int
 

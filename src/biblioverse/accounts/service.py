@@ -293,14 +293,14 @@ def authenticate(
     Failures are throttled per account and per client address. Use inside
     :func:`failures_kept` so that the failure count survives the failed request.
     """
-    login = login.strip().lower()
-    account_key, address_key = f"{kind.value}:{login}", f"addr:{address}"
+    login = login.strip()
+    account_key, address_key = f"{kind.value}:{login.lower()}", f"addr:{address}"
     _check_throttle(session, [account_key, address_key], at)
     stored: str | None = None
     staff: StaffUser | None = None
     reader: readers.Reader | None = None
     if kind is PrincipalKind.STAFF:
-        staff = session.scalar(select(StaffUser).where(StaffUser.username == login))
+        staff = session.scalar(select(StaffUser).where(StaffUser.username == login.lower()))
         stored = staff.password_hash if staff else None
     elif kind is PrincipalKind.READER:
         reader = readers.by_login(session, login)

@@ -35,6 +35,10 @@ def _datetime(value: dt.datetime, tz: str = "Asia/Shanghai") -> str:
     return i18n.format_datetime(value, tz)
 
 
+def _moment(value: dt.datetime, now: dt.datetime, tz: str) -> str:
+    return i18n.format_moment(value, now, tz)
+
+
 def _tr(message: str) -> str:
     """Translate a message that came from code (marked there with N_)."""
     return i18n.gettext(message)
@@ -44,7 +48,7 @@ def _nl2br(value: str) -> Markup:
     return Markup("<br>").join(value.splitlines())
 
 
-env.filters.update(hhmm=_hhmm, date=_date, datetime=_datetime, tr=_tr, nl2br=_nl2br)
+env.filters.update(moment=_moment, hhmm=_hhmm, date=_date, datetime=_datetime, tr=_tr, nl2br=_nl2br)
 
 
 def globals_for(**extra: Any) -> dict[str, Any]:

@@ -1,0 +1,63 @@
+# The two commands: `make demo` runs the demo, `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: demo test install browser lint typecheck pytest serve i18n vendor bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/biblioverse demo --host $(HOST) --port $(PORT)
+
+serve: $(STAMP)
+	$(BIN)/biblioverse db upgrade
+	$(BIN)/biblioverse serve --host $(HOST) --port $(PORT)
+
+# The browser tests drive Debian's Chromium; install it when it is missing.
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	  else \
+	    echo "the browser tests need Debian's chromium: sudo apt-get install chromium fonts-noto-cjk" >&2; exit 1; \
+	  fi; \
+	fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts migrations
+	$(BIN)/ruff format --check src tests bench scripts migrations
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) browser
+	$(BIN)/pytest
+
+# SQLite always; PostgreSQL too when BIBLIOVERSE_TEST_DATABASE_URL names a server.
+test: lint typecheck pytest
+
+i18n: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 --no-location \
+	  --sort-output --project=Biblioverse --version=0.1.0 -o src/biblioverse/locale/messages.pot .
+	$(BIN)/python scripts/update_catalogs.py
+
+vendor:
+	scripts/vendor.sh
+
+bench: $(STAMP)
+	@for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts

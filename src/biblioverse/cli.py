@@ -1,0 +1,207 @@
+"""The ``biblioverse`` command: demo, serve, db upgrade, users, readers import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from biblioverse import migrate
+from biblioverse.settings import Settings, load_settings
+
+app = typer.Typer(help="Biblioverse, the smart library platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
+readers_app = typer.Typer(help="Reader accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(readers_app, name="readers")
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where all state lives (BIBLIOVERSE_DATA_DIR, default ./var)."),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    if data_dir is not None:
+        os.environ["BIBLIOVERSE_DATA_DIR"] = str(data_dir)
+    settings = load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _factory(settings: Settings):  # type: ignore[no-untyped-def]
+    from biblioverse.db import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(settings.effective_database_url))
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None, revision: str = "head") -> None:
+    """Create or migrate the database schema."""
+    settings = _settings(data_dir)
+    migrate.upgrade(settings.effective_database_url, revision)
+    console.print(f"[green]database at {revision}[/green]")
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    os.environ["BIBLIOVERSE_DATA_DIR"] = str(settings.data_dir)
+    uvicorn.run(
+        "biblioverse.app:create_app", factory=True, host=host, port=port, workers=workers,
+        proxy_headers=True, log_level="info",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the web app and API (run `db upgrade` first)."""
+    _serve(_settings(data_dir), host, port, workers)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: DataDir = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only.")] = False,
+) -> None:
+    """Migrate, seed the demo consortium (once) and serve it."""
+    from biblioverse import demo as demo_data
+    from biblioverse.db import transaction, utcnow
+
+    settings = _settings(data_dir)
+    migrate.upgrade(settings.effective_database_url)
+    factory = _factory(settings)
+    with transaction(factory) as session:
+        if demo_data.is_seeded(session):
+            console.print("demo consortium already present; keeping it")
+        else:
+            with console.status("seeding the demo consortium..."):
+                demo_data.seed(session, at=utcnow())
+            console.print("[green]demo consortium seeded[/green]")
+    table = Table(title="Demo logins", show_lines=False)
+    table.add_column("who")
+    table.add_column("sign in with")
+    table.add_column("password")
+    for login in demo_data.DEMO_LOGINS:
+        table.add_row(login.who, login.login, login.password)
+    console.print(table)
+    console.print(f"Open http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)")
+    if not no_serve:
+        _serve(settings, host, port, 1)
+
+
+@users_app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(prompt=True)],
+    full_name: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    consortium_name: Annotated[
+        str, typer.Option(help="Creates the consortium if the database has none.")
+    ] = "Library Consortium",
+    data_dir: DataDir = None,
+) -> None:
+    """Create a consortium administrator (and the consortium, on a fresh database)."""
+    from sqlalchemy import select
+
+    from biblioverse import accounts, libraries
+    from biblioverse.access import Role
+    from biblioverse.db import transaction, utcnow
+    from biblioverse.errors import DomainError
+
+    settings = _settings(data_dir)
+    migrate.upgrade(settings.effective_database_url)
+    try:
+        with transaction(_factory(settings)) as session:
+            top = session.scalar(
+                select(libraries.OrgUnit).where(libraries.OrgUnit.parent_id.is_(None))
+            )
+            if top is None:
+                top = libraries.create_unit(
+                    session, None,
+                    libraries.UnitInput(libraries.OrgKind.CONSORTIUM, "consortium",
+                                        consortium_name, consortium_name),
+                    at=utcnow(),
+                )
+            accounts.create_staff(
+                session, None, username=username, full_name=full_name, password=password,
+                home_org_unit_id=top.id, roles=[(Role.ADMIN, top.id)], at=utcnow(),
+            )
+    except DomainError as exc:
+        err.print(f"[red]{exc.message}[/red]")
+        for d in exc.details or [] if isinstance(exc.details, list) else []:
+            err.print(f"  {d['field']}: {d['message']}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]admin {username} created[/green]")
+
+
+@readers_app.command("import")
+def import_readers(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_user: Annotated[str, typer.Option("--as", help="Staff user the import is done as.")] = "admin",
+    data_dir: DataDir = None,
+) -> None:
+    """Import readers from CSV (columns: card_number, name, email, phone, birth_date,
+    home_library, category, expires_on, pin). Bad rows are reported; good rows are kept."""
+    from sqlalchemy import select
+
+    from biblioverse import accounts, readers
+    from biblioverse.db import transaction, utcnow
+    from biblioverse.errors import DomainError
+
+    settings = _settings(data_dir)
+    try:
+        text = readers.decode_csv(file.read_bytes())
+    except DomainError as exc:
+        err.print(f"[red]{file}: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+    total = readers.count_rows(text)
+    with transaction(_factory(settings)) as session:
+        staff = session.scalar(
+            select(accounts.StaffUser).where(accounts.StaffUser.username == as_user)
+        )
+        if staff is None:
+            err.print(f"[red]no staff user {as_user!r}[/red]")
+            raise typer.Exit(2)
+        actor = accounts.actor_for_staff(session, staff)
+        with Progress(
+            TextColumn("importing readers"), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), console=console,
+        ) as progress:
+            task = progress.add_task("import", total=total)
+            try:
+                report = readers.import_csv(
+                    session, actor, text, at=utcnow(),
+                    progress=lambda done: progress.update(task, completed=done),
+                )
+            except DomainError as exc:
+                err.print(f"[red]{file}: {exc.message}[/red]")
+                raise typer.Exit(2) from None
+    console.print(f"imported {report.imported} of {total} rows; {report.rejected} rejected")
+    if report.errors:
+        table = Table(title="Rejected rows")
+        for col in ("line", "card", "field", "problem"):
+            table.add_column(col)
+        for e in report.errors:
+            table.add_row(str(e.line), e.card_number, e.field, e.message)
+        console.print(table)
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()
