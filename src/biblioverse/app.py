@@ -172,6 +172,17 @@ class LocaleMiddleware:
         await self.app(scope, receive, send)
 
 
+def route_template(scope: Scope) -> str:
+    """The matched route's template with its router prefix ('/api/v1/readers/{reader_id}'):
+    the raw path would give every reader their own metric label."""
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(context, "path_format", None)
+    if template:
+        return str(template)
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
 def install_metrics(app: FastAPI) -> None:
     registry = CollectorRegistry()
     requests = Counter(
@@ -187,9 +198,7 @@ def install_metrics(app: FastAPI) -> None:
     async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        # The route template, not the raw path, keeps the label set small.
-        name = getattr(route, "path", "unmatched")
+        name = route_template(request.scope)
         requests.labels(request.method, name, str(response.status_code)).inc()
         latency.labels(request.method, name).observe(time.perf_counter() - start)
         return response

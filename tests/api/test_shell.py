@@ -1,0 +1,49 @@
+"""The application shell: health, metrics, docs, security headers, one error shape."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.factories import World
+
+
+def test_health_reports_the_database(client: TestClient) -> None:
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json()["database"] == "ok"
+
+
+def test_metrics_count_requests_by_route_template(client: TestClient, world: World) -> None:
+    client.get(f"/api/v1/libraries/{world.central.id}")
+    text = client.get("/metrics").text
+    assert 'biblioverse_http_requests_total{method="GET",route="/api/v1/libraries/{unit_id}",status="200"}' in text
+    assert "biblioverse_http_request_duration_seconds_bucket" in text
+
+
+def test_openapi_and_its_docs_page_are_served_locally(client: TestClient) -> None:
+    spec = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/readers/register" in spec["paths"] and spec["info"]["title"] == "Biblioverse"
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "http" not in page.text.split("<body>")[1].replace("/api/v1", "")  # no CDN
+    assert client.get("/static/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+
+
+def test_security_headers_on_pages_and_api(client: TestClient) -> None:
+    for path in ("/", "/api/v1/libraries"):
+        h = client.get(path).headers
+        assert h["x-content-type-options"] == "nosniff"
+        assert h["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in h["content-security-policy"]
+        assert "script-src 'self'" in h["content-security-policy"]
+
+
+def test_unknown_api_route_is_json_and_unknown_page_is_html(client: TestClient) -> None:
+    api = client.get("/api/v1/nowhere")
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/json")
+    page = client.get("/nowhere", headers={"Accept": "text/html"})
+    assert page.status_code == 404 and "<h1>Not found</h1>" in page.text
+
+
+def test_wrong_method_is_405_in_the_error_shape(client: TestClient) -> None:
+    r = client.delete("/api/v1/libraries")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"

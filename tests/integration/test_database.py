@@ -1,0 +1,86 @@
+"""The schema: migrations agree with the models, and invariants hold in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from biblioverse import events, migrate, readers
+from biblioverse.deps import get_now
+from tests import factories
+
+
+def test_models_and_migrations_agree(database_url: str) -> None:
+    migrate.check(database_url)  # raises when autogenerate would find a difference
+
+
+def test_card_numbers_are_unique_in_the_database_itself(session: Session) -> None:
+    w = factories.world(session)
+    session.add(readers.Reader(
+        card_number=w.reader_central.card_number, name="Clone", birth_date=dt.date(1990, 1, 1),
+        home_library_id=w.central.id, category="adult", status="active",
+        expires_on=dt.date(2030, 1, 1), registered_via="desk", created_at=factories.NOW,
+    ))
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_status_outside_the_lifecycle_is_refused_by_the_database(session: Session) -> None:
+    w = factories.world(session)
+    session.add(readers.Reader(
+        card_number="Z1", name="Odd", birth_date=dt.date(1990, 1, 1), home_library_id=w.central.id,
+        category="adult", status="sleeping", expires_on=dt.date(2030, 1, 1), registered_via="desk",
+        created_at=factories.NOW,
+    ))
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_registration_records_an_event_in_the_same_transaction(session: Session) -> None:
+    w = factories.world(session)
+    seen: list[dict[str, object]] = []
+    events.subscribe("reader.registered", lambda topic, payload: seen.append(payload))
+    reader = readers.register_online(session, readers.NewReader(
+        name="Ada", birth_date=dt.date(1990, 1, 1), category="adult", home_library_id=w.central.id,
+        email="ada@example.org", password="a long passphrase",
+    ), at=factories.NOW)
+    session.commit()
+    assert events.dispatch_pending(session) >= 1
+    session.commit()
+    assert {"reader_id": reader.id, "home_library_id": w.central.id, "channel": "online"} in seen
+    assert events.dispatch_pending(session) == 0  # published once
+
+
+def test_concurrent_registrations_with_one_email_make_one_card(
+    session: Session, app: FastAPI
+) -> None:
+    w = factories.world(session)
+    app.dependency_overrides[get_now] = lambda: factories.NOW
+    body = {
+        "name": "Race", "birth_date": "1990-01-01", "category": "adult",
+        "home_library_id": w.central.id, "email": "race@example.org", "password": "a long passphrase",
+    }
+    statuses: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def register() -> None:
+        with TestClient(app) as c:
+            barrier.wait()
+            statuses.append(c.post("/api/v1/readers/register", json=body).status_code)
+
+    threads = [threading.Thread(target=register) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    app.dependency_overrides.clear()
+    assert sorted(statuses) == [201, 409, 409, 409, 409, 409]
+    session.expire_all()
+    count = session.query(readers.Reader).filter_by(email="race@example.org").count()
+    assert count == 1
