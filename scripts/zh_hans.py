@@ -98,6 +98,7 @@ ZH_HANS: dict[str, str] = {
     "Register online": "在线注册",
     "Sat": "周六",
     "Save": "保存",
+    "Search": "搜索",
     "Saved.": "已保存。",
     "Search by name, card number or e-mail": "按姓名、读者证号或电子邮箱搜索",
     "Shelves": "书架",

@@ -139,13 +139,18 @@ def _insert(
     return reader
 
 
+def check_online_registration(session: Session, data: NewReader, *, at: dt.datetime) -> None:
+    """Raise what :func:`register_online` would refuse, without registering anyone (a form
+    shows every field's error at once)."""
+    data.card_number = None  # a reader never picks their own number
+    _check_new(session, data, today=local_today(at), channel=Channel.ONLINE)
+
+
 def register_online(session: Session, data: NewReader, *, at: dt.datetime) -> Reader:
     """Self-service card registration: the card works for digital services at once and
     for borrowing after an identity check at any desk (activation)."""
-    data.card_number = None  # a reader never picks their own number
-    today = local_today(at)
-    _check_new(session, data, today=today, channel=Channel.ONLINE)
-    return _insert(session, data, at=at, today=today, channel=Channel.ONLINE)
+    check_online_registration(session, data, at=at)
+    return _insert(session, data, at=at, today=local_today(at), channel=Channel.ONLINE)
 
 
 def create_by_staff(

@@ -127,6 +127,11 @@ def home(request: Request, session: DbSession, actor: PageActor, now: Now) -> HT
     return render(request, "home.html", actor, libraries=rows, now=now)
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 @router.get("/lang/{code}")
 def switch_language(code: str, request: Request, next: str | None = None) -> Response:
     locale = i18n.normalise(code) or i18n.DEFAULT_LOCALE
@@ -211,11 +216,10 @@ async def register(request: Request, session: DbSession, now: Now) -> Response:
     form = await request.form()
     values = {k: str(v) for k, v in form.items() if k not in ("password", "password2", "pin", "csrf_token")}
     errors: dict[str, str] = {}
-    birth: dt.date | None = None
     try:
-        birth = dt.date.fromisoformat(values.get("birth_date", ""))
+        birth: dt.date | None = dt.date.fromisoformat(values.get("birth_date", ""))
     except ValueError:
-        errors["birth_date"] = _("please give the date of birth")
+        birth = None  # the service names the field
     home_raw = values.get("home_library_id", "")
     password, password2 = str(form.get("password", "")), str(form.get("password2", ""))
     if password != password2:
@@ -235,14 +239,18 @@ async def register(request: Request, session: DbSession, now: Now) -> Response:
     reader = None
     try:
         if errors:
-            raise ValidationFailed([])
-        reader = readers.register_online(session, data, at=now)
+            readers.check_online_registration(session, data, at=now)
+        else:
+            reader = readers.register_online(session, data, at=now)
     except ValidationFailed as exc:
         for e in exc.errors:
             errors.setdefault(e.field, _(e.message))
     except DomainError as exc:
         field = exc.details.get("field", "form") if isinstance(exc.details, dict) else "form"
-        errors[field] = _("This e-mail address is already registered. Please sign in instead.") if field == "email" else exc.message
+        errors[field] = (
+            _("This e-mail address is already registered. Please sign in instead.")
+            if field == "email" else exc.message
+        )
     if reader is None:
         return render(
             request, "register.html", None, 422, homes=_home_choices(session), values=values,

@@ -1,0 +1,112 @@
+"""A served demo and a real Chromium (Debian's), driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+BIN = Path(sys.executable).parent / "biblioverse"
+CHROMIUM = os.environ.get("BIBLIOVERSE_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PHONE = {"width": 390, "height": 844}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("e2e")
+    env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(data)}
+    env.pop("BIBLIOVERSE_DATABASE_URL", None)
+    seeded = subprocess.run([str(BIN), "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=180)
+    assert seeded.returncode == 0, seeded.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (data / "server.log").open("w")
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the demo server did not start: " + (data / "server.log").read_text())
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make browser` (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )
+        yield b
+        b.close()
+
+
+class Console:
+    """Collects browser errors (CSP violations, script errors) so a test can assert none."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def attach(self, page: Page) -> None:
+        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+
+
+@pytest.fixture()
+def console() -> Console:
+    return Console()
+
+
+def _context(browser: Browser, console: Console, **kw: object) -> Iterator[BrowserContext]:
+    ctx = browser.new_context(locale="en-GB", **kw)  # type: ignore[arg-type]
+    ctx.on("page", console.attach)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture()
+def page(browser: Browser, console: Console) -> Iterator[Page]:
+    for ctx in _context(browser, console, viewport={"width": 1280, "height": 900}):
+        p = ctx.new_page()
+        yield p
+
+
+@pytest.fixture()
+def phone(browser: Browser, console: Console) -> Iterator[Page]:
+    for ctx in _context(browser, console, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2):
+        p = ctx.new_page()
+        yield p
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -1,0 +1,157 @@
+"""A reader's and a librarian's main journeys in Debian's Chromium, in English and Chinese,
+on a desktop and on a phone, with the keyboard."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from biblioverse.demo import READER_PASSWORD, STAFF_PASSWORD, demo_card
+from tests.e2e.conftest import Console, shot
+
+READER_CARD = demo_card(1)
+
+
+def sign_in(page: Page, server: str, kind: str, login: str, password: str) -> None:
+    page.goto(f"{server}/signin")
+    page.get_by_label("library staff" if kind == "staff" else "a reader").check()
+    page.locator("#login").fill(login)
+    page.locator("#password").fill(password)
+    page.locator("#password").press("Enter")
+
+
+def no_horizontal_scroll(page: Page) -> bool:
+    return bool(page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"))
+
+
+def test_home_lists_three_libraries_with_todays_hours(page: Page, server: str, console: Console) -> None:
+    page.goto(server)
+    cards = page.locator("article.library-card")
+    expect(cards).to_have_count(3)
+    expect(cards.locator("h2")).to_have_text(["Central Library", "Airport Branch", "Community Branch"])
+    for i in range(3):
+        expect(cards.nth(i).locator(".hours-today")).to_contain_text("Today")
+        expect(cards.nth(i).locator(".status")).to_have_text(re.compile(r"(Open now|Closed now)"))
+    expect(cards.nth(1).locator(".hours-today")).to_contain_text("06:00–24:00")
+    shot(page, "home-en")
+    assert console.errors == []
+
+
+def test_reader_signs_in_and_sees_their_card_in_english_and_chinese(
+    page: Page, server: str, console: Console
+) -> None:
+    sign_in(page, server, "reader", READER_CARD, READER_PASSWORD)
+    expect(page).to_have_url(f"{server}/account")
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+    expect(page.locator(".card-number")).to_have_text(READER_CARD)
+    expect(page.locator(".reader-card")).to_contain_text("林小雨")
+    shot(page, "account-en")
+
+    page.get_by_role("link", name="简体中文").click()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-Hans")
+    expect(page.get_by_role("heading", name="我的账户")).to_be_visible()
+    expect(page.locator(".facts")).to_contain_text("读者证号")
+    expect(page.locator(".facts")).to_contain_text("中心图书馆")
+
+    # The privacy switch saves in place (htmx), and says so.
+    switch = page.get_by_label("保留我的借阅历史")
+    was_on = switch.is_checked()
+    switch.set_checked(not was_on)
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator("#settings-form [role=status]")).to_have_text("已保存。")
+    page.reload()
+    expect(page.get_by_label("保留我的借阅历史")).to_be_checked(checked=not was_on)
+    shot(page, "account-zh")
+    page.get_by_role("link", name="English").click()
+    assert console.errors == []
+
+
+def test_librarian_signs_in_and_finds_a_reader_in_english_and_chinese(
+    page: Page, server: str, console: Console
+) -> None:
+    sign_in(page, server, "staff", "librarian", STAFF_PASSWORD)
+    expect(page).to_have_url(f"{server}/staff")
+    expect(page.get_by_role("heading", name="Staff console")).to_be_visible()
+    expect(page.locator(".roles")).to_contain_text("Librarian")
+    expect(page.locator(".roles")).to_contain_text("Central Library")
+    page.get_by_role("link", name="Readers").click()
+    page.get_by_label("Search by name, card number or e-mail").fill("林小雨")
+    rows = page.locator("#reader-results tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(READER_CARD)
+    shot(page, "staff-readers-en")
+
+    page.get_by_role("link", name="简体中文").click()
+    expect(page.get_by_role("heading", name="读者")).to_be_visible()
+    page.get_by_role("link", name="概览").click()
+    expect(page.get_by_role("heading", name="馆员工作台")).to_be_visible()
+    expect(page.locator(".roles")).to_contain_text("馆员")
+    shot(page, "staff-console-zh")
+    page.get_by_role("link", name="English").click()
+    assert console.errors == []
+
+
+def test_airport_librarian_sees_only_airport_readers(page: Page, server: str) -> None:
+    sign_in(page, server, "staff", "airport-librarian", STAFF_PASSWORD)
+    page.goto(f"{server}/staff/readers?q=林小雨")
+    expect(page.locator("#reader-results [role=status]")).to_have_text("0 readers")
+
+
+def test_registration_on_a_phone_with_the_keyboard(phone: Page, server: str, console: Console) -> None:
+    phone.goto(f"{server}/register")
+    assert no_horizontal_scroll(phone)
+    # Submit empty: each field says what is wrong.
+    phone.get_by_role("button", name="Register").click()
+    expect(phone.locator("#e-name")).to_have_text("please give your name")
+    expect(phone.locator("#f-name")).to_have_attribute("aria-invalid", "true")
+    shot(phone, "register-errors-phone")
+
+    # Fill it in with the keyboard only: Tab from field to field, Enter to send.
+    phone.locator("#f-name").focus()
+    phone.keyboard.type("Mei Han")
+    phone.locator("#f-birth_date").fill("1994-03-12")  # the date picker is the browser's own
+    phone.locator("#f-category").select_option("adult")
+    phone.locator("#f-home").select_option(label="Airport Branch")
+    phone.locator("#f-email").focus()
+    phone.keyboard.type("mei.han@example.org")
+    phone.keyboard.press("Tab")
+    expect(phone.locator("#f-phone")).to_be_focused()
+    phone.keyboard.press("Tab")
+    phone.keyboard.type("a long passphrase")
+    phone.keyboard.press("Tab")
+    expect(phone.locator("#f-password2")).to_be_focused()
+    phone.keyboard.type("a long passphrase")
+    phone.keyboard.press("Enter")
+    expect(phone.get_by_role("heading", name="My account")).to_be_visible()
+    expect(phone.locator(".badge-pending")).to_have_text("Pending")
+    assert no_horizontal_scroll(phone)
+    shot(phone, "account-phone")
+    # The refused form came back as 422, which Chromium logs; nothing else may be logged.
+    assert [e for e in console.errors if "status of 422" not in e] == []
+
+
+def test_staff_console_on_a_phone_in_chinese(phone: Page, server: str) -> None:
+    phone.goto(f"{server}/lang/zh_Hans")
+    phone.goto(f"{server}/signin")
+    phone.get_by_label("图书馆工作人员").check()
+    phone.locator("#login").fill("airport-desk")
+    phone.locator("#password").fill(STAFF_PASSWORD)
+    phone.get_by_role("button", name="登录").click()
+    expect(phone.get_by_role("heading", name="馆员工作台")).to_be_visible()
+    assert no_horizontal_scroll(phone)
+    shot(phone, "staff-console-phone-zh")
+
+
+def test_keyboard_user_can_skip_to_content(page: Page, server: str) -> None:
+    page.goto(server)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+
+
+def test_api_docs_render_from_vendored_files(page: Page, server: str, console: Console) -> None:
+    page.goto(f"{server}/api/docs")
+    expect(page.locator(".swagger-ui .title")).to_contain_text("Biblioverse")
+    assert console.errors == []
