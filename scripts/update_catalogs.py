@@ -8,7 +8,7 @@ from pathlib import Path
 from babel.messages.pofile import read_po, write_po
 
 sys.path.insert(0, str(Path(__file__).parent))
-from zh_hans import ZH_HANS, ZH_HANS_PLURALS  # noqa: E402
+from zh_hans import ZH_HANS, ZH_HANS_PLURALS
 
 root = Path(__file__).resolve().parents[1] / "src" / "biblioverse" / "locale"
 with (root / "messages.pot").open("rb") as fh:

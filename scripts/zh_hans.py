@@ -70,10 +70,8 @@ ZH_HANS: dict[str, str] = {
     "Not found": "未找到",
     "Nothing recorded yet.": "暂无记录。",
     "Off by default: the library forgets what you borrowed once it is returned. Turn it on "
-    "to see your history and get recommendations.":
-        "默认关闭：图书归还后，图书馆不会保留您的借阅记录。开启后可查看借阅历史并获得推荐。",
-    "One reader card for every library of the consortium. Borrow anywhere, return anywhere.":
-        "一张读者证通行联盟所有图书馆，随处借，随处还。",
+    "to see your history and get recommendations.": "默认关闭：图书归还后，图书馆不会保留您的借阅记录。开启后可查看借阅历史并获得推荐。",
+    "One reader card for every library of the consortium. Borrow anywhere, return anywhere.": "一张读者证通行联盟所有图书馆，随处借，随处还。",
     "Open now": "正在开放",
     "Our libraries": "我们的图书馆",
     "Overview": "概览",
@@ -93,8 +91,7 @@ ZH_HANS: dict[str, str] = {
     "Record": "记录",
     "Register": "注册",
     "Register online and use the digital library at once. Show an identity document at any "
-    "of our desks to borrow books.":
-        "在线注册后即可使用数字图书馆。如需借书，请携带身份证件到任一服务台办理激活。",
+    "of our desks to borrow books.": "在线注册后即可使用数字图书馆。如需借书，请携带身份证件到任一服务台办理激活。",
     "Register online": "在线注册",
     "Sat": "周六",
     "Save": "保存",
@@ -116,13 +113,11 @@ ZH_HANS: dict[str, str] = {
     "The form has expired. Please reload the page and try again.": "表单已过期，请刷新页面后重试。",
     "The staff console is for library staff.": "馆员工作台仅供图书馆工作人员使用。",
     "This e-mail address is already registered.": "该电子邮箱已被注册。",
-    "This e-mail address is already registered. Please sign in instead.":
-        "该电子邮箱已被注册，请直接登录。",
+    "This e-mail address is already registered. Please sign in instead.": "该电子邮箱已被注册，请直接登录。",
     "Thu": "周四",
     "Today": "今日",
     "Too many attempts": "尝试次数过多",
-    "Too many failed attempts. Please wait %(minutes)s minutes.":
-        "失败次数过多，请等待 %(minutes)s 分钟后再试。",
+    "Too many failed attempts. Please wait %(minutes)s minutes.": "失败次数过多，请等待 %(minutes)s 分钟后再试。",
     "Tue": "周二",
     "Valid until": "有效期至",
     "Visitor": "访客",
@@ -137,8 +132,7 @@ ZH_HANS: dict[str, str] = {
     "Wrong card number, user name or password.": "读者证号、用户名或密码错误。",
     "Your card is blocked. Please contact your library.": "您的读者证已被冻结，请联系所属图书馆。",
     "Your card works for digital services now. To borrow books, show an identity document at "
-    "any library desk of the consortium.":
-        "您的读者证现已可用于数字服务。如需借书，请携带身份证件到联盟任一图书馆服务台激活。",
+    "any library desk of the consortium.": "您的读者证现已可用于数字服务。如需借书，请携带身份证件到联盟任一图书馆服务台激活。",
     "Your role does not include reader accounts.": "您的角色无权管理读者账户。",
     "Your role does not include the audit log.": "您的角色无权查看审计日志。",
     "Your roles": "您的角色",

@@ -35,28 +35,50 @@ class World:
         return accounts.actor_for_staff(session, staff)
 
 
-def unit(session: Session, kind: OrgKind, code: str, parent: libraries.OrgUnit | None, **kw: object) -> libraries.OrgUnit:
+def unit(
+    session: Session, kind: OrgKind, code: str, parent: libraries.OrgUnit | None, **kw: object
+) -> libraries.OrgUnit:
     return libraries.create_unit(
-        session, None,
-        UnitInput(kind, code, f"{code.title()} Library", f"{code}图书馆",
-                  parent_id=parent.id if parent else None, **kw),  # type: ignore[arg-type]
+        session,
+        None,
+        UnitInput(
+            kind,
+            code,
+            f"{code.title()} Library",
+            f"{code}图书馆",
+            parent_id=parent.id if parent else None,
+            **kw,
+        ),  # type: ignore[arg-type]
         at=NOW,
     )
 
 
-def staff(session: Session, username: str, role: Role, where: libraries.OrgUnit) -> accounts.StaffUser:
+def staff(
+    session: Session, username: str, role: Role, where: libraries.OrgUnit
+) -> accounts.StaffUser:
     return accounts.create_staff(
-        session, None, username=username, full_name=username.title(), password=STAFF_PW,
-        home_org_unit_id=where.id, roles=[(role, where.id)], at=NOW,
+        session,
+        None,
+        username=username,
+        full_name=username.title(),
+        password=STAFF_PW,
+        home_org_unit_id=where.id,
+        roles=[(role, where.id)],
+        at=NOW,
     )
 
 
 def reader(session: Session, home: libraries.OrgUnit, n: int, **kw: object) -> readers.Reader:
     system = Actor(PrincipalKind.STAFF, 0, grants=(Grant(Role.ADMIN, "/", 0),))
     data = readers.NewReader(
-        name=f"Reader {n}", birth_date=dt.date(1990, 1, n % 28 + 1), category="adult",
-        home_library_id=home.id, email=f"reader{n}@example.org", password=READER_PW,
-        card_number=f"CARD{n:06d}", pin="1357",
+        name=f"Reader {n}",
+        birth_date=dt.date(1990, 1, n % 28 + 1),
+        category="adult",
+        home_library_id=home.id,
+        email=f"reader{n}@example.org",
+        password=READER_PW,
+        card_number=f"CARD{n:06d}",
+        pin="1357",
     )
     for k, v in kw.items():
         setattr(data, k, v)
@@ -73,7 +95,10 @@ def world(session: Session) -> World:
             session, None, u, {wd: [Period(9 * 60, 21 * 60)] for wd in range(7)}, at=NOW
         )
     w = World(
-        consortium=consortium, central=central, airport=airport, community=community,
+        consortium=consortium,
+        central=central,
+        airport=airport,
+        community=community,
         admin=staff(session, "admin", Role.ADMIN, consortium),
         central_librarian=staff(session, "central-lib", Role.LIBRARIAN, central),
         airport_librarian=staff(session, "airport-lib", Role.LIBRARIAN, airport),

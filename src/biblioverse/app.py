@@ -12,7 +12,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,6 +36,7 @@ from biblioverse.web import pages
 from biblioverse.web.pages import STATIC_DIR
 
 log = logging.getLogger("biblioverse")
+access_log = logging.getLogger("biblioverse.access")
 
 # The one table from a domain error's kind to an HTTP status.
 STATUS_BY_KIND: dict[str, int] = {
@@ -101,7 +108,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def operational_error(request: Request, exc: OperationalError) -> Response:
         log.error("database unavailable: %s", type(exc.orig).__name__)
         return JSONResponse(
-            error_body("unavailable", "the database is busy or unavailable; try again"), 503,
+            error_body("unavailable", "the database is busy or unavailable; try again"),
+            503,
             {"Retry-After": "2"},
         )
 
@@ -127,6 +135,10 @@ CSP_PAGES = (
 )
 
 
+# The 3D twin will ask for the headset (WebXR) and the position; nothing else.
+PERMISSIONS_POLICY = b"camera=(), microphone=(), geolocation=(self), xr-spatial-tracking=(self)"
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
         self.app, self.hsts = app, hsts
@@ -144,7 +156,7 @@ class SecurityHeaders:
                     b"x-content-type-options": b"nosniff",
                     b"x-frame-options": b"DENY",
                     b"referrer-policy": b"same-origin",
-                    b"permissions-policy": b"camera=(), microphone=(), geolocation=(self), xr-spatial-tracking=(self)",
+                    b"permissions-policy": PERMISSIONS_POLICY,
                     b"content-security-policy": CSP_PAGES.encode(),
                     b"cross-origin-opener-policy": b"same-origin",
                 }
@@ -186,21 +198,31 @@ def route_template(scope: Scope) -> str:
 def install_metrics(app: FastAPI) -> None:
     registry = CollectorRegistry()
     requests = Counter(
-        "biblioverse_http_requests_total", "HTTP requests", ["method", "route", "status"],
+        "biblioverse_http_requests_total",
+        "HTTP requests",
+        ["method", "route", "status"],
         registry=registry,
     )
     latency = Histogram(
-        "biblioverse_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+        "biblioverse_http_request_duration_seconds",
+        "HTTP request latency",
+        ["method", "route"],
         registry=registry,
     )
 
     @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         start = time.perf_counter()
         response = await call_next(request)
         name = route_template(request.scope)
         requests.labels(request.method, name, str(response.status_code)).inc()
-        latency.labels(request.method, name).observe(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        latency.labels(request.method, name).observe(elapsed)
+        access_log.info(
+            "%s %s %s %.1fms", request.method, name, response.status_code, elapsed * 1e3
+        )
         return response
 
     @app.get("/metrics", include_in_schema=False)

@@ -53,12 +53,27 @@ def db_upgrade(data_dir: DataDir = None, revision: str = "head") -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import copy
+
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["biblioverse"] = {"handlers": ["default"], "level": "INFO"}
 
     os.environ["BIBLIOVERSE_DATA_DIR"] = str(settings.data_dir)
     uvicorn.run(
-        "biblioverse.app:create_app", factory=True, host=host, port=port, workers=workers,
-        proxy_headers=True, log_level="info",
+        "biblioverse.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        # uvicorn's access log prints raw paths, which can carry card numbers; the app
+        # logs each request by its route template instead.
+        access_log=False,
+        log_config=log_config,
+        log_level="info",
     )
 
 
@@ -133,14 +148,22 @@ def create_admin(
             )
             if top is None:
                 top = libraries.create_unit(
-                    session, None,
-                    libraries.UnitInput(libraries.OrgKind.CONSORTIUM, "consortium",
-                                        consortium_name, consortium_name),
+                    session,
+                    None,
+                    libraries.UnitInput(
+                        libraries.OrgKind.CONSORTIUM, "consortium", consortium_name, consortium_name
+                    ),
                     at=utcnow(),
                 )
             accounts.create_staff(
-                session, None, username=username, full_name=full_name, password=password,
-                home_org_unit_id=top.id, roles=[(Role.ADMIN, top.id)], at=utcnow(),
+                session,
+                None,
+                username=username,
+                full_name=full_name,
+                password=password,
+                home_org_unit_id=top.id,
+                roles=[(Role.ADMIN, top.id)],
+                at=utcnow(),
             )
     except DomainError as exc:
         err.print(f"[red]{exc.message}[/red]")
@@ -153,7 +176,9 @@ def create_admin(
 @readers_app.command("import")
 def import_readers(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    as_user: Annotated[str, typer.Option("--as", help="Staff user the import is done as.")] = "admin",
+    as_user: Annotated[
+        str, typer.Option("--as", help="Staff user the import is done as.")
+    ] = "admin",
     data_dir: DataDir = None,
 ) -> None:
     """Import readers from CSV (columns: card_number, name, email, phone, birth_date,
@@ -180,13 +205,19 @@ def import_readers(
             raise typer.Exit(2)
         actor = accounts.actor_for_staff(session, staff)
         with Progress(
-            TextColumn("importing readers"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=console,
+            TextColumn("importing readers"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
         ) as progress:
             task = progress.add_task("import", total=total)
             try:
                 report = readers.import_csv(
-                    session, actor, text, at=utcnow(),
+                    session,
+                    actor,
+                    text,
+                    at=utcnow(),
                     progress=lambda done: progress.update(task, completed=done),
                 )
             except DomainError as exc:

@@ -52,21 +52,165 @@ HOLIDAYS = [
     (dt.date(2027, 2, 7), "Spring Festival", "春节"),
 ]
 
-EN_GIVEN = (
-    "Olivia Liam Emma Noah Ava Oliver Sophia Elijah Isabella James Mia William Amelia Benjamin "
-    "Harper Lucas Evelyn Henry Abigail Alexander Emily Daniel Ella Michael Grace Samuel Chloe "
-    "David Lily Joseph Hannah Thomas Zoe Matthew Nora Andrew Ruth Peter Alice George Clara"
-).split()
-EN_FAMILY = (
-    "Smith Johnson Williams Brown Jones Miller Davis Wilson Anderson Taylor Thomas Moore Martin "
-    "Jackson Thompson White Harris Clark Lewis Robinson Walker Young Allen King Wright Scott "
-    "Green Baker Adams Nelson Hill Campbell Mitchell Roberts Carter Phillips Evans Turner"
-).split()
-ZH_FAMILY = "王 李 张 刘 陈 杨 黄 赵 吴 周 徐 孙 马 朱 胡 郭 何 高 林 罗 郑 梁 谢 宋 唐 许 韩 冯 邓 曹".split()
-ZH_GIVEN = (
-    "伟 芳 娜 敏 静 丽 强 磊 军 洋 勇 艳 杰 娟 涛 明 超 秀英 霞 平 刚 桂英 华 鑫 宇 浩然 子涵 "
-    "欣怡 梓萱 一诺 思远 雨桐 嘉怡 俊杰 晓明 文博 佳琪 子轩 若曦 天佑 书瑶 明轩"
-).split()
+EN_GIVEN = [
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Oliver",
+    "Sophia",
+    "Elijah",
+    "Isabella",
+    "James",
+    "Mia",
+    "William",
+    "Amelia",
+    "Benjamin",
+    "Harper",
+    "Lucas",
+    "Evelyn",
+    "Henry",
+    "Abigail",
+    "Alexander",
+    "Emily",
+    "Daniel",
+    "Ella",
+    "Michael",
+    "Grace",
+    "Samuel",
+    "Chloe",
+    "David",
+    "Lily",
+    "Joseph",
+    "Hannah",
+    "Thomas",
+    "Zoe",
+    "Matthew",
+    "Nora",
+    "Andrew",
+    "Ruth",
+    "Peter",
+    "Alice",
+    "George",
+    "Clara",
+]
+EN_FAMILY = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Miller",
+    "Davis",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Martin",
+    "Jackson",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Green",
+    "Baker",
+    "Adams",
+    "Nelson",
+    "Hill",
+    "Campbell",
+    "Mitchell",
+    "Roberts",
+    "Carter",
+    "Phillips",
+    "Evans",
+    "Turner",
+]
+ZH_FAMILY = [
+    "王",
+    "李",
+    "张",
+    "刘",
+    "陈",
+    "杨",
+    "黄",
+    "赵",
+    "吴",
+    "周",
+    "徐",
+    "孙",
+    "马",
+    "朱",
+    "胡",
+    "郭",
+    "何",
+    "高",
+    "林",
+    "罗",
+    "郑",
+    "梁",
+    "谢",
+    "宋",
+    "唐",
+    "许",
+    "韩",
+    "冯",
+    "邓",
+    "曹",
+]
+ZH_GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "霞",
+    "平",
+    "刚",
+    "桂英",
+    "华",
+    "鑫",
+    "宇",
+    "浩然",
+    "子涵",
+    "欣怡",
+    "梓萱",
+    "一诺",
+    "思远",
+    "雨桐",
+    "嘉怡",
+    "俊杰",
+    "晓明",
+    "文博",
+    "佳琪",
+    "子轩",
+    "若曦",
+    "天佑",
+    "书瑶",
+    "明轩",
+]
 
 
 def _name(rng: random.Random) -> str:
@@ -94,54 +238,90 @@ DEMO_LOGINS: tuple[Login, ...] = (
 )
 
 
-def seed(session: Session, *, at: dt.datetime, readers_count: int = 500, seed_value: int = 2026) -> None:
+def seed(
+    session: Session, *, at: dt.datetime, readers_count: int = 500, seed_value: int = 2026
+) -> None:
     """Build the demo consortium in an empty database (logins: ``DEMO_LOGINS``)."""
     rng = random.Random(seed_value)
     consortium = libraries.create_unit(
-        session, None,
-        UnitInput(OrgKind.CONSORTIUM, "consortium", "Capital Smart Library Consortium",
-                  "首都智慧图书馆联盟", isil="CN-BVCONS"),
+        session,
+        None,
+        UnitInput(
+            OrgKind.CONSORTIUM,
+            "consortium",
+            "Capital Smart Library Consortium",
+            "首都智慧图书馆联盟",
+            isil="CN-BVCONS",
+        ),
         at=at,
     )
     central = libraries.create_unit(
-        session, None,
-        UnitInput(OrgKind.LIBRARY, "central", "Central Library", "中心图书馆",
-                  parent_id=consortium.id, isil="CN-BV0001",
-                  address="88 Library Avenue, Dongcheng District, Beijing / 北京市东城区图书馆大道88号",
-                  phone="+86 10 6000 0001"),
+        session,
+        None,
+        UnitInput(
+            OrgKind.LIBRARY,
+            "central",
+            "Central Library",
+            "中心图书馆",
+            parent_id=consortium.id,
+            isil="CN-BV0001",
+            address="88 Library Avenue, Dongcheng District, Beijing / 北京市东城区图书馆大道88号",
+            phone="+86 10 6000 0001",
+        ),
         at=at,
     )
     airport = libraries.create_unit(
-        session, None,
-        UnitInput(OrgKind.BRANCH, "airport", "Airport Branch", "机场分馆", parent_id=central.id,
-                  isil="CN-BV0001-A",
-                  address="Terminal 1, Level 4, Departures / 1号航站楼4层出发区",
-                  phone="+86 10 6000 0002"),
+        session,
+        None,
+        UnitInput(
+            OrgKind.BRANCH,
+            "airport",
+            "Airport Branch",
+            "机场分馆",
+            parent_id=central.id,
+            isil="CN-BV0001-A",
+            address="Terminal 1, Level 4, Departures / 1号航站楼4层出发区",
+            phone="+86 10 6000 0002",
+        ),
         at=at,
     )
     community = libraries.create_unit(
-        session, None,
-        UnitInput(OrgKind.BRANCH, "community", "Community Branch", "社区分馆",
-                  parent_id=central.id, isil="CN-BV0001-C",
-                  address="12 Willow Lane, Tongzhou District, Beijing / 北京市通州区柳荫巷12号",
-                  phone="+86 10 6000 0003"),
+        session,
+        None,
+        UnitInput(
+            OrgKind.BRANCH,
+            "community",
+            "Community Branch",
+            "社区分馆",
+            parent_id=central.id,
+            isil="CN-BV0001-C",
+            address="12 Willow Lane, Tongzhou District, Beijing / 北京市通州区柳荫巷12号",
+            phone="+86 10 6000 0003",
+        ),
         at=at,
     )
     daily = [("09:00", "21:00")]
     libraries.set_weekly_hours(
-        session, None, central,
-        _hours({0: [("12:00", "21:00")], **{wd: daily for wd in range(1, 7)}}), at=at,
+        session,
+        None,
+        central,
+        _hours({0: [("12:00", "21:00")], **{wd: daily for wd in range(1, 7)}}),
+        at=at,
     )
     libraries.set_weekly_hours(
         session, None, airport, _hours({wd: [("06:00", "24:00")] for wd in range(7)}), at=at
     )
     libraries.set_weekly_hours(
-        session, None, community,
-        _hours({
-            **{wd: [("09:00", "12:00"), ("13:30", "18:00")] for wd in range(1, 6)},
-            5: [("09:00", "17:00")],
-            6: [("10:00", "16:00")],
-        }),
+        session,
+        None,
+        community,
+        _hours(
+            {
+                **{wd: [("09:00", "12:00"), ("13:30", "18:00")] for wd in range(1, 6)},
+                5: [("09:00", "17:00")],
+                6: [("10:00", "16:00")],
+            }
+        ),
         at=at,
     )
     for day, en, zh in HOLIDAYS:
@@ -150,22 +330,79 @@ def seed(session: Session, *, at: dt.datetime, readers_count: int = 500, seed_va
 
     L = libraries.LocationInput
     for unit, locs in (
-        (central, [
-            L("1F-LOBBY", 1, "Lobby", "New arrivals and self-service", "新书与自助服务区", "A01", "A04"),
-            L("1F-CHILD", 1, "Children", "Children's library", "少儿阅览区", "C01", "C12"),
-            L("1F-LIT", 1, "Literature", "Chinese literature (I)", "中国文学（I类）", "L01", "L20"),
-            L("2F-SCI", 2, "Sciences", "Science and technology (N–X)", "自然科学与技术（N–X类）", "S01", "S24"),
-            L("2F-SOC", 2, "Social sciences", "Social sciences (C–K)", "社会科学（C–K类）", "H01", "H18"),
-            L("2F-RARE", 2, "Rare books", "Ancient books reading room", "古籍阅览室", "R01", "R06"),
-        ]),
-        (airport, [
-            L("1F-TRAVEL", 1, "Travel", "Travel and city guides", "旅行与城市指南", "T01", "T06"),
-            L("1F-POP", 1, "Popular", "Popular reading", "大众阅读", "P01", "P08"),
-        ]),
-        (community, [
-            L("1F-FAMILY", 1, "Family", "Family and children", "亲子阅读区", "F01", "F08"),
-            L("1F-GEN", 1, "General", "General collection", "综合藏书", "G01", "G16"),
-        ]),
+        (
+            central,
+            [
+                L(
+                    "1F-LOBBY",
+                    1,
+                    "Lobby",
+                    "New arrivals and self-service",
+                    "新书与自助服务区",
+                    "A01",
+                    "A04",
+                ),
+                L("1F-CHILD", 1, "Children", "Children's library", "少儿阅览区", "C01", "C12"),
+                L(
+                    "1F-LIT",
+                    1,
+                    "Literature",
+                    "Chinese literature (I)",
+                    "中国文学（I类）",
+                    "L01",
+                    "L20",
+                ),
+                L(
+                    "2F-SCI",
+                    2,
+                    "Sciences",
+                    "Science and technology (N–X)",
+                    "自然科学与技术（N–X类）",
+                    "S01",
+                    "S24",
+                ),
+                L(
+                    "2F-SOC",
+                    2,
+                    "Social sciences",
+                    "Social sciences (C–K)",
+                    "社会科学（C–K类）",
+                    "H01",
+                    "H18",
+                ),
+                L(
+                    "2F-RARE",
+                    2,
+                    "Rare books",
+                    "Ancient books reading room",
+                    "古籍阅览室",
+                    "R01",
+                    "R06",
+                ),
+            ],
+        ),
+        (
+            airport,
+            [
+                L(
+                    "1F-TRAVEL",
+                    1,
+                    "Travel",
+                    "Travel and city guides",
+                    "旅行与城市指南",
+                    "T01",
+                    "T06",
+                ),
+                L("1F-POP", 1, "Popular", "Popular reading", "大众阅读", "P01", "P08"),
+            ],
+        ),
+        (
+            community,
+            [
+                L("1F-FAMILY", 1, "Family", "Family and children", "亲子阅读区", "F01", "F08"),
+                L("1F-GEN", 1, "General", "General collection", "综合藏书", "G01", "G16"),
+            ],
+        ),
     ):
         for loc in locs:
             libraries.add_location(session, None, unit, loc, at=at)
@@ -181,8 +418,14 @@ def seed(session: Session, *, at: dt.datetime, readers_count: int = 500, seed_va
     ]
     for username, name, home, roles in staff_specs:
         accounts.create_staff(
-            session, None, username=username, full_name=name, password=STAFF_PASSWORD,
-            home_org_unit_id=home, roles=roles, at=at,
+            session,
+            None,
+            username=username,
+            full_name=name,
+            password=STAFF_PASSWORD,
+            home_org_unit_id=home,
+            roles=roles,
+            at=at,
         )
 
     # One hash for every demo reader: hashing 500 times would only slow the demo down.
@@ -196,8 +439,11 @@ def seed(session: Session, *, at: dt.datetime, readers_count: int = 500, seed_va
             ["adult", "student", "child", "visitor", "staff"], weights=[55, 20, 15, 5, 5]
         )[0]
         age = {
-            "adult": rng.randint(18, 85), "student": rng.randint(12, 26), "child": rng.randint(6, 13),
-            "visitor": rng.randint(18, 70), "staff": rng.randint(22, 60),
+            "adult": rng.randint(18, 85),
+            "student": rng.randint(12, 26),
+            "child": rng.randint(6, 13),
+            "visitor": rng.randint(18, 70),
+            "staff": rng.randint(22, 60),
         }[category]
         birth = today - dt.timedelta(days=age * 365 + rng.randint(1, 360))
         status = rng.choices(["active", "pending", "blocked", "expired"], weights=[85, 7, 3, 5])[0]

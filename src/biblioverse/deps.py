@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts
+from biblioverse import accounts, events
 from biblioverse.access import Actor, Permission
 from biblioverse.db import utcnow
 from biblioverse.errors import AuthenticationFailed, PermissionDenied
@@ -29,6 +29,9 @@ def get_session(request: Request) -> Iterator[Session]:
     try:
         yield session
         session.commit()
+        if events.has_pending(session):
+            events.dispatch_pending(session)
+            session.commit()
     except BaseException:
         session.rollback()
         raise

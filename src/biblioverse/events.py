@@ -39,6 +39,12 @@ _subscribers: dict[str, list[Subscriber]] = defaultdict(list)
 
 def record(session: Session, topic: str, payload: dict[str, Any], *, at: dt.datetime) -> None:
     session.add(OutboxEvent(topic=topic, payload=payload, created_at=at, published_at=None))
+    session.info["outbox_pending"] = True
+
+
+def has_pending(session: Session) -> bool:
+    """Whether this session recorded events (so a request without any skips the relay)."""
+    return bool(session.info.pop("outbox_pending", False))
 
 
 def subscribe(topic: str, handler: Subscriber) -> None:
@@ -53,6 +59,8 @@ def dispatch_pending(session: Session, *, limit: int = 500) -> int:
         .where(OutboxEvent.published_at.is_(None))
         .order_by(OutboxEvent.id)
         .limit(limit)
+        # Several workers may relay at once: each takes rows the others have not locked.
+        .with_for_update(skip_locked=True)
     ).all()
     for event in rows:
         for handler in [*_subscribers.get(event.topic, []), *_subscribers.get("*", [])]:

@@ -34,7 +34,6 @@ class Settings(BaseSettings):
     throttle_account_failures: int = 5
     throttle_address_failures: int = 30
     secure_cookies: bool = False
-    redis_url: str | None = None
 
     @cached_property
     def effective_database_url(self) -> str:

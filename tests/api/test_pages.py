@@ -17,7 +17,11 @@ def csrf_of(html: str) -> str:
 
 def sign_in(client: TestClient, kind: str, login: str, password: str) -> None:
     token = csrf_of(client.get("/signin").text)
-    r = client.post("/signin", data={"csrf_token": token, "kind": kind, "login": login, "password": password}, follow_redirects=False)
+    r = client.post(
+        "/signin",
+        data={"csrf_token": token, "kind": kind, "login": login, "password": password},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text
 
 
@@ -37,10 +41,22 @@ def test_home_in_chinese(client: TestClient, world: World) -> None:
 
 def test_a_form_without_the_csrf_token_is_refused(client: TestClient, world: World) -> None:
     client.get("/signin")
-    r = client.post("/signin", data={"kind": "reader", "login": "CARD000001", "password": READER_PW}, headers={"Accept": "text/html"})
+    r = client.post(
+        "/signin",
+        data={"kind": "reader", "login": "CARD000001", "password": READER_PW},
+        headers={"Accept": "text/html"},
+    )
     assert r.status_code == 403
     assert "The form has expired" in r.text
-    r = client.post("/signin", data={"csrf_token": "forged", "kind": "reader", "login": "CARD000001", "password": READER_PW})
+    r = client.post(
+        "/signin",
+        data={
+            "csrf_token": "forged",
+            "kind": "reader",
+            "login": "CARD000001",
+            "password": READER_PW,
+        },
+    )
     assert r.status_code == 403
 
 
@@ -53,9 +69,14 @@ def test_reader_signs_in_and_sees_only_their_account(client: TestClient, world: 
     assert staff.status_code == 403
 
 
-def test_wrong_password_on_the_page_says_so_without_detail(client: TestClient, world: World) -> None:
+def test_wrong_password_on_the_page_says_so_without_detail(
+    client: TestClient, world: World
+) -> None:
     token = csrf_of(client.get("/signin").text)
-    r = client.post("/signin", data={"csrf_token": token, "kind": "reader", "login": "CARD000001", "password": "nope"})
+    r = client.post(
+        "/signin",
+        data={"csrf_token": token, "kind": "reader", "login": "CARD000001", "password": "nope"},
+    )
     assert r.status_code == 401
     assert "Wrong card number, user name or password." in r.text
 
@@ -64,25 +85,51 @@ def test_next_parameter_cannot_leave_the_site(client: TestClient, world: World) 
     token = csrf_of(client.get("/signin").text)
     r = client.post(
         "/signin",
-        data={"csrf_token": token, "kind": "staff", "login": "admin", "password": STAFF_PW, "next": "//evil.example/"},
+        data={
+            "csrf_token": token,
+            "kind": "staff",
+            "login": "admin",
+            "password": STAFF_PW,
+            "next": "//evil.example/",
+        },
         follow_redirects=False,
     )
     assert r.headers["location"] == "/staff"
-    assert client.get("/lang/en?next=https://evil.example/", follow_redirects=False).headers["location"] == "/"
+    assert (
+        client.get("/lang/en?next=https://evil.example/", follow_redirects=False).headers[
+            "location"
+        ]
+        == "/"
+    )
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client: TestClient, world: World) -> None:
     r = client.get("/account", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/signin?next=/account"
-    assert client.get("/staff/readers", follow_redirects=False).headers["location"].startswith("/signin")
+    assert (
+        client.get("/staff/readers", follow_redirects=False)
+        .headers["location"]
+        .startswith("/signin")
+    )
 
 
-def test_registration_form_shows_field_errors_and_keeps_input(client: TestClient, world: World) -> None:
+def test_registration_form_shows_field_errors_and_keeps_input(
+    client: TestClient, world: World
+) -> None:
     token = csrf_of(client.get("/register").text)
-    r = client.post("/register", data={
-        "csrf_token": token, "name": "李雷", "birth_date": "", "category": "adult",
-        "home_library_id": str(world.central.id), "email": "bad", "password": "abcdefgh", "password2": "different",
-    })
+    r = client.post(
+        "/register",
+        data={
+            "csrf_token": token,
+            "name": "李雷",
+            "birth_date": "",
+            "category": "adult",
+            "home_library_id": str(world.central.id),
+            "email": "bad",
+            "password": "abcdefgh",
+            "password2": "different",
+        },
+    )
     assert r.status_code == 422
     assert 'id="e-birth_date"' in r.text and 'id="e-password2"' in r.text
     assert 'value="李雷"' in r.text and "abcdefgh" not in r.text
@@ -91,11 +138,19 @@ def test_registration_form_shows_field_errors_and_keeps_input(client: TestClient
 def test_registration_signs_the_new_reader_in(client: TestClient, world: World) -> None:
     client.get("/lang/zh_Hans")
     token = csrf_of(client.get("/register").text)
-    r = client.post("/register", data={
-        "csrf_token": token, "name": "韩梅梅", "birth_date": "1995-08-08", "category": "adult",
-        "home_library_id": str(world.airport.id), "email": "meimei@example.org",
-        "password": "a long passphrase", "password2": "a long passphrase",
-    })
+    r = client.post(
+        "/register",
+        data={
+            "csrf_token": token,
+            "name": "韩梅梅",
+            "birth_date": "1995-08-08",
+            "category": "adult",
+            "home_library_id": str(world.airport.id),
+            "email": "meimei@example.org",
+            "password": "a long passphrase",
+            "password2": "a long passphrase",
+        },
+    )
     assert r.status_code == 200 and "欢迎！您的读者证已注册成功。" in r.text
     assert "待激活" in r.text and "韩梅梅" in r.text
 
@@ -104,7 +159,8 @@ def test_privacy_switch_saves_through_htmx(client: TestClient, world: World) -> 
     sign_in(client, "reader", "CARD000001", READER_PW)
     token = csrf_of(client.get("/account").text)
     r = client.post(
-        "/account/settings", data={"keep_history": "on", "email": "reader1@example.org", "phone": ""},
+        "/account/settings",
+        data={"keep_history": "on", "email": "reader1@example.org", "phone": ""},
         headers={"HX-Request": "true", "X-CSRF-Token": token},
     )
     assert r.status_code == 200 and "Saved." in r.text and "checked" in r.text
@@ -126,11 +182,32 @@ def test_cataloguer_has_no_reader_or_audit_pages(client: TestClient, world: Worl
 
 
 def test_staff_activates_a_pending_card_from_the_list(client: TestClient, world: World) -> None:
-    reg = client.post("/api/v1/readers/register", json={
-        "name": "Pending Pat", "birth_date": "1990-01-01", "category": "adult",
-        "home_library_id": world.community.id, "email": "pat@example.org", "password": "a long passphrase",
-    }).json()
+    reg = client.post(
+        "/api/v1/readers/register",
+        json={
+            "name": "Pending Pat",
+            "birth_date": "1990-01-01",
+            "category": "adult",
+            "home_library_id": world.community.id,
+            "email": "pat@example.org",
+            "password": "a long passphrase",
+        },
+    ).json()
     sign_in(client, "staff", "community-lib", STAFF_PW)
     token = csrf_of(client.get("/staff/readers").text)
-    r = client.post(f"/staff/readers/{reg['id']}/activate", headers={"HX-Request": "true", "X-CSRF-Token": token})
-    assert r.status_code == 200 and f'id="reader-{reg["id"]}"' in r.text and "badge-active" in r.text
+    r = client.post(
+        f"/staff/readers/{reg['id']}/activate",
+        headers={"HX-Request": "true", "X-CSRF-Token": token},
+    )
+    assert (
+        r.status_code == 200 and f'id="reader-{reg["id"]}"' in r.text and "badge-active" in r.text
+    )
+
+
+def test_libraries_page_shows_hours_closed_days_and_locations(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, "staff", "airport-desk", STAFF_PW)
+    html = client.get("/staff/libraries").text
+    assert "Weekly hours" in html and "Mon 09:00–21:00" in html
+    assert "Consortium" in html and "Branch" in html

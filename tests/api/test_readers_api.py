@@ -13,15 +13,21 @@ from tests.factories import World
 
 def registration(world: World, **over: Any) -> dict[str, Any]:
     body = {
-        "name": "张伟", "birth_date": "1992-04-03", "category": "adult",
-        "home_library_id": world.community.id, "email": "zhang.wei@example.org",
-        "password": "a long passphrase", "pin": "2468",
+        "name": "张伟",
+        "birth_date": "1992-04-03",
+        "category": "adult",
+        "home_library_id": world.community.id,
+        "email": "zhang.wei@example.org",
+        "password": "a long passphrase",
+        "pin": "2468",
     }
     body.update(over)
     return body
 
 
-def test_self_registration_gives_a_pending_card_that_can_sign_in(client: TestClient, world: World) -> None:
+def test_self_registration_gives_a_pending_card_that_can_sign_in(
+    client: TestClient, world: World
+) -> None:
     r = client.post("/api/v1/readers/register", json=registration(world))
     assert r.status_code == 201, r.text
     card = r.json()
@@ -40,17 +46,24 @@ def test_self_registration_gives_a_pending_card_that_can_sign_in(client: TestCli
 def test_registration_errors_name_each_field(client: TestClient, world: World) -> None:
     r = client.post(
         "/api/v1/readers/register",
-        json=registration(world, name=" ", email="nope", password="short", pin="11", home_library_id=999),
+        json=registration(
+            world, name=" ", email="nope", password="short", pin="11", home_library_id=999
+        ),
     )
     assert r.status_code == 422
     fields = {d["field"]: d["code"] for d in r.json()["details"]}
     assert fields == {
-        "name": "required", "email": "invalid_email", "password": "too_short",
-        "pin": "invalid_pin", "home_library_id": "unknown_library",
+        "name": "required",
+        "email": "invalid_email",
+        "password": "too_short",
+        "pin": "invalid_pin",
+        "home_library_id": "unknown_library",
     }
 
 
-def test_registration_with_a_missing_field_names_the_json_path(client: TestClient, world: World) -> None:
+def test_registration_with_a_missing_field_names_the_json_path(
+    client: TestClient, world: World
+) -> None:
     body = registration(world)
     del body["birth_date"]
     r = client.post("/api/v1/readers/register", json=body)
@@ -60,7 +73,9 @@ def test_registration_with_a_missing_field_names_the_json_path(client: TestClien
 
 def test_duplicate_email_is_409_naming_the_field(client: TestClient, world: World) -> None:
     assert client.post("/api/v1/readers/register", json=registration(world)).status_code == 201
-    r = client.post("/api/v1/readers/register", json=registration(world, email="ZHANG.WEI@example.org"))
+    r = client.post(
+        "/api/v1/readers/register", json=registration(world, email="ZHANG.WEI@example.org")
+    )
     assert r.status_code == 409
     assert r.json()["error"] == "duplicate" and r.json()["details"]["field"] == "email"
 
@@ -68,11 +83,20 @@ def test_duplicate_email_is_409_naming_the_field(client: TestClient, world: Worl
 def test_duplicate_card_number_at_the_desk_is_409(
     client: TestClient, world: World, as_staff: Callable[[str], dict[str, str]]
 ) -> None:
-    body = {"name": "Ann Lee", "birth_date": "1980-01-01", "category": "adult",
-            "home_library_id": world.airport.id, "card_number": "CARD000001"}
+    body = {
+        "name": "Ann Lee",
+        "birth_date": "1980-01-01",
+        "category": "adult",
+        "home_library_id": world.airport.id,
+        "card_number": "CARD000001",
+    }
     r = client.post("/api/v1/readers", json=body, headers=as_staff("airport-lib"))
     assert r.status_code == 409
-    assert r.json()["details"] == {"entity": "reader", "field": "card_number", "value": "CARD000001"}
+    assert r.json()["details"] == {
+        "entity": "reader",
+        "field": "card_number",
+        "value": "CARD000001",
+    }
 
 
 def test_a_desk_activates_a_pending_card_from_any_library(
@@ -83,7 +107,9 @@ def test_a_desk_activates_a_pending_card_from_any_library(
     assert r.status_code == 200
     # The airport desk sees the result, but its card look-up stays a summary.
     assert r.json()["status"] == "active"
-    again = client.post(f"/api/v1/readers/{reader['id']}/activate", headers=as_staff("airport-desk"))
+    again = client.post(
+        f"/api/v1/readers/{reader['id']}/activate", headers=as_staff("airport-desk")
+    )
     assert again.status_code == 409 and again.json()["error"] == "invalid_status_change"
 
 
@@ -92,18 +118,33 @@ def test_staff_status_changes_follow_the_transition_table(
 ) -> None:
     h = as_staff("community-lib")
     rid = world.reader_community.id
-    assert client.patch(f"/api/v1/readers/{rid}", json={"status": "blocked", "blocked_reason": "lost"}, headers=h).json()["blocked_reason"] == "lost"
-    assert client.patch(f"/api/v1/readers/{rid}", json={"status": "expired"}, headers=h).status_code == 409
+    assert (
+        client.patch(
+            f"/api/v1/readers/{rid}",
+            json={"status": "blocked", "blocked_reason": "lost"},
+            headers=h,
+        ).json()["blocked_reason"]
+        == "lost"
+    )
+    assert (
+        client.patch(f"/api/v1/readers/{rid}", json={"status": "expired"}, headers=h).status_code
+        == 409
+    )
     unblocked = client.patch(f"/api/v1/readers/{rid}", json={"status": "active"}, headers=h).json()
     assert unblocked["status"] == "active" and unblocked["blocked_reason"] is None
-    assert client.patch(f"/api/v1/readers/{rid}", json={"status": "wizard"}, headers=h).status_code == 422
+    assert (
+        client.patch(f"/api/v1/readers/{rid}", json={"status": "wizard"}, headers=h).status_code
+        == 422
+    )
 
 
 def test_expired_cards_show_as_expired(
     client: TestClient, world: World, as_staff: Callable[[str], dict[str, str]]
 ) -> None:
     h = as_staff("community-lib")
-    r = client.patch(f"/api/v1/readers/{world.reader_community.id}", json={"expires_on": "2026-01-01"}, headers=h)
+    r = client.patch(
+        f"/api/v1/readers/{world.reader_community.id}", json={"expires_on": "2026-01-01"}, headers=h
+    )
     assert r.json()["status"] == "expired"
 
 
@@ -111,7 +152,9 @@ def test_readers_change_their_own_privacy_and_contact(
     client: TestClient, world: World, as_reader: Callable[[str], dict[str, str]]
 ) -> None:
     h = as_reader("CARD000001")
-    r = client.patch("/api/v1/readers/me", json={"keep_history": True, "phone": "+86 138 0000 0000"}, headers=h)
+    r = client.patch(
+        "/api/v1/readers/me", json={"keep_history": True, "phone": "+86 138 0000 0000"}, headers=h
+    )
     assert r.status_code == 200
     assert r.json()["keep_history"] is True and r.json()["phone"] == "+86 138 0000 0000"
     taken = client.patch("/api/v1/readers/me", json={"email": "reader2@example.org"}, headers=h)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.factories import World
+from tests.factories import STAFF_PW, World
 
 
 def test_health_reports_the_database(client: TestClient) -> None:
@@ -15,7 +18,10 @@ def test_health_reports_the_database(client: TestClient) -> None:
 def test_metrics_count_requests_by_route_template(client: TestClient, world: World) -> None:
     client.get(f"/api/v1/libraries/{world.central.id}")
     text = client.get("/metrics").text
-    assert 'biblioverse_http_requests_total{method="GET",route="/api/v1/libraries/{unit_id}",status="200"}' in text
+    assert (
+        'biblioverse_http_requests_total{method="GET",route="/api/v1/libraries/{unit_id}",status="200"}'
+        in text
+    )
     assert "biblioverse_http_request_duration_seconds_bucket" in text
 
 
@@ -47,3 +53,17 @@ def test_unknown_api_route_is_json_and_unknown_page_is_html(client: TestClient) 
 def test_wrong_method_is_405_in_the_error_shape(client: TestClient) -> None:
     r = client.delete("/api/v1/libraries")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+
+
+def test_request_log_names_the_route_not_the_card(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = client.post(
+        "/api/v1/auth/token", json={"kind": "staff", "login": "admin", "password": STAFF_PW}
+    ).json()["access_token"]
+    with caplog.at_level(logging.INFO, logger="biblioverse.access"):
+        client.get(
+            "/api/v1/readers/by-card/CARD000002", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert "GET /api/v1/readers/by-card/{card_number} 200" in caplog.text
+    assert "CARD000002" not in caplog.text

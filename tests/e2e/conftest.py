@@ -31,13 +31,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("e2e")
     env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(data)}
     env.pop("BIBLIOVERSE_DATABASE_URL", None)
-    seeded = subprocess.run([str(BIN), "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=180)
+    seeded = subprocess.run(
+        [str(BIN), "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=180
+    )
     assert seeded.returncode == 0, seeded.stderr
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = (data / "server.log").open("w")
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [str(BIN), "serve", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
@@ -57,13 +61,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make browser` (apt-get install chromium)")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: run `make browser` (apt-get install chromium)"
+        )
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
             args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
             ],
         )
         yield b
@@ -102,7 +113,9 @@ def page(browser: Browser, console: Console) -> Iterator[Page]:
 
 @pytest.fixture()
 def phone(browser: Browser, console: Console) -> Iterator[Page]:
-    for ctx in _context(browser, console, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2):
+    for ctx in _context(
+        browser, console, viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2
+    ):
         p = ctx.new_page()
         yield p
 

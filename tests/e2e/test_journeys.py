@@ -25,11 +25,15 @@ def no_horizontal_scroll(page: Page) -> bool:
     return bool(page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"))
 
 
-def test_home_lists_three_libraries_with_todays_hours(page: Page, server: str, console: Console) -> None:
+def test_home_lists_three_libraries_with_todays_hours(
+    page: Page, server: str, console: Console
+) -> None:
     page.goto(server)
     cards = page.locator("article.library-card")
     expect(cards).to_have_count(3)
-    expect(cards.locator("h2")).to_have_text(["Central Library", "Airport Branch", "Community Branch"])
+    expect(cards.locator("h2")).to_have_text(
+        ["Central Library", "Airport Branch", "Community Branch"]
+    )
     for i in range(3):
         expect(cards.nth(i).locator(".hours-today")).to_contain_text("Today")
         expect(cards.nth(i).locator(".status")).to_have_text(re.compile(r"(Open now|Closed now)"))
@@ -98,7 +102,9 @@ def test_airport_librarian_sees_only_airport_readers(page: Page, server: str) ->
     expect(page.locator("#reader-results [role=status]")).to_have_text("0 readers")
 
 
-def test_registration_on_a_phone_with_the_keyboard(phone: Page, server: str, console: Console) -> None:
+def test_registration_on_a_phone_with_the_keyboard(
+    phone: Page, server: str, console: Console
+) -> None:
     phone.goto(f"{server}/register")
     assert no_horizontal_scroll(phone)
     # Submit empty: each field says what is wrong.

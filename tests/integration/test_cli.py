@@ -21,7 +21,12 @@ def run(*args: str, data_dir: Path, input: str | None = None) -> subprocess.Comp
     env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(data_dir), "COLUMNS": "200"}
     env.pop("BIBLIOVERSE_DATABASE_URL", None)
     return subprocess.run(
-        [str(BIN), *args], env=env, capture_output=True, text=True, timeout=120, input=input,
+        [str(BIN), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=input,
     )
 
 
@@ -41,12 +46,22 @@ def db(data: Path) -> sqlite3.Connection:
 def test_demo_builds_the_consortium_once(demo_dir: Path) -> None:
     con = db(demo_dir)
     kinds = dict(con.execute("SELECT code, kind FROM org_units").fetchall())
-    assert kinds == {"consortium": "consortium", "central": "library", "airport": "branch", "community": "branch"}
+    assert kinds == {
+        "consortium": "consortium",
+        "central": "library",
+        "airport": "branch",
+        "community": "branch",
+    }
     assert con.execute("SELECT count(*) FROM readers").fetchone() == (500,)
     roles = {r for (r,) in con.execute("SELECT DISTINCT role FROM role_grants")}
     assert roles == {"admin", "librarian", "cataloguer", "circulation"}
-    floors = {f for (f,) in con.execute(
-        "SELECT DISTINCT floor FROM locations JOIN org_units u ON u.id = org_unit_id WHERE u.code = 'central'")}
+    floors = {
+        f
+        for (f,) in con.execute(
+            "SELECT DISTINCT floor FROM locations JOIN org_units u ON u.id = org_unit_id "
+            "WHERE u.code = 'central'"
+        )
+    }
     assert floors == {1, 2}
     chinese = con.execute("SELECT count(*) FROM readers WHERE name GLOB '*[^ -~]*'").fetchone()[0]
     assert 200 < chinese < 500  # both Chinese and English names
@@ -55,7 +70,9 @@ def test_demo_builds_the_consortium_once(demo_dir: Path) -> None:
     assert db(demo_dir).execute("SELECT count(*) FROM readers").fetchone() == (500,)
 
 
-def test_readers_import_reports_bad_rows_and_keeps_good_ones(demo_dir: Path, tmp_path: Path) -> None:
+def test_readers_import_reports_bad_rows_and_keeps_good_ones(
+    demo_dir: Path, tmp_path: Path
+) -> None:
     f = tmp_path / "readers.csv"
     f.write_bytes(
         "card_number,name,email,phone,birth_date,home_library,category,expires_on,pin\n"
@@ -66,7 +83,9 @@ def test_readers_import_reports_bad_rows_and_keeps_good_ones(demo_dir: Path, tmp
     assert r.returncode == 1  # some rows were rejected
     assert "imported 1 of 2 rows; 1 rejected" in r.stdout
     assert "birth_date" in r.stdout and "IMP0002" in r.stdout
-    names = db(demo_dir).execute("SELECT name FROM readers WHERE card_number LIKE 'IMP%'").fetchall()
+    names = (
+        db(demo_dir).execute("SELECT name FROM readers WHERE card_number LIKE 'IMP%'").fetchall()
+    )
     assert names == [("周杰",)]
 
 
@@ -78,11 +97,31 @@ def test_readers_import_refuses_a_file_without_the_columns(demo_dir: Path, tmp_p
 
 
 def test_create_admin_on_a_fresh_database(tmp_path: Path) -> None:
-    r = run("users", "create-admin", "--username", "chief", "--full-name", "Chief Librarian",
-            "--password", "a strong password", "--consortium-name", "Valley Libraries", data_dir=tmp_path)
+    r = run(
+        "users",
+        "create-admin",
+        "--username",
+        "chief",
+        "--full-name",
+        "Chief Librarian",
+        "--password",
+        "a strong password",
+        "--consortium-name",
+        "Valley Libraries",
+        data_dir=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
-    short = run("users", "create-admin", "--username", "second", "--full-name", "Second",
-                "--password", "short", data_dir=tmp_path)
+    short = run(
+        "users",
+        "create-admin",
+        "--username",
+        "second",
+        "--full-name",
+        "Second",
+        "--password",
+        "short",
+        data_dir=tmp_path,
+    )
     assert short.returncode == 1 and "password" in short.stderr
     con = db(tmp_path)
     assert con.execute("SELECT name_en FROM org_units").fetchall() == [("Valley Libraries",)]
@@ -103,10 +142,14 @@ def two_servers(tmp_path: Path) -> Iterator[list[str]]:
         assert run("db", "upgrade", data_dir=data).returncode == 0
         port = _free_port()
         env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(data)}
-        procs.append(subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port)], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [str(BIN), "serve", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         urls.append(f"http://127.0.0.1:{port}")
     try:
         for url in urls:
@@ -125,10 +168,27 @@ def two_servers(tmp_path: Path) -> Iterator[list[str]]:
             p.wait(timeout=10)
 
 
-def test_two_instances_run_side_by_side_with_their_own_data(two_servers: list[str], tmp_path: Path) -> None:
-    run("users", "create-admin", "--username", "only-in-a", "--full-name", "A", "--password", "a strong password",
-        data_dir=tmp_path / "a")
-    a = httpx.post(f"{two_servers[0]}/api/v1/auth/token", json={"kind": "staff", "login": "only-in-a", "password": "a strong password"})
-    b = httpx.post(f"{two_servers[1]}/api/v1/auth/token", json={"kind": "staff", "login": "only-in-a", "password": "a strong password"})
+def test_two_instances_run_side_by_side_with_their_own_data(
+    two_servers: list[str], tmp_path: Path
+) -> None:
+    run(
+        "users",
+        "create-admin",
+        "--username",
+        "only-in-a",
+        "--full-name",
+        "A",
+        "--password",
+        "a strong password",
+        data_dir=tmp_path / "a",
+    )
+    a = httpx.post(
+        f"{two_servers[0]}/api/v1/auth/token",
+        json={"kind": "staff", "login": "only-in-a", "password": "a strong password"},
+    )
+    b = httpx.post(
+        f"{two_servers[1]}/api/v1/auth/token",
+        json={"kind": "staff", "login": "only-in-a", "password": "a strong password"},
+    )
     assert a.status_code == 200 and b.status_code == 401
     assert (tmp_path / "a" / "secret_key").exists() and (tmp_path / "b" / "biblioverse.db").exists()

@@ -22,22 +22,38 @@ def test_models_and_migrations_agree(database_url: str) -> None:
 
 def test_card_numbers_are_unique_in_the_database_itself(session: Session) -> None:
     w = factories.world(session)
-    session.add(readers.Reader(
-        card_number=w.reader_central.card_number, name="Clone", birth_date=dt.date(1990, 1, 1),
-        home_library_id=w.central.id, category="adult", status="active",
-        expires_on=dt.date(2030, 1, 1), registered_via="desk", created_at=factories.NOW,
-    ))
+    session.add(
+        readers.Reader(
+            card_number=w.reader_central.card_number,
+            name="Clone",
+            birth_date=dt.date(1990, 1, 1),
+            home_library_id=w.central.id,
+            category="adult",
+            status="active",
+            expires_on=dt.date(2030, 1, 1),
+            registered_via="desk",
+            created_at=factories.NOW,
+        )
+    )
     with pytest.raises(IntegrityError):
         session.flush()
 
 
 def test_status_outside_the_lifecycle_is_refused_by_the_database(session: Session) -> None:
     w = factories.world(session)
-    session.add(readers.Reader(
-        card_number="Z1", name="Odd", birth_date=dt.date(1990, 1, 1), home_library_id=w.central.id,
-        category="adult", status="sleeping", expires_on=dt.date(2030, 1, 1), registered_via="desk",
-        created_at=factories.NOW,
-    ))
+    session.add(
+        readers.Reader(
+            card_number="Z1",
+            name="Odd",
+            birth_date=dt.date(1990, 1, 1),
+            home_library_id=w.central.id,
+            category="adult",
+            status="sleeping",
+            expires_on=dt.date(2030, 1, 1),
+            registered_via="desk",
+            created_at=factories.NOW,
+        )
+    )
     with pytest.raises(IntegrityError):
         session.flush()
 
@@ -46,10 +62,18 @@ def test_registration_records_an_event_in_the_same_transaction(session: Session)
     w = factories.world(session)
     seen: list[dict[str, object]] = []
     events.subscribe("reader.registered", lambda topic, payload: seen.append(payload))
-    reader = readers.register_online(session, readers.NewReader(
-        name="Ada", birth_date=dt.date(1990, 1, 1), category="adult", home_library_id=w.central.id,
-        email="ada@example.org", password="a long passphrase",
-    ), at=factories.NOW)
+    reader = readers.register_online(
+        session,
+        readers.NewReader(
+            name="Ada",
+            birth_date=dt.date(1990, 1, 1),
+            category="adult",
+            home_library_id=w.central.id,
+            email="ada@example.org",
+            password="a long passphrase",
+        ),
+        at=factories.NOW,
+    )
     session.commit()
     assert events.dispatch_pending(session) >= 1
     session.commit()
@@ -63,8 +87,12 @@ def test_concurrent_registrations_with_one_email_make_one_card(
     w = factories.world(session)
     app.dependency_overrides[get_now] = lambda: factories.NOW
     body = {
-        "name": "Race", "birth_date": "1990-01-01", "category": "adult",
-        "home_library_id": w.central.id, "email": "race@example.org", "password": "a long passphrase",
+        "name": "Race",
+        "birth_date": "1990-01-01",
+        "category": "adult",
+        "home_library_id": w.central.id,
+        "email": "race@example.org",
+        "password": "a long passphrase",
     }
     statuses: list[int] = []
     barrier = threading.Barrier(6)

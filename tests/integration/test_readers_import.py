@@ -42,7 +42,9 @@ def test_good_rows_are_kept_and_bad_rows_named(session: Session) -> None:
 def test_scope_applies_to_each_row(session: Session) -> None:
     w = factories.world(session)
     text = HEADER + "C0001,A,,,1980-01-01,airport,adult,,\nC0002,B,,,1980-01-01,community,adult,,\n"
-    report = readers.import_csv(session, w.actor(session, w.airport_librarian), text, at=factories.NOW)
+    report = readers.import_csv(
+        session, w.actor(session, w.airport_librarian), text, at=factories.NOW
+    )
     assert report.imported == 1
     assert [(e.line, e.field) for e in report.errors] == [(3, "home_library")]
 
@@ -55,14 +57,20 @@ def test_rerunning_an_import_adds_nothing_twice(session: Session) -> None:
     session.commit()
     again = readers.import_csv(session, actor, text, at=factories.NOW)
     assert again.imported == 0 and {e.field for e in again.errors} == {"card_number"}
-    count = session.scalar(select(func.count()).select_from(readers.Reader).where(readers.Reader.card_number.in_(["D0001", "D0002"])))
+    count = session.scalar(
+        select(func.count())
+        .select_from(readers.Reader)
+        .where(readers.Reader.card_number.in_(["D0001", "D0002"]))
+    )
     assert count == 2
 
 
 def test_missing_columns_reject_the_whole_file(session: Session) -> None:
     w = factories.world(session)
     with pytest.raises(readers.ImportFileInvalid, match="missing column"):
-        readers.import_csv(session, w.actor(session, w.admin), "name,email\nA,a@b.cn\n", at=factories.NOW)
+        readers.import_csv(
+            session, w.actor(session, w.admin), "name,email\nA,a@b.cn\n", at=factories.NOW
+        )
 
 
 def test_encodings() -> None:

@@ -114,12 +114,17 @@ def test_period_errors_name_the_weekday() -> None:
 
 
 periods = st.lists(
-    st.tuples(st.integers(0, 1439), st.integers(1, 1440)).filter(lambda p: p[0] < p[1]).map(
-        lambda p: Period(*p)
-    ),
+    st.tuples(st.integers(0, 1439), st.integers(1, 1440))
+    .filter(lambda p: p[0] < p[1])
+    .map(lambda p: Period(*p)),
     max_size=3,
-).map(lambda ps: [p for i, p in enumerate(sorted(ps, key=lambda p: p.opens))
-                  if all(p.opens >= q.closes for q in sorted(ps, key=lambda p: p.opens)[:i])])
+).map(
+    lambda ps: [
+        p
+        for i, p in enumerate(sorted(ps, key=lambda p: p.opens))
+        if all(p.opens >= q.closes for q in sorted(ps, key=lambda p: p.opens)[:i])
+    ]
+)
 schedules = st.builds(
     lambda week, closed: Schedule("Asia/Shanghai", week, frozenset(closed)),
     st.dictionaries(st.integers(0, 6), periods),

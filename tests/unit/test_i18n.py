@@ -17,9 +17,28 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_extracted_message_is_translated_to_chinese(tmp_path: Path) -> None:
     pot = tmp_path / "messages.pot"
     subprocess.run(
-        [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", str(ROOT / "babel.cfg"),
-         "-k", "N_", "-k", "_", "-k", "gettext", "-k", "ngettext:1,2", "-o", str(pot), str(ROOT)],
-        check=True, capture_output=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            str(ROOT / "babel.cfg"),
+            "-k",
+            "N_",
+            "-k",
+            "_",
+            "-k",
+            "gettext",
+            "-k",
+            "ngettext:1,2",
+            "-o",
+            str(pot),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
     )
     with pot.open("rb") as fh:
         wanted = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(fh) if m.id}
@@ -47,7 +66,9 @@ def test_messages_and_dates_follow_the_locale() -> None:
     try:
         assert i18n.gettext("Sign in") == "登录"
         now = dt.datetime(2026, 11, 18, 13, 0, tzinfo=dt.UTC)  # 21:00 in Beijing
-        assert i18n.format_moment(now + dt.timedelta(hours=12), now, "Asia/Shanghai") == "明天 09:00"
+        assert (
+            i18n.format_moment(now + dt.timedelta(hours=12), now, "Asia/Shanghai") == "明天 09:00"
+        )
     finally:
         i18n.set_locale("en")
     assert i18n.gettext("Sign in") == "Sign in"

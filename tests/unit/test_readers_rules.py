@@ -65,10 +65,14 @@ def test_children_register_with_a_guardian() -> None:
 
 
 def test_category_must_fit_the_age() -> None:
-    assert fields(RegistrationData("A", dt.date(2000, 1, 1), "child", email="a@b.cn"))[
-        "category"] == "too_old_for_child"
-    assert fields(RegistrationData("A", dt.date(2012, 1, 1), "adult", email="a@b.cn"))[
-        "category"] == "too_young_for_adult"
+    assert (
+        fields(RegistrationData("A", dt.date(2000, 1, 1), "child", email="a@b.cn"))["category"]
+        == "too_old_for_child"
+    )
+    assert (
+        fields(RegistrationData("A", dt.date(2012, 1, 1), "adult", email="a@b.cn"))["category"]
+        == "too_young_for_adult"
+    )
 
 
 def test_staff_cards_are_not_self_service() -> None:
@@ -102,7 +106,13 @@ def test_every_staff_transition_is_walked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("pin", "code"), [("12", "invalid_pin"), ("1234567", "invalid_pin"), ("12a4", "invalid_pin"), ("1111", "weak_pin")]
+    ("pin", "code"),
+    [
+        ("12", "invalid_pin"),
+        ("1234567", "invalid_pin"),
+        ("12a4", "invalid_pin"),
+        ("1111", "weak_pin"),
+    ],
 )
 def test_pin_rules(pin: str, code: str) -> None:
     assert pin_errors(pin)[0].code == code

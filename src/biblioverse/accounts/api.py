@@ -42,7 +42,9 @@ Auditor = Annotated[Actor, Depends(require_permission(Permission.AUDIT_READ))]
 def principal_out(actor: Actor) -> PrincipalOut:
     perms = sorted({p.value for g in actor.grants for p in ROLE_PERMISSIONS[g.role]})
     return PrincipalOut(
-        kind=actor.kind.value, id=actor.id, display_name=actor.display_name,
+        kind=actor.kind.value,
+        id=actor.id,
+        display_name=actor.display_name,
         org_unit_id=actor.org_unit_id,
         grants=[GrantOut(role=g.role, org_unit_id=g.org_unit_id) for g in actor.grants],
         permissions=perms,
@@ -62,13 +64,22 @@ Policy = Annotated[service.ThrottlePolicy, Depends(policy_of)]
 
 @router.post("/auth/token", summary="Sign in (staff or reader) and get a bearer token")
 def token(
-    body: TokenRequest, request: Request, session: DbSession, now: Now, settings: AppSettings,
+    body: TokenRequest,
+    request: Request,
+    session: DbSession,
+    now: Now,
+    settings: AppSettings,
     policy: Policy,
 ) -> TokenOut:
     with service.failures_kept(session):
         actor = service.authenticate(
-            session, kind=PrincipalKind(body.kind), login=body.login, secret=body.password,
-            address=client_address(request), at=now, policy=policy,
+            session,
+            kind=PrincipalKind(body.kind),
+            login=body.login,
+            secret=body.password,
+            address=client_address(request),
+            at=now,
+            policy=policy,
         )
     value, expires = service.issue_token(session, actor, at=now, ttl_s=settings.api_token_ttl_s)
     return TokenOut(access_token=value, expires_at=expires, principal=principal_out(actor))
@@ -98,9 +109,15 @@ def list_staff(actor: StaffManager, session: DbSession) -> list[StaffOut]:
 @router.post("/staff", status_code=status.HTTP_201_CREATED)
 def create_staff(body: StaffIn, actor: StaffManager, session: DbSession, now: Now) -> StaffOut:
     staff = service.create_staff(
-        session, actor, username=body.username, full_name=body.full_name,
-        password=body.password, home_org_unit_id=body.home_org_unit_id, email=body.email,
-        roles=[(g.role, g.org_unit_id) for g in body.grants], at=now,
+        session,
+        actor,
+        username=body.username,
+        full_name=body.full_name,
+        password=body.password,
+        home_org_unit_id=body.home_org_unit_id,
+        email=body.email,
+        roles=[(g.role, g.org_unit_id) for g in body.grants],
+        at=now,
     )
     return _staff_out(staff)
 
@@ -137,7 +154,9 @@ def revoke_grant(
 
 
 @router.post("/devices", status_code=status.HTTP_201_CREATED, summary="Register a device key")
-def create_device(body: DeviceIn, actor: DeviceManager, session: DbSession, now: Now) -> DeviceCreated:
+def create_device(
+    body: DeviceIn, actor: DeviceManager, session: DbSession, now: Now
+) -> DeviceCreated:
     device, key = service.create_device_key(
         session, actor, name=body.name, kind=body.kind, org_unit_id=body.org_unit_id, at=now
     )
@@ -154,5 +173,7 @@ def audit_log(
     actor: Auditor, session: DbSession, limit: int = 100, before_id: int | None = None
 ) -> list[AuditOut]:
     unit_ids = libraries.units_within(session, actor.scopes_for(Permission.AUDIT_READ))
-    rows = audit.entries(session, unit_ids=unit_ids, limit=min(max(limit, 1), 500), before_id=before_id)
+    rows = audit.entries(
+        session, unit_ids=unit_ids, limit=min(max(limit, 1), 500), before_id=before_id
+    )
     return [AuditOut.model_validate(r) for r in rows]

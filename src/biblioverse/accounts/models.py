@@ -34,9 +34,7 @@ class RoleGrant(Base):
     __tablename__ = "role_grants"
     __table_args__ = (
         UniqueConstraint("staff_id", "role", "org_unit_id"),
-        CheckConstraint(
-            "role IN ('admin', 'librarian', 'cataloguer', 'circulation')", name="role"
-        ),
+        CheckConstraint("role IN ('admin', 'librarian', 'cataloguer', 'circulation')", name="role"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

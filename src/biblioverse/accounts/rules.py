@@ -41,7 +41,8 @@ def username_errors(username: str) -> list[FieldError]:
     if not _USERNAME.match(username):
         return [
             FieldError(
-                "username", "invalid_username",
+                "username",
+                "invalid_username",
                 "2 to 64 lower-case letters, digits, dots, hyphens or underscores",
             )
         ]

@@ -105,8 +105,13 @@ def create_staff(
     session.flush()
     if actor is not None:
         log_action(
-            session, actor, "staff.create", entity="staff", entity_id=staff.id,
-            org_unit_id=home.id, at=at,
+            session,
+            actor,
+            "staff.create",
+            entity="staff",
+            entity_id=staff.id,
+            org_unit_id=home.id,
+            at=at,
             details={"username": username, "roles": [[r.value, u] for r, u in roles]},
         )
     return staff
@@ -184,8 +189,14 @@ def change_staff(
         staff.password_hash = hash_secret(password)
         changed.append("password")
     log_action(
-        session, actor, "staff.change", entity="staff", entity_id=staff.id,
-        org_unit_id=staff.home_org_unit_id, at=at, details={"fields": changed},
+        session,
+        actor,
+        "staff.change",
+        entity="staff",
+        entity_id=staff.id,
+        org_unit_id=staff.home_org_unit_id,
+        at=at,
+        details={"fields": changed},
     )
     return staff
 
@@ -205,8 +216,14 @@ def grant_role(
     staff.grants.append(grant)
     session.flush()
     log_action(
-        session, actor, "staff.grant", entity="staff", entity_id=staff.id,
-        org_unit_id=unit_id, at=at, details={"role": role.value},
+        session,
+        actor,
+        "staff.grant",
+        entity="staff",
+        entity_id=staff.id,
+        org_unit_id=unit_id,
+        at=at,
+        details={"role": role.value},
     )
     return grant
 
@@ -221,8 +238,14 @@ def revoke_role(
         g for g in staff.grants if not (g.role == role.value and g.org_unit_id == unit_id)
     ]
     log_action(
-        session, actor, "staff.revoke", entity="staff", entity_id=staff.id,
-        org_unit_id=unit_id, at=at, details={"role": role.value},
+        session,
+        actor,
+        "staff.revoke",
+        entity="staff",
+        entity_id=staff.id,
+        org_unit_id=unit_id,
+        at=at,
+        details={"role": role.value},
     )
 
 
@@ -246,24 +269,28 @@ def _check_throttle(session: Session, keys: Sequence[str], at: dt.datetime) -> N
     for key in keys:
         wait = rules.retry_after(_state(session.get(LoginThrottle, key)), at)
         if wait is not None:
-            raise Throttled(
-                "too many failed sign-ins; try again later", retry_after_s=wait
-            )
+            raise Throttled("too many failed sign-ins; try again later", retry_after_s=wait)
 
 
-def _note_failure(session: Session, key: str, limit: int, policy: ThrottlePolicy, at: dt.datetime) -> None:
+def _note_failure(
+    session: Session, key: str, limit: int, policy: ThrottlePolicy, at: dt.datetime
+) -> None:
     row = session.get(LoginThrottle, key)
     new = rules.after_failure(_state(row), at, limit=limit, window_s=policy.window_s)
     if row is None:
         session.add(
             LoginThrottle(
-                key=key, failures=new.failures, window_start=new.window_start,
+                key=key,
+                failures=new.failures,
+                window_start=new.window_start,
                 locked_until=new.locked_until,
             )
         )
     else:
         row.failures, row.window_start, row.locked_until = (
-            new.failures, new.window_start, new.locked_until,
+            new.failures,
+            new.window_start,
+            new.locked_until,
         )
 
 
@@ -327,15 +354,21 @@ def authenticate(
     return actor_for_reader(reader)
 
 
-def issue_token(session: Session, actor: Actor, *, at: dt.datetime, ttl_s: int) -> tuple[str, dt.datetime]:
+def issue_token(
+    session: Session, actor: Actor, *, at: dt.datetime, ttl_s: int
+) -> tuple[str, dt.datetime]:
     if actor.kind not in (PrincipalKind.STAFF, PrincipalKind.READER):
         raise PermissionDenied("devices use their device key")
     token = new_token("bvt")
     expires = at + dt.timedelta(seconds=ttl_s)
     session.add(
         ApiToken(
-            digest=token_digest(token), principal_kind=actor.kind.value, principal_id=actor.id,
-            created_at=at, expires_at=expires, revoked_at=None,
+            digest=token_digest(token),
+            principal_kind=actor.kind.value,
+            principal_id=actor.id,
+            created_at=at,
+            expires_at=expires,
+            revoked_at=None,
         )
     )
     return token, expires
@@ -363,7 +396,13 @@ DEVICE_KINDS = ("kiosk", "gate", "shelf", "sorter", "sensor", "robot", "screen")
 
 
 def create_device_key(
-    session: Session, actor: Actor | None, *, name: str, kind: str, org_unit_id: int, at: dt.datetime
+    session: Session,
+    actor: Actor | None,
+    *,
+    name: str,
+    kind: str,
+    org_unit_id: int,
+    at: dt.datetime,
 ) -> tuple[DeviceKey, str]:
     """Returns the device row and its key; the key is shown once and never stored."""
     unit = libraries.get_unit(session, org_unit_id)
@@ -378,15 +417,25 @@ def create_device_key(
         raise ValidationFailed(errors)
     key = new_token("bvd")
     device = DeviceKey(
-        name=name.strip(), kind=kind, org_unit_id=unit.id, digest=token_digest(key),
-        hint=key[:10], created_at=at,
+        name=name.strip(),
+        kind=kind,
+        org_unit_id=unit.id,
+        digest=token_digest(key),
+        hint=key[:10],
+        created_at=at,
     )
     session.add(device)
     session.flush()
     if actor is not None:
         log_action(
-            session, actor, "device.create", entity="device", entity_id=device.id,
-            org_unit_id=unit.id, at=at, details={"name": device.name, "kind": kind},
+            session,
+            actor,
+            "device.create",
+            entity="device",
+            entity_id=device.id,
+            org_unit_id=unit.id,
+            at=at,
+            details={"name": device.name, "kind": kind},
         )
     return device, key
 

@@ -37,7 +37,10 @@ def _today(unit: OrgUnit, at: dt.datetime) -> TodayOut:
     return TodayOut(
         date=at.astimezone(tz).date(),
         periods=[
-            PeriodOut(opens=s.strftime("%H:%M"), closes="24:00" if e.date() > s.date() else e.strftime("%H:%M"))
+            PeriodOut(
+                opens=s.strftime("%H:%M"),
+                closes="24:00" if e.date() > s.date() else e.strftime("%H:%M"),
+            )
             for s, e in st.periods
         ],
         open_now=st.open_now,
@@ -64,9 +67,7 @@ def get_library(unit_id: int, session: DbSession, now: Now) -> UnitWithToday:
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Add a library or branch")
 def create_library(body: UnitCreate, session: DbSession, actor: OrgManager, now: Now) -> UnitOut:
-    unit = service.create_unit(
-        session, actor, service.UnitInput(**body.model_dump()), at=now
-    )
+    unit = service.create_unit(session, actor, service.UnitInput(**body.model_dump()), at=now)
     return UnitOut.model_validate(unit)
 
 
@@ -140,5 +141,7 @@ def add_location(
     unit_id: int, body: LocationIn, session: DbSession, actor: OrgManager, now: Now
 ) -> LocationOut:
     unit = service.get_unit(session, unit_id)
-    loc = service.add_location(session, actor, unit, service.LocationInput(**body.model_dump()), at=now)
+    loc = service.add_location(
+        session, actor, unit, service.LocationInput(**body.model_dump()), at=now
+    )
     return LocationOut.model_validate(loc)

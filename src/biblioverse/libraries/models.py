@@ -22,9 +22,7 @@ class OrgUnit(Base):
     """A node of the consortium tree. ``path`` is the materialised path ('/1/4/')."""
 
     __tablename__ = "org_units"
-    __table_args__ = (
-        CheckConstraint("kind IN ('consortium', 'library', 'branch')", name="kind"),
-    )
+    __table_args__ = (CheckConstraint("kind IN ('consortium', 'library', 'branch')", name="kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))

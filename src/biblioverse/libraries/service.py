@@ -82,7 +82,9 @@ def _timezone_errors(name: str) -> list[FieldError]:
     return []
 
 
-def create_unit(session: Session, actor: Actor | None, data: UnitInput, *, at: dt.datetime) -> OrgUnit:
+def create_unit(
+    session: Session, actor: Actor | None, data: UnitInput, *, at: dt.datetime
+) -> OrgUnit:
     """Add a unit to the tree. ``actor`` None is the system itself (setup, demo)."""
     parent = get_unit(session, data.parent_id) if data.parent_id is not None else None
     errors = [
@@ -124,8 +126,14 @@ def create_unit(session: Session, actor: Actor | None, data: UnitInput, *, at: d
     unit.path = rules.tree_path(parent.path if parent else None, unit.id)
     if actor is not None:
         log_action(
-            session, actor, "library.create", entity="library", entity_id=unit.id,
-            org_unit_id=unit.id, at=at, details={"code": unit.code, "kind": unit.kind},
+            session,
+            actor,
+            "library.create",
+            entity="library",
+            entity_id=unit.id,
+            org_unit_id=unit.id,
+            at=at,
+            details={"code": unit.code, "kind": unit.kind},
         )
     return unit
 
@@ -162,8 +170,13 @@ def set_weekly_hours(
             unit.periods.append(OpeningPeriod(weekday=wd, opens=p.opens, closes=p.closes))
     if actor is not None:
         log_action(
-            session, actor, "library.hours", entity="library", entity_id=unit.id,
-            org_unit_id=unit.id, at=at,
+            session,
+            actor,
+            "library.hours",
+            entity="library",
+            entity_id=unit.id,
+            org_unit_id=unit.id,
+            at=at,
         )
 
 
@@ -185,8 +198,14 @@ def add_closed_day(
     unit.closed_days.append(closed)
     if actor is not None:
         log_action(
-            session, actor, "library.closed_day", entity="library", entity_id=unit.id,
-            org_unit_id=unit.id, at=at, details={"day": day.isoformat()},
+            session,
+            actor,
+            "library.closed_day",
+            entity="library",
+            entity_id=unit.id,
+            org_unit_id=unit.id,
+            at=at,
+            details={"day": day.isoformat()},
         )
     return closed
 
@@ -221,8 +240,14 @@ def add_location(
     session.flush()
     if actor is not None:
         log_action(
-            session, actor, "location.create", entity="location", entity_id=loc.id,
-            org_unit_id=unit.id, at=at, details={"code": loc.code},
+            session,
+            actor,
+            "location.create",
+            entity="location",
+            entity_id=loc.id,
+            org_unit_id=unit.id,
+            at=at,
+            details={"code": loc.code},
         )
     return loc
 

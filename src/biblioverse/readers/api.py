@@ -25,7 +25,8 @@ ReaderManager = Annotated[Actor, Depends(require_permission(Permission.READERS_M
 
 
 @router.post(
-    "/register", status_code=status.HTTP_201_CREATED,
+    "/register",
+    status_code=status.HTTP_201_CREATED,
     summary="Self-service card registration (public); the card is pending until a desk "
     "checks the reader's identity",
 )
@@ -98,4 +99,6 @@ def change(
 
 @router.post("/{reader_id}/activate", summary="Activate a pending card after an identity check")
 def activate(reader_id: int, actor: ReaderManager, session: DbSession, now: Now) -> ReaderOut:
-    return ReaderOut.of(service.activate(session, actor, reader_id, at=now), service.local_today(now))
+    return ReaderOut.of(
+        service.activate(session, actor, reader_id, at=now), service.local_today(now)
+    )

@@ -92,7 +92,8 @@ def card_number_errors(card: str) -> list[FieldError]:
     if not _CARD.match(card):
         return [
             FieldError(
-                "card_number", "invalid_card_number",
+                "card_number",
+                "invalid_card_number",
                 N_("a card number is 4 to 20 letters or digits"),
             )
         ]
@@ -143,13 +144,19 @@ def registration_errors(
     if not name:
         errors.append(FieldError("name", "required", N_("please give your name")))
     elif len(name) > 120:
-        errors.append(FieldError("name", "too_long", N_("the name may have 120 characters at most")))
+        errors.append(
+            FieldError("name", "too_long", N_("the name may have 120 characters at most"))
+        )
     try:
         category = Category(data.category)
     except ValueError:
         errors.append(FieldError("category", "invalid_category", N_("choose a reader category")))
         category = None
-    if category is not None and channel is Channel.ONLINE and category not in SELF_SERVICE_CATEGORIES:
+    if (
+        category is not None
+        and channel is Channel.ONLINE
+        and category not in SELF_SERVICE_CATEGORIES
+    ):
         errors.append(
             FieldError("category", "not_self_service", N_("staff cards are issued by the library"))
         )
@@ -173,20 +180,31 @@ def registration_errors(
         age = age_on(data.birth_date, today)
         if category is Category.CHILD and age > CHILD_MAX_AGE:
             errors.append(
-                FieldError("category", "too_old_for_child", N_("a child card is for readers under 14"))
+                FieldError(
+                    "category", "too_old_for_child", N_("a child card is for readers under 14")
+                )
             )
         if category is Category.ADULT and age < ADULT_MIN_AGE:
             errors.append(
-                FieldError("category", "too_young_for_adult", N_("an adult card is for readers of 18 and over"))
+                FieldError(
+                    "category",
+                    "too_young_for_adult",
+                    N_("an adult card is for readers of 18 and over"),
+                )
             )
         if category is Category.STUDENT and age < STUDENT_MIN_AGE:
             errors.append(
-                FieldError("category", "too_young_for_student", N_("a student card is for readers of 6 and over"))
+                FieldError(
+                    "category",
+                    "too_young_for_student",
+                    N_("a student card is for readers of 6 and over"),
+                )
             )
         if age <= CHILD_MAX_AGE and not (data.guardian_name or "").strip():
             errors.append(
                 FieldError(
-                    "guardian_name", "required",
+                    "guardian_name",
+                    "required",
                     N_("readers under 14 register with a parent or guardian"),
                 )
             )

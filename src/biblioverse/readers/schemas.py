@@ -68,7 +68,10 @@ class ReaderSummary(BaseModel):
     @classmethod
     def of(cls, r: Reader, today: dt.date) -> ReaderSummary:
         return cls(
-            id=r.id, card_number=r.card_number, name=r.name, home_library_id=r.home_library_id,
+            id=r.id,
+            card_number=r.card_number,
+            name=r.name,
+            home_library_id=r.home_library_id,
             category=Category(r.category),
             status=effective_status(Status(r.status), r.expires_on, today),
             expires_on=r.expires_on,
@@ -92,11 +95,18 @@ class ReaderOut(ReaderSummary):
     def of(cls, r: Reader, today: dt.date) -> ReaderOut:
         summary = ReaderSummary.of(r, today).model_dump()
         return cls(
-            **summary, email=r.email, phone=r.phone, birth_date=r.birth_date,
-            guardian_name=r.guardian_name, keep_history=r.keep_history,
-            preferred_locale=r.preferred_locale, registered_via=r.registered_via,
-            blocked_reason=r.blocked_reason, has_pin=r.pin_hash is not None,
-            created_at=r.created_at, activated_at=r.activated_at,
+            **summary,
+            email=r.email,
+            phone=r.phone,
+            birth_date=r.birth_date,
+            guardian_name=r.guardian_name,
+            keep_history=r.keep_history,
+            preferred_locale=r.preferred_locale,
+            registered_via=r.registered_via,
+            blocked_reason=r.blocked_reason,
+            has_pin=r.pin_hash is not None,
+            created_at=r.created_at,
+            activated_at=r.activated_at,
         )
 
 

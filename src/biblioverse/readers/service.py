@@ -60,8 +60,12 @@ def _check_new(session: Session, data: NewReader, *, today: dt.date, channel: Ch
     email = _clean_email(data.email)
     errors = rules.registration_errors(
         rules.RegistrationData(
-            name=data.name, birth_date=data.birth_date, category=data.category, email=email,
-            phone=(data.phone or "").strip() or None, guardian_name=data.guardian_name,
+            name=data.name,
+            birth_date=data.birth_date,
+            category=data.category,
+            email=email,
+            phone=(data.phone or "").strip() or None,
+            guardian_name=data.guardian_name,
         ),
         today=today,
         channel=channel,
@@ -74,7 +78,9 @@ def _check_new(session: Session, data: NewReader, *, today: dt.date, channel: Ch
         errors += rules.password_errors(data.password, card=data.card_number or "")
     errors += rules.pin_errors(data.pin)
     if data.home_library_id is None:
-        errors.append(FieldError("home_library_id", "required", rules.N_("choose your home library")))
+        errors.append(
+            FieldError("home_library_id", "required", rules.N_("choose your home library"))
+        )
     else:
         try:
             home = libraries.get_unit(session, data.home_library_id)
@@ -132,8 +138,13 @@ def _insert(
             if data.card_number or "card_number" not in str(exc.orig):
                 raise
     record(
-        session, "reader.registered",
-        {"reader_id": reader.id, "home_library_id": reader.home_library_id, "channel": channel.value},
+        session,
+        "reader.registered",
+        {
+            "reader_id": reader.id,
+            "home_library_id": reader.home_library_id,
+            "channel": channel.value,
+        },
         at=at,
     )
     return reader
@@ -154,7 +165,12 @@ def register_online(session: Session, data: NewReader, *, at: dt.datetime) -> Re
 
 
 def create_by_staff(
-    session: Session, actor: Actor, data: NewReader, *, at: dt.datetime, channel: Channel = Channel.DESK
+    session: Session,
+    actor: Actor,
+    data: NewReader,
+    *,
+    at: dt.datetime,
+    channel: Channel = Channel.DESK,
 ) -> Reader:
     today = local_today(at)
     _check_new(session, data, today=today, channel=channel)
@@ -164,8 +180,13 @@ def create_by_staff(
         raise PermissionDenied("you may not register readers for this library")
     reader = _insert(session, data, at=at, today=today, channel=channel)
     log_action(
-        session, actor, "reader.create", entity="reader", entity_id=reader.id,
-        org_unit_id=reader.home_library_id, at=at,
+        session,
+        actor,
+        "reader.create",
+        entity="reader",
+        entity_id=reader.id,
+        org_unit_id=reader.home_library_id,
+        at=at,
     )
     return reader
 
@@ -296,8 +317,14 @@ def change_by_staff(
         raise ValidationFailed(errors)
     if changed:
         log_action(
-            session, actor, "reader.change", entity="reader", entity_id=reader.id,
-            org_unit_id=reader.home_library_id, at=at, details={"fields": sorted(changed)},
+            session,
+            actor,
+            "reader.change",
+            entity="reader",
+            entity_id=reader.id,
+            org_unit_id=reader.home_library_id,
+            at=at,
+            details={"fields": sorted(changed)},
         )
     return reader
 
@@ -316,8 +343,13 @@ def activate(session: Session, actor: Actor, reader_id: int, *, at: dt.datetime)
     reader.activated_at = at
     reader.expires_on = rules.expiry_for(Category(reader.category), today)
     log_action(
-        session, actor, "reader.activate", entity="reader", entity_id=reader.id,
-        org_unit_id=reader.home_library_id, at=at,
+        session,
+        actor,
+        "reader.activate",
+        entity="reader",
+        entity_id=reader.id,
+        org_unit_id=reader.home_library_id,
+        at=at,
     )
     return reader
 
@@ -341,7 +373,9 @@ def change_own(session: Session, actor: Actor, change: OwnChange) -> Reader:
         email = _clean_email(change.email)
         if email:
             errors += rules.email_errors(email)
-            if email != reader.email and session.scalar(select(Reader.id).where(Reader.email == email)):
+            if email != reader.email and session.scalar(
+                select(Reader.id).where(Reader.email == email)
+            ):
                 raise DuplicateValue("reader", "email", email)
         if not errors:
             reader.email = email
@@ -352,7 +386,9 @@ def change_own(session: Session, actor: Actor, change: OwnChange) -> Reader:
     if change.preferred_locale is not None:
         reader.preferred_locale = change.preferred_locale
     if change.new_password is not None:
-        errors += rules.password_errors(change.new_password, field="new_password", card=reader.card_number)
+        errors += rules.password_errors(
+            change.new_password, field="new_password", card=reader.card_number
+        )
         if not errors:
             reader.password_hash = hash_secret(change.new_password)
     if change.new_pin is not None:
@@ -368,8 +404,15 @@ def change_own(session: Session, actor: Actor, change: OwnChange) -> Reader:
 # --- CSV import ------------------------------------------------------------------
 
 IMPORT_COLUMNS = (
-    "card_number", "name", "email", "phone", "birth_date", "home_library", "category",
-    "expires_on", "pin",
+    "card_number",
+    "name",
+    "email",
+    "phone",
+    "birth_date",
+    "home_library",
+    "category",
+    "expires_on",
+    "pin",
 )
 REQUIRED_COLUMNS = ("card_number", "name", "birth_date", "home_library", "category")
 
@@ -450,12 +493,20 @@ def import_csv(
         try:
             if None in row:
                 raise ValidationFailed(
-                    [FieldError("row", "too_many_fields", "the row has more fields than the header")]
+                    [
+                        FieldError(
+                            "row", "too_many_fields", "the row has more fields than the header"
+                        )
+                    ]
                 )
             home_code = (row.get("home_library") or "").strip()
             if home_code not in codes:
                 raise ValidationFailed(
-                    [FieldError("home_library", "unknown_library", f"no library with code {home_code!r}")]
+                    [
+                        FieldError(
+                            "home_library", "unknown_library", f"no library with code {home_code!r}"
+                        )
+                    ]
                 )
             data = NewReader(
                 name=row.get("name") or "",

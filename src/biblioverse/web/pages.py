@@ -16,6 +16,7 @@ from urllib.parse import quote, urlparse
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from biblioverse import accounts, audit, i18n, libraries, readers
 from biblioverse.access import Actor, Permission, PrincipalKind
@@ -67,11 +68,6 @@ def page_actor(request: Request, session: DbSession) -> Actor | None:
 PageActor = Annotated[Actor | None, Depends(page_actor)]
 
 
-class SignInRequired(Exception):
-    def __init__(self, next_url: str) -> None:
-        self.next_url = next_url
-
-
 def render(
     request: Request, template: str, actor: Actor | None = None, status_code: int = 200, **ctx: Any
 ) -> HTMLResponse:
@@ -85,16 +81,27 @@ def error_page(
     request: Request, status: int, message: str, headers: dict[str, str] | None = None
 ) -> HTMLResponse:
     titles = {
-        401: _("Please sign in"), 403: _("Not allowed"), 404: _("Not found"),
-        409: _("Conflict"), 422: _("Please check your input"), 429: _("Too many attempts"),
+        401: _("Please sign in"),
+        403: _("Not allowed"),
+        404: _("Not found"),
+        409: _("Conflict"),
+        422: _("Please check your input"),
+        429: _("Too many attempts"),
     }
     response = templates.TemplateResponse(
-        request, "error.html",
+        request,
+        "error.html",
         globals_for(
-            request=request, actor=None, csrf="", path=request.url.path,
-            status=status, title=titles.get(status, _("Something went wrong")), message=message,
+            request=request,
+            actor=None,
+            csrf="",
+            path=request.url.path,
+            status=status,
+            title=titles.get(status, _("Something went wrong")),
+            message=message,
         ),
-        status_code=status, headers=headers,
+        status_code=status,
+        headers=headers,
     )
     return response
 
@@ -141,7 +148,9 @@ def switch_language(code: str, request: Request, next: str | None = None) -> Res
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_form(request: Request, actor: PageActor, next: str | None = None, kind: str = "reader") -> Response:
+def signin_form(
+    request: Request, actor: PageActor, next: str | None = None, kind: str = "reader"
+) -> Response:
     if actor is not None:
         return _redirect("/staff" if actor.is_staff else "/account")
     return render(request, "signin.html", None, next=_safe_next(next, ""), kind=kind, error=None)
@@ -167,16 +176,25 @@ def signin(
     try:
         with accounts.failures_kept(session):
             actor = accounts.authenticate(
-                session, kind=principal, login=login, secret=password,
-                address=client_address(request), at=now, policy=policy,
+                session,
+                kind=principal,
+                login=login,
+                secret=password,
+                address=client_address(request),
+                at=now,
+                policy=policy,
             )
     except Throttled as exc:
         minutes = max(1, exc.retry_after_s // 60)
         msg = _("Too many failed attempts. Please wait %(minutes)s minutes.") % {"minutes": minutes}
-        return render(request, "signin.html", None, 429, next=next, kind=kind, error=msg, login=login)
+        return render(
+            request, "signin.html", None, 429, next=next, kind=kind, error=msg, login=login
+        )
     except DomainError:
         msg = _("Wrong card number, user name or password.")
-        return render(request, "signin.html", None, 401, next=next, kind=kind, error=msg, login=login)
+        return render(
+            request, "signin.html", None, 401, next=next, kind=kind, error=msg, login=login
+        )
     request.session.clear()  # a fresh session on sign-in: no fixation
     request.session.update({"kind": actor.kind.value, "id": actor.id})
     csrf_token(request)
@@ -190,14 +208,19 @@ def signout(request: Request) -> Response:
     return _redirect("/")
 
 
-def _home_choices(session: Any) -> list[libraries.OrgUnit]:
+def _home_choices(session: Session) -> list[libraries.OrgUnit]:
     return libraries.service_points(session)
 
 
 @router.get("/register", response_class=HTMLResponse)
 def register_form(request: Request, session: DbSession, actor: PageActor) -> HTMLResponse:
     return render(
-        request, "register.html", actor, homes=_home_choices(session), values={}, errors={},
+        request,
+        "register.html",
+        actor,
+        homes=_home_choices(session),
+        values={},
+        errors={},
         categories=_self_service_categories(),
     )
 
@@ -214,7 +237,11 @@ def _self_service_categories() -> list[tuple[str, str]]:
 @router.post("/register", response_class=HTMLResponse, dependencies=[Csrf])
 async def register(request: Request, session: DbSession, now: Now) -> Response:
     form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k not in ("password", "password2", "pin", "csrf_token")}
+    values = {
+        k: str(v)
+        for k, v in form.items()
+        if k not in ("password", "password2", "pin", "csrf_token")
+    }
     errors: dict[str, str] = {}
     try:
         birth: dt.date | None = dt.date.fromisoformat(values.get("birth_date", ""))
@@ -249,12 +276,19 @@ async def register(request: Request, session: DbSession, now: Now) -> Response:
         field = exc.details.get("field", "form") if isinstance(exc.details, dict) else "form"
         errors[field] = (
             _("This e-mail address is already registered. Please sign in instead.")
-            if field == "email" else exc.message
+            if field == "email"
+            else exc.message
         )
     if reader is None:
         return render(
-            request, "register.html", None, 422, homes=_home_choices(session), values=values,
-            errors=errors, categories=_self_service_categories(),
+            request,
+            "register.html",
+            None,
+            422,
+            homes=_home_choices(session),
+            values=values,
+            errors=errors,
+            categories=_self_service_categories(),
         )
     session.flush()
     request.session.clear()
@@ -277,8 +311,15 @@ def account(
     today = readers.local_today(now)
     status = readers.effective_status(readers.Status(reader.status), reader.expires_on, today)
     return render(
-        request, "account.html", actor, reader=reader, home=home, status=status.value,
-        welcome=bool(welcome), saved=False, errors={},
+        request,
+        "account.html",
+        actor,
+        reader=reader,
+        home=home,
+        status=status.value,
+        welcome=bool(welcome),
+        saved=False,
+        errors={},
     )
 
 
@@ -303,7 +344,12 @@ async def account_settings(request: Request, session: DbSession, actor: PageActo
         errors = {"email": _("This e-mail address is already registered.")}
     reader = readers.get(session, actor.id)
     return render(
-        request, "_settings_form.html", actor, reader=reader, saved=not errors, errors=errors,
+        request,
+        "_settings_form.html",
+        actor,
+        reader=reader,
+        saved=not errors,
+        errors=errors,
     )
 
 
@@ -318,7 +364,7 @@ def _staff_or_redirect(request: Request, actor: Actor | None) -> Actor | Respons
     return actor
 
 
-def _scope_names(session: Any, actor: Actor) -> list[tuple[str, str]]:
+def _scope_names(session: Session, actor: Actor) -> list[tuple[str, str]]:
     names = []
     for g in actor.grants:
         unit = libraries.get_unit(session, g.org_unit_id)
@@ -341,7 +387,11 @@ def staff_home(request: Request, session: DbSession, actor: PageActor, now: Now)
         ).all()
         counts = {str(s): int(n) for s, n in rows}
     return render(
-        request, "staff/console.html", who, grants=_scope_names(session, who), counts=counts,
+        request,
+        "staff/console.html",
+        who,
+        grants=_scope_names(session, who),
+        counts=counts,
         section="home",
     )
 
@@ -358,14 +408,27 @@ def staff_readers(
     rows, total = readers.search(session, who, q=q, limit=50)
     homes = {u.id: u for u in libraries.service_points(session)}
     today = readers.local_today(now)
-    template = "staff/_reader_rows.html" if request.headers.get("hx-request") else "staff/readers.html"
+    template = (
+        "staff/_reader_rows.html" if request.headers.get("hx-request") else "staff/readers.html"
+    )
     return render(
-        request, template, who, rows=rows, total=total, q=q, homes=homes, today=today,
-        section="readers", effective=readers.effective_status, Status=readers.Status,
+        request,
+        template,
+        who,
+        rows=rows,
+        total=total,
+        q=q,
+        homes=homes,
+        today=today,
+        section="readers",
+        effective=readers.effective_status,
+        Status=readers.Status,
     )
 
 
-@router.post("/staff/readers/{reader_id}/activate", response_class=HTMLResponse, dependencies=[Csrf])
+@router.post(
+    "/staff/readers/{reader_id}/activate", response_class=HTMLResponse, dependencies=[Csrf]
+)
 def staff_activate(
     reader_id: int, request: Request, session: DbSession, actor: PageActor, now: Now
 ) -> Response:
@@ -375,8 +438,14 @@ def staff_activate(
     reader = readers.activate(session, who, reader_id, at=now)
     homes = {u.id: u for u in libraries.service_points(session)}
     return render(
-        request, "staff/_reader_row.html", who, r=reader, homes=homes,
-        today=readers.local_today(now), effective=readers.effective_status, Status=readers.Status,
+        request,
+        "staff/_reader_row.html",
+        who,
+        r=reader,
+        homes=homes,
+        today=readers.local_today(now),
+        effective=readers.effective_status,
+        Status=readers.Status,
     )
 
 

@@ -27,6 +27,12 @@ def _hhmm(value: dt.datetime, tz: str) -> str:
     return i18n.format_time(value, tz)
 
 
+def _closing(value: dt.datetime, tz: str) -> str:
+    """A closing time; midnight reads '24:00', the end of the day it closes."""
+    text = i18n.format_time(value, tz)
+    return "24:00" if text == "00:00" else text
+
+
 def _date(value: dt.date, fmt: str = "medium") -> str:
     return i18n.format_date(value, fmt)
 
@@ -48,7 +54,15 @@ def _nl2br(value: str) -> Markup:
     return Markup("<br>").join(value.splitlines())
 
 
-env.filters.update(moment=_moment, hhmm=_hhmm, date=_date, datetime=_datetime, tr=_tr, nl2br=_nl2br)
+env.filters.update(
+    moment=_moment,
+    closing=_closing,
+    hhmm=_hhmm,
+    date=_date,
+    datetime=_datetime,
+    tr=_tr,
+    nl2br=_nl2br,
+)
 
 
 def globals_for(**extra: Any) -> dict[str, Any]:
