@@ -20,7 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -93,6 +93,8 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         fields = ", ".join(d["field"] for d in details)
+        if _wants_html(request):
+            return pages.error_page(request, 422, f"invalid fields: {fields}")
         return JSONResponse(
             error_body("validation_error", f"invalid fields: {fields}", details), 422
         )
@@ -103,6 +105,15 @@ def install_error_handlers(app: FastAPI) -> None:
         field = _unique_field(exc)
         message = f"a record with this {field} already exists" if field else "conflicting change"
         return JSONResponse(error_body("conflict", message, {"field": field}), 409)
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> Response:
+        # The last line of defence: input validation should have caught this first.
+        log.warning("value rejected by the database: %s", type(exc.orig).__name__)
+        return JSONResponse(
+            error_body("validation_error", "a value is too long or out of range for its field"),
+            422,
+        )
 
     @app.exception_handler(OperationalError)
     async def operational_error(request: Request, exc: OperationalError) -> Response:

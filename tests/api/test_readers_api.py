@@ -178,3 +178,24 @@ def test_born_today_is_not_in_the_future(client: TestClient, world: World) -> No
         json=registration(world, birth_date=today, category="child", guardian_name="王丽"),
     )
     assert r.status_code == 201
+
+
+def test_absurd_ids_and_overlong_values_are_422_not_500(
+    client: TestClient, world: World, as_reader: Callable[[str], dict[str, str]]
+) -> None:
+    r = client.get("/api/v1/libraries/99999999999999999999")
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "path.unit_id"
+    assert client.get("/api/v1/libraries/0").status_code == 422
+    r = client.post("/api/v1/readers/register", json=registration(world, home_library_id=2**40))
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "body.home_library_id"
+    r = client.patch(
+        "/api/v1/readers/me", json={"phone": "9" * 24}, headers=as_reader("CARD000001")
+    )
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "phone"
+    r = client.post(
+        "/api/v1/readers/register",
+        json=registration(
+            world, birth_date="2018-01-01", category="child", guardian_name="x" * 120 + "y"
+        ),
+    )
+    assert r.status_code == 422

@@ -23,6 +23,7 @@ from biblioverse.accounts.schemas import (
     TokenOut,
     TokenRequest,
 )
+from biblioverse.db import DbId
 from biblioverse.deps import (
     AppSettings,
     CurrentActor,
@@ -123,13 +124,13 @@ def create_staff(body: StaffIn, actor: StaffManager, session: DbSession, now: No
 
 
 @router.get("/staff/{staff_id}")
-def get_staff(staff_id: int, actor: CurrentActor, session: DbSession) -> StaffOut:
+def get_staff(staff_id: DbId, actor: CurrentActor, session: DbSession) -> StaffOut:
     return _staff_out(service.visible_staff(session, actor, staff_id))
 
 
 @router.patch("/staff/{staff_id}", summary="Rename, disable or reset the password of staff")
 def change_staff(
-    staff_id: int, body: StaffChangeIn, actor: StaffManager, session: DbSession, now: Now
+    staff_id: DbId, body: StaffChangeIn, actor: StaffManager, session: DbSession, now: Now
 ) -> StaffOut:
     staff = service.change_staff(
         session, actor, staff_id, **body.model_dump(exclude_unset=True), at=now
@@ -139,7 +140,7 @@ def change_staff(
 
 @router.post("/staff/{staff_id}/grants", status_code=status.HTTP_201_CREATED)
 def grant(
-    staff_id: int, body: GrantOut, actor: StaffManager, session: DbSession, now: Now
+    staff_id: DbId, body: GrantOut, actor: StaffManager, session: DbSession, now: Now
 ) -> StaffOut:
     service.grant_role(session, actor, staff_id, body.role, body.org_unit_id, at=now)
     return _staff_out(service.get_staff(session, staff_id))
@@ -147,7 +148,7 @@ def grant(
 
 @router.delete("/staff/{staff_id}/grants", summary="Take a role back")
 def revoke_grant(
-    staff_id: int, body: GrantOut, actor: StaffManager, session: DbSession, now: Now
+    staff_id: DbId, body: GrantOut, actor: StaffManager, session: DbSession, now: Now
 ) -> StaffOut:
     service.revoke_role(session, actor, staff_id, body.role, body.org_unit_id, at=now)
     return _staff_out(service.get_staff(session, staff_id))
@@ -170,7 +171,7 @@ def device_me(actor: CurrentDevice) -> PrincipalOut:
 
 @router.get("/audit", summary="Staff actions in the caller's scope, newest first")
 def audit_log(
-    actor: Auditor, session: DbSession, limit: int = 100, before_id: int | None = None
+    actor: Auditor, session: DbSession, limit: int = 100, before_id: DbId | None = None
 ) -> list[AuditOut]:
     unit_ids = libraries.units_within(session, actor.scopes_for(Permission.AUDIT_READ))
     rows = audit.entries(

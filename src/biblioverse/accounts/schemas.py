@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from biblioverse.access import Role
+from biblioverse.db import DbId
 
 
 class TokenRequest(BaseModel):
@@ -27,7 +28,7 @@ class GrantOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     role: Role
-    org_unit_id: int
+    org_unit_id: DbId
 
 
 class PrincipalOut(BaseModel):
@@ -43,7 +44,7 @@ class StaffIn(BaseModel):
     username: str = Field(min_length=2, max_length=64)
     full_name: str = Field(min_length=1, max_length=120)
     password: str = Field(max_length=128)
-    home_org_unit_id: int
+    home_org_unit_id: DbId
     email: str | None = Field(default=None, max_length=254)
     grants: list[GrantOut] = []
 
@@ -61,7 +62,7 @@ class StaffOut(BaseModel):
     username: str
     full_name: str
     email: str | None
-    home_org_unit_id: int
+    home_org_unit_id: DbId
     active: bool
     grants: list[GrantOut]
     created_at: dt.datetime
@@ -71,7 +72,7 @@ class StaffOut(BaseModel):
 class DeviceIn(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     kind: str
-    org_unit_id: int
+    org_unit_id: DbId
 
 
 class DeviceOut(BaseModel):
@@ -80,7 +81,7 @@ class DeviceOut(BaseModel):
     id: int
     name: str
     kind: str
-    org_unit_id: int
+    org_unit_id: DbId
     hint: str
     created_at: dt.datetime
     last_seen_at: dt.datetime | None

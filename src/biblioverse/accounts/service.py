@@ -82,6 +82,10 @@ def create_staff(
     errors = rules.username_errors(username) + rules.staff_password_errors(password)
     if not full_name.strip():
         errors.append(FieldError("full_name", "required", "a name is required"))
+    elif len(full_name.strip()) > 120:
+        errors.append(FieldError("full_name", "too_long", "120 characters at most"))
+    if email and (len(email) > 254 or "@" not in email):
+        errors.append(FieldError("email", "invalid_email", "not an e-mail address"))
     if errors:
         raise ValidationFailed(errors)
     home = libraries.get_unit(session, home_org_unit_id)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from biblioverse.access import Actor, Permission
+from biblioverse.db import DbId
 from biblioverse.deps import DbSession, Now, require_permission
 from biblioverse.errors import FieldError, ValidationFailed
 from biblioverse.libraries import rules, service
@@ -61,7 +62,7 @@ def list_libraries(session: DbSession, now: Now) -> list[UnitWithToday]:
 
 
 @router.get("/{unit_id}", summary="One library or branch, with today's hours (public)")
-def get_library(unit_id: int, session: DbSession, now: Now) -> UnitWithToday:
+def get_library(unit_id: DbId, session: DbSession, now: Now) -> UnitWithToday:
     return _with_today(service.get_unit(session, unit_id), now)
 
 
@@ -73,7 +74,7 @@ def create_library(body: UnitCreate, session: DbSession, actor: OrgManager, now:
 
 @router.get("/{unit_id}/opening", summary="Is it open at a moment, and when does it open next")
 def opening(
-    unit_id: int,
+    unit_id: DbId,
     session: DbSession,
     now: Now,
     at: Annotated[dt.datetime | None, Query(description="ISO 8601 with offset")] = None,
@@ -93,7 +94,7 @@ def opening(
 
 @router.put("/{unit_id}/hours", summary="Replace the weekly opening hours")
 def set_hours(
-    unit_id: int, body: WeeklyHoursIn, session: DbSession, actor: OrgManager, now: Now
+    unit_id: DbId, body: WeeklyHoursIn, session: DbSession, actor: OrgManager, now: Now
 ) -> UnitWithToday:
     unit = service.get_unit(session, unit_id)
     hours: dict[int, list[Period]] = {}
@@ -115,13 +116,13 @@ def set_hours(
 
 
 @router.get("/{unit_id}/closed-days", summary="Holidays and other closed days (public)")
-def list_closed_days(unit_id: int, session: DbSession) -> list[ClosedDayOut]:
+def list_closed_days(unit_id: DbId, session: DbSession) -> list[ClosedDayOut]:
     return [ClosedDayOut.model_validate(c) for c in service.get_unit(session, unit_id).closed_days]
 
 
 @router.post("/{unit_id}/closed-days", status_code=status.HTTP_201_CREATED)
 def add_closed_day(
-    unit_id: int, body: ClosedDayIn, session: DbSession, actor: OrgManager, now: Now
+    unit_id: DbId, body: ClosedDayIn, session: DbSession, actor: OrgManager, now: Now
 ) -> ClosedDayOut:
     unit = service.get_unit(session, unit_id)
     closed = service.add_closed_day(
@@ -131,14 +132,14 @@ def add_closed_day(
 
 
 @router.get("/{unit_id}/locations", summary="Floors, zones and shelf ranges (public)")
-def list_locations(unit_id: int, session: DbSession) -> list[LocationOut]:
+def list_locations(unit_id: DbId, session: DbSession) -> list[LocationOut]:
     service.get_unit(session, unit_id)
     return [LocationOut.model_validate(x) for x in service.locations_of(session, unit_id)]
 
 
 @router.post("/{unit_id}/locations", status_code=status.HTTP_201_CREATED)
 def add_location(
-    unit_id: int, body: LocationIn, session: DbSession, actor: OrgManager, now: Now
+    unit_id: DbId, body: LocationIn, session: DbSession, actor: OrgManager, now: Now
 ) -> LocationOut:
     unit = service.get_unit(session, unit_id)
     loc = service.add_location(

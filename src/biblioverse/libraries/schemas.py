@@ -6,12 +6,13 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from biblioverse.db import DbId
 from biblioverse.libraries.rules import OrgKind
 
 
 class UnitCreate(BaseModel):
     kind: OrgKind
-    parent_id: int
+    parent_id: DbId
     code: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9-]*$")
     name_en: str = Field(min_length=1, max_length=200)
     name_zh: str = Field(min_length=1, max_length=200)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from biblioverse.access import Actor, Permission
+from biblioverse.db import DbId
 from biblioverse.deps import CurrentActor, CurrentReader, DbSession, Now, require_permission
 from biblioverse.readers import service
 from biblioverse.readers.schemas import (
@@ -81,13 +82,13 @@ def by_card(
 
 
 @router.get("/{reader_id}", summary="A reader's account: the reader or staff of the home library")
-def get_reader(reader_id: int, actor: CurrentActor, session: DbSession, now: Now) -> ReaderOut:
+def get_reader(reader_id: DbId, actor: CurrentActor, session: DbSession, now: Now) -> ReaderOut:
     return ReaderOut.of(service.visible(session, actor, reader_id), service.local_today(now))
 
 
 @router.patch("/{reader_id}", summary="Block, unblock, extend or re-categorise a card")
 def change(
-    reader_id: int, body: StaffChangeIn, actor: ReaderManager, session: DbSession, now: Now
+    reader_id: DbId, body: StaffChangeIn, actor: ReaderManager, session: DbSession, now: Now
 ) -> ReaderOut:
     data = body.model_dump(exclude_unset=True)
     change = service.StaffChange(
@@ -98,7 +99,7 @@ def change(
 
 
 @router.post("/{reader_id}/activate", summary="Activate a pending card after an identity check")
-def activate(reader_id: int, actor: ReaderManager, session: DbSession, now: Now) -> ReaderOut:
+def activate(reader_id: DbId, actor: ReaderManager, session: DbSession, now: Now) -> ReaderOut:
     return ReaderOut.of(
         service.activate(session, actor, reader_id, at=now), service.local_today(now)
     )

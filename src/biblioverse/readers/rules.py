@@ -126,6 +126,12 @@ def email_errors(email: str, field: str = "email") -> list[FieldError]:
     return []
 
 
+def phone_errors(phone: str, field: str = "phone") -> list[FieldError]:
+    if not _PHONE.match(phone):
+        return [FieldError(field, "invalid_phone", N_("this is not a phone number"))]
+    return []
+
+
 @dataclass(frozen=True)
 class RegistrationData:
     name: str
@@ -166,8 +172,12 @@ def registration_errors(
         errors.append(
             FieldError("email", "required", N_("an e-mail address is needed to register online"))
         )
-    if data.phone and not _PHONE.match(data.phone):
-        errors.append(FieldError("phone", "invalid_phone", N_("this is not a phone number")))
+    if data.guardian_name and len(data.guardian_name.strip()) > 120:
+        errors.append(
+            FieldError("guardian_name", "too_long", N_("the name may have 120 characters at most"))
+        )
+    if data.phone:
+        errors += phone_errors(data.phone)
     if data.birth_date is None:
         errors.append(FieldError("birth_date", "required", N_("please give the date of birth")))
     elif data.birth_date > today:

@@ -6,6 +6,7 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
+from biblioverse.db import DbId
 from biblioverse.readers.models import Reader
 from biblioverse.readers.rules import Category, Status, effective_status
 
@@ -14,7 +15,7 @@ class RegistrationIn(BaseModel):
     name: str = Field(max_length=120)
     birth_date: dt.date
     category: Category
-    home_library_id: int
+    home_library_id: DbId
     email: str = Field(max_length=254)
     phone: str | None = Field(default=None, max_length=24)
     guardian_name: str | None = Field(default=None, max_length=120)
@@ -27,7 +28,7 @@ class StaffReaderIn(BaseModel):
     name: str = Field(max_length=120)
     birth_date: dt.date
     category: Category
-    home_library_id: int
+    home_library_id: DbId
     card_number: str | None = Field(default=None, max_length=20)
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=24)
@@ -41,7 +42,7 @@ class StaffChangeIn(BaseModel):
     status: Status | None = None
     category: Category | None = None
     expires_on: dt.date | None = None
-    home_library_id: int | None = None
+    home_library_id: DbId | None = None
     blocked_reason: str | None = Field(default=None, max_length=200)
 
 
@@ -60,7 +61,7 @@ class ReaderSummary(BaseModel):
     id: int
     card_number: str
     name: str
-    home_library_id: int
+    home_library_id: DbId
     category: Category
     status: Status
     expires_on: dt.date

@@ -380,7 +380,11 @@ def change_own(session: Session, actor: Actor, change: OwnChange) -> Reader:
         if not errors:
             reader.email = email
     if change.phone is not None:
-        reader.phone = change.phone.strip() or None
+        phone = change.phone.strip()
+        phone_errs = rules.phone_errors(phone) if phone else []
+        errors += phone_errs
+        if not phone_errs:
+            reader.phone = phone or None
     if change.keep_history is not None:
         reader.keep_history = change.keep_history
     if change.preferred_locale is not None:
