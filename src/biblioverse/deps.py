@@ -57,6 +57,17 @@ def get_settings(request: Request) -> Settings:
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
+def throttle_policy(settings: AppSettings) -> accounts.ThrottlePolicy:
+    return accounts.ThrottlePolicy(
+        window_s=settings.throttle_window_s,
+        account_failures=settings.throttle_account_failures,
+        address_failures=settings.throttle_address_failures,
+    )
+
+
+LoginPolicy = Annotated[accounts.ThrottlePolicy, Depends(throttle_policy)]
+
+
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 

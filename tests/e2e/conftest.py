@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-BIN = Path(sys.executable).parent / "biblioverse"
+from tests.serving import BIN, cli_env, served
+
 CHROMIUM = os.environ.get("BIBLIOVERSE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
@@ -29,33 +26,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("e2e")
-    env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(data)}
-    env.pop("BIBLIOVERSE_DATABASE_URL", None)
     seeded = subprocess.run(
-        [str(BIN), "demo", "--no-serve"], env=env, capture_output=True, text=True, timeout=180
+        [str(BIN), "demo", "--no-serve"],
+        env=cli_env(data),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert seeded.returncode == 0, seeded.stderr
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = (data / "server.log").open("w")
-    proc = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("the demo server did not start: " + (data / "server.log").read_text())
+    with served(data) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-BIN = Path(sys.executable).parent / "biblioverse"
+from tests.serving import BIN, cli_env, served
 
 
 def run(*args: str, data_dir: Path, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(data_dir), "COLUMNS": "200"}
-    env.pop("BIBLIOVERSE_DATABASE_URL", None)
     return subprocess.run(
         [str(BIN), *args],
-        env=env,
+        env=cli_env(data_dir),
         capture_output=True,
         text=True,
         timeout=120,
@@ -128,44 +122,12 @@ def test_create_admin_on_a_fresh_database(tmp_path: Path) -> None:
     assert con.execute("SELECT username FROM staff_users").fetchall() == [("chief",)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture()
 def two_servers(tmp_path: Path) -> Iterator[list[str]]:
-    procs, urls = [], []
     for name in ("a", "b"):
-        data = tmp_path / name
-        assert run("db", "upgrade", data_dir=data).returncode == 0
-        port = _free_port()
-        env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(data)}
-        procs.append(
-            subprocess.Popen(
-                [str(BIN), "serve", "--port", str(port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url in urls:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{url}/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                pytest.fail(f"{url} did not start")
-        yield urls
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=10)
+        assert run("db", "upgrade", data_dir=tmp_path / name).returncode == 0
+    with served(tmp_path / "a") as a, served(tmp_path / "b") as b:
+        yield [a, b]
 
 
 def test_two_instances_run_side_by_side_with_their_own_data(

@@ -29,6 +29,7 @@ from biblioverse.deps import (
     CurrentActor,
     CurrentDevice,
     DbSession,
+    LoginPolicy,
     Now,
     client_address,
     require_permission,
@@ -52,17 +53,6 @@ def principal_out(actor: Actor) -> PrincipalOut:
     )
 
 
-def policy_of(settings: AppSettings) -> service.ThrottlePolicy:
-    return service.ThrottlePolicy(
-        window_s=settings.throttle_window_s,
-        account_failures=settings.throttle_account_failures,
-        address_failures=settings.throttle_address_failures,
-    )
-
-
-Policy = Annotated[service.ThrottlePolicy, Depends(policy_of)]
-
-
 @router.post("/auth/token", summary="Sign in (staff or reader) and get a bearer token")
 def token(
     body: TokenRequest,
@@ -70,7 +60,7 @@ def token(
     session: DbSession,
     now: Now,
     settings: AppSettings,
-    policy: Policy,
+    policy: LoginPolicy,
 ) -> TokenOut:
     with service.failures_kept(session):
         actor = service.authenticate(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import accounts, audit, i18n, libraries, readers
 from biblioverse.access import Actor, Permission, PrincipalKind
-from biblioverse.deps import AppSettings, DbSession, Now, client_address
+from biblioverse.deps import DbSession, LoginPolicy, Now, client_address
 from biblioverse.errors import DomainError, PermissionDenied, Throttled, ValidationFailed
 from biblioverse.i18n import gettext as _
 from biblioverse.web.templating import globals_for, templates
@@ -161,18 +161,13 @@ def signin(
     request: Request,
     session: DbSession,
     now: Now,
-    settings: AppSettings,
+    policy: LoginPolicy,
     login: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=128)] = "",
     kind: Annotated[str, Form()] = "reader",
     next: Annotated[str, Form()] = "",
 ) -> Response:
     principal = PrincipalKind.STAFF if kind == "staff" else PrincipalKind.READER
-    policy = accounts.ThrottlePolicy(
-        window_s=settings.throttle_window_s,
-        account_failures=settings.throttle_account_failures,
-        address_failures=settings.throttle_address_failures,
-    )
     try:
         with accounts.failures_kept(session):
             actor = accounts.authenticate(

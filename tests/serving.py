@@ -1,0 +1,55 @@
+"""Run `biblioverse serve` as a real process for tests that need a server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent / "biblioverse"
+
+
+def cli_env(data_dir: Path) -> dict[str, str]:
+    env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    env.pop("BIBLIOVERSE_DATABASE_URL", None)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served(data_dir: Path, *, timeout_s: float = 15) -> Iterator[str]:
+    """Serve the data folder on a free port until the block ends; yields the base URL."""
+    port = free_port()
+    log_path = data_dir / "server.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(BIN), "serve", "--port", str(port)], env=cli_env(data_dir), stdout=log, stderr=log
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    if httpx.get(f"{url}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{url} did not start:\n{log_path.read_text()}")
+                time.sleep(0.1)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
