@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -126,17 +126,23 @@ def _local_periods(s: Schedule, day: dt.date) -> list[tuple[dt.datetime, dt.date
     ]
 
 
-def _merged(s: Schedule, first: dt.date, days: int) -> list[tuple[dt.datetime, dt.datetime]]:
+def _merged(
+    s: Schedule, first: dt.date, days: int
+) -> Iterator[tuple[dt.datetime, dt.datetime]]:
     """Periods of consecutive days, joined where one ends as the next begins (24-hour
-    branches, or a late closing that meets an early opening)."""
-    merged: list[tuple[dt.datetime, dt.datetime]] = []
+    branches, or a late closing that meets an early opening). Lazy: a question answered by
+    tomorrow's opening does not build the whole horizon."""
+    current: tuple[dt.datetime, dt.datetime] | None = None
     for offset in range(days):
         for start, end in _local_periods(s, first + dt.timedelta(days=offset)):
-            if merged and merged[-1][1] >= start:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            if current and current[1] >= start:
+                current = (current[0], max(current[1], end))
             else:
-                merged.append((start, end))
-    return merged
+                if current:
+                    yield current
+                current = (start, end)
+    if current:
+        yield current
 
 
 def periods_on(s: Schedule, day: dt.date) -> list[tuple[dt.datetime, dt.datetime]]:
