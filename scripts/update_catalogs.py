@@ -35,6 +35,9 @@ out = root / "zh_Hans" / "LC_MESSAGES" / "messages.po"
 out.parent.mkdir(parents=True, exist_ok=True)
 with out.open("wb") as fh:
     write_po(fh, catalog, omit_header=False, sort_output=True, width=100)
+unused = sorted(set(ZH_HANS) - {m.id for m in catalog if isinstance(m.id, str)})
+if unused:
+    print("no longer used (delete from scripts/zh_hans.py):", *unused, sep="\n  ")
 if missing:
     print("untranslated:", *missing, sep="\n  ")
     sys.exit(1)

@@ -54,9 +54,9 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
 
 
 def _wants_html(request: Request) -> bool:
-    return not request.url.path.startswith("/api") and "text/html" in request.headers.get(
-        "accept", ""
-    )
+    if request.url.path.startswith("/api"):
+        return False
+    return "text/html" in request.headers.get("accept", "") or "hx-request" in request.headers
 
 
 def _unique_field(exc: IntegrityError) -> str | None:
@@ -69,6 +69,22 @@ def _unique_field(exc: IntegrityError) -> str | None:
     return None
 
 
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+    *,
+    page_message: str | None = None,
+) -> Response:
+    """The one error shape for the API; an HTML page (or htmx alert) for a browser."""
+    if _wants_html(request):
+        return pages.error_page(request, status, page_message, headers=headers)
+    return JSONResponse(error_body(code, message, details), status, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
@@ -78,9 +94,15 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
         if status == 401:
             headers["WWW-Authenticate"] = "Bearer"
-        if _wants_html(request):
-            return pages.error_page(request, status, exc.message, headers=headers)
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status, headers)
+        return error_response(
+            request,
+            status,
+            exc.code,
+            exc.message,
+            exc.details,
+            headers,
+            page_message=exc.message,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -93,10 +115,12 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         fields = ", ".join(d["field"] for d in details)
-        if _wants_html(request):
-            return pages.error_page(request, 422, f"invalid fields: {fields}")
-        return JSONResponse(
-            error_body("validation_error", f"invalid fields: {fields}", details), 422
+        return error_response(
+            request,
+            422,
+            "validation_error",
+            f"invalid fields: {fields}",
+            details,
         )
 
     @app.exception_handler(IntegrityError)
@@ -104,39 +128,38 @@ def install_error_handlers(app: FastAPI) -> None:
         # A race past the service's own check: the database's constraint decides.
         field = _unique_field(exc)
         message = f"a record with this {field} already exists" if field else "conflicting change"
-        return JSONResponse(error_body("conflict", message, {"field": field}), 409)
+        return error_response(request, 409, "conflict", message, {"field": field})
 
     @app.exception_handler(DataError)
     async def data_error(request: Request, exc: DataError) -> Response:
         # The last line of defence: input validation should have caught this first.
         log.warning("value rejected by the database: %s", type(exc.orig).__name__)
-        return JSONResponse(
-            error_body("validation_error", "a value is too long or out of range for its field"),
-            422,
+        return error_response(
+            request, 422, "validation_error", "a value is too long or out of range for its field"
         )
 
     @app.exception_handler(OperationalError)
     async def operational_error(request: Request, exc: OperationalError) -> Response:
         log.error("database unavailable: %s", type(exc.orig).__name__)
-        return JSONResponse(
-            error_body("unavailable", "the database is busy or unavailable; try again"),
+        return error_response(
+            request,
             503,
-            {"Retry-After": "2"},
+            "unavailable",
+            "the database is busy or unavailable; try again",
+            headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if _wants_html(request):
-            return pages.error_page(request, exc.status_code, str(exc.detail))
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)), exc.status_code, getattr(exc, "headers", None)
+        return error_response(
+            request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
         )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("internal_error", "something went wrong on our side"), 500)
+        return error_response(request, 500, "internal_error", "something went wrong on our side")
 
 
 CSP_PAGES = (

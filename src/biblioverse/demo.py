@@ -336,17 +336,17 @@ def seed(
                 L(
                     "1F-LOBBY",
                     1,
-                    "Lobby",
+                    "A",
                     "New arrivals and self-service",
                     "新书与自助服务区",
                     "A01",
                     "A04",
                 ),
-                L("1F-CHILD", 1, "Children", "Children's library", "少儿阅览区", "C01", "C12"),
+                L("1F-CHILD", 1, "B", "Children's library", "少儿阅览区", "C01", "C12"),
                 L(
                     "1F-LIT",
                     1,
-                    "Literature",
+                    "C",
                     "Chinese literature (I)",
                     "中国文学（I类）",
                     "L01",
@@ -355,7 +355,7 @@ def seed(
                 L(
                     "2F-SCI",
                     2,
-                    "Sciences",
+                    "D",
                     "Science and technology (N–X)",
                     "自然科学与技术（N–X类）",
                     "S01",
@@ -364,7 +364,7 @@ def seed(
                 L(
                     "2F-SOC",
                     2,
-                    "Social sciences",
+                    "E",
                     "Social sciences (C–K)",
                     "社会科学（C–K类）",
                     "H01",
@@ -373,7 +373,7 @@ def seed(
                 L(
                     "2F-RARE",
                     2,
-                    "Rare books",
+                    "F",
                     "Ancient books reading room",
                     "古籍阅览室",
                     "R01",
@@ -387,20 +387,20 @@ def seed(
                 L(
                     "1F-TRAVEL",
                     1,
-                    "Travel",
+                    "A",
                     "Travel and city guides",
                     "旅行与城市指南",
                     "T01",
                     "T06",
                 ),
-                L("1F-POP", 1, "Popular", "Popular reading", "大众阅读", "P01", "P08"),
+                L("1F-POP", 1, "B", "Popular reading", "大众阅读", "P01", "P08"),
             ],
         ),
         (
             community,
             [
-                L("1F-FAMILY", 1, "Family", "Family and children", "亲子阅读区", "F01", "F08"),
-                L("1F-GEN", 1, "General", "General collection", "综合藏书", "G01", "G16"),
+                L("1F-FAMILY", 1, "A", "Family and children", "亲子阅读区", "F01", "F08"),
+                L("1F-GEN", 1, "B", "General collection", "综合藏书", "G01", "G16"),
             ],
         ),
     ):
@@ -449,7 +449,9 @@ def seed(
         status = rng.choices(["active", "pending", "blocked", "expired"], weights=[85, 7, 3, 5])[0]
         if n == 1:
             category, birth, status = "adult", dt.date(1990, 5, 17), "active"
-        created = at - dt.timedelta(days=rng.randint(1, 1500))
+        # Online sign-ups wait days, not years, for a desk to check them.
+        age_days = rng.randint(1, 20) if status == "pending" else rng.randint(1, 1500)
+        created = at - dt.timedelta(days=age_days)
         expires = readers.rules.expiry_for(readers.Category(category), created.date())
         if status == "active" and expires < today:
             expires = readers.rules.expiry_for(readers.Category(category), today)

@@ -82,6 +82,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalog where it is defined; it is translated when shown."""
+    return message
+
+
 def babel_locale(locale: str | None = None) -> Locale:
     return Locale.parse("zh_Hans_CN" if (locale or get_locale()) == "zh_Hans" else "en_GB")
 

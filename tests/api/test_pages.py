@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from biblioverse import readers
+from tests import factories
 from tests.factories import READER_PW, STAFF_PW, World
 
 
@@ -209,5 +212,101 @@ def test_libraries_page_shows_hours_closed_days_and_locations(
 ) -> None:
     sign_in(client, "staff", "airport-desk", STAFF_PW)
     html = client.get("/staff/libraries").text
-    assert "Weekly hours" in html and "Mon 09:00–21:00" in html
+    assert "Weekly hours" in html
+    assert re.search(r"<dt>Mon</dt>\s*<dd>09:00–21:00</dd>", html)
     assert "Consortium" in html and "Branch" in html
+
+
+def register_pending(client: TestClient, world: World, n: int) -> dict[str, object]:
+    r = client.post(
+        "/api/v1/readers/register",
+        json={
+            "name": f"Pending {n}",
+            "birth_date": "1990-01-01",
+            "category": "adult",
+            "home_library_id": world.community.id,
+            "email": f"pending{n}@example.org",
+            "password": "a long passphrase",
+        },
+    )
+    assert r.status_code == 201
+    return dict(r.json())
+
+
+def test_readers_can_be_filtered_by_status_and_paged(client: TestClient, world: World) -> None:
+    for n in range(3):
+        register_pending(client, world, n)
+    sign_in(client, "staff", "community-lib", STAFF_PW)
+    pending = client.get("/staff/readers?status=pending").text
+    assert "Showing 1–3 of 3" in pending and "CARD000002" not in pending
+    everyone = client.get("/staff/readers").text
+    assert "Showing 1–4 of 4" in everyone
+    assert "/staff/readers?status=pending" in client.get("/staff").text
+
+
+def test_pages_of_readers(client: TestClient, world: World, session: Session) -> None:
+    actor = world.actor(session, world.community_librarian)
+    text = "card_number,name,birth_date,home_library,category\n" + "".join(
+        f"PG{n:04d},Reader {n:03d},1980-01-01,community,adult\n" for n in range(60)
+    )
+    assert readers.import_csv(session, actor, text, at=factories.NOW).imported == 60
+    session.commit()
+    sign_in(client, "staff", "community-lib", STAFF_PW)
+    first = client.get("/staff/readers?q=PG").text
+    assert "Showing 1–50 of 60" in first and "Page 1 of 2" in first and 'rel="next"' in first
+    second = client.get("/staff/readers?q=PG&page=2", headers={"HX-Request": "true"}).text
+    assert "Showing 51–60 of 60" in second and "<html" not in second
+
+
+def test_fragments_and_full_pages_are_cached_apart(client: TestClient, world: World) -> None:
+    sign_in(client, "staff", "community-lib", STAFF_PW)
+    r = client.get("/staff/readers?q=x", headers={"HX-Request": "true"})
+    assert "HX-Request" in r.headers["vary"]
+    assert r.headers["cache-control"] == "no-store"  # signed-in pages stay off shared disks
+
+
+def test_activating_a_card_someone_else_activated_shows_it_as_it_is(
+    client: TestClient, world: World
+) -> None:
+    reg = register_pending(client, world, 9)
+    sign_in(client, "staff", "community-lib", STAFF_PW)
+    token = csrf_of(client.get("/staff/readers").text)
+    headers = {"HX-Request": "true", "X-CSRF-Token": token}
+    first = client.post(f"/staff/readers/{reg['id']}/activate", headers=headers)
+    assert "Activated. The card is valid from today." in first.text
+    again = client.post(f"/staff/readers/{reg['id']}/activate", headers=headers)
+    assert again.status_code == 200
+    assert "no longer pending" in again.text and "badge-active" in again.text
+
+
+def test_settings_error_keeps_what_the_reader_typed(client: TestClient, world: World) -> None:
+    sign_in(client, "reader", "CARD000001", READER_PW)
+    token = csrf_of(client.get("/account").text)
+    r = client.post(
+        "/account/settings",
+        data={"email": "a@b", "phone": "", "preferred_locale": "en"},
+        headers={"HX-Request": "true", "X-CSRF-Token": token},
+    )
+    assert r.status_code == 422
+    assert 'value="a@b"' in r.text and "This is not an e-mail address." in r.text
+
+
+def test_an_expired_form_under_htmx_gets_a_short_alert(client: TestClient, world: World) -> None:
+    sign_in(client, "reader", "CARD000001", READER_PW)
+    r = client.post(
+        "/account/settings",
+        data={"email": "x@example.org"},
+        headers={"HX-Request": "true", "X-CSRF-Token": "stale"},
+    )
+    assert r.status_code == 403
+    assert r.text.startswith('<p class="flash-error" role="alert" data-flash>')
+
+
+def test_error_pages_keep_the_signed_in_header_and_speak_chinese(
+    client: TestClient, world: World
+) -> None:
+    sign_in(client, "reader", "CARD000001", READER_PW)
+    client.get("/lang/zh_Hans")
+    r = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert r.status_code == 404
+    assert "您访问的页面不存在。" in r.text and "退出" in r.text and "Not Found" not in r.text

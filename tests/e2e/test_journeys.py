@@ -22,7 +22,10 @@ def sign_in(page: Page, server: str, kind: str, login: str, password: str) -> No
 
 
 def no_horizontal_scroll(page: Page) -> bool:
-    return bool(page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"))
+    """Nothing wider than the screen. A phone browser widens its layout viewport to fit wide
+    content, so compare with the device's width, not with innerWidth."""
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    return bool(page.evaluate(f"document.documentElement.scrollWidth <= {width}"))
 
 
 def test_home_lists_three_libraries_with_todays_hours(
@@ -99,7 +102,7 @@ def test_librarian_signs_in_and_finds_a_reader_in_english_and_chinese(
 def test_airport_librarian_sees_only_airport_readers(page: Page, server: str) -> None:
     sign_in(page, server, "staff", "airport-librarian", STAFF_PASSWORD)
     page.goto(f"{server}/staff/readers?q=林小雨")
-    expect(page.locator("#reader-results [role=status]")).to_have_text("0 readers")
+    expect(page.locator("#reader-results [role=status]")).to_have_text("No readers found.")
 
 
 def test_registration_on_a_phone_with_the_keyboard(
@@ -109,7 +112,7 @@ def test_registration_on_a_phone_with_the_keyboard(
     assert no_horizontal_scroll(phone)
     # Submit empty: each field says what is wrong.
     phone.get_by_role("button", name="Register").click()
-    expect(phone.locator("#e-name")).to_have_text("please give your name")
+    expect(phone.locator("#e-name")).to_have_text("Please give your name.")
     expect(phone.locator("#f-name")).to_have_attribute("aria-invalid", "true")
     shot(phone, "register-errors-phone")
 
@@ -161,3 +164,37 @@ def test_api_docs_render_from_vendored_files(page: Page, server: str, console: C
     page.goto(f"{server}/api/docs")
     expect(page.locator(".swagger-ui .title")).to_contain_text("Biblioverse")
     assert console.errors == []
+
+
+def test_librarian_activates_a_pending_card_with_the_keyboard_on_a_phone(
+    phone: Page, server: str, console: Console
+) -> None:
+    sign_in(phone, server, "staff", "librarian", STAFF_PASSWORD)
+    phone.get_by_role("link", name="Waiting for activation").click()
+    expect(phone.locator("#reader-status")).to_have_value("pending")
+    button = phone.get_by_role("button", name=re.compile("Activate the card of")).first
+    row_id = button.locator("xpath=ancestor::tr").get_attribute("id")
+    assert no_horizontal_scroll(phone)
+    shot(phone, "staff-pending-phone")
+    button.focus()
+    phone.keyboard.press("Enter")
+    row = phone.locator(f"#{row_id}")
+    expect(row.locator(".badge")).to_have_text("Active")
+    expect(row.locator(".row-note")).to_have_text("Activated. The card is valid from today.")
+    expect(row.locator(".badge")).to_be_focused()
+    assert console.errors == []
+
+
+def test_saving_settings_from_the_keyboard_keeps_focus_on_the_result(
+    page: Page, server: str
+) -> None:
+    sign_in(page, server, "reader", READER_CARD, READER_PASSWORD)
+    page.locator("#s-phone").fill("+86 138 0000 1111")
+    page.get_by_role("button", name="Save").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#settings-form [role=status]")).to_be_focused()
+    page.locator("#s-email").fill("not-an-address")
+    page.locator("#s-email").press("Enter")
+    expect(page.locator("#s-email")).to_be_focused()
+    expect(page.locator("#s-email")).to_have_value("not-an-address")
+    expect(page.locator("#se-email")).to_have_text("This is not an e-mail address.")

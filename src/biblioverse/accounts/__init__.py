@@ -21,6 +21,7 @@ from biblioverse.accounts.service import (
     resolve_token,
     revoke_role,
     revoke_token,
+    staff_names,
     visible_staff,
 )
 
@@ -52,5 +53,6 @@ __all__ = [
     "resolve_token",
     "revoke_role",
     "revoke_token",
+    "staff_names",
     "visible_staff",
 ]

@@ -151,6 +151,13 @@ def list_staff(session: Session, actor: Actor) -> list[StaffUser]:
     )
 
 
+def staff_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(StaffUser.id, StaffUser.full_name).where(StaffUser.id.in_(ids)))
+    return {int(i): str(n) for i, n in rows}
+
+
 def visible_staff(session: Session, actor: Actor, staff_id: int) -> StaffUser:
     staff = get_staff(session, staff_id)
     if actor.is_staff and actor.id == staff_id:

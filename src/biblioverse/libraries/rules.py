@@ -126,9 +126,7 @@ def _local_periods(s: Schedule, day: dt.date) -> list[tuple[dt.datetime, dt.date
     ]
 
 
-def _merged(
-    s: Schedule, first: dt.date, days: int
-) -> Iterator[tuple[dt.datetime, dt.datetime]]:
+def _merged(s: Schedule, first: dt.date, days: int) -> Iterator[tuple[dt.datetime, dt.datetime]]:
     """Periods of consecutive days, joined where one ends as the next begins (24-hour
     branches, or a late closing that meets an early opening). Lazy: a question answered by
     tomorrow's opening does not build the whole horizon."""

@@ -10,6 +10,7 @@ from biblioverse.access import Actor, Permission
 from biblioverse.db import DbId
 from biblioverse.deps import CurrentActor, CurrentReader, DbSession, Now, require_permission
 from biblioverse.readers import service
+from biblioverse.readers.rules import Status
 from biblioverse.readers.schemas import (
     OwnChangeIn,
     ReaderOut,
@@ -52,12 +53,15 @@ def search(
     actor: ReaderDesk,
     session: DbSession,
     now: Now,
-    q: str = "",
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ReaderPage:
-    rows, total = service.search(session, actor, q=q, limit=limit, offset=offset)
     today = service.local_today(now)
+    rows, total = service.search(
+        session, actor, q=q, status=status, today=today, limit=limit, offset=offset
+    )
     return ReaderPage(total=total, items=[ReaderOut.of(r, today) for r in rows])
 
 

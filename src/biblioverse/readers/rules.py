@@ -94,7 +94,7 @@ def card_number_errors(card: str) -> list[FieldError]:
             FieldError(
                 "card_number",
                 "invalid_card_number",
-                N_("a card number is 4 to 20 letters or digits"),
+                N_("A card number is 4 to 20 letters or digits."),
             )
         ]
     return []
@@ -102,11 +102,11 @@ def card_number_errors(card: str) -> list[FieldError]:
 
 def password_errors(password: str, *, field: str = "password", card: str = "") -> list[FieldError]:
     if len(password) < 8:
-        return [FieldError(field, "too_short", N_("the password needs at least 8 characters"))]
+        return [FieldError(field, "too_short", N_("The password needs at least 8 characters."))]
     if len(password) > 128:
-        return [FieldError(field, "too_long", N_("the password may have 128 characters at most"))]
+        return [FieldError(field, "too_long", N_("The password may have 128 characters at most."))]
     if card and password == card:
-        return [FieldError(field, "same_as_card", N_("the password may not be the card number"))]
+        return [FieldError(field, "same_as_card", N_("The password may not be the card number."))]
     return []
 
 
@@ -114,21 +114,21 @@ def pin_errors(pin: str | None) -> list[FieldError]:
     if pin is None or pin == "":
         return []
     if not _PIN.match(pin):
-        return [FieldError("pin", "invalid_pin", N_("the PIN is 4 to 6 digits"))]
+        return [FieldError("pin", "invalid_pin", N_("The PIN is 4 to 6 digits."))]
     if len(set(pin)) == 1:
-        return [FieldError("pin", "weak_pin", N_("the PIN may not repeat one digit"))]
+        return [FieldError("pin", "weak_pin", N_("The PIN may not repeat one digit."))]
     return []
 
 
 def email_errors(email: str, field: str = "email") -> list[FieldError]:
     if not _EMAIL.match(email) or len(email) > 254:
-        return [FieldError(field, "invalid_email", N_("this is not an e-mail address"))]
+        return [FieldError(field, "invalid_email", N_("This is not an e-mail address."))]
     return []
 
 
 def phone_errors(phone: str, field: str = "phone") -> list[FieldError]:
     if not _PHONE.match(phone):
-        return [FieldError(field, "invalid_phone", N_("this is not a phone number"))]
+        return [FieldError(field, "invalid_phone", N_("This is not a phone number."))]
     return []
 
 
@@ -148,15 +148,15 @@ def registration_errors(
     errors: list[FieldError] = []
     name = data.name.strip()
     if not name:
-        errors.append(FieldError("name", "required", N_("please give your name")))
+        errors.append(FieldError("name", "required", N_("Please give your name.")))
     elif len(name) > 120:
         errors.append(
-            FieldError("name", "too_long", N_("the name may have 120 characters at most"))
+            FieldError("name", "too_long", N_("The name may have 120 characters at most."))
         )
     try:
         category = Category(data.category)
     except ValueError:
-        errors.append(FieldError("category", "invalid_category", N_("choose a reader category")))
+        errors.append(FieldError("category", "invalid_category", N_("Choose a reader category.")))
         category = None
     if (
         category is not None
@@ -164,34 +164,36 @@ def registration_errors(
         and category not in SELF_SERVICE_CATEGORIES
     ):
         errors.append(
-            FieldError("category", "not_self_service", N_("staff cards are issued by the library"))
+            FieldError("category", "not_self_service", N_("Staff cards are issued by the library."))
         )
     if data.email:
         errors += email_errors(data.email)
     elif channel is Channel.ONLINE:
         errors.append(
-            FieldError("email", "required", N_("an e-mail address is needed to register online"))
+            FieldError("email", "required", N_("An e-mail address is needed to register online."))
         )
     if data.guardian_name and len(data.guardian_name.strip()) > 120:
         errors.append(
-            FieldError("guardian_name", "too_long", N_("the name may have 120 characters at most"))
+            FieldError("guardian_name", "too_long", N_("The name may have 120 characters at most."))
         )
     if data.phone:
         errors += phone_errors(data.phone)
     if data.birth_date is None:
-        errors.append(FieldError("birth_date", "required", N_("please give the date of birth")))
+        errors.append(FieldError("birth_date", "required", N_("Please give the date of birth.")))
     elif data.birth_date > today:
         errors.append(
-            FieldError("birth_date", "in_future", N_("the date of birth is in the future"))
+            FieldError("birth_date", "in_future", N_("The date of birth is in the future."))
         )
     elif age_on(data.birth_date, today) > MAX_AGE:
-        errors.append(FieldError("birth_date", "implausible", N_("please check the date of birth")))
+        errors.append(
+            FieldError("birth_date", "implausible", N_("Please check the date of birth."))
+        )
     elif category is not None:
         age = age_on(data.birth_date, today)
         if category is Category.CHILD and age > CHILD_MAX_AGE:
             errors.append(
                 FieldError(
-                    "category", "too_old_for_child", N_("a child card is for readers under 14")
+                    "category", "too_old_for_child", N_("A child card is for readers under 14.")
                 )
             )
         if category is Category.ADULT and age < ADULT_MIN_AGE:
@@ -199,7 +201,7 @@ def registration_errors(
                 FieldError(
                     "category",
                     "too_young_for_adult",
-                    N_("an adult card is for readers of 18 and over"),
+                    N_("An adult card is for readers of 18 and over."),
                 )
             )
         if category is Category.STUDENT and age < STUDENT_MIN_AGE:
@@ -207,7 +209,7 @@ def registration_errors(
                 FieldError(
                     "category",
                     "too_young_for_student",
-                    N_("a student card is for readers of 6 and over"),
+                    N_("A student card is for readers of 6 and over."),
                 )
             )
         if age <= CHILD_MAX_AGE and not (data.guardian_name or "").strip():
@@ -215,7 +217,7 @@ def registration_errors(
                 FieldError(
                     "guardian_name",
                     "required",
-                    N_("readers under 14 register with a parent or guardian"),
+                    N_("Readers under 14 register with a parent or guardian."),
                 )
             )
     return errors
@@ -238,7 +240,7 @@ def effective_status(status: Status, expires_on: dt.date, today: dt.date) -> Sta
 
 def activation_errors(status: Status) -> list[FieldError]:
     if status is not Status.PENDING:
-        return [FieldError("status", "not_pending", N_("only a pending card can be activated"))]
+        return [FieldError("status", "not_pending", N_("Only a pending card can be activated."))]
     return []
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -73,13 +73,13 @@ def _check_new(session: Session, data: NewReader, *, today: dt.date, channel: Ch
     if data.card_number is not None:
         errors += rules.card_number_errors(data.card_number)
     if channel is Channel.ONLINE and not data.password:
-        errors.append(FieldError("password", "required", rules.N_("choose a password")))
+        errors.append(FieldError("password", "required", rules.N_("Choose a password.")))
     if data.password:
         errors += rules.password_errors(data.password, card=data.card_number or "")
     errors += rules.pin_errors(data.pin)
     if data.home_library_id is None:
         errors.append(
-            FieldError("home_library_id", "required", rules.N_("choose your home library"))
+            FieldError("home_library_id", "required", rules.N_("Choose your home library."))
         )
     else:
         try:
@@ -88,7 +88,7 @@ def _check_new(session: Session, data: NewReader, *, today: dt.date, channel: Ch
                 raise libraries.OrgUnitNotFound(data.home_library_id)
         except libraries.OrgUnitNotFound:
             errors.append(
-                FieldError("home_library_id", "unknown_library", rules.N_("no such library"))
+                FieldError("home_library_id", "unknown_library", rules.N_("No such library."))
             )
     if errors:
         raise ValidationFailed(errors)
@@ -240,8 +240,17 @@ def lookup_card(session: Session, actor: Actor, card_number: str) -> Reader:
 
 
 def search(
-    session: Session, actor: Actor, *, q: str = "", limit: int = 50, offset: int = 0
+    session: Session,
+    actor: Actor,
+    *,
+    q: str = "",
+    status: Status | None = None,
+    today: dt.date | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[Reader], int]:
+    """Readers whose home library is in the actor's scope; ``status`` filters by the status
+    a reader would see (an active card past its date counts as expired, as of ``today``)."""
     scopes = actor.scopes_for(Permission.READERS_READ)
     if not scopes:
         raise PermissionDenied("you may not list readers")
@@ -256,6 +265,20 @@ def search(
                 Reader.email.like(term),
             )
         )
+    if status is not None:
+        if status in (Status.ACTIVE, Status.EXPIRED) and today is None:
+            raise ValueError("filtering by active or expired needs today's date")
+        if status is Status.ACTIVE:
+            query = query.where(Reader.status == Status.ACTIVE.value, Reader.expires_on >= today)
+        elif status is Status.EXPIRED:
+            query = query.where(
+                or_(
+                    Reader.status == Status.EXPIRED.value,
+                    and_(Reader.status == Status.ACTIVE.value, Reader.expires_on < today),
+                )
+            )
+        else:
+            query = query.where(Reader.status == status.value)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Reader.name, Reader.id).limit(limit).offset(offset))
     return list(rows), total

@@ -13,15 +13,24 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlparse
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, audit, i18n, libraries, readers
 from biblioverse.access import Actor, Permission, PrincipalKind
+from biblioverse.db import DbId
 from biblioverse.deps import DbSession, LoginPolicy, Now, client_address
-from biblioverse.errors import DomainError, PermissionDenied, Throttled, ValidationFailed
+from biblioverse.errors import (
+    DomainError,
+    DuplicateValue,
+    PermissionDenied,
+    Throttled,
+    ValidationFailed,
+)
+from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
 from biblioverse.web.templating import globals_for, templates
 
@@ -72,37 +81,83 @@ def render(
     request: Request, template: str, actor: Actor | None = None, status_code: int = 200, **ctx: Any
 ) -> HTMLResponse:
     context = globals_for(
-        request=request, actor=actor, csrf=csrf_token(request), path=request.url.path, **ctx
+        request=request,
+        actor=actor,
+        csrf=csrf_token(request),
+        path=request.url.path,
+        path_qs=_path_with_query(request),
+        **ctx,
     )
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    _page_headers(response, private=actor is not None)
+    return response
+
+
+def _path_with_query(request: Request) -> str:
+    query = request.url.query
+    return f"{request.url.path}?{query}" if query else request.url.path
+
+
+def _page_headers(response: Response, *, private: bool) -> None:
+    # htmx asks the same URL for a fragment: caches (and the Back button) must keep the two
+    # apart. A signed-in page holds personal data: no copy on a shared kiosk's disk.
+    response.headers["Vary"] = "HX-Request, Cookie"
+    if private:
+        response.headers["Cache-Control"] = "no-store"
+
+
+def _session_actor(request: Request) -> Actor | None:
+    """Who the session says is signed in, without the database: enough for the header."""
+    kind, pid = request.session.get("kind"), request.session.get("id")
+    if isinstance(kind, str) and kind in {k.value for k in PrincipalKind} and isinstance(pid, int):
+        return Actor(PrincipalKind(kind), pid)
+    return None
+
+
+# Module-level, so the catalog extractor sees them (it skips calls nested in calls).
+DEFAULT_TITLE = N_("Something went wrong")
+DEFAULT_MESSAGE = N_("Something went wrong on our side.")
+ERROR_TITLES = {
+    401: N_("Please sign in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Conflict"),
+    422: N_("Please check your input"),
+    429: N_("Too many attempts"),
+    503: N_("Busy, please try again"),
+}
+PLAIN_MESSAGES = {
+    404: N_("The page you asked for does not exist."),
+    405: N_("This page cannot be used that way."),
+    422: N_("Some of what was sent is not valid. Please go back and check the form."),
+    503: N_("The library system is busy. Please try again in a moment."),
+}
 
 
 def error_page(
-    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+    request: Request, status: int, message: str | None = None, headers: dict[str, str] | None = None
 ) -> HTMLResponse:
-    titles = {
-        401: _("Please sign in"),
-        403: _("Not allowed"),
-        404: _("Not found"),
-        409: _("Conflict"),
-        422: _("Please check your input"),
-        429: _("Too many attempts"),
-    }
+    """An error for a browser: a whole page, or a short alert when htmx asked."""
+    text = message or _(PLAIN_MESSAGES.get(status, DEFAULT_MESSAGE))
+    title = _(ERROR_TITLES.get(status, DEFAULT_TITLE))
+    template = "_flash.html" if request.headers.get("hx-request") else "error.html"
     response = templates.TemplateResponse(
         request,
-        "error.html",
+        template,
         globals_for(
             request=request,
-            actor=None,
-            csrf="",
+            actor=_session_actor(request),
+            csrf=request.session.get("csrf", ""),
             path=request.url.path,
+            path_qs=request.url.path,
             status=status,
-            title=titles.get(status, _("Something went wrong")),
-            message=message,
+            title=title,
+            message=text,
         ),
         status_code=status,
         headers=headers,
     )
+    _page_headers(response, private=True)
     return response
 
 
@@ -229,33 +284,49 @@ def _self_service_categories() -> list[tuple[str, str]]:
     ]
 
 
+class RegisterForm(BaseModel):
+    """The registration form as posted; the service validates the values."""
+
+    name: str = Field(default="", max_length=500)
+    birth_date: str = Field(default="", max_length=40)
+    category: str = Field(default="", max_length=40)
+    home_library_id: str = Field(default="", max_length=20)
+    email: str = Field(default="", max_length=500)
+    phone: str = Field(default="", max_length=100)
+    guardian_name: str = Field(default="", max_length=500)
+    password: str = Field(default="", max_length=500)
+    password2: str = Field(default="", max_length=500)
+    pin: str = Field(default="", max_length=100)
+
+    def shown_again(self) -> dict[str, str]:
+        """What the form may show back after an error: never the secrets."""
+        return self.model_dump(exclude={"password", "password2", "pin"})
+
+
+# Sync handlers on purpose: FastAPI runs them in its thread pool. An async handler doing
+# blocking database work would hold the event loop while SQLite waits for the write lock,
+# and the request holding that lock could then never finish.
 @router.post("/register", response_class=HTMLResponse, dependencies=[Csrf])
-async def register(request: Request, session: DbSession, now: Now) -> Response:
-    form = await request.form()
-    values = {
-        k: str(v)
-        for k, v in form.items()
-        if k not in ("password", "password2", "pin", "csrf_token")
-    }
+def register(
+    request: Request, session: DbSession, now: Now, form: Annotated[RegisterForm, Form()]
+) -> Response:
     errors: dict[str, str] = {}
     try:
-        birth: dt.date | None = dt.date.fromisoformat(values.get("birth_date", ""))
+        birth: dt.date | None = dt.date.fromisoformat(form.birth_date)
     except ValueError:
         birth = None  # the service names the field
-    home_raw = values.get("home_library_id", "")
-    password, password2 = str(form.get("password", "")), str(form.get("password2", ""))
-    if password != password2:
-        errors["password2"] = _("the two passwords differ")
+    if form.password != form.password2:
+        errors["password2"] = _("The two passwords differ.")
     data = readers.NewReader(
-        name=values.get("name", ""),
+        name=form.name,
         birth_date=birth,
-        category=values.get("category", ""),
-        home_library_id=int(home_raw) if home_raw.isdigit() else None,
-        email=values.get("email"),
-        phone=values.get("phone") or None,
-        guardian_name=values.get("guardian_name") or None,
-        password=password,
-        pin=str(form.get("pin", "")) or None,
+        category=form.category,
+        home_library_id=int(form.home_library_id) if form.home_library_id.isdigit() else None,
+        email=form.email,
+        phone=form.phone or None,
+        guardian_name=form.guardian_name or None,
+        password=form.password,
+        pin=form.pin or None,
         preferred_locale=i18n.get_locale(),
     )
     reader = None
@@ -267,13 +338,8 @@ async def register(request: Request, session: DbSession, now: Now) -> Response:
     except ValidationFailed as exc:
         for e in exc.errors:
             errors.setdefault(e.field, _(e.message))
-    except DomainError as exc:
-        field = exc.details.get("field", "form") if isinstance(exc.details, dict) else "form"
-        errors[field] = (
-            _("This e-mail address is already registered. Please sign in instead.")
-            if field == "email"
-            else exc.message
-        )
+    except DuplicateValue:
+        errors["email"] = _("This e-mail address is already registered. Please sign in instead.")
     if reader is None:
         return render(
             request,
@@ -281,7 +347,7 @@ async def register(request: Request, session: DbSession, now: Now) -> Response:
             None,
             422,
             homes=_home_choices(session),
-            values=values,
+            values=form.shown_again(),
             errors=errors,
             categories=_self_service_categories(),
         )
@@ -315,19 +381,37 @@ def account(
         welcome=bool(welcome),
         saved=False,
         errors={},
+        values=_settings_values(reader),
     )
 
 
+class SettingsForm(BaseModel):
+    email: str = Field(default="", max_length=500)
+    phone: str = Field(default="", max_length=100)
+    preferred_locale: str = Field(default="", max_length=20)
+    keep_history: str | None = Field(default=None, max_length=10)
+
+
+def _settings_values(reader: readers.Reader) -> dict[str, str]:
+    return {
+        "email": reader.email or "",
+        "phone": reader.phone or "",
+        "preferred_locale": reader.preferred_locale or i18n.get_locale(),
+        "keep_history": "on" if reader.keep_history else "",
+    }
+
+
 @router.post("/account/settings", response_class=HTMLResponse, dependencies=[Csrf])
-async def account_settings(request: Request, session: DbSession, actor: PageActor) -> Response:
+def account_settings(
+    request: Request, session: DbSession, actor: PageActor, form: Annotated[SettingsForm, Form()]
+) -> Response:
     if actor is None or not actor.is_reader:
         return _signin_redirect(request)
-    form = await request.form()
     change = readers.OwnChange(
-        keep_history=form.get("keep_history") == "on",
-        phone=str(form.get("phone", "")),
-        email=str(form.get("email", "")),
-        preferred_locale=i18n.normalise(str(form.get("preferred_locale", ""))) or None,
+        keep_history=form.keep_history == "on",
+        phone=form.phone,
+        email=form.email,
+        preferred_locale=i18n.normalise(form.preferred_locale) or None,
     )
     errors: dict[str, str] = {}
     try:
@@ -335,9 +419,20 @@ async def account_settings(request: Request, session: DbSession, actor: PageActo
             readers.change_own(session, actor, change)
     except ValidationFailed as exc:
         errors = {e.field: _(e.message) for e in exc.errors}
-    except DomainError:
+    except DuplicateValue:
         errors = {"email": _("This e-mail address is already registered.")}
     reader = readers.get(session, actor.id)
+    # After an error the form shows what the reader typed, not what is stored.
+    values = (
+        _settings_values(reader)
+        if not errors
+        else {
+            "email": form.email,
+            "phone": form.phone,
+            "preferred_locale": form.preferred_locale,
+            "keep_history": "on" if form.keep_history == "on" else "",
+        }
+    )
     return render(
         request,
         "_settings_form.html",
@@ -345,6 +440,8 @@ async def account_settings(request: Request, session: DbSession, actor: PageActo
         reader=reader,
         saved=not errors,
         errors=errors,
+        values=values,
+        status_code=200 if not errors else 422,
     )
 
 
@@ -391,18 +488,43 @@ def staff_home(request: Request, session: DbSession, actor: PageActor, now: Now)
     )
 
 
+READERS_PAGE = 50
+
+
+def _reader_row_context(session: Session, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "homes": {u.id: u for u in libraries.service_points(session)},
+        "today": readers.local_today(now),
+        "effective": readers.effective_status,
+        "Status": readers.Status,
+    }
+
+
 @router.get("/staff/readers", response_class=HTMLResponse)
 def staff_readers(
-    request: Request, session: DbSession, actor: PageActor, now: Now, q: str = ""
+    request: Request,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: str = "",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     who = _staff_or_redirect(request, actor)
     if isinstance(who, Response):
         return who
     if not who.can(Permission.READERS_READ):
         return error_page(request, 403, _("Your role does not include reader accounts."))
-    rows, total = readers.search(session, who, q=q, limit=50)
-    homes = {u.id: u for u in libraries.service_points(session)}
-    today = readers.local_today(now)
+    wanted = readers.Status(status) if status in {s.value for s in readers.Status} else None
+    rows, total = readers.search(
+        session,
+        who,
+        q=q,
+        status=wanted,
+        today=readers.local_today(now),
+        limit=READERS_PAGE,
+        offset=(page - 1) * READERS_PAGE,
+    )
     template = (
         "staff/_reader_rows.html" if request.headers.get("hx-request") else "staff/readers.html"
     )
@@ -413,11 +535,13 @@ def staff_readers(
         rows=rows,
         total=total,
         q=q,
-        homes=homes,
-        today=today,
+        status=wanted.value if wanted else "",
+        page=page,
+        pages=max(1, -(-total // READERS_PAGE)),
+        first=(page - 1) * READERS_PAGE + 1 if rows else 0,
+        last=(page - 1) * READERS_PAGE + len(rows),
         section="readers",
-        effective=readers.effective_status,
-        Status=readers.Status,
+        **_reader_row_context(session, now),
     )
 
 
@@ -425,22 +549,27 @@ def staff_readers(
     "/staff/readers/{reader_id}/activate", response_class=HTMLResponse, dependencies=[Csrf]
 )
 def staff_activate(
-    reader_id: int, request: Request, session: DbSession, actor: PageActor, now: Now
+    reader_id: DbId, request: Request, session: DbSession, actor: PageActor, now: Now
 ) -> Response:
     who = _staff_or_redirect(request, actor)
     if isinstance(who, Response):
         return who
-    reader = readers.activate(session, who, reader_id, at=now)
-    homes = {u.id: u for u in libraries.service_points(session)}
+    note = ""
+    try:
+        with session.begin_nested():
+            reader = readers.activate(session, who, reader_id, at=now)
+        note = _("Activated. The card is valid from today.")
+    except readers.InvalidStatusChange:
+        # Someone else got there first (another desk, another tab): show the card as it is.
+        reader = readers.get(session, reader_id)
+        note = _("This card is no longer pending; it was changed elsewhere.")
     return render(
         request,
         "staff/_reader_row.html",
         who,
         r=reader,
-        homes=homes,
-        today=readers.local_today(now),
-        effective=readers.effective_status,
-        Status=readers.Status,
+        note=note,
+        **_reader_row_context(session, now),
     )
 
 
@@ -463,7 +592,15 @@ def staff_audit(request: Request, session: DbSession, actor: PageActor) -> Respo
         return error_page(request, 403, _("Your role does not include the audit log."))
     unit_ids = libraries.units_within(session, who.scopes_for(Permission.AUDIT_READ))
     rows = audit.entries(session, unit_ids=unit_ids, limit=200)
-    return render(request, "staff/audit.html", who, rows=rows, section="audit")
+    staff_ids = {e.actor_id for e in rows if e.actor_kind == PrincipalKind.STAFF}
+    return render(
+        request,
+        "staff/audit.html",
+        who,
+        rows=rows,
+        staff_names=accounts.staff_names(session, staff_ids),
+        section="audit",
+    )
 
 
 def api_docs_page() -> HTMLResponse:
