@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -19,6 +20,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -47,6 +49,27 @@ STATUS_BY_KIND: dict[str, int] = {
     "conflict": 409,
     "throttled": 429,
 }
+
+
+class ErrorOut(BaseModel):
+    """Every error the API returns has this shape."""
+
+    error: str = Field(description="stable code for programs, e.g. duplicate, forbidden")
+    message: str = Field(description="for people")
+    details: Any = Field(default=None, description="the fields or records concerned")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "The body could not be read"},
+    401: {"model": ErrorOut, "description": "Sign in first"},
+    403: {"model": ErrorOut, "description": "Not allowed for this caller or this library"},
+    404: {"model": ErrorOut, "description": "No such record"},
+    409: {"model": ErrorOut, "description": "A duplicate or a state that forbids this"},
+    413: {"model": ErrorOut, "description": "The body is larger than the limit"},
+    422: {"model": ErrorOut, "description": "Invalid fields; details name each one"},
+    429: {"model": ErrorOut, "description": "Too many failed sign-ins; see Retry-After"},
+}
+MAX_BODY_BYTES = 1_000_000
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -151,7 +174,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {
+            400: "unreadable_body",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "body_too_large",
+        }.get(exc.status_code, "http_error")
         return error_response(
             request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
         )
@@ -203,6 +231,67 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class _BodyTooLarge(HTTPException):
+    """Raised while the app reads a chunked body; an HTTP error, so FastAPI lets it through
+    to the error table instead of calling it an unreadable body."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body is over {max_bytes} bytes")
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with the one error shape: by Content-Length up
+    front, and by counting for bodies sent in chunks."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            error_body("body_too_large", f"the request body is over {self.max_bytes} bytes")
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        seen = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._refuse(send)
+
+
 class LocaleMiddleware:
     """Sets the request's locale: the 'lang' cookie, else Accept-Language."""
 
@@ -229,6 +318,38 @@ def route_template(scope: Scope) -> str:
     return str(getattr(route, "path", "unmatched"))
 
 
+class RequestMetrics:
+    """Counts and times each request by route template, and logs one line for it.
+
+    Pure ASGI (not BaseHTTPMiddleware): it sees the router's scope after the app ran and
+    does not wrap the body stream, so errors raised while reading a body keep their type."""
+
+    def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
+        self.app, self.requests, self.latency = app, requests, latency
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            name, method = route_template(scope), scope["method"]
+            elapsed = time.perf_counter() - start
+            self.requests.labels(method, name, str(status)).inc()
+            self.latency.labels(method, name).observe(elapsed)
+            access_log.info("%s %s %s %.1fms", method, name, status, elapsed * 1e3)
+
+
 def install_metrics(app: FastAPI) -> None:
     registry = CollectorRegistry()
     requests = Counter(
@@ -243,21 +364,7 @@ def install_metrics(app: FastAPI) -> None:
         ["method", "route"],
         registry=registry,
     )
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        name = route_template(request.scope)
-        requests.labels(request.method, name, str(response.status_code)).inc()
-        elapsed = time.perf_counter() - start
-        latency.labels(request.method, name).observe(elapsed)
-        access_log.info(
-            "%s %s %s %.1fms", request.method, name, response.status_code, elapsed * 1e3
-        )
-        return response
+    app.add_middleware(RequestMetrics, requests=requests, latency=latency)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -290,7 +397,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app)
 
     for router in (accounts_router, libraries_router, readers_router):
-        app.include_router(router, prefix="/api/v1")
+        app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
 
     @app.get("/health", tags=["ops"], summary="Liveness and database reachability")
     def health() -> JSONResponse:
@@ -318,4 +425,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app

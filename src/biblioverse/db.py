@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Any
 
-import annotated_types
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -25,12 +24,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-# A row id as clients may send it: positive and within a 32-bit integer column, so that an
-# absurd id is a 422 naming the field, not a database error.
-MAX_ID = 2**31 - 1
-DbId = Annotated[int, annotated_types.Ge(1), annotated_types.Le(MAX_ID)]
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

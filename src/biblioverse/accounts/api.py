@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from biblioverse import audit, libraries
 from biblioverse.access import ROLE_PERMISSIONS, Actor, Permission, PrincipalKind
@@ -23,7 +23,6 @@ from biblioverse.accounts.schemas import (
     TokenOut,
     TokenRequest,
 )
-from biblioverse.db import DbId
 from biblioverse.deps import (
     AppSettings,
     CurrentActor,
@@ -34,6 +33,7 @@ from biblioverse.deps import (
     client_address,
     require_permission,
 )
+from biblioverse.fields import DbId
 
 router = APIRouter(tags=["accounts"])
 StaffManager = Annotated[Actor, Depends(require_permission(Permission.STAFF_MANAGE))]
@@ -161,10 +161,11 @@ def device_me(actor: CurrentDevice) -> PrincipalOut:
 
 @router.get("/audit", summary="Staff actions in the caller's scope, newest first")
 def audit_log(
-    actor: Auditor, session: DbSession, limit: int = 100, before_id: DbId | None = None
+    actor: Auditor,
+    session: DbSession,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before_id: DbId | None = None,
 ) -> list[AuditOut]:
     unit_ids = libraries.units_within(session, actor.scopes_for(Permission.AUDIT_READ))
-    rows = audit.entries(
-        session, unit_ids=unit_ids, limit=min(max(limit, 1), 500), before_id=before_id
-    )
+    rows = audit.entries(session, unit_ids=unit_ids, limit=limit, before_id=before_id)
     return [AuditOut.model_validate(r) for r in rows]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from biblioverse.access import Role
-from biblioverse.db import DbId
+from biblioverse.fields import DbId, Line
 
 
 class TokenRequest(BaseModel):
@@ -42,7 +42,7 @@ class PrincipalOut(BaseModel):
 
 class StaffIn(BaseModel):
     username: str = Field(min_length=2, max_length=64)
-    full_name: str = Field(min_length=1, max_length=120)
+    full_name: Line = Field(min_length=1, max_length=120)
     password: str = Field(max_length=128)
     home_org_unit_id: DbId
     email: str | None = Field(default=None, max_length=254)
@@ -50,7 +50,7 @@ class StaffIn(BaseModel):
 
 
 class StaffChangeIn(BaseModel):
-    full_name: str | None = Field(default=None, max_length=120)
+    full_name: Line | None = Field(default=None, max_length=120)
     active: bool | None = None
     password: str | None = Field(default=None, max_length=128)
 
@@ -70,8 +70,8 @@ class StaffOut(BaseModel):
 
 
 class DeviceIn(BaseModel):
-    name: str = Field(min_length=1, max_length=120)
-    kind: str
+    name: Line = Field(min_length=1, max_length=120)
+    kind: str = Field(max_length=32)
     org_unit_id: DbId
 
 

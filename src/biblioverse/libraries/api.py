@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from biblioverse.access import Actor, Permission
-from biblioverse.db import DbId
 from biblioverse.deps import DbSession, Now, require_permission
 from biblioverse.errors import FieldError, ValidationFailed
+from biblioverse.fields import DbId, Moment
 from biblioverse.libraries import rules, service
 from biblioverse.libraries.models import OrgUnit
 from biblioverse.libraries.rules import Period
@@ -77,12 +77,10 @@ def opening(
     unit_id: DbId,
     session: DbSession,
     now: Now,
-    at: Annotated[dt.datetime | None, Query(description="ISO 8601 with offset")] = None,
+    at: Annotated[Moment | None, Query(description="ISO 8601 with a UTC offset")] = None,
 ) -> OpeningAnswer:
     unit = service.get_unit(session, unit_id)
     moment = at or now
-    if moment.tzinfo is None:
-        raise ValidationFailed([FieldError("query.at", "naive_datetime", "give a UTC offset")])
     sched = service.schedule_of(unit)
     return OpeningAnswer(
         at=moment,

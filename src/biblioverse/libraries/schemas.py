@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from biblioverse.db import DbId
+from biblioverse.fields import DbId, Line
 from biblioverse.libraries.rules import OrgKind
 
 
@@ -14,12 +15,12 @@ class UnitCreate(BaseModel):
     kind: OrgKind
     parent_id: DbId
     code: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    name_en: str = Field(min_length=1, max_length=200)
-    name_zh: str = Field(min_length=1, max_length=200)
+    name_en: Line = Field(min_length=1, max_length=200)
+    name_zh: Line = Field(min_length=1, max_length=200)
     isil: str | None = Field(default=None, max_length=16)
-    address: str = Field(default="", max_length=400)
-    phone: str = Field(default="", max_length=40)
-    timezone: str = "Asia/Shanghai"
+    address: Line = Field(default="", max_length=400)
+    phone: Line = Field(default="", max_length=40)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
 
 
 class PeriodOut(BaseModel):
@@ -55,16 +56,24 @@ class UnitWithToday(UnitOut):
     today: TodayOut
 
 
+class PeriodIn(BaseModel):
+    opens: str = Field(max_length=5, examples=["09:00"])
+    closes: str = Field(max_length=5, examples=["21:00"])
+
+
+Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday ... 6 = Sunday")]
+
+
 class WeeklyHoursIn(BaseModel):
     """Weekday (0 = Monday) to periods 'HH:MM'-'HH:MM'; a weekday left out is closed."""
 
-    hours: dict[int, list[PeriodOut]]
+    hours: dict[Weekday, Annotated[list[PeriodIn], Field(max_length=8)]]
 
 
 class ClosedDayIn(BaseModel):
     day: dt.date
-    reason_en: str = Field(default="", max_length=200)
-    reason_zh: str = Field(default="", max_length=200)
+    reason_en: Line = Field(default="", max_length=200)
+    reason_zh: Line = Field(default="", max_length=200)
 
 
 class ClosedDayOut(ClosedDayIn):
@@ -79,13 +88,13 @@ class OpeningAnswer(BaseModel):
 
 
 class LocationIn(BaseModel):
-    code: str = Field(min_length=1, max_length=32)
+    code: Line = Field(min_length=1, max_length=32)
     floor: int = Field(ge=-5, le=100)
-    zone: str = Field(min_length=1, max_length=64)
-    name_en: str = Field(min_length=1, max_length=200)
-    name_zh: str = Field(min_length=1, max_length=200)
-    shelf_from: str = Field(default="", max_length=32)
-    shelf_to: str = Field(default="", max_length=32)
+    zone: Line = Field(min_length=1, max_length=64)
+    name_en: Line = Field(min_length=1, max_length=200)
+    name_zh: Line = Field(min_length=1, max_length=200)
+    shelf_from: Line = Field(default="", max_length=32)
+    shelf_to: Line = Field(default="", max_length=32)
 
 
 class LocationOut(LocationIn):

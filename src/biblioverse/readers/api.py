@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, status
 
 from biblioverse.access import Actor, Permission
-from biblioverse.db import DbId
 from biblioverse.deps import CurrentActor, CurrentReader, DbSession, Now, require_permission
+from biblioverse.fields import DbId, Offset
 from biblioverse.readers import service
 from biblioverse.readers.rules import Status
 from biblioverse.readers.schemas import (
@@ -56,7 +56,7 @@ def search(
     q: Annotated[str, Query(max_length=200)] = "",
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> ReaderPage:
     today = service.local_today(now)
     rows, total = service.search(

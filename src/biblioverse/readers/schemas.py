@@ -6,33 +6,33 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from biblioverse.db import DbId
+from biblioverse.fields import DbId, Line
 from biblioverse.readers.models import Reader
 from biblioverse.readers.rules import Category, Status, effective_status
 
 
 class RegistrationIn(BaseModel):
-    name: str = Field(max_length=120)
+    name: Line = Field(max_length=120)
     birth_date: dt.date
     category: Category
     home_library_id: DbId
     email: str = Field(max_length=254)
     phone: str | None = Field(default=None, max_length=24)
-    guardian_name: str | None = Field(default=None, max_length=120)
+    guardian_name: Line | None = Field(default=None, max_length=120)
     password: str = Field(max_length=128)
     pin: str | None = Field(default=None, max_length=6)
     preferred_locale: str | None = Field(default=None, pattern=r"^(en|zh_Hans)$")
 
 
 class StaffReaderIn(BaseModel):
-    name: str = Field(max_length=120)
+    name: Line = Field(max_length=120)
     birth_date: dt.date
     category: Category
     home_library_id: DbId
     card_number: str | None = Field(default=None, max_length=20)
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=24)
-    guardian_name: str | None = Field(default=None, max_length=120)
+    guardian_name: Line | None = Field(default=None, max_length=120)
     password: str | None = Field(default=None, max_length=128)
     pin: str | None = Field(default=None, max_length=6)
     expires_on: dt.date | None = None
@@ -43,7 +43,7 @@ class StaffChangeIn(BaseModel):
     category: Category | None = None
     expires_on: dt.date | None = None
     home_library_id: DbId | None = None
-    blocked_reason: str | None = Field(default=None, max_length=200)
+    blocked_reason: Line | None = Field(default=None, max_length=200)
 
 
 class OwnChangeIn(BaseModel):

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from biblioverse import accounts, audit, i18n, libraries, readers
 from biblioverse.access import Actor, Permission, PrincipalKind
-from biblioverse.db import DbId
 from biblioverse.deps import DbSession, LoginPolicy, Now, client_address
 from biblioverse.errors import (
     DomainError,
@@ -30,6 +29,7 @@ from biblioverse.errors import (
     Throttled,
     ValidationFailed,
 )
+from biblioverse.fields import DbId
 from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
 from biblioverse.web.templating import globals_for, templates

@@ -1,0 +1,50 @@
+"""Field types shared by the request schemas of every context.
+
+They turn nonsense into a 422 that names the field before a service or the database sees it:
+ids outside the integer column, control characters in a name, moments outside the
+calendar the library keeps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+
+import annotated_types
+from pydantic import AfterValidator
+
+# A row id as clients may send it: positive and within a 32-bit integer column.
+MAX_ID = 2**31 - 1
+DbId = Annotated[int, annotated_types.Ge(1), annotated_types.Le(MAX_ID)]
+
+# Paging through a list: far beyond any real list, well within the database's integers.
+MAX_OFFSET = 10_000_000
+Offset = Annotated[int, annotated_types.Ge(0), annotated_types.Le(MAX_OFFSET)]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("control characters (such as NUL or a line break) are not allowed")
+    return value
+
+
+# One line of text a person typed: a name, an address, a reason.
+Line = Annotated[str, AfterValidator(_no_control_characters)]
+
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
+
+
+def _plausible_moment(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("give a UTC offset, e.g. 2026-11-21T09:00:00+08:00")
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("a moment between the years 1900 and 2999")
+    return value
+
+
+# An aware moment within the years a library calendar can answer for.
+Moment = Annotated[dt.datetime, AfterValidator(_plausible_moment)]
