@@ -12,7 +12,7 @@ import re
 from typing import Annotated
 
 import annotated_types
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator, Strict
 
 # A row id as clients may send it: positive and within a 32-bit integer column.
 MAX_ID = 2**31 - 1
@@ -45,6 +45,18 @@ def _plausible_moment(value: dt.datetime) -> dt.datetime:
         raise ValueError("a moment between the years 1900 and 2999")
     return value
 
+
+def _iso_date_only(value: object) -> object:
+    # Pydantic would read 0 as 1970-01-01; a date comes as text or not at all.
+    if not isinstance(value, str | dt.date):
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_only)]
+# Whole numbers and yes/no as JSON says them: no true for 1, no "3" for 3.
+WholeNumber = Annotated[int, Strict()]
+YesNo = Annotated[bool, Strict()]
 
 # An aware moment within the years a library calendar can answer for.
 Moment = Annotated[dt.datetime, AfterValidator(_plausible_moment)]

@@ -101,3 +101,29 @@ def test_the_openapi_document_describes_the_error_shape(client: TestClient) -> N
         ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
         assert ref.endswith("/ErrorOut")
     assert set(spec["components"]["schemas"]["ErrorOut"]["required"]) == {"error", "message"}
+
+
+def test_no_lax_coercion_of_dates_numbers_and_switches(
+    client: TestClient,
+    world: World,
+    as_staff: Callable[[str], dict[str, str]],
+    as_reader: Callable[[str], dict[str, str]],
+) -> None:
+    h = as_staff("admin")
+    r = client.patch(
+        f"/api/v1/readers/{world.reader_central.id}", json={"expires_on": 0}, headers=h
+    )
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "body.expires_on"
+    r = client.post(f"/api/v1/libraries/{world.central.id}/closed-days", json={"day": 0}, headers=h)
+    assert r.status_code == 422
+    loc = {"code": "X", "floor": False, "zone": "A", "name_en": "x", "name_zh": "x"}
+    r = client.post(f"/api/v1/libraries/{world.central.id}/locations", json=loc, headers=h)
+    assert r.status_code == 422 and r.json()["details"][0]["field"] == "body.floor"
+    r = client.patch(
+        "/api/v1/readers/me", json={"keep_history": 0.0}, headers=as_reader("CARD000001")
+    )
+    assert r.status_code == 422
+    ok = client.patch(
+        f"/api/v1/readers/{world.reader_central.id}", json={"expires_on": "2030-01-31"}, headers=h
+    )
+    assert ok.status_code == 200 and ok.json()["expires_on"] == "2030-01-31"

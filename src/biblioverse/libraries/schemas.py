@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from biblioverse.fields import DbId, Line
+from biblioverse.fields import DbId, IsoDate, Line, WholeNumber
 from biblioverse.libraries.rules import OrgKind
 
 
@@ -71,7 +71,7 @@ class WeeklyHoursIn(BaseModel):
 
 
 class ClosedDayIn(BaseModel):
-    day: dt.date
+    day: IsoDate
     reason_en: Line = Field(default="", max_length=200)
     reason_zh: Line = Field(default="", max_length=200)
 
@@ -89,7 +89,7 @@ class OpeningAnswer(BaseModel):
 
 class LocationIn(BaseModel):
     code: Line = Field(min_length=1, max_length=32)
-    floor: int = Field(ge=-5, le=100)
+    floor: WholeNumber = Field(ge=-5, le=100)
     zone: Line = Field(min_length=1, max_length=64)
     name_en: Line = Field(min_length=1, max_length=200)
     name_zh: Line = Field(min_length=1, max_length=200)

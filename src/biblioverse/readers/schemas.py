@@ -6,14 +6,14 @@ import datetime as dt
 
 from pydantic import BaseModel, Field
 
-from biblioverse.fields import DbId, Line
+from biblioverse.fields import DbId, IsoDate, Line, YesNo
 from biblioverse.readers.models import Reader
 from biblioverse.readers.rules import Category, Status, effective_status
 
 
 class RegistrationIn(BaseModel):
     name: Line = Field(max_length=120)
-    birth_date: dt.date
+    birth_date: IsoDate
     category: Category
     home_library_id: DbId
     email: str = Field(max_length=254)
@@ -26,7 +26,7 @@ class RegistrationIn(BaseModel):
 
 class StaffReaderIn(BaseModel):
     name: Line = Field(max_length=120)
-    birth_date: dt.date
+    birth_date: IsoDate
     category: Category
     home_library_id: DbId
     card_number: str | None = Field(default=None, max_length=20)
@@ -35,13 +35,13 @@ class StaffReaderIn(BaseModel):
     guardian_name: Line | None = Field(default=None, max_length=120)
     password: str | None = Field(default=None, max_length=128)
     pin: str | None = Field(default=None, max_length=6)
-    expires_on: dt.date | None = None
+    expires_on: IsoDate | None = None
 
 
 class StaffChangeIn(BaseModel):
     status: Status | None = None
     category: Category | None = None
-    expires_on: dt.date | None = None
+    expires_on: IsoDate | None = None
     home_library_id: DbId | None = None
     blocked_reason: Line | None = Field(default=None, max_length=200)
 
@@ -49,7 +49,7 @@ class StaffChangeIn(BaseModel):
 class OwnChangeIn(BaseModel):
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=24)
-    keep_history: bool | None = None
+    keep_history: YesNo | None = None
     preferred_locale: str | None = Field(default=None, pattern=r"^(en|zh_Hans)$")
     new_password: str | None = Field(default=None, max_length=128)
     new_pin: str | None = Field(default=None, max_length=6)
@@ -64,7 +64,7 @@ class ReaderSummary(BaseModel):
     home_library_id: DbId
     category: Category
     status: Status
-    expires_on: dt.date
+    expires_on: IsoDate
 
     @classmethod
     def of(cls, r: Reader, today: dt.date) -> ReaderSummary:
@@ -82,7 +82,7 @@ class ReaderSummary(BaseModel):
 class ReaderOut(ReaderSummary):
     email: str | None
     phone: str | None
-    birth_date: dt.date
+    birth_date: IsoDate
     guardian_name: str | None
     keep_history: bool
     preferred_locale: str | None
