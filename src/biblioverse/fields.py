@@ -58,5 +58,17 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date_only)]
 WholeNumber = Annotated[int, Strict()]
 YesNo = Annotated[bool, Strict()]
 
+
+def _iso_moment_only(value: object) -> object:
+    # Pydantic would read 99999999999 as epoch milliseconds; a moment comes as ISO 8601 text.
+    if not isinstance(value, str | dt.datetime):
+        raise ValueError("a moment as ISO 8601 text, e.g. 2026-11-21T09:00:00+08:00")
+    if isinstance(value, str) and not value[:4].isdigit():
+        raise ValueError("a moment as ISO 8601 text, e.g. 2026-11-21T09:00:00+08:00")
+    return value
+
+
 # An aware moment within the years a library calendar can answer for.
-Moment = Annotated[dt.datetime, AfterValidator(_plausible_moment)]
+Moment = Annotated[
+    dt.datetime, BeforeValidator(_iso_moment_only), AfterValidator(_plausible_moment)
+]

@@ -127,3 +127,10 @@ def test_no_lax_coercion_of_dates_numbers_and_switches(
         f"/api/v1/readers/{world.reader_central.id}", json={"expires_on": "2030-01-31"}, headers=h
     )
     assert ok.status_code == 200 and ok.json()["expires_on"] == "2030-01-31"
+
+
+def test_moments_are_iso_text_not_epoch_numbers(client: TestClient, world: World) -> None:
+    url = f"/api/v1/libraries/{world.central.id}/opening"
+    assert client.get(url, params={"at": "99999999999"}).status_code == 422
+    assert client.get(url, params={"at": "0.5"}).status_code == 422
+    assert client.get(url, params={"at": "2026-11-21T09:00:00+08:00"}).status_code == 200
