@@ -59,11 +59,14 @@ WholeNumber = Annotated[int, Strict()]
 YesNo = Annotated[bool, Strict()]
 
 
+_ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+
+
 def _iso_moment_only(value: object) -> object:
     # Pydantic would read 99999999999 as epoch milliseconds; a moment comes as ISO 8601 text.
     if not isinstance(value, str | dt.datetime):
         raise ValueError("a moment as ISO 8601 text, e.g. 2026-11-21T09:00:00+08:00")
-    if isinstance(value, str) and not value[:4].isdigit():
+    if isinstance(value, str) and not _ISO_MOMENT.match(value):
         raise ValueError("a moment as ISO 8601 text, e.g. 2026-11-21T09:00:00+08:00")
     return value
 
