@@ -185,17 +185,7 @@ def test_cataloguer_has_no_reader_or_audit_pages(client: TestClient, world: Worl
 
 
 def test_staff_activates_a_pending_card_from_the_list(client: TestClient, world: World) -> None:
-    reg = client.post(
-        "/api/v1/readers/register",
-        json={
-            "name": "Pending Pat",
-            "birth_date": "1990-01-01",
-            "category": "adult",
-            "home_library_id": world.community.id,
-            "email": "pat@example.org",
-            "password": "a long passphrase",
-        },
-    ).json()
+    reg = register_pending(client, world, 1)
     sign_in(client, "staff", "community-lib", STAFF_PW)
     token = csrf_of(client.get("/staff/readers").text)
     r = client.post(

@@ -20,40 +20,32 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     migrate.check(database_url)  # raises when autogenerate would find a difference
 
 
+def raw_reader(home_id: int, **over: object) -> readers.Reader:
+    """A row written past the services, to see what the database itself refuses."""
+    fields: dict[str, object] = {
+        "card_number": "RAW0001",
+        "name": "Raw",
+        "birth_date": dt.date(1990, 1, 1),
+        "home_library_id": home_id,
+        "category": "adult",
+        "status": "active",
+        "expires_on": dt.date(2030, 1, 1),
+        "registered_via": "desk",
+        "created_at": factories.NOW,
+    }
+    return readers.Reader(**{**fields, **over})
+
+
 def test_card_numbers_are_unique_in_the_database_itself(session: Session) -> None:
     w = factories.world(session)
-    session.add(
-        readers.Reader(
-            card_number=w.reader_central.card_number,
-            name="Clone",
-            birth_date=dt.date(1990, 1, 1),
-            home_library_id=w.central.id,
-            category="adult",
-            status="active",
-            expires_on=dt.date(2030, 1, 1),
-            registered_via="desk",
-            created_at=factories.NOW,
-        )
-    )
+    session.add(raw_reader(w.central.id, card_number=w.reader_central.card_number))
     with pytest.raises(IntegrityError):
         session.flush()
 
 
 def test_status_outside_the_lifecycle_is_refused_by_the_database(session: Session) -> None:
     w = factories.world(session)
-    session.add(
-        readers.Reader(
-            card_number="Z1",
-            name="Odd",
-            birth_date=dt.date(1990, 1, 1),
-            home_library_id=w.central.id,
-            category="adult",
-            status="sleeping",
-            expires_on=dt.date(2030, 1, 1),
-            registered_via="desk",
-            created_at=factories.NOW,
-        )
-    )
+    session.add(raw_reader(w.central.id, status="sleeping"))
     with pytest.raises(IntegrityError):
         session.flush()
 
