@@ -79,3 +79,17 @@ def test_encodings() -> None:
     assert readers.decode_csv(b"\xef\xbb\xbf" + text.encode()) == text
     with pytest.raises(readers.ImportFileInvalid, match="neither UTF-8 nor GB18030"):
         readers.decode_csv(b"\x81\x20\xff\xfe garbage")
+
+
+def test_search_ignores_case_and_treats_wildcards_as_text(session: Session) -> None:
+    w = factories.world(session)
+    actor = w.actor(session, w.central_librarian)
+    text = HEADER + "AbC0001,Zoë 100% Real,,,1980-01-01,central,adult,,\n"
+    assert readers.import_csv(session, actor, text, at=factories.NOW).imported == 1
+    session.commit()
+    for q in ("abc0001", "ABC", "zoë", "100%"):
+        rows, _ = readers.search(session, actor, q=q)
+        assert [r.card_number for r in rows] == ["AbC0001"], q
+    rows, _ = readers.search(session, actor, q="%")
+    assert [r.card_number for r in rows] == ["AbC0001"]
+    assert readers.search(session, actor, q="_")[1] == 0

@@ -257,12 +257,14 @@ def search(
     unit_ids = libraries.units_within(session, scopes)
     query = select(Reader).where(Reader.home_library_id.in_(unit_ids))
     if q.strip():
-        term = f"%{q.strip().lower()}%"
+        # Case-insensitive on every backend (PostgreSQL's LIKE is not); % and _ typed by
+        # a librarian are literal characters, not wildcards.
+        term = q.strip()
         query = query.where(
             or_(
-                func.lower(Reader.name).like(term),
-                Reader.card_number.like(term),
-                Reader.email.like(term),
+                Reader.name.icontains(term, autoescape=True),
+                Reader.card_number.icontains(term, autoescape=True),
+                Reader.email.icontains(term, autoescape=True),
             )
         )
     if status is not None:
