@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test install browser lint typecheck pytest serve i18n vendor bench clean
+.PHONY: demo test install browser lint typecheck pytest serve i18n vendor bench clean loc-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,16 @@ vendor:
 
 bench: $(STAMP)
 	@for b in bench/*.py; do [ -e "$$b" ] || continue; $(BIN)/python $$b || exit 1; done
+
+# The 250,000 public-domain Library of Congress records in pymarc's source package, for
+# benchmarks and for rebuilding the committed sample (scripts/make_loc_sample.py).
+LOC_FILE := var/data/BooksAll.2016.part01.utf8
+$(LOC_FILE): $(STAMP)
+	mkdir -p var/data
+	$(BIN)/pip download --quiet --no-binary :all: --no-deps pymarc==5.4.0 -d var/data
+	tar -xzf var/data/pymarc-5.4.0.tar.gz -C var/data --strip-components=1 pymarc-5.4.0/BooksAll.2016.part01.utf8
+
+loc-data: $(LOC_FILE)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -5,13 +5,15 @@ and Chinese names. Deterministic: the same seed gives the same consortium."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, libraries, readers
+from biblioverse import accounts, catalog, libraries, readers
 from biblioverse.access import Role
 from biblioverse.libraries import OrgKind, Period, UnitInput
 from biblioverse.readers.rules import luhn_check_digit
@@ -217,6 +219,41 @@ def _name(rng: random.Random) -> str:
     if rng.random() < 0.7:
         return rng.choice(ZH_FAMILY) + rng.choice(ZH_GIVEN)
     return f"{rng.choice(EN_GIVEN)} {rng.choice(EN_FAMILY)}"
+
+
+SAMPLE = Path(__file__).parent / "catalog" / "data" / "loc-sample.mrc.gz"
+ITEM_TYPES = ["book"] * 14 + ["reference", "children", "precious", "audiovisual", "periodical"]
+
+
+def seed_catalogue(session: Session, *, at: dt.datetime, rng: random.Random) -> int:
+    """Public-domain Library of Congress records with copies spread over the libraries."""
+    catalog.import_marc(session, None, gzip.decompress(SAMPLE.read_bytes()), at=at)
+    units = {u.code: u for u in libraries.service_points(session)}
+    places = {code: libraries.locations_of(session, unit.id) for code, unit in units.items()}
+    weights = {"central": 6, "community": 3, "airport": 1}
+    rows = []
+    barcode = 39000000
+    for record_id, call_number in session.execute(
+        select(catalog.Record.id, catalog.Record.call_number).order_by(catalog.Record.id)
+    ):
+        copies = rng.choices([1, 1, 1, 2, 2, 3])[0]
+        for code in rng.choices(list(weights), weights=list(weights.values()), k=copies):
+            barcode += 1
+            location = rng.choice(places[code]) if places[code] else None
+            rows.append(
+                catalog.NewItem(
+                    record_id=record_id,
+                    barcode=str(barcode),
+                    org_unit_id=units[code].id,
+                    item_type=rng.choice(ITEM_TYPES),
+                    location_id=location.id if location else None,
+                    call_number=call_number,
+                    rfid_tag=f"E2801160{barcode:016X}",
+                    price=f"{rng.randint(15, 180)}.00",
+                )
+            )
+    catalog.add_items(session, None, rows, at=at)
+    return len(rows)
 
 
 def is_seeded(session: Session) -> bool:
@@ -482,3 +519,4 @@ def seed(
         )
     session.add_all(rows)
     session.flush()
+    seed_catalogue(session, at=at, rng=rng)

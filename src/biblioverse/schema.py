@@ -2,10 +2,19 @@
 
 from biblioverse import audit, events
 from biblioverse.accounts import models as accounts_models
+from biblioverse.catalog import models as catalog_models
 from biblioverse.db import Base
 from biblioverse.libraries import models as libraries_models
 from biblioverse.readers import models as readers_models
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "audit", "events", "libraries_models", "metadata", "readers_models"]
+__all__ = [
+    "accounts_models",
+    "audit",
+    "catalog_models",
+    "events",
+    "libraries_models",
+    "metadata",
+    "readers_models",
+]

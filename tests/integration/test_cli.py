@@ -154,3 +154,28 @@ def test_two_instances_run_side_by_side_with_their_own_data(
     )
     assert a.status_code == 200 and b.status_code == 401
     assert (tmp_path / "a" / "secret_key").exists() and (tmp_path / "b" / "biblioverse.db").exists()
+
+
+def test_catalog_import_lists_bad_records_and_export_round_trips(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    bad = Path(__file__).resolve().parents[1] / "data/pymarc/bad_records.mrc"
+    r = run("catalog", "import", str(bad), "--as", "cataloguer", data_dir=demo_dir)
+    assert r.returncode == 1
+    assert "read 9 records: 2 new, 0 updated, 7 bad" in r.stdout
+    assert "Base address exceeds size of record" in r.stdout and "truncated" in r.stdout
+    out = tmp_path / "all.mrc"
+    assert run("catalog", "export", str(out), data_dir=demo_dir).returncode == 0
+    again = run("catalog", "import", str(out), "--as", "cataloguer", data_dir=demo_dir)
+    # The demo's 3,000 records match on their 001; the two good records of bad_records.mrc
+    # carry no 001, 035 or ISBN, so nothing can tell they are already there.
+    assert again.returncode == 0 and "3002 records: 2 new, 3000 updated, 0 bad" in again.stdout
+    xml = tmp_path / "all.xml"
+    assert run("catalog", "export", str(xml), "--format", "xml", data_dir=demo_dir).returncode == 0
+    assert xml.read_bytes().count(b"<record>") == 3004
+
+
+def test_catalog_import_refuses_a_circulation_desk(demo_dir: Path) -> None:
+    bad = Path(__file__).resolve().parents[1] / "data/pymarc/marc8.dat"
+    r = run("catalog", "import", str(bad), "--as", "airport-desk", data_dir=demo_dir)
+    assert r.returncode == 2 and "may not import" in r.stderr

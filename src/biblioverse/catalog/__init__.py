@@ -1,0 +1,34 @@
+"""The catalogue: bibliographic records (MARC21), items, import and export."""
+
+from biblioverse.catalog.errors import CatalogFileInvalid, RecordNotFound
+from biblioverse.catalog.models import Item, Record, RecordKey
+from biblioverse.catalog.rules import ItemStatus, ItemType, normalise_isbn
+from biblioverse.catalog.service import (
+    BadRecord,
+    CatalogImportReport,
+    NewItem,
+    add_items,
+    export_marc,
+    export_marcxml,
+    get_record,
+    import_marc,
+)
+
+__all__ = [
+    "BadRecord",
+    "CatalogFileInvalid",
+    "CatalogImportReport",
+    "Item",
+    "ItemStatus",
+    "ItemType",
+    "NewItem",
+    "Record",
+    "RecordKey",
+    "RecordNotFound",
+    "add_items",
+    "export_marc",
+    "export_marcxml",
+    "get_record",
+    "import_marc",
+    "normalise_isbn",
+]

@@ -1,0 +1,18 @@
+"""Broken rules of the catalogue."""
+
+from __future__ import annotations
+
+from biblioverse.errors import DomainError, NotFound
+
+
+class RecordNotFound(NotFound):
+    code = "record_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("record", key)
+
+
+class CatalogFileInvalid(DomainError):
+    """The file as a whole cannot be read as MARC21 or MARCXML."""
+
+    code = "catalog_file_invalid"

@@ -1,0 +1,240 @@
+"""Pure decisions about bibliographic data: ISBN/ISSN checks and what a MARC21 record says.
+
+No I/O and no framework: these functions take a parsed pymarc record (a data structure)
+and return plain values, so the rules are tested on real records in milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pymarc import Record
+
+
+class ItemType(StrEnum):
+    BOOK = "book"
+    PERIODICAL = "periodical"
+    CHILDREN = "children"
+    REFERENCE = "reference"
+    PRECIOUS = "precious"  # precious and ancient books
+    AUDIOVISUAL = "audiovisual"
+
+
+class ItemStatus(StrEnum):
+    AVAILABLE = "available"
+    ON_LOAN = "on_loan"
+    IN_TRANSIT = "in_transit"
+    ON_HOLD_SHELF = "on_hold_shelf"
+    MISSING = "missing"
+    LOST = "lost"
+    WITHDRAWN = "withdrawn"
+    IN_PROCESSING = "in_processing"
+
+
+# Item types that stay in the building whatever the policy says.
+NON_CIRCULATING = frozenset({ItemType.REFERENCE, ItemType.PRECIOUS})
+
+
+# --- ISBN and ISSN -----------------------------------------------------------------
+
+_ISBN_CHARS = re.compile(r"[0-9Xx][0-9Xx\- ]{8,16}[0-9Xx]")
+
+
+def _isbn10_ok(d: str) -> bool:
+    if not re.fullmatch(r"\d{9}[\dX]", d):
+        return False
+    total = sum((10 - i) * (10 if c == "X" else int(c)) for i, c in enumerate(d))
+    return total % 11 == 0
+
+
+def _isbn13_check(d12: str) -> str:
+    total = sum(int(c) * (1 if i % 2 == 0 else 3) for i, c in enumerate(d12))
+    return str((10 - total % 10) % 10)
+
+
+def _isbn13_ok(d: str) -> bool:
+    return bool(re.fullmatch(r"97[89]\d{10}", d)) and _isbn13_check(d[:12]) == d[12]
+
+
+def normalise_isbn(text: str) -> str | None:
+    """The ISBN-13 of an ISBN written in any usual way ('0-14-044913-X (pbk.)'), or None
+    if what is written is not a valid ISBN."""
+    m = _ISBN_CHARS.search(text)
+    if not m:
+        return None
+    digits = re.sub(r"[\- ]", "", m.group(0)).upper()
+    if len(digits) == 10 and _isbn10_ok(digits):
+        body = "978" + digits[:9]
+        return body + _isbn13_check(body)
+    if len(digits) == 13 and _isbn13_ok(digits):
+        return digits
+    return None
+
+
+def issn_ok(text: str) -> bool:
+    d = text.replace("-", "").strip().upper()
+    if not re.fullmatch(r"\d{7}[\dX]", d):
+        return False
+    total = sum((8 - i) * int(c) for i, c in enumerate(d[:7]))
+    check = (11 - total % 11) % 11
+    return d[7] == ("X" if check == 10 else str(check))
+
+
+# --- what a record says --------------------------------------------------------------
+
+_TRAILING = re.compile(r"[\s/:;,.=]+$")
+
+
+def _clean(text: str) -> str:
+    """ISBD punctuation at the end of a subfield is not part of the value."""
+    return _TRAILING.sub("", text.strip())
+
+
+def _sub(record: Record, tag: str, codes: str) -> list[str]:
+    out = []
+    for f in record.get_fields(tag):
+        parts = [v for c, v in _subfields(f) if c in codes]
+        if parts:
+            out.append(_clean(" ".join(p.strip() for p in parts)))
+    return [o for o in out if o]
+
+
+def _subfields(f: object) -> list[tuple[str, str]]:
+    return [(s.code, s.value) for s in getattr(f, "subfields", [])]
+
+
+def _vernacular(record: Record, tag: str, codes: str) -> list[str]:
+    """880 fields linked to ``tag`` (subfield 6 '245-02/...'): the title or name in its
+    own script, e.g. Chinese characters beside the romanised heading."""
+    out = []
+    for f in record.get_fields("880"):
+        link = next((v for c, v in _subfields(f) if c == "6"), "")
+        if link.startswith(tag):
+            parts = [v for c, v in _subfields(f) if c in codes]
+            if parts:
+                out.append(_clean(" ".join(p.strip() for p in parts)))
+    return [o for o in out if o]
+
+
+@dataclass
+class Extracted:
+    control_number: str | None
+    control_number_source: str | None
+    title: str
+    title_vernacular: str | None
+    responsibility: str | None
+    authors: list[str] = field(default_factory=list)
+    subjects: list[str] = field(default_factory=list)
+    isbns: list[str] = field(default_factory=list)  # normalised ISBN-13
+    invalid_isbns: list[str] = field(default_factory=list)  # kept as written, flagged
+    issns: list[str] = field(default_factory=list)
+    system_numbers: list[str] = field(default_factory=list)  # 035, e.g. (OCoLC)5853149
+    publisher: str | None = None
+    year: int | None = None
+    language: str | None = None
+    edition: str | None = None
+    physical_description: str | None = None
+    series: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    lcc: str | None = None
+    ddc: str | None = None
+    clc: str | None = None
+    call_number: str | None = None
+
+
+class RecordUnusable(ValueError):
+    """A record that parsed but cannot stand in a catalogue (no title, say)."""
+
+
+def _year(record: Record) -> int | None:
+    f008 = record.get("008")
+    data = f008.data if f008 is not None and f008.data else ""
+    if len(data) >= 11 and data[7:11].isdigit():
+        return int(data[7:11])
+    for tag in ("264", "260"):
+        for value in _sub(record, tag, "c"):
+            m = re.search(r"(1[4-9]\d\d|20\d\d)", value)
+            if m:
+                return int(m.group(1))
+    return None
+
+
+def _language(record: Record) -> str | None:
+    f008 = record.get("008")
+    data = f008.data if f008 is not None and f008.data else ""
+    code = data[35:38].strip() if len(data) >= 38 else ""
+    if re.fullmatch(r"[a-z]{3}", code) and code not in ("zxx", "und", "mul"):
+        return code
+    for value in _sub(record, "041", "a"):
+        if re.fullmatch(r"[a-z]{3}", value[:3]):
+            return value[:3]
+    return code or None
+
+
+def extract(record: Record) -> Extracted:
+    """The searchable and displayable fields of a MARC21 bibliographic record."""
+    title_parts = _sub(record, "245", "abnp")
+    if not title_parts:
+        raise RecordUnusable("no title (245 $a)")
+    f001, f003 = record.get("001"), record.get("003")
+    isbns: list[str] = []
+    invalid: list[str] = []
+    for f in record.get_fields("020"):
+        for code, value in _subfields(f):
+            if code not in ("a", "z"):
+                continue
+            norm = normalise_isbn(value)
+            if code == "a" and norm:
+                if norm not in isbns:
+                    isbns.append(norm)
+            elif code == "a":
+                invalid.append(value.strip())
+    issns = [v for v in (_clean(x) for x in _sub(record, "022", "a")) if v]
+    clc = next(
+        (
+            _clean(v)
+            for f in record.get_fields("084")
+            for c, v in _subfields(f)
+            if c == "a" and any(c2 == "2" and v2.lower() == "clc" for c2, v2 in _subfields(f))
+        ),
+        None,
+    )
+    lcc_parts = _sub(record, "050", "ab")
+    ddc = next(iter(_sub(record, "082", "a")), None)
+    authors = _sub(record, "100", "abcdq") + _sub(record, "110", "ab") + _sub(record, "111", "a")
+    authors += _sub(record, "700", "abcdq") + _sub(record, "710", "ab")
+    authors += _vernacular(record, "100", "abcdq") + _vernacular(record, "700", "abcdq")
+    subjects = []
+    for tag in ("600", "610", "611", "630", "650", "651"):
+        for f in record.get_fields(tag):
+            parts = [v.strip() for c, v in _subfields(f) if c in "abcdvxyz"]
+            if parts:
+                subjects.append(_clean(" -- ".join(parts)))
+    notes = _sub(record, "500", "a") + _sub(record, "520", "a") + _sub(record, "505", "a")
+    return Extracted(
+        control_number=(f001.data.strip() if f001 is not None and f001.data else None) or None,
+        control_number_source=(f003.data.strip() if f003 is not None and f003.data else None)
+        or None,
+        title=" ".join(title_parts),
+        title_vernacular=next(iter(_vernacular(record, "245", "abnp")), None),
+        responsibility=next(iter(_sub(record, "245", "c")), None),
+        authors=list(dict.fromkeys(authors)),
+        subjects=list(dict.fromkeys(subjects)),
+        isbns=isbns,
+        invalid_isbns=invalid,
+        issns=issns,
+        system_numbers=[v for v in _sub(record, "035", "a")],
+        publisher=next(iter(_sub(record, "264", "b") + _sub(record, "260", "b")), None),
+        year=_year(record),
+        language=_language(record),
+        edition=next(iter(_sub(record, "250", "a")), None),
+        physical_description=next(iter(_sub(record, "300", "abc")), None),
+        series=_sub(record, "490", "a") + _sub(record, "830", "a"),
+        notes=notes,
+        lcc=lcc_parts[0] if lcc_parts else None,
+        ddc=ddc,
+        clc=clc,
+        call_number=(lcc_parts[0] if lcc_parts else None) or ddc or clc,
+    )

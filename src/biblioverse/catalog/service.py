@@ -1,0 +1,308 @@
+"""Use cases of the catalogue: import, export, records and items."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from biblioverse import libraries
+from biblioverse.access import Actor, Permission
+from biblioverse.audit import log_action
+from biblioverse.catalog import marcio, rules
+from biblioverse.catalog.errors import CatalogFileInvalid, RecordNotFound
+from biblioverse.catalog.models import Item, Record, RecordKey
+from biblioverse.errors import PermissionDenied
+from biblioverse.events import record as record_event
+
+BATCH = 500
+
+
+@dataclass
+class BadRecord:
+    position: int
+    offset: int | None
+    control_number: str | None
+    reason: str
+
+
+@dataclass
+class CatalogImportReport:
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    items_created: int = 0
+    bad: list[BadRecord] = field(default_factory=list)
+    warnings: list[BadRecord] = field(default_factory=list)
+    file_error: str | None = None
+
+
+@dataclass
+class _Prepared:
+    read: marcio.ReadRecord
+    data: rules.Extracted
+    keys: list[tuple[str, str]]  # stored, so later imports can find this record
+
+    @property
+    def matching(self) -> list[tuple[str, str]]:
+        """The keys this record is matched on. An ISBN is shared by the volumes of a set
+        and by reprints, so it only decides for a record that has no control number."""
+        if self.data.control_number:
+            return [k for k in self.keys if k[0] != "isbn"]
+        return self.keys
+
+
+def match_keys(e: rules.Extracted) -> list[tuple[str, str]]:
+    """Strongest first: the source's own control number, then system numbers, then ISBNs."""
+    keys: list[tuple[str, str]] = []
+    if e.control_number:
+        keys.append(("control", f"{e.control_number_source or ''}|{e.control_number}"[:200]))
+    keys += [("system", s[:200]) for s in e.system_numbers]
+    keys += [("isbn", i) for i in e.isbns]
+    return keys
+
+
+def _columns(e: rules.Extracted, read: marcio.ReadRecord, at: dt.datetime) -> dict[str, object]:
+    assert read.raw is not None
+    return {
+        "marc": read.raw,
+        "marc_utf8": read.utf8,
+        "control_number": e.control_number,
+        "control_number_source": e.control_number_source,
+        "title": e.title,
+        "title_vernacular": e.title_vernacular,
+        "responsibility": e.responsibility,
+        "authors": e.authors,
+        "subjects": e.subjects,
+        "isbns": e.isbns,
+        "invalid_isbns": e.invalid_isbns,
+        "issns": e.issns,
+        "publisher": e.publisher,
+        "year": e.year if e.year is None or -32768 < e.year < 32767 else None,
+        "language": (e.language or "")[:8] or None,
+        "edition": e.edition,
+        "physical_description": e.physical_description,
+        "series": e.series,
+        "notes": e.notes,
+        "lcc": (e.lcc or "")[:120] or None,
+        "ddc": (e.ddc or "")[:120] or None,
+        "clc": (e.clc or "")[:120] or None,
+        "call_number": (e.call_number or "")[:120] or None,
+        "updated_at": at,
+    }
+
+
+def _write_batch(
+    session: Session, batch: Sequence[_Prepared], report: CatalogImportReport, at: dt.datetime
+) -> list[int]:
+    """Insert new records and update matched ones; returns the ids touched."""
+    wanted = {k for p in batch for k in p.matching}
+    found: dict[tuple[str, str], int] = {}
+    if wanted:
+        rows = session.execute(
+            select(RecordKey.kind, RecordKey.value, RecordKey.record_id)
+            .where(tuple_(RecordKey.kind, RecordKey.value).in_(list(wanted)))
+            # Several records may carry one ISBN: the oldest is the one a match updates.
+            .order_by(RecordKey.record_id)
+        )
+        for kind, value, record_id in rows:
+            found.setdefault((kind, value), record_id)
+    touched: list[int] = []
+    new_rows: list[dict[str, object]] = []
+    new_keys: list[list[tuple[str, str]]] = []
+    pending: dict[tuple[str, str], int] = {}  # key -> index in new_rows (same file, twice)
+    for p in batch:
+        existing = next((found[k] for k in p.matching if k in found), None)
+        columns = _columns(p.data, p.read, at)
+        if existing is not None:
+            record = session.get(Record, existing)
+            assert record is not None
+            for column, new_value in columns.items():
+                setattr(record, column, new_value)
+            session.execute(delete(RecordKey).where(RecordKey.record_id == existing))
+            session.add_all(RecordKey(record_id=existing, kind=k, value=v) for k, v in p.keys)
+            for k in p.keys:
+                found[k] = existing
+            report.updated += 1
+            touched.append(existing)
+            continue
+        earlier = next((pending[k] for k in p.matching if k in pending), None)
+        if earlier is not None:
+            new_rows[earlier] = {**new_rows[earlier], **columns}
+            new_keys[earlier] = list(dict.fromkeys(new_keys[earlier] + p.keys))
+            report.updated += 1
+            continue
+        for k in p.matching:
+            pending[k] = len(new_rows)
+        new_rows.append({**columns, "created_at": at})
+        new_keys.append(p.keys)
+    if new_rows:
+        ids = list(
+            session.scalars(
+                insert(Record).returning(Record.id, sort_by_parameter_order=True), new_rows
+            )
+        )
+        key_rows = [
+            {"record_id": rid, "kind": k, "value": v}
+            for rid, keys in zip(ids, new_keys, strict=True)
+            for k, v in keys
+        ]
+        if key_rows:
+            session.execute(insert(RecordKey), key_rows)
+        report.created += len(ids)
+        touched += ids
+    session.flush()
+    return touched
+
+
+def import_marc(
+    session: Session,
+    actor: Actor | None,
+    data: bytes,
+    *,
+    at: dt.datetime,
+    progress: Callable[[int], None] | None = None,
+) -> CatalogImportReport:
+    """Import MARC21 (ISO 2709, MARC-8 or UTF-8) or MARCXML. Bad records are reported by
+    position, 001 and reason; good records go in; a record matching one already in the
+    catalogue (001+003, 035, ISBN) updates it instead of duplicating it.
+
+    ``actor`` None is the system (the demo). ``progress`` receives bytes read so far."""
+    if actor is not None and not actor.can(Permission.CATALOG_MANAGE):
+        raise PermissionDenied("you may not import catalogue records")
+    try:
+        kind = marcio.sniff(data)
+    except marcio.NotMarc as exc:
+        raise CatalogFileInvalid(str(exc)) from None
+    report = CatalogImportReport()
+    if kind == "xml":
+        records, report.file_error = marcio.read_marcxml(data)
+        source: Iterable[marcio.ReadRecord] = records
+    else:
+        source = marcio.read_iso2709(data)
+    batch: list[_Prepared] = []
+    changed: list[int] = []
+
+    def flush() -> None:
+        if batch:
+            changed.extend(_write_batch(session, batch, report, at))
+            batch.clear()
+
+    for read in source:
+        report.read += 1
+        if read.warnings:
+            report.warnings += [
+                BadRecord(read.position, read.offset, read.control_number, w) for w in read.warnings
+            ]
+        if read.error or read.record is None:
+            report.bad.append(
+                BadRecord(
+                    read.position, read.offset, read.control_number, read.error or "unreadable"
+                )
+            )
+            continue
+        try:
+            extracted = rules.extract(read.record)
+        except rules.RecordUnusable as exc:
+            report.bad.append(BadRecord(read.position, read.offset, read.control_number, str(exc)))
+            continue
+        if extracted.invalid_isbns:
+            report.warnings.append(
+                BadRecord(
+                    read.position,
+                    read.offset,
+                    read.control_number,
+                    f"invalid ISBN kept as written: {', '.join(extracted.invalid_isbns)}",
+                )
+            )
+        batch.append(_Prepared(read, extracted, match_keys(extracted)))
+        if len(batch) >= BATCH:
+            flush()
+            if progress and read.offset is not None:
+                progress(read.offset + len(read.raw or b""))
+    flush()
+    if progress:
+        progress(len(data))
+    if changed:
+        record_event(session, "catalog.records.changed", {"record_ids": changed}, at=at)
+    if actor is not None:
+        log_action(
+            session,
+            actor,
+            "catalog.import",
+            entity="catalog",
+            entity_id="import",
+            org_unit_id=actor.org_unit_id,
+            at=at,
+            details={"created": report.created, "updated": report.updated, "bad": len(report.bad)},
+        )
+    return report
+
+
+def get_record(session: Session, record_id: int) -> Record:
+    record = session.get(Record, record_id)
+    if record is None:
+        raise RecordNotFound(record_id)
+    return record
+
+
+def export_marc(session: Session, record_ids: Sequence[int] | None = None) -> bytes:
+    """ISO 2709 as stored: an imported, unedited record comes out byte for byte."""
+    q = select(Record.marc).order_by(Record.id)
+    if record_ids is not None:
+        q = q.where(Record.id.in_(record_ids))
+    return b"".join(session.scalars(q))
+
+
+def export_marcxml(session: Session, record_ids: Sequence[int] | None = None) -> bytes:
+    q = select(Record.marc, Record.marc_utf8).order_by(Record.id)
+    if record_ids is not None:
+        q = q.where(Record.id.in_(record_ids))
+    return marcio.marcxml_collection(
+        [marcio.to_record(raw, utf8) for raw, utf8 in session.execute(q)]
+    )
+
+
+@dataclass
+class NewItem:
+    record_id: int
+    barcode: str
+    org_unit_id: int
+    item_type: str = rules.ItemType.BOOK.value
+    location_id: int | None = None
+    call_number: str | None = None
+    rfid_tag: str | None = None
+    price: str | None = None
+    status: str = rules.ItemStatus.AVAILABLE.value
+
+
+def add_items(
+    session: Session, actor: Actor | None, items: Sequence[NewItem], *, at: dt.datetime
+) -> list[Item]:
+    """Add copies; ``actor`` None is the system (the demo)."""
+    out = []
+    for data in items:
+        unit = libraries.get_unit(session, data.org_unit_id)
+        if actor is not None and not actor.can(Permission.CATALOG_MANAGE, unit.path):
+            raise PermissionDenied("you may not add items to this library")
+        item_type = rules.ItemType(data.item_type)
+        item = Item(
+            record_id=data.record_id,
+            barcode=data.barcode,
+            rfid_tag=data.rfid_tag,
+            org_unit_id=unit.id,
+            location_id=data.location_id,
+            call_number=data.call_number,
+            item_type=item_type.value,
+            price=data.price,
+            status=rules.ItemStatus(data.status).value,
+            circulates=item_type not in rules.NON_CIRCULATING,
+            created_at=at,
+        )
+        session.add(item)
+        out.append(item)
+    session.flush()
+    return out

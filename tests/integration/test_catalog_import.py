@@ -1,0 +1,161 @@
+"""MARC import and export against the database, on real and deliberately broken records."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import pymarc
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from biblioverse import catalog
+from biblioverse.catalog import marcio
+from tests import factories
+
+ROOT = Path(__file__).resolve().parents[2]
+PYMARC = ROOT / "tests/data/pymarc"
+SAMPLE = gzip.decompress((ROOT / "src/biblioverse/catalog/data/loc-sample.mrc.gz").read_bytes())
+
+
+def raws(data: bytes) -> list[bytes]:
+    return [r.raw for r in marcio.read_iso2709(data) if r.raw]
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(catalog.Record)) or 0)
+
+
+def test_the_sample_imports_and_exports_byte_for_byte(session: Session) -> None:
+    report = catalog.import_marc(session, None, SAMPLE, at=factories.NOW)
+    session.commit()
+    assert (report.read, report.created, report.updated, report.bad) == (3000, 3000, 0, [])
+    assert catalog.export_marc(session) == SAMPLE
+
+
+def test_importing_again_updates_instead_of_duplicating(session: Session) -> None:
+    part = b"".join(raws(SAMPLE)[:50])
+    catalog.import_marc(session, None, part, at=factories.NOW)
+    again = catalog.import_marc(session, None, part, at=factories.NOW)
+    session.commit()
+    assert (again.created, again.updated) == (0, 50)
+    assert count(session) == 50
+
+
+def test_pymarc_bad_records_are_named_and_the_good_kept(session: Session) -> None:
+    report = catalog.import_marc(
+        session, None, (PYMARC / "bad_records.mrc").read_bytes(), at=factories.NOW
+    )
+    session.commit()
+    assert report.read == 9
+    assert [b.position for b in report.bad] == [2, 3, 4, 5, 6, 7, 9]
+    reasons = {b.position: b.reason for b in report.bad}
+    assert reasons[2] == "Base address exceeds size of record"
+    assert reasons[9].startswith("truncated: the record needs 127 bytes")
+    assert report.created == 2 and count(session) == 2
+
+
+def test_marc8_records_are_read_as_unicode(session: Session) -> None:
+    report = catalog.import_marc(
+        session, None, (PYMARC / "marc8.dat").read_bytes(), at=factories.NOW
+    )
+    session.commit()
+    assert report.created == 1 and report.bad == []
+    record = session.scalars(select(catalog.Record)).one()
+    assert record.marc_utf8 is False
+    assert "Ⓐ" not in record.title and record.title.isprintable()
+    assert catalog.export_marc(session) == (PYMARC / "marc8.dat").read_bytes()
+
+
+def test_text_that_is_not_marc8_is_refused_with_the_reason(session: Session) -> None:
+    report = catalog.import_marc(
+        session, None, (PYMARC / "1251.dat").read_bytes(), at=factories.NOW
+    )
+    assert report.created == 0 and len(report.bad) == 6
+    assert report.bad[0].control_number == "ru03-000001RKP"
+    assert report.bad[0].reason.startswith("MARC-8 text that cannot be read")
+
+
+def test_utf8_without_the_leader_flag_is_read_as_utf8_with_a_warning(session: Session) -> None:
+    data = (PYMARC / "utf8_without_leader_flag.dat").read_bytes()
+    report = catalog.import_marc(session, None, data, at=factories.NOW)
+    assert report.created == 1
+    assert "leader/09 says MARC-8 but the record is UTF-8" in report.warnings[0].reason
+
+
+def test_marcxml_imports_and_exports(session: Session) -> None:
+    data = (PYMARC / "batch.xml").read_bytes()
+    report = catalog.import_marc(session, None, data, at=factories.NOW)
+    session.commit()
+    assert report.created == 2 and report.file_error is None
+    original = [r.title for r in pymarc.parse_xml_to_array(io.BytesIO(data))]
+    exported = pymarc.parse_xml_to_array(io.BytesIO(catalog.export_marcxml(session)))
+    assert [r.title for r in exported] == original
+    assert all(r.leader[9] == "a" for r in exported)
+
+
+def test_a_record_without_a_control_number_matches_on_isbn(session: Session) -> None:
+    def book(control: str | None, title: str) -> bytes:
+        r = pymarc.Record(leader="00000nam a2200000 a 4500")
+        if control:
+            r.add_field(pymarc.Field(tag="001", data=control))
+        r.add_field(pymarc.Field("020", [" ", " "], [pymarc.Subfield("a", "0-306-40615-2")]))
+        r.add_field(pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", title)]))
+        return r.as_marc()
+
+    catalog.import_marc(session, None, book("A1", "First"), at=factories.NOW)
+    same_isbn_other_volume = catalog.import_marc(
+        session, None, book("A2", "Second volume"), at=factories.NOW
+    )
+    assert same_isbn_other_volume.created == 1
+    no_control = catalog.import_marc(session, None, book(None, "First, revised"), at=factories.NOW)
+    assert (no_control.created, no_control.updated) == (0, 1)
+    assert count(session) == 2
+
+
+def test_broken_xml_keeps_what_came_before_and_says_where(session: Session) -> None:
+    report = catalog.import_marc(
+        session, None, (PYMARC / "bad_tag.xml").read_bytes(), at=factories.NOW
+    )
+    assert report.file_error and report.created == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"   \n", "the file is empty"),
+        (b"%PDF-1.4 not a catalogue", "neither MARC21"),
+    ],
+)
+def test_files_that_are_not_marc_are_refused_whole(
+    session: Session, data: bytes, message: str
+) -> None:
+    with pytest.raises(catalog.CatalogFileInvalid, match=message):
+        catalog.import_marc(session, None, data, at=factories.NOW)
+    assert count(session) == 0
+
+
+def test_a_truncated_file_keeps_the_whole_records(session: Session) -> None:
+    data = b"".join(raws(SAMPLE)[:3])[:-40]
+    report = catalog.import_marc(session, None, data, at=factories.NOW)
+    assert report.created == 2 and [b.position for b in report.bad] == [3]
+
+
+def test_items_hang_on_records_and_reference_books_stay_in(session: Session) -> None:
+    w = factories.world(session)
+    catalog.import_marc(session, None, SAMPLE[: int(SAMPLE[:5])], at=factories.NOW)
+    rec = session.scalars(select(catalog.Record)).one()
+    items = catalog.add_items(
+        session,
+        None,
+        [
+            catalog.NewItem(rec.id, "B0001", w.central.id),
+            catalog.NewItem(rec.id, "B0002", w.airport.id, item_type="reference"),
+        ],
+        at=factories.NOW,
+    )
+    assert [i.circulates for i in items] == [True, False]
+    assert [i.status for i in items] == ["available", "available"]
