@@ -29,6 +29,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from biblioverse import __version__, i18n
 from biblioverse.accounts.api import router as accounts_router
+from biblioverse.catalog import TantivyIndex, reindexer
+from biblioverse.catalog.api import router as catalog_router
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.errors import DomainError
 from biblioverse.libraries.api import router as libraries_router
@@ -396,7 +398,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_metrics(app)
 
-    for router in (accounts_router, libraries_router, readers_router):
+    app.state.search_index = TantivyIndex(settings.data_dir / "index" / "catalog")
+    app.state.event_handlers = {
+        "catalog.records.changed": [
+            reindexer(app.state.session_factory, lambda: app.state.search_index)
+        ],
+    }
+
+    for router in (accounts_router, libraries_router, readers_router, catalog_router):
         app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
 
     @app.get("/health", tags=["ops"], summary="Liveness and database reachability")

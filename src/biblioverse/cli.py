@@ -19,10 +19,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 readers_app = typer.Typer(help="Reader accounts.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Bibliographic records and items.", no_args_is_help=True)
+index_app = typer.Typer(help="The search index (derived from the database).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(readers_app, name="readers")
 app.add_typer(catalog_app, name="catalog")
+app.add_typer(index_app, name="index")
 console = Console()
 err = Console(stderr=True)
 
@@ -119,12 +121,16 @@ def demo(
     migrate.upgrade(settings.effective_database_url)
     factory = _factory(settings)
     with transaction(factory) as session:
-        if demo_data.is_seeded(session):
+        seeded_before = demo_data.is_seeded(session)
+        if seeded_before:
             console.print("demo consortium already present; keeping it")
         else:
             with console.status("seeding the demo consortium..."):
                 demo_data.seed(session, at=utcnow())
             console.print("[green]demo consortium seeded[/green]")
+    if not (settings.data_dir / "index" / "catalog" / "meta.json").exists() or not seeded_before:
+        _relay_events(settings, reindex=False)
+        console.print(f"search index: {_rebuild_index(settings)} records")
     table = Table(title="Demo logins", show_lines=False)
     table.add_column("who")
     table.add_column("sign in with")
@@ -284,6 +290,7 @@ def catalog_import(
             except DomainError as exc:
                 err.print(f"[red]{file}: {exc.message}[/red]")
                 raise typer.Exit(2) from None
+    _relay_events(settings)
     console.print(
         f"read {report.read} records: {report.created} new, {report.updated} updated, "
         f"{len(report.bad)} bad, {len(report.warnings)} warnings"
@@ -325,6 +332,53 @@ def catalog_export(
         data = catalog.export_marc(session) if fmt == "marc" else catalog.export_marcxml(session)
     out.write_bytes(data)
     console.print(f"wrote {len(data)} bytes to {out}")
+
+
+def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
+    """Publish what the command recorded: the search index learns of new records (unless
+    the caller rebuilds the whole index anyway)."""
+    from biblioverse import catalog, events
+    from biblioverse.db import transaction
+
+    factory = _factory(settings)
+    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
+    handlers = (
+        {"catalog.records.changed": [catalog.reindexer(factory, lambda: index)]} if reindex else {}
+    )
+    with transaction(factory) as session:
+        while events.dispatch_pending(session, handlers=handlers):
+            session.commit()
+
+
+def _rebuild_index(settings: Settings) -> int:
+    from biblioverse import catalog
+    from biblioverse.db import transaction
+
+    index = catalog.TantivyIndex.recreate(settings.data_dir / "index" / "catalog")
+    with (
+        transaction(_factory(settings)) as session,
+        Progress(
+            TextColumn("indexing records"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress,
+    ):
+        task = progress.add_task("index", total=None)
+        return catalog.rebuild_index(
+            session,
+            index,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+
+
+@index_app.command("rebuild")
+def index_rebuild(data_dir: DataDir = None) -> None:
+    """Rebuild the catalogue's search index from the database (safe to re-run)."""
+    settings = _settings(data_dir)
+    n = _rebuild_index(settings)
+    console.print(f"[green]indexed {n} records[/green]")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
         session.commit()
         if events.has_pending(session):
-            events.dispatch_pending(session)
+            events.dispatch_pending(session, handlers=request.app.state.event_handlers)
             session.commit()
     except BaseException:
         session.rollback()

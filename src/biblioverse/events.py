@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Integer, String, select
@@ -52,8 +52,14 @@ def subscribe(topic: str, handler: Subscriber) -> None:
     _subscribers[topic].append(handler)
 
 
-def dispatch_pending(session: Session, *, limit: int = 500) -> int:
-    """Publish committed events in order; returns how many were published."""
+def dispatch_pending(
+    session: Session,
+    *,
+    limit: int = 500,
+    handlers: Mapping[str, Sequence[Subscriber]] | None = None,
+) -> int:
+    """Publish committed events in order; returns how many were published. ``handlers`` are
+    the app's own subscribers (an app's search index), beside the process-wide ones."""
     rows = session.scalars(
         select(OutboxEvent)
         .where(OutboxEvent.published_at.is_(None))
@@ -63,7 +69,12 @@ def dispatch_pending(session: Session, *, limit: int = 500) -> int:
         .with_for_update(skip_locked=True)
     ).all()
     for event in rows:
-        for handler in [*_subscribers.get(event.topic, []), *_subscribers.get("*", [])]:
+        local = handlers or {}
+        for handler in [
+            *_subscribers.get(event.topic, []),
+            *_subscribers.get("*", []),
+            *local.get(event.topic, []),
+        ]:
             try:
                 handler(event.topic, event.payload)
             except Exception:  # a broken subscriber must not block the others

@@ -3,6 +3,7 @@
 from biblioverse.catalog.errors import CatalogFileInvalid, RecordNotFound
 from biblioverse.catalog.models import Item, Record, RecordKey
 from biblioverse.catalog.rules import ItemStatus, ItemType, normalise_isbn
+from biblioverse.catalog.search import SearchDoc, SearchIndex, SearchPage, SearchQuery, TantivyIndex
 from biblioverse.catalog.service import (
     BadRecord,
     CatalogImportReport,
@@ -12,6 +13,10 @@ from biblioverse.catalog.service import (
     export_marcxml,
     get_record,
     import_marc,
+    rebuild_index,
+    reindex_records,
+    reindexer,
+    search_docs,
 )
 
 __all__ = [
@@ -25,10 +30,19 @@ __all__ = [
     "Record",
     "RecordKey",
     "RecordNotFound",
+    "SearchDoc",
+    "SearchIndex",
+    "SearchPage",
+    "SearchQuery",
+    "TantivyIndex",
     "add_items",
     "export_marc",
     "export_marcxml",
     "get_record",
     "import_marc",
     "normalise_isbn",
+    "rebuild_index",
+    "reindex_records",
+    "reindexer",
+    "search_docs",
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, insert, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from biblioverse import libraries
 from biblioverse.access import Actor, Permission
@@ -15,6 +16,7 @@ from biblioverse.audit import log_action
 from biblioverse.catalog import marcio, rules
 from biblioverse.catalog.errors import CatalogFileInvalid, RecordNotFound
 from biblioverse.catalog.models import Item, Record, RecordKey
+from biblioverse.catalog.search import SearchDoc, SearchIndex
 from biblioverse.errors import PermissionDenied
 from biblioverse.events import record as record_event
 
@@ -266,6 +268,83 @@ def export_marcxml(session: Session, record_ids: Sequence[int] | None = None) ->
     )
 
 
+def search_docs(session: Session, record_ids: Sequence[int]) -> list[SearchDoc]:
+    """What the search index needs of these records: text, holdings and availability."""
+    if not record_ids:
+        return []
+    records = session.scalars(select(Record).where(Record.id.in_(record_ids)).order_by(Record.id))
+    codes = {u.id: u.code for u in libraries.list_units(session)}
+    holdings: dict[int, list[tuple[str, str, bool]]] = {}
+    for record_id, unit_id, item_type, status in session.execute(
+        select(Item.record_id, Item.org_unit_id, Item.item_type, Item.status).where(
+            Item.record_id.in_(record_ids)
+        )
+    ):
+        available = status == rules.ItemStatus.AVAILABLE.value
+        holdings.setdefault(record_id, []).append((codes.get(unit_id, "?"), item_type, available))
+    docs = []
+    for r in records:
+        held = holdings.get(r.id, [])
+        title = r.title + (f" {r.title_vernacular}" if r.title_vernacular else "")
+        docs.append(
+            SearchDoc(
+                record_id=r.id,
+                title=title,
+                authors=list(r.authors),
+                subjects=list(r.subjects),
+                notes=list(r.notes),
+                isbns=list(r.isbns),
+                call_numbers=[c for c in (r.call_number, r.lcc, r.ddc, r.clc) if c],
+                libraries=[h[0] for h in held],
+                item_types=[h[1] for h in held],
+                available=any(h[2] for h in held),
+                language=r.language,
+                year=r.year,
+            )
+        )
+    return docs
+
+
+def rebuild_index(
+    session: Session,
+    index: SearchIndex,
+    *,
+    batch: int = 2000,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Index every record again from the database (the index is derived data)."""
+    ids = list(session.scalars(select(Record.id).order_by(Record.id)))
+    done = 0
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        done += index.upsert(search_docs(session, chunk))
+        if progress:
+            progress(done, len(ids))
+    return done
+
+
+def reindex_records(session: Session, index: SearchIndex, record_ids: Sequence[int]) -> None:
+    """After a commit: refresh these records in the index, dropping those now gone."""
+    docs = search_docs(session, record_ids)
+    present = {d.record_id for d in docs}
+    index.upsert(docs)
+    gone = [rid for rid in record_ids if rid not in present]
+    if gone:
+        index.delete(gone)
+
+
+def reindexer(
+    factory: sessionmaker[Session], index_of: Callable[[], SearchIndex]
+) -> Callable[[str, dict[str, Any]], None]:
+    """An event handler that refreshes the records an event names, in its own session."""
+
+    def handle(topic: str, payload: dict[str, Any]) -> None:
+        with factory() as session:
+            reindex_records(session, index_of(), list(payload.get("record_ids", [])))
+
+    return handle
+
+
 @dataclass
 class NewItem:
     record_id: int
@@ -305,4 +384,11 @@ def add_items(
         session.add(item)
         out.append(item)
     session.flush()
+    if out:
+        record_event(
+            session,
+            "catalog.records.changed",
+            {"record_ids": sorted({i.record_id for i in out})},
+            at=at,
+        )
     return out

@@ -1,0 +1,184 @@
+"""HTTP API of the union catalogue: search, suggestions, records in JSON, MARCXML, MARC21."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from biblioverse import libraries
+from biblioverse.catalog import rules, service
+from biblioverse.catalog.models import Item, Record
+from biblioverse.catalog.schemas import (
+    FacetValueOut,
+    HitOut,
+    HoldingOut,
+    ItemOut,
+    RecordOut,
+    SearchOut,
+)
+from biblioverse.catalog.search import SORTS, SearchIndex, SearchQuery
+from biblioverse.deps import DbSession
+from biblioverse.fields import DbId, Offset
+
+router = APIRouter(prefix="/catalog", tags=["catalog"])
+
+
+def search_index(request: Request) -> SearchIndex:
+    index: SearchIndex = request.app.state.search_index
+    return index
+
+
+Index = Annotated[SearchIndex, Depends(search_index)]
+Facet = Annotated[list[str], Query(max_length=20)]
+
+
+def holdings_of(session: Session, record_ids: list[int]) -> dict[int, list[HoldingOut]]:
+    units = {u.id: u for u in libraries.list_units(session)}
+    counts: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for record_id, unit_id, status in session.execute(
+        select(Item.record_id, Item.org_unit_id, Item.status).where(Item.record_id.in_(record_ids))
+    ):
+        c = counts[record_id][unit_id]
+        c[0] += 1
+        c[1] += status == rules.ItemStatus.AVAILABLE.value
+    return {
+        rid: [
+            HoldingOut(
+                library_id=uid,
+                library_code=units[uid].code,
+                name_en=units[uid].name_en,
+                name_zh=units[uid].name_zh,
+                total=t,
+                available=a,
+            )
+            for uid, (t, a) in sorted(per.items(), key=lambda kv: units[kv[0]].path)
+        ]
+        for rid, per in counts.items()
+    }
+
+
+@router.get("/search", summary="Search the union catalogue (public)")
+def search(
+    session: DbSession,
+    index: Index,
+    q: Annotated[str, Query(max_length=500)] = "",
+    library: Facet = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
+    item_type: Facet = [],  # noqa: B006
+    language: Facet = [],  # noqa: B006
+    subject: Facet = [],  # noqa: B006
+    decade: Facet = [],  # noqa: B006
+    availability: Facet = [],  # noqa: B006
+    sort: Literal["relevance", "year_desc", "year_asc", "title"] = "relevance",
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> SearchOut:
+    assert sort in SORTS
+    filters = {
+        "library": library,
+        "item_type": item_type,
+        "language": language,
+        "subject": subject,
+        "decade": decade,
+        "availability": availability,
+    }
+    page = index.search(
+        SearchQuery(q, {k: v for k, v in filters.items() if v}, sort, offset, limit)
+    )
+    ids = [h.record_id for h in page.hits]
+    records = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(ids)))}
+    holdings = holdings_of(session, ids)
+    hits = [
+        HitOut(
+            record_id=h.record_id,
+            title=r.title,
+            title_html=h.title_html,
+            title_vernacular=r.title_vernacular,
+            authors=r.authors,
+            year=r.year,
+            language=r.language,
+            call_number=r.call_number,
+            holdings=holdings.get(r.id, []),
+        )
+        for h in page.hits
+        if (r := records.get(h.record_id)) is not None  # a record deleted since indexing
+    ]
+    return SearchOut(
+        query=q,
+        total=page.total,
+        offset=offset,
+        limit=limit,
+        hits=hits,
+        facets={
+            k: [FacetValueOut(value=v, count=n) for v, n in vs] for k, vs in page.facets.items()
+        },
+        fell_back=page.fell_back,
+        did_you_mean=page.did_you_mean,
+    )
+
+
+@router.get("/suggest", summary="Completions for what a reader is typing (public)")
+def suggest(index: Index, q: Annotated[str, Query(max_length=200)] = "") -> list[str]:
+    return index.suggest(q)
+
+
+MARC_TYPES = {"marcxml": "application/marcxml+xml", "marc": "application/marc"}
+
+
+@router.get(
+    "/records/{record_id}",
+    summary="A record with its holdings (public); ?format=marcxml or marc for MARC",
+    response_model=RecordOut,
+)
+def get_record(
+    record_id: DbId,
+    session: DbSession,
+    format: Literal["json", "marcxml", "marc"] = "json",
+) -> RecordOut | Response:
+    record = service.get_record(session, record_id)
+    if format == "marc":
+        return Response(service.export_marc(session, [record.id]), media_type=MARC_TYPES["marc"])
+    if format == "marcxml":
+        return Response(
+            service.export_marcxml(session, [record.id]), media_type=MARC_TYPES["marcxml"]
+        )
+    items = list(session.scalars(select(Item).where(Item.record_id == record.id).order_by(Item.id)))
+    return RecordOut(
+        id=record.id,
+        title=record.title,
+        title_vernacular=record.title_vernacular,
+        responsibility=record.responsibility,
+        authors=record.authors,
+        subjects=record.subjects,
+        isbns=record.isbns,
+        invalid_isbns=record.invalid_isbns,
+        publisher=record.publisher,
+        year=record.year,
+        language=record.language,
+        edition=record.edition,
+        physical_description=record.physical_description,
+        series=record.series,
+        notes=record.notes,
+        lcc=record.lcc,
+        ddc=record.ddc,
+        clc=record.clc,
+        call_number=record.call_number,
+        holdings=holdings_of(session, [record.id]).get(record.id, []),
+        items=[
+            ItemOut(
+                id=i.id,
+                barcode=i.barcode,
+                library_id=i.org_unit_id,
+                location_id=i.location_id,
+                call_number=i.call_number,
+                item_type=i.item_type,
+                status=i.status,
+                circulates=i.circulates,
+            )
+            for i in items
+        ],
+    )
