@@ -126,3 +126,24 @@ def test_a_record_in_json_marcxml_and_marc(
     xml = client.get(f"/api/v1/catalog/records/{rid}", params={"format": "marcxml"})
     assert b"<datafield" in xml.content and b"Botanical materia medica" in xml.content
     assert client.get("/api/v1/catalog/records/999999").status_code == 404
+
+
+def test_catalogue_pages_show_results_facets_and_the_record(
+    client: TestClient, shelved: World, session: Session
+) -> None:
+    html = client.get("/catalog", params={"q": "materia medica"}).text
+    assert "Botanical" in html and 'class="facets"' in html and "Central Library" in html
+    fragment = client.get(
+        "/catalog",
+        params={"q": "materia medica", "library": "airport"},
+        headers={"HX-Request": "true"},
+    ).text
+    assert "<html" not in fragment and 'aria-current="true"' in fragment
+    rid = session.scalars(select(catalog.Record.id).order_by(catalog.Record.id)).first()
+    session.rollback()
+    page = client.get(f"/catalog/records/{rid}").text
+    assert '<script type="application/ld+json">' in page and '"@type": "Book"' in page
+    assert "Where to find it" in page and "for use in the library" in page
+    assert client.get("/catalog/suggest", params={"q": "bota"}).text.count("<option") >= 1
+    zh = client.get("/catalog", params={"q": "研究"}, headers={"Accept-Language": "zh-CN"}).text
+    assert "种" in zh and "馆藏目录" in zh

@@ -198,3 +198,23 @@ def test_saving_settings_from_the_keyboard_keeps_focus_on_the_result(
     expect(page.locator("#s-email")).to_be_focused()
     expect(page.locator("#s-email")).to_have_value("not-an-address")
     expect(page.locator("#se-email")).to_have_text("This is not an e-mail address.")
+
+
+def test_reader_searches_the_catalogue_in_chinese_on_a_phone(
+    phone: Page, server: str, console: Console
+) -> None:
+    phone.goto(f"{server}/lang/zh_Hans")
+    phone.goto(f"{server}/catalog")
+    phone.get_by_label("检索联盟所有图书馆").fill("研究")
+    phone.get_by_label("检索联盟所有图书馆").press("Enter")
+    expect(phone.locator(".hits [role=status]")).to_contain_text("种")
+    first = phone.locator(".hit-title").first
+    expect(first.locator("b").first).to_have_text("研究")
+    phone.get_by_role("link", name=re.compile("日文")).click()
+    expect(phone.locator(".facets a.facet-on")).to_contain_text("日文")
+    first = phone.locator(".hit-title").first
+    first.click()
+    expect(phone.get_by_role("heading", level=2, name="馆藏位置")).to_be_visible()
+    assert no_horizontal_scroll(phone)
+    shot(phone, "catalogue-record-phone-zh")
+    assert console.errors == []
