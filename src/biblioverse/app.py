@@ -395,6 +395,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.read_session_factory = make_session_factory(engine, read_only=True)
 
     install_error_handlers(app)
     install_metrics(app)

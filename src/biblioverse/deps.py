@@ -42,6 +42,19 @@ def get_session(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """For handlers that only read: a snapshot, never committed, never waiting for writers."""
+    session: Session = request.app.state.read_session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
+
+
 def get_now() -> dt.datetime:
     return utcnow()
 

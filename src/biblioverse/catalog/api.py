@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from biblioverse import libraries
 from biblioverse.catalog import rules, service
@@ -22,7 +22,7 @@ from biblioverse.catalog.schemas import (
     SearchOut,
 )
 from biblioverse.catalog.search import SORTS, SearchIndex, SearchQuery
-from biblioverse.deps import DbSession
+from biblioverse.deps import ReadSession
 from biblioverse.fields import DbId, Offset
 
 router = APIRouter(prefix="/catalog", tags=["catalog"])
@@ -38,7 +38,7 @@ Facet = Annotated[list[str], Query(max_length=20)]
 
 
 def holdings_of(session: Session, record_ids: list[int]) -> dict[int, list[HoldingOut]]:
-    units = {u.id: u for u in libraries.list_units(session)}
+    units = libraries.unit_names(session)
     counts: dict[int, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     for record_id, unit_id, status in session.execute(
         select(Item.record_id, Item.org_unit_id, Item.status).where(Item.record_id.in_(record_ids))
@@ -64,7 +64,7 @@ def holdings_of(session: Session, record_ids: list[int]) -> dict[int, list[Holdi
 
 @router.get("/search", summary="Search the union catalogue (public)")
 def search(
-    session: DbSession,
+    session: ReadSession,
     index: Index,
     q: Annotated[str, Query(max_length=500)] = "",
     library: Facet = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
@@ -90,7 +90,14 @@ def search(
         SearchQuery(q, {k: v for k, v in filters.items() if v}, sort, offset, limit)
     )
     ids = [h.record_id for h in page.hits]
-    records = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(ids)))}
+    records = {
+        r.id: r
+        for r in session.scalars(
+            select(Record)
+            .options(defer(Record.marc), defer(Record.notes))
+            .where(Record.id.in_(ids))
+        )
+    }
     holdings = holdings_of(session, ids)
     hits = [
         HitOut(
@@ -136,7 +143,7 @@ MARC_TYPES = {"marcxml": "application/marcxml+xml", "marc": "application/marc"}
 )
 def get_record(
     record_id: DbId,
-    session: DbSession,
+    session: ReadSession,
     format: Literal["json", "marcxml", "marc"] = "json",
 ) -> RecordOut | Response:
     record = service.get_record(session, record_id)

@@ -15,7 +15,7 @@ from biblioverse.catalog import service
 from biblioverse.catalog.api import Index, holdings_of
 from biblioverse.catalog.models import Item, Record
 from biblioverse.catalog.search import FACETS, SearchQuery
-from biblioverse.deps import DbSession
+from biblioverse.deps import ReadSession
 from biblioverse.fields import DbId
 from biblioverse.web.pages import PageActor, render
 
@@ -33,7 +33,7 @@ def _link(base: dict[str, Any], **change: Any) -> str:
 @router.get("/catalog", response_class=HTMLResponse)
 def catalogue(
     request: Request,
-    session: DbSession,
+    session: ReadSession,
     index: Index,
     actor: PageActor,
     q: Annotated[str, Query(max_length=500)] = "",
@@ -136,7 +136,7 @@ def _json_ld(record: Record, isbn: str | None) -> str:
 
 @router.get("/catalog/records/{record_id}", response_class=HTMLResponse)
 def record_page(
-    request: Request, record_id: DbId, session: DbSession, index: Index, actor: PageActor
+    request: Request, record_id: DbId, session: ReadSession, index: Index, actor: PageActor
 ) -> Response:
     record = service.get_record(session, record_id)
     items = list(session.scalars(select(Item).where(Item.record_id == record.id).order_by(Item.id)))

@@ -20,6 +20,7 @@ from biblioverse.libraries.service import (
     service_points,
     set_weekly_hours,
     status_at,
+    unit_names,
     units_within,
 )
 
@@ -49,5 +50,6 @@ __all__ = [
     "service_points",
     "set_weekly_hours",
     "status_at",
+    "unit_names",
     "units_within",
 ]

@@ -46,6 +46,26 @@ def list_units(session: Session, *, kinds: Sequence[OrgKind] | None = None) -> l
     return list(session.scalars(q.order_by(OrgUnit.path)))
 
 
+@dataclass(frozen=True)
+class UnitName:
+    id: int
+    code: str
+    name_en: str
+    name_zh: str
+    path: str
+
+    def name(self, locale: str) -> str:
+        return self.name_zh if locale.startswith("zh") and self.name_zh else self.name_en
+
+
+def unit_names(session: Session) -> dict[int, UnitName]:
+    """Names of every unit, without their calendars: for labelling holdings."""
+    rows = session.execute(
+        select(OrgUnit.id, OrgUnit.code, OrgUnit.name_en, OrgUnit.name_zh, OrgUnit.path)
+    )
+    return {r.id: UnitName(r.id, r.code, r.name_en, r.name_zh, r.path) for r in rows}
+
+
 def service_points(session: Session) -> list[OrgUnit]:
     """Libraries and branches: the places a reader can walk into."""
     return list_units(session, kinds=[OrgKind.LIBRARY, OrgKind.BRANCH])

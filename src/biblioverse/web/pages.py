@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import accounts, audit, i18n, libraries, readers
 from biblioverse.access import Actor, Permission, PrincipalKind
-from biblioverse.deps import DbSession, LoginPolicy, Now, client_address
+from biblioverse.deps import DbSession, LoginPolicy, Now, ReadSession, client_address
 from biblioverse.errors import (
     DomainError,
     DuplicateValue,
@@ -64,7 +64,7 @@ async def check_csrf(request: Request) -> None:
 Csrf = Depends(check_csrf)
 
 
-def page_actor(request: Request, session: DbSession) -> Actor | None:
+def page_actor(request: Request, session: ReadSession) -> Actor | None:
     kind, pid = request.session.get("kind"), request.session.get("id")
     if not kind or not isinstance(pid, int):
         return None
