@@ -159,3 +159,13 @@ def test_items_hang_on_records_and_reference_books_stay_in(session: Session) -> 
     )
     assert [i.circulates for i in items] == [True, False]
     assert [i.status for i in items] == ["available", "available"]
+
+
+def test_garbage_between_records_is_skipped_to_the_next_record(session: Session) -> None:
+    good = raws(SAMPLE)[:2]
+    data = good[0] + b"GARBAGE without a length\x1d" + good[1]
+    report = catalog.import_marc(session, None, data, at=factories.NOW)
+    assert report.created == 2
+    assert [(b.position, b.reason) for b in report.bad] == [
+        (2, "no record length at byte %d (found b'GARBA')" % len(good[0]))
+    ]

@@ -164,34 +164,13 @@ def read_iso2709(data: bytes) -> Iterator[ReadRecord]:
         if not length_text.isdigit() and not data[offset:].strip(b" \r\n\x00\x1a"):
             return  # trailing padding (looked for only where no record starts)
         position += 1
+        length = int(length_text) if length_text.isdigit() else 0
+        problem = None
         if not length_text.isdigit():
-            nxt = data.find(bytes([RECORD_TERMINATOR]), offset)
-            end = size if nxt < 0 else nxt + 1
-            yield ReadRecord(
-                position,
-                offset,
-                None,
-                data[offset:end],
-                False,
-                error=f"no record length at byte {offset} (found {length_text!r})",
-            )
-            offset = end
-            continue
-        length = int(length_text)
-        if length < 25:
-            nxt = data.find(bytes([RECORD_TERMINATOR]), offset)
-            end = size if nxt < 0 else nxt + 1
-            yield ReadRecord(
-                position,
-                offset,
-                None,
-                data[offset:end],
-                False,
-                error=f"record length {length} is shorter than a leader",
-            )
-            offset = end
-            continue
-        if offset + length > size:
+            problem = f"no record length at byte {offset} (found {length_text!r})"
+        elif length < 25:
+            problem = f"record length {length} is shorter than a leader"
+        elif offset + length > size:
             yield ReadRecord(
                 position,
                 offset,
@@ -202,20 +181,16 @@ def read_iso2709(data: bytes) -> Iterator[ReadRecord]:
                 f"{size - offset} left",
             )
             return
-        chunk = data[offset : offset + length]
-        if chunk[-1] != RECORD_TERMINATOR:
+        elif data[offset + length - 1] != RECORD_TERMINATOR:
+            problem = "the record length does not end at a record terminator"
+        if problem:
+            # Skip to the next record terminator and carry on from there.
             nxt = data.find(bytes([RECORD_TERMINATOR]), offset)
             end = size if nxt < 0 else nxt + 1
-            yield ReadRecord(
-                position,
-                offset,
-                None,
-                data[offset:end],
-                False,
-                error="the record length does not end at a record terminator",
-            )
+            yield ReadRecord(position, offset, None, data[offset:end], False, error=problem)
             offset = end
             continue
+        chunk = data[offset : offset + length]
         yield _decode_record(position, offset, chunk)
         offset += length
 
