@@ -167,5 +167,5 @@ def test_garbage_between_records_is_skipped_to_the_next_record(session: Session)
     report = catalog.import_marc(session, None, data, at=factories.NOW)
     assert report.created == 2
     assert [(b.position, b.reason) for b in report.bad] == [
-        (2, "no record length at byte %d (found b'GARBA')" % len(good[0]))
+        (2, f"no record length at byte {len(good[0])} (found b'GARBA')")
     ]
