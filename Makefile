@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test install browser lint typecheck pytest serve i18n vendor bench clean loc-data
+.PHONY: demo test install browser lint typecheck pytest serve i18n vendor bench bench-tools clean loc-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,7 +56,11 @@ i18n: $(STAMP)
 vendor:
 	scripts/vendor.sh
 
-bench: $(STAMP)
+# wrk drives the HTTP load from outside Python, so the server is what gets measured.
+bench-tools:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || echo "wrk not installed: bench falls back to Python clients"
+
+bench: $(STAMP) bench-tools $(LOC_FILE)
 	@for b in bench/*.py; do [ -e "$$b" ] || continue; $(BIN)/python $$b || exit 1; done
 
 # The 250,000 public-domain Library of Congress records in pymarc's source package, for

@@ -28,7 +28,8 @@ from biblioverse.fields import DbId, Offset
 router = APIRouter(prefix="/catalog", tags=["catalog"])
 
 
-def search_index(request: Request) -> SearchIndex:
+async def search_index(request: Request) -> SearchIndex:
+    # async: no I/O here, so no hop through the thread pool
     index: SearchIndex = request.app.state.search_index
     return index
 
