@@ -6,6 +6,7 @@ fails when a message has no translation.
 """
 
 ZH_HANS: dict[str, str] = {
+    "Export as MARCXML": "导出为 MARCXML",
     "Audio-visual": "音像资料",
     "Authors": "作者",
     "Availability": "可借状态",

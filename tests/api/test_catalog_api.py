@@ -147,3 +147,14 @@ def test_catalogue_pages_show_results_facets_and_the_record(
     assert client.get("/catalog/suggest", params={"q": "bota"}).text.count("<option") >= 1
     zh = client.get("/catalog", params={"q": "研究"}, headers={"Accept-Language": "zh-CN"}).text
     assert "种" in zh and "馆藏目录" in zh
+
+
+def test_a_result_set_exports_as_marc_and_marcxml(client: TestClient, shelved: World) -> None:
+    r = client.get("/api/v1/catalog/export", params={"q": "materia medica", "format": "marc"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/marc"
+    count = int(r.headers["x-record-count"])
+    assert count >= 1
+    exported = [x.raw for x in marcio.read_iso2709(r.content)]
+    assert len(exported) == count and all(raw in RAWS for raw in exported)
+    xml = client.get("/api/v1/catalog/export", params={"library": "airport"})
+    assert xml.headers["x-record-count"] == "80" and xml.content.count(b"<record>") == 80

@@ -135,6 +135,50 @@ def suggest(index: Index, q: Annotated[str, Query(max_length=200)] = "") -> list
 
 
 MARC_TYPES = {"marcxml": "application/marcxml+xml", "marc": "application/marc"}
+EXPORT_LIMIT = 10_000
+
+
+@router.get(
+    "/export",
+    summary="The records a search finds, as MARC21 or MARCXML (public; 10,000 at most)",
+    response_class=Response,
+    responses={200: {"content": {"application/marc": {}, "application/marcxml+xml": {}}}},
+)
+def export(
+    session: ReadSession,
+    index: Index,
+    q: Annotated[str, Query(max_length=500)] = "",
+    library: Facet = [],  # noqa: B006
+    item_type: Facet = [],  # noqa: B006
+    language: Facet = [],  # noqa: B006
+    subject: Facet = [],  # noqa: B006
+    decade: Facet = [],  # noqa: B006
+    availability: Facet = [],  # noqa: B006
+    format: Literal["marc", "marcxml"] = "marcxml",
+) -> Response:
+    filters = {
+        "library": library,
+        "item_type": item_type,
+        "language": language,
+        "subject": subject,
+        "decade": decade,
+        "availability": availability,
+    }
+    ids = index.matching_ids(SearchQuery(q, {k: v for k, v in filters.items() if v}), EXPORT_LIMIT)
+    body = (
+        service.export_marc(session, ids)
+        if format == "marc"
+        else service.export_marcxml(session, ids)
+    )
+    name = "records.mrc" if format == "marc" else "records.xml"
+    return Response(
+        body,
+        media_type=MARC_TYPES[format],
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Record-Count": str(len(ids)),
+        },
+    )
 
 
 @router.get(

@@ -95,6 +95,7 @@ class SearchIndex(Protocol):
     def delete(self, record_ids: Sequence[int]) -> None: ...
     def search(self, query: SearchQuery) -> SearchPage: ...
     def suggest(self, prefix: str, limit: int = 8) -> list[str]: ...
+    def matching_ids(self, query: SearchQuery, limit: int) -> list[int]: ...
 
 
 def _facet_field(name: str) -> str:
@@ -312,6 +313,13 @@ class TantivyIndex:
             else:
                 out.append(w)
         return " ".join(out) if changed else None
+
+    def matching_ids(self, query: SearchQuery, limit: int) -> list[int]:
+        """Every record id a query matches, best first, up to ``limit``: for exports."""
+        searcher = self.index.searcher()
+        base = self._parse(query.text)[0] if query.text.strip() else tantivy.Query.all_query()
+        result = searcher.search(self._filtered(base, query.filters), limit=limit, count=False)
+        return [int(searcher.doc(a).get_first("id") or 0) for _s, a in result.hits]
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Words of titles and authors starting with what the reader has typed so far."""
