@@ -169,3 +169,33 @@ def test_garbage_between_records_is_skipped_to_the_next_record(session: Session)
     assert [(b.position, b.reason) for b in report.bad] == [
         (2, f"no record length at byte {len(good[0])} (found b'GARBA')")
     ]
+
+
+def test_852_holdings_become_items_once(session: Session) -> None:
+    w = factories.world(session)
+    r = pymarc.Record(leader="00000nam a2200000 a 4500")
+    r.add_field(pymarc.Field(tag="001", data="H1"))
+    r.add_field(pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", "Held twice")]))
+    for lib, barcode in (("central", "H-0001"), ("CN-T0001-A", "H-0002"), ("mars", "H-0003")):
+        r.add_field(
+            pymarc.Field(
+                "852",
+                [" ", " "],
+                [
+                    pymarc.Subfield("b", lib),
+                    pymarc.Subfield("h", "PZ3"),
+                    pymarc.Subfield("i", ".H4"),
+                    pymarc.Subfield("p", barcode),
+                ],
+            )
+        )
+    report = catalog.import_marc(session, None, r.as_marc(), at=factories.NOW)
+    assert report.items_created == 2
+    assert any("852 names no library of ours ('mars')" in x.reason for x in report.warnings)
+    items = session.scalars(select(catalog.Item).order_by(catalog.Item.barcode)).all()
+    assert [(i.barcode, i.org_unit_id, i.call_number) for i in items] == [
+        ("H-0001", w.central.id, "PZ3 .H4"),
+        ("H-0002", w.airport.id, "PZ3 .H4"),
+    ]
+    again = catalog.import_marc(session, None, r.as_marc(), at=factories.NOW)
+    assert (again.updated, again.items_created) == (1, 0)

@@ -142,6 +142,30 @@ class Extracted:
     ddc: str | None = None
     clc: str | None = None
     call_number: str | None = None
+    holdings: list[Holding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A copy described in an 852 field: library ($b, our code or ISIL), barcode ($p),
+    call number ($h classification part and $i item part)."""
+
+    library: str
+    barcode: str
+    call_number: str | None
+
+
+def holdings(record: Record) -> list[Holding]:
+    out = []
+    for f in record.get_fields("852"):
+        subs = dict(_subfields(f))
+        barcode = (subs.get("p") or "").strip()
+        library = (subs.get("b") or subs.get("a") or "").strip()
+        if not barcode or not library or len(barcode) > 32:
+            continue
+        call = " ".join(v.strip() for c, v in _subfields(f) if c in "hi" and v.strip()) or None
+        out.append(Holding(library, barcode, call[:120] if call else None))
+    return out
 
 
 class RecordUnusable(ValueError):
@@ -237,4 +261,5 @@ def extract(record: Record) -> Extracted:
         ddc=ddc,
         clc=clc,
         call_number=(lcc_parts[0] if lcc_parts else None) or ddc or clc,
+        holdings=holdings(record),
     )

@@ -113,6 +113,8 @@ def _write_batch(
         for kind, value, record_id in rows:
             found.setdefault((kind, value), record_id)
     touched: list[int] = []
+    # Where each prepared record went: ("id", record id) or ("new", index in new_rows).
+    placed: list[tuple[str, int]] = []
     new_rows: list[dict[str, object]] = []
     new_keys: list[list[tuple[str, str]]] = []
     pending: dict[tuple[str, str], int] = {}  # key -> index in new_rows (same file, twice)
@@ -130,17 +132,21 @@ def _write_batch(
                 found[k] = existing
             report.updated += 1
             touched.append(existing)
+            placed.append(("id", existing))
             continue
         earlier = next((pending[k] for k in p.matching if k in pending), None)
         if earlier is not None:
             new_rows[earlier] = {**new_rows[earlier], **columns}
             new_keys[earlier] = list(dict.fromkeys(new_keys[earlier] + p.keys))
             report.updated += 1
+            placed.append(("new", earlier))
             continue
         for k in p.matching:
             pending[k] = len(new_rows)
+        placed.append(("new", len(new_rows)))
         new_rows.append({**columns, "created_at": at})
         new_keys.append(p.keys)
+    ids: list[int] = []
     if new_rows:
         ids = list(
             session.scalars(
@@ -157,7 +163,60 @@ def _write_batch(
         report.created += len(ids)
         touched += ids
     session.flush()
+    _holdings_to_items(session, batch, [v if k == "id" else ids[v] for k, v in placed], report, at)
     return touched
+
+
+def _holdings_to_items(
+    session: Session,
+    batch: Sequence[_Prepared],
+    record_ids: Sequence[int],
+    report: CatalogImportReport,
+    at: dt.datetime,
+) -> None:
+    """Copies described in the records' 852 fields become items; a barcode already on file
+    is left as it is, so an import can be run again."""
+    wanted = [
+        (p, rid, h) for p, rid in zip(batch, record_ids, strict=True) for h in p.data.holdings
+    ]
+    if not wanted:
+        return
+    units = {u.code: u.id for u in libraries.unit_names(session).values()}
+    isils = select(libraries.OrgUnit.isil, libraries.OrgUnit.id).where(
+        libraries.OrgUnit.isil.is_not(None)
+    )
+    units |= {str(isil): int(uid) for isil, uid in session.execute(isils)}
+    barcodes = [h.barcode for _p, _r, h in wanted]
+    taken = set(session.scalars(select(Item.barcode).where(Item.barcode.in_(barcodes))))
+    for p, rid, h in wanted:
+        if h.barcode in taken:
+            continue
+        unit_id = units.get(h.library)
+        if unit_id is None:
+            report.warnings.append(
+                BadRecord(
+                    p.read.position,
+                    p.read.offset,
+                    p.read.control_number,
+                    f"852 names no library of ours ({h.library!r}); copy {h.barcode} skipped",
+                )
+            )
+            continue
+        session.add(
+            Item(
+                record_id=rid,
+                barcode=h.barcode,
+                org_unit_id=unit_id,
+                call_number=h.call_number,
+                item_type=rules.ItemType.BOOK.value,
+                status=rules.ItemStatus.AVAILABLE.value,
+                circulates=True,
+                created_at=at,
+            )
+        )
+        taken.add(h.barcode)
+        report.items_created += 1
+    session.flush()
 
 
 def import_marc(
