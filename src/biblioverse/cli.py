@@ -293,7 +293,8 @@ def catalog_import(
     _relay_events(settings)
     console.print(
         f"read {report.read} records: {report.created} new, {report.updated} updated, "
-        f"{len(report.bad)} bad, {len(report.warnings)} warnings; {report.items_created} copies added"
+        f"{len(report.bad)} bad, {len(report.warnings)} warnings; "
+        f"{report.items_created} copies added"
     )
     if report.file_error:
         err.print(f"[red]{file}: {report.file_error}[/red]")
