@@ -34,6 +34,9 @@ DataDir = Annotated[
 ]
 
 
+AsUser = Annotated[str, typer.Option("--as", help="Staff user the import is done as.")]
+
+
 def _settings(data_dir: Path | None) -> Settings:
     if data_dir is not None:
         os.environ["BIBLIOVERSE_DATA_DIR"] = str(data_dir)
@@ -198,9 +201,7 @@ def create_admin(
 @readers_app.command("import")
 def import_readers(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    as_user: Annotated[
-        str, typer.Option("--as", help="Staff user the import is done as.")
-    ] = "admin",
+    as_user: AsUser = "admin",
     data_dir: DataDir = None,
 ) -> None:
     """Import readers from CSV (columns: card_number, name, email, phone, birth_date,
@@ -252,9 +253,7 @@ def import_readers(
 @catalog_app.command("import")
 def catalog_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    as_user: Annotated[
-        str, typer.Option("--as", help="Staff user the import is done as.")
-    ] = "admin",
+    as_user: AsUser = "admin",
     data_dir: DataDir = None,
 ) -> None:
     """Import MARC21 (ISO 2709, MARC-8 or UTF-8; .gz too) or MARCXML. Bad records are listed
@@ -312,6 +311,58 @@ def catalog_import(
                 )
             console.print(table)
     if report.bad or report.file_error:
+        raise typer.Exit(1)
+
+
+@catalog_app.command("items")
+def catalog_items(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    as_user: AsUser = "admin",
+    data_dir: DataDir = None,
+) -> None:
+    """Add copies from CSV (barcode, control_number or isbn, library, location, call_number,
+    item_type, price, rfid_tag). Bad rows are listed; good rows are kept; safe to re-run."""
+    from biblioverse import catalog, readers
+    from biblioverse.db import transaction, utcnow
+    from biblioverse.errors import DomainError
+
+    settings = _settings(data_dir)
+    try:
+        text = readers.decode_csv(file.read_bytes())
+    except DomainError as exc:
+        err.print(f"[red]{file}: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+    total = readers.count_rows(text)
+    with transaction(_factory(settings)) as session:
+        actor = _staff_actor(session, as_user)
+        with Progress(
+            TextColumn("adding copies"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("items", total=total)
+            try:
+                report = catalog.import_items_csv(
+                    session,
+                    actor,
+                    text,
+                    at=utcnow(),
+                    progress=lambda done: progress.update(task, completed=done),
+                )
+            except DomainError as exc:
+                err.print(f"[red]{file}: {exc.message}[/red]")
+                raise typer.Exit(2) from None
+    _relay_events(settings)
+    console.print(f"added {report.imported} of {total} copies; {len(report.errors)} rows rejected")
+    if report.errors:
+        table = Table(title="Rejected rows")
+        for col in ("line", "barcode", "field", "problem"):
+            table.add_column(col)
+        for e in report.errors:
+            table.add_row(str(e.line), e.barcode, e.field, e.message)
+        console.print(table)
         raise typer.Exit(1)
 
 

@@ -199,3 +199,52 @@ def test_852_holdings_become_items_once(session: Session) -> None:
     ]
     again = catalog.import_marc(session, None, r.as_marc(), at=factories.NOW)
     assert (again.updated, again.items_created) == (1, 0)
+
+
+def test_items_from_csv_name_their_record_library_and_shelf(session: Session) -> None:
+    from biblioverse import libraries
+
+    w = factories.world(session)
+    libraries.add_location(
+        session,
+        None,
+        w.central,
+        libraries.LocationInput("2F-SCI", 2, "D", "Sciences", "自然科学", "S01", "S24"),
+        at=factories.NOW,
+    )
+    catalog.import_marc(session, None, b"".join(raws(SAMPLE)[:3]), at=factories.NOW)
+    text = (
+        "barcode,control_number,isbn,library,location,call_number,item_type,price,rfid_tag\n"
+        "X0001,00000002,,central,2F-SCI,RX671 .A92,book,28.00,E200001\n"
+        "X0002,nope,,central,,,book,,\n"
+        "X0003,00000002,,mars,,,book,,\n"
+        "X0004,00000002,,central,9F-NONE,,book,,\n"
+        "X0005,00000002,,central,,,toaster,,\n"
+        "X0006,00000002,,central,,,book,cheap,\n"
+        "X0001,00000002,,central,,,book,,\n"
+        "X0008,00000002,,airport,,,reference,,E200001\n"
+    )
+    admin = w.actor(session, w.admin)
+    report = catalog.import_items_csv(session, admin, text, at=factories.NOW)
+    assert report.imported == 1
+    assert [(e.line, e.field) for e in report.errors] == [
+        (3, "control_number"),
+        (4, "library"),
+        (5, "location"),
+        (6, "item_type"),
+        (7, "price"),
+        (8, "barcode"),
+        (9, "rfid_tag"),
+    ]
+    item = session.scalars(select(catalog.Item)).one()
+    assert (item.barcode, item.rfid_tag, str(item.price), item.circulates) == (
+        "X0001",
+        "E200001",
+        "28.00",
+        True,
+    )
+
+
+def test_item_csv_without_the_needed_columns_is_refused(session: Session) -> None:
+    with pytest.raises(catalog.CatalogFileInvalid, match="control_number or isbn"):
+        catalog.import_items_csv(session, None, "barcode,library\nA,central\n", at=factories.NOW)

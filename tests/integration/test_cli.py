@@ -179,3 +179,15 @@ def test_catalog_import_refuses_a_circulation_desk(demo_dir: Path) -> None:
     bad = Path(__file__).resolve().parents[1] / "data/pymarc/marc8.dat"
     r = run("catalog", "import", str(bad), "--as", "airport-desk", data_dir=demo_dir)
     assert r.returncode == 2 and "may not import" in r.stderr
+
+
+def test_catalog_items_csv_through_the_command(demo_dir: Path, tmp_path: Path) -> None:
+    f = tmp_path / "items.csv"
+    f.write_text(
+        "barcode,control_number,library,item_type\n"
+        "CLI-0001,00000002,community,children\n"
+        "CLI-0002,00000002,nowhere,book\n"
+    )
+    r = run("catalog", "items", str(f), "--as", "cataloguer", data_dir=demo_dir)
+    assert r.returncode == 1 and "added 1 of 2 copies; 1 rows rejected" in r.stdout
+    assert "no library with code 'nowhere'" in r.stdout

@@ -31,7 +31,7 @@ class Record(Base):
     # an unedited record exports byte for byte.
     marc: Mapped[bytes] = mapped_column(LargeBinary)
     marc_utf8: Mapped[bool] = mapped_column(Boolean)
-    control_number: Mapped[str | None] = mapped_column(String(64))
+    control_number: Mapped[str | None] = mapped_column(String(64), index=True)
     control_number_source: Mapped[str | None] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(Text)
     title_vernacular: Mapped[str | None] = mapped_column(Text)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -415,6 +418,147 @@ class NewItem:
     rfid_tag: str | None = None
     price: str | None = None
     status: str = rules.ItemStatus.AVAILABLE.value
+
+
+ITEM_COLUMNS = (
+    "barcode",
+    "control_number",
+    "isbn",
+    "library",
+    "location",
+    "call_number",
+    "item_type",
+    "price",
+    "rfid_tag",
+)
+
+
+@dataclass
+class ItemRowError:
+    line: int
+    barcode: str
+    field: str
+    message: str
+
+
+@dataclass
+class ItemImportReport:
+    imported: int = 0
+    errors: list[ItemRowError] = field(default_factory=list)
+
+
+def import_items_csv(
+    session: Session,
+    actor: Actor | None,
+    text: str,
+    *,
+    at: dt.datetime,
+    progress: Callable[[int], None] | None = None,
+) -> ItemImportReport:
+    """Copies from a CSV (columns: ITEM_COLUMNS). Each row names its record by control
+    number (001) or ISBN and its library by code; bad rows are reported by line and field,
+    good rows are kept; a barcode already on file is reported, not added twice."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("barcode", "library") if c not in header]
+    if "control_number" not in header and "isbn" not in header:
+        missing.append("control_number or isbn")
+    if missing:
+        raise CatalogFileInvalid(
+            f"missing column(s): {', '.join(missing)}", details={"expected": list(ITEM_COLUMNS)}
+        )
+    reader.fieldnames = header
+    units = {u.code: u for u in libraries.unit_names(session).values()}
+    report = ItemImportReport()
+    for n, row in enumerate(reader, start=2):
+        barcode = (row.get("barcode") or "").strip()
+
+        def bad(field_name: str, message: str, line: int = n, code: str = barcode) -> None:
+            report.errors.append(ItemRowError(line, code, field_name, message))
+
+        if None in row:
+            bad("row", "the row has more fields than the header")
+            continue
+        if not barcode or len(barcode) > 32:
+            bad("barcode", "a barcode of 1 to 32 characters is required")
+            continue
+        unit = units.get((row.get("library") or "").strip())
+        if unit is None:
+            bad("library", f"no library with code {row.get('library')!r}")
+            continue
+        record_id = _record_for_row(session, row)
+        if record_id is None:
+            bad("control_number", "no record with this control number or ISBN")
+            continue
+        location_id = None
+        if (row.get("location") or "").strip():
+            location_id = next(
+                (
+                    loc.id
+                    for loc in libraries.locations_of(session, unit.id)
+                    if loc.code == row["location"].strip()
+                ),
+                None,
+            )
+            if location_id is None:
+                bad("location", f"no location {row['location']!r} at {unit.code}")
+                continue
+        item_type = (row.get("item_type") or "book").strip()
+        if item_type not in {t.value for t in rules.ItemType}:
+            bad("item_type", f"one of {', '.join(t.value for t in rules.ItemType)}")
+            continue
+        price = (row.get("price") or "").strip() or None
+        if price is not None and not re.fullmatch(r"\d{1,8}(\.\d{1,2})?", price):
+            bad("price", "a price such as 28.00")
+            continue
+        if session.scalar(select(Item.id).where(Item.barcode == barcode)):
+            bad("barcode", "this barcode is already on file")
+            continue
+        rfid = (row.get("rfid_tag") or "").strip() or None
+        if rfid and session.scalar(select(Item.id).where(Item.rfid_tag == rfid)):
+            bad("rfid_tag", "this RFID tag is already on another item")
+            continue
+        add_items(
+            session,
+            actor,
+            [
+                NewItem(
+                    record_id,
+                    barcode,
+                    unit.id,
+                    item_type,
+                    location_id,
+                    (row.get("call_number") or "").strip() or None,
+                    rfid,
+                    price,
+                )
+            ],
+            at=at,
+        )
+        report.imported += 1
+        if progress:
+            progress(n - 1)
+    return report
+
+
+def _record_for_row(session: Session, row: dict[str, str | None]) -> int | None:
+    control = (row.get("control_number") or "").strip()
+    if control:
+        found = session.scalar(
+            select(Record.id).where(Record.control_number == control).order_by(Record.id)
+        )
+        if found:
+            return int(found)
+    isbn = rules.normalise_isbn(row.get("isbn") or "")
+    if isbn:
+        found = session.scalar(
+            select(RecordKey.record_id)
+            .where(RecordKey.kind == "isbn", RecordKey.value == isbn)
+            .order_by(RecordKey.record_id)
+        )
+        if found:
+            return int(found)
+    return None
 
 
 def add_items(
