@@ -7,6 +7,8 @@ fails when a message has no translation.
 
 ZH_HANS: dict[str, str] = {
     "Export as MARCXML": "导出为 MARCXML",
+    "Show subjects": "显示主题",
+    "None": "无",
     "Audio-visual": "音像资料",
     "Authors": "作者",
     "Availability": "可借状态",

@@ -158,3 +158,20 @@ def test_a_result_set_exports_as_marc_and_marcxml(client: TestClient, shelved: W
     assert len(exported) == count and all(raw in RAWS for raw in exported)
     xml = client.get("/api/v1/catalog/export", params={"library": "airport"})
     assert xml.headers["x-record-count"] == "80" and xml.content.count(b"<record>") == 80
+
+
+def test_subjects_are_counted_when_asked_for(client: TestClient, shelved: World) -> None:
+    plain = client.get("/api/v1/catalog/search", params={"q": "china"}).json()
+    assert "subject" not in plain["facets"] and "language" in plain["facets"]
+    asked = client.get(
+        "/api/v1/catalog/search", params={"q": "china", "facets": ["subject", "language"]}
+    ).json()
+    assert set(asked["facets"]) == {"subject", "language"}
+    assert asked["facets"]["subject"][0]["count"] >= 1
+    page = client.get("/catalog", params={"q": "china"}).text
+    assert 'hx-get="/catalog/facet/subject?q=china"' in page
+    fragment = client.get("/catalog/facet/subject", params={"q": "china"}).text
+    assert "<li>" in fragment and 'class="count"' in fragment and "<html" not in fragment
+    chosen = asked["facets"]["subject"][0]["value"]
+    narrowed = client.get("/catalog", params={"q": "china", "subject": chosen}).text
+    assert 'class="facet-on"' in narrowed

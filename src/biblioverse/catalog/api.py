@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -21,7 +21,7 @@ from biblioverse.catalog.schemas import (
     RecordOut,
     SearchOut,
 )
-from biblioverse.catalog.search import SORTS, SearchIndex, SearchQuery
+from biblioverse.catalog.search import DEFAULT_FACETS, SORTS, SearchIndex, SearchQuery
 from biblioverse.deps import ReadSession
 from biblioverse.fields import DbId, Offset
 
@@ -36,6 +36,7 @@ async def search_index(request: Request) -> SearchIndex:
 
 Index = Annotated[SearchIndex, Depends(search_index)]
 Facet = Annotated[list[str], Query(max_length=20)]
+FacetName = Literal["library", "item_type", "language", "subject", "decade", "availability"]
 
 
 def holdings_of(session: Session, record_ids: list[int]) -> dict[int, list[HoldingOut]]:
@@ -77,6 +78,10 @@ def search(
     sort: Literal["relevance", "year_desc", "year_asc", "title"] = "relevance",
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    facets: Annotated[
+        list[FacetName],
+        Query(description="Facets to count; subject only when asked (it is the costly one)"),
+    ] = list(cast(tuple[FacetName, ...], DEFAULT_FACETS)),  # noqa: B006
 ) -> SearchOut:
     assert sort in SORTS
     filters = {
@@ -88,7 +93,7 @@ def search(
         "availability": availability,
     }
     page = index.search(
-        SearchQuery(q, {k: v for k, v in filters.items() if v}, sort, offset, limit)
+        SearchQuery(q, {k: v for k, v in filters.items() if v}, sort, offset, limit, tuple(facets))
     )
     ids = [h.record_id for h in page.hits]
     records = {

@@ -14,7 +14,7 @@ from biblioverse import libraries
 from biblioverse.catalog import service
 from biblioverse.catalog.api import Index, holdings_of
 from biblioverse.catalog.models import Item, Record
-from biblioverse.catalog.search import FACETS, SearchQuery
+from biblioverse.catalog.search import DEFAULT_FACETS, FACETS, SearchQuery
 from biblioverse.deps import ReadSession
 from biblioverse.fields import DbId
 from biblioverse.web.pages import PageActor, render
@@ -22,6 +22,33 @@ from biblioverse.web.pages import PageActor, render
 router = APIRouter(include_in_schema=False)
 PAGE = 20
 Facet = Annotated[list[str], Query(max_length=20)]
+
+
+def _facet_links(
+    counts: dict[str, list[tuple[str, int]]],
+    filters: dict[str, list[str]],
+    state: dict[str, Any],
+) -> dict[str, list[tuple[str, int, bool, str]]]:
+    """Each facet value with its count, whether it is chosen, and the link that toggles it."""
+    return {
+        name: [
+            (
+                value,
+                count,
+                value in filters[name],
+                _link(
+                    state,
+                    **{
+                        name: [v for v in filters[name] if v != value]
+                        if value in filters[name]
+                        else [*filters[name], value]
+                    },
+                ),
+            )
+            for value, count in counts.get(name, [])
+        ]
+        for name in FACETS
+    }
 
 
 def _link(base: dict[str, Any], **change: Any) -> str:
@@ -45,6 +72,7 @@ def catalogue(
     availability: Facet = [],  # noqa: B006
     sort: str = "relevance",
     page: Annotated[int, Query(ge=1, le=500)] = 1,
+    all_facets: bool = False,
 ) -> Response:
     filters = {
         "library": library,
@@ -56,31 +84,16 @@ def catalogue(
     }
     active = {k: v for k, v in filters.items() if v}
     sort = sort if sort in ("relevance", "year_desc", "year_asc", "title") else "relevance"
-    result = index.search(SearchQuery(q, active, sort, (page - 1) * PAGE, PAGE))
+    # Subjects are counted when asked for (the page fetches them when a reader opens them,
+    # or shows them at once when one is chosen or JavaScript is off and they were asked for).
+    wanted = (*DEFAULT_FACETS, "subject") if (subject or all_facets) else DEFAULT_FACETS
+    result = index.search(SearchQuery(q, active, sort, (page - 1) * PAGE, PAGE, wanted))
     ids = [h.record_id for h in result.hits]
     records = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(ids)))}
     holdings = holdings_of(session, ids)
     units = {u.code: u for u in libraries.service_points(session)}
     state: dict[str, Any] = {"q": q, **filters, "sort": sort if sort != "relevance" else ""}
-    facet_links = {
-        name: [
-            (
-                value,
-                count,
-                value in filters[name],
-                _link(
-                    state,
-                    **{
-                        name: [v for v in filters[name] if v != value]
-                        if value in filters[name]
-                        else [*filters[name], value]
-                    },
-                ),
-            )
-            for value, count in result.facets.get(name, [])
-        ]
-        for name in FACETS
-    }
+    facet_links = _facet_links(result.facets, filters, state)
     template = (
         "catalog/_results.html" if request.headers.get("hx-request") else "catalog/search.html"
     )
@@ -102,6 +115,35 @@ def catalogue(
         active=active,
         section="catalog",
     )
+
+
+@router.get("/catalog/facet/subject", response_class=HTMLResponse)
+def subject_facet(
+    request: Request,
+    index: Index,
+    q: Annotated[str, Query(max_length=500)] = "",
+    library: Facet = [],  # noqa: B006
+    item_type: Facet = [],  # noqa: B006
+    language: Facet = [],  # noqa: B006
+    subject: Facet = [],  # noqa: B006
+    decade: Facet = [],  # noqa: B006
+    availability: Facet = [],  # noqa: B006
+    sort: str = "",
+) -> Response:
+    """The subject facet alone, fetched when a reader opens it."""
+    filters = {
+        "library": library,
+        "item_type": item_type,
+        "language": language,
+        "subject": subject,
+        "decade": decade,
+        "availability": availability,
+    }
+    active = {k: v for k, v in filters.items() if v}
+    result = index.search(SearchQuery(q, active, limit=1, facets=("subject",)))
+    state: dict[str, Any] = {"q": q, **filters, "sort": sort}
+    links = _facet_links(result.facets, filters, state)["subject"]
+    return render(request, "catalog/_facet_values.html", None, values=links, name="subject")
 
 
 @router.get("/catalog/suggest", response_class=HTMLResponse)
