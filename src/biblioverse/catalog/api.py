@@ -36,6 +36,28 @@ async def search_index(request: Request) -> SearchIndex:
 
 Index = Annotated[SearchIndex, Depends(search_index)]
 Facet = Annotated[list[str], Query(max_length=20)]
+
+
+def facet_filters(
+    library: Facet = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
+    item_type: Facet = [],  # noqa: B006
+    language: Facet = [],  # noqa: B006
+    subject: Facet = [],  # noqa: B006
+    decade: Facet = [],  # noqa: B006
+    availability: Facet = [],  # noqa: B006
+) -> dict[str, list[str]]:
+    """The facet values a search is narrowed to, one query parameter per facet."""
+    return {
+        "library": library,
+        "item_type": item_type,
+        "language": language,
+        "subject": subject,
+        "decade": decade,
+        "availability": availability,
+    }
+
+
+Filters = Annotated[dict[str, list[str]], Depends(facet_filters)]
 FacetName = Literal["library", "item_type", "language", "subject", "decade", "availability"]
 
 
@@ -68,13 +90,8 @@ def holdings_of(session: Session, record_ids: list[int]) -> dict[int, list[Holdi
 def search(
     session: ReadSession,
     index: Index,
+    filters: Filters,
     q: Annotated[str, Query(max_length=500)] = "",
-    library: Facet = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
-    item_type: Facet = [],  # noqa: B006
-    language: Facet = [],  # noqa: B006
-    subject: Facet = [],  # noqa: B006
-    decade: Facet = [],  # noqa: B006
-    availability: Facet = [],  # noqa: B006
     sort: Literal["relevance", "year_desc", "year_asc", "title"] = "relevance",
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -84,14 +101,6 @@ def search(
     ] = list(cast(tuple[FacetName, ...], DEFAULT_FACETS)),  # noqa: B006
 ) -> SearchOut:
     assert sort in SORTS
-    filters = {
-        "library": library,
-        "item_type": item_type,
-        "language": language,
-        "subject": subject,
-        "decade": decade,
-        "availability": availability,
-    }
     page = index.search(
         SearchQuery(q, {k: v for k, v in filters.items() if v}, sort, offset, limit, tuple(facets))
     )
@@ -152,23 +161,10 @@ EXPORT_LIMIT = 10_000
 def export(
     session: ReadSession,
     index: Index,
+    filters: Filters,
     q: Annotated[str, Query(max_length=500)] = "",
-    library: Facet = [],  # noqa: B006
-    item_type: Facet = [],  # noqa: B006
-    language: Facet = [],  # noqa: B006
-    subject: Facet = [],  # noqa: B006
-    decade: Facet = [],  # noqa: B006
-    availability: Facet = [],  # noqa: B006
     format: Literal["marc", "marcxml"] = "marcxml",
 ) -> Response:
-    filters = {
-        "library": library,
-        "item_type": item_type,
-        "language": language,
-        "subject": subject,
-        "decade": decade,
-        "availability": availability,
-    }
     ids = index.matching_ids(SearchQuery(q, {k: v for k, v in filters.items() if v}), EXPORT_LIMIT)
     body = (
         service.export_marc(session, ids)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from biblioverse import libraries
 from biblioverse.catalog import service
-from biblioverse.catalog.api import Index, holdings_of
+from biblioverse.catalog.api import Filters, Index, holdings_of
 from biblioverse.catalog.models import Item, Record
 from biblioverse.catalog.search import DEFAULT_FACETS, FACETS, SearchQuery
 from biblioverse.deps import ReadSession
@@ -21,7 +21,6 @@ from biblioverse.web.pages import PageActor, render
 
 router = APIRouter(include_in_schema=False)
 PAGE = 20
-Facet = Annotated[list[str], Query(max_length=20)]
 
 
 def _facet_links(
@@ -63,30 +62,17 @@ def catalogue(
     session: ReadSession,
     index: Index,
     actor: PageActor,
+    filters: Filters,
     q: Annotated[str, Query(max_length=500)] = "",
-    library: Facet = [],  # noqa: B006 (read by FastAPI, never mutated)
-    item_type: Facet = [],  # noqa: B006
-    language: Facet = [],  # noqa: B006
-    subject: Facet = [],  # noqa: B006
-    decade: Facet = [],  # noqa: B006
-    availability: Facet = [],  # noqa: B006
     sort: str = "relevance",
     page: Annotated[int, Query(ge=1, le=500)] = 1,
     all_facets: bool = False,
 ) -> Response:
-    filters = {
-        "library": library,
-        "item_type": item_type,
-        "language": language,
-        "subject": subject,
-        "decade": decade,
-        "availability": availability,
-    }
     active = {k: v for k, v in filters.items() if v}
     sort = sort if sort in ("relevance", "year_desc", "year_asc", "title") else "relevance"
     # Subjects are counted when asked for (the page fetches them when a reader opens them,
     # or shows them at once when one is chosen or JavaScript is off and they were asked for).
-    wanted = (*DEFAULT_FACETS, "subject") if (subject or all_facets) else DEFAULT_FACETS
+    wanted = (*DEFAULT_FACETS, "subject") if (filters["subject"] or all_facets) else DEFAULT_FACETS
     result = index.search(SearchQuery(q, active, sort, (page - 1) * PAGE, PAGE, wanted))
     ids = [h.record_id for h in result.hits]
     records = {r.id: r for r in session.scalars(select(Record).where(Record.id.in_(ids)))}
@@ -121,24 +107,11 @@ def catalogue(
 def subject_facet(
     request: Request,
     index: Index,
+    filters: Filters,
     q: Annotated[str, Query(max_length=500)] = "",
-    library: Facet = [],  # noqa: B006
-    item_type: Facet = [],  # noqa: B006
-    language: Facet = [],  # noqa: B006
-    subject: Facet = [],  # noqa: B006
-    decade: Facet = [],  # noqa: B006
-    availability: Facet = [],  # noqa: B006
     sort: str = "",
 ) -> Response:
     """The subject facet alone, fetched when a reader opens it."""
-    filters = {
-        "library": library,
-        "item_type": item_type,
-        "language": language,
-        "subject": subject,
-        "decade": decade,
-        "availability": availability,
-    }
     active = {k: v for k, v in filters.items() if v}
     result = index.search(SearchQuery(q, active, limit=1, facets=("subject",)))
     state: dict[str, Any] = {"q": q, **filters, "sort": sort}
