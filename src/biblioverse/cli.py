@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -198,6 +198,56 @@ def create_admin(
     console.print(f"[green]admin {username} created[/green]")
 
 
+def _run_csv_import(file: Path, settings: Settings, as_user: str, label: str, run: Any) -> Any:
+    """Decode a CSV (UTF-8 or GB18030), run ``run(session, actor, text, at, progress)`` in
+    one transaction with a progress bar; a file-level error exits 2 with its reason."""
+    from biblioverse import readers
+    from biblioverse.db import transaction, utcnow
+    from biblioverse.errors import DomainError
+
+    try:
+        text = readers.decode_csv(file.read_bytes())
+    except DomainError as exc:
+        err.print(f"[red]{file}: {exc.message}[/red]")
+        raise typer.Exit(2) from None
+    total = readers.count_rows(text)
+    with transaction(_factory(settings)) as session:
+        actor = _staff_actor(session, as_user)
+        with Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task(label, total=total)
+            try:
+                report = run(
+                    session,
+                    actor,
+                    text,
+                    utcnow(),
+                    lambda done: progress.update(task, completed=done),
+                )
+            except DomainError as exc:
+                err.print(f"[red]{file}: {exc.message}[/red]")
+                raise typer.Exit(2) from None
+    return report, total
+
+
+def _reject_table(key: str, rows: list[tuple[int, str, str, str]]) -> None:
+    """List rejected rows (line, key, field, problem) and exit 1, or do nothing."""
+    if not rows:
+        return
+    table = Table(title="Rejected rows")
+    for col in ("line", key, "field", "problem"):
+        table.add_column(col)
+    for line, value, field, message in rows:
+        table.add_row(str(line), value, field, message)
+    console.print(table)
+    raise typer.Exit(1)
+
+
 @readers_app.command("import")
 def import_readers(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
@@ -208,46 +258,19 @@ def import_readers(
     home_library, category, expires_on, pin). Bad rows are reported; good rows are kept."""
 
     from biblioverse import readers
-    from biblioverse.db import transaction, utcnow
-    from biblioverse.errors import DomainError
 
     settings = _settings(data_dir)
-    try:
-        text = readers.decode_csv(file.read_bytes())
-    except DomainError as exc:
-        err.print(f"[red]{file}: {exc.message}[/red]")
-        raise typer.Exit(2) from None
-    total = readers.count_rows(text)
-    with transaction(_factory(settings)) as session:
-        actor = _staff_actor(session, as_user)
-        with Progress(
-            TextColumn("importing readers"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("import", total=total)
-            try:
-                report = readers.import_csv(
-                    session,
-                    actor,
-                    text,
-                    at=utcnow(),
-                    progress=lambda done: progress.update(task, completed=done),
-                )
-            except DomainError as exc:
-                err.print(f"[red]{file}: {exc.message}[/red]")
-                raise typer.Exit(2) from None
+    report, total = _run_csv_import(
+        file,
+        settings,
+        as_user,
+        "importing readers",
+        lambda session, actor, text, at, progress: readers.import_csv(
+            session, actor, text, at=at, progress=progress
+        ),
+    )
     console.print(f"imported {report.imported} of {total} rows; {report.rejected} rejected")
-    if report.errors:
-        table = Table(title="Rejected rows")
-        for col in ("line", "card", "field", "problem"):
-            table.add_column(col)
-        for e in report.errors:
-            table.add_row(str(e.line), e.card_number, e.field, e.message)
-        console.print(table)
-        raise typer.Exit(1)
+    _reject_table("card", [(e.line, e.card_number, e.field, e.message) for e in report.errors])
 
 
 @catalog_app.command("import")
@@ -322,48 +345,21 @@ def catalog_items(
 ) -> None:
     """Add copies from CSV (barcode, control_number or isbn, library, location, call_number,
     item_type, price, rfid_tag). Bad rows are listed; good rows are kept; safe to re-run."""
-    from biblioverse import catalog, readers
-    from biblioverse.db import transaction, utcnow
-    from biblioverse.errors import DomainError
+    from biblioverse import catalog
 
     settings = _settings(data_dir)
-    try:
-        text = readers.decode_csv(file.read_bytes())
-    except DomainError as exc:
-        err.print(f"[red]{file}: {exc.message}[/red]")
-        raise typer.Exit(2) from None
-    total = readers.count_rows(text)
-    with transaction(_factory(settings)) as session:
-        actor = _staff_actor(session, as_user)
-        with Progress(
-            TextColumn("adding copies"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("items", total=total)
-            try:
-                report = catalog.import_items_csv(
-                    session,
-                    actor,
-                    text,
-                    at=utcnow(),
-                    progress=lambda done: progress.update(task, completed=done),
-                )
-            except DomainError as exc:
-                err.print(f"[red]{file}: {exc.message}[/red]")
-                raise typer.Exit(2) from None
+    report, total = _run_csv_import(
+        file,
+        settings,
+        as_user,
+        "adding copies",
+        lambda session, actor, text, at, progress: catalog.import_items_csv(
+            session, actor, text, at=at, progress=progress
+        ),
+    )
     _relay_events(settings)
     console.print(f"added {report.imported} of {total} copies; {len(report.errors)} rows rejected")
-    if report.errors:
-        table = Table(title="Rejected rows")
-        for col in ("line", "barcode", "field", "problem"):
-            table.add_column(col)
-        for e in report.errors:
-            table.add_row(str(e.line), e.barcode, e.field, e.message)
-        console.print(table)
-        raise typer.Exit(1)
+    _reject_table("barcode", [(e.line, e.barcode, e.field, e.message) for e in report.errors])
 
 
 @catalog_app.command("export")
