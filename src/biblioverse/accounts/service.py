@@ -30,7 +30,7 @@ from biblioverse.security import hash_secret, needs_rehash, new_token, token_dig
 
 
 def actor_for_staff(session: Session, staff: StaffUser) -> Actor:
-    units = {u.id: u for u in libraries.list_units(session)} if staff.grants else {}
+    units = libraries.unit_names(session) if staff.grants else {}
     grants = tuple(
         Grant(Role(g.role), units[g.org_unit_id].path, g.org_unit_id)
         for g in staff.grants

@@ -155,7 +155,7 @@ def record_page(
 ) -> Response:
     record = service.get_record(session, record_id)
     items = list(session.scalars(select(Item).where(Item.record_id == record.id).order_by(Item.id)))
-    units = {u.id: u for u in libraries.list_units(session)}
+    units = libraries.unit_names(session)
     locations = {
         loc.id: loc
         for uid in {i.org_unit_id for i in items}

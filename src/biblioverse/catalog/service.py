@@ -335,7 +335,7 @@ def search_docs(session: Session, record_ids: Sequence[int]) -> list[SearchDoc]:
     if not record_ids:
         return []
     records = session.scalars(select(Record).where(Record.id.in_(record_ids)).order_by(Record.id))
-    codes = {u.id: u.code for u in libraries.list_units(session)}
+    codes = {u.id: u.code for u in libraries.unit_names(session).values()}
     holdings: dict[int, list[tuple[str, str, bool]]] = {}
     for record_id, unit_id, item_type, status in session.execute(
         select(Item.record_id, Item.org_unit_id, Item.item_type, Item.status).where(

@@ -514,7 +514,7 @@ def import_csv(
             details={"missing": missing, "expected": list(IMPORT_COLUMNS)},
         )
     reader.fieldnames = header
-    codes = {u.code: u.id for u in libraries.list_units(session)}
+    codes = {u.code: u.id for u in libraries.unit_names(session).values()}
     report = ImportReport()
     rows: Iterable[dict[str, str | None]] = reader
     for n, row in enumerate(rows, start=2):
