@@ -175,30 +175,15 @@ def p95(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[94] if len(samples) >= 20 else max(samples)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="20,000 records")
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--seconds", type=int, default=20, help="wrk run length")
-    args = parser.parse_args()
-    if not LOC.exists():
-        print(f"missing {LOC}: run `make loc-data`", file=sys.stderr)
-        return 2
-    n = 20_000 if args.quick else 250_000
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    work = Path(tempfile.mkdtemp(prefix="bv-bench-"))
-    url = f"sqlite:///{work / 'biblioverse.db'}"
+def import_and_index(url: str, index_dir: Path, data: bytes, machine: str) -> catalog.TantivyIndex:
+    """Parse, store and index, timed: what `biblioverse catalog import` does."""
     upgrade(url)
     factory = make_session_factory(make_engine(url))
-    data = first_records(n)
-
-    # 1. Import to searchable: parse, store, index.
     start = time.perf_counter()
     with transaction(factory) as session:
         report = catalog.import_marc(session, None, data, at=utcnow())
     imported = time.perf_counter() - start
-    index = catalog.TantivyIndex.recreate(work / "index" / "catalog")
+    index = catalog.TantivyIndex.recreate(index_dir)
     with transaction(factory) as session:
         indexed_count = catalog.rebuild_index(session, index)
     total_s = time.perf_counter() - start
@@ -215,6 +200,36 @@ def main() -> int:
         "import_store_only_records_per_s", report.created / imported, "records/s", n=report.created
     )
     emit("index_records_per_s", indexed_count / (total_s - imported), "records/s", n=indexed_count)
+    return index
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="20,000 records")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--seconds", type=int, default=20, help="wrk run length")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="keep the imported database and index in this folder and, when it already holds "
+        "them, measure only the searches (for trying a change to the search path)",
+    )
+    args = parser.parse_args()
+    if not LOC.exists():
+        print(f"missing {LOC}: run `make loc-data`", file=sys.stderr)
+        return 2
+    n = 20_000 if args.quick else 250_000
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    work = args.reuse or Path(tempfile.mkdtemp(prefix="bv-bench-"))
+    url = f"sqlite:///{work / 'biblioverse.db'}"
+    index_dir = work / "index" / "catalog"
+    if args.reuse and (work / "biblioverse.db").exists():
+        index = catalog.TantivyIndex(index_dir)
+        n = index.count()
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        index = import_and_index(url, index_dir, first_records(n), machine)
 
     # 2. Raw engine: the same queries on the same index, in-process, one after another.
     raw: list[float] = []

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from biblioverse import __version__, i18n
+from biblioverse import __version__, i18n, libraries
 from biblioverse.accounts.api import router as accounts_router
 from biblioverse.catalog import TantivyIndex, reindexer
 from biblioverse.catalog import pages as catalog_pages
@@ -401,6 +401,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app)
 
     app.state.search_index = TantivyIndex(settings.data_dir / "index" / "catalog")
+    app.state.unit_names = libraries.UnitNameCache(app.state.read_session_factory)
     app.state.event_handlers = {
         "catalog.records.changed": [
             reindexer(app.state.session_factory, lambda: app.state.search_index)

@@ -402,7 +402,7 @@ def _rebuild_index(settings: Settings) -> int:
     from biblioverse import catalog
     from biblioverse.db import transaction
 
-    index = catalog.TantivyIndex.recreate(settings.data_dir / "index" / "catalog")
+    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
     with (
         transaction(_factory(settings)) as session,
         Progress(

@@ -248,3 +248,39 @@ def test_items_from_csv_name_their_record_library_and_shelf(session: Session) ->
 def test_item_csv_without_the_needed_columns_is_refused(session: Session) -> None:
     with pytest.raises(catalog.CatalogFileInvalid, match="control_number or isbn"):
         catalog.import_items_csv(session, None, "barcode,library\nA,central\n", at=factories.NOW)
+
+
+def test_949_item_data_gives_items_with_their_type(session: Session) -> None:
+    w = factories.world(session)
+    r = pymarc.Record(leader="00000nam a2200000 a 4500")
+    r.add_field(pymarc.Field(tag="001", data="V1"))
+    r.add_field(pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", "Sent by a vendor")]))
+    for barcode, kind in (("V-0001", "reference"), ("V-0002", "Book"), ("V-0003", "comic")):
+        subfields = [
+            pymarc.Subfield("b", "community"),
+            pymarc.Subfield("h", "TP311"),
+            pymarc.Subfield("p", barcode),
+            pymarc.Subfield("t", kind),
+        ]
+        r.add_field(pymarc.Field("949", [" ", " "], subfields))
+    report = catalog.import_marc(session, None, r.as_marc(), at=factories.NOW)
+    assert report.items_created == 3
+    assert [x.reason for x in report.warnings] == [
+        "949 $t 'comic' is no item type of ours; copy V-0003 made a book"
+    ]
+    items = session.scalars(select(catalog.Item).order_by(catalog.Item.barcode)).all()
+    assert [(i.barcode, i.org_unit_id, i.item_type, i.circulates) for i in items] == [
+        ("V-0001", w.community.id, "reference", False),
+        ("V-0002", w.community.id, "book", True),
+        ("V-0003", w.community.id, "book", True),
+    ]
+
+
+def test_new_records_get_fresh_ids_after_the_highest(session: Session) -> None:
+    first = catalog.import_marc(session, None, b"".join(raws(SAMPLE)[:3]), at=factories.NOW)
+    ids = session.scalars(select(catalog.Record.id).order_by(catalog.Record.id)).all()
+    assert first.created == 3 and len(set(ids)) == 3
+    session.execute(catalog.Record.__table__.delete().where(catalog.Record.id == ids[0]))
+    catalog.import_marc(session, None, b"".join(raws(SAMPLE)[3:5]), at=factories.NOW)
+    later = session.scalars(select(catalog.Record.id).order_by(catalog.Record.id)).all()
+    assert len(later) == 4 and min(later[2:]) > max(ids)

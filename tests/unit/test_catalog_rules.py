@@ -10,6 +10,7 @@ import pytest
 
 from biblioverse.catalog import marcio
 from biblioverse.catalog.rules import RecordUnusable, extract, issn_ok, normalise_isbn
+from biblioverse.catalog.search import title_marker
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src/biblioverse/catalog/data/loc-sample.mrc.gz"
 
@@ -91,3 +92,24 @@ def test_real_records_from_the_sample() -> None:
         if e.title_vernacular and any("\u4e00" <= c <= "\u9fff" for c in e.title_vernacular)
     ]
     assert len(with_script) > 500
+
+
+@pytest.mark.parametrize(
+    ("query", "title", "html"),
+    [
+        ("materia medica", "Materia medica", "<b>Materia</b> <b>medica</b>"),
+        ("art", "Martin & art <1900>", "Martin &amp; <b>art</b> &lt;1900&gt;"),
+        ("hist*", "History of art", "<b>Hist</b>ory of art"),
+        (
+            '"united states" -congress',
+            "United States Congress",
+            "<b>United</b> <b>States</b> Congress",
+        ),
+        ("author:shakespeare hamlet", "Hamlet, Shakespeare", "<b>Hamlet</b>, Shakespeare"),
+        ("cats AND dogs", "Cats and dogs", "<b>Cats</b> and <b>dogs</b>"),
+        ("研究", "近代日本研究", "近代日本<b>研究</b>"),
+        ("", "A <b> title", "A &lt;b&gt; title"),
+    ],
+)
+def test_titles_show_the_query_words_in_bold(query: str, title: str, html: str) -> None:
+    assert title_marker(query)(title) == html

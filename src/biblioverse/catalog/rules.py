@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pymarc import Record
+from pymarc import Field, Record
 
 
 class ItemType(StrEnum):
@@ -35,6 +35,7 @@ class ItemStatus(StrEnum):
 
 # Item types that stay in the building whatever the policy says.
 NON_CIRCULATING = frozenset({ItemType.REFERENCE, ItemType.PRECIOUS})
+ITEM_TYPES = frozenset(t.value for t in ItemType)
 
 
 # --- ISBN and ISSN -----------------------------------------------------------------
@@ -92,24 +93,45 @@ def _clean(text: str) -> str:
     return _TRAILING.sub("", text.strip())
 
 
-def _sub(record: Record, tag: str, codes: str) -> list[str]:
+class _Fields:
+    """A record's fields by tag, gathered once: pymarc's get_fields scans every field on
+    each call, and reading one record asks for some thirty tags."""
+
+    __slots__ = ("by_tag",)
+
+    def __init__(self, record: Record) -> None:
+        by_tag: dict[str, list[Field]] = {}
+        for f in record.fields:
+            by_tag.setdefault(f.tag, []).append(f)
+        self.by_tag = by_tag
+
+    def get(self, tag: str) -> list[Field]:
+        return self.by_tag.get(tag, [])
+
+    def data(self, tag: str) -> str:
+        """The value of a control field (001, 003, 008), or ''."""
+        fs = self.by_tag.get(tag)
+        return (fs[0].data or "") if fs else ""
+
+
+def _sub(fields: _Fields, tag: str, codes: str) -> list[str]:
     out = []
-    for f in record.get_fields(tag):
+    for f in fields.get(tag):
         parts = [v for c, v in _subfields(f) if c in codes]
         if parts:
             out.append(_clean(" ".join(p.strip() for p in parts)))
     return [o for o in out if o]
 
 
-def _subfields(f: object) -> list[tuple[str, str]]:
-    return [(s.code, s.value) for s in getattr(f, "subfields", [])]
+def _subfields(f: Field) -> list[tuple[str, str]]:
+    return [(s.code, s.value) for s in getattr(f, "subfields", ())]
 
 
-def _vernacular(record: Record, tag: str, codes: str) -> list[str]:
+def _vernacular(fields: _Fields, tag: str, codes: str) -> list[str]:
     """880 fields linked to ``tag`` (subfield 6 '245-02/...'): the title or name in its
     own script, e.g. Chinese characters beside the romanised heading."""
     out = []
-    for f in record.get_fields("880"):
+    for f in fields.get("880"):
         link = next((v for c, v in _subfields(f) if c == "6"), "")
         if link.startswith(tag):
             parts = [v for c, v in _subfields(f) if c in codes]
@@ -147,24 +169,30 @@ class Extracted:
 
 @dataclass(frozen=True)
 class Holding:
-    """A copy described in an 852 field: library ($b, our code or ISIL), barcode ($p),
-    call number ($h classification part and $i item part)."""
+    """A copy described in a holdings field. 852 (MARC21 location): library in $b (our
+    code or ISIL; $a when $b is absent), barcode in $p, call number in $h (classification
+    part) and $i (item part). 949 (local, as vendors send item data) is read with the same
+    letters, plus $t for the item type (docs/adr/0008)."""
 
     library: str
     barcode: str
     call_number: str | None
+    tag: str = "852"
+    item_type: str | None = None  # as written in 949 $t; checked when the item is made
 
 
-def holdings(record: Record) -> list[Holding]:
+def holdings(fields: _Fields) -> list[Holding]:
     out = []
-    for f in record.get_fields("852"):
-        subs = dict(_subfields(f))
-        barcode = (subs.get("p") or "").strip()
-        library = (subs.get("b") or subs.get("a") or "").strip()
-        if not barcode or not library or len(barcode) > 32:
-            continue
-        call = " ".join(v.strip() for c, v in _subfields(f) if c in "hi" and v.strip()) or None
-        out.append(Holding(library, barcode, call[:120] if call else None))
+    for tag in ("852", "949"):
+        for f in fields.get(tag):
+            subs = dict(_subfields(f))
+            barcode = (subs.get("p") or "").strip()
+            library = (subs.get("b") or subs.get("a") or "").strip()
+            if not barcode or not library or len(barcode) > 32:
+                continue
+            call = " ".join(v.strip() for c, v in _subfields(f) if c in "hi" and v.strip())
+            kind = (subs.get("t") or "").strip().lower() or None if tag == "949" else None
+            out.append(Holding(library, barcode, call[:120] or None, tag, kind))
     return out
 
 
@@ -172,26 +200,24 @@ class RecordUnusable(ValueError):
     """A record that parsed but cannot stand in a catalogue (no title, say)."""
 
 
-def _year(record: Record) -> int | None:
-    f008 = record.get("008")
-    data = f008.data if f008 is not None and f008.data else ""
+def _year(fields: _Fields) -> int | None:
+    data = fields.data("008")
     if len(data) >= 11 and data[7:11].isdigit():
         return int(data[7:11])
     for tag in ("264", "260"):
-        for value in _sub(record, tag, "c"):
+        for value in _sub(fields, tag, "c"):
             m = re.search(r"(1[4-9]\d\d|20\d\d)", value)
             if m:
                 return int(m.group(1))
     return None
 
 
-def _language(record: Record) -> str | None:
-    f008 = record.get("008")
-    data = f008.data if f008 is not None and f008.data else ""
+def _language(fields: _Fields) -> str | None:
+    data = fields.data("008")
     code = data[35:38].strip() if len(data) >= 38 else ""
     if re.fullmatch(r"[a-z]{3}", code) and code not in ("zxx", "und", "mul"):
         return code
-    for value in _sub(record, "041", "a"):
+    for value in _sub(fields, "041", "a"):
         if re.fullmatch(r"[a-z]{3}", value[:3]):
             return value[:3]
     return code or None
@@ -199,13 +225,14 @@ def _language(record: Record) -> str | None:
 
 def extract(record: Record) -> Extracted:
     """The searchable and displayable fields of a MARC21 bibliographic record."""
-    title_parts = _sub(record, "245", "abnp")
+    fields = _Fields(record)
+    title_parts = _sub(fields, "245", "abnp")
     if not title_parts:
         raise RecordUnusable("no title (245 $a)")
-    f001, f003 = record.get("001"), record.get("003")
+    f001, f003 = fields.data("001").strip(), fields.data("003").strip()
     isbns: list[str] = []
     invalid: list[str] = []
-    for f in record.get_fields("020"):
+    for f in fields.get("020"):
         for code, value in _subfields(f):
             if code not in ("a", "z"):
                 continue
@@ -215,51 +242,50 @@ def extract(record: Record) -> Extracted:
                     isbns.append(norm)
             elif code == "a":
                 invalid.append(value.strip())
-    issns = [v for v in (_clean(x) for x in _sub(record, "022", "a")) if v]
+    issns = [v for v in (_clean(x) for x in _sub(fields, "022", "a")) if v]
     clc = next(
         (
             _clean(v)
-            for f in record.get_fields("084")
+            for f in fields.get("084")
             for c, v in _subfields(f)
             if c == "a" and any(c2 == "2" and v2.lower() == "clc" for c2, v2 in _subfields(f))
         ),
         None,
     )
-    lcc_parts = _sub(record, "050", "ab")
-    ddc = next(iter(_sub(record, "082", "a")), None)
-    authors = _sub(record, "100", "abcdq") + _sub(record, "110", "ab") + _sub(record, "111", "a")
-    authors += _sub(record, "700", "abcdq") + _sub(record, "710", "ab")
-    authors += _vernacular(record, "100", "abcdq") + _vernacular(record, "700", "abcdq")
+    lcc_parts = _sub(fields, "050", "ab")
+    ddc = next(iter(_sub(fields, "082", "a")), None)
+    authors = _sub(fields, "100", "abcdq") + _sub(fields, "110", "ab") + _sub(fields, "111", "a")
+    authors += _sub(fields, "700", "abcdq") + _sub(fields, "710", "ab")
+    authors += _vernacular(fields, "100", "abcdq") + _vernacular(fields, "700", "abcdq")
     subjects = []
     for tag in ("600", "610", "611", "630", "650", "651"):
-        for f in record.get_fields(tag):
+        for f in fields.get(tag):
             parts = [v.strip() for c, v in _subfields(f) if c in "abcdvxyz"]
             if parts:
                 subjects.append(_clean(" -- ".join(parts)))
-    notes = _sub(record, "500", "a") + _sub(record, "520", "a") + _sub(record, "505", "a")
+    notes = _sub(fields, "500", "a") + _sub(fields, "520", "a") + _sub(fields, "505", "a")
     return Extracted(
-        control_number=(f001.data.strip() if f001 is not None and f001.data else None) or None,
-        control_number_source=(f003.data.strip() if f003 is not None and f003.data else None)
-        or None,
+        control_number=f001 or None,
+        control_number_source=f003 or None,
         title=" ".join(title_parts),
-        title_vernacular=next(iter(_vernacular(record, "245", "abnp")), None),
-        responsibility=next(iter(_sub(record, "245", "c")), None),
+        title_vernacular=next(iter(_vernacular(fields, "245", "abnp")), None),
+        responsibility=next(iter(_sub(fields, "245", "c")), None),
         authors=list(dict.fromkeys(authors)),
         subjects=list(dict.fromkeys(subjects)),
         isbns=isbns,
         invalid_isbns=invalid,
         issns=issns,
-        system_numbers=[v for v in _sub(record, "035", "a")],
-        publisher=next(iter(_sub(record, "264", "b") + _sub(record, "260", "b")), None),
-        year=_year(record),
-        language=_language(record),
-        edition=next(iter(_sub(record, "250", "a")), None),
-        physical_description=next(iter(_sub(record, "300", "abc")), None),
-        series=_sub(record, "490", "a") + _sub(record, "830", "a"),
+        system_numbers=[v for v in _sub(fields, "035", "a")],
+        publisher=next(iter(_sub(fields, "264", "b") + _sub(fields, "260", "b")), None),
+        year=_year(fields),
+        language=_language(fields),
+        edition=next(iter(_sub(fields, "250", "a")), None),
+        physical_description=next(iter(_sub(fields, "300", "abc")), None),
+        series=_sub(fields, "490", "a") + _sub(fields, "830", "a"),
         notes=notes,
         lcc=lcc_parts[0] if lcc_parts else None,
         ddc=ddc,
         clc=clc,
         call_number=(lcc_parts[0] if lcc_parts else None) or ddc or clc,
-        holdings=holdings(record),
+        holdings=holdings(fields),
     )

@@ -6,11 +6,11 @@ import csv
 import datetime as dt
 import io
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from biblioverse import libraries
@@ -20,10 +20,14 @@ from biblioverse.catalog import marcio, rules
 from biblioverse.catalog.errors import CatalogFileInvalid, RecordNotFound
 from biblioverse.catalog.models import Item, Record, RecordKey
 from biblioverse.catalog.search import SearchDoc, SearchIndex
+from biblioverse.db import allocate_ids
 from biblioverse.errors import PermissionDenied
 from biblioverse.events import record as record_event
 
 BATCH = 500
+# The tables, for bulk inserts that skip the ORM's unit of work.
+RECORDS = cast(Table, Record.__table__)
+RECORD_KEYS = cast(Table, RecordKey.__table__)
 
 
 @dataclass
@@ -104,17 +108,23 @@ def _write_batch(
     session: Session, batch: Sequence[_Prepared], report: CatalogImportReport, at: dt.datetime
 ) -> list[int]:
     """Insert new records and update matched ones; returns the ids touched."""
-    wanted = {k for p in batch for k in p.matching}
+    wanted: dict[str, set[str]] = {}
+    for p in batch:
+        for kind, value in p.matching:
+            wanted.setdefault(kind, set()).add(value)
     found: dict[tuple[str, str], int] = {}
-    if wanted:
+    for kind, values in wanted.items():
+        # One kind at a time, so the (kind, value) index answers: a row-value IN list with
+        # an ORDER BY had SQLite scan the whole table once per batch.
         rows = session.execute(
-            select(RecordKey.kind, RecordKey.value, RecordKey.record_id)
-            .where(tuple_(RecordKey.kind, RecordKey.value).in_(list(wanted)))
-            # Several records may carry one ISBN: the oldest is the one a match updates.
-            .order_by(RecordKey.record_id)
+            select(RecordKey.value, RecordKey.record_id).where(
+                RecordKey.kind == kind, RecordKey.value.in_(values)
+            )
         )
-        for kind, value, record_id in rows:
-            found.setdefault((kind, value), record_id)
+        for value, record_id in rows:
+            # Several records may carry one ISBN: the oldest is the one a match updates.
+            key = (kind, value)
+            found[key] = min(record_id, found.get(key, record_id))
     touched: list[int] = []
     # Where each prepared record went: ("id", record id) or ("new", index in new_rows).
     placed: list[tuple[str, int]] = []
@@ -151,18 +161,18 @@ def _write_batch(
         new_keys.append(p.keys)
     ids: list[int] = []
     if new_rows:
-        ids = list(
-            session.scalars(
-                insert(Record).returning(Record.id, sort_by_parameter_order=True), new_rows
-            )
-        )
+        # Ids first, then one executemany: INSERT ... RETURNING went row by row on SQLite.
+        ids = allocate_ids(session, RECORDS, len(new_rows))
+        for rid, row in zip(ids, new_rows, strict=True):
+            row["id"] = rid
+        session.execute(insert(RECORDS), new_rows)
         key_rows = [
             {"record_id": rid, "kind": k, "value": v}
             for rid, keys in zip(ids, new_keys, strict=True)
             for k, v in keys
         ]
         if key_rows:
-            session.execute(insert(RecordKey), key_rows)
+            session.execute(insert(RECORD_KEYS), key_rows)
         report.created += len(ids)
         touched += ids
     session.flush()
@@ -201,19 +211,32 @@ def _holdings_to_items(
                     p.read.position,
                     p.read.offset,
                     p.read.control_number,
-                    f"852 names no library of ours ({h.library!r}); copy {h.barcode} skipped",
+                    f"{h.tag} names no library of ours ({h.library!r}); copy {h.barcode} skipped",
                 )
             )
             continue
+        item_type = rules.ItemType.BOOK.value
+        if h.item_type in rules.ITEM_TYPES:
+            item_type = h.item_type
+        elif h.item_type:
+            report.warnings.append(
+                BadRecord(
+                    p.read.position,
+                    p.read.offset,
+                    p.read.control_number,
+                    f"{h.tag} $t {h.item_type!r} is no item type of ours; copy {h.barcode} "
+                    f"made a book",
+                )
+            )
         session.add(
             Item(
                 record_id=rid,
                 barcode=h.barcode,
                 org_unit_id=unit_id,
                 call_number=h.call_number,
-                item_type=rules.ItemType.BOOK.value,
+                item_type=item_type,
                 status=rules.ItemStatus.AVAILABLE.value,
-                circulates=True,
+                circulates=item_type not in rules.NON_CIRCULATING,
                 created_at=at,
             )
         )
@@ -334,37 +357,75 @@ def search_docs(session: Session, record_ids: Sequence[int]) -> list[SearchDoc]:
     """What the search index needs of these records: text, holdings and availability."""
     if not record_ids:
         return []
-    records = session.scalars(select(Record).where(Record.id.in_(record_ids)).order_by(Record.id))
-    codes = {u.id: u.code for u in libraries.unit_names(session).values()}
-    holdings: dict[int, list[tuple[str, str, bool]]] = {}
+    records = session.execute(
+        select(
+            Record.id,
+            Record.title,
+            Record.title_vernacular,
+            Record.authors,
+            Record.subjects,
+            Record.notes,
+            Record.isbns,
+            Record.call_number,
+            Record.lcc,
+            Record.ddc,
+            Record.clc,
+            Record.language,
+            Record.year,
+        )
+        .where(Record.id.in_(record_ids))
+        .order_by(Record.id)
+    )
+    held: dict[int, dict[int, list[int]]] = {}  # record -> unit -> [total, available]
+    types: dict[int, set[str]] = {}
     for record_id, unit_id, item_type, status in session.execute(
         select(Item.record_id, Item.org_unit_id, Item.item_type, Item.status).where(
             Item.record_id.in_(record_ids)
         )
     ):
-        available = status == rules.ItemStatus.AVAILABLE.value
-        holdings.setdefault(record_id, []).append((codes.get(unit_id, "?"), item_type, available))
+        counts = held.setdefault(record_id, {}).setdefault(unit_id, [0, 0])
+        counts[0] += 1
+        counts[1] += status == rules.ItemStatus.AVAILABLE.value
+        types.setdefault(record_id, set()).add(item_type)
+    codes = {u.id: u.code for u in libraries.unit_names(session).values()} if held else {}
     docs = []
     for r in records:
-        held = holdings.get(r.id, [])
-        title = r.title + (f" {r.title_vernacular}" if r.title_vernacular else "")
+        per_unit = held.get(r.id, {})
         docs.append(
             SearchDoc(
                 record_id=r.id,
-                title=title,
+                title=r.title,
+                title_vernacular=r.title_vernacular,
                 authors=list(r.authors),
                 subjects=list(r.subjects),
                 notes=list(r.notes),
                 isbns=list(r.isbns),
+                call_number=r.call_number,
                 call_numbers=[c for c in (r.call_number, r.lcc, r.ddc, r.clc) if c],
-                libraries=[h[0] for h in held],
-                item_types=[h[1] for h in held],
-                available=any(h[2] for h in held),
+                libraries=[codes.get(uid, "?") for uid in per_unit],
+                item_types=sorted(types.get(r.id, ())),
+                holdings=[(uid, t, a) for uid, (t, a) in per_unit.items()],
+                available=any(a for _t, a in per_unit.values()),
                 language=r.language,
                 year=r.year,
             )
         )
     return docs
+
+
+def _docs_of(
+    session: Session,
+    record_ids: Sequence[int],
+    batch: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[SearchDoc]:
+    """Search documents of many records, read a batch at a time (an IN list of 250,000
+    ids is more than a database takes in one statement)."""
+    for start in range(0, len(record_ids), batch):
+        chunk = record_ids[start : start + batch]
+        yield from search_docs(session, chunk)
+        if progress:
+            progress(start + len(chunk), len(record_ids))
 
 
 def rebuild_index(
@@ -374,22 +435,24 @@ def rebuild_index(
     batch: int = 2000,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Index every record again from the database (the index is derived data)."""
+    """Index every record again from the database (the index is derived data): one writer
+    and one commit, so readers see the old index until the new one is whole."""
     ids = list(session.scalars(select(Record.id).order_by(Record.id)))
-    done = 0
-    for start in range(0, len(ids), batch):
-        chunk = ids[start : start + batch]
-        done += index.upsert(search_docs(session, chunk))
-        if progress:
-            progress(done, len(ids))
-    return done
+    return index.upsert(_docs_of(session, ids, batch, progress))
 
 
-def reindex_records(session: Session, index: SearchIndex, record_ids: Sequence[int]) -> None:
+def reindex_records(
+    session: Session, index: SearchIndex, record_ids: Sequence[int], *, batch: int = 2000
+) -> None:
     """After a commit: refresh these records in the index, dropping those now gone."""
-    docs = search_docs(session, record_ids)
-    present = {d.record_id for d in docs}
-    index.upsert(docs)
+    present: set[int] = set()
+
+    def docs() -> Iterator[SearchDoc]:
+        for d in _docs_of(session, sorted(set(record_ids)), batch):
+            present.add(d.record_id)
+            yield d
+
+    index.upsert(docs())
     gone = [rid for rid in record_ids if rid not in present]
     if gone:
         index.delete(gone)
@@ -504,7 +567,7 @@ def import_items_csv(
                 bad("location", f"no location {row['location']!r} at {unit.code}")
                 continue
         item_type = (row.get("item_type") or "book").strip()
-        if item_type not in {t.value for t in rules.ItemType}:
+        if item_type not in rules.ITEM_TYPES:
             bad("item_type", f"one of {', '.join(t.value for t in rules.ItemType)}")
             continue
         price = (row.get("price") or "").strip() or None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from zoneinfo import available_timezones
@@ -64,6 +67,29 @@ def unit_names(session: Session) -> dict[int, UnitName]:
         select(OrgUnit.id, OrgUnit.code, OrgUnit.name_en, OrgUnit.name_zh, OrgUnit.path)
     )
     return {r.id: UnitName(r.id, r.code, r.name_en, r.name_zh, r.path) for r in rows}
+
+
+class UnitNameCache:
+    """Unit names for labelling search results without a database round trip per search.
+    Read again after ``ttl`` seconds, or at once when asked for a unit it has not seen
+    (one just created; at most once a second, so an id that no longer exists cannot make
+    every search read the table); a renamed library shows its new name within ``ttl``."""
+
+    def __init__(self, factory: Callable[[], Session], ttl: float = 30.0) -> None:
+        self._factory = factory
+        self._ttl = ttl
+        self._names: dict[int, UnitName] = {}
+        self._read_at = -math.inf
+        self._lock = threading.Lock()
+
+    def get(self, unit_ids: Iterable[int] = ()) -> dict[int, UnitName]:
+        names = self._names
+        age = time.monotonic() - self._read_at
+        if age > self._ttl or (age > 1.0 and any(u not in names for u in unit_ids)):
+            with self._lock, self._factory() as session:
+                self._names = names = unit_names(session)
+                self._read_at = time.monotonic()
+        return names
 
 
 def service_points(session: Session) -> list[OrgUnit]:
