@@ -1,24 +1,30 @@
 """The catalogue: bibliographic records (MARC21), items, import and export."""
 
-from biblioverse.catalog.errors import CatalogFileInvalid, RecordNotFound
+from biblioverse.catalog.editing import RecordForm
+from biblioverse.catalog.errors import CatalogFileInvalid, ItemNotFound, RecordNotFound
 from biblioverse.catalog.models import Item, Record, RecordKey
 from biblioverse.catalog.rules import ItemStatus, ItemType, normalise_isbn
 from biblioverse.catalog.search import SearchDoc, SearchIndex, SearchPage, SearchQuery, TantivyIndex
 from biblioverse.catalog.service import (
     BadRecord,
     CatalogImportReport,
+    ItemChange,
     ItemImportReport,
     NewItem,
     add_items,
     export_marc,
     export_marcxml,
+    get_item,
     get_record,
     import_items_csv,
     import_marc,
     rebuild_index,
+    record_form,
     reindex_records,
     reindexer,
+    save_record,
     search_docs,
+    update_item,
 )
 
 __all__ = [
@@ -26,11 +32,14 @@ __all__ = [
     "CatalogFileInvalid",
     "CatalogImportReport",
     "Item",
+    "ItemChange",
     "ItemImportReport",
+    "ItemNotFound",
     "ItemStatus",
     "ItemType",
     "NewItem",
     "Record",
+    "RecordForm",
     "RecordKey",
     "RecordNotFound",
     "SearchDoc",
@@ -41,12 +50,16 @@ __all__ = [
     "add_items",
     "export_marc",
     "export_marcxml",
+    "get_item",
     "get_record",
     "import_items_csv",
     "import_marc",
     "normalise_isbn",
     "rebuild_index",
+    "record_form",
     "reindex_records",
     "reindexer",
+    "save_record",
     "search_docs",
+    "update_item",
 ]

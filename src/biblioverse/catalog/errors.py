@@ -16,3 +16,10 @@ class CatalogFileInvalid(DomainError):
     """The file as a whole cannot be read as MARC21 or MARCXML."""
 
     code = "catalog_file_invalid"
+
+
+class ItemNotFound(NotFound):
+    code = "item_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("item", key)

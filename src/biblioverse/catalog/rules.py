@@ -147,7 +147,8 @@ class Extracted:
     title: str
     title_vernacular: str | None
     responsibility: str | None
-    authors: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)  # headings, then their 880 script forms
+    authors_vernacular: list[str] = field(default_factory=list)  # those from 880 fields
     subjects: list[str] = field(default_factory=list)
     isbns: list[str] = field(default_factory=list)  # normalised ISBN-13
     invalid_isbns: list[str] = field(default_factory=list)  # kept as written, flagged
@@ -256,7 +257,8 @@ def extract(record: Record) -> Extracted:
     ddc = next(iter(_sub(fields, "082", "a")), None)
     authors = _sub(fields, "100", "abcdq") + _sub(fields, "110", "ab") + _sub(fields, "111", "a")
     authors += _sub(fields, "700", "abcdq") + _sub(fields, "710", "ab")
-    authors += _vernacular(fields, "100", "abcdq") + _vernacular(fields, "700", "abcdq")
+    vernacular = _vernacular(fields, "100", "abcdq") + _vernacular(fields, "700", "abcdq")
+    authors += vernacular
     subjects = []
     for tag in ("600", "610", "611", "630", "650", "651"):
         for f in fields.get(tag):
@@ -271,6 +273,7 @@ def extract(record: Record) -> Extracted:
         title_vernacular=next(iter(_vernacular(fields, "245", "abnp")), None),
         responsibility=next(iter(_sub(fields, "245", "c")), None),
         authors=list(dict.fromkeys(authors)),
+        authors_vernacular=list(dict.fromkeys(vernacular)),
         subjects=list(dict.fromkeys(subjects)),
         isbns=isbns,
         invalid_isbns=invalid,

@@ -8,6 +8,7 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select
@@ -16,12 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from biblioverse import libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
-from biblioverse.catalog import marcio, rules
-from biblioverse.catalog.errors import CatalogFileInvalid, RecordNotFound
+from biblioverse.catalog import editing, marcio, rules
+from biblioverse.catalog.errors import CatalogFileInvalid, ItemNotFound, RecordNotFound
 from biblioverse.catalog.models import Item, Record, RecordKey
 from biblioverse.catalog.search import SearchDoc, SearchIndex
 from biblioverse.db import allocate_ids
-from biblioverse.errors import PermissionDenied
+from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
 
 BATCH = 500
@@ -658,3 +659,182 @@ def add_items(
             at=at,
         )
     return out
+
+
+# --- cataloguing in the console ----------------------------------------------------------
+
+
+def _organisation(session: Session) -> str:
+    """The MARC organisation code written in 003 of records made here: the consortium's ISIL,
+    else its code."""
+    root = session.execute(
+        select(libraries.OrgUnit.isil, libraries.OrgUnit.code).order_by(libraries.OrgUnit.path)
+    ).first()
+    return str(root[0] or root[1]) if root is not None else "biblioverse"
+
+
+def record_form(session: Session, record_id: int) -> editing.RecordForm:
+    """The edit form of a record, as it stands."""
+    record = get_record(session, record_id)
+    return editing.form_of(rules.extract(marcio.to_record(record.marc, record.marc_utf8)))
+
+
+def save_record(
+    session: Session,
+    actor: Actor,
+    record_id: int | None,
+    form: editing.RecordForm,
+    *,
+    at: dt.datetime,
+) -> Record:
+    """Create a record (``record_id`` None) or change one from the cataloguing form. The form
+    is written into the record's MARC21, and the stored fields are extracted from that MARC
+    the way an import extracts them. A save without a change leaves the record as it was."""
+    if not actor.can(Permission.CATALOG_MANAGE):
+        raise PermissionDenied("you may not catalogue records")
+    form = form.cleaned()
+    if problems := form.errors():
+        raise ValidationFailed(problems)
+    organisation = _organisation(session)
+    if record_id is None:
+        record_id = allocate_ids(session, RECORDS, 1)[0]
+        marc = editing.apply_form(
+            None, None, form, control_number=str(record_id), organisation=organisation, at=at
+        )
+        existing = None
+    else:
+        existing = get_record(session, record_id)
+        current = marcio.to_record(existing.marc, existing.marc_utf8)
+        before = editing.form_of(rules.extract(current))
+        if before == form:
+            return existing
+        marc = editing.apply_form(
+            current, before, form, control_number=None, organisation=organisation, at=at
+        )
+    editing.stamp_005(marc, at)
+    raw = marc.as_marc()
+    extracted = rules.extract(marc)
+    columns = _columns(extracted, marcio.ReadRecord(0, None, marc, raw, True), at)
+    if existing is None:
+        session.execute(insert(RECORDS), [{**columns, "id": record_id, "created_at": at}])
+    else:
+        for column, value in columns.items():
+            setattr(existing, column, value)
+        session.execute(delete(RecordKey).where(RecordKey.record_id == record_id))
+    keys = match_keys(extracted)
+    if keys:
+        session.execute(
+            insert(RECORD_KEYS), [{"record_id": record_id, "kind": k, "value": v} for k, v in keys]
+        )
+    session.flush()
+    record_event(session, "catalog.records.changed", {"record_ids": [record_id]}, at=at)
+    log_action(
+        session,
+        actor,
+        "catalog.record.create" if existing is None else "catalog.record.update",
+        entity="record",
+        entity_id=record_id,
+        org_unit_id=actor.org_unit_id,
+        at=at,
+        details={"title": extracted.title[:200]},
+    )
+    return get_record(session, record_id)
+
+
+@dataclass
+class ItemChange:
+    """What staff may change of a copy; None leaves a value as it is."""
+
+    item_type: str | None = None
+    status: str | None = None
+    location_id: int | None = None
+    clear_location: bool = False
+    call_number: str | None = None
+    price: str | None = None
+    rfid_tag: str | None = None
+    circulates: bool | None = None
+
+
+PRICE = re.compile(r"\d{1,8}(\.\d{1,2})?")
+
+
+def get_item(session: Session, item_id: int) -> Item:
+    item = session.get(Item, item_id)
+    if item is None:
+        raise ItemNotFound(item_id)
+    return item
+
+
+def update_item(
+    session: Session, actor: Actor, item_id: int, change: ItemChange, *, at: dt.datetime
+) -> Item:
+    """Change a copy of one's own library; every change is audited."""
+    item = get_item(session, item_id)
+    unit = libraries.get_unit(session, item.org_unit_id)
+    if not actor.can(Permission.CATALOG_MANAGE, unit.path):
+        raise PermissionDenied("you may not change copies of this library")
+    problems = []
+    if change.item_type is not None and change.item_type not in rules.ITEM_TYPES:
+        problems.append(FieldError("item_type", "invalid", "not an item type"))
+    if change.status is not None and change.status not in {s.value for s in rules.ItemStatus}:
+        problems.append(FieldError("status", "invalid", "not an item status"))
+    if change.price and not PRICE.fullmatch(change.price):
+        problems.append(FieldError("price", "invalid", "a price such as 28.00"))
+    if change.location_id is not None and change.location_id not in {
+        loc.id for loc in libraries.locations_of(session, unit.id)
+    }:
+        problems.append(FieldError("location_id", "invalid", "not a location of this library"))
+    if change.rfid_tag and (len(change.rfid_tag) > 64 or not change.rfid_tag.isalnum()):
+        problems.append(FieldError("rfid_tag", "invalid", "letters and digits, at most 64"))
+    if change.call_number is not None and len(change.call_number) > 120:
+        problems.append(FieldError("call_number", "too_long", "at most 120 characters"))
+    if problems:
+        raise ValidationFailed(problems)
+    if change.rfid_tag and change.rfid_tag != item.rfid_tag:
+        taken = session.scalar(select(Item.id).where(Item.rfid_tag == change.rfid_tag))
+        if taken is not None:
+            raise DuplicateValue("item", "rfid_tag", change.rfid_tag)
+    before = {c: getattr(item, c) for c in ITEM_FIELDS}
+    if change.item_type is not None:
+        item.item_type = change.item_type
+    if change.status is not None:
+        item.status = change.status
+    if change.clear_location:
+        item.location_id = None
+    elif change.location_id is not None:
+        item.location_id = change.location_id
+    if change.call_number is not None:
+        item.call_number = change.call_number.strip() or None
+    if change.price is not None:
+        item.price = Decimal(change.price).quantize(Decimal("0.01")) if change.price else None
+    if change.rfid_tag is not None:
+        item.rfid_tag = change.rfid_tag or None
+    if change.circulates is not None:
+        item.circulates = change.circulates
+    after = {c: getattr(item, c) for c in ITEM_FIELDS}
+    diff = {c: [str(before[c]), str(after[c])] for c in ITEM_FIELDS if before[c] != after[c]}
+    if diff:
+        session.flush()
+        record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+        log_action(
+            session,
+            actor,
+            "catalog.item.update",
+            entity="item",
+            entity_id=item.id,
+            org_unit_id=item.org_unit_id,
+            at=at,
+            details={"barcode": item.barcode, "changed": diff},
+        )
+    return item
+
+
+ITEM_FIELDS = (
+    "item_type",
+    "status",
+    "location_id",
+    "call_number",
+    "price",
+    "rfid_tag",
+    "circulates",
+)
