@@ -404,7 +404,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.unit_names = libraries.UnitNameCache(app.state.read_session_factory)
     app.state.event_handlers = {
         "catalog.records.changed": [
-            reindexer(app.state.session_factory, lambda: app.state.search_index)
+            # Read-only sessions: the relay runs in a write transaction (on SQLite, holding
+            # the lock), and the reindexer only reads.
+            reindexer(app.state.read_session_factory, lambda: app.state.search_index)
         ],
     }
 

@@ -386,12 +386,16 @@ def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
     """Publish what the command recorded: the search index learns of new records (unless
     the caller rebuilds the whole index anyway)."""
     from biblioverse import catalog, events
-    from biblioverse.db import transaction
+    from biblioverse.db import make_session_factory, transaction
 
     factory = _factory(settings)
+    # The reindexer only reads: on SQLite a write session would wait for the relay's lock.
+    read_factory = make_session_factory(factory.kw["bind"], read_only=True)
     index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
     handlers = (
-        {"catalog.records.changed": [catalog.reindexer(factory, lambda: index)]} if reindex else {}
+        {"catalog.records.changed": [catalog.reindexer(read_factory, lambda: index)]}
+        if reindex
+        else {}
     )
     with transaction(factory) as session:
         while events.dispatch_pending(session, handlers=handlers):

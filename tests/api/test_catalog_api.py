@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -175,3 +175,58 @@ def test_subjects_are_counted_when_asked_for(client: TestClient, shelved: World)
     chosen = asked["facets"]["subject"][0]["value"]
     narrowed = client.get("/catalog", params={"q": "china", "subject": chosen}).text
     assert 'class="facet-on"' in narrowed
+
+
+def test_a_catalogued_record_and_copy_are_found_at_once(
+    client: TestClient,
+    session: Session,
+    shelved: World,
+    as_staff: Callable[[str], dict[str, str]],
+) -> None:
+    airport_id = shelved.airport.id
+    session.rollback()  # end the read: on SQLite it holds the write lock (ADR 0005)
+    staff = as_staff("cataloguer")
+    body = {
+        "title": "Smart shelves and the reader",
+        "authors": ["Wang, Fang"],
+        "subjects": ["Libraries -- Automation"],
+        "isbns": ["978-7-02-000220-7"],
+        "year": 2026,
+        "language": "chi",
+    }
+    r = client.post("/api/v1/catalog/records", json=body, headers=staff)
+    assert r.status_code == 201, r.text
+    record = r.json()
+    assert (record["isbns"], record["year"], record["holdings"]) == (["9787020002207"], 2026, [])
+    marc = client.get(f"/api/v1/catalog/records/{record['id']}?format=marcxml").text
+    assert "Smart shelves and the reader" in marc and 'tag="650"' in marc
+    item = {"record_id": record["id"], "barcode": "NEW-0001", "library_id": airport_id}
+    airport = as_staff("airport-lib")
+    assert client.post("/api/v1/catalog/items", json=item, headers=airport).status_code == 201
+    again = client.post("/api/v1/catalog/items", json=item, headers=airport)
+    assert again.status_code == 409 and again.json()["details"]["field"] == "barcode"
+    hits = client.get("/api/v1/catalog/search", params={"q": "smart shelves"}).json()["hits"]
+    assert hits[0]["record_id"] == record["id"]
+    assert [(h["library_code"], h["available"]) for h in hits[0]["holdings"]] == [("airport", 1)]
+    # A change to the copy reaches the search results: availability comes from the index.
+    item_id = client.get(f"/api/v1/catalog/records/{record['id']}").json()["items"][0]["id"]
+    r = client.patch(
+        f"/api/v1/catalog/items/{item_id}", json={"status": "missing"}, headers=airport
+    )
+    assert r.status_code == 200 and r.json()["status"] == "missing"
+    hits = client.get("/api/v1/catalog/search", params={"q": "smart shelves"}).json()["hits"]
+    (hit,) = [h for h in hits if h["record_id"] == record["id"]]
+    assert hit["holdings"][0]["available"] == 0
+    # Another library's staff may not touch the copy.
+    other = client.patch(
+        f"/api/v1/catalog/items/{item_id}",
+        json={"status": "available"},
+        headers=as_staff("community-lib"),
+    )
+    assert other.status_code == 403
+    bad = client.put(
+        f"/api/v1/catalog/records/{record['id']}",
+        json={**body, "year": 20260, "language": "Chinese"},
+        headers=staff,
+    )
+    assert bad.status_code == 422

@@ -129,6 +129,12 @@ MATRIX: list[tuple[str, str, str, Any, int]] = [
         {"hours": {"0": [{"opens": "06:00", "closes": "24:00"}]}},
         200,
     ),
+    # cataloguing: staff whose roles include it
+    ("anonymous", "POST", "/api/v1/catalog/records", {"title": "X"}, 401),
+    ("reader:CARD000001", "POST", "/api/v1/catalog/records", {"title": "X"}, 403),
+    ("airport-desk", "POST", "/api/v1/catalog/records", {"title": "X"}, 403),
+    ("cataloguer", "POST", "/api/v1/catalog/records", {"title": "X"}, 201),
+    ("airport-lib", "POST", "/api/v1/catalog/records", {"title": "X"}, 201),
     # the audit log: admins and librarians, within scope
     ("airport-lib", "GET", "/api/v1/audit", None, 200),
     ("airport-desk", "GET", "/api/v1/audit", None, 403),

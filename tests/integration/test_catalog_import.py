@@ -284,3 +284,17 @@ def test_new_records_get_fresh_ids_after_the_highest(session: Session) -> None:
     catalog.import_marc(session, None, b"".join(raws(SAMPLE)[3:5]), at=factories.NOW)
     later = session.scalars(select(catalog.Record.id).order_by(catalog.Record.id)).all()
     assert len(later) == 4 and min(later[2:]) > max(ids)
+
+
+def test_reindexing_replaces_documents_instead_of_adding_them(
+    session: Session, tmp_path: Path
+) -> None:
+    catalog.import_marc(session, None, b"".join(raws(SAMPLE)[:30]), at=factories.NOW)
+    index = catalog.TantivyIndex(tmp_path / "index")
+    assert catalog.rebuild_index(session, index, batch=7) == 30
+    ids = list(session.scalars(select(catalog.Record.id)))
+    catalog.reindex_records(session, index, ids, batch=4)
+    catalog.reindex_records(session, index, ids[:3])
+    assert index.count() == 30
+    catalog.rebuild_index(session, index)
+    assert index.count() == 30

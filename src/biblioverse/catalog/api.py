@@ -7,21 +7,27 @@ from typing import Annotated, Any, Literal, cast
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import status as http_status
 from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from biblioverse import libraries
+from biblioverse.access import Actor, Permission
 from biblioverse.catalog import rules, service
-from biblioverse.catalog.models import Item
+from biblioverse.catalog.editing import RecordForm
+from biblioverse.catalog.models import Item, Record
 from biblioverse.catalog.schemas import (
     HoldingOut,
+    ItemIn,
     ItemOut,
+    ItemPatch,
+    RecordIn,
     RecordOut,
     SearchOut,
 )
 from biblioverse.catalog.search import DEFAULT_FACETS, SORTS, SearchIndex, SearchQuery
-from biblioverse.deps import ReadSession
+from biblioverse.deps import DbSession, Now, ReadSession, require_permission
 from biblioverse.fields import DbId, Offset
 from biblioverse.libraries.service import UnitName
 
@@ -217,6 +223,10 @@ def get_record(
         return Response(
             service.export_marcxml(session, [record.id]), media_type=MARC_TYPES["marcxml"]
         )
+    return record_out(session, record)
+
+
+def record_out(session: Session, record: Record) -> RecordOut:
     items = list(session.scalars(select(Item).where(Item.record_id == record.id).order_by(Item.id)))
     return RecordOut(
         id=record.id,
@@ -253,3 +263,81 @@ def get_record(
             for i in items
         ],
     )
+
+
+def item_out(i: Item) -> ItemOut:
+    return ItemOut(
+        id=i.id,
+        barcode=i.barcode,
+        library_id=i.org_unit_id,
+        location_id=i.location_id,
+        call_number=i.call_number,
+        item_type=i.item_type,
+        status=i.status,
+        circulates=i.circulates,
+    )
+
+
+Cataloguer = Annotated[Actor, Depends(require_permission(Permission.CATALOG_MANAGE))]
+
+
+@router.post(
+    "/records",
+    status_code=http_status.HTTP_201_CREATED,
+    summary="Catalogue a new record (cataloguers): the fields are written into MARC21",
+)
+def create_record(body: RecordIn, session: DbSession, actor: Cataloguer, now: Now) -> RecordOut:
+    record = service.save_record(session, actor, None, RecordForm(**body.model_dump()), at=now)
+    return record_out(session, record)
+
+
+@router.put(
+    "/records/{record_id}",
+    summary="Change a record (cataloguers): MARC fields of unchanged values stay as they were",
+)
+def update_record(
+    record_id: DbId, body: RecordIn, session: DbSession, actor: Cataloguer, now: Now
+) -> RecordOut:
+    form = RecordForm(**body.model_dump())
+    record = service.save_record(session, actor, record_id, form, at=now)
+    return record_out(session, record)
+
+
+@router.get("/items/{item_id}", summary="A copy (public)")
+def get_item(item_id: DbId, session: ReadSession) -> ItemOut:
+    return item_out(service.get_item(session, item_id))
+
+
+@router.post(
+    "/items",
+    status_code=http_status.HTTP_201_CREATED,
+    summary="Add a copy to a record (staff who catalogue for its library)",
+)
+def create_item(body: ItemIn, session: DbSession, actor: Cataloguer, now: Now) -> ItemOut:
+    data = service.NewItem(
+        record_id=body.record_id,
+        barcode=body.barcode,
+        org_unit_id=body.library_id,
+        item_type=body.item_type,
+        location_id=body.location_id,
+        call_number=body.call_number,
+        rfid_tag=body.rfid_tag,
+        price=body.price,
+        status=body.status,
+    )
+    return item_out(service.add_item(session, actor, data, at=now))
+
+
+@router.patch(
+    "/items/{item_id}", summary="Change a copy (staff who catalogue for its library); audited"
+)
+def change_item(
+    item_id: DbId, body: ItemPatch, session: DbSession, actor: Cataloguer, now: Now
+) -> ItemOut:
+    given = body.model_fields_set
+    change = service.ItemChange(
+        **{k: getattr(body, k) for k in given if k != "location_id"},
+        location_id=body.location_id,
+        clear_location="location_id" in given and body.location_id is None,
+    )
+    return item_out(service.update_item(session, actor, item_id, change, at=now))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from biblioverse.fields import DbId, Line
 
 
 class HoldingOut(BaseModel):
@@ -75,3 +79,71 @@ class RecordOut(BaseModel):
     call_number: str | None
     holdings: list[HoldingOut]
     items: list[ItemOut]
+
+
+Lines = Annotated[list[Annotated[Line, Field(max_length=2000)]], Field(max_length=200)]
+
+
+class RecordIn(BaseModel):
+    """A record as a cataloguer describes it; written into MARC21 (only changed fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Line = Field(min_length=1, max_length=2000)
+    responsibility: Line = Field(default="", max_length=2000)
+    authors: Lines = []
+    subjects: Lines = Field(default=[], description='headings, subdivisions after " -- "')
+    isbns: Lines = Field(default=[], description="kept as written; invalid ones are flagged")
+    publisher: Line = Field(default="", max_length=2000)
+    year: Annotated[int, Strict()] | None = Field(default=None, ge=1000, le=2999)
+    language: str = Field(default="", pattern=r"^([a-z]{3})?$", description="MARC code: chi")
+    edition: Line = Field(default="", max_length=2000)
+    physical_description: Line = Field(default="", max_length=2000)
+    series: Lines = []
+    notes: Lines = []
+    lcc: Line = Field(default="", max_length=120)
+    ddc: Line = Field(default="", max_length=120)
+    clc: Line = Field(default="", max_length=120)
+
+
+ItemTypeName = Literal["book", "periodical", "children", "reference", "precious", "audiovisual"]
+ItemStatusName = Literal[
+    "available",
+    "on_loan",
+    "in_transit",
+    "on_hold_shelf",
+    "missing",
+    "lost",
+    "withdrawn",
+    "in_processing",
+]
+Price = Annotated[str, Field(pattern=r"^\d{1,8}(\.\d{1,2})?$")]
+RfidTag = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,64}$")]
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    record_id: DbId
+    barcode: str = Field(pattern=r"^[A-Za-z0-9-]{1,32}$")
+    library_id: DbId
+    location_id: DbId | None = None
+    call_number: Line | None = Field(default=None, max_length=120)
+    item_type: ItemTypeName = "book"
+    price: Price | None = None
+    rfid_tag: RfidTag | None = None
+    status: Literal["available", "in_processing"] = "available"
+
+
+class ItemPatch(BaseModel):
+    """Only the fields given change; location_id null takes the copy off its location."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_type: ItemTypeName | None = None
+    status: ItemStatusName | None = None
+    location_id: DbId | None = None
+    call_number: Line | None = Field(default=None, max_length=120)
+    price: Price | None = None
+    rfid_tag: RfidTag | None = None
+    circulates: Annotated[bool, Strict()] | None = None

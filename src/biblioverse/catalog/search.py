@@ -230,19 +230,29 @@ class TantivyIndex:
         old index until the new one is complete."""
         return self._write(docs, replace_all=True)
 
+    def _id_query(self, record_id: int) -> tantivy.Query:
+        # By query, not delete_documents_by_term: with an unsigned field that call matched
+        # nothing (tantivy-py 0.27), and every reindex left the old document beside the new.
+        return tantivy.Query.term_query(self.schema, "id", record_id)
+
     def _write(self, docs: Iterable[SearchDoc], *, replace_all: bool) -> int:
         with self._lock:
             writer = self.index.writer(self.heap_bytes, self.writer_threads)
-            if replace_all:
-                writer.delete_all_documents()
-            n = 0
-            for d in docs:
-                if not replace_all:
-                    writer.delete_documents_by_term("id", d.record_id)
-                writer.add_document(self._doc(d))
-                n += 1
-            writer.commit()
-            writer.wait_merging_threads()
+            try:
+                if replace_all:
+                    writer.delete_all_documents()
+                n = 0
+                for d in docs:
+                    if not replace_all:
+                        writer.delete_documents_by_query(self._id_query(d.record_id))
+                    writer.add_document(self._doc(d))
+                    n += 1
+                writer.commit()
+            except BaseException:
+                writer.rollback()  # nothing half-written; the old index stays as it was
+                raise
+            finally:
+                writer.wait_merging_threads()  # also lets go of the index lock
         self.index.reload()
         return n
 
@@ -250,7 +260,7 @@ class TantivyIndex:
         with self._lock:
             writer = self.index.writer(self.heap_bytes, 1)
             for rid in record_ids:
-                writer.delete_documents_by_term("id", rid)
+                writer.delete_documents_by_query(self._id_query(rid))
             writer.commit()
             writer.wait_merging_threads()
         self.index.reload()

@@ -439,7 +439,7 @@ def rebuild_index(
     """Index every record again from the database (the index is derived data): one writer
     and one commit, so readers see the old index until the new one is whole."""
     ids = list(session.scalars(select(Record.id).order_by(Record.id)))
-    return index.upsert(_docs_of(session, ids, batch, progress))
+    return index.rebuild(_docs_of(session, ids, batch, progress))
 
 
 def reindex_records(
@@ -838,3 +838,36 @@ ITEM_FIELDS = (
     "rfid_tag",
     "circulates",
 )
+
+
+def add_item(session: Session, actor: Actor, data: NewItem, *, at: dt.datetime) -> Item:
+    """One copy added by staff, checked first: its record exists, its barcode and tag are
+    free, its location belongs to its library."""
+    get_record(session, data.record_id)
+    problems = []
+    if data.location_id is not None and data.location_id not in {
+        loc.id for loc in libraries.locations_of(session, data.org_unit_id)
+    }:
+        problems.append(FieldError("location_id", "invalid", "not a location of this library"))
+    if data.item_type not in rules.ITEM_TYPES:
+        problems.append(FieldError("item_type", "invalid", "not an item type"))
+    if data.price and not PRICE.fullmatch(data.price):
+        problems.append(FieldError("price", "invalid", "a price such as 28.00"))
+    if problems:
+        raise ValidationFailed(problems)
+    if session.scalar(select(Item.id).where(Item.barcode == data.barcode)) is not None:
+        raise DuplicateValue("item", "barcode", data.barcode)
+    if data.rfid_tag and session.scalar(select(Item.id).where(Item.rfid_tag == data.rfid_tag)):
+        raise DuplicateValue("item", "rfid_tag", data.rfid_tag)
+    (item,) = add_items(session, actor, [data], at=at)
+    log_action(
+        session,
+        actor,
+        "catalog.item.create",
+        entity="item",
+        entity_id=item.id,
+        org_unit_id=item.org_unit_id,
+        at=at,
+        details={"barcode": item.barcode, "record_id": item.record_id},
+    )
+    return item
