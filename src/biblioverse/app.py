@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from biblioverse import __version__, i18n, libraries
 from biblioverse.accounts.api import router as accounts_router
 from biblioverse.catalog import TantivyIndex, reindexer
+from biblioverse.catalog import console as catalog_console
 from biblioverse.catalog import pages as catalog_pages
 from biblioverse.catalog.api import router as catalog_router
 from biblioverse.db import make_engine, make_session_factory
@@ -428,6 +429,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
+    app.include_router(catalog_console.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(

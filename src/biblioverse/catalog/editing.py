@@ -17,6 +17,7 @@ from pymarc import Field, Indicators, Record, Subfield
 
 from biblioverse.catalog import rules
 from biblioverse.errors import FieldError
+from biblioverse.i18n import N_
 
 LANGUAGE = re.compile(r"[a-z]{3}")
 
@@ -44,21 +45,25 @@ class RecordForm:
     def errors(self) -> list[FieldError]:
         out = []
         if not self.title.strip():
-            out.append(FieldError("title", "required", "a title is required"))
+            out.append(FieldError("title", "required", N_("A title is required.")))
         if len(self.title) > 2000:
-            out.append(FieldError("title", "too_long", "at most 2,000 characters"))
+            out.append(FieldError("title", "too_long", N_("At most 2,000 characters.")))
         if self.year is not None and not 1000 <= self.year <= 2999:
-            out.append(FieldError("year", "out_of_range", "a year between 1000 and 2999"))
+            out.append(FieldError("year", "out_of_range", N_("A year between 1000 and 2999.")))
         if self.language and not LANGUAGE.fullmatch(self.language):
             out.append(
-                FieldError("language", "invalid", "a MARC language code of three letters (chi)")
+                FieldError(
+                    "language",
+                    "invalid",
+                    N_("A MARC language code of three letters, such as chi or eng."),
+                )
             )
         for name in ("authors", "subjects", "isbns", "series", "notes"):
             if len(getattr(self, name)) > 200:
-                out.append(FieldError(name, "too_many", "at most 200 lines"))
+                out.append(FieldError(name, "too_many", N_("At most 200 lines.")))
         for name in ("lcc", "ddc", "clc"):
             if len(getattr(self, name)) > 120:
-                out.append(FieldError(name, "too_long", "at most 120 characters"))
+                out.append(FieldError(name, "too_long", N_("At most 120 characters.")))
         return out
 
     def cleaned(self) -> RecordForm:

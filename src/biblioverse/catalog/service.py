@@ -24,6 +24,7 @@ from biblioverse.catalog.search import SearchDoc, SearchIndex
 from biblioverse.db import allocate_ids
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
+from biblioverse.i18n import N_
 
 BATCH = 500
 # The tables, for bulk inserts that skip the ORM's unit of work.
@@ -573,7 +574,7 @@ def import_items_csv(
             continue
         price = (row.get("price") or "").strip() or None
         if price is not None and not re.fullmatch(r"\d{1,8}(\.\d{1,2})?", price):
-            bad("price", "a price such as 28.00")
+            bad("price", N_("A price such as 28.00."))
             continue
         if session.scalar(select(Item.id).where(Item.barcode == barcode)):
             bad("barcode", "this barcode is already on file")
@@ -775,19 +776,19 @@ def update_item(
         raise PermissionDenied("you may not change copies of this library")
     problems = []
     if change.item_type is not None and change.item_type not in rules.ITEM_TYPES:
-        problems.append(FieldError("item_type", "invalid", "not an item type"))
+        problems.append(FieldError("item_type", "invalid", N_("Not an item type.")))
     if change.status is not None and change.status not in {s.value for s in rules.ItemStatus}:
-        problems.append(FieldError("status", "invalid", "not an item status"))
+        problems.append(FieldError("status", "invalid", N_("Not an item status.")))
     if change.price and not PRICE.fullmatch(change.price):
-        problems.append(FieldError("price", "invalid", "a price such as 28.00"))
+        problems.append(FieldError("price", "invalid", N_("A price such as 28.00.")))
     if change.location_id is not None and change.location_id not in {
         loc.id for loc in libraries.locations_of(session, unit.id)
     }:
-        problems.append(FieldError("location_id", "invalid", "not a location of this library"))
+        problems.append(FieldError("location_id", "invalid", N_("Not a location of this library.")))
     if change.rfid_tag and (len(change.rfid_tag) > 64 or not change.rfid_tag.isalnum()):
-        problems.append(FieldError("rfid_tag", "invalid", "letters and digits, at most 64"))
+        problems.append(FieldError("rfid_tag", "invalid", N_("Letters and digits, at most 64.")))
     if change.call_number is not None and len(change.call_number) > 120:
-        problems.append(FieldError("call_number", "too_long", "at most 120 characters"))
+        problems.append(FieldError("call_number", "too_long", N_("At most 120 characters.")))
     if problems:
         raise ValidationFailed(problems)
     if change.rfid_tag and change.rfid_tag != item.rfid_tag:
@@ -848,11 +849,11 @@ def add_item(session: Session, actor: Actor, data: NewItem, *, at: dt.datetime) 
     if data.location_id is not None and data.location_id not in {
         loc.id for loc in libraries.locations_of(session, data.org_unit_id)
     }:
-        problems.append(FieldError("location_id", "invalid", "not a location of this library"))
+        problems.append(FieldError("location_id", "invalid", N_("Not a location of this library.")))
     if data.item_type not in rules.ITEM_TYPES:
-        problems.append(FieldError("item_type", "invalid", "not an item type"))
+        problems.append(FieldError("item_type", "invalid", N_("Not an item type.")))
     if data.price and not PRICE.fullmatch(data.price):
-        problems.append(FieldError("price", "invalid", "a price such as 28.00"))
+        problems.append(FieldError("price", "invalid", N_("A price such as 28.00.")))
     if problems:
         raise ValidationFailed(problems)
     if session.scalar(select(Item.id).where(Item.barcode == data.barcode)) is not None:

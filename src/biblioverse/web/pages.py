@@ -448,7 +448,7 @@ def account_settings(
 # --- staff console -------------------------------------------------------------------
 
 
-def _staff_or_redirect(request: Request, actor: Actor | None) -> Actor | Response:
+def staff_or_redirect(request: Request, actor: Actor | None) -> Actor | Response:
     if actor is None:
         return _signin_redirect(request)
     if not actor.is_staff:
@@ -466,7 +466,7 @@ def _scope_names(session: Session, actor: Actor) -> list[tuple[str, str]]:
 
 @router.get("/staff", response_class=HTMLResponse)
 def staff_home(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
-    who = _staff_or_redirect(request, actor)
+    who = staff_or_redirect(request, actor)
     if isinstance(who, Response):
         return who
     counts: dict[str, int] = {}
@@ -510,7 +510,7 @@ def staff_readers(
     status: str = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    who = _staff_or_redirect(request, actor)
+    who = staff_or_redirect(request, actor)
     if isinstance(who, Response):
         return who
     if not who.can(Permission.READERS_READ):
@@ -551,7 +551,7 @@ def staff_readers(
 def staff_activate(
     reader_id: DbId, request: Request, session: DbSession, actor: PageActor, now: Now
 ) -> Response:
-    who = _staff_or_redirect(request, actor)
+    who = staff_or_redirect(request, actor)
     if isinstance(who, Response):
         return who
     note = ""
@@ -575,7 +575,7 @@ def staff_activate(
 
 @router.get("/staff/libraries", response_class=HTMLResponse)
 def staff_libraries(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
-    who = _staff_or_redirect(request, actor)
+    who = staff_or_redirect(request, actor)
     if isinstance(who, Response):
         return who
     units = libraries.list_units(session)
@@ -585,7 +585,7 @@ def staff_libraries(request: Request, session: DbSession, actor: PageActor, now:
 
 @router.get("/staff/audit", response_class=HTMLResponse)
 def staff_audit(request: Request, session: DbSession, actor: PageActor) -> Response:
-    who = _staff_or_redirect(request, actor)
+    who = staff_or_redirect(request, actor)
     if isinstance(who, Response):
         return who
     if not who.can(Permission.AUDIT_READ):
