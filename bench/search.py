@@ -176,17 +176,19 @@ def p95(samples: list[float]) -> float:
 
 
 def import_and_index(url: str, index_dir: Path, data: bytes, machine: str) -> catalog.TantivyIndex:
-    """Parse, store and index, timed: what `biblioverse catalog import` does."""
+    """Parse, store and index, timed, the way `biblioverse catalog import` does it: parsing
+    processes, one pass that stores records and stages their search documents, the database
+    commit, then the index commit. Then a full rebuild from the database, timed apart."""
     upgrade(url)
     factory = make_session_factory(make_engine(url))
-    start = time.perf_counter()
-    with transaction(factory) as session:
-        report = catalog.import_marc(session, None, data, at=utcnow())
-    imported = time.perf_counter() - start
     index = catalog.TantivyIndex.recreate(index_dir)
-    with transaction(factory) as session:
-        indexed_count = catalog.rebuild_index(session, index)
+    start = time.perf_counter()
+    with index.staged() as staging:
+        with transaction(factory) as session:
+            report = catalog.import_marc(session, None, data, at=utcnow(), staging=staging)
+        staging.commit()
     total_s = time.perf_counter() - start
+    assert index.count() == report.created
     emit(
         "import_records_per_s",
         report.created / total_s,
@@ -195,11 +197,18 @@ def import_and_index(url: str, index_dir: Path, data: bytes, machine: str) -> ca
         better="higher",
         n=report.created,
         machine=machine,
+        workers=catalog.service.parse_workers(report.read),
+        note="parse to searchable: stored, indexed and committed",
     )
+    start = time.perf_counter()
+    with transaction(factory) as session:
+        indexed_count = catalog.rebuild_index(session, index)
     emit(
-        "import_store_only_records_per_s", report.created / imported, "records/s", n=report.created
+        "index_rebuild_records_per_s",
+        indexed_count / (time.perf_counter() - start),
+        "records/s",
+        n=indexed_count,
     )
-    emit("index_records_per_s", indexed_count / (total_s - imported), "records/s", n=indexed_count)
     return index
 
 
@@ -240,7 +249,9 @@ def main() -> int:
         searcher = index.index.searcher()
         parsed, _ = index._parse(q.text)
         full = index._filtered(parsed, q.filters)
-        searcher.search(full, limit=20, count=True)
+        result = searcher.search(full, limit=20, count=True)
+        for _score, address in result.hits:  # the stored result cards, as the API reads them
+            searcher.doc(address)
         index._facet_counts(searcher, full)  # the same aggregation the API runs
         raw.append((time.perf_counter() - t) * 1000)
 

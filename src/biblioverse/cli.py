@@ -291,28 +291,33 @@ def catalog_import(
     data = file.read_bytes()
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    with transaction(_factory(settings)) as session:
-        actor = _staff_actor(session, as_user)
-        with Progress(
-            TextColumn("importing records"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("import", total=len(data))
-            try:
-                report = catalog.import_marc(
-                    session,
-                    actor,
-                    data,
-                    at=utcnow(),
-                    progress=lambda done: progress.update(task, completed=done),
-                )
-            except DomainError as exc:
-                err.print(f"[red]{file}: {exc.message}[/red]")
-                raise typer.Exit(2) from None
-    _relay_events(settings)
+    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
+    # New records are indexed as they are stored; the index commits after the database.
+    with index.staged() as staging:
+        with transaction(_factory(settings)) as session:
+            actor = _staff_actor(session, as_user)
+            with Progress(
+                TextColumn("importing records"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeRemainingColumn(),
+                console=console,
+            ) as progress:
+                task = progress.add_task("import", total=len(data))
+                try:
+                    report = catalog.import_marc(
+                        session,
+                        actor,
+                        data,
+                        at=utcnow(),
+                        progress=lambda done: progress.update(task, completed=done),
+                        staging=staging,
+                    )
+                except DomainError as exc:
+                    err.print(f"[red]{file}: {exc.message}[/red]")
+                    raise typer.Exit(2) from None
+        staging.commit()
+    _relay_events(settings)  # updated records are indexed again from the database
     console.print(
         f"read {report.read} records: {report.created} new, {report.updated} updated, "
         f"{len(report.bad)} bad, {len(report.warnings)} warnings; "

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import catalog
 from biblioverse.catalog import marcio
+from biblioverse.events import OutboxEvent
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -298,3 +299,36 @@ def test_reindexing_replaces_documents_instead_of_adding_them(
     assert index.count() == 30
     catalog.rebuild_index(session, index)
     assert index.count() == 30
+
+
+def test_parsing_processes_give_the_same_import_as_one(session: Session) -> None:
+    data = b"".join(raws(SAMPLE)[:1200]) + (PYMARC / "bad_records.mrc").read_bytes()
+    one = catalog.import_marc(session, None, data, at=factories.NOW, workers=1)
+    session.rollback()
+    two = catalog.import_marc(session, None, data, at=factories.NOW, workers=2)
+    assert (two.read, two.created, len(two.bad)) == (one.read, one.created, len(one.bad))
+    assert [(b.position, b.reason) for b in two.bad] == [(b.position, b.reason) for b in one.bad]
+    assert count(session) == one.created
+
+
+def test_new_records_are_searchable_once_both_commits_are_done(
+    session: Session, tmp_path: Path
+) -> None:
+    index = catalog.TantivyIndex(tmp_path / "index")
+    with index.staged() as staging:
+        report = catalog.import_marc(
+            session, None, b"".join(raws(SAMPLE)[:40]), at=factories.NOW, staging=staging
+        )
+        assert index.count() == 0  # written, not yet visible
+        session.commit()
+        staging.commit()
+    assert index.count() == report.created == 40
+    event = session.scalars(select(OutboxEvent).order_by(OutboxEvent.id.desc())).first()
+    assert event is not None and len(event.payload["indexed_ids"]) == 40
+    # An import that fails leaves the index as it was.
+    with pytest.raises(RuntimeError), index.staged() as staging:
+        catalog.import_marc(
+            session, None, b"".join(raws(SAMPLE)[40:80]), at=factories.NOW, staging=staging
+        )
+        raise RuntimeError("the database commit failed")
+    assert index.count() == 40

@@ -155,7 +155,17 @@ class _PymarcComplaints(logging.Handler):
         self.other += [str(w.message)[:200] for w in self._caught]
 
 
-def read_iso2709(data: bytes) -> Iterator[ReadRecord]:
+@dataclass(frozen=True)
+class Piece:
+    """One record's bytes cut from an ISO 2709 file, or why they could not be cut."""
+
+    position: int
+    offset: int
+    chunk: bytes
+    error: str | None = None
+
+
+def split_iso2709(data: bytes) -> Iterator[Piece]:
     """Split on the record length in each leader; resynchronise on the record terminator
     after a damaged record so one bad record does not lose the rest of the file."""
     offset, position, size = 0, 0, len(data)
@@ -171,14 +181,11 @@ def read_iso2709(data: bytes) -> Iterator[ReadRecord]:
         elif length < 25:
             problem = f"record length {length} is shorter than a leader"
         elif offset + length > size:
-            yield ReadRecord(
+            yield Piece(
                 position,
                 offset,
-                None,
                 data[offset:],
-                False,
-                error=f"truncated: the record needs {length} bytes, the file has "
-                f"{size - offset} left",
+                f"truncated: the record needs {length} bytes, the file has {size - offset} left",
             )
             return
         elif data[offset + length - 1] != RECORD_TERMINATOR:
@@ -187,12 +194,23 @@ def read_iso2709(data: bytes) -> Iterator[ReadRecord]:
             # Skip to the next record terminator and carry on from there.
             nxt = data.find(bytes([RECORD_TERMINATOR]), offset)
             end = size if nxt < 0 else nxt + 1
-            yield ReadRecord(position, offset, None, data[offset:end], False, error=problem)
+            yield Piece(position, offset, data[offset:end], problem)
             offset = end
             continue
-        chunk = data[offset : offset + length]
-        yield _decode_record(position, offset, chunk)
+        yield Piece(position, offset, data[offset : offset + length])
         offset += length
+
+
+def read_piece(piece: Piece) -> ReadRecord:
+    if piece.error:
+        return ReadRecord(piece.position, piece.offset, None, piece.chunk, False, piece.error)
+    return _decode_record(piece.position, piece.offset, piece.chunk)
+
+
+def read_iso2709(data: bytes) -> Iterator[ReadRecord]:
+    """Every record of an ISO 2709 file, read, in file order."""
+    for piece in split_iso2709(data):
+        yield read_piece(piece)
 
 
 class _Collector(XmlHandler):

@@ -13,7 +13,8 @@ import difflib
 import re
 import shutil
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,7 +103,16 @@ class SearchPage:
     did_you_mean: str | None = None
 
 
+class IndexStaging(Protocol):
+    """Documents written to the index but not yet visible: the caller commits them once the
+    database has committed the records they describe."""
+
+    def add(self, docs: Iterable[SearchDoc]) -> None: ...
+    def commit(self) -> None: ...
+
+
 class SearchIndex(Protocol):
+    def staged(self) -> AbstractContextManager[IndexStaging]: ...
     def upsert(self, docs: Iterable[SearchDoc]) -> int: ...
     def rebuild(self, docs: Iterable[SearchDoc]) -> int: ...
     def delete(self, record_ids: Sequence[int]) -> None: ...
@@ -229,6 +239,25 @@ class TantivyIndex:
         """Replace the whole index with ``docs`` in one commit: searches go on meeting the
         old index until the new one is complete."""
         return self._write(docs, replace_all=True)
+
+    @contextmanager
+    def staged(self) -> Iterator[_TantivyStaging]:
+        """A writer held for a long import: documents added as records are stored, made
+        visible by ``commit()`` after the database commit, dropped if that never comes."""
+        with self._lock:
+            writer = self.index.writer(self.heap_bytes, self.writer_threads)
+            staging = _TantivyStaging(self, writer)
+            try:
+                yield staging
+                if not staging.committed:
+                    writer.rollback()
+            except BaseException:
+                writer.rollback()
+                raise
+            finally:
+                writer.wait_merging_threads()  # also lets go of the index lock
+        if staging.committed:
+            self.index.reload()
 
     def _id_query(self, record_id: int) -> tantivy.Query:
         # By query, not delete_documents_by_term: with an unsigned field that call matched
@@ -403,6 +432,23 @@ class TantivyIndex:
 
     def count(self) -> int:
         return int(self.index.searcher().num_docs)
+
+
+class _TantivyStaging:
+    def __init__(self, index: TantivyIndex, writer: tantivy.IndexWriter) -> None:
+        self.index, self.writer = index, writer
+        self.count = 0
+        self.committed = False
+
+    def add(self, docs: Iterable[SearchDoc]) -> None:
+        for d in docs:
+            self.writer.delete_documents_by_query(self.index._id_query(d.record_id))
+            self.writer.add_document(self.index._doc(d))
+            self.count += 1
+
+    def commit(self) -> None:
+        self.writer.commit()
+        self.committed = True
 
 
 # A query clause: an optional "-", an optional "field:", then a phrase, a group or a word.
