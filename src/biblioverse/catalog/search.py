@@ -14,6 +14,7 @@ import re
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ BOOSTS = {
     "callnumber": 2.0,
 }
 
+_FACET_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="facets")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -336,6 +338,13 @@ class TantivyIndex:
             "year_asc": ("year", tantivy.Order.Asc),
             "title": ("title_sort", tantivy.Order.Asc),
         }.get(query.sort, (None, tantivy.Order.Desc))
+        # The facet counts run beside the ranking, in a second thread (tantivy lets go of
+        # the GIL): a broad query's two passes over its hits then take the time of one.
+        counting = (
+            _FACET_POOL.submit(self._facet_counts, searcher, q, query.facets)
+            if query.facets
+            else None
+        )
         result = searcher.search(
             q,
             limit=max(1, query.limit),  # tantivy panics on a limit of 0
@@ -359,7 +368,7 @@ class TantivyIndex:
                     orjson.loads(card) if isinstance(card, bytes) else {},
                 )
             )
-        facets = self._facet_counts(searcher, q, query.facets)
+        facets = counting.result() if counting is not None else {}
         did_you_mean = None
         total = int(getattr(result, "count", 0) or 0)
         if text and not total and ":" not in text:
