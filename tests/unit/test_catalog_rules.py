@@ -10,7 +10,7 @@ import pytest
 
 from biblioverse.catalog import marcio
 from biblioverse.catalog.rules import RecordUnusable, extract, issn_ok, normalise_isbn
-from biblioverse.catalog.search import title_marker
+from biblioverse.catalog.search import facet_number, facet_value, title_marker
 
 SAMPLE = Path(__file__).resolve().parents[2] / "src/biblioverse/catalog/data/loc-sample.mrc.gz"
 
@@ -113,3 +113,21 @@ def test_real_records_from_the_sample() -> None:
 )
 def test_titles_show_the_query_words_in_bold(query: str, title: str, html: str) -> None:
     assert title_marker(query)(title) == html
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "number"),
+    [
+        ("decade", "1990s", 1990),
+        ("decade", "850s", 850),
+        ("decade", "1995s", None),
+        ("decade", "nineties", None),
+        ("availability", "available", 1),
+        ("availability", "not_available", 0),
+        ("availability", "yes", None),
+    ],
+)
+def test_numeric_facets_round_trip(name: str, value: str, number: int | None) -> None:
+    assert facet_number(name, value) == number
+    if number is not None:
+        assert facet_value(name, number) == value
