@@ -131,7 +131,7 @@ def _facet_field(name: str) -> str:
 # (0.18 against 0.39 ms for the decades of "history" in 250,000 records). A decade is its
 # first year (1990 for "1990s"), availability 1 or 0.
 NUMERIC_FACETS = ("decade", "availability")
-_DECADE = re.compile(r"(\d{3,4}0)s")
+_DECADE = re.compile(r"(\d{1,3}0)s")
 
 
 def facet_number(name: str, value: str) -> int | None:
