@@ -67,10 +67,20 @@ def _staff_actor(session, username: str):  # type: ignore[no-untyped-def]
 
 @db_app.command("upgrade")
 def db_upgrade(data_dir: DataDir = None, revision: str = "head") -> None:
-    """Create or migrate the database schema."""
+    """Create or migrate the database schema (and rebuild an outdated search index)."""
     settings = _settings(data_dir)
     migrate.upgrade(settings.effective_database_url, revision)
     console.print(f"[green]database at {revision}[/green]")
+    _upgrade_index(settings)
+
+
+def _upgrade_index(settings: Settings) -> None:
+    """The search index is derived data: one written by another version is rebuilt."""
+    from biblioverse import catalog
+
+    index_dir = settings.data_dir / "index" / "catalog"
+    if index_dir.exists() and catalog.TantivyIndex(index_dir, replace_outdated=True).replaced:
+        console.print(f"search index rebuilt for this version: {_rebuild_index(settings)} records")
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -122,6 +132,7 @@ def demo(
 
     settings = _settings(data_dir)
     migrate.upgrade(settings.effective_database_url)
+    _upgrade_index(settings)
     factory = _factory(settings)
     with transaction(factory) as session:
         seeded_before = demo_data.is_seeded(session)
@@ -411,7 +422,7 @@ def _rebuild_index(settings: Settings) -> int:
     from biblioverse import catalog
     from biblioverse.db import transaction
 
-    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
+    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog", replace_outdated=True)
     with (
         transaction(_factory(settings)) as session,
         Progress(

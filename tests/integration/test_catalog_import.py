@@ -332,3 +332,19 @@ def test_new_records_are_searchable_once_both_commits_are_done(
         )
         raise RuntimeError("the database commit failed")
     assert index.count() == 40
+
+
+def test_an_index_of_another_version_is_refused_or_replaced(tmp_path: Path) -> None:
+    import tantivy
+
+    b = tantivy.SchemaBuilder()
+    b.add_text_field("title", stored=True)
+    old = tantivy.Index(b.build(), path=str(tmp_path))
+    writer = old.writer(15_000_000, 1)
+    writer.commit()
+    writer.wait_merging_threads()
+    with pytest.raises(catalog.IndexOutdated, match="biblioverse index rebuild"):
+        catalog.TantivyIndex(tmp_path)
+    replaced = catalog.TantivyIndex(tmp_path, replace_outdated=True)
+    assert replaced.replaced and replaced.count() == 0
+    assert not catalog.TantivyIndex(tmp_path).replaced

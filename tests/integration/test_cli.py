@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -191,3 +192,24 @@ def test_catalog_items_csv_through_the_command(demo_dir: Path, tmp_path: Path) -
     r = run("catalog", "items", str(f), "--as", "cataloguer", data_dir=demo_dir)
     assert r.returncode == 1 and "added 1 of 2 copies; 1 rows rejected" in r.stdout
     assert "no library with code 'nowhere'" in r.stdout
+
+
+def test_db_upgrade_rebuilds_a_search_index_of_another_version(demo_dir: Path) -> None:
+    import shutil
+
+    import tantivy
+
+    folder = demo_dir / "index" / "catalog"
+    shutil.rmtree(folder)
+    folder.mkdir()
+    b = tantivy.SchemaBuilder()
+    b.add_text_field("title", stored=True)
+    writer = tantivy.Index(b.build(), path=str(folder)).writer(15_000_000, 1)
+    writer.commit()
+    writer.wait_merging_threads()
+    r = run("db", "upgrade", data_dir=demo_dir)
+    assert r.returncode == 0, r.stderr
+    # 3,000 demo records, and those other tests of this module imported.
+    assert re.search(r"search index rebuilt for this version: 30\d\d records", r.stdout)
+    again = run("db", "upgrade", data_dir=demo_dir)
+    assert "search index rebuilt" not in again.stdout

@@ -4,7 +4,14 @@ from biblioverse.catalog.editing import RecordForm
 from biblioverse.catalog.errors import CatalogFileInvalid, ItemNotFound, RecordNotFound
 from biblioverse.catalog.models import Item, Record, RecordKey
 from biblioverse.catalog.rules import ItemStatus, ItemType, normalise_isbn
-from biblioverse.catalog.search import SearchDoc, SearchIndex, SearchPage, SearchQuery, TantivyIndex
+from biblioverse.catalog.search import (
+    IndexOutdated,
+    SearchDoc,
+    SearchIndex,
+    SearchPage,
+    SearchQuery,
+    TantivyIndex,
+)
 from biblioverse.catalog.service import (
     BadRecord,
     CatalogImportReport,
@@ -32,6 +39,7 @@ __all__ = [
     "BadRecord",
     "CatalogFileInvalid",
     "CatalogImportReport",
+    "IndexOutdated",
     "Item",
     "ItemChange",
     "ItemImportReport",

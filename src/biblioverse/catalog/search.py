@@ -193,24 +193,42 @@ def plain_words(text: str) -> str:
     return " ".join(_SYNTAX.sub(" ", text).split())
 
 
+class IndexOutdated(RuntimeError):
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"the search index in {path} was written by another version of Biblioverse: "
+            "run `biblioverse index rebuild` (or `biblioverse db upgrade`)"
+        )
+
+
 class TantivyIndex:
     """A tantivy index in a folder. Searches reload the reader when a writer committed;
     writes go through one writer at a time (tantivy's own lock across processes)."""
 
     def __init__(
-        self, path: Path, *, heap_bytes: int = 128_000_000, writer_threads: int = 1
+        self,
+        path: Path,
+        *,
+        heap_bytes: int = 128_000_000,
+        writer_threads: int = 1,
+        replace_outdated: bool = False,
     ) -> None:
+        """``replace_outdated``: an index written by another version (another schema) is
+        started again empty, for the commands that then rebuild it; otherwise it raises
+        IndexOutdated, so a server never deletes an index another process is reading."""
         self.path = path
         path.mkdir(parents=True, exist_ok=True)
         self.schema = _schema()
+        self.replaced = False
         try:
             self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
-        except ValueError:
-            # An index written by an older version with another schema: it is derived
-            # data, so it starts again empty (`biblioverse index rebuild` fills it).
+        except ValueError as exc:
+            if not replace_outdated:
+                raise IndexOutdated(path) from exc
             shutil.rmtree(path)
             path.mkdir(parents=True)
             self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
+            self.replaced = True
         self.heap_bytes = heap_bytes
         self.writer_threads = writer_threads
         self._lock = threading.Lock()
