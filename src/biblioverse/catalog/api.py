@@ -251,19 +251,7 @@ def record_out(session: Session, record: Record) -> RecordOut:
         clc=record.clc,
         call_number=record.call_number,
         holdings=holdings_of(session, [record.id]).get(record.id, []),
-        items=[
-            ItemOut(
-                id=i.id,
-                barcode=i.barcode,
-                library_id=i.org_unit_id,
-                location_id=i.location_id,
-                call_number=i.call_number,
-                item_type=i.item_type,
-                status=i.status,
-                circulates=i.circulates,
-            )
-            for i in items
-        ],
+        items=[item_out(i) for i in items],
     )
 
 
