@@ -10,6 +10,7 @@ words, not only by the whole run of characters.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import shutil
 import threading
@@ -41,6 +42,40 @@ BOOSTS = {
 }
 
 _FACET_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="facets")
+# Adjacent word pairs of subject headings, each one term: a two-word phrase such as "united
+# states" then reads one posting list in subjects instead of checking the positions of two
+# words that stand in most headings (2 ms of the phrase's 2.2 in 250,000 records). The
+# "common grams" idea of large library catalogues; other fields are short and keep their
+# positions.
+SUBJECT_PAIRS = "subject_pairs"
+PARSE_BOOSTS = {**BOOSTS, SUBJECT_PAIRS: BOOSTS["subject"]}
+_TOKEN = re.compile(r"[^\W_]+")  # tantivy's default tokenizer: runs of letters and digits
+_PHRASE = re.compile(r'(^|[\s(+\-])"([^"]*)"(?=$|[\s)])')
+
+
+def word_pairs(text: str) -> list[str]:
+    """Each two adjacent words, as tantivy's default tokenizer cuts and lowercases them."""
+    words = [w.lower() for w in _TOKEN.findall(text) if len(w) < 40]
+    return [f"{a} {b}" for a, b in itertools.pairwise(words)]
+
+
+def two_word_phrases(query: str) -> str:
+    """A query with each unfielded two-word phrase asked of the word pairs in subjects and
+    of the positions in the other default fields; ranking keeps the same field boosts."""
+
+    def rewrite(m: re.Match[str]) -> str:
+        lead, phrase = m.group(1), m.group(2)
+        pairs = word_pairs(phrase)
+        if len(pairs) != 1 or _CJK_RUN.search(phrase):
+            return m.group(0)
+        escaped = phrase.replace("\\", " ")
+        fields = [f'{name}:"{escaped}"' for name in BOOSTS if name != "subject"]
+        fields.append(f'{SUBJECT_PAIRS}:"{pairs[0]}"')
+        return lead + "(" + " OR ".join(fields) + ")"
+
+    return _PHRASE.sub(rewrite, query)
+
+
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -155,6 +190,7 @@ def _schema() -> tantivy.Schema:
     for name in ("author", "subject", "notes", "callnumber", "suggest"):
         b.add_text_field(name, stored=False, tokenizer_name="default")
     b.add_text_field("isbn", stored=False, tokenizer_name="raw")
+    b.add_text_field(SUBJECT_PAIRS, stored=False, tokenizer_name="raw", index_option="freq")
     for name in FACETS:
         if name in NUMERIC_FACETS:
             b.add_integer_field(_facet_field(name), stored=False, indexed=True, fast=True)
@@ -250,7 +286,10 @@ class TantivyIndex:
         for a in d.authors:
             doc.add_text("author", segment(a))
         for s in d.subjects:
-            doc.add_text("subject", segment(s))
+            text = segment(s)
+            doc.add_text("subject", text)
+            for pair in word_pairs(text):
+                doc.add_text(SUBJECT_PAIRS, pair)
         for n in d.notes:
             doc.add_text("notes", segment(n))
         for i in d.isbns:
@@ -347,14 +386,17 @@ class TantivyIndex:
         segmented = segment(text)
         try:
             return self.index.parse_query(
-                segmented, list(BOOSTS), field_boosts=BOOSTS, conjunction_by_default=True
+                two_word_phrases(segmented),
+                list(BOOSTS),
+                field_boosts=PARSE_BOOSTS,
+                conjunction_by_default=True,
             ), False
         except ValueError:
             words = plain_words(segmented)
             if not words:
                 return tantivy.Query.empty_query(), True
             return self.index.parse_query(
-                words, list(BOOSTS), field_boosts=BOOSTS, conjunction_by_default=True
+                words, list(BOOSTS), field_boosts=PARSE_BOOSTS, conjunction_by_default=True
             ), True
 
     def _filtered(self, base: tantivy.Query, filters: dict[str, list[str]]) -> tantivy.Query:
