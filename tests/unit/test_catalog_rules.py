@@ -125,6 +125,12 @@ def test_titles_show_the_query_words_in_bold(query: str, title: str, html: str) 
         ("availability", "available", 1),
         ("availability", "not_available", 0),
         ("availability", "yes", None),
+        ("language", "eng", 3048),
+        ("language", "aaa", 0),
+        ("language", "zzz", 17575),
+        ("language", "chi", 1542),
+        ("language", "|||", None),
+        ("language", "EN", None),
     ],
 )
 def test_numeric_facets_round_trip(name: str, value: str, number: int | None) -> None:

@@ -164,9 +164,11 @@ def _facet_field(name: str) -> str:
 
 # Facets kept as numbers: a numeric column is counted about twice as fast as a text one
 # (0.18 against 0.39 ms for the decades of "history" in 250,000 records). A decade is its
-# first year (1990 for "1990s"), availability 1 or 0.
-NUMERIC_FACETS = ("decade", "availability")
+# first year (1990 for "1990s"), availability 1 or 0, a MARC language code its three
+# letters in base 26 ("eng" 3,048); a language that is no such code is not counted.
+NUMERIC_FACETS = ("language", "decade", "availability")
 _DECADE = re.compile(r"(\d{1,3}0)s")
+_LANGUAGE = re.compile(r"[a-z]{3}")
 
 
 def facet_number(name: str, value: str) -> int | None:
@@ -174,12 +176,19 @@ def facet_number(name: str, value: str) -> int | None:
     if name == "decade":
         m = _DECADE.fullmatch(value)
         return int(m.group(1)) if m else None
+    if name == "language":
+        if not _LANGUAGE.fullmatch(value):
+            return None
+        return int(sum((ord(c) - 97) * 26**i for i, c in enumerate(reversed(value))))
     return {"available": 1, "not_available": 0}.get(value)
 
 
 def facet_value(name: str, number: float) -> str:
     if name == "decade":
         return f"{int(number)}s"
+    if name == "language":
+        n = int(number)
+        return "".join(chr(97 + n // 26**i % 26) for i in (2, 1, 0))
     return "available" if number else "not_available"
 
 
