@@ -1,0 +1,1 @@
+"""Circulation: the rule matrix, loans, holds, transits, fees, notices."""
