@@ -26,6 +26,7 @@ class Permission(StrEnum):
     READERS_MANAGE = "readers.manage"
     CATALOG_MANAGE = "catalog.manage"
     CIRCULATION_OPERATE = "circulation.operate"
+    CIRCULATION_RULES = "circulation.rules"
     AUDIT_READ = "audit.read"
     DEVICES_MANAGE = "devices.manage"
 
@@ -39,6 +40,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.READERS_MANAGE,
             Permission.CATALOG_MANAGE,
             Permission.CIRCULATION_OPERATE,
+            Permission.CIRCULATION_RULES,
             Permission.AUDIT_READ,
         }
     ),

@@ -34,6 +34,7 @@ from biblioverse.catalog import console as catalog_console
 from biblioverse.catalog import pages as catalog_pages
 from biblioverse.catalog.api import add_search_route
 from biblioverse.catalog.api import router as catalog_router
+from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.errors import DomainError
 from biblioverse.libraries.api import router as libraries_router
@@ -413,7 +414,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     }
 
     add_search_route(app, "/api/v1", ERROR_RESPONSES)  # first: the busiest route
-    for router in (accounts_router, libraries_router, readers_router, catalog_router):
+    for router in (
+        accounts_router,
+        libraries_router,
+        readers_router,
+        catalog_router,
+        circulation_router,
+    ):
         app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
 
     @app.get("/health", tags=["ops"], summary="Liveness and database reachability")

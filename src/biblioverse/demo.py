@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, catalog, libraries, readers
+from biblioverse import accounts, catalog, circulation, libraries, readers
 from biblioverse.access import Role
 from biblioverse.libraries import OrgKind, Period, UnitInput
 from biblioverse.readers.rules import luhn_check_digit
@@ -275,6 +275,35 @@ DEMO_LOGINS: tuple[Login, ...] = (
 )
 
 
+def seed_rules(session: Session, *, at: dt.datetime, consortium_id: int, airport_id: int) -> None:
+    """A believable rule matrix: a consortium default, shorter loans for children's and
+    audio-visual items, three-hour reading-room loans of reference books, and an airport
+    branch whose books float (a traveller returns them anywhere, and they stay there)."""
+    P = circulation.Policy
+    for data in (
+        circulation.RuleInput(consortium_id, name="Consortium default", policy=P()),
+        circulation.RuleInput(
+            consortium_id, reader_category="child", name="Children", policy=P(max_loans=10)
+        ),
+        circulation.RuleInput(
+            consortium_id,
+            item_type="audiovisual",
+            name="Audio-visual",
+            policy=P(loan_days=7, renewals=1),
+        ),
+        circulation.RuleInput(
+            consortium_id,
+            item_type="reference",
+            name="Reference, in the reading room",
+            policy=P(loan_hours=3, renewals=0, self_service=False, mobile_checkout=False),
+        ),
+        circulation.RuleInput(
+            airport_id, name="Airport: travellers", policy=P(loan_days=21, floating=True)
+        ),
+    ):
+        circulation.save_rule(session, None, data, at=at)
+
+
 def seed(
     session: Session, *, at: dt.datetime, readers_count: int = 500, seed_value: int = 2026
 ) -> None:
@@ -520,3 +549,4 @@ def seed(
     session.add_all(rows)
     session.flush()
     seed_catalogue(session, at=at, rng=rng)
+    seed_rules(session, at=at, consortium_id=consortium.id, airport_id=airport.id)

@@ -3,6 +3,7 @@
 from biblioverse import audit, events
 from biblioverse.accounts import models as accounts_models
 from biblioverse.catalog import models as catalog_models
+from biblioverse.circulation import models as circulation_models
 from biblioverse.db import Base
 from biblioverse.libraries import models as libraries_models
 from biblioverse.readers import models as readers_models
@@ -13,6 +14,7 @@ __all__ = [
     "accounts_models",
     "audit",
     "catalog_models",
+    "circulation_models",
     "events",
     "libraries_models",
     "metadata",
