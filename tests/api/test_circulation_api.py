@@ -82,3 +82,68 @@ def test_rules_are_set_within_scope_and_explained(
         ).status_code
         == 403
     )
+
+
+def test_lending_by_desk_and_by_phone_with_reasons(
+    client: TestClient, session: Session, world: World, as_staff: Headers, as_reader: Headers
+) -> None:
+    record = catalog.save_record(
+        session,
+        world.actor(session, world.cataloguer),
+        None,
+        catalog.RecordForm(title="Borrowed twice"),
+        at=factories.NOW,
+    )
+    catalog.add_items(
+        session,
+        None,
+        [catalog.NewItem(record.id, f"C-{n}", world.central.id) for n in range(2)],
+        at=factories.NOW,
+    )
+    central, airport, consortium = world.central.id, world.airport.id, world.consortium.id
+    reader_id, stranger_id = world.reader_central.id, world.reader_community.id
+    session.commit()
+    admin = as_staff("admin")
+    rule = {"org_unit_id": consortium, "policy": {"loan_days": 21}}
+    assert client.post("/api/v1/circulation/rules", json=rule, headers=admin).status_code == 201
+    desk = as_staff("central-lib")
+    lend = {"reader_id": reader_id, "barcode": "C-0", "library_id": central}
+    r = client.post("/api/v1/circulation/checkout", json=lend, headers=desk)
+    assert r.status_code == 201, r.text
+    # 21 days, due at 21:00 in Beijing on Wednesday 9 December: 13:00 UTC.
+    assert r.json()["channel"] == "api" and r.json()["due_at"] == "2026-12-09T13:00:00Z"
+    again = client.post("/api/v1/circulation/checkout", json=lend, headers=desk)
+    assert again.status_code == 409 and again.json()["error"] == "item_on_loan"
+    # A reader borrows the other copy by phone, on their own card only.
+    phone = as_reader("CARD000001")
+    mine = client.post(
+        "/api/v1/circulation/checkout",
+        json={"barcode": "C-1", "library_id": central},
+        headers=phone,
+    )
+    assert mine.status_code == 201 and mine.json()["channel"] == "mobile"
+    stranger = {"reader_id": stranger_id, "barcode": "C-1", "library_id": central}
+    assert (
+        client.post("/api/v1/circulation/checkout", json=stranger, headers=phone).status_code == 403
+    )
+    renewed = client.post(f"/api/v1/circulation/loans/{mine.json()['id']}/renew", headers=phone)
+    assert renewed.status_code == 200 and renewed.json()["renewals"] == 1
+    # Returned at the airport; the search shows the copy in again.
+    back = client.post(
+        "/api/v1/circulation/checkin",
+        json={"barcode": "C-0", "library_id": airport},
+        headers=as_staff("airport-lib"),
+    )
+    assert back.status_code == 200 and back.json()["returned_at"]
+    unknown = client.post(
+        "/api/v1/circulation/checkin",
+        json={"barcode": "NOPE", "library_id": airport},
+        headers=as_staff("airport-lib"),
+    )
+    assert unknown.status_code == 404
+    assert (
+        client.post(
+            "/api/v1/circulation/checkout", json=lend, headers=as_staff("cataloguer")
+        ).status_code
+        == 403
+    )

@@ -1001,3 +1001,20 @@ def add_item(session: Session, actor: Actor, data: NewItem, *, at: dt.datetime) 
         details={"barcode": item.barcode, "record_id": item.record_id},
     )
     return item
+
+
+def item_for_update(
+    session: Session, *, barcode: str | None = None, rfid_tag: str | None = None
+) -> Item:
+    """A copy by barcode or RFID tag, its row locked for the rest of the transaction
+    (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the write transaction holds the lock)."""
+    if barcode:
+        q = select(Item).where(Item.barcode == barcode)
+    elif rfid_tag:
+        q = select(Item).where(Item.rfid_tag == rfid_tag)
+    else:
+        raise ValidationFailed([FieldError("barcode", "required", "A barcode or an RFID tag.")])
+    item = session.scalar(q.with_for_update())
+    if item is None:
+        raise ItemNotFound(barcode or rfid_tag)
+    return item

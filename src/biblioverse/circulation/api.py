@@ -1,4 +1,4 @@
-"""HTTP API of circulation: the rule matrix and which rule applies to a reader and a copy."""
+"""HTTP API of circulation: the rule matrix, which rule applies, and loans."""
 
 from __future__ import annotations
 
@@ -9,9 +9,18 @@ from fastapi import APIRouter, Depends, Query, status
 from biblioverse import libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.circulation import rules, service
-from biblioverse.circulation.schemas import ExplainOut, PolicyIO, RuleIn, RuleOut
+from biblioverse.circulation.models import Loan
+from biblioverse.circulation.schemas import (
+    CheckinIn,
+    CheckoutIn,
+    ExplainOut,
+    LoanOut,
+    PolicyIO,
+    RuleIn,
+    RuleOut,
+)
 from biblioverse.deps import CurrentActor, CurrentStaff, DbSession, Now, require_permission
-from biblioverse.errors import PermissionDenied
+from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
 
 router = APIRouter(prefix="/circulation", tags=["circulation"])
@@ -104,3 +113,65 @@ def explain(
         due_if_borrowed_now=applied.due,
         due_at_library_id=applied.at_library.id,
     )
+
+
+def _loan_out(loan: Loan) -> LoanOut:
+    return LoanOut(
+        id=loan.id,
+        item_id=loan.item_id,
+        reader_id=loan.reader_id,
+        library_id=loan.org_unit_id,
+        channel=loan.channel,
+        loaned_at=loan.loaned_at,
+        due_at=loan.due_at,
+        renewals=loan.renewals,
+        returned_at=loan.returned_at,
+    )
+
+
+@router.post(
+    "/checkout",
+    status_code=status.HTTP_201_CREATED,
+    summary="Lend a copy (circulation staff at their libraries; readers by phone, to "
+    "themselves); a refusal answers 409 with its reason as the error code",
+)
+def checkout(body: CheckoutIn, session: DbSession, actor: CurrentActor, now: Now) -> LoanOut:
+    if actor.is_reader:
+        reader_id, channel = actor.id, "mobile"
+        if body.reader_id not in (None, actor.id):
+            raise PermissionDenied("readers borrow on their own card only")
+    elif actor.is_staff:
+        if body.reader_id is None:
+            raise ValidationFailed([FieldError("reader_id", "required", "Whose card?")])
+        reader_id, channel = body.reader_id, "api"
+    else:
+        raise PermissionDenied("devices lend through SIP2")
+    loan = service.checkout(
+        session,
+        actor,
+        reader_id=reader_id,
+        barcode=body.barcode,
+        rfid_tag=body.rfid_tag,
+        at_unit_id=body.library_id,
+        channel=channel,
+        at=now,
+    )
+    return _loan_out(loan)
+
+
+@router.post("/checkin", summary="Take a copy back, at any member library (circulation staff)")
+def checkin(body: CheckinIn, session: DbSession, actor: CurrentStaff, now: Now) -> LoanOut:
+    loan = service.checkin(
+        session,
+        actor,
+        barcode=body.barcode,
+        rfid_tag=body.rfid_tag,
+        at_unit_id=body.library_id,
+        at=now,
+    )
+    return _loan_out(loan)
+
+
+@router.post("/loans/{loan_id}/renew", summary="Renew a loan (the reader, or circulation staff)")
+def renew(loan_id: DbId, session: DbSession, actor: CurrentActor, now: Now) -> LoanOut:
+    return _loan_out(service.renew(session, actor, loan_id, at=now))

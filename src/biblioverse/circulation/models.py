@@ -9,11 +9,13 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     SmallInteger,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,3 +61,34 @@ class CirculationRule(Base):
     block_threshold: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("10.00"))
     floating: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Loan(Base):
+    """A copy lent to a reader. At most one open loan per copy: a partial unique index, so
+    two desks racing for one copy cannot both win."""
+
+    __tablename__ = "loans"
+    __table_args__ = (
+        Index(
+            "uq_loans_open_item",
+            "item_id",
+            unique=True,
+            sqlite_where=text("returned_at IS NULL"),
+            postgresql_where=text("returned_at IS NULL"),
+        ),
+        CheckConstraint("channel IN ('desk', 'api', 'mobile', 'kiosk')", name="channel"),
+        CheckConstraint("renewals >= 0", name="renewals"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    # NULL once a closed loan is anonymised (a reader's history is private by default).
+    reader_id: Mapped[int | None] = mapped_column(ForeignKey("readers.id"), index=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))  # where it was lent
+    rule_id: Mapped[int | None] = mapped_column(ForeignKey("circulation_rules.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    loaned_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    renewals: Mapped[int] = mapped_column(SmallInteger, default=0)
+    returned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    returned_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))

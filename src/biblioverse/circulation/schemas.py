@@ -59,3 +59,38 @@ class ExplainOut(BaseModel):
     lending_library_id: int
     due_if_borrowed_now: dt.datetime
     due_at_library_id: int
+
+
+Barcode = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,64}$")]
+
+
+class CheckoutIn(BaseModel):
+    """A copy by barcode or RFID tag. A reader borrowing by phone leaves reader_id out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reader_id: DbId | None = None
+    barcode: Barcode | None = None
+    rfid_tag: Tag | None = None
+    library_id: DbId
+
+
+class CheckinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    barcode: Barcode | None = None
+    rfid_tag: Tag | None = None
+    library_id: DbId
+
+
+class LoanOut(BaseModel):
+    id: int
+    item_id: int
+    reader_id: int | None
+    library_id: int
+    channel: str
+    loaned_at: dt.datetime
+    due_at: dt.datetime
+    renewals: int
+    returned_at: dt.datetime | None

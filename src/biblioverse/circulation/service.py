@@ -1,5 +1,5 @@
-"""Use cases of circulation: the rule matrix and which rule applies (more to come: loans,
-holds, transits, fees)."""
+"""Use cases of circulation: the rule matrix, which rule applies, and loans (lend, take
+back, renew). Holds, transits and fees come next."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries, readers
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
-from biblioverse.circulation import rules
+from biblioverse.circulation import errors, rules
 from biblioverse.circulation.errors import RuleNotFound
-from biblioverse.circulation.models import CirculationRule
+from biblioverse.circulation.models import CirculationRule, Loan
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
+from biblioverse.events import record as record_event
 
 ANY = "*"
 POLICY_FIELDS = tuple(f.name for f in dataclasses.fields(rules.Policy))
@@ -137,3 +138,142 @@ def save_rule(
             details={"cell": list(cell), "name": data.name},
         )
     return row
+
+
+# --- loans ----------------------------------------------------------------------------
+
+
+def _ensure_desk(actor: Actor | None, unit: libraries.OrgUnit) -> None:
+    if (
+        actor is not None
+        and actor.is_staff
+        and not actor.can(Permission.CIRCULATION_OPERATE, unit.path)
+    ):
+        raise PermissionDenied("you may not lend or take back copies here")
+
+
+def _reader_may_borrow(reader: readers.Reader, at: dt.datetime) -> None:
+    status = readers.Status(reader.status)
+    if status is readers.Status.BLOCKED:
+        raise errors.ReaderBlocked("the card is blocked")
+    if status is readers.Status.PENDING:
+        raise errors.CardNotActive("the card waits for activation at a desk")
+    if status is readers.Status.EXPIRED or reader.expires_on < readers.local_today(at):
+        raise errors.CardExpired(f"the card expired on {reader.expires_on.isoformat()}")
+
+
+def _changed(session: Session, item: catalog.Item, topic: str, loan: Loan, at: dt.datetime) -> None:
+    record_event(session, topic, {"loan_id": loan.id, "item_id": item.id}, at=at)
+    # Availability shows in search results: the index refreshes the record after commit.
+    record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+
+
+def checkout(
+    session: Session,
+    actor: Actor | None,
+    *,
+    reader_id: int,
+    barcode: str | None = None,
+    rfid_tag: str | None = None,
+    at_unit_id: int,
+    channel: str = "desk",
+    at: dt.datetime,
+) -> Loan:
+    """Lend a copy. The copy's row is locked first, so of two desks racing for one copy the
+    second sees it on loan; the database's one-open-loan index guards the rest. A refusal
+    names its reason."""
+    unit = libraries.get_unit(session, at_unit_id)
+    _ensure_desk(actor, unit)
+    if actor is not None and actor.is_reader and actor.id != reader_id:
+        raise PermissionDenied("readers borrow on their own card only")
+    item = catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
+    reader = readers.get(session, reader_id)
+    _reader_may_borrow(reader, at)
+    if item.status == catalog.ItemStatus.ON_LOAN.value:
+        raise errors.ItemOnLoan(f"copy {item.barcode} is already on loan")
+    if not item.circulates or item.status != catalog.ItemStatus.AVAILABLE.value:
+        why_not = "for use in the library" if not item.circulates else item.status
+        raise errors.ItemNotLoanable(f"copy {item.barcode} cannot be lent ({why_not})")
+    owner = libraries.get_unit(session, item.org_unit_id)
+    why = rules.resolve(matrix(session), owner.path, reader.category, item.item_type)
+    policy = why.rule.policy
+    if channel == "mobile" and not policy.mobile_checkout:
+        raise errors.ChannelNotAllowed("this copy is lent at a desk, not by phone")
+    if channel == "kiosk" and not policy.self_service:
+        raise errors.ChannelNotAllowed("this copy is lent at a desk, not at a kiosk")
+    open_loans = (
+        session.scalar(
+            select(func.count())
+            .select_from(Loan)
+            .where(Loan.reader_id == reader.id, Loan.returned_at.is_(None))
+        )
+        or 0
+    )
+    if open_loans >= policy.max_loans:
+        raise errors.LoanLimitReached(
+            f"the card already has {open_loans} loans ({policy.max_loans} allowed)"
+        )
+    loan = Loan(
+        item_id=item.id,
+        reader_id=reader.id,
+        org_unit_id=unit.id,
+        rule_id=why.rule.id,
+        channel=channel,
+        loaned_at=at,
+        due_at=rules.due_at(policy, at, libraries.schedule_of(unit)).astimezone(dt.UTC),
+        renewals=0,
+    )
+    session.add(loan)
+    item.status = catalog.ItemStatus.ON_LOAN.value
+    session.flush()
+    _changed(session, item, "circulation.loan.created", loan, at)
+    return loan
+
+
+def checkin(
+    session: Session,
+    actor: Actor | None,
+    *,
+    barcode: str | None = None,
+    rfid_tag: str | None = None,
+    at_unit_id: int,
+    at: dt.datetime,
+) -> Loan:
+    """Take a copy back, at any member library. (Transits home and hold traps come next.)"""
+    unit = libraries.get_unit(session, at_unit_id)
+    _ensure_desk(actor, unit)
+    item = catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
+    loan = session.scalar(select(Loan).where(Loan.item_id == item.id, Loan.returned_at.is_(None)))
+    if loan is None:
+        raise errors.NotOnLoan(f"copy {item.barcode} is not on loan")
+    loan.returned_at = at
+    loan.returned_unit_id = unit.id
+    item.status = catalog.ItemStatus.AVAILABLE.value
+    session.flush()
+    _changed(session, item, "circulation.loan.returned", loan, at)
+    return loan
+
+
+def renew(session: Session, actor: Actor | None, loan_id: int, *, at: dt.datetime) -> Loan:
+    """Renew a loan for another loan period, from now, as its rule allows."""
+    loan = session.scalar(select(Loan).where(Loan.id == loan_id).with_for_update())
+    if loan is None or loan.returned_at is not None:
+        raise errors.LoanNotFound(loan_id)
+    if actor is not None and actor.is_reader and actor.id != loan.reader_id:
+        raise errors.LoanNotFound(loan_id)  # another reader's loan does not exist for them
+    unit = libraries.get_unit(session, loan.org_unit_id)
+    if actor is not None and actor.is_staff:
+        _ensure_desk(actor, unit)
+    assert loan.reader_id is not None
+    reader = readers.get(session, loan.reader_id)
+    _reader_may_borrow(reader, at)
+    item = catalog.get_item(session, loan.item_id)
+    owner = libraries.get_unit(session, item.org_unit_id)
+    policy = rules.resolve(matrix(session), owner.path, reader.category, item.item_type).rule.policy
+    if loan.renewals >= policy.renewals:
+        raise errors.RenewalLimitReached(f"renewed {loan.renewals} times of {policy.renewals}")
+    loan.renewals += 1
+    loan.due_at = rules.due_at(policy, at, libraries.schedule_of(unit)).astimezone(dt.UTC)
+    session.flush()
+    _changed(session, item, "circulation.loan.renewed", loan, at)
+    return loan
