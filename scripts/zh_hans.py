@@ -6,6 +6,22 @@ fails when a message has no translation.
 """
 
 ZH_HANS: dict[str, str] = {
+    "%(barcode)s is back.": "%(barcode)s 已归还。",
+    "%(barcode)s lent to %(name)s, due %(due)s.": "%(barcode)s 已借给 %(name)s，应还时间 %(due)s。",
+    "Lend": "借出",
+    "No copy has this barcode.": "没有这个条码的复本。",
+    "No reader has this card number.": "没有这个读者证号。",
+    "Take back": "归还",
+    "The card has expired.": "读者证已过期。",
+    "The card has reached its loan limit.": "读者证已达到借阅上限。",
+    "The card is blocked.": "读者证已停用。",
+    "The card waits for activation at a desk.": "读者证尚待在服务台激活。",
+    "This copy is already on loan.": "该复本已借出。",
+    "This copy is lent at a desk only.": "该复本只能在服务台借出。",
+    "This copy is not for loan.": "该复本不外借。",
+    "This copy is not on loan.": "该复本未借出。",
+    "Your role does not include circulation.": "您的角色不包括流通。",
+    "Your role does not include lending at this library.": "您的角色不包括在本馆借出。",
     "%(count)d records found": "找到 %(count)d 条书目记录",
     "A MARC language code of three letters, such as chi or eng.": "请填写三个字母的 MARC 语种代码，如 chi 或 eng。",
     "A barcode of 1 to 32 letters, digits or hyphens.": "条码为 1 到 32 位字母、数字或连字符。",

@@ -34,6 +34,7 @@ from biblioverse.catalog import console as catalog_console
 from biblioverse.catalog import pages as catalog_pages
 from biblioverse.catalog.api import add_search_route
 from biblioverse.catalog.api import router as catalog_router
+from biblioverse.circulation import pages as circulation_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.errors import DomainError
@@ -439,6 +440,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(catalog_pages.router)
     app.include_router(catalog_console.router)
+    app.include_router(circulation_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(

@@ -265,3 +265,26 @@ def test_cataloguing_form_on_a_phone_in_chinese(phone: Page, server: str) -> Non
     expect(phone.get_by_role("heading", name="编辑书目记录")).to_be_visible()
     assert no_horizontal_scroll(phone)
     shot(phone, "cataloguing-edit-phone-zh")
+
+
+def test_desk_lends_and_takes_back_by_scanning_with_the_keyboard(
+    page: Page, server: str, console: Console
+) -> None:
+    sign_in(page, server, "staff", "circulation", STAFF_PASSWORD)
+    page.get_by_role("link", name="Circulation desk").click()
+    expect(page.locator("#lend-card")).to_be_focused()
+    page.keyboard.type(READER_CARD)
+    page.keyboard.press("Tab")
+    page.keyboard.type("39000001")  # a scanner types the barcode and presses Enter
+    page.keyboard.press("Enter")
+    expect(page.locator("#desk-result")).to_contain_text("39000001 lent to 林小雨, due")
+    # The card stays; the cursor waits in the barcode field for the next copy.
+    expect(page.locator("#lend-barcode")).to_be_focused()
+    page.keyboard.type("39000001")
+    page.keyboard.press("Enter")
+    expect(page.locator("#desk-refusal")).to_have_text("This copy is already on loan.")
+    shot(page, "desk-refusal-en")
+    page.locator("#return-barcode").fill("39000001")
+    page.locator("#return-barcode").press("Enter")
+    expect(page.locator("#desk-result")).to_have_text("39000001 is back.")
+    assert [e for e in console.errors if "status of 409" not in e] == []

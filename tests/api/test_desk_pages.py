@@ -1,0 +1,52 @@
+"""The circulation desk page through HTTP: reasons in the reader's language, and scope."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from biblioverse import catalog, circulation
+from tests import factories
+from tests.api.test_pages import csrf_of, sign_in
+from tests.factories import STAFF_PW, World
+
+
+def test_the_desk_lends_says_why_not_in_chinese_and_stays_in_scope(
+    client: TestClient, session: Session, world: World
+) -> None:
+    circulation.save_rule(
+        session, None, circulation.RuleInput(world.consortium.id), at=factories.NOW
+    )
+    record = catalog.save_record(
+        session,
+        world.actor(session, world.cataloguer),
+        None,
+        catalog.RecordForm(title="At the desk"),
+        at=factories.NOW,
+    )
+    catalog.add_items(
+        session, None, [catalog.NewItem(record.id, "D-1", world.central.id)], at=factories.NOW
+    )
+    central = str(world.central.id)
+    session.commit()
+    sign_in(client, "staff", "central-lib", STAFF_PW)
+    page = client.get("/staff/desk")
+    assert page.status_code == 200 and "Central Library" in page.text
+    form = {"csrf_token": csrf_of(page.text), "library_id": central}
+    lent = client.post(
+        "/staff/desk/checkout", data={**form, "card_number": "CARD000001", "barcode": "D-1"}
+    )
+    assert lent.status_code == 200 and "D-1 lent to Reader 1, due" in lent.text
+    client.get("/lang/zh_Hans")
+    again = client.post(
+        "/staff/desk/checkout", data={**form, "card_number": "CARD000001", "barcode": "D-1"}
+    )
+    assert again.status_code == 409 and "该复本已借出。" in again.text
+    nobody = client.post(
+        "/staff/desk/checkout", data={**form, "card_number": "NOBODY", "barcode": "D-1"}
+    )
+    assert nobody.status_code == 409 and "没有这个读者证号。" in nobody.text
+    back = client.post("/staff/desk/checkin", data={**form, "barcode": "D-1"})
+    assert back.status_code == 200 and "D-1 已归还。" in back.text
+    sign_in(client, "staff", "cataloguer", STAFF_PW)
+    assert client.get("/staff/desk").status_code == 403
