@@ -6,6 +6,17 @@ fails when a message has no translation.
 """
 
 ZH_HANS: dict[str, str] = {
+    "My loans": "我的借阅",
+    "Renewed.": "已续借。",
+    "Due": "应还时间",
+    "Renewals": "续借次数",
+    "Renew": "续借",
+    "Nothing on loan.": "目前没有借阅。",
+    "This loan cannot be renewed again.": "这次借阅不能再续借了。",
+    "Your card has expired.": "您的读者证已过期。",
+    "Your card is blocked.": "您的读者证已停用。",
+    "Your card waits for activation at a desk.": "您的读者证尚待在服务台激活。",
+    "This loan is not open on your card.": "这不是您读者证上的在借记录。",
     "%(barcode)s is back.": "%(barcode)s 已归还。",
     "%(barcode)s lent to %(name)s, due %(due)s.": "%(barcode)s 已借给 %(name)s，应还时间 %(due)s。",
     "Lend": "借出",

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, circulation
 from tests import factories
 from tests.api.test_pages import csrf_of, sign_in
-from tests.factories import STAFF_PW, World
+from tests.factories import READER_PW, STAFF_PW, World
 
 
 def test_the_desk_lends_says_why_not_in_chinese_and_stays_in_scope(
@@ -50,3 +50,50 @@ def test_the_desk_lends_says_why_not_in_chinese_and_stays_in_scope(
     assert back.status_code == 200 and "D-1 已归还。" in back.text
     sign_in(client, "staff", "cataloguer", STAFF_PW)
     assert client.get("/staff/desk").status_code == 403
+
+
+def test_a_reader_sees_their_loans_and_renews_them_within_the_rule(
+    client: TestClient, session: Session, world: World
+) -> None:
+    circulation.save_rule(
+        session,
+        None,
+        circulation.RuleInput(world.consortium.id, policy=circulation.Policy(renewals=1)),
+        at=factories.NOW,
+    )
+    record = catalog.save_record(
+        session,
+        world.actor(session, world.cataloguer),
+        None,
+        catalog.RecordForm(title="Mine to renew"),
+        at=factories.NOW,
+    )
+    catalog.add_items(
+        session, None, [catalog.NewItem(record.id, "R-1", world.central.id)], at=factories.NOW
+    )
+    loan = circulation.checkout(
+        session,
+        None,
+        reader_id=world.reader_central.id,
+        barcode="R-1",
+        at_unit_id=world.central.id,
+        at=factories.NOW,
+    )
+    loan_id = loan.id
+    session.commit()
+    sign_in(client, "reader", "CARD000001", READER_PW)
+    page = client.get("/account")
+    assert "Mine to renew" in page.text and "R-1" in page.text
+    token = csrf_of(page.text)
+    first = client.post(f"/account/loans/{loan_id}/renew", data={"csrf_token": token})
+    assert first.status_code == 200 and "Renewed." in first.text
+    second = client.post(f"/account/loans/{loan_id}/renew", data={"csrf_token": token})
+    assert "This loan cannot be renewed again." in second.text
+    # Another reader cannot renew it.
+    sign_in(client, "reader", "CARD000002", READER_PW)
+    other = client.get("/account")
+    assert "Mine to renew" not in other.text
+    theirs = client.post(
+        f"/account/loans/{loan_id}/renew", data={"csrf_token": csrf_of(other.text)}
+    )
+    assert "This loan is not open on your card." in theirs.text

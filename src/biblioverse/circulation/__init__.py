@@ -5,11 +5,13 @@ from biblioverse.circulation.models import CirculationRule, Loan
 from biblioverse.circulation.rules import NoRule, PickupPolicy, Policy, Rule, due_at, resolve
 from biblioverse.circulation.service import (
     Applied,
+    LoanLine,
     RuleInput,
     checkin,
     checkout,
     explain,
     matrix,
+    open_loans,
     renew,
     save_rule,
 )
@@ -18,6 +20,7 @@ __all__ = [
     "Applied",
     "CirculationRule",
     "Loan",
+    "LoanLine",
     "NoRule",
     "PickupPolicy",
     "Policy",
@@ -29,6 +32,7 @@ __all__ = [
     "due_at",
     "explain",
     "matrix",
+    "open_loans",
     "renew",
     "resolve",
     "save_rule",

@@ -277,3 +277,26 @@ def renew(session: Session, actor: Actor | None, loan_id: int, *, at: dt.datetim
     session.flush()
     _changed(session, item, "circulation.loan.renewed", loan, at)
     return loan
+
+
+@dataclass
+class LoanLine:
+    """A reader's open loan as their account shows it."""
+
+    loan: Loan
+    barcode: str
+    record_id: int
+    title: str
+    library_id: int
+
+
+def open_loans(session: Session, reader_id: int) -> list[LoanLine]:
+    """A reader's open loans, due soonest first."""
+    rows = session.execute(
+        select(Loan, catalog.Item.barcode, catalog.Record.id, catalog.Record.title)
+        .join(catalog.Item, catalog.Item.id == Loan.item_id)
+        .join(catalog.Record, catalog.Record.id == catalog.Item.record_id)
+        .where(Loan.reader_id == reader_id, Loan.returned_at.is_(None))
+        .order_by(Loan.due_at, Loan.id)
+    )
+    return [LoanLine(loan, code, rid, title, loan.org_unit_id) for loan, code, rid, title in rows]

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, audit, i18n, libraries, readers
+from biblioverse import accounts, audit, circulation, i18n, libraries, readers
 from biblioverse.access import Actor, Permission, PrincipalKind
 from biblioverse.deps import DbSession, LoginPolicy, Now, ReadSession, client_address
 from biblioverse.errors import (
@@ -363,7 +363,13 @@ def register(
 
 @router.get("/account", response_class=HTMLResponse)
 def account(
-    request: Request, session: DbSession, actor: PageActor, now: Now, welcome: int = 0
+    request: Request,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    welcome: int = 0,
+    renewed: int = 0,
+    refused: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     if actor is None or not actor.is_reader:
         return _signin_redirect(request)
@@ -382,7 +388,34 @@ def account(
         saved=False,
         errors={},
         values=_settings_values(reader),
+        loans=circulation.open_loans(session, reader.id),
+        renewed=renewed,
+        refusal=_(RENEW_REFUSALS[refused]) if refused in RENEW_REFUSALS else "",
     )
+
+
+# Why a renewal was refused, in words, by the error's code.
+RENEW_REFUSALS = {
+    "renewal_limit": N_("This loan cannot be renewed again."),
+    "card_expired": N_("Your card has expired."),
+    "reader_blocked": N_("Your card is blocked."),
+    "card_not_active": N_("Your card waits for activation at a desk."),
+    "loan_not_found": N_("This loan is not open on your card."),
+}
+
+
+@router.post("/account/loans/{loan_id}/renew", dependencies=[Csrf])
+def renew_loan(
+    loan_id: DbId, request: Request, session: DbSession, actor: PageActor, now: Now
+) -> Response:
+    if actor is None or not actor.is_reader:
+        return _signin_redirect(request)
+    try:
+        with session.begin_nested():
+            circulation.renew(session, actor, loan_id, at=now)
+    except DomainError as exc:
+        return _redirect(f"/account?refused={exc.code}#loans")
+    return _redirect(f"/account?renewed={loan_id}#loans")
 
 
 class SettingsForm(BaseModel):
