@@ -6,6 +6,18 @@ fails when a message has no translation.
 """
 
 ZH_HANS: dict[str, str] = {
+    "%(n)d days": "%(n)d 天",
+    "%(n)d hours": "%(n)d 小时",
+    "Item type": "文献类型",
+    "Loan period": "借期",
+    "Loan rules": "借阅规则",
+    "Loans at most": "最多借阅",
+    "No rule applies: the consortium has no default rule.": "没有适用的规则：联盟尚未设置默认规则。",
+    "Rule": "规则",
+    "The most specific row applies: first the library closest to the copy's owner, then a row for the item type, then one for the reader category.": "适用最具体的一行：先看离复本所属馆最近的图书馆，再看文献类型，最后看读者类别。",
+    "Which rule applies?": "适用哪条规则？",
+    "any": "任意",
+    "due %(due)s if lent now": "如现在借出，应还时间为 %(due)s",
     "My loans": "我的借阅",
     "Renewed.": "已续借。",
     "Due": "应还时间",

@@ -97,3 +97,37 @@ def test_a_reader_sees_their_loans_and_renews_them_within_the_rule(
         f"/account/loans/{loan_id}/renew", data={"csrf_token": csrf_of(other.text)}
     )
     assert "This loan is not open on your card." in theirs.text
+
+
+def test_the_rules_page_says_which_rule_applies_and_why(
+    client: TestClient, session: Session, world: World
+) -> None:
+    circulation.save_rule(
+        session, None, circulation.RuleInput(world.consortium.id, name="Default"), at=factories.NOW
+    )
+    circulation.save_rule(
+        session,
+        None,
+        circulation.RuleInput(
+            world.airport.id, name="Travellers", policy=circulation.Policy(loan_days=14)
+        ),
+        at=factories.NOW,
+    )
+    record = catalog.save_record(
+        session,
+        world.actor(session, world.cataloguer),
+        None,
+        catalog.RecordForm(title="Why this rule"),
+        at=factories.NOW,
+    )
+    catalog.add_items(
+        session, None, [catalog.NewItem(record.id, "W-1", world.airport.id)], at=factories.NOW
+    )
+    session.commit()
+    sign_in(client, "staff", "airport-desk", STAFF_PW)
+    page = client.get("/staff/rules", params={"card_number": "CARD000001", "barcode": "W-1"})
+    assert page.status_code == 200
+    assert "Travellers" in page.text and "more specific than rule" in page.text
+    assert "due 2 Dec 2026" in page.text  # 14 days from 18 November
+    missing = client.get("/staff/rules", params={"card_number": "CARD000001", "barcode": "NO"})
+    assert "No copy has this barcode." in missing.text

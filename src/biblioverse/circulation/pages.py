@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from biblioverse import catalog, i18n, libraries, readers
 from biblioverse.access import Actor, Permission
-from biblioverse.circulation import errors, service
+from biblioverse.circulation import errors, rules, service
 from biblioverse.deps import DbSession, Now
 from biblioverse.errors import DomainError
 from biblioverse.i18n import N_
@@ -18,6 +19,9 @@ from biblioverse.i18n import gettext as _
 from biblioverse.web.pages import Csrf, PageActor, error_page, render, staff_or_redirect
 
 router = APIRouter(include_in_schema=False)
+
+NO_READER = N_("No reader has this card number.")
+NO_COPY = N_("No copy has this barcode.")
 
 # What the desk says for each refusal, by the error's code.
 REASONS = {
@@ -29,8 +33,8 @@ REASONS = {
     errors.ItemNotLoanable.code: N_("This copy is not for loan."),
     errors.ChannelNotAllowed.code: N_("This copy is lent at a desk only."),
     errors.NotOnLoan.code: N_("This copy is not on loan."),
-    catalog.ItemNotFound.code: N_("No copy has this barcode."),
-    "no_reader": N_("No reader has this card number."),
+    catalog.ItemNotFound.code: NO_COPY,
+    "no_reader": NO_READER,
     "forbidden": N_("Your role does not include lending at this library."),
 }
 
@@ -167,3 +171,45 @@ def take_back(
         return _page(request, session, who, kept, status_code=409, refusal=_reason(exc))
     result = _("%(barcode)s is back.") % {"barcode": form.barcode.strip()}
     return _page(request, session, who, form.model_copy(update={"barcode": ""}), result=result)
+
+
+@router.get("/staff/rules", response_class=HTMLResponse)
+def rules_page(
+    request: Request,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    card_number: Annotated[str, Query(max_length=40)] = "",
+    barcode: Annotated[str, Query(max_length=64)] = "",
+) -> Response:
+    """The rule matrix, and which row applies to a card and a copy, and why."""
+    who = _operator(request, actor)
+    if isinstance(who, Response):
+        return who
+    units = libraries.unit_names(session)
+    by_path = {u.path: u for u in units.values()}
+    applied, problem = None, ""
+    if card_number.strip() and barcode.strip():
+        reader = readers.by_card(session, card_number)
+        item = session.scalar(select(catalog.Item).where(catalog.Item.barcode == barcode.strip()))
+        if reader is None:
+            problem = _(NO_READER)
+        elif item is None:
+            problem = _(NO_COPY)
+        else:
+            try:
+                applied = service.explain(session, reader.id, item.id, at_unit_id=None, at=now)
+            except rules.NoRule:
+                problem = _("No rule applies: the consortium has no default rule.")
+    return render(
+        request,
+        "staff/rules.html",
+        who,
+        matrix=service.matrix(session),
+        by_path=by_path,
+        applied=applied,
+        problem=problem,
+        card_number=card_number,
+        barcode=barcode,
+        section="rules",
+    )
