@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, libraries, readers
+from biblioverse import accounts, catalog, libraries, readers
 from biblioverse.access import Actor, Grant, PrincipalKind, Role
 from biblioverse.libraries import OrgKind, Period, UnitInput
 
@@ -110,3 +111,20 @@ def world(session: Session) -> World:
     )
     session.commit()
     return w
+
+
+def copies(
+    session: Session,
+    w: World,
+    title: str,
+    barcodes: Sequence[str],
+    library: libraries.OrgUnit | None = None,
+) -> list[catalog.Item]:
+    """A record catalogued by the cataloguer, with copies of these barcodes at ``library``
+    (the central library unless said)."""
+    record = catalog.save_record(
+        session, w.actor(session, w.cataloguer), None, catalog.RecordForm(title=title), at=NOW
+    )
+    owner = (library or w.central).id
+    data = [catalog.NewItem(record.id, b, owner) for b in barcodes]
+    return catalog.add_items(session, None, data, at=NOW)

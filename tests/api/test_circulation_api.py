@@ -8,7 +8,6 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog
 from tests import factories
 from tests.factories import World
 
@@ -18,16 +17,7 @@ Headers = Callable[[str], dict[str, str]]
 def test_rules_are_set_within_scope_and_explained(
     client: TestClient, session: Session, world: World, as_staff: Headers, as_reader: Headers
 ) -> None:
-    record = catalog.save_record(
-        session,
-        world.actor(session, world.cataloguer),
-        None,
-        catalog.RecordForm(title="Rules of the road"),
-        at=factories.NOW,
-    )
-    (item,) = catalog.add_items(
-        session, None, [catalog.NewItem(record.id, "AIR-1", world.airport.id)], at=factories.NOW
-    )
+    (item,) = factories.copies(session, world, "Rules of the road", ["AIR-1"], world.airport)
     ids = {
         "consortium": world.consortium.id,
         "airport": world.airport.id,
@@ -87,19 +77,7 @@ def test_rules_are_set_within_scope_and_explained(
 def test_lending_by_desk_and_by_phone_with_reasons(
     client: TestClient, session: Session, world: World, as_staff: Headers, as_reader: Headers
 ) -> None:
-    record = catalog.save_record(
-        session,
-        world.actor(session, world.cataloguer),
-        None,
-        catalog.RecordForm(title="Borrowed twice"),
-        at=factories.NOW,
-    )
-    catalog.add_items(
-        session,
-        None,
-        [catalog.NewItem(record.id, f"C-{n}", world.central.id) for n in range(2)],
-        at=factories.NOW,
-    )
+    factories.copies(session, world, "Borrowed twice", ["C-0", "C-1"])
     central, airport, consortium = world.central.id, world.airport.id, world.consortium.id
     reader_id, stranger_id = world.reader_central.id, world.reader_community.id
     session.commit()

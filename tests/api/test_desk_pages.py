@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, circulation
+from biblioverse import circulation
 from tests import factories
 from tests.api.test_pages import csrf_of, sign_in
 from tests.factories import READER_PW, STAFF_PW, World
@@ -17,16 +17,7 @@ def test_the_desk_lends_says_why_not_in_chinese_and_stays_in_scope(
     circulation.save_rule(
         session, None, circulation.RuleInput(world.consortium.id), at=factories.NOW
     )
-    record = catalog.save_record(
-        session,
-        world.actor(session, world.cataloguer),
-        None,
-        catalog.RecordForm(title="At the desk"),
-        at=factories.NOW,
-    )
-    catalog.add_items(
-        session, None, [catalog.NewItem(record.id, "D-1", world.central.id)], at=factories.NOW
-    )
+    factories.copies(session, world, "At the desk", ["D-1"])
     central = str(world.central.id)
     session.commit()
     sign_in(client, "staff", "central-lib", STAFF_PW)
@@ -61,16 +52,7 @@ def test_a_reader_sees_their_loans_and_renews_them_within_the_rule(
         circulation.RuleInput(world.consortium.id, policy=circulation.Policy(renewals=1)),
         at=factories.NOW,
     )
-    record = catalog.save_record(
-        session,
-        world.actor(session, world.cataloguer),
-        None,
-        catalog.RecordForm(title="Mine to renew"),
-        at=factories.NOW,
-    )
-    catalog.add_items(
-        session, None, [catalog.NewItem(record.id, "R-1", world.central.id)], at=factories.NOW
-    )
+    factories.copies(session, world, "Mine to renew", ["R-1"])
     loan = circulation.checkout(
         session,
         None,
@@ -113,16 +95,7 @@ def test_the_rules_page_says_which_rule_applies_and_why(
         ),
         at=factories.NOW,
     )
-    record = catalog.save_record(
-        session,
-        world.actor(session, world.cataloguer),
-        None,
-        catalog.RecordForm(title="Why this rule"),
-        at=factories.NOW,
-    )
-    catalog.add_items(
-        session, None, [catalog.NewItem(record.id, "W-1", world.airport.id)], at=factories.NOW
-    )
+    factories.copies(session, world, "Why this rule", ["W-1"], world.airport)
     session.commit()
     sign_in(client, "staff", "airport-desk", STAFF_PW)
     page = client.get("/staff/rules", params={"card_number": "CARD000001", "barcode": "W-1"})

@@ -20,12 +20,8 @@ from tests.factories import World
 NOW = factories.NOW  # Wednesday 18 November 2026, 14:00 in Beijing
 
 
-def shelf(session: Session, w: World, n: int = 3, **kw: object) -> list[catalog.Item]:
-    record = catalog.save_record(
-        session, w.actor(session, w.cataloguer), None, catalog.RecordForm(title="Loans"), at=NOW
-    )
-    data = [catalog.NewItem(record.id, f"L-{i:04d}", w.central.id, **kw) for i in range(n)]  # type: ignore[arg-type]
-    return catalog.add_items(session, None, data, at=NOW)
+def shelf(session: Session, w: World, n: int = 3) -> list[catalog.Item]:
+    return factories.copies(session, w, "Loans", [f"L-{i:04d}" for i in range(n)])
 
 
 def rules(session: Session, w: World, **policy: object) -> None:

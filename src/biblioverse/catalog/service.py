@@ -31,6 +31,7 @@ from biblioverse.events import record as record_event
 from biblioverse.i18n import N_
 
 BATCH = 500
+PRICE = re.compile(r"\d{1,8}(\.\d{1,2})?")  # a copy's price: 28.00
 # The tables, for bulk inserts that skip the ORM's unit of work.
 RECORDS = cast(Table, Record.__table__)
 RECORD_KEYS = cast(Table, RecordKey.__table__)
@@ -702,7 +703,7 @@ def import_items_csv(
             bad("item_type", f"one of {', '.join(t.value for t in rules.ItemType)}")
             continue
         price = (row.get("price") or "").strip() or None
-        if price is not None and not re.fullmatch(r"\d{1,8}(\.\d{1,2})?", price):
+        if price is not None and not PRICE.fullmatch(price):
             bad("price", N_("A price such as 28.00."))
             continue
         if session.scalar(select(Item.id).where(Item.barcode == barcode)):
@@ -885,7 +886,34 @@ class ItemChange:
     circulates: bool | None = None
 
 
-PRICE = re.compile(r"\d{1,8}(\.\d{1,2})?")
+def copy_problems(
+    session: Session,
+    unit_id: int,
+    *,
+    item_type: str | None,
+    status: str | None,
+    price: str | None,
+    location_id: int | None,
+    rfid_tag: str | None,
+    call_number: str | None,
+) -> list[FieldError]:
+    """What is wrong with a copy's values (None: not given), for adding and for changing."""
+    problems = []
+    if item_type is not None and item_type not in rules.ITEM_TYPES:
+        problems.append(FieldError("item_type", "invalid", N_("Not an item type.")))
+    if status is not None and status not in {s.value for s in rules.ItemStatus}:
+        problems.append(FieldError("status", "invalid", N_("Not an item status.")))
+    if price and not PRICE.fullmatch(price):
+        problems.append(FieldError("price", "invalid", N_("A price such as 28.00.")))
+    if location_id is not None and location_id not in {
+        loc.id for loc in libraries.locations_of(session, unit_id)
+    }:
+        problems.append(FieldError("location_id", "invalid", N_("Not a location of this library.")))
+    if rfid_tag and (len(rfid_tag) > 64 or not rfid_tag.isalnum()):
+        problems.append(FieldError("rfid_tag", "invalid", N_("Letters and digits, at most 64.")))
+    if call_number is not None and len(call_number) > 120:
+        problems.append(FieldError("call_number", "too_long", N_("At most 120 characters.")))
+    return problems
 
 
 def get_item(session: Session, item_id: int) -> Item:
@@ -903,21 +931,16 @@ def update_item(
     unit = libraries.get_unit(session, item.org_unit_id)
     if not actor.can(Permission.CATALOG_MANAGE, unit.path):
         raise PermissionDenied("you may not change copies of this library")
-    problems = []
-    if change.item_type is not None and change.item_type not in rules.ITEM_TYPES:
-        problems.append(FieldError("item_type", "invalid", N_("Not an item type.")))
-    if change.status is not None and change.status not in {s.value for s in rules.ItemStatus}:
-        problems.append(FieldError("status", "invalid", N_("Not an item status.")))
-    if change.price and not PRICE.fullmatch(change.price):
-        problems.append(FieldError("price", "invalid", N_("A price such as 28.00.")))
-    if change.location_id is not None and change.location_id not in {
-        loc.id for loc in libraries.locations_of(session, unit.id)
-    }:
-        problems.append(FieldError("location_id", "invalid", N_("Not a location of this library.")))
-    if change.rfid_tag and (len(change.rfid_tag) > 64 or not change.rfid_tag.isalnum()):
-        problems.append(FieldError("rfid_tag", "invalid", N_("Letters and digits, at most 64.")))
-    if change.call_number is not None and len(change.call_number) > 120:
-        problems.append(FieldError("call_number", "too_long", N_("At most 120 characters.")))
+    problems = copy_problems(
+        session,
+        unit.id,
+        item_type=change.item_type,
+        status=change.status,
+        price=change.price,
+        location_id=change.location_id,
+        rfid_tag=change.rfid_tag,
+        call_number=change.call_number,
+    )
     if problems:
         raise ValidationFailed(problems)
     if change.rfid_tag and change.rfid_tag != item.rfid_tag:
@@ -974,15 +997,16 @@ def add_item(session: Session, actor: Actor, data: NewItem, *, at: dt.datetime) 
     """One copy added by staff, checked first: its record exists, its barcode and tag are
     free, its location belongs to its library."""
     get_record(session, data.record_id)
-    problems = []
-    if data.location_id is not None and data.location_id not in {
-        loc.id for loc in libraries.locations_of(session, data.org_unit_id)
-    }:
-        problems.append(FieldError("location_id", "invalid", N_("Not a location of this library.")))
-    if data.item_type not in rules.ITEM_TYPES:
-        problems.append(FieldError("item_type", "invalid", N_("Not an item type.")))
-    if data.price and not PRICE.fullmatch(data.price):
-        problems.append(FieldError("price", "invalid", N_("A price such as 28.00.")))
+    problems = copy_problems(
+        session,
+        data.org_unit_id,
+        item_type=data.item_type,
+        status=data.status,
+        price=data.price,
+        location_id=data.location_id,
+        rfid_tag=data.rfid_tag,
+        call_number=data.call_number,
+    )
     if problems:
         raise ValidationFailed(problems)
     if session.scalar(select(Item.id).where(Item.barcode == data.barcode)) is not None:

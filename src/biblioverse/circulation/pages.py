@@ -34,7 +34,6 @@ REASONS = {
     errors.ChannelNotAllowed.code: N_("This copy is lent at a desk only."),
     errors.NotOnLoan.code: N_("This copy is not on loan."),
     catalog.ItemNotFound.code: NO_COPY,
-    "no_reader": NO_READER,
     "forbidden": N_("Your role does not include lending at this library."),
 }
 
@@ -121,8 +120,7 @@ def lend(
         return who
     reader = readers.by_card(session, form.card_number)
     if reader is None:
-        no_reader = REASONS["no_reader"]
-        return _page(request, session, who, form, status_code=409, refusal=_(no_reader))
+        return _page(request, session, who, form, status_code=409, refusal=_(NO_READER))
     try:
         with session.begin_nested():
             loan = service.checkout(

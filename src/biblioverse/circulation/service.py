@@ -287,7 +287,6 @@ class LoanLine:
     barcode: str
     record_id: int
     title: str
-    library_id: int
 
 
 def open_loans(session: Session, reader_id: int) -> list[LoanLine]:
@@ -299,4 +298,4 @@ def open_loans(session: Session, reader_id: int) -> list[LoanLine]:
         .where(Loan.reader_id == reader_id, Loan.returned_at.is_(None))
         .order_by(Loan.due_at, Loan.id)
     )
-    return [LoanLine(loan, code, rid, title, loan.org_unit_id) for loan, code, rid, title in rows]
+    return [LoanLine(loan, code, rid, title) for loan, code, rid, title in rows]
