@@ -361,6 +361,17 @@ ZH_HANS: dict[str, str] = {
     "today %(time)s": "今天 %(time)s",
     "tomorrow %(time)s": "明天 %(time)s",
     "until %(time)s": "开放至 %(time)s",
+    "Another reader is waiting for this title.": "另有读者在等候此书。",
+    "Lend anyway": "仍然借出",
+    "Put it back on the shelf.": "请放回书架。",
+    "Put it on the hold shelf for %(name)s (card %(card)s).": "请放到预约架，留给 %(name)s（读者证 %(card)s）。",
+    "Send it home to %(library)s.": "请送回所属馆：%(library)s。",
+    "Send it to %(library)s for a hold.": "请送往 %(library)s，供读者取预约书。",
+    "The owning library does not lend this to this reader.": "所属馆不向该读者出借此类文献。",
+    "The reader's unpaid fees are above the limit.": "读者未缴费用超过限额。",
+    "This copy is held for another reader.": "此册已为其他读者预留。",
+    "This loan has been renewed as often as allowed.": "此次借阅已达续借次数上限。",
+    "Why (kept in the audit log)": "原因（记入审计日志）",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

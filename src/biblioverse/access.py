@@ -27,6 +27,8 @@ class Permission(StrEnum):
     CATALOG_MANAGE = "catalog.manage"
     CIRCULATION_OPERATE = "circulation.operate"
     CIRCULATION_RULES = "circulation.rules"
+    CIRCULATION_OVERRIDE = "circulation.override"  # lend past a refusal, audited
+    FEES_WAIVE = "fees.waive"
     AUDIT_READ = "audit.read"
     DEVICES_MANAGE = "devices.manage"
 
@@ -41,6 +43,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.CATALOG_MANAGE,
             Permission.CIRCULATION_OPERATE,
             Permission.CIRCULATION_RULES,
+            Permission.CIRCULATION_OVERRIDE,
+            Permission.FEES_WAIVE,
             Permission.AUDIT_READ,
         }
     ),

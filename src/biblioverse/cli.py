@@ -20,11 +20,13 @@ users_app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 readers_app = typer.Typer(help="Reader accounts.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Bibliographic records and items.", no_args_is_help=True)
 index_app = typer.Typer(help="The search index (derived from the database).", no_args_is_help=True)
+circulation_app = typer.Typer(help="Loans, holds and fees.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(readers_app, name="readers")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(index_app, name="index")
+app.add_typer(circulation_app, name="circulation")
 console = Console()
 err = Console(stderr=True)
 
@@ -396,6 +398,43 @@ def catalog_export(
         data = catalog.export_marc(session) if fmt == "marc" else catalog.export_marcxml(session)
     out.write_bytes(data)
     console.print(f"wrote {len(data)} bytes to {out}")
+
+
+@circulation_app.command("daily")
+def circulation_daily(
+    at: Annotated[
+        str | None,
+        typer.Option(help="Run as of this moment (ISO 8601 with a UTC offset); default now."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The daily job: overdue fines brought up to date (capped), copies overdue past their
+    rule's limit declared lost, uncollected holds expired, suspensions ended. Safe to run
+    more than once a day: the amounts are computed, not added."""
+    import datetime as dt
+
+    from biblioverse.circulation import fees, holds
+    from biblioverse.db import transaction, utcnow
+
+    when = utcnow()
+    if at is not None:
+        try:
+            when = dt.datetime.fromisoformat(at)
+        except ValueError:
+            err.print(f"[red]--at: not an ISO 8601 date and time: {at!r}[/red]")
+            raise typer.Exit(2) from None
+        if when.tzinfo is None:
+            err.print("[red]--at: give a UTC offset, for example 2026-11-21T02:00+08:00[/red]")
+            raise typer.Exit(2)
+    settings = _settings(data_dir)
+    with transaction(_factory(settings)) as session:
+        accrued = fees.accrue(session, when)
+        shelf = holds.expire_and_resume(session, when)
+    _relay_events(settings)
+    console.print(
+        f"{accrued.overdue_loans} overdue loans, {accrued.fees_changed} fines changed, "
+        f"{accrued.lost} declared lost; {shelf.expired} holds expired, {shelf.resumed} resumed"
+    )
 
 
 def _relay_events(settings: Settings, *, reindex: bool = True) -> None:

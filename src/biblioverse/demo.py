@@ -304,6 +304,108 @@ def seed_rules(session: Session, *, at: dt.datetime, consortium_id: int, airport
         circulation.save_rule(session, None, data, at=at)
 
 
+def seed_circulation(session: Session, *, at: dt.datetime, rng: random.Random) -> None:
+    """Some weeks of lending before today: open loans (a few overdue, with fines), returns
+    at other libraries (copies in transit home), and holds in queues, some set aside. The
+    demo reader has loans, a hold and a small fine. Everything goes through the services,
+    as a desk would have done it."""
+    from biblioverse.circulation import errors as refusals
+    from biblioverse.circulation import fees, holds
+
+    units = {u.code: u for u in libraries.service_points(session)}
+    active = list(
+        session.scalars(
+            select(readers.Reader)
+            .where(readers.Reader.status == readers.Status.ACTIVE.value)
+            .order_by(readers.Reader.id)
+        )
+    )
+    lendable = list(
+        session.scalars(
+            select(catalog.Item)
+            .where(
+                catalog.Item.circulates.is_(True),
+                catalog.Item.item_type.in_(["book", "children", "periodical"]),
+            )
+            .order_by(catalog.Item.id)
+        )
+    )
+    rng.shuffle(lendable)
+    borrowers = [r for r in active if r.card_number == demo_card(1)] + rng.sample(active, 60)
+    loans: list[circulation.Loan] = []
+    for reader in borrowers:
+        for _ in range(rng.choice([1, 2, 3])):
+            if not lendable:
+                break
+            item = lendable.pop()
+            when = at - dt.timedelta(days=rng.randint(3, 40), hours=rng.randint(0, 6))
+            desk = units[rng.choice(["central", "central", "community", "airport"])]
+            try:
+                loans.append(
+                    circulation.checkout(
+                        session,
+                        None,
+                        reader_id=reader.id,
+                        barcode=item.barcode,
+                        at_unit_id=desk.id,
+                        at=when,
+                    )
+                )
+            except refusals.Refused:
+                continue
+    # A fifth come back, most at the library that lent them, some elsewhere.
+    for loan in rng.sample(loans[1:], len(loans) // 5):
+        back = units[rng.choice(["central", "community", "airport"])]
+        circulation.checkin(
+            session,
+            None,
+            barcode=catalog.get_item(session, loan.item_id).barcode,
+            at_unit_id=back.id,
+            at=min(at, loan.loaned_at + dt.timedelta(days=rng.randint(1, 20))),
+        )
+    fees.accrue(session, at)
+    # Holds: readers queue for titles on loan; a few for copies on another library's shelf.
+    on_loan = [
+        item
+        for item in (catalog.get_item(session, x.item_id) for x in loans)
+        if item.status == catalog.ItemStatus.ON_LOAN.value
+    ]
+    for item in rng.sample(on_loan, min(25, len(on_loan))):
+        for reader in rng.sample(active, rng.choice([1, 1, 2, 3])):
+            try:
+                holds.place(
+                    session,
+                    None,
+                    reader_id=reader.id,
+                    record_id=item.record_id,
+                    pickup_unit_id=reader.home_library_id,
+                    at=at - dt.timedelta(days=rng.randint(0, 10), minutes=rng.randint(0, 600)),
+                )
+            except refusals.Refused:
+                continue
+    for item in lendable[:12]:
+        reader = rng.choice(active)
+        try:
+            holds.place(
+                session,
+                None,
+                reader_id=reader.id,
+                record_id=item.record_id,
+                pickup_unit_id=reader.home_library_id,
+                at=at - dt.timedelta(hours=5),
+            )
+        except refusals.Refused:
+            continue
+        if rng.random() < 0.5:  # already fetched from the shelf and scanned
+            circulation.checkin(
+                session,
+                None,
+                barcode=item.barcode,
+                at_unit_id=item.org_unit_id,
+                at=at - dt.timedelta(hours=2),
+            )
+
+
 def seed(
     session: Session, *, at: dt.datetime, readers_count: int = 500, seed_value: int = 2026
 ) -> None:
@@ -550,3 +652,4 @@ def seed(
     session.flush()
     seed_catalogue(session, at=at, rng=rng)
     seed_rules(session, at=at, consortium_id=consortium.id, airport_id=airport.id)
+    seed_circulation(session, at=at, rng=rng)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, events
+from biblioverse import accounts, events, idempotency
 from biblioverse.access import Actor, Permission
 from biblioverse.db import utcnow
 from biblioverse.errors import AuthenticationFailed, PermissionDenied
@@ -149,3 +152,51 @@ def device_actor(actor: CurrentActor) -> Actor:
 
 
 CurrentDevice = Annotated[Actor, Depends(device_actor)]
+
+
+@dataclass(frozen=True)
+class IdempotencyRequest:
+    key: str
+    digest: str
+
+
+async def idempotency_request(request: Request) -> IdempotencyRequest | None:
+    """The request's ``Idempotency-Key`` header and a digest of what it asks, if it sent one.
+    (Async so that it may read the body, which FastAPI has already cached.)"""
+    raw = request.headers.get("idempotency-key")
+    if raw is None:
+        return None
+    key = idempotency.validate(raw)
+    body = await request.body()
+    return IdempotencyRequest(key, idempotency.request_hash(request.method, request.url.path, body))
+
+
+IdempotencyHeader = Annotated[
+    IdempotencyRequest | None,
+    Depends(idempotency_request),
+]
+
+
+def once(
+    session: Session,
+    actor: Actor,
+    request: IdempotencyRequest | None,
+    now: dt.datetime,
+    run: Callable[[], BaseModel],
+    status_code: int = 200,
+) -> BaseModel | Response:
+    """Run ``run`` once per idempotency key: a retry with the same key and the same request
+    gets the stored answer (marked ``Idempotent-Replayed: true``) and changes nothing."""
+    if request is None:
+        return run()
+    principal = f"{actor.kind.value}:{actor.id}"
+    stored = idempotency.replay(session, principal, request.key, request.digest, at=now)
+    if stored is not None:
+        return JSONResponse(
+            stored.response,
+            status_code=stored.status_code or 200,
+            headers={"Idempotent-Replayed": "true"},
+        )
+    out = run()
+    idempotency.remember(session, principal, request.key, status_code, out.model_dump(mode="json"))
+    return out

@@ -1,6 +1,6 @@
 """Every table, imported in one place: the metadata Alembic compares against."""
 
-from biblioverse import audit, events
+from biblioverse import audit, events, idempotency
 from biblioverse.accounts import models as accounts_models
 from biblioverse.catalog import models as catalog_models
 from biblioverse.circulation import models as circulation_models
@@ -16,6 +16,7 @@ __all__ = [
     "catalog_models",
     "circulation_models",
     "events",
+    "idempotency",
     "libraries_models",
     "metadata",
     "readers_models",

@@ -112,7 +112,9 @@ def test_lending_by_desk_and_by_phone_with_reasons(
         json={"barcode": "C-0", "library_id": airport},
         headers=as_staff("airport-lib"),
     )
-    assert back.status_code == 200 and back.json()["returned_at"]
+    assert back.status_code == 200 and back.json()["loan"]["returned_at"]
+    # The airport does not own it: the desk is told to send it home.
+    assert back.json()["action"] == "transit" and back.json()["library_id"] == central
     unknown = client.post(
         "/api/v1/circulation/checkin",
         json={"barcode": "NOPE", "library_id": airport},

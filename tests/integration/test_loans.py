@@ -59,7 +59,13 @@ def test_a_loan_is_due_at_closing_time_and_comes_back_anywhere(session: Session)
         at_unit_id=w.airport.id,
         at=NOW,
     )
-    assert back.returned_unit_id == w.airport.id and item.status == "available"
+    assert back.loan is not None and back.loan.returned_unit_id == w.airport.id
+    # Returned at a branch that does not own it: it travels home.
+    assert back.routing.action is circulation.holds.Action.TRANSIT
+    assert back.routing.unit_id == w.central.id and item.status == "in_transit"
+    home = circulation.checkin(session, desk, barcode="L-0000", at_unit_id=w.central.id, at=NOW)
+    assert home.loan is None and home.routing.action is circulation.holds.Action.SHELVE
+    assert item.status == "available" and item.at_unit_id is None
     with pytest.raises(errors.NotOnLoan):
         circulation.checkin(session, desk, barcode="L-0000", at_unit_id=w.central.id, at=NOW)
 

@@ -99,6 +99,9 @@ class Item(Base):
     rfid_tag: Mapped[str | None] = mapped_column(String(64), unique=True)
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
     location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"), index=True)
+    # Where the copy stands when that is not its owning library: a floating collection's
+    # copy kept where it was returned, or one on another library's hold shelf.
+    at_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     call_number: Mapped[str | None] = mapped_column(String(120))
     item_type: Mapped[str] = mapped_column(String(16))
     price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))

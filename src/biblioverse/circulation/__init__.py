@@ -1,16 +1,19 @@
 """Circulation: the rule matrix, loans, holds, transits, fees, notices."""
 
+from biblioverse.circulation import fees, holds
 from biblioverse.circulation.errors import RuleNotFound
-from biblioverse.circulation.models import CirculationRule, Loan
+from biblioverse.circulation.lifecycle import HoldState, LoanState, TransitState
+from biblioverse.circulation.matrix import matrix
+from biblioverse.circulation.models import CirculationRule, Fee, Hold, Loan, Transit
 from biblioverse.circulation.rules import NoRule, PickupPolicy, Policy, Rule, due_at, resolve
 from biblioverse.circulation.service import (
     Applied,
+    Checkin,
     LoanLine,
     RuleInput,
     checkin,
     checkout,
     explain,
-    matrix,
     open_loans,
     renew,
     save_rule,
@@ -18,19 +21,28 @@ from biblioverse.circulation.service import (
 
 __all__ = [
     "Applied",
+    "Checkin",
     "CirculationRule",
+    "Fee",
+    "Hold",
+    "HoldState",
     "Loan",
     "LoanLine",
+    "LoanState",
     "NoRule",
     "PickupPolicy",
     "Policy",
     "Rule",
     "RuleInput",
     "RuleNotFound",
+    "Transit",
+    "TransitState",
     "checkin",
     "checkout",
     "due_at",
     "explain",
+    "fees",
+    "holds",
     "matrix",
     "open_loans",
     "renew",

@@ -1,29 +1,59 @@
-"""HTTP API of circulation: the rule matrix, which rule applies, and loans."""
+"""HTTP API of circulation: the rule matrix, loans, holds, transits and fees."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import Response
+from pydantic import BaseModel, RootModel
 
-from biblioverse import libraries
+from biblioverse import catalog, libraries, readers
 from biblioverse.access import Actor, Permission
-from biblioverse.circulation import rules, service
-from biblioverse.circulation.models import Loan
+from biblioverse.circulation import fees, holds, rules, service
+from biblioverse.circulation.matrix import POLICY_FIELDS, matrix
+from biblioverse.circulation.models import Fee, FeeTransaction, Hold, Loan
 from biblioverse.circulation.schemas import (
     CheckinIn,
+    CheckinOut,
     CheckoutIn,
     ExplainOut,
+    FeeOut,
+    FeesOut,
+    HoldIn,
+    HoldOut,
     LoanOut,
+    PaymentIn,
+    PickupIn,
     PolicyIO,
+    PullOut,
+    RenewIn,
     RuleIn,
     RuleOut,
+    SuspendIn,
+    TransactionOut,
+    TransitOut,
+    WaiverIn,
 )
-from biblioverse.deps import CurrentActor, CurrentStaff, DbSession, Now, require_permission
+from biblioverse.deps import (
+    CurrentActor,
+    CurrentStaff,
+    DbSession,
+    IdempotencyHeader,
+    Now,
+    once,
+    require_permission,
+)
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
 
 router = APIRouter(prefix="/circulation", tags=["circulation"])
+
+
+class TransactionList(RootModel[list[TransactionOut]]):
+    pass
+
+
 RuleSetter = Annotated[Actor, Depends(require_permission(Permission.CIRCULATION_RULES))]
 
 
@@ -36,20 +66,20 @@ def _out(rule: rules.Rule, org_unit_id: int) -> RuleOut:
         reader_category=rule.reader_category,
         item_type=rule.item_type,
         name=rule.name,
-        policy=PolicyIO(**{n: getattr(p, n) for n in service.POLICY_FIELDS}),
+        policy=PolicyIO(**{n: getattr(p, n) for n in POLICY_FIELDS}),
     )
 
 
 def _by_id(session: DbSession, rule_id: int) -> RuleOut:
     unit_of = {u.path: u.id for u in libraries.unit_names(session).values()}
-    rule = next(r for r in service.matrix(session) if r.id == rule_id)
+    rule = next(r for r in matrix(session) if r.id == rule_id)
     return _out(rule, unit_of[rule.org_path])
 
 
 @router.get("/rules", summary="The circulation rule matrix (staff)")
 def list_rules(session: DbSession, actor: CurrentStaff) -> list[RuleOut]:
     unit_of = {u.path: u.id for u in libraries.unit_names(session).values()}
-    return [_out(r, unit_of[r.org_path]) for r in service.matrix(session)]
+    return [_out(r, unit_of[r.org_path]) for r in matrix(session)]
 
 
 def _input(body: RuleIn) -> service.RuleInput:
@@ -129,13 +159,41 @@ def _loan_out(loan: Loan) -> LoanOut:
     )
 
 
+def _checkin_out(done: service.Checkin) -> CheckinOut:
+    r = done.routing
+    return CheckinOut(
+        loan=_loan_out(done.loan) if done.loan is not None else None,
+        item_id=done.item.id,
+        barcode=done.item.barcode,
+        action=r.action.value,
+        library_id=r.unit_id,
+        hold_id=r.hold.id if r.hold is not None else None,
+        transit_id=r.transit.id if r.transit is not None else None,
+    )
+
+
+IDEMPOTENT = (
+    " Send an `Idempotency-Key` header to make a retry safe: the same key and request get "
+    "the first answer again."
+)
+
+
 @router.post(
     "/checkout",
     status_code=status.HTTP_201_CREATED,
+    response_model=LoanOut,
     summary="Lend a copy (circulation staff at their libraries; readers by phone, to "
     "themselves); a refusal answers 409 with its reason as the error code",
+    description="Staff allowed to override may pass `override` with a reason to lend past "
+    "an overridable refusal; the override is audited." + IDEMPOTENT,
 )
-def checkout(body: CheckoutIn, session: DbSession, actor: CurrentActor, now: Now) -> LoanOut:
+def checkout(
+    body: CheckoutIn,
+    session: DbSession,
+    actor: CurrentActor,
+    now: Now,
+    idem: IdempotencyHeader,
+) -> BaseModel | Response:
     if actor.is_reader:
         reader_id, channel = actor.id, "mobile"
         if body.reader_id not in (None, actor.id):
@@ -146,32 +204,313 @@ def checkout(body: CheckoutIn, session: DbSession, actor: CurrentActor, now: Now
         reader_id, channel = body.reader_id, "api"
     else:
         raise PermissionDenied("devices lend through SIP2")
-    loan = service.checkout(
+
+    def run() -> LoanOut:
+        loan = service.checkout(
+            session,
+            actor,
+            reader_id=reader_id,
+            barcode=body.barcode,
+            rfid_tag=body.rfid_tag,
+            at_unit_id=body.library_id,
+            channel=channel,
+            at=now,
+            override=body.override,
+        )
+        return _loan_out(loan)
+
+    return once(session, actor, idem, now, run, status.HTTP_201_CREATED)
+
+
+@router.post(
+    "/checkin",
+    response_model=CheckinOut,
+    summary="Take a copy back, or receive one in transit, at any member library "
+    "(circulation staff); says where the copy goes next",
+    description=IDEMPOTENT.strip(),
+)
+def checkin(
+    body: CheckinIn,
+    session: DbSession,
+    actor: CurrentStaff,
+    now: Now,
+    idem: IdempotencyHeader,
+) -> BaseModel | Response:
+    def run() -> CheckinOut:
+        done = service.checkin(
+            session,
+            actor,
+            barcode=body.barcode,
+            rfid_tag=body.rfid_tag,
+            at_unit_id=body.library_id,
+            at=now,
+        )
+        return _checkin_out(done)
+
+    return once(session, actor, idem, now, run)
+
+
+@router.post(
+    "/loans/{loan_id}/renew",
+    response_model=LoanOut,
+    summary="Renew a loan (the reader, or circulation staff)",
+    description=IDEMPOTENT.strip(),
+)
+def renew(
+    loan_id: DbId,
+    session: DbSession,
+    actor: CurrentActor,
+    now: Now,
+    idem: IdempotencyHeader,
+    body: RenewIn | None = None,
+) -> BaseModel | Response:
+    override = body.override if body is not None else None
+    return once(
         session,
         actor,
-        reader_id=reader_id,
-        barcode=body.barcode,
-        rfid_tag=body.rfid_tag,
-        at_unit_id=body.library_id,
-        channel=channel,
-        at=now,
+        idem,
+        now,
+        lambda: _loan_out(service.renew(session, actor, loan_id, at=now, override=override)),
     )
-    return _loan_out(loan)
 
 
-@router.post("/checkin", summary="Take a copy back, at any member library (circulation staff)")
-def checkin(body: CheckinIn, session: DbSession, actor: CurrentStaff, now: Now) -> LoanOut:
-    loan = service.checkin(
-        session,
-        actor,
-        barcode=body.barcode,
-        rfid_tag=body.rfid_tag,
-        at_unit_id=body.library_id,
-        at=now,
+# --- holds ----------------------------------------------------------------------------------
+
+
+def _hold_out(session: DbSession, hold: Hold) -> HoldOut:
+    return HoldOut(
+        id=hold.id,
+        reader_id=hold.reader_id,
+        record_id=hold.record_id,
+        item_id=hold.item_id,
+        pickup_library_id=hold.pickup_unit_id,
+        status=hold.status,
+        priority=hold.priority,
+        placed_at=hold.placed_at,
+        suspended_until=hold.suspended_until,
+        trapped_item_id=hold.trapped_item_id,
+        ready_at=hold.ready_at,
+        expires_at=hold.expires_at,
+        position=holds.queue_position(session, hold),
     )
-    return _loan_out(loan)
 
 
-@router.post("/loans/{loan_id}/renew", summary="Renew a loan (the reader, or circulation staff)")
-def renew(loan_id: DbId, session: DbSession, actor: CurrentActor, now: Now) -> LoanOut:
-    return _loan_out(service.renew(session, actor, loan_id, at=now))
+def _whose(actor: Actor, reader_id: int | None) -> int:
+    """The reader a request is about: readers themselves; staff name one."""
+    if actor.is_reader:
+        if reader_id not in (None, actor.id):
+            raise PermissionDenied("readers see and act on their own card only")
+        return actor.id
+    if not actor.is_staff or not actor.can(Permission.CIRCULATION_OPERATE):
+        raise PermissionDenied("your roles do not include circulation")
+    if reader_id is None:
+        raise ValidationFailed([FieldError("reader_id", "required", "Whose card?")])
+    return reader_id
+
+
+@router.post(
+    "/holds",
+    status_code=status.HTTP_201_CREATED,
+    response_model=HoldOut,
+    summary="Place a hold on a title or a copy, to collect at a member library",
+    description="Readers for themselves; circulation staff name the reader. A refusal "
+    "answers 409 with its reason as the error code." + IDEMPOTENT,
+)
+def place_hold(
+    body: HoldIn, session: DbSession, actor: CurrentActor, now: Now, idem: IdempotencyHeader
+) -> BaseModel | Response:
+    reader_id = _whose(actor, body.reader_id)
+
+    def run() -> HoldOut:
+        hold = holds.place(
+            session,
+            actor,
+            reader_id=reader_id,
+            record_id=body.record_id,
+            item_id=body.item_id,
+            pickup_unit_id=body.pickup_library_id,
+            at=now,
+            override=body.override,
+        )
+        return _hold_out(session, hold)
+
+    return once(session, actor, idem, now, run, status.HTTP_201_CREATED)
+
+
+@router.get("/holds", summary="A reader's active holds with their queue positions")
+def list_holds(
+    session: DbSession,
+    actor: CurrentActor,
+    reader_id: Annotated[DbId | None, Query(description="staff: whose holds")] = None,
+) -> list[HoldOut]:
+    whose = _whose(actor, reader_id)
+    return [_hold_out(session, line.hold) for line in holds.holds_of(session, whose)]
+
+
+@router.post("/holds/{hold_id}/cancel", summary="Cancel a hold")
+def cancel_hold(hold_id: DbId, session: DbSession, actor: CurrentActor, now: Now) -> HoldOut:
+    return _hold_out(session, holds.cancel(session, actor, hold_id, at=now))
+
+
+@router.post(
+    "/holds/{hold_id}/suspend",
+    summary="Suspend a hold (keeps its place, others go first) until a date or resumed",
+)
+def suspend_hold(
+    hold_id: DbId, body: SuspendIn, session: DbSession, actor: CurrentActor, now: Now
+) -> HoldOut:
+    return _hold_out(session, holds.suspend(session, actor, hold_id, until=body.until, at=now))
+
+
+@router.post("/holds/{hold_id}/resume", summary="Resume a suspended hold")
+def resume_hold(hold_id: DbId, session: DbSession, actor: CurrentActor, now: Now) -> HoldOut:
+    return _hold_out(session, holds.resume(session, actor, hold_id, at=now))
+
+
+@router.put("/holds/{hold_id}/pickup", summary="Collect at another library")
+def change_pickup(
+    hold_id: DbId, body: PickupIn, session: DbSession, actor: CurrentActor, now: Now
+) -> HoldOut:
+    hold = holds.change_pickup(session, actor, hold_id, body.pickup_library_id, now)
+    return _hold_out(session, hold)
+
+
+# --- transits and the pull list ---------------------------------------------------------
+
+
+def _desk_library(session: DbSession, actor: Actor, library_id: int) -> libraries.OrgUnit:
+    unit = libraries.get_unit(session, library_id)
+    if not actor.can(Permission.CIRCULATION_OPERATE, unit.path):
+        raise PermissionDenied("your roles do not include circulation at this library")
+    return unit
+
+
+def _transit_out(line: holds.TransitLine) -> TransitOut:
+    t = line.transit
+    return TransitOut(
+        id=t.id,
+        item_id=t.item_id,
+        barcode=line.barcode,
+        title=line.title,
+        from_library_id=t.from_unit_id,
+        to_library_id=t.to_unit_id,
+        reason=t.reason,
+        hold_id=t.hold_id,
+        status=t.status,
+        created_at=t.created_at,
+        shipped_at=t.shipped_at,
+        received_at=t.received_at,
+    )
+
+
+@router.get(
+    "/transits",
+    summary="Copies to send from a library, or on their way to it (circulation staff)",
+)
+def list_transits(
+    session: DbSession,
+    actor: CurrentStaff,
+    library_id: DbId,
+    direction: Literal["send", "receive"] = "send",
+) -> list[TransitOut]:
+    unit = _desk_library(session, actor, library_id)
+    lines = holds.transits_at(session, [unit.id], incoming=direction == "receive")
+    return [_transit_out(x) for x in lines]
+
+
+@router.post("/transits/{transit_id}/ship", summary="Mark a transit as handed to logistics")
+def ship_transit(transit_id: DbId, session: DbSession, actor: CurrentStaff, now: Now) -> TransitOut:
+    t = holds.ship(session, actor, transit_id, at=now)
+    item = catalog.get_item(session, t.item_id)
+    title = catalog.get_record(session, item.record_id).title
+    return _transit_out(holds.TransitLine(t, item.barcode, title))
+
+
+@router.get(
+    "/pull-list",
+    summary="Waiting holds that copies on this library's shelves can fill: fetch and scan in",
+)
+def pull_list(session: DbSession, actor: CurrentStaff, library_id: DbId) -> list[PullOut]:
+    unit = _desk_library(session, actor, library_id)
+    return [
+        PullOut(
+            hold_id=p.hold.id,
+            item_id=p.item.id,
+            barcode=p.item.barcode,
+            call_number=p.item.call_number,
+            title=p.title,
+            pickup_library_id=p.hold.pickup_unit_id,
+        )
+        for p in holds.pull_list(session, unit.id)
+    ]
+
+
+# --- fees -----------------------------------------------------------------------------------
+
+
+def _fee_out(fee: Fee) -> FeeOut:
+    return FeeOut(
+        id=fee.id,
+        kind=fee.kind,
+        library_id=fee.org_unit_id,
+        loan_id=fee.loan_id,
+        item_id=fee.item_id,
+        amount=fee.amount,
+        paid=fee.paid,
+        waived=fee.waived,
+        balance=fee.balance,
+        note=fee.note,
+        created_at=fee.created_at,
+    )
+
+
+@router.get("/fees", summary="A reader's fees and what they owe in all")
+def list_fees(
+    session: DbSession,
+    actor: CurrentActor,
+    reader_id: Annotated[DbId | None, Query(description="staff: whose fees")] = None,
+    all: Annotated[bool, Query(description="settled fees too")] = False,
+) -> FeesOut:
+    whose = _whose(actor, reader_id)
+    readers.get(session, whose)
+    return FeesOut(
+        reader_id=whose,
+        balance=fees.balance(session, whose),
+        fees=[_fee_out(f) for f in fees.fees_of(session, whose, open_only=not all)],
+    )
+
+
+def _transactions(rows: list[FeeTransaction]) -> list[TransactionOut]:
+    return [
+        TransactionOut(id=r.id, fee_id=r.fee_id, kind=r.kind, amount=r.amount, at=r.at)
+        for r in rows
+    ]
+
+
+@router.post(
+    "/payments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=list[TransactionOut],
+    summary="Take a payment at a desk; it settles the oldest fees first (circulation staff)",
+    description=IDEMPOTENT.strip(),
+)
+def pay(
+    body: PaymentIn, session: DbSession, actor: CurrentStaff, now: Now, idem: IdempotencyHeader
+) -> BaseModel | Response:
+    def run() -> BaseModel:
+        rows = fees.pay(session, actor, body.reader_id, body.amount, at=now, note=body.note)
+        return TransactionList(_transactions(rows))
+
+    return once(session, actor, idem, now, run, status.HTTP_201_CREATED)
+
+
+@router.post(
+    "/fees/{fee_id}/waive",
+    status_code=status.HTTP_201_CREATED,
+    summary="Waive a fee or part of it, with a reason (staff allowed to waive)",
+)
+def waive(
+    fee_id: DbId, body: WaiverIn, session: DbSession, actor: CurrentStaff, now: Now
+) -> TransactionOut:
+    row = fees.waive(session, actor, fee_id, body.amount, note=body.note, at=now)
+    return _transactions([row])[0]

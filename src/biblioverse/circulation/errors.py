@@ -19,10 +19,33 @@ class LoanNotFound(NotFound):
         super().__init__("loan", key)
 
 
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("hold", key)
+
+
+class TransitNotFound(NotFound):
+    code = "transit_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("transit", key)
+
+
+class FeeNotFound(NotFound):
+    code = "fee_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("fee", key)
+
+
 class Refused(Conflict):
-    """A loan or renewal refused; each reason has its own class and code."""
+    """A loan, renewal or hold refused; each reason has its own class and code. Staff whose
+    role allows it may override the ``overridable`` ones, and the override is audited."""
 
     code = "refused"
+    overridable = False
 
 
 class CardNotActive(Refused):
@@ -31,6 +54,23 @@ class CardNotActive(Refused):
 
 class CardExpired(Refused):
     code = "card_expired"
+    overridable = True
+
+
+class FeeLimitReached(Refused):
+    code = "fee_limit"
+    overridable = True
+
+
+class NotLentToReader(Refused):
+    """The owning library's rule lends nothing of this kind to this reader's category."""
+
+    code = "library_does_not_lend"
+    overridable = True
+
+
+class ItemHeldForAnother(Refused):
+    code = "item_held"
 
 
 class ReaderBlocked(Refused):
@@ -39,6 +79,7 @@ class ReaderBlocked(Refused):
 
 class LoanLimitReached(Refused):
     code = "loan_limit"
+    overridable = True
 
 
 class ItemNotLoanable(Refused):
@@ -55,6 +96,35 @@ class ChannelNotAllowed(Refused):
 
 class RenewalLimitReached(Refused):
     code = "renewal_limit"
+    overridable = True
+
+
+class RenewalHeld(Refused):
+    """Another reader is waiting for this title and no other copy can fill their hold."""
+
+    code = "renewal_held"
+    overridable = True
+
+
+class HoldNotAllowed(Refused):
+    code = "hold_not_allowed"
+
+
+class PickupNotAllowed(Refused):
+    code = "pickup_not_allowed"
+
+
+class HoldLimitReached(Refused):
+    code = "hold_limit"
+    overridable = True
+
+
+class AlreadyRequested(Refused):
+    code = "already_requested"
+
+
+class AlreadyBorrowed(Refused):
+    code = "already_borrowed"
 
 
 class NotOnLoan(Conflict):

@@ -1,4 +1,4 @@
-"""The circulation rule matrix: one row per org unit, reader category and item type."""
+"""Tables of circulation: the rule matrix, loans, holds, transits and fees."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -60,6 +61,8 @@ class CirculationRule(Base):
     lost_fee: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("50.00"))
     block_threshold: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("10.00"))
     floating: Mapped[bool] = mapped_column(Boolean, default=False)
+    hold_priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    hold_shelf_days: Mapped[int] = mapped_column(SmallInteger, default=7, server_default="7")
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
@@ -78,6 +81,8 @@ class Loan(Base):
         ),
         CheckConstraint("channel IN ('desk', 'api', 'mobile', 'kiosk')", name="channel"),
         CheckConstraint("renewals >= 0", name="renewals"),
+        CheckConstraint("status IN ('open', 'lost', 'returned')", name="status"),
+        CheckConstraint("(status = 'returned') = (returned_at IS NOT NULL)", name="returned"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -92,3 +97,131 @@ class Loan(Base):
     renewals: Mapped[int] = mapped_column(SmallInteger, default=0)
     returned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     returned_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    status: Mapped[str] = mapped_column(String(8), default="open", server_default="open")
+    lost_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+ACTIVE_HOLD_SQL = "status IN ('waiting', 'suspended', 'in_transit', 'ready')"
+
+
+class Hold(Base):
+    """A reader's request for a title (any copy) or one copy, picked up at a library.
+
+    The queue of a title is its waiting holds by priority (from the rule), then request
+    time. A reader has at most one active hold per title: a partial unique index."""
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('waiting', 'suspended', 'in_transit', 'ready', 'fulfilled', "
+            "'cancelled', 'expired')",
+            name="status",
+        ),
+        Index(
+            "uq_holds_active_reader_record",
+            "reader_id",
+            "record_id",
+            unique=True,
+            sqlite_where=text(ACTIVE_HOLD_SQL),
+            postgresql_where=text(ACTIVE_HOLD_SQL),
+        ),
+        # The queue: which waiting hold an arriving copy fills, in one index range.
+        Index("ix_holds_queue", "record_id", "status", "priority", "placed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id"), index=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("records.id"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))  # a copy-level hold
+    pickup_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    status: Mapped[str] = mapped_column(String(12))
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0)
+    placed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    suspended_until: Mapped[dt.date | None] = mapped_column(Date)
+    # The copy set aside for it (in transit to the pickup library or on its hold shelf).
+    trapped_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
+    ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+OPEN_TRANSIT_SQL = "status IN ('created', 'shipped')"
+
+
+class Transit(Base):
+    """A copy travelling between member libraries: home after a return elsewhere, or to
+    the pickup library of the hold it was set aside for. One open transit per copy."""
+
+    __tablename__ = "transits"
+    __table_args__ = (
+        CheckConstraint("status IN ('created', 'shipped', 'received', 'cancelled')", name="status"),
+        CheckConstraint("reason IN ('home', 'hold')", name="reason"),
+        Index(
+            "uq_transits_open_item",
+            "item_id",
+            unique=True,
+            sqlite_where=text(OPEN_TRANSIT_SQL),
+            postgresql_where=text(OPEN_TRANSIT_SQL),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    from_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    to_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(8))
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("holds.id"))
+    status: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    shipped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Fee(Base):
+    """Money a reader owes a library: overdue fines (one growing row per loan, capped),
+    lost copies, logistics. Paid and waived amounts are kept beside the amount."""
+
+    __tablename__ = "fees"
+    __table_args__ = (
+        CheckConstraint("kind IN ('overdue', 'lost', 'logistics', 'manual')", name="kind"),
+        CheckConstraint(
+            "amount >= 0 AND paid >= 0 AND waived >= 0 AND paid + waived <= amount",
+            name="amounts",
+        ),
+        UniqueConstraint("loan_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id"), index=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))  # owed to
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    paid: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
+    waived: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def balance(self) -> Decimal:
+        return self.amount - self.paid - self.waived
+
+
+class FeeTransaction(Base):
+    """A payment or a waiver against a fee; who took it, when and why."""
+
+    __tablename__ = "fee_transactions"
+    __table_args__ = (
+        CheckConstraint("kind IN ('payment', 'waiver')", name="kind"),
+        CheckConstraint("amount > 0", name="amount"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fee_id: Mapped[int] = mapped_column(ForeignKey("fees.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

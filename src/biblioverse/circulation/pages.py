@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from biblioverse import catalog, i18n, libraries, readers
 from biblioverse.access import Actor, Permission
-from biblioverse.circulation import errors, rules, service
+from biblioverse.circulation import errors, holds, rules, service
+from biblioverse.circulation.matrix import matrix
 from biblioverse.deps import DbSession, Now
 from biblioverse.errors import DomainError
 from biblioverse.i18n import N_
@@ -33,6 +34,11 @@ REASONS = {
     errors.ItemNotLoanable.code: N_("This copy is not for loan."),
     errors.ChannelNotAllowed.code: N_("This copy is lent at a desk only."),
     errors.NotOnLoan.code: N_("This copy is not on loan."),
+    errors.FeeLimitReached.code: N_("The reader's unpaid fees are above the limit."),
+    errors.NotLentToReader.code: N_("The owning library does not lend this to this reader."),
+    errors.ItemHeldForAnother.code: N_("This copy is held for another reader."),
+    errors.RenewalLimitReached.code: N_("This loan has been renewed as often as allowed."),
+    errors.RenewalHeld.code: N_("Another reader is waiting for this title."),
     catalog.ItemNotFound.code: NO_COPY,
     "forbidden": N_("Your role does not include lending at this library."),
 }
@@ -42,6 +48,7 @@ class DeskForm(BaseModel):
     library_id: str = Field(default="", max_length=20)
     card_number: str = Field(default="", max_length=40)
     barcode: str = Field(default="", max_length=64)
+    override: str = Field(default="", max_length=200)  # why staff lend past a refusal
 
 
 def _desks(session: DbSession, actor: Actor) -> list[libraries.OrgUnit]:
@@ -61,6 +68,7 @@ def _page(
     status_code: int = 200,
     result: str = "",
     refusal: str = "",
+    overridable: DeskForm | None = None,
 ) -> HTMLResponse:
     desks = _desks(session, who)
     chosen = next((u for u in desks if str(u.id) == form.library_id), desks[0] if desks else None)
@@ -74,6 +82,7 @@ def _page(
         form=form,
         result=result,
         refusal=refusal,
+        overridable=overridable,
         section="desk",
     )
 
@@ -130,10 +139,22 @@ def lend(
                 barcode=form.barcode.strip(),
                 at_unit_id=_unit_id(session, who, form),
                 at=now,
+                override=form.override or None,
             )
     except DomainError as exc:
-        kept = form.model_copy(update={"barcode": ""})
-        return _page(request, session, who, kept, status_code=409, refusal=_reason(exc))
+        kept = form.model_copy(update={"barcode": "", "override": ""})
+        # Staff who may override see the refusal with a way past it, reason required.
+        unit = libraries.get_unit(session, _unit_id(session, who, form))
+        again = (
+            form.model_copy(update={"override": ""})
+            if isinstance(exc, errors.Refused)
+            and exc.overridable
+            and who.can(Permission.CIRCULATION_OVERRIDE, unit.path)
+            else None
+        )
+        return _page(
+            request, session, who, kept, status_code=409, refusal=_reason(exc), overridable=again
+        )
     unit = libraries.get_unit(session, loan.org_unit_id)
     result = _("%(barcode)s lent to %(name)s, due %(due)s.") % {
         "barcode": form.barcode.strip(),
@@ -157,7 +178,7 @@ def take_back(
         return who
     try:
         with session.begin_nested():
-            service.checkin(
+            done = service.checkin(
                 session,
                 who,
                 barcode=form.barcode.strip(),
@@ -167,8 +188,32 @@ def take_back(
     except DomainError as exc:
         kept = form.model_copy(update={"barcode": ""})
         return _page(request, session, who, kept, status_code=409, refusal=_reason(exc))
-    result = _("%(barcode)s is back.") % {"barcode": form.barcode.strip()}
+    result = _routing_words(session, form.barcode.strip(), done)
     return _page(request, session, who, form.model_copy(update={"barcode": ""}), result=result)
+
+
+def _routing_words(session: DbSession, barcode: str, done: service.Checkin) -> str:
+    """What the desk is told to do with a copy just scanned in."""
+    units = libraries.unit_names(session)
+    locale = i18n.get_locale()
+    back = _("%(barcode)s is back.") % {"barcode": barcode} if done.loan else ""
+    routing = done.routing
+    if routing.action is holds.Action.HOLD_SHELF and routing.hold is not None:
+        reader = readers.get(session, routing.hold.reader_id)
+        then = _("Put it on the hold shelf for %(name)s (card %(card)s).") % {
+            "name": reader.name,
+            "card": reader.card_number,
+        }
+    elif routing.action is holds.Action.TRANSIT:
+        where = units[routing.unit_id].name(locale)
+        then = (
+            _("Send it to %(library)s for a hold.") % {"library": where}
+            if routing.hold is not None
+            else _("Send it home to %(library)s.") % {"library": where}
+        )
+    else:
+        then = _("Put it back on the shelf.")
+    return f"{back} {then}".strip()
 
 
 @router.get("/staff/rules", response_class=HTMLResponse)
@@ -203,7 +248,7 @@ def rules_page(
         request,
         "staff/rules.html",
         who,
-        matrix=service.matrix(session),
+        matrix=matrix(session),
         by_path=by_path,
         applied=applied,
         problem=problem,

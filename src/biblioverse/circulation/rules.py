@@ -43,6 +43,8 @@ class Policy:
     lost_fee: Decimal = Decimal("50.00")
     block_threshold: Decimal = Decimal("10.00")
     floating: bool = False  # a return elsewhere stays there instead of going home
+    hold_priority: int = 0  # higher goes first in a title's queue, then request order
+    hold_shelf_days: int = 7  # how long a copy waits on the hold shelf to be collected
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,10 @@ def policy_errors(p: Policy) -> list[tuple[str, str]]:
         out.append(("loan_days", "A loan period of 1 to 366 days."))
     if p.loan_hours is not None and not 1 <= p.loan_hours <= 72:
         out.append(("loan_hours", "A loan period of 1 to 72 hours."))
+    if not 1 <= p.hold_shelf_days <= 90:
+        out.append(("hold_shelf_days", "From 1 to 90 days."))
+    if not -100 <= p.hold_priority <= 100:
+        out.append(("hold_priority", "From -100 to 100."))
     for name in ("renewals", "max_loans", "max_holds", "lost_after_days"):
         if not 0 <= getattr(p, name) <= 10_000:
             out.append((name, "A number from 0 to 10,000."))
@@ -146,3 +152,29 @@ def policy_errors(p: Policy) -> list[tuple[str, str]]:
         if getattr(p, name) < 0:
             out.append((name, "An amount of 0 or more."))
     return out
+
+
+def overdue_days(due: dt.datetime, until: dt.datetime, tz: dt.tzinfo) -> int:
+    """Whole days late, counted in the branch's calendar: due on Monday at closing and back
+    on Tuesday is one day late; back on Monday night is none."""
+    if until <= due:
+        return 0
+    return max(0, (until.astimezone(tz).date() - due.astimezone(tz).date()).days)
+
+
+def overdue_fine(policy: Policy, days: int) -> Decimal:
+    """The fine for ``days`` late, capped by the rule."""
+    return min(policy.fine_per_day * days, policy.fine_cap)
+
+
+def pickup_allowed(policy: Policy, pickup_path: str, home_path: str, owner_path: str) -> bool:
+    """Whether a copy under ``policy`` may be collected at the library with ``pickup_path``
+    by a reader whose home library is ``home_path``; the copy's owner is ``owner_path``.
+    A library covers its branches."""
+    match policy.hold_pickup:
+        case PickupPolicy.ANY:
+            return True
+        case PickupPolicy.HOME:
+            return pickup_path == home_path
+        case PickupPolicy.OWNER:
+            return pickup_path.startswith(owner_path)

@@ -33,6 +33,8 @@ class PolicyIO(BaseModel):
     lost_fee: Amount = Decimal("50.00")
     block_threshold: Amount = Decimal("10.00")
     floating: Annotated[bool, Strict()] = False
+    hold_priority: Annotated[int, Strict(), Field(ge=-100, le=100)] = 0
+    hold_shelf_days: Annotated[int, Strict(), Field(ge=1, le=90)] = 7
 
 
 class RuleIn(BaseModel):
@@ -74,6 +76,7 @@ class CheckoutIn(BaseModel):
     barcode: Barcode | None = None
     rfid_tag: Tag | None = None
     library_id: DbId
+    override: Annotated[str, Field(min_length=1, max_length=200)] | None = None
 
 
 class CheckinIn(BaseModel):
@@ -94,3 +97,136 @@ class LoanOut(BaseModel):
     due_at: dt.datetime
     renewals: int
     returned_at: dt.datetime | None
+
+
+Reason = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class RenewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    override: Reason | None = None
+
+
+class CheckinOut(BaseModel):
+    """What a check-in did and where the copy goes: ``shelve`` (back on the shelf here),
+    ``hold_shelf`` (set aside here for ``hold_id``) or ``transit`` (send to ``library_id``)."""
+
+    loan: LoanOut | None
+    item_id: int
+    barcode: str
+    action: Literal["shelve", "hold_shelf", "transit"]
+    library_id: int
+    hold_id: int | None
+    transit_id: int | None
+
+
+class HoldIn(BaseModel):
+    """A hold on a title (any copy), or on one copy with ``item_id``. Readers leave
+    ``reader_id`` out; staff name the reader."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reader_id: DbId | None = None
+    record_id: DbId
+    item_id: DbId | None = None
+    pickup_library_id: DbId
+    override: Reason | None = None
+
+
+class HoldOut(BaseModel):
+    id: int
+    reader_id: int
+    record_id: int
+    item_id: int | None
+    pickup_library_id: int
+    status: str
+    priority: int
+    placed_at: dt.datetime
+    suspended_until: dt.date | None
+    trapped_item_id: int | None
+    ready_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    position: int | None  # 1: next to be served; None once out of the queue
+
+
+class SuspendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    until: dt.date | None = None
+
+
+class PickupIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pickup_library_id: DbId
+
+
+class TransitOut(BaseModel):
+    id: int
+    item_id: int
+    barcode: str
+    title: str
+    from_library_id: int
+    to_library_id: int
+    reason: str
+    hold_id: int | None
+    status: str
+    created_at: dt.datetime
+    shipped_at: dt.datetime | None
+    received_at: dt.datetime | None
+
+
+class PullOut(BaseModel):
+    hold_id: int
+    item_id: int
+    barcode: str
+    call_number: str | None
+    title: str
+    pickup_library_id: int
+
+
+class FeeOut(BaseModel):
+    id: int
+    kind: str
+    library_id: int
+    loan_id: int | None
+    item_id: int | None
+    amount: Decimal
+    paid: Decimal
+    waived: Decimal
+    balance: Decimal
+    note: str
+    created_at: dt.datetime
+
+
+class FeesOut(BaseModel):
+    reader_id: int
+    balance: Decimal
+    fees: list[FeeOut]
+
+
+Money = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=2)]
+
+
+class PaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reader_id: DbId
+    amount: Money
+    note: Line = Field(default="", max_length=200)
+
+
+class WaiverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Money | None = None  # all that is unpaid when left out
+    note: Reason
+
+
+class TransactionOut(BaseModel):
+    id: int
+    fee_id: int
+    kind: str
+    amount: Decimal
+    at: dt.datetime

@@ -1,5 +1,5 @@
 """Use cases of circulation: the rule matrix, which rule applies, and loans (lend, take
-back, renew). Holds, transits and fees come next."""
+back, renew). Holds and transits are in :mod:`.holds`, fees in :mod:`.fees`."""
 
 from __future__ import annotations
 
@@ -13,36 +13,13 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, libraries, readers
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
-from biblioverse.circulation import errors, rules
+from biblioverse.circulation import checks, errors, fees, holds, rules
 from biblioverse.circulation.errors import RuleNotFound
-from biblioverse.circulation.models import CirculationRule, Loan
+from biblioverse.circulation.lifecycle import HOLD, LOAN, HoldState, LoanState, move
+from biblioverse.circulation.matrix import ANY, POLICY_FIELDS, Matrix, matrix
+from biblioverse.circulation.models import CirculationRule, Hold, Loan
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
-
-ANY = "*"
-POLICY_FIELDS = tuple(f.name for f in dataclasses.fields(rules.Policy))
-
-
-def _policy(row: CirculationRule) -> rules.Policy:
-    values = {name: getattr(row, name) for name in POLICY_FIELDS}
-    values["hold_pickup"] = rules.PickupPolicy(row.hold_pickup)
-    return rules.Policy(**values)
-
-
-def matrix(session: Session) -> list[rules.Rule]:
-    """Every row of the rule matrix, with its org unit's tree path."""
-    paths = {u.id: u.path for u in libraries.unit_names(session).values()}
-    return [
-        rules.Rule(
-            id=row.id,
-            org_path=paths[row.org_unit_id],
-            reader_category=None if row.reader_category == ANY else row.reader_category,
-            item_type=None if row.item_type == ANY else row.item_type,
-            policy=_policy(row),
-            name=row.name,
-        )
-        for row in session.scalars(select(CirculationRule).order_by(CirculationRule.id))
-    ]
 
 
 @dataclass
@@ -152,20 +129,13 @@ def _ensure_desk(actor: Actor | None, unit: libraries.OrgUnit) -> None:
         raise PermissionDenied("you may not lend or take back copies here")
 
 
-def _reader_may_borrow(reader: readers.Reader, at: dt.datetime) -> None:
-    status = readers.Status(reader.status)
-    if status is readers.Status.BLOCKED:
-        raise errors.ReaderBlocked("the card is blocked")
-    if status is readers.Status.PENDING:
-        raise errors.CardNotActive("the card waits for activation at a desk")
-    if status is readers.Status.EXPIRED or reader.expires_on < readers.local_today(at):
-        raise errors.CardExpired(f"the card expired on {reader.expires_on.isoformat()}")
-
-
 def _changed(session: Session, item: catalog.Item, topic: str, loan: Loan, at: dt.datetime) -> None:
     record_event(session, topic, {"loan_id": loan.id, "item_id": item.id}, at=at)
     # Availability shows in search results: the index refreshes the record after commit.
     record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+
+
+LENDABLE = frozenset({catalog.ItemStatus.AVAILABLE.value, catalog.ItemStatus.ON_HOLD_SHELF.value})
 
 
 def checkout(
@@ -178,25 +148,44 @@ def checkout(
     at_unit_id: int,
     channel: str = "desk",
     at: dt.datetime,
+    override: str | None = None,
 ) -> Loan:
     """Lend a copy. The copy's row is locked first, so of two desks racing for one copy the
     second sees it on loan; the database's one-open-loan index guards the rest. A refusal
-    names its reason."""
+    names its reason; staff allowed to override may lend past the overridable ones by
+    giving a reason, which is audited. A copy set aside for this reader fills their hold;
+    one set aside for another reader is refused."""
     unit = libraries.get_unit(session, at_unit_id)
     _ensure_desk(actor, unit)
     if actor is not None and actor.is_reader and actor.id != reader_id:
         raise PermissionDenied("readers borrow on their own card only")
     item = catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
     reader = readers.get(session, reader_id)
-    _reader_may_borrow(reader, at)
+    gate = checks.Gate(actor, override, unit)
     if item.status == catalog.ItemStatus.ON_LOAN.value:
         raise errors.ItemOnLoan(f"copy {item.barcode} is already on loan")
-    if not item.circulates or item.status != catalog.ItemStatus.AVAILABLE.value:
+    if not item.circulates or item.status not in LENDABLE:
         why_not = "for use in the library" if not item.circulates else item.status
         raise errors.ItemNotLoanable(f"copy {item.barcode} cannot be lent ({why_not})")
-    owner = libraries.get_unit(session, item.org_unit_id)
-    why = rules.resolve(matrix(session), owner.path, reader.category, item.item_type)
+    set_aside = session.scalar(
+        select(Hold).where(
+            Hold.trapped_item_id == item.id,
+            Hold.status.in_([HoldState.READY.value, HoldState.IN_TRANSIT.value]),
+        )
+    )
+    if set_aside is not None and set_aside.reader_id != reader.id:
+        raise errors.ItemHeldForAnother(f"copy {item.barcode} is held for another reader")
+    m = Matrix(session)
+    why = m.rule(item.org_unit_id, reader.category, item.item_type)
     policy = why.rule.policy
+    checks.reader_may_borrow(session, gate, reader, policy, at)
+    if policy.max_loans == 0:
+        owner = m.units[item.org_unit_id]
+        gate.refuse(
+            errors.NotLentToReader(
+                f"{owner.code} does not lend {item.item_type} copies to {reader.category} readers"
+            )
+        )
     if channel == "mobile" and not policy.mobile_checkout:
         raise errors.ChannelNotAllowed("this copy is lent at a desk, not by phone")
     if channel == "kiosk" and not policy.self_service:
@@ -209,9 +198,11 @@ def checkout(
         )
         or 0
     )
-    if open_loans >= policy.max_loans:
-        raise errors.LoanLimitReached(
-            f"the card already has {open_loans} loans ({policy.max_loans} allowed)"
+    if policy.max_loans and open_loans >= policy.max_loans:
+        gate.refuse(
+            errors.LoanLimitReached(
+                f"the card already has {open_loans} loans ({policy.max_loans} allowed)"
+            )
         )
     loan = Loan(
         item_id=item.id,
@@ -222,12 +213,38 @@ def checkout(
         loaned_at=at,
         due_at=rules.due_at(policy, at, libraries.schedule_of(unit)).astimezone(dt.UTC),
         renewals=0,
+        status=LoanState.OPEN.value,
     )
     session.add(loan)
     item.status = catalog.ItemStatus.ON_LOAN.value
+    item.at_unit_id = None
+    # The reader's hold on this title is filled: the copy set aside for them, or one they
+    # took from the open shelf while waiting.
+    filled = set_aside or session.scalar(
+        select(Hold).where(
+            Hold.reader_id == reader.id,
+            Hold.record_id == item.record_id,
+            Hold.status == HoldState.WAITING.value,
+        )
+    )
+    if filled is not None:
+        filled.status = move(HOLD, "hold", filled.status, HoldState.FULFILLED)
+        filled.closed_at = at
+        filled.trapped_item_id = item.id
     session.flush()
+    gate.audit(session, "checkout", "loan", loan.id, at)
     _changed(session, item, "circulation.loan.created", loan, at)
     return loan
+
+
+@dataclass
+class Checkin:
+    """What a check-in did: the loan it closed (None when the copy was not on loan: a
+    transit arriving, a copy pulled for a hold) and where the copy goes now."""
+
+    loan: Loan | None
+    item: catalog.Item
+    routing: holds.Routing
 
 
 def checkin(
@@ -238,45 +255,106 @@ def checkin(
     rfid_tag: str | None = None,
     at_unit_id: int,
     at: dt.datetime,
-) -> Loan:
-    """Take a copy back, at any member library. (Transits home and hold traps come next.)"""
+) -> Checkin:
+    """Take a copy back at any member library, or receive one arriving in transit, or set
+    one from the shelf aside for a hold; then route it (hold shelf, transit, or shelf).
+    Fines stop now. Scanning a copy that is on its shelf with nothing to do is refused as
+    not on loan."""
     unit = libraries.get_unit(session, at_unit_id)
     _ensure_desk(actor, unit)
     item = catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
+    before = (item.status, item.at_unit_id)
     loan = session.scalar(select(Loan).where(Loan.item_id == item.id, Loan.returned_at.is_(None)))
-    if loan is None:
+    if loan is not None:
+        assert loan.reader_id is not None
+        reader = readers.get(session, loan.reader_id)
+        fees.on_return(session, loan, item, Matrix(session).policy(item, reader), at)
+        loan.status = move(LOAN, "loan", loan.status, LoanState.RETURNED)
+        loan.returned_at = at
+        loan.returned_unit_id = unit.id
+        item.status = catalog.ItemStatus.AVAILABLE.value
+    transit = holds.open_transit(session, item.id)
+    if transit is not None:
+        holds.arrive(session, transit, unit.id, at)
+    routing = holds.route(session, item, unit.id, at)
+    if (
+        loan is None
+        and transit is None
+        and routing.action is holds.Action.SHELVE
+        and before == (item.status, item.at_unit_id)
+    ):
         raise errors.NotOnLoan(f"copy {item.barcode} is not on loan")
-    loan.returned_at = at
-    loan.returned_unit_id = unit.id
-    item.status = catalog.ItemStatus.AVAILABLE.value
     session.flush()
-    _changed(session, item, "circulation.loan.returned", loan, at)
-    return loan
+    if loan is not None:
+        _changed(session, item, "circulation.loan.returned", loan, at)
+    else:
+        record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+    return Checkin(loan, item, routing)
 
 
-def renew(session: Session, actor: Actor | None, loan_id: int, *, at: dt.datetime) -> Loan:
-    """Renew a loan for another loan period, from now, as its rule allows."""
+def renew(
+    session: Session,
+    actor: Actor | None,
+    loan_id: int,
+    *,
+    at: dt.datetime,
+    override: str | None = None,
+) -> Loan:
+    """Renew a loan for another loan period, from now, as its rule allows, unless another
+    reader waits for the title and no copy on the shelf can serve them."""
     loan = session.scalar(select(Loan).where(Loan.id == loan_id).with_for_update())
-    if loan is None or loan.returned_at is not None:
+    if loan is None or loan.status != LoanState.OPEN:
         raise errors.LoanNotFound(loan_id)
     if actor is not None and actor.is_reader and actor.id != loan.reader_id:
         raise errors.LoanNotFound(loan_id)  # another reader's loan does not exist for them
     unit = libraries.get_unit(session, loan.org_unit_id)
     if actor is not None and actor.is_staff:
         _ensure_desk(actor, unit)
+    gate = checks.Gate(actor, override, unit)
     assert loan.reader_id is not None
     reader = readers.get(session, loan.reader_id)
-    _reader_may_borrow(reader, at)
     item = catalog.get_item(session, loan.item_id)
-    owner = libraries.get_unit(session, item.org_unit_id)
-    policy = rules.resolve(matrix(session), owner.path, reader.category, item.item_type).rule.policy
+    policy = Matrix(session).policy(item, reader)
+    checks.reader_may_borrow(session, gate, reader, policy, at)
     if loan.renewals >= policy.renewals:
-        raise errors.RenewalLimitReached(f"renewed {loan.renewals} times of {policy.renewals}")
+        gate.refuse(
+            errors.RenewalLimitReached(f"renewed {loan.renewals} times of {policy.renewals}")
+        )
+    if _others_wait(session, item, reader.id):
+        gate.refuse(errors.RenewalHeld("another reader is waiting for this title"))
+    fees.charge_overdue(session, loan, item, policy, at)  # a late renewal still owes its days
     loan.renewals += 1
     loan.due_at = rules.due_at(policy, at, libraries.schedule_of(unit)).astimezone(dt.UTC)
     session.flush()
+    gate.audit(session, "renew", "loan", loan.id, at)
     _changed(session, item, "circulation.loan.renewed", loan, at)
     return loan
+
+
+def _others_wait(session: Session, item: catalog.Item, reader_id: int) -> bool:
+    """Whether a waiting hold on the title could not be filled by a copy on the shelf."""
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(Hold)
+        .where(
+            Hold.record_id == item.record_id,
+            Hold.status == HoldState.WAITING.value,
+            Hold.reader_id != reader_id,
+            (Hold.item_id.is_(None)) | (Hold.item_id == item.id),
+        )
+    )
+    if not waiting:
+        return False
+    on_shelf = session.scalar(
+        select(func.count())
+        .select_from(catalog.Item)
+        .where(
+            catalog.Item.record_id == item.record_id,
+            catalog.Item.status == catalog.ItemStatus.AVAILABLE.value,
+            catalog.Item.circulates.is_(True),
+        )
+    )
+    return waiting > (on_shelf or 0)
 
 
 @dataclass

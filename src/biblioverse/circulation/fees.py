@@ -1,0 +1,268 @@
+"""Fees: overdue fines that grow by the day up to the rule's cap, lost copies, logistics;
+payments and waivers, audited.
+
+The daily job (:func:`accrue`) is idempotent: a loan's fine is computed from its due date
+and the day, never added to, so running the job twice in a day, or missing a day, gives the
+same amounts. Fines stop growing when the copy comes back (or is deemed lost).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from biblioverse import catalog, libraries, readers
+from biblioverse.access import Actor, Permission
+from biblioverse.audit import log_action
+from biblioverse.circulation import errors, rules
+from biblioverse.circulation.lifecycle import LOAN, LoanState, move
+from biblioverse.circulation.matrix import Matrix
+from biblioverse.circulation.models import Fee, FeeTransaction, Loan
+from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
+from biblioverse.events import record as record_event
+
+CENT = Decimal("0.01")
+
+
+def balance(session: Session, reader_id: int) -> Decimal:
+    """What a reader owes, all libraries together."""
+    owed = session.scalar(
+        select(func.coalesce(func.sum(Fee.amount - Fee.paid - Fee.waived), 0)).where(
+            Fee.reader_id == reader_id
+        )
+    )
+    return Decimal(owed or 0).quantize(CENT)
+
+
+def _charge(
+    session: Session,
+    loan: Loan,
+    item: catalog.Item,
+    kind: str,
+    amount: Decimal,
+    at: dt.datetime,
+    note: str = "",
+) -> Fee | None:
+    """Set the loan's fee of ``kind`` to ``amount`` (never lower than it was)."""
+    assert loan.reader_id is not None
+    fee = session.scalar(select(Fee).where(Fee.loan_id == loan.id, Fee.kind == kind))
+    amount = amount.quantize(CENT)
+    if fee is None:
+        if amount <= 0:
+            return None
+        fee = Fee(
+            reader_id=loan.reader_id,
+            org_unit_id=item.org_unit_id,
+            loan_id=loan.id,
+            item_id=item.id,
+            kind=kind,
+            amount=amount,
+            paid=Decimal("0.00"),
+            waived=Decimal("0.00"),
+            note=note,
+            created_at=at,
+            updated_at=at,
+        )
+        session.add(fee)
+    elif amount > fee.amount:
+        fee.amount, fee.updated_at = amount, at
+    else:
+        return fee
+    session.flush()
+    record_event(
+        session,
+        "circulation.fee.charged",
+        {"fee_id": fee.id, "reader_id": fee.reader_id, "kind": kind, "amount": str(fee.amount)},
+        at=at,
+    )
+    return fee
+
+
+def charge_overdue(
+    session: Session, loan: Loan, item: catalog.Item, policy: rules.Policy, until: dt.datetime
+) -> Fee | None:
+    """The loan's overdue fine as of ``until`` (a return, or the day of the job)."""
+    tz = libraries.schedule_of(libraries.get_unit(session, loan.org_unit_id)).tz
+    days = rules.overdue_days(loan.due_at, until, tz)
+    return _charge(session, loan, item, "overdue", rules.overdue_fine(policy, days), until)
+
+
+def declare_lost(
+    session: Session, loan: Loan, item: catalog.Item, policy: rules.Policy, at: dt.datetime
+) -> Fee | None:
+    """Overdue past the rule's limit: the copy is lost and its fee charged (its price when
+    the catalogue knows it, else the rule's lost-item fee). The loan stays open as lost so
+    that the copy cannot be lent again; if it comes back the unpaid lost fee is waived."""
+    loan.status = move(LOAN, "loan", loan.status, LoanState.LOST)
+    loan.lost_at = at
+    item.status = catalog.ItemStatus.LOST.value
+    fee = _charge(session, loan, item, "lost", item.price or policy.lost_fee, at)
+    record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+    return fee
+
+
+def on_return(
+    session: Session, loan: Loan, item: catalog.Item, policy: rules.Policy, at: dt.datetime
+) -> None:
+    """Final fine of a loan that ends now; a lost copy found again has its unpaid fee waived."""
+    if loan.status == LoanState.LOST:
+        lost = session.scalar(select(Fee).where(Fee.loan_id == loan.id, Fee.kind == "lost"))
+        if lost is not None and lost.balance > 0:
+            _transact(session, None, lost, "waiver", lost.balance, "copy returned", at)
+        return
+    charge_overdue(session, loan, item, policy, at)
+
+
+@dataclass
+class AccrualReport:
+    overdue_loans: int = 0
+    fees_changed: int = 0
+    lost: int = 0
+
+
+def accrue(session: Session, at: dt.datetime) -> AccrualReport:
+    """The daily job: bring every overdue loan's fine up to date, and declare lost those
+    overdue past their rule's limit."""
+    report = AccrualReport()
+    m = Matrix(session)
+    rows = session.execute(
+        select(Loan, catalog.Item, readers.Reader)
+        .join(catalog.Item, catalog.Item.id == Loan.item_id)
+        .join(readers.Reader, readers.Reader.id == Loan.reader_id)
+        .where(Loan.status == LoanState.OPEN.value, Loan.due_at < at)
+        .order_by(Loan.id)
+    )
+    for loan, item, reader in rows:
+        report.overdue_loans += 1
+        policy = m.policy(item, reader)
+        before = session.scalar(
+            select(Fee.amount).where(Fee.loan_id == loan.id, Fee.kind == "overdue")
+        )
+        fee = charge_overdue(session, loan, item, policy, at)
+        if fee is not None and fee.amount != before:
+            report.fees_changed += 1
+        if at - loan.due_at >= dt.timedelta(days=policy.lost_after_days):
+            declare_lost(session, loan, item, policy, at)
+            report.lost += 1
+    return report
+
+
+def fees_of(session: Session, reader_id: int, *, open_only: bool = True) -> list[Fee]:
+    q = select(Fee).where(Fee.reader_id == reader_id).order_by(Fee.created_at, Fee.id)
+    if open_only:
+        q = q.where(Fee.amount > Fee.paid + Fee.waived)
+    return list(session.scalars(q))
+
+
+def _amount(value: Decimal) -> Decimal:
+    if not value.is_finite() or value <= 0:
+        raise ValidationFailed([FieldError("amount", "invalid", "An amount above 0.")])
+    if value != value.quantize(CENT):
+        raise ValidationFailed([FieldError("amount", "invalid", "At most two decimals.")])
+    return value
+
+
+def _transact(
+    session: Session,
+    actor: Actor | None,
+    fee: Fee,
+    kind: str,
+    amount: Decimal,
+    note: str,
+    at: dt.datetime,
+) -> FeeTransaction:
+    if kind == "payment":
+        fee.paid += amount
+    else:
+        fee.waived += amount
+    fee.updated_at = at
+    row = FeeTransaction(
+        fee_id=fee.id,
+        kind=kind,
+        amount=amount,
+        staff_id=actor.id if actor is not None and actor.is_staff else None,
+        note=note,
+        at=at,
+    )
+    session.add(row)
+    session.flush()
+    if actor is not None:
+        log_action(
+            session,
+            actor,
+            f"fee.{kind}",
+            entity="fee",
+            entity_id=fee.id,
+            org_unit_id=fee.org_unit_id,
+            at=at,
+            details={"amount": str(amount), "reader_id": fee.reader_id, "note": note},
+        )
+    return row
+
+
+def pay(
+    session: Session,
+    actor: Actor,
+    reader_id: int,
+    amount: Decimal,
+    *,
+    at: dt.datetime,
+    note: str = "",
+) -> list[FeeTransaction]:
+    """Take a payment at a desk; it settles the reader's oldest fees first. More than is
+    owed is refused, so no money is left unaccounted for."""
+    if not actor.is_staff or not actor.can(Permission.CIRCULATION_OPERATE):
+        raise PermissionDenied("payments are taken at a circulation desk")
+    amount = _amount(amount)
+    readers.get(session, reader_id)
+    open_fees = session.scalars(
+        select(Fee)
+        .where(Fee.reader_id == reader_id, Fee.amount > Fee.paid + Fee.waived)
+        .order_by(Fee.created_at, Fee.id)
+        .with_for_update()
+    ).all()
+    owed = sum((f.balance for f in open_fees), Decimal("0.00"))
+    if amount > owed:
+        raise ValidationFailed(
+            [FieldError("amount", "too_much", f"The reader owes {owed}; take at most that.")]
+        )
+    out: list[FeeTransaction] = []
+    left = amount
+    for fee in open_fees:
+        if left <= 0:
+            break
+        part = min(left, fee.balance)
+        out.append(_transact(session, actor, fee, "payment", part, note, at))
+        left -= part
+    return out
+
+
+def waive(
+    session: Session,
+    actor: Actor,
+    fee_id: int,
+    amount: Decimal | None,
+    *,
+    note: str,
+    at: dt.datetime,
+) -> FeeTransaction:
+    """Forgive a fee or part of it (all that is unpaid when ``amount`` is None). Staff whose
+    role allows waivers at the library the fee is owed to; a reason is required."""
+    fee = session.scalar(select(Fee).where(Fee.id == fee_id).with_for_update())
+    if fee is None:
+        raise errors.FeeNotFound(fee_id)
+    unit = libraries.get_unit(session, fee.org_unit_id)
+    if not actor.is_staff or not actor.can(Permission.FEES_WAIVE, unit.path):
+        raise PermissionDenied("you may not waive fees of this library")
+    if not note.strip():
+        raise ValidationFailed([FieldError("note", "required", "Say why the fee is waived.")])
+    amount = _amount(amount) if amount is not None else fee.balance
+    if amount <= 0 or amount > fee.balance:
+        raise ValidationFailed(
+            [FieldError("amount", "too_much", f"{fee.balance} is left unpaid on this fee.")]
+        )
+    return _transact(session, actor, fee, "waiver", amount, note.strip(), at)

@@ -1,0 +1,49 @@
+"""Every transition of the loan, hold and transit lifecycles: the allowed ones pass, every
+other pair is refused with both states named."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+import pytest
+
+from biblioverse.circulation import lifecycle
+from biblioverse.circulation.lifecycle import HoldState, IllegalTransition, LoanState, move
+
+TABLES: list[tuple[str, Mapping]] = [
+    ("loan", lifecycle.LOAN),
+    ("hold", lifecycle.HOLD),
+    ("transit", lifecycle.TRANSIT),
+]
+
+
+@pytest.mark.parametrize(("what", "table"), TABLES)
+def test_every_pair_of_states_is_allowed_or_refused_as_the_table_says(
+    what: str, table: Mapping[StrEnum, frozenset[StrEnum]]
+) -> None:
+    states = list(type(next(iter(table))))
+    assert set(table) == set(states), "every state has a row"
+    for current in states:
+        for target in states:
+            if target in table[current]:
+                assert move(table, what, current.value, target) is target
+            else:
+                with pytest.raises(IllegalTransition) as refused:
+                    move(table, what, current.value, target)
+                assert refused.value.message == (
+                    f"a {what} that is {current.value} cannot become {target.value}"
+                )
+
+
+def test_terminal_states_go_nowhere_and_every_state_is_reachable() -> None:
+    for table, start in ((lifecycle.LOAN, LoanState.OPEN), (lifecycle.HOLD, HoldState.WAITING)):
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in table[todo.pop()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        assert seen == set(table)
+    assert lifecycle.HOLD[HoldState.FULFILLED] == frozenset()
+    assert lifecycle.LOAN[LoanState.RETURNED] == frozenset()
