@@ -490,7 +490,7 @@ def _transactions(rows: list[FeeTransaction]) -> list[TransactionOut]:
 @router.post(
     "/payments",
     status_code=status.HTTP_201_CREATED,
-    response_model=list[TransactionOut],
+    response_model=TransactionList,
     summary="Take a payment at a desk; it settles the oldest fees first (circulation staff)",
     description=IDEMPOTENT.strip(),
 )
