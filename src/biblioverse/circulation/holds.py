@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries, readers
@@ -161,8 +162,12 @@ def place(
         priority=max(p.hold_priority for _i, p in collectable),
         placed_at=at,
     )
-    session.add(hold)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(hold)
+            session.flush()
+    except IntegrityError:  # the same request, from a second tab, committed first
+        raise errors.AlreadyRequested("this reader already has a hold on this title") from None
     gate.audit(session, "hold", "hold", hold.id, at)
     _event(session, "circulation.hold.placed", hold, at)
     return hold
@@ -311,6 +316,9 @@ def _next_hold(session: Session, item: catalog.Item, m: Matrix) -> Hold | None:
         .where(Hold.record_id == item.record_id, Hold.status == HoldState.WAITING.value)
         .order_by(*QUEUE_ORDER)
         .limit(QUEUE_LOOKAHEAD)
+        # Two desks scanning two copies of one title at once must not set both aside for
+        # the same hold: the second skips the hold the first has locked and takes the next.
+        .with_for_update(of=Hold, skip_locked=True)
     )
     owner = m.path(item.org_unit_id)
     for hold, category, home in rows:

@@ -168,10 +168,12 @@ def checkout(
         why_not = "for use in the library" if not item.circulates else item.status
         raise errors.ItemNotLoanable(f"copy {item.barcode} cannot be lent ({why_not})")
     set_aside = session.scalar(
-        select(Hold).where(
+        select(Hold)
+        .where(
             Hold.trapped_item_id == item.id,
             Hold.status.in_([HoldState.READY.value, HoldState.IN_TRANSIT.value]),
         )
+        .with_for_update()
     )
     if set_aside is not None and set_aside.reader_id != reader.id:
         raise errors.ItemHeldForAnother(f"copy {item.barcode} is held for another reader")
@@ -221,11 +223,13 @@ def checkout(
     # The reader's hold on this title is filled: the copy set aside for them, or one they
     # took from the open shelf while waiting.
     filled = set_aside or session.scalar(
-        select(Hold).where(
+        select(Hold)
+        .where(
             Hold.reader_id == reader.id,
             Hold.record_id == item.record_id,
             Hold.status == HoldState.WAITING.value,
         )
+        .with_for_update()
     )
     if filled is not None:
         filled.status = move(HOLD, "hold", filled.status, HoldState.FULFILLED)

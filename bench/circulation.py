@@ -1,0 +1,1231 @@
+"""Circulation benchmark: check-out and check-in through the API under load, and hold
+targeting and the nightly job over a million open holds, on PostgreSQL and SQLite.
+
+    .venv/bin/python bench/circulation.py                      # goal sizes, both databases
+    .venv/bin/python bench/circulation.py --quick              # small sizes, about 2 minutes
+    .venv/bin/python bench/circulation.py --backend sqlite     # one database only
+
+Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust) for ``--backend postgresql|both``;
+a throwaway database ``bench_circ_<pid>`` is created and dropped. Prints one JSON object per
+line (see DESIGN.md) and a short human summary on stderr.
+
+1. Cycles (check-out then check-in of one copy) through the HTTP API: a served app
+   (``biblioverse serve --workers 2``), 32 httpx clients in threads with keep-alive and a
+   staff bearer token, each on its own copies; then a contended run where all of them fight
+   for 100 shared copies (409 item_on_loan / not_on_loan are expected there and counted
+   apart). The peer is the same unit of work in-process, one thread: the service call, the
+   commit and the event relay (search index refresh) the request does, minus HTTP.
+2. Hold targeting: holds, records, copies, readers and overdue loans bulk-inserted; the
+   check-in look-up (``holds._next_hold``) on random copies, with the same SQL run on the raw
+   driver (psycopg / sqlite3) as the peer; a full check-in routing a copy to a waiting hold;
+   the nightly job (``holds.expire_and_resume`` + ``fees.accrue``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import Engine, Table, event, func, insert, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from biblioverse import accounts, catalog, circulation, events, libraries, readers  # noqa: E402
+from biblioverse.access import Actor, Role  # noqa: E402
+from biblioverse.circulation import fees, holds  # noqa: E402
+from biblioverse.circulation.matrix import Matrix  # noqa: E402
+from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
+from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
+
+BIN = Path(sys.executable).parent / "biblioverse"
+PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
+API = "/api/v1"
+DESK_USER, DESK_PW = "bench-desk", "bench-desk-password-1"
+ADMIN_USER = "bench-admin"
+
+TABLES = catalog.Record.metadata.tables
+RECORDS, ITEMS, READERS = TABLES["records"], TABLES["items"], TABLES["readers"]
+HOLDS, LOANS = TABLES["holds"], TABLES["loans"]
+
+_backend_name = ""
+
+
+def emit(metric: str, value: float, unit: str, **extra: object) -> None:
+    print(
+        json.dumps(
+            {
+                "bench": "circulation",
+                "backend": _backend_name,
+                "metric": metric,
+                "value": round(value, 3),
+                "unit": unit,
+                **extra,
+            }
+        ),
+        flush=True,
+    )
+
+
+def pct(samples: Sequence[float], q: int) -> float:
+    """The q-th percentile (1..99) of the samples; the largest when there are few."""
+    if not samples:
+        return float("nan")
+    if len(samples) < 20:
+        return max(samples) if q >= 50 else statistics.median(samples)
+    return statistics.quantiles(samples, n=100)[q - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- sizes and databases --------------------------------------------------------------------
+
+
+@dataclass
+class Sizes:
+    clients: int
+    copies_per_client: int
+    shared_copies: int
+    seconds: float
+    inproc_cycles: int
+    holds: int
+    records: int
+    readers: int
+    overdue_loans: int
+    lookups: int
+    checkins: int
+
+    @classmethod
+    def of(cls, quick: bool, args: argparse.Namespace) -> Sizes:
+        s = (
+            cls(32, 4, 100, 5, 200, 100_000, 20_000, 2_000, 1_000, 500, 100)
+            if quick
+            else cls(32, 4, 100, 20, 1000, 1_000_000, 200_000, 5_000, 10_000, 2000, 300)
+        )
+        if args.seconds:
+            s.seconds = args.seconds
+        if args.clients:
+            s.clients = args.clients
+        return s
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str  # SQLAlchemy URL
+    data_dir: Path
+    raw_connect: Callable[[], Any]  # a DB-API connection of the raw driver
+    drop: Callable[[], None]
+
+
+def sqlite_backend() -> Backend:
+    work = Path(tempfile.mkdtemp(prefix="bv-bench-circ-"))
+    path = work / "biblioverse.db"
+
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA cache_size=-65536")  # as the app's engine sets it
+        return conn
+
+    return Backend(
+        "sqlite",
+        f"sqlite:///{path}",
+        work,
+        connect,
+        lambda: shutil.rmtree(work, ignore_errors=True),
+    )
+
+
+def postgres_backend() -> Backend:
+    name = f"bench_circ_{os.getpid()}"
+    with psycopg.connect(PG_CONNINFO + " dbname=postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    work = Path(tempfile.mkdtemp(prefix="bv-bench-circ-"))
+
+    def drop() -> None:
+        with psycopg.connect(PG_CONNINFO + " dbname=postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        shutil.rmtree(work, ignore_errors=True)
+
+    return Backend(
+        "postgresql",
+        f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+        work,
+        lambda: psycopg.connect(f"{PG_CONNINFO} dbname={name}"),
+        drop,
+    )
+
+
+def server_env(backend: Backend) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BIBLIOVERSE_DATA_DIR": str(backend.data_dir),
+        "BIBLIOVERSE_DATABASE_URL": backend.url,
+    }
+
+
+# --- the world, through the services --------------------------------------------------------
+
+
+@dataclass
+class World:
+    consortium_id: int
+    central_id: int
+    unit_ids: list[int]  # the service points (pickup libraries)
+    rule_id: int
+    desk_staff_id: int
+    client_readers: list[int]
+    client_copies: list[list[str]]
+    shared_copies: list[str]
+    peer_reader: int
+    peer_copies: list[str]
+    borrower: int  # borrows copies whose titles have queues (part 2); has no holds
+
+
+def seed_world(factory: sessionmaker[Session], sizes: Sizes, at: dt.datetime) -> World:
+    """Org units with opening hours, staff, one generous rule, readers and copies, created
+    through the services the way tests/factories.py does."""
+    with factory() as session:
+
+        def unit(kind: OrgKind, code: str, parent: int | None) -> libraries.OrgUnit:
+            name = f"{code.title()} Library"
+            data = UnitInput(kind, code, name, f"{code}图书馆", parent_id=parent)
+            return libraries.create_unit(session, None, data, at=at)
+
+        consortium = unit(OrgKind.CONSORTIUM, "consortium", None)
+        central = unit(OrgKind.LIBRARY, "central", consortium.id)
+        airport = unit(OrgKind.BRANCH, "airport", central.id)
+        community = unit(OrgKind.BRANCH, "community", central.id)
+        for u in (central, airport, community):
+            hours = {wd: [Period(9 * 60, 21 * 60)] for wd in range(7)}
+            libraries.set_weekly_hours(session, None, u, hours, at=at)
+        admin = accounts.create_staff(
+            session,
+            None,
+            username=ADMIN_USER,
+            full_name="Bench Admin",
+            password=DESK_PW,
+            home_org_unit_id=consortium.id,
+            roles=[(Role.ADMIN, consortium.id)],
+            at=at,
+        )
+        desk = accounts.create_staff(
+            session,
+            None,
+            username=DESK_USER,
+            full_name="Bench Desk",
+            password=DESK_PW,
+            home_org_unit_id=central.id,
+            roles=[(Role.CIRCULATION, central.id)],
+            at=at,
+        )
+        rule = circulation.save_rule(
+            session,
+            None,
+            circulation.RuleInput(
+                consortium.id,
+                name="Bench: generous",
+                policy=circulation.Policy(max_loans=1000, max_holds=1000),
+            ),
+            at=at,
+        )
+        session.flush()
+        boss = accounts.actor_for_staff(session, admin)
+
+        def reader(n: int) -> int:
+            data = readers.NewReader(
+                name=f"Bench Reader {n}",
+                birth_date=dt.date(1990, 1, n % 28 + 1),
+                category="adult",
+                home_library_id=central.id,
+                card_number=f"BC{n:08d}",
+            )
+            return readers.create_by_staff(session, boss, data, at=at).id
+
+        def copies(title: str, barcodes: list[str]) -> list[str]:
+            record = catalog.save_record(
+                session, boss, None, catalog.RecordForm(title=title), at=at
+            )
+            catalog.add_items(
+                session, None, [catalog.NewItem(record.id, b, central.id) for b in barcodes], at=at
+            )
+            return barcodes
+
+        client_readers = [reader(k) for k in range(sizes.clients)]
+        client_copies = [
+            copies(
+                f"Bench client {k}",
+                [f"C{k:03d}-{j:03d}" for j in range(sizes.copies_per_client)],
+            )
+            for k in range(sizes.clients)
+        ]
+        shared: list[str] = []
+        for t in range(0, sizes.shared_copies, 10):
+            shared += copies(
+                f"Bench shared {t // 10}",
+                [f"S{j:04d}" for j in range(t, min(t + 10, sizes.shared_copies))],
+            )
+        world = World(
+            consortium_id=consortium.id,
+            central_id=central.id,
+            unit_ids=[central.id, airport.id, community.id],
+            rule_id=rule.id,
+            desk_staff_id=desk.id,
+            client_readers=client_readers,
+            client_copies=client_copies,
+            shared_copies=shared,
+            peer_reader=reader(9000),
+            peer_copies=copies("Bench in-process", [f"P{j:03d}" for j in range(8)]),
+            borrower=reader(9001),
+        )
+        session.commit()
+    return world
+
+
+def desk_actor(factory: sessionmaker[Session], world: World) -> Actor:
+    with factory() as session:
+        staff = session.get(accounts.StaffUser, world.desk_staff_id)
+        assert staff is not None
+        return accounts.actor_for_staff(session, staff)
+
+
+# --- 1. cycles through the API --------------------------------------------------------------
+
+
+def proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its children, alive ones."""
+    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        todo += [int(c) for c in children]
+    return total
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs, for a utilisation over an interval."""
+    values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_problems(self) -> dict[str, int]:
+        out = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return {
+            "subscriber_failed": out.count("subscriber failed"),
+            "unhandled_error": out.count("unhandled error"),
+            "database_unavailable": out.count("database unavailable"),
+        }
+
+
+def start_server(backend: Backend, workers: int) -> Server:
+    port = free_port()
+    log = backend.data_dir / f"server-{port}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(BIN), "serve", "--port", str(port), "--workers", str(workers)],
+            env=server_env(backend),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{server.base}/health").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError("server did not answer /health in 30 s")
+
+
+def login(base: str) -> str:
+    r = httpx.post(
+        f"{base}{API}/auth/token",
+        json={"kind": "staff", "login": DESK_USER, "password": DESK_PW},
+    )
+    r.raise_for_status()
+    return str(r.json()["access_token"])
+
+
+@dataclass
+class OpStats:
+    latencies: list[float] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class LoadResult:
+    cycles: int
+    wall_s: float
+    checkout: OpStats
+    checkin: OpStats
+    errors: int
+    expected_refusals: int
+    client_cpu_s: float
+    server_cpu_s: float
+    machine_busy_pct: float
+
+
+def _outcome(r: httpx.Response) -> str:
+    if r.is_success:
+        return str(r.status_code)
+    try:
+        return f"{r.status_code} {r.json().get('error')}"
+    except ValueError:
+        return str(r.status_code)
+
+
+EXPECTED = {
+    "checkout": {"201"},
+    "checkin": {"200"},
+}
+CONTENDED_REFUSALS = {"checkout": "409 item_on_loan", "checkin": "409 not_on_loan"}
+
+
+def http_load(
+    server: Server, token: str, world: World, sizes: Sizes, *, contended: bool
+) -> LoadResult:
+    """``sizes.clients`` threads, each with a keep-alive httpx client, doing check-out then
+    check-in until the time is up. Each request is timed on the client."""
+    n = sizes.clients
+    barrier = threading.Barrier(n + 1)
+    deadline = [0.0]
+    lock = threading.Lock()
+    stats = {"checkout": OpStats(), "checkin": OpStats()}
+    cycles = [0]
+    headers = {"Authorization": f"Bearer {token}"}
+    central = world.central_id
+
+    def client(k: int) -> None:
+        rng = random.Random(k)
+        mine = {"checkout": OpStats(), "checkin": OpStats()}
+        done = 0
+        with httpx.Client(base_url=server.base, headers=headers, timeout=60) as c:
+
+            def op(name: str, body: dict[str, Any], timed: bool) -> None:
+                t = time.perf_counter()
+                r = c.post(f"{API}/circulation/{name}", json=body)
+                if timed:
+                    mine[name].latencies.append((time.perf_counter() - t) * 1000)
+                    mine[name].outcomes[_outcome(r)] += 1
+
+            def cycle(i: int, timed: bool) -> None:
+                if contended:
+                    barcode = rng.choice(world.shared_copies)
+                else:
+                    own = world.client_copies[k]
+                    barcode = own[i % len(own)]
+                reader = world.client_readers[k]
+                op(
+                    "checkout",
+                    {"reader_id": reader, "barcode": barcode, "library_id": central},
+                    timed,
+                )
+                op("checkin", {"barcode": barcode, "library_id": central}, timed)
+
+            if contended:  # connect and sign in once, untimed
+                op("checkin", {"barcode": world.shared_copies[k], "library_id": central}, False)
+            else:
+                cycle(0, timed=False)
+            barrier.wait()
+            i = 1
+            while time.perf_counter() < deadline[0]:
+                cycle(i, timed=True)
+                i += 1
+                done += 1
+        with lock:
+            cycles[0] += done
+            for name, s in mine.items():
+                stats[name].latencies += s.latencies
+                stats[name].outcomes.update(s.outcomes)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
+    for th in threads:
+        th.start()
+    deadline[0] = time.perf_counter() + 3600  # set for real once every client is warm
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    server_cpu0, busy0 = proc_cpu_s(server.process.pid), machine_busy()
+    barrier.wait()
+    t0 = time.perf_counter()
+    deadline[0] = t0 + sizes.seconds
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    server_cpu1, busy1 = proc_cpu_s(server.process.pid), machine_busy()
+    errors = expected = 0
+    for name, s in stats.items():
+        for outcome, count in s.outcomes.items():
+            if outcome in EXPECTED[name]:
+                continue
+            if contended and outcome == CONTENDED_REFUSALS[name]:
+                expected += count
+            else:
+                errors += count
+    return LoadResult(
+        cycles=cycles[0],
+        wall_s=wall,
+        checkout=stats["checkout"],
+        checkin=stats["checkin"],
+        errors=errors,
+        expected_refusals=expected,
+        client_cpu_s=(cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+        server_cpu_s=server_cpu1 - server_cpu0,
+        machine_busy_pct=100 * (busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1]),
+    )
+
+
+def _lend(session: Session, actor: Actor, world: World, barcode: str) -> None:
+    circulation.checkout(
+        session,
+        actor,
+        reader_id=world.peer_reader,
+        barcode=barcode,
+        at_unit_id=world.central_id,
+        channel="api",
+        at=utcnow(),
+    )
+
+
+def _take_back(session: Session, actor: Actor, world: World, barcode: str) -> None:
+    circulation.checkin(session, actor, barcode=barcode, at_unit_id=world.central_id, at=utcnow())
+
+
+@dataclass
+class InprocResult:
+    cycles: int
+    wall_s: float
+    checkout: list[float]
+    checkin: list[float]
+
+
+def inproc_cycles(
+    factory: sessionmaker[Session],
+    actor: Actor,
+    world: World,
+    cycles: int,
+    relay: Callable[[Session], None] | None,
+) -> InprocResult:
+    """The raw peer: the same check-out and check-in, one thread, a session per call that
+    commits (and, with ``relay``, publishes the events as the request does)."""
+
+    def unit_of_work(call: Callable[..., object], barcode: str) -> float:
+        t = time.perf_counter()
+        with factory() as session:
+            call(session, actor, world, barcode)
+            session.commit()
+            if relay is not None and events.has_pending(session):
+                relay(session)
+                session.commit()
+        return (time.perf_counter() - t) * 1000
+
+    out: list[float] = []
+    back: list[float] = []
+    t0 = 0.0
+    for i in range(-5, cycles):  # five to warm up
+        if i == 0:
+            t0 = time.perf_counter()
+        barcode = world.peer_copies[i % len(world.peer_copies)]
+        a = unit_of_work(_lend, barcode)
+        b = unit_of_work(_take_back, barcode)
+        if i >= 0:
+            out.append(a)
+            back.append(b)
+    return InprocResult(cycles, time.perf_counter() - t0, out, back)
+
+
+def report_load(kind: str, r: LoadResult, sizes: Sizes, workers: int) -> None:
+    rate = r.cycles / r.wall_s
+    common = {"clients": sizes.clients, "workers": workers, "load": "httpx threads"}
+    goal = (
+        {"goal": 500, "better": "higher"} if kind == "own" and _backend_name == "postgresql" else {}
+    )
+    emit(
+        f"http_{kind}_cycles_per_s",
+        rate,
+        "cycles/s",
+        **goal,
+        n=r.cycles,
+        seconds=round(r.wall_s, 1),
+        **common,
+        client_cpu_s=round(r.client_cpu_s, 1),
+        server_cpu_s=round(r.server_cpu_s, 1),
+        machine_busy_pct=round(r.machine_busy_pct),
+    )
+    for name, s in (("checkout", r.checkout), ("checkin", r.checkin)):
+        for q in (50, 95, 99):
+            extra: dict[str, object] = {}
+            if q == 95 and kind == "own" and _backend_name == "postgresql":
+                extra = {"goal": 20, "better": "lower"}
+            emit(
+                f"http_{kind}_{name}_p{q}_ms",
+                pct(s.latencies, q),
+                "ms",
+                n=len(s.latencies),
+                **extra,
+            )
+        emit(
+            f"http_{kind}_{name}_outcomes",
+            sum(s.outcomes.values()),
+            "requests",
+            outcomes=dict(s.outcomes),
+        )
+    emit(f"http_{kind}_errors", r.errors, "requests", goal=0, better="lower")
+    if kind == "contended":
+        emit(
+            "http_contended_expected_refusals",
+            r.expected_refusals,
+            "requests",
+            note="409 item_on_loan on check-out, 409 not_on_loan on check-in",
+        )
+        emit(
+            "http_contended_loans_per_s",
+            r.checkout.outcomes.get("201", 0) / r.wall_s,
+            "loans/s",
+            shared_copies=sizes.shared_copies,
+        )
+
+
+def part_cycles(
+    backend: Backend,
+    engine: Engine,
+    factory: sessionmaker[Session],
+    world: World,
+    sizes: Sizes,
+    workers: int,
+) -> dict[str, float]:
+    server = start_server(backend, workers)
+    try:
+        token = login(server.base)
+        own = http_load(server, token, world, sizes, contended=False)
+        contended = http_load(server, token, world, sizes, contended=True)
+    finally:
+        server.stop()
+    report_load("own", own, sizes, workers)
+    report_load("contended", contended, sizes, workers)
+    problems = server.log_problems()
+    emit("server_log_problems", sum(problems.values()), "lines", goal=0, better="lower", **problems)
+
+    # The in-process peer, with the server stopped (it gets the machine to itself).
+    actor = desk_actor(factory, world)
+    index = catalog.TantivyIndex(backend.data_dir / "index" / "catalog")
+    read_factory = make_session_factory(engine, read_only=True)
+    handlers = {"catalog.records.changed": [catalog.reindexer(read_factory, lambda: index)]}
+
+    def relay(session: Session) -> None:
+        events.dispatch_pending(session, handlers=handlers)
+
+    peer = inproc_cycles(factory, actor, world, sizes.inproc_cycles, relay)
+    bare = inproc_cycles(factory, actor, world, sizes.inproc_cycles, None)
+    peer_rate = peer.cycles / peer.wall_s
+    emit(
+        "inproc_cycles_per_s",
+        peer_rate,
+        "cycles/s",
+        n=peer.cycles,
+        threads=1,
+        note="service + commit + event relay (search index refresh), no HTTP",
+    )
+    for name, lat in (("checkout", peer.checkout), ("checkin", peer.checkin)):
+        for q in (50, 95, 99):
+            emit(f"inproc_{name}_p{q}_ms", pct(lat, q), "ms", n=len(lat))
+    emit(
+        "inproc_no_relay_cycles_per_s",
+        bare.cycles / bare.wall_s,
+        "cycles/s",
+        n=bare.cycles,
+        threads=1,
+        note="service + commit only: what the event relay costs is the difference",
+    )
+    for name, lat in (("checkout", bare.checkout), ("checkin", bare.checkin)):
+        emit(f"inproc_no_relay_{name}_p95_ms", pct(lat, 95), "ms", n=len(lat))
+    for name, http_lat, raw_lat in (
+        ("checkout", own.checkout.latencies, peer.checkout),
+        ("checkin", own.checkin.latencies, peer.checkin),
+    ):
+        emit(
+            f"ratio_http_vs_inproc_{name}_p95",
+            pct(http_lat, 95) / pct(raw_lat, 95),
+            "x",
+            better="lower",
+            http=f"{sizes.clients} clients",
+            inproc="1 thread",
+        )
+    own_rate = own.cycles / own.wall_s
+    emit("ratio_http_vs_inproc_cycles_per_s", own_rate / peer_rate, "x", better="higher")
+    return {
+        "cycles_per_s": own_rate,
+        "checkout_p95": pct(own.checkout.latencies, 95),
+        "checkin_p95": pct(own.checkin.latencies, 95),
+        "errors": own.errors + contended.errors,
+        "contended_refusals": contended.expected_refusals,
+        "inproc_cycles_per_s": peer_rate,
+        "inproc_checkout_p95": pct(peer.checkout, 95),
+        "inproc_checkin_p95": pct(peer.checkin, 95),
+    }
+
+
+# --- 2. holds over a large queue ------------------------------------------------------------
+
+
+@dataclass
+class HoldData:
+    record_base: int  # record i of the bench is id record_base + i; its copy item_base + i
+    item_base: int
+    records: int
+    holds: int
+    expired: int
+    resumed: int
+    overdue: int
+
+
+def _next_id(conn: Any, table: Table) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
+
+
+def _insert_chunks(
+    conn: Any, table: Table, rows: Iterator[dict[str, Any]], chunk: int = 10_000
+) -> None:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk:
+            conn.execute(insert(table), batch)
+            batch = []
+    if batch:
+        conn.execute(insert(table), batch)
+
+
+def seed_holds(engine: Engine, world: World, sizes: Sizes, at: dt.datetime) -> HoldData:
+    """Records with one copy each, readers, holds (about ``holds / records`` per title, in
+    request order), and overdue loans, inserted in bulk with SQLAlchemy Core.
+
+    Hold i is for title ``i % records``, k-th in its queue (k = i // records). Of the holds,
+    1 in 100 is suspended until yesterday (the job resumes it), 1 in 100 suspended until next
+    month, and the first hold of one title in 50 is ready on the hold shelf with its pickup
+    time over (the job expires it); the rest wait."""
+    R, H, NR = sizes.records, sizes.holds, sizes.readers
+    today = at.date()
+    with engine.begin() as conn:
+        rec0, item0 = _next_id(conn, RECORDS), _next_id(conn, ITEMS)
+        reader0, hold0, loan0 = (
+            _next_id(conn, READERS),
+            _next_id(conn, HOLDS),
+            _next_id(conn, LOANS),
+        )
+        _insert_chunks(
+            conn,
+            RECORDS,
+            (
+                {
+                    "id": rec0 + i,
+                    "marc": b"",
+                    "marc_utf8": True,
+                    "title": f"Queued title {i}",
+                    "created_at": at,
+                    "updated_at": at,
+                }
+                for i in range(R)
+            ),
+        )
+        ready = {i for i in range(0, R, 50)}
+        _insert_chunks(
+            conn,
+            ITEMS,
+            (
+                {
+                    "id": item0 + i,
+                    "record_id": rec0 + i,
+                    "barcode": f"H{i:09d}",
+                    "org_unit_id": world.central_id,
+                    "item_type": "book",
+                    "status": "on_hold_shelf" if i in ready else "available",
+                    "circulates": True,
+                    "created_at": at,
+                }
+                for i in range(R)
+            ),
+        )
+        _insert_chunks(
+            conn,
+            READERS,
+            (
+                {
+                    "id": reader0 + n,
+                    "card_number": f"BH{n:08d}",
+                    "name": f"Queued Reader {n}",
+                    "birth_date": dt.date(1980, 1, n % 28 + 1),
+                    "home_library_id": world.unit_ids[n % 3],
+                    "category": "adult",
+                    "status": "active",
+                    "expires_on": today + dt.timedelta(days=3 * 365),
+                    "registered_via": "import",
+                    "keep_history": False,
+                    "created_at": at,
+                    "activated_at": at,
+                }
+                for n in range(NR)
+            ),
+        )
+        start = at - dt.timedelta(days=60)
+        counts = Counter[str]()
+
+        def hold_rows() -> Iterator[dict[str, Any]]:
+            for i in range(H):
+                rec, k = i % R, i // R
+                row: dict[str, Any] = {
+                    "id": hold0 + i,
+                    "reader_id": reader0 + (rec * 31 + k * 1009) % NR,
+                    "record_id": rec0 + rec,
+                    "item_id": None,
+                    "pickup_unit_id": world.unit_ids[(rec + k) % 3],
+                    "status": "waiting",
+                    "priority": 0,
+                    "placed_at": start + dt.timedelta(seconds=i * 4),
+                    "suspended_until": None,
+                    "trapped_item_id": None,
+                    "ready_at": None,
+                    "expires_at": None,
+                    "closed_at": None,
+                }
+                if k == 0 and rec in ready:
+                    row["status"] = "ready"
+                    row["trapped_item_id"] = item0 + rec
+                    row["ready_at"] = at - dt.timedelta(days=9)
+                    row["expires_at"] = at - dt.timedelta(days=2)
+                elif i % 100 == 1:
+                    row["status"] = "suspended"
+                    row["suspended_until"] = today - dt.timedelta(days=1)
+                elif i % 100 == 3:
+                    row["status"] = "suspended"
+                    row["suspended_until"] = today + dt.timedelta(days=30)
+                counts["expire" if row["status"] == "ready" else ""] += 1
+                counts[
+                    "resume" if row["suspended_until"] == today - dt.timedelta(days=1) else ""
+                ] += 1
+                yield row
+
+        _insert_chunks(conn, HOLDS, hold_rows())
+        # Overdue loans for the fines job, on extra copies of queued titles; the longest
+        # overdue (past the rule's 60 days) are declared lost.
+        L = sizes.overdue_loans
+        rng = random.Random(7)
+        loan_item0 = item0 + R
+        _insert_chunks(
+            conn,
+            ITEMS,
+            (
+                {
+                    "id": loan_item0 + j,
+                    "record_id": rec0 + rng.randrange(R),
+                    "barcode": f"L{j:09d}",
+                    "org_unit_id": world.central_id,
+                    "item_type": "book",
+                    "status": "on_loan",
+                    "circulates": True,
+                    "created_at": at,
+                }
+                for j in range(L)
+            ),
+        )
+
+        def loan_rows() -> Iterator[dict[str, Any]]:
+            for j in range(L):
+                due = at - dt.timedelta(days=1 + j % 90, hours=j % 7)
+                yield {
+                    "id": loan0 + j,
+                    "item_id": loan_item0 + j,
+                    "reader_id": reader0 + (j * 7) % NR,
+                    "org_unit_id": world.central_id,
+                    "rule_id": world.rule_id,
+                    "channel": "desk",
+                    "loaned_at": due - dt.timedelta(days=28),
+                    "due_at": due,
+                    "renewals": 0,
+                    "returned_at": None,
+                    "status": "open",
+                }
+
+        _insert_chunks(conn, LOANS, loan_rows())
+        if conn.dialect.name == "postgresql":
+            for table in (RECORDS, ITEMS, READERS, HOLDS, LOANS):
+                t = table.name
+                sql = (
+                    f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))"  # noqa: S608
+                )
+                conn.execute(text(sql))
+    if engine.dialect.name == "postgresql":
+        # What autovacuum does to a table after a big load; the planner needs it.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE records, items, readers, holds, loans"))
+    return HoldData(
+        record_base=rec0,
+        item_base=item0,
+        records=R,
+        holds=H,
+        expired=counts["expire"],
+        resumed=counts["resume"],
+        overdue=L,
+    )
+
+
+@dataclass
+class Captured:
+    statement: str = ""
+    parameters: Any = None
+
+
+def capture_next_hold_sql(engine: Engine, factory: sessionmaker[Session], item_id: int) -> Captured:
+    """The SQL and parameters ``_next_hold`` sends to the driver, as sent."""
+    got = Captured()
+
+    def listen(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
+        if "FROM holds" in statement and "JOIN readers" in statement:
+            got.statement, got.parameters = statement, parameters
+
+    with factory() as session:
+        item = session.get(catalog.Item, item_id)
+        assert item is not None
+        m = Matrix(session)
+        event.listen(engine, "before_cursor_execute", listen)
+        try:
+            holds._next_hold(session, item, m)
+        finally:
+            event.remove(engine, "before_cursor_execute", listen)
+    assert got.statement, "the hold query was not seen"
+    return got
+
+
+def raw_lookups(
+    backend: Backend, sql: Captured, record_ids: list[int], sample_record: int
+) -> list[float]:
+    """The same statement, run on the DB-API connection of the driver, rows fetched."""
+    conn = backend.raw_connect()
+    try:
+        cur = conn.cursor()
+        params = sql.parameters
+        if isinstance(params, dict):
+            key = next(
+                k for k, v in params.items() if k.startswith("record_id") and v == sample_record
+            )
+
+            def bind(rid: int) -> Any:
+                return {**params, key: rid}
+        else:
+            where = list(params).index(sample_record)
+
+            def bind(rid: int) -> Any:
+                p = list(params)
+                p[where] = rid
+                return tuple(p)
+
+        out = []
+        for i, rid in enumerate([*record_ids[:20], *record_ids]):
+            t = time.perf_counter()
+            cur.execute(sql.statement, bind(rid))
+            cur.fetchall()
+            if i >= 20:  # the first 20 warm up (and let psycopg prepare the statement)
+                out.append((time.perf_counter() - t) * 1000)
+        conn.rollback()
+        return out
+    finally:
+        conn.close()
+
+
+def part_holds(
+    backend: Backend, engine: Engine, factory: sessionmaker[Session], world: World, sizes: Sizes
+) -> dict[str, float]:
+    at = utcnow()
+    t = time.perf_counter()
+    data = seed_holds(engine, world, sizes, at)
+    seed_s = time.perf_counter() - t
+    emit(
+        "seed_holds_s",
+        seed_s,
+        "s",
+        holds=data.holds,
+        records=data.records,
+        readers=sizes.readers,
+        overdue_loans=data.overdue,
+        rows_per_s=round((data.holds + 2 * data.records + data.overdue * 2) / seed_s),
+        note="Core bulk inserts" + (" + ANALYZE" if backend.name == "postgresql" else ""),
+    )
+    rng = random.Random(11)
+    picks = [rng.randrange(data.records) for _ in range(sizes.lookups)]
+
+    # (a) the check-in look-up: the rule matrix read, then the title's queue.
+    lookup: list[float] = []
+    query: list[float] = []
+    found = 0
+    for i, rec in enumerate([*picks[:20], *picks]):
+        with factory() as session:
+            item = session.get(catalog.Item, data.item_base + rec)
+            assert item is not None
+            t0 = time.perf_counter()
+            m = Matrix(session)
+            t1 = time.perf_counter()
+            hold = holds._next_hold(session, item, m)
+            t2 = time.perf_counter()
+            session.rollback()
+        if i >= 20:
+            lookup.append((t2 - t0) * 1000)
+            query.append((t2 - t1) * 1000)
+            found += hold is not None
+    # Captured on title 1234: its id cannot be mistaken for the other parameters.
+    sql = capture_next_hold_sql(engine, factory, data.item_base + 1234)
+    raw = raw_lookups(backend, sql, [data.record_base + r for r in picks], data.record_base + 1234)
+    size = {"open_holds": data.holds, "records": data.records}
+    for q in (50, 95, 99):
+        extra: dict[str, object] = {"goal": 2, "better": "lower"} if q == 95 else {}
+        emit(
+            f"next_hold_p{q}_ms",
+            pct(lookup, q),
+            "ms",
+            n=len(lookup),
+            **extra,
+            **size,
+            note="Matrix(session) + holds._next_hold, as a check-in does",
+        )
+    emit("next_hold_found_share", 100 * found / len(lookup), "%", n=len(lookup))
+    emit(
+        "next_hold_query_only_p95_ms",
+        pct(query, 95),
+        "ms",
+        n=len(query),
+        note="Matrix built before",
+    )
+    emit("raw_driver_hold_query_p50_ms", pct(raw, 50), "ms", n=len(raw), driver=backend.name)
+    emit("raw_driver_hold_query_p95_ms", pct(raw, 95), "ms", n=len(raw), driver=backend.name)
+    emit("ratio_next_hold_vs_raw_p95", pct(lookup, 95) / pct(raw, 95), "x", better="lower")
+    emit(
+        "ratio_next_hold_query_only_vs_raw_p95", pct(query, 95) / pct(raw, 95), "x", better="lower"
+    )
+
+    # A full check-in of a copy whose title has waiting holds: lent to a reader without
+    # holds first, then taken back; it goes to the first hold in the queue.
+    actor = desk_actor(factory, world)
+    candidates = [r for r in range(data.records) if r % 50 != 0 and r % 100 not in (1, 3)]
+    chosen = rng.sample(candidates, min(sizes.checkins, len(candidates)))
+    out_ms: list[float] = []
+    in_ms: list[float] = []
+    routed = Counter[str]()
+    for rec in chosen:
+        barcode = f"H{rec:09d}"
+        t0 = time.perf_counter()
+        with factory() as session:
+            circulation.checkout(
+                session,
+                actor,
+                reader_id=world.borrower,
+                barcode=barcode,
+                at_unit_id=world.central_id,
+                channel="desk",
+                at=utcnow(),
+            )
+            session.commit()
+        t1 = time.perf_counter()
+        with factory() as session:
+            done = circulation.checkin(
+                session, actor, barcode=barcode, at_unit_id=world.central_id, at=utcnow()
+            )
+            action = done.routing.action.value if done.routing.hold is not None else "no hold"
+            session.commit()
+        t2 = time.perf_counter()
+        out_ms.append((t1 - t0) * 1000)
+        in_ms.append((t2 - t1) * 1000)
+        routed[action] += 1
+    emit(
+        "checkin_to_hold_p95_ms",
+        pct(in_ms, 95),
+        "ms",
+        n=len(in_ms),
+        p50=round(pct(in_ms, 50), 2),
+        routed=dict(routed),
+        **size,
+        note="circulation.checkin + commit, in-process",
+    )
+    emit(
+        "checkout_queued_title_p95_ms",
+        pct(out_ms, 95),
+        "ms",
+        n=len(out_ms),
+        p50=round(pct(out_ms, 50), 2),
+    )
+
+    # (b) the nightly job over the whole database.
+    at = utcnow()
+    with factory() as session:
+        t0 = time.perf_counter()
+        job = holds.expire_and_resume(session, at)
+        t1 = time.perf_counter()
+        acc = fees.accrue(session, at)
+        t2 = time.perf_counter()
+        session.commit()
+        t3 = time.perf_counter()
+    emit(
+        "nightly_job_s",
+        t3 - t0,
+        "s",
+        goal=10,
+        better="lower",
+        **size,
+        expired=job.expired,
+        resumed=job.resumed,
+        overdue_loans=acc.overdue_loans,
+        fees_changed=acc.fees_changed,
+        lost=acc.lost,
+    )
+    emit("nightly_holds_s", t1 - t0, "s", expired=job.expired, resumed=job.resumed)
+    emit("nightly_fees_s", t2 - t1, "s", overdue_loans=acc.overdue_loans, lost=acc.lost)
+    emit("nightly_commit_s", t3 - t2, "s")
+    if (job.expired, job.resumed) != (data.expired, data.resumed):
+        print(
+            f"nightly job: expected {data.expired} expired / {data.resumed} resumed, "
+            f"got {job.expired} / {job.resumed}",
+            file=sys.stderr,
+        )
+    return {
+        "next_hold_p95": pct(lookup, 95),
+        "raw_p95": pct(raw, 95),
+        "checkin_to_hold_p95": pct(in_ms, 95),
+        "nightly_s": t3 - t0,
+        "holds": data.holds,
+    }
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def run_backend(backend: Backend, sizes: Sizes, args: argparse.Namespace) -> dict[str, Any]:
+    subprocess.run(
+        [str(BIN), "db", "upgrade"], env=server_env(backend), check=True, capture_output=True
+    )
+    engine = make_engine(backend.url)
+    factory = make_session_factory(engine)
+    try:
+        world = seed_world(factory, sizes, utcnow())
+        summary: dict[str, Any] = {}
+        if not args.skip_http:
+            summary["cycles"] = part_cycles(backend, engine, factory, world, sizes, args.workers)
+        if not args.skip_holds:
+            summary["holds"] = part_holds(backend, engine, factory, world, sizes)
+        return summary
+    finally:
+        engine.dispose()
+
+
+def summarise(name: str, s: dict[str, Any]) -> list[str]:
+    lines = [f"{name}:"]
+    if c := s.get("cycles"):
+        lines.append(
+            f"  API cycles {c['cycles_per_s']:.0f}/s (goal >= 500 on PostgreSQL), p95 check-out "
+            f"{c['checkout_p95']:.1f} ms, check-in {c['checkin_p95']:.1f} ms (goal <= 20); "
+            f"errors {c['errors']}, contended refusals {c['contended_refusals']}"
+        )
+        lines.append(
+            f"  in-process peer {c['inproc_cycles_per_s']:.0f} cycles/s, p95 "
+            f"{c['inproc_checkout_p95']:.1f} / {c['inproc_checkin_p95']:.1f} ms"
+        )
+    if h := s.get("holds"):
+        lines.append(
+            f"  {h['holds']:,} holds: next-hold p95 {h['next_hold_p95']:.2f} ms (goal <= 2, raw "
+            f"driver {h['raw_p95']:.2f}), check-in to hold p95 {h['checkin_to_hold_p95']:.1f} ms, "
+            f"nightly job {h['nightly_s']:.1f} s (goal <= 10)"
+        )
+    return lines
+
+
+def main() -> int:
+    global _backend_name
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="100,000 holds, 5 s load runs")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--seconds", type=float, help="length of each HTTP load run")
+    parser.add_argument("--clients", type=int, help="concurrent HTTP clients (default 32)")
+    parser.add_argument("--skip-http", action="store_true", help="only the holds part")
+    parser.add_argument("--skip-holds", action="store_true", help="only the API cycles")
+    args = parser.parse_args()
+    sizes = Sizes.of(args.quick, args)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    emit("machine", os.cpu_count() or 0, "cores", machine=machine, quick=args.quick)
+    names = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    summaries: list[str] = []
+    failed = False
+    for name in names:
+        _backend_name = name
+        try:
+            backend = postgres_backend() if name == "postgresql" else sqlite_backend()
+        except psycopg.OperationalError as exc:
+            print(f"{name}: cannot reach the server: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        started = time.perf_counter()
+        try:
+            summary = run_backend(backend, sizes, args)
+            emit("backend_total_s", time.perf_counter() - started, "s")
+            summaries += summarise(name, summary)
+        except Exception:
+            traceback.print_exc()
+            failed = True
+        finally:
+            backend.drop()
+    print(f"circulation bench ({machine}{', quick' if args.quick else ''})", file=sys.stderr)
+    for line in summaries:
+        print(line, file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
