@@ -204,8 +204,9 @@ CSP_PAGES = (
 )
 
 
-# The 3D twin will ask for the headset (WebXR) and the position; nothing else.
-PERMISSIONS_POLICY = b"camera=(), microphone=(), geolocation=(self), xr-spatial-tracking=(self)"
+# The phone borrow page reads barcodes with the camera; the 3D twin will ask for the headset
+# (WebXR) and the position; nothing else.
+PERMISSIONS_POLICY = b"camera=(self), microphone=(), geolocation=(self), xr-spatial-tracking=(self)"
 
 
 class SecurityHeaders:

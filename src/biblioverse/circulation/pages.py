@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -15,9 +15,17 @@ from biblioverse.circulation import errors, holds, rules, service
 from biblioverse.circulation.matrix import matrix
 from biblioverse.deps import DbSession, Now
 from biblioverse.errors import DomainError
+from biblioverse.fields import DbId
 from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
-from biblioverse.web.pages import Csrf, PageActor, error_page, render, staff_or_redirect
+from biblioverse.web.pages import (
+    Csrf,
+    PageActor,
+    error_page,
+    render,
+    signin_redirect,
+    staff_or_redirect,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -256,3 +264,254 @@ def rules_page(
         barcode=barcode,
         section="rules",
     )
+
+
+# --- readers: holds and borrowing by phone -----------------------------------------------
+
+# Why a hold, or a step of one, was refused, in words, by the error's code.
+HOLD_REFUSALS = {
+    errors.HoldNotAllowed.code: N_("No copy of this title can be lent to you."),
+    errors.PickupNotAllowed.code: N_("This title cannot be collected at that library."),
+    errors.HoldLimitReached.code: N_("You have as many holds as your card allows."),
+    errors.AlreadyRequested.code: N_("You already have a hold on this title."),
+    errors.AlreadyBorrowed.code: N_("You have this title on loan."),
+    errors.CardExpired.code: N_("Your card has expired."),
+    errors.ReaderBlocked.code: N_("Your card is blocked."),
+    errors.CardNotActive.code: N_("Your card waits for activation at a desk."),
+    errors.FeeLimitReached.code: N_("Your unpaid fees are above the limit."),
+}
+
+
+class HoldForm(BaseModel):
+    pickup_library_id: str = Field(default="", max_length=20)
+
+
+@router.get("/catalog/records/{record_id}/hold", response_class=HTMLResponse)
+def hold_page(request: Request, record_id: DbId, session: DbSession, actor: PageActor) -> Response:
+    """Reserve a title: choose where to collect it."""
+    if actor is None or not actor.is_reader:
+        return signin_redirect(request)
+    return _hold_page(request, session, actor, record_id)
+
+
+def _hold_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    record_id: int,
+    *,
+    refusal: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    record = catalog.get_record(session, record_id)
+    reader = readers.get(session, actor.id)
+    mine = next(
+        (h for h in holds.holds_of(session, reader.id) if h.hold.record_id == record.id), None
+    )
+    return render(
+        request,
+        "hold.html",
+        actor,
+        status_code,
+        record=record,
+        places=libraries.service_points(session),
+        home_id=reader.home_library_id,
+        mine=mine,
+        refusal=refusal,
+    )
+
+
+@router.post("/catalog/records/{record_id}/hold", response_class=HTMLResponse, dependencies=[Csrf])
+def place_hold(
+    request: Request,
+    record_id: DbId,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    form: Annotated[HoldForm, Form()],
+) -> Response:
+    if actor is None or not actor.is_reader:
+        return signin_redirect(request)
+    pickup = int(form.pickup_library_id) if form.pickup_library_id.isdigit() else 0
+    try:
+        with session.begin_nested():
+            hold = holds.place(
+                session,
+                actor,
+                reader_id=actor.id,
+                record_id=record_id,
+                pickup_unit_id=pickup,
+                at=now,
+            )
+    except DomainError as exc:
+        words = HOLD_REFUSALS.get(exc.code, N_("Choose a library to collect it at."))
+        return _hold_page(request, session, actor, record_id, refusal=_(words), status_code=409)
+    return RedirectResponse(f"/account?held={hold.id}#holds", status_code=303)
+
+
+@router.post("/account/holds/{hold_id}/{step}", dependencies=[Csrf])
+def change_hold(
+    request: Request,
+    hold_id: DbId,
+    step: Literal["cancel", "suspend", "resume"],
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+) -> Response:
+    """Cancel, suspend (until resumed) or resume one of the reader's holds."""
+    if actor is None or not actor.is_reader:
+        return signin_redirect(request)
+    try:
+        with session.begin_nested():
+            if step == "cancel":
+                holds.cancel(session, actor, hold_id, at=now)
+            elif step == "suspend":
+                holds.suspend(session, actor, hold_id, until=None, at=now)
+            else:
+                holds.resume(session, actor, hold_id, at=now)
+    except DomainError as exc:
+        return RedirectResponse(f"/account?hold_refused={exc.code}#holds", status_code=303)
+    return RedirectResponse(f"/account?hold_changed={step}#holds", status_code=303)
+
+
+# --- staff: what to fetch, send, receive and clear ----------------------------------------
+
+
+@router.get("/staff/transits", response_class=HTMLResponse)
+def transits_page(
+    request: Request, session: DbSession, actor: PageActor, library: str = "", shipped: int = 0
+) -> Response:
+    """A library's day of holds and logistics: copies to fetch from the shelves for holds,
+    copies to send, copies on their way here, and the hold shelf."""
+    who = _operator(request, actor)
+    if isinstance(who, Response):
+        return who
+    desks = _desks(session, who)
+    chosen = next((u for u in desks if str(u.id) == library), desks[0] if desks else None)
+    ctx: dict[str, Any] = {}
+    if chosen is not None:
+        ctx = {
+            "pull": holds.pull_list(session, chosen.id),
+            "to_send": holds.transits_at(session, [chosen.id], incoming=False),
+            "coming": holds.transits_at(session, [chosen.id], incoming=True),
+            "shelf": holds.hold_shelf(session, chosen.id),
+        }
+    return render(
+        request,
+        "staff/transits.html",
+        who,
+        desks=desks,
+        chosen=chosen,
+        units=libraries.unit_names(session),
+        shipped=shipped,
+        section="transits",
+        **ctx,
+    )
+
+
+@router.post("/staff/transits/{transit_id}/ship", dependencies=[Csrf])
+def ship_transit(
+    request: Request,
+    transit_id: DbId,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    library: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    who = _operator(request, actor)
+    if isinstance(who, Response):
+        return who
+    try:
+        with session.begin_nested():
+            holds.ship(session, who, transit_id, at=now)
+    except DomainError as exc:
+        return error_page(request, 409, _reason(exc))
+    return RedirectResponse(f"/staff/transits?library={library}&shipped=1", status_code=303)
+
+
+class BorrowForm(BaseModel):
+    library_id: str = Field(default="", max_length=20)
+    barcode: str = Field(default="", max_length=64)
+
+
+def _borrow_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    form: BorrowForm,
+    *,
+    result: str = "",
+    refusal: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    reader = readers.get(session, actor.id)
+    places = libraries.service_points(session)
+    chosen = form.library_id or str(reader.home_library_id)
+    return render(
+        request,
+        "borrow.html",
+        actor,
+        status_code,
+        places=places,
+        chosen=chosen,
+        result=result,
+        refusal=refusal,
+    )
+
+
+@router.get("/borrow", response_class=HTMLResponse)
+def borrow_page(
+    request: Request, session: DbSession, actor: PageActor, library: str = ""
+) -> Response:
+    """Borrow with the phone: scan the copy's barcode with the camera (or type it) in the
+    library where you stand."""
+    if actor is None or not actor.is_reader:
+        return signin_redirect(request)
+    return _borrow_page(request, session, actor, BorrowForm(library_id=library))
+
+
+@router.post("/borrow", response_class=HTMLResponse, dependencies=[Csrf])
+def borrow(
+    request: Request,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    form: Annotated[BorrowForm, Form()],
+) -> Response:
+    if actor is None or not actor.is_reader:
+        return signin_redirect(request)
+    barcode = form.barcode.strip()
+    try:
+        with session.begin_nested():
+            loan = service.checkout(
+                session,
+                actor,
+                reader_id=actor.id,
+                barcode=barcode,
+                at_unit_id=int(form.library_id) if form.library_id.isdigit() else 0,
+                channel="mobile",
+                at=now,
+            )
+    except DomainError as exc:
+        words = BORROW_REFUSALS.get(exc.code) or HOLD_REFUSALS.get(exc.code)
+        refusal = _(words) if words else _reason(exc)
+        return _borrow_page(request, session, actor, form, refusal=refusal, status_code=409)
+    title = catalog.get_record(session, catalog.get_item(session, loan.item_id).record_id).title
+    unit = libraries.get_unit(session, loan.org_unit_id)
+    result = _("You borrowed %(title)s. Due %(due)s.") % {
+        "title": title,
+        "due": i18n.format_datetime(loan.due_at, unit.timezone, "short"),
+    }
+    return _borrow_page(request, session, actor, form, result=result)
+
+
+BORROW_REFUSALS = {
+    errors.ChannelNotAllowed.code: N_("This copy is lent at the desk, not by phone."),
+    errors.ItemOnLoan.code: N_("This copy is already on loan."),
+    errors.ItemNotLoanable.code: N_("This copy is not for loan."),
+    errors.ItemHeldForAnother.code: N_("This copy is held for another reader."),
+    errors.LoanLimitReached.code: N_("Your card has reached its loan limit."),
+    errors.NotLentToReader.code: N_("The owning library does not lend this to you."),
+    catalog.ItemNotFound.code: N_("No copy has this barcode. Check the number under the bars."),
+    "not_found": N_("Choose the library you are in."),
+}

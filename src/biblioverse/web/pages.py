@@ -175,7 +175,7 @@ def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _signin_redirect(request: Request) -> RedirectResponse:
+def signin_redirect(request: Request) -> RedirectResponse:
     return _redirect(f"/signin?next={quote(request.url.path)}")
 
 
@@ -370,9 +370,12 @@ def account(
     welcome: int = 0,
     renewed: int = 0,
     refused: Annotated[str, Query(max_length=40)] = "",
+    held: int = 0,
+    hold_changed: Annotated[str, Query(max_length=20)] = "",
+    hold_refused: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     if actor is None or not actor.is_reader:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     reader = readers.get(session, actor.id)
     home = libraries.get_unit(session, reader.home_library_id)
     today = readers.local_today(now)
@@ -391,7 +394,21 @@ def account(
         loans=circulation.open_loans(session, reader.id),
         renewed=renewed,
         refusal=_(RENEW_REFUSALS[refused]) if refused in RENEW_REFUSALS else "",
+        holds=circulation.holds.holds_of(session, reader.id),
+        hold_notice=_(HOLD_NOTICES[hold_changed])
+        if hold_changed in HOLD_NOTICES
+        else (_("Your hold is placed.") if held else ""),
+        hold_refusal=_(HOLD_REFUSALS[hold_refused]) if hold_refused in HOLD_REFUSALS else "",
+        fees=circulation.fees.fees_of(session, reader.id),
+        balance=circulation.fees.balance(session, reader.id),
     )
+
+
+HOLD_NOTICES = {
+    "cancel": N_("Your hold is cancelled."),
+    "suspend": N_("Your hold is suspended: it keeps its place, and others go first."),
+    "resume": N_("Your hold is active again."),
+}
 
 
 # Why a renewal was refused, in words, by the error's code.
@@ -401,6 +418,12 @@ RENEW_REFUSALS = {
     "reader_blocked": N_("Your card is blocked."),
     "card_not_active": N_("Your card waits for activation at a desk."),
     "loan_not_found": N_("This loan is not open on your card."),
+    "renewal_held": N_("Another reader is waiting for this title."),
+    "fee_limit": N_("Your unpaid fees are above the limit."),
+}
+HOLD_REFUSALS = {
+    "illegal_transition": N_("This hold can no longer be changed."),
+    "hold_not_found": N_("This hold is not on your card."),
 }
 
 
@@ -409,7 +432,7 @@ def renew_loan(
     loan_id: DbId, request: Request, session: DbSession, actor: PageActor, now: Now
 ) -> Response:
     if actor is None or not actor.is_reader:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     try:
         with session.begin_nested():
             circulation.renew(session, actor, loan_id, at=now)
@@ -439,7 +462,7 @@ def account_settings(
     request: Request, session: DbSession, actor: PageActor, form: Annotated[SettingsForm, Form()]
 ) -> Response:
     if actor is None or not actor.is_reader:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     change = readers.OwnChange(
         keep_history=form.keep_history == "on",
         phone=form.phone,
@@ -483,7 +506,7 @@ def account_settings(
 
 def staff_or_redirect(request: Request, actor: Actor | None) -> Actor | Response:
     if actor is None:
-        return _signin_redirect(request)
+        return signin_redirect(request)
     if not actor.is_staff:
         return error_page(request, 403, _("The staff console is for library staff."))
     return actor

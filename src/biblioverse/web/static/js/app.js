@@ -44,3 +44,55 @@ document.addEventListener("DOMContentLoaded", () => {
   const summary = document.querySelector("[data-autofocus]");
   if (summary) summary.focus();
 });
+
+// Borrow with the phone: read the copy's barcode with the camera where the browser has a
+// BarcodeDetector (Chrome and Edge on Android, desktop Chrome); elsewhere the reader types
+// the number, which always works. A barcode read fills the field and sends the form.
+(function cameraBorrow() {
+  const box = document.getElementById("camera");
+  const words = document.getElementById("camera-words");
+  if (!box || !words || !("BarcodeDetector" in window) || !navigator.mediaDevices) return;
+  const start = document.getElementById("camera-start");
+  const video = document.getElementById("camera-view");
+  const status = document.getElementById("camera-status");
+  const field = document.getElementById("borrow-barcode");
+  const form = document.getElementById("borrow-form");
+  box.hidden = false;
+  start.addEventListener("click", async () => {
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    } catch (e) {
+      status.textContent = words.dataset.denied;
+      field.focus();
+      return;
+    }
+    const detector = new window.BarcodeDetector({
+      formats: ["code_128", "code_39", "ean_13", "ean_8", "codabar", "itf", "qr_code"],
+    });
+    video.srcObject = stream;
+    video.hidden = false;
+    start.hidden = true;
+    status.textContent = words.dataset.looking;
+    await video.play();
+    const stop = () => stream.getTracks().forEach((t) => t.stop());
+    const look = async () => {
+      try {
+        const codes = await detector.detect(video);
+        const code = codes.map((c) => c.rawValue.trim()).find((v) => /^[A-Za-z0-9-]{1,32}$/.test(v));
+        if (code) {
+          stop();
+          video.hidden = true;
+          field.value = code;
+          status.textContent = words.dataset.found.replace("%(code)s", code);
+          form.requestSubmit();
+          return;
+        }
+      } catch (e) {
+        /* a frame that could not be read: try the next one */
+      }
+      window.setTimeout(look, 200);
+    };
+    look();
+  });
+})();
