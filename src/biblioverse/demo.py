@@ -225,6 +225,9 @@ SAMPLE = Path(__file__).parent / "catalog" / "data" / "loc-sample.mrc.gz"
 ITEM_TYPES = ["book"] * 14 + ["reference", "children", "precious", "audiovisual", "periodical"]
 
 
+FIRST_BARCODE = 39000000
+
+
 def seed_catalogue(session: Session, *, at: dt.datetime, rng: random.Random) -> int:
     """Public-domain Library of Congress records with copies spread over the libraries."""
     catalog.import_marc(session, None, gzip.decompress(SAMPLE.read_bytes()), at=at)
@@ -232,7 +235,7 @@ def seed_catalogue(session: Session, *, at: dt.datetime, rng: random.Random) -> 
     places = {code: libraries.locations_of(session, unit.id) for code, unit in units.items()}
     weights = {"central": 6, "community": 3, "airport": 1}
     rows = []
-    barcode = 39000000
+    barcode = FIRST_BARCODE
     for record_id, call_number in session.execute(
         select(catalog.Record.id, catalog.Record.call_number).order_by(catalog.Record.id)
     ):
@@ -326,6 +329,8 @@ def seed_circulation(session: Session, *, at: dt.datetime, rng: random.Random) -
             .where(
                 catalog.Item.circulates.is_(True),
                 catalog.Item.item_type.in_(["book", "children", "periodical"]),
+                # The first hundred copies stay on their shelves for the tour and the tests.
+                catalog.Item.barcode > str(FIRST_BARCODE + 100),
             )
             .order_by(catalog.Item.id)
         )

@@ -286,5 +286,70 @@ def test_desk_lends_and_takes_back_by_scanning_with_the_keyboard(
     shot(page, "desk-refusal-en")
     page.locator("#return-barcode").fill("39000001")
     page.locator("#return-barcode").press("Enter")
-    expect(page.locator("#desk-result")).to_have_text("39000001 is back.")
+    expect(page.locator("#desk-result")).to_have_text("39000001 is back. Put it back on the shelf.")
     assert [e for e in console.errors if "status of 409" not in e] == []
+
+
+def _shelf_book(page: Page, server: str, not_record: object = None) -> dict[str, object]:
+    """A book of the demo that stands on its shelf and may be borrowed by phone."""
+    for item_id in range(2, 100):
+        item = page.request.get(f"{server}/api/v1/catalog/items/{item_id}").json()
+        if (
+            item["item_type"] == "book"
+            and item["status"] == "available"
+            and item["circulates"]
+            and item["record_id"] != not_record
+        ):
+            return dict(item)
+    raise AssertionError("the demo has no book on a shelf")
+
+
+def test_reader_places_a_hold_and_borrows_by_phone_with_the_keyboard(
+    phone: Page, server: str, console: Console
+) -> None:
+    book = _shelf_book(phone, server)
+    sign_in(phone, server, "reader", READER_CARD, READER_PASSWORD)
+    expect(phone.get_by_role("heading", name="My account")).to_be_visible()
+    # Reserve a title from its record page.
+    other = _shelf_book(phone, server, not_record=book["record_id"])
+    phone.goto(f"{server}/catalog/records/{other['record_id']}")
+    hold_link = phone.get_by_role("button", name="Place a hold")
+    hold_link.focus()
+    phone.keyboard.press("Enter")
+    expect(phone.get_by_label("Collect it at")).to_be_visible()
+    phone.get_by_label("Collect it at").focus()
+    phone.keyboard.press("Tab")
+    phone.keyboard.press("Enter")
+    holds = phone.locator("#holds")
+    expect(holds).to_contain_text("Your hold is placed.")
+    expect(holds).to_contain_text("number 1 in the queue")
+    assert no_horizontal_scroll(phone)
+    shot(phone, "account-holds-phone-en")
+    # Borrow a copy by typing its barcode (the camera fills the same field).
+    phone.get_by_role("link", name="Borrow").click()
+    expect(phone.get_by_role("heading", name="Borrow with your phone")).to_be_visible()
+    field = phone.get_by_label("Barcode of the copy")
+    field.focus()
+    phone.keyboard.type(str(book["barcode"]))
+    phone.keyboard.press("Enter")
+    expect(phone.locator("#borrow-result")).to_contain_text("You borrowed")
+    again = phone.get_by_label("Barcode of the copy")
+    again.fill(str(book["barcode"]))
+    again.press("Enter")
+    expect(phone.locator("#borrow-refusal")).to_have_text("This copy is already on loan.")
+    assert no_horizontal_scroll(phone)
+    shot(phone, "borrow-phone-en")
+    phone.goto(f"{server}/lang/zh_Hans")
+    phone.goto(f"{server}/account#loans")
+    expect(phone.locator("#holds")).to_contain_text("排第 1 位")
+    shot(phone, "account-holds-phone-zh")
+    assert [e for e in console.errors if "status of 409" not in e] == []
+
+
+def test_holds_and_transits_page_on_a_phone(phone: Page, server: str) -> None:
+    sign_in(phone, server, "staff", "librarian", STAFF_PASSWORD)
+    phone.goto(f"{server}/staff/transits")
+    expect(phone.get_by_role("heading", name="Holds and transits")).to_be_visible()
+    expect(phone.get_by_role("heading", name="To send")).to_be_visible()
+    assert no_horizontal_scroll(phone)
+    shot(phone, "transits-phone-en")

@@ -270,6 +270,7 @@ def record_out(session: Session, record: Record) -> RecordOut:
 def item_out(i: Item) -> ItemOut:
     return ItemOut(
         id=i.id,
+        record_id=i.record_id,
         barcode=i.barcode,
         library_id=i.org_unit_id,
         location_id=i.location_id,

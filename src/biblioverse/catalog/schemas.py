@@ -48,6 +48,7 @@ class SearchOut(BaseModel):
 
 class ItemOut(BaseModel):
     id: int
+    record_id: int
     barcode: str
     library_id: int
     location_id: int | None

@@ -392,6 +392,7 @@ def account(
         errors={},
         values=_settings_values(reader),
         loans=circulation.open_loans(session, reader.id),
+        now=now,
         renewed=renewed,
         refusal=_(RENEW_REFUSALS[refused]) if refused in RENEW_REFUSALS else "",
         holds=circulation.holds.holds_of(session, reader.id),
