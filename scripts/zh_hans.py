@@ -448,6 +448,12 @@ ZH_HANS: dict[str, str] = {
     "number %(n)d in the queue": "排第 %(n)d 位",
     "sent": "已寄出",
     "until %(when)s": "保留至 %(when)s",
+    "Off by default: a month after you return a book, the library forgets that you borrowed it. Turn it on to see your history and get recommendations.": "默认关闭：还书一个月后，图书馆将不再记录您借过这本书。开启后可查看借阅历史并获得推荐。",
+    "Reading history": "借阅历史",
+    "returned %(when)s": "%(when)s 归还",
+    "Nothing returned yet.": "还没有归还记录。",
+    "Download my data": "下载我的数据",
+    "(your card, loans, holds and fees, as a JSON file)": "（读者证、借阅、预约和费用，JSON 文件）",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

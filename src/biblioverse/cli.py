@@ -409,10 +409,12 @@ def circulation_daily(
     data_dir: DataDir = None,
 ) -> None:
     """The daily job: overdue fines brought up to date (capped), copies overdue past their
-    rule's limit declared lost, uncollected holds expired, suspensions ended. Safe to run
-    more than once a day: the amounts are computed, not added."""
+    rule's limit declared lost, uncollected holds expired, suspensions ended, returned loans
+    of readers who keep no history anonymised. Safe to run more than once a day: the amounts
+    are computed, not added."""
     import datetime as dt
 
+    from biblioverse import circulation
     from biblioverse.circulation import fees, holds
     from biblioverse.db import transaction, utcnow
 
@@ -430,10 +432,14 @@ def circulation_daily(
     with transaction(_factory(settings)) as session:
         accrued = fees.accrue(session, when)
         shelf = holds.expire_and_resume(session, when)
+        forgotten = circulation.anonymise(
+            session, when, after_days=settings.anonymise_loans_after_days
+        )
     _relay_events(settings)
     console.print(
         f"{accrued.overdue_loans} overdue loans, {accrued.fees_changed} fines changed, "
-        f"{accrued.lost} declared lost; {shelf.expired} holds expired, {shelf.resumed} resumed"
+        f"{accrued.lost} declared lost; {shelf.expired} holds expired, {shelf.resumed} resumed; "
+        f"{forgotten} returned loans anonymised"
     )
 
 

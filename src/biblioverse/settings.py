@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     session_max_age_s: int = 8 * 3600
     api_token_ttl_s: int = 12 * 3600
     # Login throttling: failures in a sliding window lock the account or the address.
+    # Closed loans of readers who keep no history lose their reader after this many days
+    # (kept that long for disputes about a return).
+    anonymise_loans_after_days: int = Field(default=30, ge=0, le=3650)
     throttle_window_s: int = 15 * 60
     throttle_account_failures: int = 5
     throttle_address_failures: int = 30

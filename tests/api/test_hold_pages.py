@@ -120,6 +120,15 @@ def test_a_reader_borrows_by_phone_and_sees_their_fees(
     fees_part = account.text.split('id="fees"')[1].split("</section>")[0]
     # 12 days late under the reference rule (0.10 a day).
     assert "You owe 1.20 in all." in fees_part and "Overdue" in fees_part
+    assert 'id="history"' not in account.text  # no history kept by default
+    data = client.get("/account/data.json")
+    assert data.headers["content-disposition"].startswith("attachment")
+    mine = data.json()
+    assert mine["reader"]["card_number"] == "CARD000001"
+    assert [x["title"] for x in mine["loans"]] == ["Phone loan"]
+    assert [(f["kind"], f["amount"]) for f in mine["fees"]] == [("overdue", "1.20")]
+    client.cookies.clear()
+    assert client.get("/account/data.json").status_code == 401
 
 
 def test_the_staff_page_lists_what_to_fetch_send_and_receive_and_the_desk_may_override(

@@ -380,3 +380,23 @@ def test_fines_grow_daily_to_the_cap_block_lending_and_are_paid_or_waived(
     assert lost_loan.status == "returned" and c.status == "available"
     assert fees.balance(session, reader.id) == Decimal("4.00")
     assert a.status == "available" and b.status == "available"
+
+
+def test_returned_loans_forget_their_reader_unless_the_reader_keeps_a_history(
+    session: Session,
+) -> None:
+    w = factories.world(session)
+    rule(session, w)
+    factories.copies(session, w, "Private reading", ["H-1", "H-2"])
+    keeper = w.reader_community
+    keeper.keep_history = True
+    quiet = lend(session, w, w.reader_central, "H-1", w.central)
+    kept = lend(session, w, keeper, "H-2", w.central)
+    scan_in(session, w, "H-1", w.central, NOW + DAY)
+    scan_in(session, w, "H-2", w.central, NOW + DAY)
+    assert circulation.anonymise(session, NOW + 20 * DAY, after_days=30) == 0
+    assert circulation.anonymise(session, NOW + 32 * DAY, after_days=30) == 1
+    session.expire_all()
+    assert quiet.reader_id is None and kept.reader_id == keeper.id
+    assert [x.title for x in circulation.reading_history(session, keeper.id)] == ["Private reading"]
+    assert circulation.reading_history(session, w.reader_central.id) == []

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries, readers
@@ -381,3 +381,34 @@ def open_loans(session: Session, reader_id: int) -> list[LoanLine]:
         .order_by(Loan.due_at, Loan.id)
     )
     return [LoanLine(loan, code, rid, title) for loan, code, rid, title in rows]
+
+
+def reading_history(session: Session, reader_id: int, *, limit: int = 500) -> list[LoanLine]:
+    """A reader's returned loans, the latest first (kept only for readers who opted in)."""
+    rows = session.execute(
+        select(Loan, catalog.Item.barcode, catalog.Record.id, catalog.Record.title)
+        .join(catalog.Item, catalog.Item.id == Loan.item_id)
+        .join(catalog.Record, catalog.Record.id == catalog.Item.record_id)
+        .where(Loan.reader_id == reader_id, Loan.returned_at.is_not(None))
+        .order_by(Loan.returned_at.desc(), Loan.id.desc())
+        .limit(limit)
+    )
+    return [LoanLine(loan, code, rid, title) for loan, code, rid, title in rows]
+
+
+def anonymise(session: Session, at: dt.datetime, *, after_days: int) -> int:
+    """Loans returned more than ``after_days`` ago forget their reader, unless the reader
+    keeps a reading history. Fees keep their reader (money owed is not history)."""
+    keepers = select(readers.Reader.id).where(readers.Reader.keep_history.is_(True))
+    done = session.execute(
+        update(Loan)
+        .where(
+            Loan.returned_at.is_not(None),
+            Loan.returned_at < at - dt.timedelta(days=after_days),
+            Loan.reader_id.is_not(None),
+            Loan.reader_id.not_in(keepers),
+        )
+        .values(reader_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(done, "rowcount", 0) or 0)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlparse
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -401,6 +401,7 @@ def account(
         else (_("Your hold is placed.") if held else ""),
         hold_refusal=_(HOLD_REFUSALS[hold_refused]) if hold_refused in HOLD_REFUSALS else "",
         fees=circulation.fees.fees_of(session, reader.id),
+        history=circulation.reading_history(session, reader.id) if reader.keep_history else [],
         balance=circulation.fees.balance(session, reader.id),
     )
 
@@ -440,6 +441,77 @@ def renew_loan(
     except DomainError as exc:
         return _redirect(f"/account?refused={exc.code}#loans")
     return _redirect(f"/account?renewed={loan_id}#loans")
+
+
+@router.get("/account/data.json")
+def account_data(session: DbSession, actor: PageActor, now: Now) -> Response:
+    """Everything the library holds about the signed-in reader, as one JSON file to keep."""
+    if actor is None or not actor.is_reader:
+        return JSONResponse({"error": "sign in as a reader first"}, status_code=401)
+    reader = readers.get(session, actor.id)
+    units = libraries.unit_names(session)
+
+    def loan(line: circulation.LoanLine) -> dict[str, Any]:
+        x = line.loan
+        return {
+            "title": line.title,
+            "barcode": line.barcode,
+            "library": units[x.org_unit_id].code,
+            "loaned_at": x.loaned_at.isoformat(),
+            "due_at": x.due_at.isoformat(),
+            "returned_at": x.returned_at.isoformat() if x.returned_at else None,
+            "renewals": x.renewals,
+        }
+
+    data = {
+        "exported_at": now.isoformat(),
+        "reader": {
+            "card_number": reader.card_number,
+            "name": reader.name,
+            "email": reader.email,
+            "phone": reader.phone,
+            "birth_date": reader.birth_date.isoformat(),
+            "guardian_name": reader.guardian_name,
+            "home_library": units[reader.home_library_id].code,
+            "category": reader.category,
+            "status": reader.status,
+            "expires_on": reader.expires_on.isoformat(),
+            "registered_via": reader.registered_via,
+            "keep_history": reader.keep_history,
+            "preferred_locale": reader.preferred_locale,
+            "created_at": reader.created_at.isoformat(),
+        },
+        "loans": [loan(x) for x in circulation.open_loans(session, reader.id)],
+        "reading_history": [loan(x) for x in circulation.reading_history(session, reader.id)],
+        "holds": [
+            {
+                "title": h.title,
+                "pickup_library": h.pickup.code,
+                "status": h.hold.status,
+                "placed_at": h.hold.placed_at.isoformat(),
+                "position": h.position,
+            }
+            for h in circulation.holds.holds_of(session, reader.id, active_only=False)
+        ],
+        "fees": [
+            {
+                "kind": f.kind,
+                "library": units[f.org_unit_id].code,
+                "amount": str(f.amount),
+                "paid": str(f.paid),
+                "waived": str(f.waived),
+                "created_at": f.created_at.isoformat(),
+            }
+            for f in circulation.fees.fees_of(session, reader.id, open_only=False)
+        ],
+    }
+    return JSONResponse(
+        data,
+        headers={
+            "Content-Disposition": f'attachment; filename="biblioverse-{reader.card_number}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 class SettingsForm(BaseModel):
