@@ -454,6 +454,13 @@ ZH_HANS: dict[str, str] = {
     "Nothing returned yet.": "还没有归还记录。",
     "Download my data": "下载我的数据",
     "(your card, loans, holds and fees, as a JSON file)": "（读者证、借阅、预约和费用，JSON 文件）",
+    "%(title)s is due %(when)s. Renew it in your account or bring it back.": "《%(title)s》应于 %(when)s 归还。可在“我的账户”中续借，或按时还书。",
+    "%(title)s waits for you at %(library)s until %(when)s.": "《%(title)s》已在 %(library)s 的预约架上，为您保留至 %(when)s。",
+    "%(title)s was due %(when)s. Please bring it back to any member library.": "《%(title)s》已于 %(when)s 到期，请尽快归还到任一成员馆。",
+    "Due soon: %(title)s": "应还提醒：%(title)s",
+    "Messages": "消息",
+    "Overdue: %(title)s": "逾期：%(title)s",
+    "Ready to collect: %(title)s": "可取书：%(title)s",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

@@ -415,7 +415,7 @@ def circulation_daily(
     import datetime as dt
 
     from biblioverse import circulation
-    from biblioverse.circulation import fees, holds
+    from biblioverse.circulation import fees, holds, notices
     from biblioverse.db import transaction, utcnow
 
     when = utcnow()
@@ -435,11 +435,17 @@ def circulation_daily(
         forgotten = circulation.anonymise(
             session, when, after_days=settings.anonymise_loans_after_days
         )
+        noticed = notices.daily(session, when)
+    mailed = 0
+    if settings.smtp_url:
+        with transaction(_factory(settings)) as session:
+            send = notices.smtp_sender(settings.smtp_url, settings.mail_from)
+            mailed = notices.send_pending(session, send, when)
     _relay_events(settings)
     console.print(
         f"{accrued.overdue_loans} overdue loans, {accrued.fees_changed} fines changed, "
         f"{accrued.lost} declared lost; {shelf.expired} holds expired, {shelf.resumed} resumed; "
-        f"{forgotten} returned loans anonymised"
+        f"{forgotten} returned loans anonymised; {noticed} notices, {mailed} e-mailed"
     )
 
 

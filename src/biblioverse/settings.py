@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Closed loans of readers who keep no history lose their reader after this many days
     # (kept that long for disputes about a return).
     anonymise_loans_after_days: int = Field(default=30, ge=0, le=3650)
+    # Notices to readers go out by e-mail when this is set (smtp://user:pass@host:port or
+    # smtps://...); otherwise they wait in the notices table.
+    smtp_url: str | None = None
+    mail_from: str = "Biblioverse <library@biblioverse.invalid>"
     throttle_window_s: int = 15 * 60
     throttle_account_failures: int = 5
     throttle_address_failures: int = 30

@@ -1,6 +1,6 @@
 """Circulation: the rule matrix, loans, holds, transits, fees, notices."""
 
-from biblioverse.circulation import fees, holds
+from biblioverse.circulation import fees, holds, notices
 from biblioverse.circulation.errors import RuleNotFound
 from biblioverse.circulation.lifecycle import HoldState, LoanState, TransitState
 from biblioverse.circulation.matrix import matrix
@@ -47,6 +47,7 @@ __all__ = [
     "fees",
     "holds",
     "matrix",
+    "notices",
     "open_loans",
     "reading_history",
     "renew",

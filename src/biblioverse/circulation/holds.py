@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries, readers
 from biblioverse.access import Actor, Permission
-from biblioverse.circulation import checks, errors, rules
+from biblioverse.circulation import checks, errors, notices, rules
 from biblioverse.circulation.lifecycle import (
     ACTIVE_HOLD,
     HOLD,
@@ -372,6 +372,7 @@ def _to_hold(
                 rules.Policy(loan_days=days), at, libraries.schedule_of(pickup)
             ).astimezone(dt.UTC)
             _event(session, "circulation.hold.ready", hold, at)
+            notices.hold_ready(session, hold, catalog.get_record(session, hold.record_id).title, at)
         item.status = catalog.ItemStatus.ON_HOLD_SHELF.value
         item.at_unit_id = None if here == item.org_unit_id else here
         session.flush()

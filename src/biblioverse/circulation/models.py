@@ -225,3 +225,25 @@ class FeeTransaction(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     note: Mapped[str] = mapped_column(String(200), default="")
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class Notice(Base):
+    """A message to a reader: a loan due soon or overdue, a hold ready to collect. Shown in
+    their account; e-mailed when the library has an SMTP server (``sent_at`` set), kept here
+    otherwise. ``key`` makes each notice once: the daily job may run twice."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        CheckConstraint("kind IN ('due_soon', 'overdue', 'hold_ready')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    title: Mapped[str] = mapped_column(String(500))
+    # When it is due, or until when it waits on the hold shelf; where to collect it.
+    at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)

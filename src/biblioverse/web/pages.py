@@ -378,6 +378,7 @@ def account(
         return signin_redirect(request)
     reader = readers.get(session, actor.id)
     home = libraries.get_unit(session, reader.home_library_id)
+    units = libraries.unit_names(session)
     today = readers.local_today(now)
     status = readers.effective_status(readers.Status(reader.status), reader.expires_on, today)
     return render(
@@ -402,6 +403,10 @@ def account(
         hold_refusal=_(HOLD_REFUSALS[hold_refused]) if hold_refused in HOLD_REFUSALS else "",
         fees=circulation.fees.fees_of(session, reader.id),
         history=circulation.reading_history(session, reader.id) if reader.keep_history else [],
+        notices=[
+            circulation.notices.words(n, units, home.timezone)
+            for n in circulation.notices.recent(session, reader.id)
+        ],
         balance=circulation.fees.balance(session, reader.id),
     )
 
