@@ -24,6 +24,7 @@ line (see DESIGN.md) and a short human summary on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -31,6 +32,7 @@ import platform
 import random
 import resource
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -95,7 +97,7 @@ def pct(samples: Sequence[float], q: int) -> float:
     if not samples:
         return float("nan")
     if len(samples) < 20:
-        return max(samples) if q >= 50 else statistics.median(samples)
+        return max(samples) if q > 50 else statistics.median(samples)
     return statistics.quantiles(samples, n=100)[q - 1]
 
 
@@ -133,6 +135,8 @@ class Sizes:
             s.seconds = args.seconds
         if args.clients:
             s.clients = args.clients
+        if args.overdue_loans is not None:
+            s.overdue_loans = args.overdue_loans
         return s
 
 
@@ -349,12 +353,24 @@ class Server:
     log: Path
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """SIGTERM to the server's own process group (uvicorn and its workers), SIGKILL
+        to what is left after 15 s: a worker stuck in a wait must not outlive the run (it
+        would keep the search index's writer lock)."""
+        group = self.process.pid  # the server leads its own session (start_new_session)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            self.process.poll()
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        self.process.wait()
 
     def log_problems(self) -> dict[str, int]:
         out = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -374,6 +390,7 @@ def start_server(backend: Backend, workers: int) -> Server:
             env=server_env(backend),
             stdout=sink,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log)
     for _ in range(300):
@@ -451,14 +468,19 @@ def http_load(
         rng = random.Random(k)
         mine = {"checkout": OpStats(), "checkin": OpStats()}
         done = 0
-        with httpx.Client(base_url=server.base, headers=headers, timeout=60) as c:
+        # Longer than the server's own waits (30 s for a pooled connection or the SQLite
+        # lock), so that what it answers then is seen, not a client-side timeout.
+        with httpx.Client(base_url=server.base, headers=headers, timeout=40) as c:
 
             def op(name: str, body: dict[str, Any], timed: bool) -> None:
                 t = time.perf_counter()
-                r = c.post(f"{API}/circulation/{name}", json=body)
+                try:
+                    outcome = _outcome(c.post(f"{API}/circulation/{name}", json=body))
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
                 if timed:
                     mine[name].latencies.append((time.perf_counter() - t) * 1000)
-                    mine[name].outcomes[_outcome(r)] += 1
+                    mine[name].outcomes[outcome] += 1
 
             def cycle(i: int, timed: bool) -> None:
                 if contended:
@@ -478,7 +500,10 @@ def http_load(
                 op("checkin", {"barcode": world.shared_copies[k], "library_id": central}, False)
             else:
                 cycle(0, timed=False)
-            barrier.wait()
+            try:
+                barrier.wait(timeout=300)
+            except threading.BrokenBarrierError:
+                return
             i = 1
             while time.perf_counter() < deadline[0]:
                 cycle(i, timed=True)
@@ -496,7 +521,7 @@ def http_load(
     deadline[0] = time.perf_counter() + 3600  # set for real once every client is warm
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     server_cpu0, busy0 = proc_cpu_s(server.process.pid), machine_busy()
-    barrier.wait()
+    barrier.wait(timeout=300)
     t0 = time.perf_counter()
     deadline[0] = t0 + sizes.seconds
     for th in threads:
@@ -615,6 +640,7 @@ def report_load(kind: str, r: LoadResult, sizes: Sizes, workers: int) -> None:
                 n=len(s.latencies),
                 **extra,
             )
+        emit(f"http_{kind}_{name}_max_ms", max(s.latencies, default=float("nan")), "ms")
         emit(
             f"http_{kind}_{name}_outcomes",
             sum(s.outcomes.values()),
@@ -644,7 +670,7 @@ def part_cycles(
     world: World,
     sizes: Sizes,
     workers: int,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     server = start_server(backend, workers)
     try:
         token = login(server.base)
@@ -655,7 +681,17 @@ def part_cycles(
     report_load("own", own, sizes, workers)
     report_load("contended", contended, sizes, workers)
     problems = server.log_problems()
-    emit("server_log_problems", sum(problems.values()), "lines", goal=0, better="lower", **problems)
+    kept = Path(tempfile.gettempdir()) / f"bench-circulation-{backend.name}-server.log"
+    shutil.copyfile(server.log, kept)  # the data folder goes at the end
+    emit(
+        "server_log_problems",
+        sum(problems.values()),
+        "lines",
+        goal=0,
+        better="lower",
+        **problems,
+        log=str(kept),
+    )
 
     # The in-process peer, with the server stopped (it gets the machine to itself).
     actor = desk_actor(factory, world)
@@ -710,6 +746,8 @@ def part_cycles(
         "checkin_p95": pct(own.checkin.latencies, 95),
         "errors": own.errors + contended.errors,
         "contended_refusals": contended.expected_refusals,
+        "outcomes": own.checkout.outcomes + own.checkin.outcomes,
+        "server_log": problems,
         "inproc_cycles_per_s": peer_rate,
         "inproc_checkout_p95": pct(peer.checkout, 95),
         "inproc_checkin_p95": pct(peer.checkin, 95),
@@ -1173,6 +1211,10 @@ def summarise(name: str, s: dict[str, Any]) -> list[str]:
             f"{c['checkout_p95']:.1f} ms, check-in {c['checkin_p95']:.1f} ms (goal <= 20); "
             f"errors {c['errors']}, contended refusals {c['contended_refusals']}"
         )
+        if c["errors"]:
+            lines.append(f"  outcomes of the uncontended run: {dict(c['outcomes'])}")
+        if sum(c["server_log"].values()):
+            lines.append(f"  server log: {c['server_log']}")
         lines.append(
             f"  in-process peer {c['inproc_cycles_per_s']:.0f} cycles/s, p95 "
             f"{c['inproc_checkout_p95']:.1f} / {c['inproc_checkin_p95']:.1f} ms"
@@ -1194,9 +1236,16 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--seconds", type=float, help="length of each HTTP load run")
     parser.add_argument("--clients", type=int, help="concurrent HTTP clients (default 32)")
+    parser.add_argument(
+        "--overdue-loans",
+        type=int,
+        help="open overdue loans for the fines job (default 1 per 100 holds)",
+    )
     parser.add_argument("--skip-http", action="store_true", help="only the holds part")
     parser.add_argument("--skip-holds", action="store_true", help="only the API cycles")
     args = parser.parse_args()
+    # A SIGTERM (a CI timeout) unwinds too: the server stops and the database is dropped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = Sizes.of(args.quick, args)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     emit("machine", os.cpu_count() or 0, "cores", machine=machine, quick=args.quick)
@@ -1216,6 +1265,8 @@ def main() -> int:
             summary = run_backend(backend, sizes, args)
             emit("backend_total_s", time.perf_counter() - started, "s")
             summaries += summarise(name, summary)
+            if summary.get("cycles", {}).get("errors"):
+                failed = True  # as bench/search.py: failed requests fail the run
         except Exception:
             traceback.print_exc()
             failed = True

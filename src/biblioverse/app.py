@@ -23,6 +23,7 @@ from prometheus_client import (
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -176,6 +177,17 @@ def install_error_handlers(app: FastAPI) -> None:
             503,
             "unavailable",
             "the database is busy or unavailable; try again",
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(SQLAlchemyTimeout)
+    async def pool_exhausted(request: Request, exc: SQLAlchemyTimeout) -> Response:
+        log.error("no database connection free within the pool timeout")
+        return error_response(
+            request,
+            503,
+            "unavailable",
+            "the server is busy; try again",
             headers={"Retry-After": "2"},
         )
 
@@ -382,11 +394,16 @@ def install_metrics(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.effective_database_url)
+    # Reads get their own pool: a write request that refreshes the search index after its
+    # commit needs a reading connection while it still holds its own, and with one pool a
+    # burst of writers could hold every connection and wait for each other.
+    read_engine = make_engine(settings.effective_database_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         engine.dispose()
+        read_engine.dispose()
 
     app = FastAPI(
         title="Biblioverse",
@@ -400,7 +417,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
-    app.state.read_session_factory = make_session_factory(engine, read_only=True)
+    app.state.read_session_factory = make_session_factory(read_engine, read_only=True)
 
     install_error_handlers(app)
     install_metrics(app)

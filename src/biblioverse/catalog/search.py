@@ -14,6 +14,7 @@ import itertools
 import re
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -41,6 +42,9 @@ BOOSTS = {
     "callnumber": 2.0,
 }
 
+# A writer busy in another process (the other server worker) is waited for this many times,
+# 20 ms longer each time: about 4 s in all, far above one commit.
+WRITER_ATTEMPTS = 20
 _FACET_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="facets")
 # Adjacent word pairs of subject headings, each one term: a two-word phrase such as "united
 # states" then reads one posting list in subjects instead of checking the positions of two
@@ -359,9 +363,21 @@ class TantivyIndex:
         # nothing (tantivy-py 0.27), and every reindex left the old document beside the new.
         return tantivy.Query.term_query(self.schema, "id", record_id)
 
+    def _writer(self) -> tantivy.IndexWriter:
+        """The index's one writer. Another process (a second server worker) may hold it for
+        its commit: wait for it a little rather than lose this update."""
+        for attempt in range(WRITER_ATTEMPTS):
+            try:
+                return self.index.writer(self.heap_bytes, self.writer_threads)
+            except ValueError as exc:
+                if "LockBusy" not in str(exc) or attempt == WRITER_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def _write(self, docs: Iterable[SearchDoc], *, replace_all: bool) -> int:
         with self._lock:
-            writer = self.index.writer(self.heap_bytes, self.writer_threads)
+            writer = self._writer()
             try:
                 if replace_all:
                     writer.delete_all_documents()
@@ -382,7 +398,7 @@ class TantivyIndex:
 
     def delete(self, record_ids: Sequence[int]) -> None:
         with self._lock:
-            writer = self.index.writer(self.heap_bytes, 1)
+            writer = self._writer()
             for rid in record_ids:
                 writer.delete_documents_by_query(self._id_query(rid))
             writer.commit()
