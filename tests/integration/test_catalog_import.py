@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import threading
 from pathlib import Path
 
 import pymarc
@@ -299,6 +300,19 @@ def test_reindexing_replaces_documents_instead_of_adding_them(
     assert index.count() == 30
     catalog.rebuild_index(session, index)
     assert index.count() == 30
+
+
+def test_a_refresh_waits_for_the_writer_another_worker_holds(
+    session: Session, tmp_path: Path
+) -> None:
+    catalog.import_marc(session, None, b"".join(raws(SAMPLE)[:5]), at=factories.NOW)
+    ids = list(session.scalars(select(catalog.Record.id)))
+    mine = catalog.TantivyIndex(tmp_path / "index")
+    other = catalog.TantivyIndex(tmp_path / "index")  # as the second server worker opens it
+    busy = other.index.writer()  # held by "the other worker" for 0.2 s
+    threading.Timer(0.2, busy.wait_merging_threads).start()
+    catalog.reindex_records(session, mine, ids)
+    assert mine.count() == 5
 
 
 def test_parsing_processes_give_the_same_import_as_one(session: Session) -> None:

@@ -366,14 +366,15 @@ class TantivyIndex:
     def _writer(self) -> tantivy.IndexWriter:
         """The index's one writer. Another process (a second server worker) may hold it for
         its commit: wait for it a little rather than lose this update."""
-        for attempt in range(WRITER_ATTEMPTS):
+        attempt = 0
+        while True:
             try:
                 return self.index.writer(self.heap_bytes, self.writer_threads)
             except ValueError as exc:
-                if "LockBusy" not in str(exc) or attempt == WRITER_ATTEMPTS - 1:
+                attempt += 1
+                if "LockBusy" not in str(exc) or attempt == WRITER_ATTEMPTS:
                     raise
-                time.sleep(0.02 * (attempt + 1))
-        raise AssertionError("unreachable")
+                time.sleep(0.02 * attempt)
 
     def _write(self, docs: Iterable[SearchDoc], *, replace_all: bool) -> int:
         with self._lock:

@@ -46,14 +46,15 @@ def _charge(
     amount: Decimal,
     at: dt.datetime,
     note: str = "",
-) -> Fee | None:
-    """Set the loan's fee of ``kind`` to ``amount`` (never lower than it was)."""
+) -> bool:
+    """Set the loan's fee of ``kind`` to ``amount`` (never lower than it was); True if that
+    changed anything."""
     assert loan.reader_id is not None
     fee = session.scalar(select(Fee).where(Fee.loan_id == loan.id, Fee.kind == kind))
     amount = amount.quantize(CENT)
     if fee is None:
         if amount <= 0:
-            return None
+            return False
         fee = Fee(
             reader_id=loan.reader_id,
             org_unit_id=item.org_unit_id,
@@ -71,7 +72,7 @@ def _charge(
     elif amount > fee.amount:
         fee.amount, fee.updated_at = amount, at
     else:
-        return fee
+        return False
     session.flush()
     record_event(
         session,
@@ -79,13 +80,14 @@ def _charge(
         {"fee_id": fee.id, "reader_id": fee.reader_id, "kind": kind, "amount": str(fee.amount)},
         at=at,
     )
-    return fee
+    return True
 
 
 def charge_overdue(
     session: Session, loan: Loan, item: catalog.Item, policy: rules.Policy, until: dt.datetime
-) -> Fee | None:
-    """The loan's overdue fine as of ``until`` (a return, or the day of the job)."""
+) -> bool:
+    """The loan's overdue fine as of ``until`` (a return, or the day of the job); True if it
+    changed."""
     tz = libraries.schedule_of(libraries.get_unit(session, loan.org_unit_id)).tz
     days = rules.overdue_days(loan.due_at, until, tz)
     return _charge(session, loan, item, "overdue", rules.overdue_fine(policy, days), until)
@@ -93,16 +95,15 @@ def charge_overdue(
 
 def declare_lost(
     session: Session, loan: Loan, item: catalog.Item, policy: rules.Policy, at: dt.datetime
-) -> Fee | None:
+) -> None:
     """Overdue past the rule's limit: the copy is lost and its fee charged (its price when
     the catalogue knows it, else the rule's lost-item fee). The loan stays open as lost so
     that the copy cannot be lent again; if it comes back the unpaid lost fee is waived."""
     loan.status = move(LOAN, "loan", loan.status, LoanState.LOST)
     loan.lost_at = at
     item.status = catalog.ItemStatus.LOST.value
-    fee = _charge(session, loan, item, "lost", item.price or policy.lost_fee, at)
+    _charge(session, loan, item, "lost", item.price or policy.lost_fee, at)
     record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
-    return fee
 
 
 def on_return(
@@ -139,12 +140,7 @@ def accrue(session: Session, at: dt.datetime) -> AccrualReport:
     for loan, item, reader in rows:
         report.overdue_loans += 1
         policy = m.policy(item, reader)
-        before = session.scalar(
-            select(Fee.amount).where(Fee.loan_id == loan.id, Fee.kind == "overdue")
-        )
-        fee = charge_overdue(session, loan, item, policy, at)
-        if fee is not None and fee.amount != before:
-            report.fees_changed += 1
+        report.fees_changed += charge_overdue(session, loan, item, policy, at)
         if at - loan.due_at >= dt.timedelta(days=policy.lost_after_days):
             declare_lost(session, loan, item, policy, at)
             report.lost += 1

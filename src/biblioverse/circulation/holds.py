@@ -384,10 +384,12 @@ def _to_hold(
     return Routing(Action.TRANSIT, hold.pickup_unit_id, hold, transit)
 
 
-def route(session: Session, item: catalog.Item, here: int, at: dt.datetime) -> Routing:
+def route(
+    session: Session, item: catalog.Item, here: int, at: dt.datetime, m: Matrix | None = None
+) -> Routing:
     """Where a copy just scanned in at library ``here`` goes (see the module's docstring).
-    The copy's row must be locked by the caller."""
-    m = Matrix(session)
+    The copy's row must be locked by the caller; ``m`` is the rule matrix if it was read."""
+    m = m or Matrix(session)
     held = session.scalar(
         select(Hold).where(
             Hold.trapped_item_id == item.id,

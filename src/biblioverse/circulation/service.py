@@ -268,11 +268,12 @@ def checkin(
     _ensure_desk(actor, unit)
     item = catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
     before = (item.status, item.at_unit_id)
+    m = Matrix(session)  # read once for the fine and the routing
     loan = session.scalar(select(Loan).where(Loan.item_id == item.id, Loan.returned_at.is_(None)))
     if loan is not None:
         assert loan.reader_id is not None
         reader = readers.get(session, loan.reader_id)
-        fees.on_return(session, loan, item, Matrix(session).policy(item, reader), at)
+        fees.on_return(session, loan, item, m.policy(item, reader), at)
         loan.status = move(LOAN, "loan", loan.status, LoanState.RETURNED)
         loan.returned_at = at
         loan.returned_unit_id = unit.id
@@ -280,7 +281,7 @@ def checkin(
     transit = holds.open_transit(session, item.id)
     if transit is not None:
         holds.arrive(session, transit, unit.id, at)
-    routing = holds.route(session, item, unit.id, at)
+    routing = holds.route(session, item, unit.id, at, m)
     if (
         loan is None
         and transit is None
