@@ -13,10 +13,10 @@ from biblioverse import catalog, i18n, libraries, readers
 from biblioverse.access import Actor, Permission
 from biblioverse.circulation import errors, holds, rules, service
 from biblioverse.circulation.matrix import matrix
+from biblioverse.circulation.words import DESK, NO_COPY, NO_READER, READER
 from biblioverse.deps import DbSession, Now
 from biblioverse.errors import DomainError
 from biblioverse.fields import DbId
-from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
 from biblioverse.web.pages import (
     Csrf,
@@ -28,28 +28,6 @@ from biblioverse.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
-
-NO_READER = N_("No reader has this card number.")
-NO_COPY = N_("No copy has this barcode.")
-
-# What the desk says for each refusal, by the error's code.
-REASONS = {
-    errors.CardNotActive.code: N_("The card waits for activation at a desk."),
-    errors.CardExpired.code: N_("The card has expired."),
-    errors.ReaderBlocked.code: N_("The card is blocked."),
-    errors.LoanLimitReached.code: N_("The card has reached its loan limit."),
-    errors.ItemOnLoan.code: N_("This copy is already on loan."),
-    errors.ItemNotLoanable.code: N_("This copy is not for loan."),
-    errors.ChannelNotAllowed.code: N_("This copy is lent at a desk only."),
-    errors.NotOnLoan.code: N_("This copy is not on loan."),
-    errors.FeeLimitReached.code: N_("The reader's unpaid fees are above the limit."),
-    errors.NotLentToReader.code: N_("The owning library does not lend this to this reader."),
-    errors.ItemHeldForAnother.code: N_("This copy is held for another reader."),
-    errors.RenewalLimitReached.code: N_("This loan has been renewed as often as allowed."),
-    errors.RenewalHeld.code: N_("Another reader is waiting for this title."),
-    catalog.ItemNotFound.code: NO_COPY,
-    "forbidden": N_("Your role does not include lending at this library."),
-}
 
 
 class DeskForm(BaseModel):
@@ -121,7 +99,7 @@ def _unit_id(session: DbSession, who: Actor, form: DeskForm) -> int:
 
 
 def _reason(exc: DomainError) -> str:
-    return _(REASONS.get(exc.code, REASONS.get(exc.kind, exc.message)))
+    return _(DESK.get(exc.code, DESK.get(exc.kind, exc.message)))
 
 
 @router.post("/staff/desk/checkout", response_class=HTMLResponse, dependencies=[Csrf])
@@ -268,19 +246,6 @@ def rules_page(
 
 # --- readers: holds and borrowing by phone -----------------------------------------------
 
-# Why a hold, or a step of one, was refused, in words, by the error's code.
-HOLD_REFUSALS = {
-    errors.HoldNotAllowed.code: N_("No copy of this title can be lent to you."),
-    errors.PickupNotAllowed.code: N_("This title cannot be collected at that library."),
-    errors.HoldLimitReached.code: N_("You have as many holds as your card allows."),
-    errors.AlreadyRequested.code: N_("You already have a hold on this title."),
-    errors.AlreadyBorrowed.code: N_("You have this title on loan."),
-    errors.CardExpired.code: N_("Your card has expired."),
-    errors.ReaderBlocked.code: N_("Your card is blocked."),
-    errors.CardNotActive.code: N_("Your card waits for activation at a desk."),
-    errors.FeeLimitReached.code: N_("Your unpaid fees are above the limit."),
-}
-
 
 class HoldForm(BaseModel):
     pickup_library_id: str = Field(default="", max_length=20)
@@ -332,7 +297,9 @@ def place_hold(
 ) -> Response:
     if actor is None or not actor.is_reader:
         return signin_redirect(request)
-    pickup = int(form.pickup_library_id) if form.pickup_library_id.isdigit() else 0
+    if not form.pickup_library_id.isdigit():
+        words = _("Choose a library to collect it at.")
+        return _hold_page(request, session, actor, record_id, refusal=words, status_code=409)
     try:
         with session.begin_nested():
             hold = holds.place(
@@ -340,12 +307,12 @@ def place_hold(
                 actor,
                 reader_id=actor.id,
                 record_id=record_id,
-                pickup_unit_id=pickup,
+                pickup_unit_id=int(form.pickup_library_id),
                 at=now,
             )
     except DomainError as exc:
-        words = HOLD_REFUSALS.get(exc.code, N_("Choose a library to collect it at."))
-        return _hold_page(request, session, actor, record_id, refusal=_(words), status_code=409)
+        refusal = _(READER[exc.code]) if exc.code in READER else _reason(exc)
+        return _hold_page(request, session, actor, record_id, refusal=refusal, status_code=409)
     return RedirectResponse(f"/account?held={hold.id}#holds", status_code=303)
 
 
@@ -481,6 +448,9 @@ def borrow(
     if actor is None or not actor.is_reader:
         return signin_redirect(request)
     barcode = form.barcode.strip()
+    if not form.library_id.isdigit():
+        words = _("Choose the library you are in.")
+        return _borrow_page(request, session, actor, form, refusal=words, status_code=409)
     try:
         with session.begin_nested():
             loan = service.checkout(
@@ -488,13 +458,12 @@ def borrow(
                 actor,
                 reader_id=actor.id,
                 barcode=barcode,
-                at_unit_id=int(form.library_id) if form.library_id.isdigit() else 0,
+                at_unit_id=int(form.library_id),
                 channel="mobile",
                 at=now,
             )
     except DomainError as exc:
-        words = BORROW_REFUSALS.get(exc.code) or HOLD_REFUSALS.get(exc.code)
-        refusal = _(words) if words else _reason(exc)
+        refusal = _(READER[exc.code]) if exc.code in READER else _reason(exc)
         return _borrow_page(request, session, actor, form, refusal=refusal, status_code=409)
     title = catalog.get_record(session, catalog.get_item(session, loan.item_id).record_id).title
     unit = libraries.get_unit(session, loan.org_unit_id)
@@ -503,15 +472,3 @@ def borrow(
         "due": i18n.format_datetime(loan.due_at, unit.timezone, "short"),
     }
     return _borrow_page(request, session, actor, form, result=result)
-
-
-BORROW_REFUSALS = {
-    errors.ChannelNotAllowed.code: N_("This copy is lent at the desk, not by phone."),
-    errors.ItemOnLoan.code: N_("This copy is already on loan."),
-    errors.ItemNotLoanable.code: N_("This copy is not for loan."),
-    errors.ItemHeldForAnother.code: N_("This copy is held for another reader."),
-    errors.LoanLimitReached.code: N_("Your card has reached its loan limit."),
-    errors.NotLentToReader.code: N_("The owning library does not lend this to you."),
-    catalog.ItemNotFound.code: N_("No copy has this barcode. Check the number under the bars."),
-    "not_found": N_("Choose the library you are in."),
-}

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import accounts, audit, circulation, i18n, libraries, readers
 from biblioverse.access import Actor, Permission, PrincipalKind
+from biblioverse.circulation.words import READER
 from biblioverse.deps import DbSession, LoginPolicy, Now, ReadSession, client_address
 from biblioverse.errors import (
     DomainError,
@@ -395,12 +396,12 @@ def account(
         loans=circulation.open_loans(session, reader.id),
         now=now,
         renewed=renewed,
-        refusal=_(RENEW_REFUSALS[refused]) if refused in RENEW_REFUSALS else "",
+        refusal=_(READER[refused]) if refused in READER else "",
         holds=circulation.holds.holds_of(session, reader.id),
         hold_notice=_(HOLD_NOTICES[hold_changed])
         if hold_changed in HOLD_NOTICES
         else (_("Your hold is placed.") if held else ""),
-        hold_refusal=_(HOLD_REFUSALS[hold_refused]) if hold_refused in HOLD_REFUSALS else "",
+        hold_refusal=_(READER[hold_refused]) if hold_refused in READER else "",
         fees=circulation.fees.fees_of(session, reader.id),
         history=circulation.reading_history(session, reader.id) if reader.keep_history else [],
         notices=[
@@ -415,22 +416,6 @@ HOLD_NOTICES = {
     "cancel": N_("Your hold is cancelled."),
     "suspend": N_("Your hold is suspended: it keeps its place, and others go first."),
     "resume": N_("Your hold is active again."),
-}
-
-
-# Why a renewal was refused, in words, by the error's code.
-RENEW_REFUSALS = {
-    "renewal_limit": N_("This loan cannot be renewed again."),
-    "card_expired": N_("Your card has expired."),
-    "reader_blocked": N_("Your card is blocked."),
-    "card_not_active": N_("Your card waits for activation at a desk."),
-    "loan_not_found": N_("This loan is not open on your card."),
-    "renewal_held": N_("Another reader is waiting for this title."),
-    "fee_limit": N_("Your unpaid fees are above the limit."),
-}
-HOLD_REFUSALS = {
-    "illegal_transition": N_("This hold can no longer be changed."),
-    "hold_not_found": N_("This hold is not on your card."),
 }
 
 
