@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, catalog, libraries, readers
+from biblioverse import accounts, catalog, circulation, libraries, readers
 from biblioverse.access import Actor, Grant, PrincipalKind, Role
 from biblioverse.libraries import OrgKind, Period, UnitInput
 
@@ -128,3 +129,16 @@ def copies(
     owner = (library or w.central).id
     data = [catalog.NewItem(record.id, b, owner) for b in barcodes]
     return catalog.add_items(session, None, data, at=NOW)
+
+
+def rule(session: Session, w: World, unit: libraries.OrgUnit | None = None, **policy: Any) -> None:
+    """A circulation rule with this policy for any reader and any copy at ``unit`` (the
+    consortium, so everywhere, unless said)."""
+    circulation.save_rule(
+        session,
+        None,
+        circulation.RuleInput(
+            (unit or w.consortium).id, name="rule", policy=circulation.Policy(**policy)
+        ),
+        at=NOW,
+    )

@@ -18,19 +18,10 @@ from tests.api.test_pages import csrf_of, sign_in
 from tests.factories import READER_PW, STAFF_PW, World
 
 
-def _default_rule(session: Session, world: World, **policy: object) -> None:
-    circulation.save_rule(
-        session,
-        None,
-        circulation.RuleInput(world.consortium.id, policy=circulation.Policy(**policy)),  # type: ignore[arg-type]
-        at=factories.NOW,
-    )
-
-
 def test_a_reader_places_a_hold_from_the_record_page_and_manages_it(
     client: TestClient, session: Session, world: World
 ) -> None:
-    _default_rule(session, world)
+    factories.rule(session, world)
     (copy,) = factories.copies(session, world, "Wanted book", ["W-1"], world.airport)
     record_id, community = copy.record_id, world.community.id
     session.commit()
@@ -78,7 +69,7 @@ def test_a_reader_places_a_hold_from_the_record_page_and_manages_it(
 def test_a_reader_borrows_by_phone_and_sees_their_fees(
     client: TestClient, session: Session, world: World
 ) -> None:
-    _default_rule(session, world, fine_per_day=Decimal("0.50"))
+    factories.rule(session, world, fine_per_day=Decimal("0.50"))
     circulation.save_rule(
         session,
         None,
@@ -134,7 +125,7 @@ def test_a_reader_borrows_by_phone_and_sees_their_fees(
 def test_the_staff_page_lists_what_to_fetch_send_and_receive_and_the_desk_may_override(
     client: TestClient, session: Session, world: World
 ) -> None:
-    _default_rule(session, world, max_loans=1)
+    factories.rule(session, world, max_loans=1)
     (far,) = factories.copies(session, world, "To fetch", ["T-1"], world.airport)
     factories.copies(session, world, "Second loan", ["T-2", "T-3"])
     circulation.holds.place(

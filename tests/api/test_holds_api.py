@@ -20,19 +20,10 @@ Headers = Callable[[str], dict[str, str]]
 API = "/api/v1/circulation"
 
 
-def _rules(session: Session, w: World, **policy: object) -> None:
-    circulation.save_rule(
-        session,
-        None,
-        circulation.RuleInput(w.consortium.id, name="default", policy=circulation.Policy(**policy)),  # type: ignore[arg-type]
-        at=factories.NOW,
-    )
-
-
 def test_a_reader_reserves_a_copy_held_elsewhere_and_the_desks_move_it(
     client: TestClient, session: Session, world: World, as_staff: Headers, as_reader: Headers
 ) -> None:
-    _rules(session, world)
+    factories.rule(session, world)
     (copy,) = factories.copies(session, world, "Far away", ["H-1"], world.airport)
     ids = {
         "record": copy.record_id,
@@ -114,7 +105,7 @@ def test_a_reader_reserves_a_copy_held_elsewhere_and_the_desks_move_it(
 def test_a_retried_request_with_an_idempotency_key_lends_once(
     client: TestClient, session: Session, world: World, as_staff: Headers, as_reader: Headers
 ) -> None:
-    _rules(session, world)
+    factories.rule(session, world)
     factories.copies(session, world, "Retry", ["K-1", "K-2"])
     central, neighbour = world.central.id, world.reader_community.id
     session.commit()
@@ -153,7 +144,9 @@ def test_a_retried_request_with_an_idempotency_key_lends_once(
 def test_fees_are_private_paid_at_a_desk_and_bad_amounts_change_nothing(
     client: TestClient, session: Session, world: World, as_staff: Headers, as_reader: Headers
 ) -> None:
-    _rules(session, world, loan_days=7, fine_per_day=Decimal("1.00"), block_threshold=Decimal("2"))
+    factories.rule(
+        session, world, loan_days=7, fine_per_day=Decimal("1.00"), block_threshold=Decimal("2")
+    )
     factories.copies(session, world, "Late", ["M-1", "M-2"])
     reader_id = world.reader_central.id
     loan = circulation.checkout(

@@ -21,19 +21,6 @@ NOW = factories.NOW  # Wednesday 18 November 2026, 14:00 in Beijing
 DAY = dt.timedelta(days=1)
 
 
-def rule(session: Session, w: World, unit: object = None, **policy: object) -> None:
-    circulation.save_rule(
-        session,
-        None,
-        circulation.RuleInput(
-            (unit or w.consortium).id,  # type: ignore[attr-defined]
-            name="rule",
-            policy=circulation.Policy(**policy),  # type: ignore[arg-type]
-        ),
-        at=NOW,
-    )
-
-
 def scan_in(session: Session, w: World, barcode: str, where: object, at: dt.datetime = NOW):
     return circulation.checkin(
         session,
@@ -53,7 +40,7 @@ def test_borrow_by_phone_return_elsewhere_reserve_from_another_library_collect_a
     session: Session,
 ) -> None:
     w = factories.world(session)
-    rule(session, w, loan_days=14)
+    factories.rule(session, w, loan_days=14)
     reader = w.reader_community  # lives near the community branch
     phone = accounts.actor_for_reader(reader)
     (mine,) = factories.copies(session, w, "Borrowed by phone", ["P-1"], library=w.central)
@@ -122,7 +109,7 @@ def test_the_queue_goes_by_priority_then_request_time_and_skips_suspended(
     session: Session,
 ) -> None:
     w = factories.world(session)
-    rule(session, w)
+    factories.rule(session, w)
     circulation.save_rule(
         session,
         None,
@@ -183,8 +170,8 @@ def test_the_queue_goes_by_priority_then_request_time_and_skips_suspended(
 
 def test_hold_refusals_name_their_reason_and_write_nothing(session: Session) -> None:
     w = factories.world(session)
-    rule(session, w, max_holds=1)
-    rule(session, w, w.central, hold_pickup="owner", max_holds=1)
+    factories.rule(session, w, max_holds=1)
+    factories.rule(session, w, w.central, hold_pickup="owner", max_holds=1)
     (copy,) = factories.copies(session, w, "Owner only", ["R-1"])
     (other,) = factories.copies(session, w, "Another", ["R-2"], library=w.airport)
     (ref,) = factories.copies(session, w, "Reference", ["R-3"])
@@ -244,7 +231,7 @@ def test_a_hold_not_collected_expires_and_the_copy_goes_to_the_next_reader(
     session: Session,
 ) -> None:
     w = factories.world(session)
-    rule(session, w, hold_shelf_days=3)
+    factories.rule(session, w, hold_shelf_days=3)
     (copy,) = factories.copies(session, w, "Uncollected", ["E-1"])
     late = holds.place(
         session,
@@ -280,8 +267,8 @@ def test_a_hold_not_collected_expires_and_the_copy_goes_to_the_next_reader(
 
 def test_a_floating_collection_stays_where_it_is_returned(session: Session) -> None:
     w = factories.world(session)
-    rule(session, w)
-    rule(session, w, w.airport, floating=True)
+    factories.rule(session, w)
+    factories.rule(session, w, w.airport, floating=True)
     (copy,) = factories.copies(session, w, "Travel guide", ["F-1"], library=w.airport)
     lend(session, w, w.reader_central, "F-1", w.airport)
     back = scan_in(session, w, "F-1", w.community)
@@ -293,7 +280,7 @@ def test_fines_grow_daily_to_the_cap_block_lending_and_are_paid_or_waived(
     session: Session,
 ) -> None:
     w = factories.world(session)
-    rule(
+    factories.rule(
         session,
         w,
         loan_days=7,
@@ -386,7 +373,7 @@ def test_returned_loans_forget_their_reader_unless_the_reader_keeps_a_history(
     session: Session,
 ) -> None:
     w = factories.world(session)
-    rule(session, w)
+    factories.rule(session, w)
     factories.copies(session, w, "Private reading", ["H-1", "H-2"])
     keeper = w.reader_community
     keeper.keep_history = True

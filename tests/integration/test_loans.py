@@ -24,18 +24,9 @@ def shelf(session: Session, w: World, n: int = 3) -> list[catalog.Item]:
     return factories.copies(session, w, "Loans", [f"L-{i:04d}" for i in range(n)])
 
 
-def rules(session: Session, w: World, **policy: object) -> None:
-    circulation.save_rule(
-        session,
-        None,
-        circulation.RuleInput(w.consortium.id, name="default", policy=circulation.Policy(**policy)),  # type: ignore[arg-type]
-        at=NOW,
-    )
-
-
 def test_a_loan_is_due_at_closing_time_and_comes_back_anywhere(session: Session) -> None:
     w = factories.world(session)
-    rules(session, w, loan_days=14, renewals=1)
+    factories.rule(session, w, loan_days=14, renewals=1)
     (item,) = shelf(session, w, 1)
     desk = w.actor(session, w.central_librarian)
     loan = circulation.checkout(
@@ -72,7 +63,7 @@ def test_a_loan_is_due_at_closing_time_and_comes_back_anywhere(session: Session)
 
 def test_every_refusal_names_its_reason(session: Session) -> None:
     w = factories.world(session)
-    rules(session, w, max_loans=1, mobile_checkout=False)
+    factories.rule(session, w, max_loans=1, mobile_checkout=False)
     items = shelf(session, w, 3)
     desk = w.actor(session, w.central_librarian)
     reader = w.reader_central
@@ -114,7 +105,7 @@ def test_every_refusal_names_its_reason(session: Session) -> None:
 
 def test_desks_racing_for_one_copy_lend_it_once(session: Session, engine: Engine) -> None:
     w = factories.world(session)
-    rules(session, w)
+    factories.rule(session, w)
     shelf(session, w, 1)
     contenders = [factories.reader(session, w.central, 100 + n) for n in range(8)]
     session.commit()

@@ -41,6 +41,8 @@ from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
 
 QUEUE_ORDER = (Hold.priority.desc(), Hold.placed_at, Hold.id)
+# The library where a copy stands: where it was left (floating, another hold shelf) or its own.
+STANDS_AT: ColumnElement[int] = func.coalesce(catalog.Item.at_unit_id, catalog.Item.org_unit_id)
 # How many queued holds a check-in looks through for one this copy can fill; holds it
 # cannot fill (pickup elsewhere under an owner-only rule, another copy) are rare.
 QUEUE_LOOKAHEAD = 50
@@ -332,6 +334,11 @@ def _next_hold(session: Session, item: catalog.Item, m: Matrix) -> Hold | None:
     return None
 
 
+def _stand(item: catalog.Item, here: int) -> None:
+    """Record that the copy stands at library ``here`` (None when that is its own)."""
+    item.at_unit_id = None if here == item.org_unit_id else here
+
+
 def _start_transit(
     session: Session,
     item: catalog.Item,
@@ -351,7 +358,7 @@ def _start_transit(
     )
     session.add(transit)
     item.status = catalog.ItemStatus.IN_TRANSIT.value
-    item.at_unit_id = None if here == item.org_unit_id else here
+    _stand(item, here)
     session.flush()
     return transit
 
@@ -374,7 +381,7 @@ def _to_hold(
             _event(session, "circulation.hold.ready", hold, at)
             notices.hold_ready(session, hold, catalog.get_record(session, hold.record_id).title, at)
         item.status = catalog.ItemStatus.ON_HOLD_SHELF.value
-        item.at_unit_id = None if here == item.org_unit_id else here
+        _stand(item, here)
         session.flush()
         return Routing(Action.HOLD_SHELF, here, hold)
     if hold.status != HoldState.IN_TRANSIT:
@@ -407,7 +414,7 @@ def route(
     policy = m.rule(item.org_unit_id, "", item.item_type).rule.policy
     if here == item.org_unit_id or policy.floating:
         item.status = catalog.ItemStatus.AVAILABLE.value
-        item.at_unit_id = None if here == item.org_unit_id else here
+        _stand(item, here)
         session.flush()
         return Routing(Action.SHELVE, here)
     transit = _start_transit(session, item, here, item.org_unit_id, None, at)
@@ -504,7 +511,6 @@ class PullLine:
 
 
 def pull_list(session: Session, unit_id: int, *, limit: int = 200) -> list[PullLine]:
-    here = func.coalesce(catalog.Item.at_unit_id, catalog.Item.org_unit_id)
     rows = session.execute(
         select(Hold, catalog.Item, catalog.Record.title, readers.Reader)
         .join(catalog.Item, catalog.Item.record_id == Hold.record_id)
@@ -515,7 +521,7 @@ def pull_list(session: Session, unit_id: int, *, limit: int = 200) -> list[PullL
             (Hold.item_id.is_(None)) | (Hold.item_id == catalog.Item.id),
             catalog.Item.status == catalog.ItemStatus.AVAILABLE.value,
             catalog.Item.circulates.is_(True),
-            here == unit_id,
+            unit_id == STANDS_AT,
         )
         .order_by(*QUEUE_ORDER, catalog.Item.id)
         .limit(limit * 4)
@@ -584,11 +590,10 @@ class ShelfLine:
 
 
 def hold_shelf(session: Session, unit_id: int) -> list[ShelfLine]:
-    here = func.coalesce(catalog.Item.at_unit_id, catalog.Item.org_unit_id)
     items = session.execute(
         select(catalog.Item, catalog.Record.title)
         .join(catalog.Record, catalog.Record.id == catalog.Item.record_id)
-        .where(catalog.Item.status == catalog.ItemStatus.ON_HOLD_SHELF.value, here == unit_id)
+        .where(catalog.Item.status == catalog.ItemStatus.ON_HOLD_SHELF.value, unit_id == STANDS_AT)
         .order_by(catalog.Item.barcode)
     ).all()
     ready = {
