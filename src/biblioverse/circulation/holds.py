@@ -41,8 +41,6 @@ from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
 
 QUEUE_ORDER = (Hold.priority.desc(), Hold.placed_at, Hold.id)
-# The library where a copy stands: where it was left (floating, another hold shelf) or its own.
-STANDS_AT: ColumnElement[int] = func.coalesce(catalog.Item.at_unit_id, catalog.Item.org_unit_id)
 # How many queued holds a check-in looks through for one this copy can fill; holds it
 # cannot fill (pickup elsewhere under an owner-only rule, another copy) are rare.
 QUEUE_LOOKAHEAD = 50
@@ -334,6 +332,12 @@ def _next_hold(session: Session, item: catalog.Item, m: Matrix) -> Hold | None:
     return None
 
 
+def _stands_at(unit_id: int) -> ColumnElement[bool]:
+    """Copies standing at the library ``unit_id``: left there (floating, on its hold shelf)
+    or owned by it and not left elsewhere."""
+    return func.coalesce(catalog.Item.at_unit_id, catalog.Item.org_unit_id) == unit_id
+
+
 def _stand(item: catalog.Item, here: int) -> None:
     """Record that the copy stands at library ``here`` (None when that is its own)."""
     item.at_unit_id = None if here == item.org_unit_id else here
@@ -521,7 +525,7 @@ def pull_list(session: Session, unit_id: int, *, limit: int = 200) -> list[PullL
             (Hold.item_id.is_(None)) | (Hold.item_id == catalog.Item.id),
             catalog.Item.status == catalog.ItemStatus.AVAILABLE.value,
             catalog.Item.circulates.is_(True),
-            unit_id == STANDS_AT,
+            _stands_at(unit_id),
         )
         .order_by(*QUEUE_ORDER, catalog.Item.id)
         .limit(limit * 4)
@@ -593,7 +597,10 @@ def hold_shelf(session: Session, unit_id: int) -> list[ShelfLine]:
     items = session.execute(
         select(catalog.Item, catalog.Record.title)
         .join(catalog.Record, catalog.Record.id == catalog.Item.record_id)
-        .where(catalog.Item.status == catalog.ItemStatus.ON_HOLD_SHELF.value, unit_id == STANDS_AT)
+        .where(
+            catalog.Item.status == catalog.ItemStatus.ON_HOLD_SHELF.value,
+            _stands_at(unit_id),
+        )
         .order_by(catalog.Item.barcode)
     ).all()
     ready = {
