@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import circulation
+from biblioverse import audit, circulation
 from tests import factories
 from tests.api.test_pages import csrf_of, sign_in
 from tests.factories import READER_PW, STAFF_PW, World
@@ -104,3 +107,91 @@ def test_the_rules_page_says_which_rule_applies_and_why(
     assert "due 2 Dec 2026" in page.text  # 14 days from 18 November
     missing = client.get("/staff/rules", params={"card_number": "CARD000001", "barcode": "NO"})
     assert "No copy has this barcode." in missing.text
+
+
+def test_librarians_edit_the_rule_matrix_in_the_console_within_their_libraries(
+    client: TestClient, session: Session, world: World
+) -> None:
+    factories.rule(session, world)  # the consortium's default, loan 28 days
+    factories.copies(session, world, "Edited rule", ["E-1"], world.airport)
+    airport, central = str(world.airport.id), str(world.central.id)
+    session.commit()
+
+    def rows() -> list[circulation.Rule]:
+        found = circulation.matrix(session)
+        session.rollback()  # SQLite: let the app's requests write
+        return found
+
+    default_id = rows()[0].id
+    # The circulation desk sees the matrix but may not change it.
+    sign_in(client, "staff", "airport-desk", STAFF_PW)
+    assert 'href="/staff/rules/new"' not in client.get("/staff/rules").text
+    assert client.get("/staff/rules/new").status_code == 403
+
+    sign_in(client, "staff", "airport-lib", STAFF_PW)
+    matrix = client.get("/staff/rules")
+    assert 'href="/staff/rules/new"' in matrix.text
+    assert f'href="/staff/rules/{default_id}"' not in matrix.text  # the consortium's is not theirs
+    assert client.get(f"/staff/rules/{default_id}").status_code == 403
+    form_page = client.get("/staff/rules/new")
+    assert form_page.status_code == 200
+    options = form_page.text.split('id="f-org_unit_id"')[1].split("</select>")[0]
+    assert "Airport Library" in options and "Central Library" not in options
+    token = csrf_of(form_page.text)
+    good = {
+        "csrf_token": token,
+        "org_unit_id": airport,
+        "item_type": "",
+        "reader_category": "",
+        "name": "Travellers",
+        "loan_days": "7",
+        "loan_hours": "",
+        "renewals": "1",
+        "max_loans": "5",
+        "max_holds": "3",
+        "hold_shelf_days": "5",
+        "hold_priority": "0",
+        "hold_pickup": "any",
+        "fine_per_day": "0.20",
+        "fine_cap": "5.00",
+        "lost_after_days": "45",
+        "lost_fee": "30.00",
+        "block_threshold": "10.00",
+        "courier_fee": "4.00",
+        "self_service": "on",
+    }
+    # Garbage and values out of range are named field by field; nothing is saved.
+    bad = client.post(
+        "/staff/rules/new",
+        data={**good, "loan_days": "seven", "fine_cap": "1.234", "renewals": "-1"},
+    )
+    assert bad.status_code == 422
+    assert 'id="e-loan_days"' in bad.text and "A whole number." in bad.text
+    assert 'id="e-fine_cap"' in bad.text and 'value="seven"' in bad.text
+    assert len(rows()) == 1
+    out_of_range = client.post("/staff/rules/new", data={**good, "renewals": "-1"})
+    assert out_of_range.status_code == 422 and "A number from 0 to 10,000." in out_of_range.text
+    elsewhere = client.post("/staff/rules/new", data={**good, "org_unit_id": central})
+    assert elsewhere.status_code == 422 and "You may not set loan rules" in elsewhere.text
+    saved = client.post("/staff/rules/new", data=good)
+    assert saved.status_code == 200 and "The rule is saved." in saved.text
+    (row,) = [r for r in rows() if r.name == "Travellers"]
+    assert row.policy.loan_days == 7 and row.policy.courier_fee == Decimal("4.00")
+    assert row.policy.self_service and not row.policy.mobile_checkout
+    clash = client.post("/staff/rules/new", data=good)
+    assert clash.status_code == 422 and "already has a rule" in clash.text
+
+    # Change it: the explain view uses the new row at once; the change is audited.
+    edit = client.get(f"/staff/rules/{row.id}")
+    assert 'value="Travellers"' in edit.text and 'value="7"' in edit.text
+    changed = client.post(f"/staff/rules/{row.id}", data={**good, "loan_days": "10"})
+    assert changed.status_code == 200
+    why = client.get("/staff/rules", params={"card_number": "CARD000001", "barcode": "E-1"})
+    assert "Travellers" in why.text and "due 28 Nov 2026" in why.text
+    saves = session.scalars(
+        select(audit.AuditEntry.entity_id).where(audit.AuditEntry.action == "circulation.rule.save")
+    ).all()
+    session.rollback()
+    assert saves == [str(row.id)] * 2
+    client.get("/lang/zh_Hans")
+    assert "借期（天）" in client.get(f"/staff/rules/{row.id}").text

@@ -193,3 +193,84 @@ def test_the_staff_page_lists_what_to_fetch_send_and_receive_and_the_desk_may_ov
         },
     )
     assert plain.status_code == 409 and "Lend anyway" not in plain.text
+
+
+def test_a_reader_books_a_courier_in_their_account_and_the_branch_marks_it_collected(
+    client: TestClient, session: Session, world: World
+) -> None:
+    factories.rule(session, world, loan_days=14)
+    factories.copies(session, world, "Return me by courier", ["Q-1"], world.central)
+    factories.copies(session, world, "Keep me a while", ["Q-2"], world.central)
+    desk = world.actor(session, world.admin)
+    for code in ("Q-1", "Q-2"):
+        circulation.checkout(
+            session, desk, reader_id=world.reader_community.id, barcode=code,
+            at_unit_id=world.central.id, at=factories.NOW,
+        )  # fmt: skip
+    community = world.community.id
+    session.commit()
+    sign_in(client, "reader", "CARD000002", READER_PW)
+    account = client.get("/account")
+    assert 'href="/account/courier"' in account.text
+    page = client.get("/account/courier")
+    assert page.status_code == 200 and "Delivery fee: 5.00" in page.text
+    assert "Return me by courier" in page.text and "Keep me a while" in page.text
+    token = csrf_of(page.text)
+    loan_id = re.search(r'name="loan_id" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
+    # Nothing chosen, no address, a time in the past: each field says what is wrong, and
+    # what was typed stays.
+    bad = client.post(
+        "/account/courier",
+        data={"csrf_token": token, "address": "", "pickup_at": "2026-11-01T10:00"},
+    )
+    assert bad.status_code == 422
+    assert "Choose at least one book to send back." in bad.text
+    assert "Give the address to collect from" in bad.text
+    assert "Choose a time from now to 30 days ahead." in bad.text
+    assert 'value="2026-11-01T10:00"' in bad.text
+    garbled = client.post(
+        "/account/courier",
+        data={
+            "csrf_token": token,
+            "loan_id": loan_id,
+            "address": "5 Lake Road",
+            "pickup_at": "soon",
+        },
+    )
+    assert garbled.status_code == 422 and "Choose a time from now" in garbled.text
+    booked = client.post(
+        "/account/courier",
+        data={
+            "csrf_token": token,
+            "loan_id": loan_id,
+            "address": "5 Lake Road",
+            "pickup_at": "2026-11-19T09:30",
+        },
+    )
+    assert booked.status_code == 200 and "The courier is booked." in booked.text
+    part = booked.text.split('id="courier"')[1].split("</section>")[0]
+    assert "Courier booked" in part and "Return me by courier" in part
+    assert "Keep me a while" not in part
+    fees_part = booked.text.split('id="fees"')[1].split("</section>")[0]
+    assert "Courier" in fees_part and "5.00" in fees_part
+    again = client.get("/account/courier")
+    assert "1 book is already booked for a courier." in again.text
+    assert "Return me by courier" not in again.text
+
+    # The community branch's page lists the pickup; marking it collected closes the loan.
+    client.post("/signout", data={"csrf_token": csrf_of(again.text)})
+    sign_in(client, "staff", "community-lib", STAFF_PW)
+    transits = client.get(f"/staff/transits?library={community}")
+    pickups = transits.text.split('id="pickups"')[1].split("</table>")[0]
+    assert "5 Lake Road" in pickups and "Q-1" in pickups and "Q-2" not in pickups
+    courier_id = re.search(r"/staff/couriers/(\d+)/collect", pickups).group(1)  # type: ignore[union-attr]
+    done = client.post(
+        f"/staff/couriers/{courier_id}/collect",
+        data={"csrf_token": csrf_of(transits.text), "library": str(community)},
+    )
+    assert done.status_code == 200 and "Marked as collected" in done.text
+    coming = done.text.split('id="coming"')[1].split("</table>")[0]
+    assert "Q-1" in coming and "a reader, by courier" in coming
+    assert "No courier pickups booked." in done.text
+    loans = circulation.open_loans(session, world.reader_community.id)
+    assert [x.barcode for x in loans] == ["Q-2"]

@@ -203,3 +203,71 @@ def test_fees_are_private_paid_at_a_desk_and_bad_amounts_change_nothing(
     # A librarian lends past a refusal with a reason; the desk role may not.
     override = {"reader_id": reader_id, "barcode": "M-2", "library_id": central}
     assert client.post(f"{API}/checkout", json=override, headers=desk).status_code == 201
+
+
+def test_a_reader_books_a_courier_and_the_home_library_collects(
+    client: TestClient, session: Session, world: World, as_staff: Headers, as_reader: Headers
+) -> None:
+    factories.rule(session, world, courier_fee=Decimal("6.50"))
+    factories.copies(session, world, "Heavy atlas", ["K-1"], world.central)
+    desk = world.actor(session, world.admin)
+    loan = circulation.checkout(
+        session, desk, reader_id=world.reader_community.id, barcode="K-1",
+        at_unit_id=world.central.id, at=factories.NOW,
+    )  # fmt: skip
+    loan_id, community = loan.id, world.community.id
+    session.commit()
+    me, other = as_reader("CARD000002"), as_reader("CARD000001")
+    pickup = "2026-11-20T10:00:00+08:00"
+    ask = {"loan_ids": [loan_id], "address": "8 Harbour Street", "pickup_at": pickup}
+    # Bad input names the field; nothing is booked.
+    for bad, field in (
+        ({**ask, "pickup_at": "20/11/2026 10:00"}, "pickup_at"),
+        ({**ask, "loan_ids": []}, "loan_ids"),
+        ({**ask, "address": "x"}, "address"),
+        ({**ask, "pickup_at": "2026-11-20T10:00:00"}, "pickup_at"),  # no offset
+    ):
+        refused = client.post(f"{API}/courier-returns", json=bad, headers=me)
+        assert refused.status_code == 422, (bad, refused.text)
+        assert field in refused.text
+    assert client.post(f"{API}/courier-returns", json=ask, headers=other).status_code == 404
+    key = {**me, "Idempotency-Key": "courier-1"}
+    booked = client.post(f"{API}/courier-returns", json=ask, headers=key)
+    assert booked.status_code == 201, booked.text
+    body = booked.json()
+    assert body["status"] == "requested" and body["fee"] == "6.50"
+    assert body["library_id"] == community and body["items"] == [
+        {"barcode": "K-1", "title": "Heavy atlas"}
+    ]
+    assert client.post(f"{API}/courier-returns", json=ask, headers=key).json() == body
+    twice = client.post(f"{API}/courier-returns", json=ask, headers=me)
+    assert twice.status_code == 409 and twice.json()["error"] == "courier_already_requested"
+    assert client.get(f"{API}/fees", headers=me).json()["balance"] == "6.50"
+    # Only the reader sees it; another reader cannot call it off.
+    assert [c["id"] for c in client.get(f"{API}/courier-returns", headers=me).json()] == [
+        body["id"]
+    ]
+    assert client.get(f"{API}/courier-returns", headers=other).json() == []
+    assert (
+        client.post(f"{API}/courier-returns/{body['id']}/cancel", headers=other).status_code == 404
+    )
+    # The community branch sees the pickup; the airport may not collect it.
+    staff = as_staff("community-lib")
+    waiting = client.get(f"{API}/courier-returns", params={"library_id": community}, headers=staff)
+    assert [c["address"] for c in waiting.json()] == ["8 Harbour Street"]
+    assert client.post(f"{API}/courier-returns/{body['id']}/collect", headers=me).status_code == 403
+    airport = as_staff("airport-lib")
+    assert (
+        client.post(f"{API}/courier-returns/{body['id']}/collect", headers=airport).status_code
+        == 403
+    )
+    collected = client.post(f"{API}/courier-returns/{body['id']}/collect", headers=staff)
+    assert collected.status_code == 200 and collected.json()["status"] == "collected"
+    coming = client.get(
+        f"{API}/transits", params={"library_id": community, "direction": "receive"}, headers=staff
+    ).json()
+    assert [(t["barcode"], t["from_library_id"], t["reason"], t["status"]) for t in coming] == [
+        ("K-1", None, "courier", "shipped")
+    ]
+    late = client.post(f"{API}/courier-returns/{body['id']}/cancel", headers=me)
+    assert late.status_code == 409 and late.json()["error"] == "illegal_transition"

@@ -1,4 +1,4 @@
-"""Every transition of the loan, hold and transit lifecycles: the allowed ones pass, every
+"""Every transition of the loan, hold, transit and courier lifecycles: the allowed ones pass, every
 other pair is refused with both states named."""
 
 from __future__ import annotations
@@ -9,12 +9,19 @@ from enum import StrEnum
 import pytest
 
 from biblioverse.circulation import lifecycle
-from biblioverse.circulation.lifecycle import HoldState, IllegalTransition, LoanState, move
+from biblioverse.circulation.lifecycle import (
+    CourierState,
+    HoldState,
+    IllegalTransition,
+    LoanState,
+    move,
+)
 
 TABLES: list[tuple[str, Mapping]] = [
     ("loan", lifecycle.LOAN),
     ("hold", lifecycle.HOLD),
     ("transit", lifecycle.TRANSIT),
+    ("courier return", lifecycle.COURIER),
 ]
 
 
@@ -37,7 +44,11 @@ def test_every_pair_of_states_is_allowed_or_refused_as_the_table_says(
 
 
 def test_terminal_states_go_nowhere_and_every_state_is_reachable() -> None:
-    for table, start in ((lifecycle.LOAN, LoanState.OPEN), (lifecycle.HOLD, HoldState.WAITING)):
+    for table, start in (
+        (lifecycle.LOAN, LoanState.OPEN),
+        (lifecycle.HOLD, HoldState.WAITING),
+        (lifecycle.COURIER, CourierState.REQUESTED),
+    ):
         seen, todo = {start}, [start]
         while todo:
             for nxt in table[todo.pop()]:

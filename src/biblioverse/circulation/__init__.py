@@ -1,6 +1,6 @@
-"""Circulation: the rule matrix, loans, holds, transits, fees, notices."""
+"""Circulation: the rule matrix, loans, holds, transits, courier returns, fees, notices."""
 
-from biblioverse.circulation import fees, holds, notices
+from biblioverse.circulation import courier, fees, holds, notices
 from biblioverse.circulation.errors import RuleNotFound
 from biblioverse.circulation.lifecycle import HoldState, LoanState, TransitState
 from biblioverse.circulation.matrix import matrix
@@ -42,6 +42,7 @@ __all__ = [
     "anonymise",
     "checkin",
     "checkout",
+    "courier",
     "due_at",
     "explain",
     "fees",

@@ -10,13 +10,16 @@ from pydantic import BaseModel, RootModel
 
 from biblioverse import catalog, libraries, readers
 from biblioverse.access import Actor, Permission
-from biblioverse.circulation import fees, holds, rules, service
+from biblioverse.circulation import courier, fees, holds, rules, service
 from biblioverse.circulation.matrix import POLICY_FIELDS, matrix
-from biblioverse.circulation.models import Fee, FeeTransaction, Hold, Loan
+from biblioverse.circulation.models import CourierReturn, Fee, FeeTransaction, Hold, Loan
 from biblioverse.circulation.schemas import (
     CheckinIn,
     CheckinOut,
     CheckoutIn,
+    CourierIn,
+    CourierItemOut,
+    CourierOut,
     ExplainOut,
     FeeOut,
     FeesOut,
@@ -373,6 +376,92 @@ def change_pickup(
 ) -> HoldOut:
     hold = holds.change_pickup(session, actor, hold_id, body.pickup_library_id, now)
     return _hold_out(session, hold)
+
+
+# --- courier returns --------------------------------------------------------------------
+
+
+def _courier_out(line: courier.CourierLine) -> CourierOut:
+    c = line.courier
+    return CourierOut(
+        id=c.id,
+        reader_id=c.reader_id,
+        library_id=c.to_unit_id,
+        address=c.address,
+        pickup_at=c.pickup_at,
+        status=c.status,
+        fee=line.fee,
+        requested_at=c.requested_at,
+        collected_at=c.collected_at,
+        closed_at=c.closed_at,
+        items=[CourierItemOut(barcode=b, title=t) for b, t in line.titles],
+    )
+
+
+def _one_courier(session: DbSession, row: CourierReturn) -> CourierOut:
+    return _courier_out(courier.lines(session, [row])[0])
+
+
+@router.post(
+    "/courier-returns",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CourierOut,
+    summary="Ask a courier to collect loans at an address and take them to the home library",
+    description="The logistics fee (the highest courier fee of the loans' rules) is charged "
+    "at once; fines stop at the pickup time asked for. Readers for their own loans; "
+    "circulation staff of the reader's home library name the reader." + IDEMPOTENT,
+)
+def request_courier(
+    body: CourierIn, session: DbSession, actor: CurrentActor, now: Now, idem: IdempotencyHeader
+) -> BaseModel | Response:
+    reader_id = _whose(actor, body.reader_id)
+
+    def run() -> CourierOut:
+        row = courier.request(
+            session,
+            actor,
+            reader_id=reader_id,
+            loan_ids=body.loan_ids,
+            address=body.address,
+            pickup_at=body.pickup_at,
+            at=now,
+        )
+        return _one_courier(session, row)
+
+    return once(session, actor, idem, now, run, status.HTTP_201_CREATED)
+
+
+@router.get("/courier-returns", summary="A reader's courier returns, or those a library awaits")
+def list_couriers(
+    session: DbSession,
+    actor: CurrentActor,
+    reader_id: Annotated[DbId | None, Query(description="staff: whose requests")] = None,
+    library_id: Annotated[
+        DbId | None, Query(description="staff: requests waiting for the courier, to this library")
+    ] = None,
+) -> list[CourierOut]:
+    if library_id is not None and actor.is_staff:
+        unit = _desk_library(session, actor, library_id)
+        return [_courier_out(x) for x in courier.to_collect(session, [unit.id])]
+    whose = _whose(actor, reader_id)
+    return [_courier_out(x) for x in courier.of_reader(session, whose)]
+
+
+@router.post("/courier-returns/{courier_id}/cancel", summary="Call the courier off")
+def cancel_courier(
+    courier_id: DbId, session: DbSession, actor: CurrentActor, now: Now
+) -> CourierOut:
+    return _one_courier(session, courier.cancel(session, actor, courier_id, at=now))
+
+
+@router.post(
+    "/courier-returns/{courier_id}/collect",
+    summary="The courier has the parcel: the loans end, the copies travel (circulation staff)",
+)
+def collect_courier(
+    courier_id: DbId, session: DbSession, actor: CurrentStaff, now: Now
+) -> CourierOut:
+    return _one_courier(session, courier.collect(session, actor, courier_id, at=now))
 
 
 # --- transits and the pull list ---------------------------------------------------------

@@ -40,6 +40,13 @@ class FeeNotFound(NotFound):
         super().__init__("fee", key)
 
 
+class CourierReturnNotFound(NotFound):
+    code = "courier_return_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("courier return", key)
+
+
 class Refused(Conflict):
     """A loan, renewal or hold refused; each reason has its own class and code. Staff whose
     role allows it may override the ``overridable`` ones, and the override is audited."""
@@ -129,3 +136,7 @@ class AlreadyBorrowed(Refused):
 
 class NotOnLoan(Conflict):
     code = "not_on_loan"
+
+
+class CourierAlreadyRequested(Conflict):
+    code = "courier_already_requested"

@@ -12,16 +12,16 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries, readers
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.circulation import errors, rules
-from biblioverse.circulation.lifecycle import LOAN, LoanState, move
+from biblioverse.circulation.lifecycle import LOAN, CourierState, LoanState, move
 from biblioverse.circulation.matrix import Matrix
-from biblioverse.circulation.models import Fee, FeeTransaction, Loan
+from biblioverse.circulation.models import CourierLoan, CourierReturn, Fee, FeeTransaction, Loan
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
 
@@ -83,6 +83,32 @@ def _charge(
     return True
 
 
+def charge_logistics(
+    session: Session, reader_id: int, unit_id: int, amount: Decimal, at: dt.datetime, note: str
+) -> Fee:
+    """A delivery or collection the reader asked for, owed to library ``unit_id``."""
+    fee = Fee(
+        reader_id=reader_id,
+        org_unit_id=unit_id,
+        kind="logistics",
+        amount=amount.quantize(CENT),
+        paid=Decimal("0.00"),
+        waived=Decimal("0.00"),
+        note=note[:200],
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(fee)
+    session.flush()
+    record_event(
+        session,
+        "circulation.fee.charged",
+        {"fee_id": fee.id, "reader_id": reader_id, "kind": "logistics", "amount": str(fee.amount)},
+        at=at,
+    )
+    return fee
+
+
 def charge_overdue(
     session: Session, loan: Loan, item: catalog.Item, policy: rules.Policy, until: dt.datetime
 ) -> bool:
@@ -118,6 +144,22 @@ def on_return(
     charge_overdue(session, loan, item, policy, at)
 
 
+def booked_for_courier_query() -> Select[int, dt.datetime]:
+    """Loans booked for a courier and not yet collected, and the pickup time asked for:
+    their fines stop there, and they are not called overdue (:mod:`.courier`)."""
+    return (
+        select(CourierLoan.loan_id, CourierReturn.pickup_at)
+        .join(CourierReturn, CourierReturn.id == CourierLoan.courier_return_id)
+        .where(CourierReturn.status == CourierState.REQUESTED.value)
+    )
+
+
+def booked_for_courier(session: Session) -> dict[int, dt.datetime]:
+    return {
+        loan_id: pickup_at for loan_id, pickup_at in session.execute(booked_for_courier_query())
+    }
+
+
 @dataclass
 class AccrualReport:
     overdue_loans: int = 0
@@ -130,6 +172,8 @@ def accrue(session: Session, at: dt.datetime) -> AccrualReport:
     overdue past their rule's limit."""
     report = AccrualReport()
     m = Matrix(session)
+    # Loans booked for a courier owe nothing after the pickup time and are not lost.
+    booked = booked_for_courier(session)
     rows = session.execute(
         select(Loan, catalog.Item, readers.Reader)
         .join(catalog.Item, catalog.Item.id == Loan.item_id)
@@ -140,8 +184,10 @@ def accrue(session: Session, at: dt.datetime) -> AccrualReport:
     for loan, item, reader in rows:
         report.overdue_loans += 1
         policy = m.policy(item, reader)
-        report.fees_changed += charge_overdue(session, loan, item, policy, at)
-        if at - loan.due_at >= dt.timedelta(days=policy.lost_after_days):
+        pickup = booked.get(loan.id)
+        until = at if pickup is None else min(at, pickup)
+        report.fees_changed += charge_overdue(session, loan, item, policy, until)
+        if pickup is None and at - loan.due_at >= dt.timedelta(days=policy.lost_after_days):
             declare_lost(session, loan, item, policy, at)
             report.lost += 1
     return report
@@ -235,6 +281,13 @@ def pay(
         out.append(_transact(session, actor, fee, "payment", part, note, at))
         left -= part
     return out
+
+
+def waive_unpaid(session: Session, fee_id: int, *, note: str, at: dt.datetime) -> None:
+    """The system forgives what is unpaid of a fee whose service did not happen."""
+    fee = session.scalar(select(Fee).where(Fee.id == fee_id).with_for_update())
+    if fee is not None and fee.balance > 0:
+        _transact(session, None, fee, "waiver", fee.balance, note, at)
 
 
 def waive(

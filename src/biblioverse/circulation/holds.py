@@ -32,6 +32,7 @@ from biblioverse.circulation.lifecycle import (
     OPEN_TRANSIT,
     TRANSIT,
     HoldState,
+    IllegalTransition,
     TransitState,
     move,
 )
@@ -455,6 +456,8 @@ def ship(session: Session, actor: Actor, transit_id: int, *, at: dt.datetime) ->
     transit = session.scalar(select(Transit).where(Transit.id == transit_id).with_for_update())
     if transit is None:
         raise errors.TransitNotFound(transit_id)
+    if transit.from_unit_id is None:
+        raise IllegalTransition("transit", transit.status, TransitState.SHIPPED.value)
     sender = libraries.get_unit(session, transit.from_unit_id)
     if not actor.is_staff or not actor.can(Permission.CIRCULATION_OPERATE, sender.path):
         raise PermissionDenied("only the sending library ships a transit")

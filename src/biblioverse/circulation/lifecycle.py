@@ -1,4 +1,4 @@
-"""The lifecycles of loans, holds and transits as transition tables. Pure: no I/O.
+"""The lifecycles of loans, holds, transits and courier returns as transition tables. Pure: no I/O.
 
 Every change of state in circulation goes through :func:`move`, so a state the table does
 not allow (a fulfilled hold cancelled, a received transit shipped) is refused with the
@@ -37,7 +37,14 @@ class TransitState(StrEnum):
     CANCELLED = "cancelled"
 
 
-S = TypeVar("S", LoanState, HoldState, TransitState)
+class CourierState(StrEnum):
+    REQUESTED = "requested"  # waiting for the courier at the reader's address
+    COLLECTED = "collected"  # the loans ended; the copies travel to the library
+    DELIVERED = "delivered"  # every copy was scanned in at a library
+    CANCELLED = "cancelled"
+
+
+S = TypeVar("S", LoanState, HoldState, TransitState, CourierState)
 
 LOAN: Mapping[LoanState, frozenset[LoanState]] = {
     LoanState.OPEN: frozenset({LoanState.OPEN, LoanState.LOST, LoanState.RETURNED}),  # OPEN: renew
@@ -79,6 +86,13 @@ TRANSIT: Mapping[TransitState, frozenset[TransitState]] = {
     TransitState.SHIPPED: frozenset({TransitState.RECEIVED, TransitState.CANCELLED}),
     TransitState.RECEIVED: frozenset(),
     TransitState.CANCELLED: frozenset(),
+}
+
+COURIER: Mapping[CourierState, frozenset[CourierState]] = {
+    CourierState.REQUESTED: frozenset({CourierState.COLLECTED, CourierState.CANCELLED}),
+    CourierState.COLLECTED: frozenset({CourierState.DELIVERED}),
+    CourierState.DELIVERED: frozenset(),
+    CourierState.CANCELLED: frozenset(),
 }
 
 ACTIVE_HOLD = frozenset(

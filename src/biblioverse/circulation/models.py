@@ -37,7 +37,8 @@ class CirculationRule(Base):
         ),
         CheckConstraint("hold_pickup IN ('any', 'home', 'owner')", name="hold_pickup"),
         CheckConstraint(
-            "fine_per_day >= 0 AND fine_cap >= 0 AND lost_fee >= 0 AND block_threshold >= 0",
+            "fine_per_day >= 0 AND fine_cap >= 0 AND lost_fee >= 0 AND block_threshold >= 0 "
+            "AND courier_fee >= 0",
             name="amounts",
         ),
     )
@@ -63,6 +64,9 @@ class CirculationRule(Base):
     floating: Mapped[bool] = mapped_column(Boolean, default=False)
     hold_priority: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     hold_shelf_days: Mapped[int] = mapped_column(SmallInteger, default=7, server_default="7")
+    courier_fee: Mapped[Decimal] = mapped_column(
+        Numeric(10, 2), default=Decimal("5.00"), server_default="5.00"
+    )
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
@@ -150,12 +154,14 @@ OPEN_TRANSIT_SQL = "status IN ('created', 'shipped')"
 
 class Transit(Base):
     """A copy travelling between member libraries: home after a return elsewhere, or to
-    the pickup library of the hold it was set aside for. One open transit per copy."""
+    the pickup library of the hold it was set aside for; or from a reader's door to their
+    library, collected by courier (no sending library). One open transit per copy."""
 
     __tablename__ = "transits"
     __table_args__ = (
         CheckConstraint("status IN ('created', 'shipped', 'received', 'cancelled')", name="status"),
-        CheckConstraint("reason IN ('home', 'hold')", name="reason"),
+        CheckConstraint("reason IN ('home', 'hold', 'courier')", name="reason"),
+        CheckConstraint("(reason = 'courier') = (from_unit_id IS NULL)", name="from_unit"),
         Index(
             "uq_transits_open_item",
             "item_id",
@@ -167,14 +173,52 @@ class Transit(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
-    from_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    from_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
     to_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
     reason: Mapped[str] = mapped_column(String(8))
     hold_id: Mapped[int | None] = mapped_column(ForeignKey("holds.id"))
+    courier_return_id: Mapped[int | None] = mapped_column(ForeignKey("courier_returns.id"))
     status: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     shipped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class CourierReturn(Base):
+    """A reader's request that a courier collect loans at an address and bring them to
+    their home library. The reader pays the logistics fee; fines stop at the pickup time
+    asked for; once collected the loans end and the copies are in transit until the
+    library scans them in."""
+
+    __tablename__ = "courier_returns"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('requested', 'collected', 'delivered', 'cancelled')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id"), index=True)
+    to_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    # Blanked when the request is anonymised, like a returned loan's reader.
+    address: Mapped[str] = mapped_column(String(500))
+    pickup_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    fee_id: Mapped[int | None] = mapped_column(ForeignKey("fees.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    collected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class CourierLoan(Base):
+    """A loan in a courier return."""
+
+    __tablename__ = "courier_return_loans"
+
+    courier_return_id: Mapped[int] = mapped_column(
+        ForeignKey("courier_returns.id"), primary_key=True
+    )
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), primary_key=True, index=True)
 
 
 class Fee(Base):
@@ -234,7 +278,7 @@ class Notice(Base):
 
     __tablename__ = "notices"
     __table_args__ = (
-        CheckConstraint("kind IN ('due_soon', 'overdue', 'hold_ready')", name="kind"),
+        CheckConstraint("kind IN ('due_soon', 'overdue', 'hold_ready', 'arrived')", name="kind"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

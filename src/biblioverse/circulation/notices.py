@@ -1,4 +1,5 @@
-"""Notices to readers: loans due soon, overdue loans, holds ready to collect.
+"""Notices to readers: loans due soon, overdue loans, holds ready to collect, copies sent
+back by courier that reached the library.
 
 They are written in the same transaction as what caused them (a hold set aside) or by the
 daily job (due soon, overdue), once each (a unique key), shown in the reader's account, and
@@ -20,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, i18n, libraries, readers
-from biblioverse.circulation.models import Hold, Loan, Notice
+from biblioverse.circulation import fees
+from biblioverse.circulation.models import CourierLoan, Hold, Loan, Notice
 from biblioverse.i18n import N_
 
 DUE_SOON = dt.timedelta(days=2)
@@ -29,11 +31,13 @@ SUBJECTS = {
     "due_soon": N_("Due soon: %(title)s"),
     "overdue": N_("Overdue: %(title)s"),
     "hold_ready": N_("Ready to collect: %(title)s"),
+    "arrived": N_("Received: %(title)s"),
 }
 BODIES = {
     "due_soon": N_("%(title)s is due %(when)s. Renew it in your account or bring it back."),
     "overdue": N_("%(title)s was due %(when)s. Please bring it back to any member library."),
     "hold_ready": N_("%(title)s waits for you at %(library)s until %(when)s."),
+    "arrived": N_("%(title)s, sent back by courier, reached %(library)s on %(when)s."),
 }
 
 
@@ -63,6 +67,22 @@ def hold_ready(session: Session, hold: Hold, title: str, at: dt.datetime) -> Non
     )
 
 
+def arrived(
+    session: Session, reader_id: int, transit_id: int, title: str, unit_id: int, at: dt.datetime
+) -> None:
+    """A copy the reader sent back by courier has reached a library."""
+    _add(
+        session,
+        reader_id=reader_id,
+        kind="arrived",
+        key=f"arrived:{transit_id}",
+        title=title[:500],
+        at=at,
+        unit_id=unit_id,
+        created_at=at,
+    )
+
+
 def daily(session: Session, at: dt.datetime) -> int:
     """Notices of loans due within two days and of loans overdue (once per due date)."""
     added = 0
@@ -70,7 +90,12 @@ def daily(session: Session, at: dt.datetime) -> int:
         select(Loan, catalog.Record.title)
         .join(catalog.Item, catalog.Item.id == Loan.item_id)
         .join(catalog.Record, catalog.Record.id == catalog.Item.record_id)
-        .where(Loan.status == "open", Loan.reader_id.is_not(None), Loan.due_at < at + DUE_SOON)
+        .where(
+            Loan.status == "open",
+            Loan.reader_id.is_not(None),
+            Loan.due_at < at + DUE_SOON,
+            Loan.id.not_in(fees.booked_for_courier_query().with_only_columns(CourierLoan.loan_id)),
+        )
         .order_by(Loan.id)
     )
     for loan, title in rows:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,12 +14,13 @@ from sqlalchemy import select
 
 from biblioverse import catalog, i18n, libraries, readers
 from biblioverse.access import Actor, Permission
-from biblioverse.circulation import errors, holds, rules, service
+from biblioverse.circulation import courier, errors, holds, rules, service
 from biblioverse.circulation.matrix import matrix
 from biblioverse.circulation.words import DESK, NO_COPY, NO_READER, READER
 from biblioverse.deps import DbSession, Now
-from biblioverse.errors import DomainError
+from biblioverse.errors import DomainError, DuplicateValue, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
+from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
 from biblioverse.web.pages import (
     Csrf,
@@ -28,6 +32,7 @@ from biblioverse.web.pages import (
 )
 
 router = APIRouter(include_in_schema=False)
+CENT = Decimal("0.01")
 
 
 class DeskForm(BaseModel):
@@ -210,6 +215,7 @@ def rules_page(
     now: Now,
     card_number: Annotated[str, Query(max_length=40)] = "",
     barcode: Annotated[str, Query(max_length=64)] = "",
+    saved: int = 0,
 ) -> Response:
     """The rule matrix, and which row applies to a card and a copy, and why."""
     who = _operator(request, actor)
@@ -240,8 +246,182 @@ def rules_page(
         problem=problem,
         card_number=card_number,
         barcode=barcode,
+        saved=saved,
         section="rules",
     )
+
+
+# --- staff: editing the rule matrix ----------------------------------------------------------
+
+INT_FIELDS = (
+    "loan_days",
+    "renewals",
+    "max_loans",
+    "max_holds",
+    "hold_priority",
+    "hold_shelf_days",
+    "lost_after_days",
+)
+AMOUNT_FIELDS = ("fine_per_day", "fine_cap", "lost_fee", "block_threshold", "courier_fee")
+BOOL_FIELDS = ("self_service", "mobile_checkout", "floating")
+
+
+def _rule_values(rule: rules.Rule | None, unit_id: int | None) -> dict[str, str]:
+    """The form's fields as text: a row of the matrix, or a new row's defaults."""
+    policy = rule.policy if rule is not None else rules.Policy()
+    values = {n: str(getattr(policy, n)) for n in (*INT_FIELDS, *AMOUNT_FIELDS)}
+    values |= {n: "on" if getattr(policy, n) else "" for n in BOOL_FIELDS}
+    values["loan_hours"] = str(policy.loan_hours or "")
+    values["hold_pickup"] = policy.hold_pickup.value
+    values["org_unit_id"] = str(unit_id or "")
+    values["reader_category"] = (rule.reader_category if rule else None) or ""
+    values["item_type"] = (rule.item_type if rule else None) or ""
+    values["name"] = rule.name if rule else ""
+    return values
+
+
+def _parse_rule(values: dict[str, str]) -> tuple[service.RuleInput | None, dict[str, str]]:
+    """The form's text as a row of the matrix, or the fields that are not numbers."""
+    problems: dict[str, str] = {}
+    ints: dict[str, int] = {}
+    for name in (*INT_FIELDS, "loan_hours"):
+        text = values.get(name, "").strip()
+        if name == "loan_hours" and not text:
+            continue
+        try:
+            ints[name] = int(text)
+        except ValueError:
+            problems[name] = _("A whole number.")
+    amounts: dict[str, Decimal] = {}
+    for name in AMOUNT_FIELDS:
+        try:
+            amounts[name] = Decimal(values.get(name, "").strip())
+            if not amounts[name].is_finite() or amounts[name] != amounts[name].quantize(CENT):
+                raise InvalidOperation
+        except InvalidOperation:
+            problems[name] = _("An amount with at most two decimals, like 0.50.")
+    unit = values.get("org_unit_id", "")
+    if not unit.isdigit():
+        problems["org_unit_id"] = _("Choose a library.")
+    pickup = values.get("hold_pickup", "")
+    if pickup not in {p.value for p in rules.PickupPolicy}:
+        problems["hold_pickup"] = _("Choose where holds may be collected.")
+    if problems:
+        return None, problems
+    given: dict[str, Any] = {**ints, **amounts, **{n: values.get(n) == "on" for n in BOOL_FIELDS}}
+    policy = rules.Policy(**given, hold_pickup=rules.PickupPolicy(pickup))
+    return (
+        service.RuleInput(
+            int(unit),
+            reader_category=values.get("reader_category") or None,
+            item_type=values.get("item_type") or None,
+            name=values.get("name", "").strip()[:200],
+            policy=policy,
+        ),
+        {},
+    )
+
+
+def _rule_form(
+    request: Request,
+    session: DbSession,
+    who: Actor,
+    rule_id: int | None,
+    values: dict[str, str],
+    *,
+    errors_: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "staff/rule_edit.html",
+        who,
+        status_code,
+        rule_id=rule_id,
+        values=values,
+        errors=errors_ or {},
+        places=[
+            u
+            for u in libraries.list_units(session)
+            if who.can(Permission.CIRCULATION_RULES, u.path)
+        ],
+        categories=[c.value for c in readers.Category],
+        item_types=[t.value for t in catalog.ItemType],
+        section="rules",
+    )
+
+
+def _rule_setter(request: Request, actor: Actor | None) -> Actor | Response:
+    who = staff_or_redirect(request, actor)
+    if isinstance(who, Response):
+        return who
+    if not who.can(Permission.CIRCULATION_RULES):
+        return error_page(request, 403, _("Your role does not include setting loan rules."))
+    return who
+
+
+@router.get("/staff/rules/new", response_class=HTMLResponse)
+def new_rule(request: Request, session: DbSession, actor: PageActor) -> Response:
+    who = _rule_setter(request, actor)
+    if isinstance(who, Response):
+        return who
+    return _rule_form(request, session, who, None, _rule_values(None, None))
+
+
+@router.get("/staff/rules/{rule_id}", response_class=HTMLResponse)
+def edit_rule(request: Request, rule_id: DbId, session: DbSession, actor: PageActor) -> Response:
+    who = _rule_setter(request, actor)
+    if isinstance(who, Response):
+        return who
+    rule = next((r for r in matrix(session) if r.id == rule_id), None)
+    if rule is None:
+        return error_page(request, 404, _("No such rule."))
+    unit = next(u for u in libraries.unit_names(session).values() if u.path == rule.org_path)
+    if not who.can(Permission.CIRCULATION_RULES, rule.org_path):
+        return error_page(request, 403, _("Your role does not include setting loan rules."))
+    return _rule_form(request, session, who, rule_id, _rule_values(rule, unit.id))
+
+
+@router.post("/staff/rules/new", response_class=HTMLResponse, dependencies=[Csrf])
+async def add_rule(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
+    return await _save_rule(request, session, actor, now, None)
+
+
+@router.post("/staff/rules/{rule_id}", response_class=HTMLResponse, dependencies=[Csrf])
+async def change_rule(
+    request: Request, rule_id: DbId, session: DbSession, actor: PageActor, now: Now
+) -> Response:
+    return await _save_rule(request, session, actor, now, rule_id)
+
+
+async def _save_rule(
+    request: Request, session: DbSession, actor: Actor | None, now: dt.datetime, rule_id: int | None
+) -> Response:
+    who = _rule_setter(request, actor)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    values = {k: str(v)[:200] for k, v in form.items() if isinstance(v, str)}
+    data, problems = _parse_rule(values)
+    if data is not None:
+        try:
+            with session.begin_nested():
+                row = service.save_rule(session, who, data, rule_id=rule_id, at=now)
+            return RedirectResponse(f"/staff/rules?saved={row.id}", status_code=303)
+        except ValidationFailed as exc:
+            problems = {e.field: _(e.message) for e in exc.errors}
+        except DuplicateValue:
+            problems = {
+                "org_unit_id": _(
+                    "This library already has a rule for this item type and reader category: "
+                    "edit that one."
+                )
+            }
+        except PermissionDenied:
+            problems = {"org_unit_id": _("You may not set loan rules for this library.")}
+        except errors.RuleNotFound:
+            return error_page(request, 404, _("No such rule."))
+    return _rule_form(request, session, who, rule_id, values, errors_=problems, status_code=422)
 
 
 # --- readers: holds and borrowing by phone -----------------------------------------------
@@ -346,10 +526,16 @@ def change_hold(
 
 @router.get("/staff/transits", response_class=HTMLResponse)
 def transits_page(
-    request: Request, session: DbSession, actor: PageActor, library: str = "", shipped: int = 0
+    request: Request,
+    session: DbSession,
+    actor: PageActor,
+    library: str = "",
+    shipped: int = 0,
+    collected: int = 0,
 ) -> Response:
     """A library's day of holds and logistics: copies to fetch from the shelves for holds,
-    copies to send, copies on their way here, and the hold shelf."""
+    copies to send, courier pickups of its readers' returns, copies on their way here,
+    and the hold shelf."""
     who = _operator(request, actor)
     if isinstance(who, Response):
         return who
@@ -361,6 +547,7 @@ def transits_page(
             "pull": holds.pull_list(session, chosen.id),
             "to_send": holds.transits_at(session, [chosen.id], incoming=False),
             "coming": holds.transits_at(session, [chosen.id], incoming=True),
+            "pickups": courier.to_collect(session, [chosen.id]),
             "shelf": holds.hold_shelf(session, chosen.id),
         }
     return render(
@@ -371,6 +558,7 @@ def transits_page(
         chosen=chosen,
         units=libraries.unit_names(session),
         shipped=shipped,
+        collected=collected,
         section="transits",
         **ctx,
     )
@@ -394,6 +582,135 @@ def ship_transit(
     except DomainError as exc:
         return error_page(request, 409, _reason(exc))
     return RedirectResponse(f"/staff/transits?library={library}&shipped=1", status_code=303)
+
+
+# --- courier returns ------------------------------------------------------------------------
+
+COURIER_FIELDS = {
+    "loan_ids": N_("Choose at least one book to send back."),
+    "address": N_("Give the address to collect from (5 to 500 characters)."),
+    "pickup_at": N_("Choose a time from now to 30 days ahead."),
+}
+
+
+def _courier_page(
+    request: Request,
+    session: DbSession,
+    actor: Actor,
+    now: dt.datetime,
+    *,
+    values: dict[str, Any] | None = None,
+    errors_: dict[str, str] | None = None,
+    refusal: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    reader = readers.get(session, actor.id)
+    home = libraries.get_unit(session, reader.home_library_id)
+    loans = service.open_loans(session, reader.id)
+    booked = courier.booked_loans(session, reader.id)
+    free = [x for x in loans if x.loan.id not in booked]
+    tz = ZoneInfo(home.timezone)
+    tomorrow = (now.astimezone(tz) + dt.timedelta(days=1)).replace(
+        hour=10, minute=0, second=0, microsecond=0
+    )
+    return render(
+        request,
+        "courier.html",
+        actor,
+        status_code,
+        home=home,
+        loans=free,
+        booked=len(loans) - len(free),
+        fee=courier.quote(session, reader.id, [x.loan.id for x in free]),
+        values=values
+        or {"pickup_at": tomorrow.strftime("%Y-%m-%dT%H:%M"), "address": "", "loan_ids": set()},
+        errors=errors_ or {},
+        refusal=refusal,
+        earliest=now.astimezone(tz).strftime("%Y-%m-%dT%H:%M"),
+    )
+
+
+@router.get("/account/courier", response_class=HTMLResponse)
+def courier_page(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
+    """Send books back by courier: choose them, the address and the time."""
+    if actor is None or not actor.is_reader:
+        return signin_redirect(request)
+    return _courier_page(request, session, actor, now)
+
+
+@router.post("/account/courier", response_class=HTMLResponse, dependencies=[Csrf])
+async def book_courier(
+    request: Request, session: DbSession, actor: PageActor, now: Now
+) -> Response:
+    if actor is None or not actor.is_reader:
+        return signin_redirect(request)
+    form = await request.form()
+    address = str(form.get("address", ""))[:600]
+    when = str(form.get("pickup_at", ""))[:40]
+    chosen = {int(v) for v in form.getlist("loan_id") if isinstance(v, str) and v.isdigit()}
+    values = {"address": address, "pickup_at": when, "loan_ids": chosen}
+    reader = readers.get(session, actor.id)
+    tz = ZoneInfo(libraries.get_unit(session, reader.home_library_id).timezone)
+    try:
+        pickup = dt.datetime.fromisoformat(when).replace(tzinfo=tz)
+    except ValueError:
+        pickup = now - dt.timedelta(days=1)  # refused below as a time in the past
+    try:
+        with session.begin_nested():
+            row = courier.request(
+                session,
+                actor,
+                reader_id=actor.id,
+                loan_ids=sorted(chosen),
+                address=address,
+                pickup_at=pickup,
+                at=now,
+            )
+    except ValidationFailed as exc:
+        problems = {e.field: _(COURIER_FIELDS[e.field]) for e in exc.errors}
+        return _courier_page(
+            request, session, actor, now, values=values, errors_=problems, status_code=422
+        )
+    except DomainError as exc:
+        refusal = _(READER[exc.code]) if exc.code in READER else _reason(exc)
+        return _courier_page(
+            request, session, actor, now, values=values, refusal=refusal, status_code=409
+        )
+    return RedirectResponse(f"/account?courier={row.id}#courier", status_code=303)
+
+
+@router.post("/account/courier/{courier_id}/cancel", dependencies=[Csrf])
+def cancel_courier(
+    request: Request, courier_id: DbId, session: DbSession, actor: PageActor, now: Now
+) -> Response:
+    if actor is None or not actor.is_reader:
+        return signin_redirect(request)
+    try:
+        with session.begin_nested():
+            courier.cancel(session, actor, courier_id, at=now)
+    except DomainError as exc:
+        return RedirectResponse(f"/account?courier_refused={exc.code}#courier", status_code=303)
+    return RedirectResponse("/account?courier_cancelled=1#courier", status_code=303)
+
+
+@router.post("/staff/couriers/{courier_id}/collect", dependencies=[Csrf])
+def collect_courier(
+    request: Request,
+    courier_id: DbId,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    library: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    who = _operator(request, actor)
+    if isinstance(who, Response):
+        return who
+    try:
+        with session.begin_nested():
+            courier.collect(session, who, courier_id, at=now)
+    except DomainError as exc:
+        return error_page(request, 409, _reason(exc))
+    return RedirectResponse(f"/staff/transits?library={library}&collected=1", status_code=303)
 
 
 class BorrowForm(BaseModel):

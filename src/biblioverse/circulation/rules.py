@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from biblioverse.i18n import N_
 from biblioverse.libraries.rules import Schedule, first_open_moment, open_until, periods_on
 
 
@@ -45,6 +46,7 @@ class Policy:
     floating: bool = False  # a return elsewhere stays there instead of going home
     hold_priority: int = 0  # higher goes first in a title's queue, then request order
     hold_shelf_days: int = 7  # how long a copy waits on the hold shelf to be collected
+    courier_fee: Decimal = Decimal("5.00")  # logistics fee of a return collected by courier
 
 
 @dataclass(frozen=True)
@@ -135,22 +137,23 @@ def due_at(policy: Policy, start: dt.datetime, schedule: Schedule) -> dt.datetim
 
 
 def policy_errors(p: Policy) -> list[tuple[str, str]]:
-    """(field, message) for a policy that cannot work."""
+    """(field, message) for a policy that cannot work; the messages are marked for
+    translation."""
     out: list[tuple[str, str]] = []
     if p.loan_hours is None and not 1 <= p.loan_days <= 366:
-        out.append(("loan_days", "A loan period of 1 to 366 days."))
+        out.append(("loan_days", N_("A loan period of 1 to 366 days.")))
     if p.loan_hours is not None and not 1 <= p.loan_hours <= 72:
-        out.append(("loan_hours", "A loan period of 1 to 72 hours."))
+        out.append(("loan_hours", N_("A loan period of 1 to 72 hours.")))
     if not 1 <= p.hold_shelf_days <= 90:
-        out.append(("hold_shelf_days", "From 1 to 90 days."))
+        out.append(("hold_shelf_days", N_("From 1 to 90 days.")))
     if not -100 <= p.hold_priority <= 100:
-        out.append(("hold_priority", "From -100 to 100."))
+        out.append(("hold_priority", N_("From -100 to 100.")))
     for name in ("renewals", "max_loans", "max_holds", "lost_after_days"):
         if not 0 <= getattr(p, name) <= 10_000:
-            out.append((name, "A number from 0 to 10,000."))
-    for name in ("fine_per_day", "fine_cap", "lost_fee", "block_threshold"):
+            out.append((name, N_("A number from 0 to 10,000.")))
+    for name in ("fine_per_day", "fine_cap", "lost_fee", "block_threshold", "courier_fee"):
         if getattr(p, name) < 0:
-            out.append((name, "An amount of 0 or more."))
+            out.append((name, N_("An amount of 0 or more.")))
     return out
 
 

@@ -35,6 +35,7 @@ class PolicyIO(BaseModel):
     floating: Annotated[bool, Strict()] = False
     hold_priority: Annotated[int, Strict(), Field(ge=-100, le=100)] = 0
     hold_shelf_days: Annotated[int, Strict(), Field(ge=1, le=90)] = 7
+    courier_fee: Amount = Decimal("5.00")
 
 
 class RuleIn(BaseModel):
@@ -163,11 +164,14 @@ class PickupIn(BaseModel):
 
 
 class TransitOut(BaseModel):
+    """A copy travelling; ``from_library_id`` is None when a courier collected it from a
+    reader (``reason`` courier)."""
+
     id: int
     item_id: int
     barcode: str
     title: str
-    from_library_id: int
+    from_library_id: int | None
     to_library_id: int
     reason: str
     hold_id: int | None
@@ -230,3 +234,34 @@ class TransactionOut(BaseModel):
     kind: str
     amount: Decimal
     at: dt.datetime
+
+
+class CourierIn(BaseModel):
+    """Loans to be collected by courier at ``address`` at ``pickup_at`` (with its UTC
+    offset) and taken to the reader's home library. Readers leave ``reader_id`` out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reader_id: DbId | None = None
+    loan_ids: Annotated[list[DbId], Field(min_length=1, max_length=100)]
+    address: Annotated[str, Field(min_length=1, max_length=500)]
+    pickup_at: dt.datetime
+
+
+class CourierItemOut(BaseModel):
+    barcode: str
+    title: str
+
+
+class CourierOut(BaseModel):
+    id: int
+    reader_id: int
+    library_id: int  # where the parcel goes: the reader's home library
+    address: str
+    pickup_at: dt.datetime
+    status: Literal["requested", "collected", "delivered", "cancelled"]
+    fee: Decimal  # the logistics fee charged
+    requested_at: dt.datetime
+    collected_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    items: list[CourierItemOut]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, libraries, readers
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
-from biblioverse.circulation import checks, errors, fees, holds, rules
+from biblioverse.circulation import checks, courier, errors, fees, holds, rules
 from biblioverse.circulation.errors import RuleNotFound
 from biblioverse.circulation.lifecycle import HOLD, LOAN, HoldState, LoanState, move
 from biblioverse.circulation.matrix import ANY, POLICY_FIELDS, Matrix, matrix
@@ -281,6 +281,7 @@ def checkin(
     transit = holds.open_transit(session, item.id)
     if transit is not None:
         holds.arrive(session, transit, unit.id, at)
+        courier.arrived(session, transit, unit.id, at)
     routing = holds.route(session, item, unit.id, at, m)
     if (
         loan is None
@@ -399,7 +400,9 @@ def reading_history(session: Session, reader_id: int, *, limit: int = 500) -> li
 
 def anonymise(session: Session, at: dt.datetime, *, after_days: int) -> int:
     """Loans returned more than ``after_days`` ago forget their reader, unless the reader
-    keeps a reading history. Fees keep their reader (money owed is not history)."""
+    keeps a reading history. Fees keep their reader (money owed is not history). Courier
+    returns closed as long ago forget their address."""
+    courier.anonymise(session, at, after_days=after_days)
     keepers = select(readers.Reader.id).where(readers.Reader.keep_history.is_(True))
     done = session.execute(
         update(Loan)

@@ -53,5 +53,8 @@ READER = {
     errors.AlreadyRequested.code: N_("You already have a hold on this title."),
     errors.AlreadyBorrowed.code: N_("You have this title on loan."),
     errors.HoldNotFound.code: N_("This hold is not on your card."),
-    "illegal_transition": N_("This hold can no longer be changed."),
+    "illegal_transition": N_("This can no longer be changed."),
+    # courier returns
+    errors.CourierAlreadyRequested.code: N_("One of these books is already booked for a courier."),
+    errors.CourierReturnNotFound.code: N_("This courier return is not on your card."),
 }

@@ -374,6 +374,9 @@ def account(
     held: int = 0,
     hold_changed: Annotated[str, Query(max_length=20)] = "",
     hold_refused: Annotated[str, Query(max_length=40)] = "",
+    courier: int = 0,
+    courier_cancelled: int = 0,
+    courier_refused: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
     if actor is None or not actor.is_reader:
         return signin_redirect(request)
@@ -409,6 +412,11 @@ def account(
             for n in circulation.notices.recent(session, reader.id)
         ],
         balance=circulation.fees.balance(session, reader.id),
+        couriers=circulation.courier.of_reader(session, reader.id),
+        courier_notice=_("The courier is booked.")
+        if courier
+        else (_("The courier is called off.") if courier_cancelled else ""),
+        courier_refusal=_(READER[courier_refused]) if courier_refused in READER else "",
     )
 
 
@@ -493,6 +501,17 @@ def account_data(session: DbSession, actor: PageActor, now: Now) -> Response:
                 "created_at": f.created_at.isoformat(),
             }
             for f in circulation.fees.fees_of(session, reader.id, open_only=False)
+        ],
+        "courier_returns": [
+            {
+                "status": c.courier.status,
+                "address": c.courier.address,
+                "pickup_at": c.courier.pickup_at.isoformat(),
+                "requested_at": c.courier.requested_at.isoformat(),
+                "fee": str(c.fee),
+                "titles": [t for _b, t in c.titles],
+            }
+            for c in circulation.courier.of_reader(session, reader.id, limit=1000)
         ],
     }
     return JSONResponse(
