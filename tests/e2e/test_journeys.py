@@ -353,3 +353,65 @@ def test_holds_and_transits_page_on_a_phone(phone: Page, server: str) -> None:
     expect(phone.get_by_role("heading", name="To send")).to_be_visible()
     assert no_horizontal_scroll(phone)
     shot(phone, "transits-phone-en")
+
+
+def test_reader_sends_a_book_back_by_courier_and_the_library_collects_it(
+    phone: Page, page: Page, server: str, console: Console
+) -> None:
+    sign_in(phone, server, "reader", READER_CARD, READER_PASSWORD)
+    expect(phone.get_by_role("heading", name="My account")).to_be_visible()
+    phone.get_by_role("button", name="Send books back by courier").click()
+    expect(phone.get_by_role("heading", name="Send books back by courier")).to_be_visible()
+    expect(phone.locator("#courier-fee")).to_contain_text("Delivery fee: 5.00")
+    # With the keyboard: tick the first book, type the address, keep tomorrow's time.
+    first = phone.get_by_role("checkbox").first
+    title = first.locator("xpath=..").inner_text().split("\n")[0].strip()
+    first.focus()
+    phone.keyboard.press("Space")
+    phone.keyboard.press("Tab")
+    phone.keyboard.type("12 Garden Road, Flat 3")
+    assert no_horizontal_scroll(phone)
+    shot(phone, "courier-phone-en")
+    phone.get_by_role("button", name="Book the courier").focus()
+    phone.keyboard.press("Enter")
+    courier = phone.locator("#courier")
+    expect(courier).to_contain_text("The courier is booked.")
+    expect(courier).to_contain_text("Courier booked")
+    assert no_horizontal_scroll(phone)
+    shot(phone, "account-courier-phone-en")
+
+    # The central library's librarian sees the pickup and marks it collected.
+    sign_in(page, server, "staff", "librarian", STAFF_PASSWORD)
+    page.goto(f"{server}/staff/transits")
+    pickups = page.locator("#pickups")
+    expect(pickups).to_contain_text("12 Garden Road, Flat 3")
+    row = pickups.locator("tr", has_text="12 Garden Road, Flat 3")
+    row.get_by_role("button", name=re.compile("Collected")).click()
+    expect(page.get_by_role("status")).to_contain_text("Marked as collected")
+    expect(page.locator("#coming")).to_contain_text("a reader, by courier")
+    shot(page, "transits-courier-en")
+
+    phone.goto(f"{server}/lang/zh_Hans")
+    phone.goto(f"{server}/account#courier")
+    expect(phone.locator("#courier")).to_contain_text("正在送往图书馆")
+    expect(phone.locator("#loans")).not_to_contain_text(title[:20])
+    shot(phone, "account-courier-phone-zh")
+    assert console.errors == []
+
+
+def test_librarian_edits_a_loan_rule_in_chinese(page: Page, server: str) -> None:
+    sign_in(page, server, "staff", "admin", STAFF_PASSWORD)
+    page.goto(f"{server}/lang/zh_Hans")
+    page.goto(f"{server}/staff/rules")
+    page.get_by_role("link", name="Audio-visual").click()
+    expect(page.get_by_role("heading", name="修改借阅规则")).to_be_visible()
+    days = page.get_by_label("借期（天）")
+    expect(days).to_have_value("7")
+    days.fill("0")
+    page.get_by_role("button", name="保存规则").click()
+    expect(page.locator("#e-loan_days")).to_have_text("借期为 1 至 366 天。")
+    shot(page, "rule-edit-zh")
+    page.get_by_label("借期（天）").fill("10")
+    page.get_by_role("button", name="保存规则").click()
+    expect(page.get_by_role("status")).to_contain_text("规则已保存")
+    expect(page.locator("tr", has_text="Audio-visual")).to_contain_text("10")
