@@ -28,9 +28,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from biblioverse import __version__, i18n, libraries
+from biblioverse import __version__, events, i18n, libraries
 from biblioverse.accounts.api import router as accounts_router
-from biblioverse.catalog import TantivyIndex, reindexer
+from biblioverse.catalog import TantivyIndex, merge_record_changes, reindexer
 from biblioverse.catalog import console as catalog_console
 from biblioverse.catalog import pages as catalog_pages
 from biblioverse.catalog.api import add_search_route
@@ -401,7 +401,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        relay = events.Relay(
+            app.state.session_factory,
+            app.state.read_session_factory,
+            app.state.event_handlers,
+            app.state.event_merge,
+        )
+        relay.start()
+        app.state.relay = relay
         yield
+        app.state.relay = None
+        relay.stop()
         engine.dispose()
         read_engine.dispose()
 
@@ -431,6 +441,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             reindexer(app.state.read_session_factory, lambda: app.state.search_index)
         ],
     }
+    app.state.event_merge = {"catalog.records.changed": merge_record_changes}
+    app.state.relay = None  # until the lifespan starts it: events are published inline
 
     add_search_route(app, "/api/v1", ERROR_RESPONSES)  # first: the busiest route
     for router in (

@@ -465,7 +465,8 @@ def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
         else {}
     )
     with transaction(factory) as session:
-        while events.dispatch_pending(session, handlers=handlers):
+        merge = {"catalog.records.changed": catalog.merge_record_changes}
+        while events.dispatch_pending(session, handlers=handlers, merge=merge):
             session.commit()
 
 

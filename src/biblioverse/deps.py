@@ -27,14 +27,23 @@ from biblioverse.settings import Settings
 def get_session(request: Request) -> Iterator[Session]:
     """The request owns the transaction: commit when the handler returns, roll back when
     it raises. Runs around the handler (scope='function') so the commit happens before the
-    response is sent and a failed commit becomes an error response, not a lost write."""
+    response is sent and a failed commit becomes an error response, not a lost write.
+    Urgent events are published before the response; the others by the app's relay."""
     session: Session = request.app.state.session_factory()
     try:
         yield session
         session.commit()
-        if events.has_pending(session):
-            events.dispatch_pending(session, handlers=request.app.state.event_handlers)
+        kind = events.pending_kind(session)
+        relay: events.Relay | None = getattr(request.app.state, "relay", None)
+        if kind == "urgent" or (kind and relay is None):
+            events.dispatch_pending(
+                session,
+                handlers=request.app.state.event_handlers,
+                merge=request.app.state.event_merge,
+            )
             session.commit()
+        elif kind and relay is not None:
+            relay.nudge()  # published a moment later, many at once
     except BaseException:
         session.rollback()
         raise

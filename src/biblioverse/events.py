@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,14 +38,30 @@ Subscriber = Callable[[str, dict[str, Any]], None]
 _subscribers: dict[str, list[Subscriber]] = defaultdict(list)
 
 
-def record(session: Session, topic: str, payload: dict[str, Any], *, at: dt.datetime) -> None:
+def record(
+    session: Session, topic: str, payload: dict[str, Any], *, at: dt.datetime, urgent: bool = False
+) -> None:
+    """Record an event in the session's transaction. An urgent event is published as soon as
+    the request commits, before it answers (a cataloguer expects to find the record they just
+    saved); the others are left to the process's :class:`Relay`, which publishes many at once
+    (availability after a loan shows in search a moment later)."""
     session.add(OutboxEvent(topic=topic, payload=payload, created_at=at, published_at=None))
     session.info["outbox_pending"] = True
+    if urgent:
+        session.info["outbox_urgent"] = True
 
 
 def has_pending(session: Session) -> bool:
     """Whether this session recorded events (so a request without any skips the relay)."""
+    session.info.pop("outbox_urgent", None)
     return bool(session.info.pop("outbox_pending", False))
+
+
+def pending_kind(session: Session) -> str:
+    """ "urgent", "deferred" or "" (none): what this session recorded since last asked."""
+    urgent = session.info.pop("outbox_urgent", False)
+    pending = session.info.pop("outbox_pending", False)
+    return "urgent" if urgent else ("deferred" if pending else "")
 
 
 def subscribe(topic: str, handler: Subscriber) -> None:
@@ -52,14 +69,20 @@ def subscribe(topic: str, handler: Subscriber) -> None:
     _subscribers[topic].append(handler)
 
 
+Merger = Callable[[list[dict[str, Any]]], dict[str, Any]]
+
+
 def dispatch_pending(
     session: Session,
     *,
     limit: int = 500,
     handlers: Mapping[str, Sequence[Subscriber]] | None = None,
+    merge: Mapping[str, Merger] | None = None,
 ) -> int:
     """Publish committed events in order; returns how many were published. ``handlers`` are
-    the app's own subscribers (an app's search index), beside the process-wide ones."""
+    the app's own subscribers (an app's search index), beside the process-wide ones. The
+    events of a topic in ``merge`` reach their subscribers as one event, its payload merged
+    from theirs (many record refreshes, one index commit)."""
     rows = session.scalars(
         select(OutboxEvent)
         .where(OutboxEvent.published_at.is_(None))
@@ -68,16 +91,99 @@ def dispatch_pending(
         # Several workers may relay at once: each takes rows the others have not locked.
         .with_for_update(skip_locked=True)
     ).all()
-    for event in rows:
-        local = handlers or {}
+    local = handlers or {}
+    merged: dict[str, list[dict[str, Any]]] = defaultdict(list)
+
+    def deliver(topic: str, payload: dict[str, Any], what: object) -> None:
         for handler in [
-            *_subscribers.get(event.topic, []),
+            *_subscribers.get(topic, []),
             *_subscribers.get("*", []),
-            *local.get(event.topic, []),
+            *local.get(topic, []),
         ]:
             try:
-                handler(event.topic, event.payload)
+                handler(topic, payload)
             except Exception:  # a broken subscriber must not block the others
-                log.exception("subscriber failed for event %s", event.id)
-        event.published_at = utcnow()
+                log.exception("subscriber failed for event %s", what)
+
+    for event in rows:
+        if merge and event.topic in merge:
+            merged[event.topic].append(event.payload)
+        else:
+            deliver(event.topic, event.payload, event.id)
+    for topic, payloads in merged.items():
+        deliver(topic, merge[topic](payloads) if merge else {}, f"{topic} x{len(payloads)}")
+    published = utcnow()
+    for event in rows:
+        event.published_at = published
     return len(rows)
+
+
+class Relay:
+    """Publishes the events requests leave to it, in a thread of its own: woken after a
+    commit (:meth:`nudge`) and every ``interval`` seconds in any case (events of a process
+    that stopped, or of a command). While it works, requests go on committing, so under load
+    each pass takes many events at once. An event is marked published only after its
+    subscribers ran: a crash means a second delivery, never a lost one."""
+
+    def __init__(
+        self,
+        factory: Callable[[], Session],
+        read_factory: Callable[[], Session],
+        handlers: Mapping[str, Sequence[Subscriber]],
+        merge: Mapping[str, Merger],
+        *,
+        interval: float = 1.0,
+    ) -> None:
+        self._factory, self._handlers, self._merge = factory, handlers, merge
+        self._read_factory = read_factory  # to look without taking SQLite's write lock
+        self._interval = interval
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def nudge(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until what was committed before the call is published (tests, shutdown)."""
+        self.nudge()
+        return self._idle.wait(timeout)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End after the pass under way. Events committed after it stay in the outbox for
+        the next start (or ``biblioverse`` commands, which relay what they find)."""
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            log.warning("outbox relay still busy at shutdown; the outbox keeps what is left")
+
+    def _pass(self) -> None:
+        try:
+            with self._read_factory() as peek:
+                waiting = peek.scalar(
+                    select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).limit(1)
+                )
+            if waiting is None:
+                return
+            with self._factory() as session:
+                while dispatch_pending(
+                    session, handlers=self._handlers, merge=self._merge, limit=2000
+                ):
+                    session.commit()
+                session.commit()
+        except Exception:  # the database went away: try again on the next pass
+            log.exception("outbox relay pass failed")
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self._pass()
+            if not self._wake.is_set():
+                self._idle.set()

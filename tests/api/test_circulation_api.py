@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
@@ -127,3 +128,36 @@ def test_lending_by_desk_and_by_phone_with_reasons(
         ).status_code
         == 403
     )
+
+
+def test_a_loan_reaches_search_availability_through_the_relay_after_the_answer(
+    client: TestClient, session: Session, world: World, as_staff: Headers, app: FastAPI
+) -> None:
+    """Requests leave availability refreshes to the app's relay: the answer does not wait
+    for the search index, and the index catches up a moment later."""
+    factories.rule(session, world)
+    factories.copies(session, world, "Quickly relayed", ["RL-1"], world.central)
+    central = world.central.id
+    session.commit()
+
+    def available() -> int:
+        hits = client.get("/api/v1/catalog/search", params={"q": "quickly relayed"}).json()
+        return int(hits["hits"][0]["holdings"][0]["available"])
+
+    assert app.state.relay.drain(timeout=10)  # the copy made in the test's own session
+    assert available() == 1
+    desk = as_staff("central-lib")
+    lent = client.post(
+        "/api/v1/circulation/checkout",
+        json={"reader_id": world.reader_central.id, "barcode": "RL-1", "library_id": central},
+        headers=desk,
+    )
+    assert lent.status_code == 201, lent.text
+    assert app.state.relay.drain(timeout=10)
+    assert available() == 0
+    back = client.post(
+        "/api/v1/circulation/checkin", json={"barcode": "RL-1", "library_id": central}, headers=desk
+    )
+    assert back.status_code == 200
+    assert app.state.relay.drain(timeout=10)
+    assert available() == 1

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from biblioverse import events, migrate, readers
+from biblioverse import catalog, events, migrate, readers
 from biblioverse.deps import get_now
 from tests import factories
 
@@ -71,6 +71,34 @@ def test_registration_records_an_event_in_the_same_transaction(session: Session)
     session.commit()
     assert {"reader_id": reader.id, "home_library_id": w.central.id, "channel": "online"} in seen
     assert events.dispatch_pending(session) == 0  # published once
+
+
+def test_record_refreshes_are_merged_into_one_delivery_and_published_once(
+    session: Session,
+) -> None:
+    seen: list[tuple[str, dict[str, object]]] = []
+    for rid in (3, 1, 3, 2):
+        events.record(session, "catalog.records.changed", {"record_ids": [rid]}, at=factories.NOW)
+    events.record(
+        session,
+        "catalog.records.changed",
+        {"record_ids": [4, 5], "indexed_ids": [5]},  # an import already indexed 5
+        at=factories.NOW,
+    )
+    events.record(session, "circulation.loan.created", {"loan_id": 9}, at=factories.NOW)
+    session.commit()
+    handlers = {
+        t: [lambda topic, payload: seen.append((topic, payload))]
+        for t in ("catalog.records.changed", "circulation.loan.created")
+    }
+    merge = {"catalog.records.changed": catalog.merge_record_changes}
+    assert events.dispatch_pending(session, handlers=handlers, merge=merge) == 6
+    session.commit()
+    assert seen == [
+        ("circulation.loan.created", {"loan_id": 9}),
+        ("catalog.records.changed", {"record_ids": [1, 2, 3, 4]}),
+    ]
+    assert events.dispatch_pending(session, handlers=handlers, merge=merge) == 0
 
 
 def test_concurrent_registrations_with_one_email_make_one_card(

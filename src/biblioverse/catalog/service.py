@@ -429,7 +429,7 @@ def import_marc(
         payload: dict[str, Any] = {"record_ids": changed}
         if indexed:
             payload["indexed_ids"] = indexed
-        record_event(session, "catalog.records.changed", payload, at=at)
+        record_event(session, "catalog.records.changed", payload, at=at, urgent=True)
     if actor is not None:
         log_action(
             session,
@@ -585,6 +585,23 @@ def reindex_records(
     gone = [rid for rid in record_ids if rid not in present]
     if gone:
         index.delete(gone)
+
+
+def availability_changed(session: Session, record_ids: list[int], at: dt.datetime) -> None:
+    """A copy was lent, returned, set aside or sent: search shows availability from the
+    index, refreshed by the relay a moment after the commit (not urgent)."""
+    record_event(
+        session, "catalog.records.changed", {"record_ids": record_ids}, at=at, urgent=False
+    )
+
+
+def merge_record_changes(payloads: list[dict[str, Any]]) -> dict[str, Any]:
+    """Many "records changed" events as one: every record some event wants refreshed."""
+    wanted: set[int] = set()
+    for p in payloads:
+        done = set(p.get("indexed_ids", ()))
+        wanted.update(r for r in p.get("record_ids", ()) if r not in done)
+    return {"record_ids": sorted(wanted)}
 
 
 def reindexer(
@@ -788,6 +805,7 @@ def add_items(
             "catalog.records.changed",
             {"record_ids": sorted({i.record_id for i in out})},
             at=at,
+            urgent=True,
         )
     return out
 
@@ -858,7 +876,9 @@ def save_record(
             insert(RECORD_KEYS), [{"record_id": record_id, "kind": k, "value": v} for k, v in keys]
         )
     session.flush()
-    record_event(session, "catalog.records.changed", {"record_ids": [record_id]}, at=at)
+    record_event(
+        session, "catalog.records.changed", {"record_ids": [record_id]}, at=at, urgent=True
+    )
     log_action(
         session,
         actor,
@@ -968,7 +988,9 @@ def update_item(
     diff = {c: [str(before[c]), str(after[c])] for c in ITEM_FIELDS if before[c] != after[c]}
     if diff:
         session.flush()
-        record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+        record_event(
+            session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at, urgent=True
+        )
         log_action(
             session,
             actor,

@@ -228,7 +228,7 @@ def collect(session: Session, actor: Actor, courier_id: int, *, at: dt.datetime)
         record_event(
             session, "circulation.loan.returned", {"loan_id": loan.id, "item_id": item.id}, at=at
         )
-        record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+        catalog.availability_changed(session, [item.record_id], at)
     if not pairs:  # everything came back by other ways: nothing travels
         row.status = move(COURIER, "courier return", row.status, CourierState.DELIVERED)
         row.closed_at = at

@@ -129,7 +129,7 @@ def declare_lost(
     loan.lost_at = at
     item.status = catalog.ItemStatus.LOST.value
     _charge(session, loan, item, "lost", item.price or policy.lost_fee, at)
-    record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+    catalog.availability_changed(session, [item.record_id], at)
 
 
 def on_return(

@@ -132,7 +132,7 @@ def _ensure_desk(actor: Actor | None, unit: libraries.OrgUnit) -> None:
 def _changed(session: Session, item: catalog.Item, topic: str, loan: Loan, at: dt.datetime) -> None:
     record_event(session, topic, {"loan_id": loan.id, "item_id": item.id}, at=at)
     # Availability shows in search results: the index refreshes the record after commit.
-    record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+    catalog.availability_changed(session, [item.record_id], at)
 
 
 LENDABLE = frozenset({catalog.ItemStatus.AVAILABLE.value, catalog.ItemStatus.ON_HOLD_SHELF.value})
@@ -294,7 +294,7 @@ def checkin(
     if loan is not None:
         _changed(session, item, "circulation.loan.returned", loan, at)
     else:
-        record_event(session, "catalog.records.changed", {"record_ids": [item.record_id]}, at=at)
+        catalog.availability_changed(session, [item.record_id], at)
     return Checkin(loan, item, routing)
 
 
