@@ -78,13 +78,26 @@ def _page(
     )
 
 
-def _operator(request: Request, actor: Actor | None) -> Actor | Response:
+def _staff_who_may(
+    request: Request, actor: Actor | None, permission: Permission, refusal: str
+) -> Actor | Response:
+    """Signed-in staff whose roles include ``permission`` somewhere; a page saying
+    ``refusal`` (translated) to the others."""
     who = staff_or_redirect(request, actor)
     if isinstance(who, Response):
         return who
-    if not who.can(Permission.CIRCULATION_OPERATE):
-        return error_page(request, 403, _("Your role does not include circulation."))
+    if not who.can(permission):
+        return error_page(request, 403, _(refusal))
     return who
+
+
+def _operator(request: Request, actor: Actor | None) -> Actor | Response:
+    return _staff_who_may(
+        request,
+        actor,
+        Permission.CIRCULATION_OPERATE,
+        N_("Your role does not include circulation."),
+    )
 
 
 @router.get("/staff/desk", response_class=HTMLResponse)
@@ -352,12 +365,12 @@ def _rule_form(
 
 
 def _rule_setter(request: Request, actor: Actor | None) -> Actor | Response:
-    who = staff_or_redirect(request, actor)
-    if isinstance(who, Response):
-        return who
-    if not who.can(Permission.CIRCULATION_RULES):
-        return error_page(request, 403, _("Your role does not include setting loan rules."))
-    return who
+    return _staff_who_may(
+        request,
+        actor,
+        Permission.CIRCULATION_RULES,
+        N_("Your role does not include setting loan rules."),
+    )
 
 
 @router.get("/staff/rules/new", response_class=HTMLResponse)
