@@ -131,6 +131,23 @@ def copies(
     return catalog.add_items(session, None, data, at=NOW)
 
 
+def lend(
+    session: Session,
+    actor: Actor | None,
+    reader: readers.Reader,
+    barcode: str,
+    where: libraries.OrgUnit,
+    *,
+    at: dt.datetime = NOW,
+    **kw: Any,
+) -> circulation.Loan:
+    """``reader`` borrows the copy ``barcode`` at library ``where``, lent by ``actor`` (None:
+    the system)."""
+    return circulation.checkout(
+        session, actor, reader_id=reader.id, barcode=barcode, at_unit_id=where.id, at=at, **kw
+    )
+
+
 def rule(session: Session, w: World, unit: libraries.OrgUnit | None = None, **policy: Any) -> None:
     """A circulation rule with this policy for any reader and any copy at ``unit`` (the
     consortium, so everywhere, unless said)."""

@@ -56,14 +56,7 @@ def test_a_reader_sees_their_loans_and_renews_them_within_the_rule(
         at=factories.NOW,
     )
     factories.copies(session, world, "Mine to renew", ["R-1"])
-    loan = circulation.checkout(
-        session,
-        None,
-        reader_id=world.reader_central.id,
-        barcode="R-1",
-        at_unit_id=world.central.id,
-        at=factories.NOW,
-    )
+    loan = factories.lend(session, None, world.reader_central, "R-1", world.central)
     loan_id = loan.id
     session.commit()
     sign_in(client, "reader", "CARD000001", READER_PW)

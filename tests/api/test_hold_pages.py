@@ -83,12 +83,12 @@ def test_a_reader_borrows_by_phone_and_sees_their_fees(
     factories.copies(session, world, "Phone loan", ["B-1"])
     (ref,) = factories.copies(session, world, "Desk only", ["B-2"])
     ref.item_type = "reference"
-    late = circulation.checkout(
+    late = factories.lend(
         session,
         None,
-        reader_id=world.reader_central.id,
-        barcode="B-2",
-        at_unit_id=world.central.id,
+        world.reader_central,
+        "B-2",
+        world.central,
         at=factories.NOW - dt.timedelta(days=40),
     )
     fees.accrue(session, factories.NOW)
@@ -203,10 +203,7 @@ def test_a_reader_books_a_courier_in_their_account_and_the_branch_marks_it_colle
     factories.copies(session, world, "Keep me a while", ["Q-2"], world.central)
     desk = world.actor(session, world.admin)
     for code in ("Q-1", "Q-2"):
-        circulation.checkout(
-            session, desk, reader_id=world.reader_community.id, barcode=code,
-            at_unit_id=world.central.id, at=factories.NOW,
-        )  # fmt: skip
+        factories.lend(session, desk, world.reader_community, code, world.central)  # fmt: skip
     community = world.community.id
     session.commit()
     sign_in(client, "reader", "CARD000002", READER_PW)

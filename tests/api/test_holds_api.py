@@ -211,10 +211,7 @@ def test_a_reader_books_a_courier_and_the_home_library_collects(
     factories.rule(session, world, courier_fee=Decimal("6.50"))
     factories.copies(session, world, "Heavy atlas", ["K-1"], world.central)
     desk = world.actor(session, world.admin)
-    loan = circulation.checkout(
-        session, desk, reader_id=world.reader_community.id, barcode="K-1",
-        at_unit_id=world.central.id, at=factories.NOW,
-    )  # fmt: skip
+    loan = factories.lend(session, desk, world.reader_community, "K-1", world.central)  # fmt: skip
     loan_id, community = loan.id, world.community.id
     session.commit()
     me, other = as_reader("CARD000002"), as_reader("CARD000001")

@@ -43,14 +43,7 @@ def _setup(session: Session) -> tuple[World, list[circulation.Loan]]:
     factories.copies(session, w, "Also sent back", ["A-1"], library=w.airport)
     desk = w.actor(session, w.admin)
     loans = [
-        circulation.checkout(
-            session,
-            desk,
-            reader_id=w.reader_community.id,
-            barcode=code,
-            at_unit_id=w.community.id,
-            at=NOW,
-        )
+        factories.lend(session, desk, w.reader_community, code, w.community)
         for code in ("C-1", "A-1")
     ]
     assert all(x.due_at == DUE for x in loans)

@@ -29,14 +29,7 @@ def test_a_loan_is_due_at_closing_time_and_comes_back_anywhere(session: Session)
     factories.rule(session, w, loan_days=14, renewals=1)
     (item,) = shelf(session, w, 1)
     desk = w.actor(session, w.central_librarian)
-    loan = circulation.checkout(
-        session,
-        desk,
-        reader_id=w.reader_central.id,
-        barcode="L-0000",
-        at_unit_id=w.central.id,
-        at=NOW,
-    )
+    loan = factories.lend(session, desk, w.reader_central, "L-0000", w.central)
     assert item.status == "on_loan"
     assert loan.due_at == dt.datetime(2026, 12, 2, 13, 0, tzinfo=dt.UTC)  # 21:00 in Beijing
     renewed = circulation.renew(session, desk, loan.id, at=NOW + dt.timedelta(days=10))

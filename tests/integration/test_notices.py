@@ -58,14 +58,7 @@ def test_notices_are_written_once_and_mailed_in_the_readers_language(
     factories.copies(session, w, "Due soon", ["N-1"])
     (held,) = factories.copies(session, w, "Held for me", ["N-2"])
     w.reader_central.preferred_locale = "zh_Hans"
-    loan = circulation.checkout(
-        session,
-        None,
-        reader_id=w.reader_central.id,
-        barcode="N-1",
-        at_unit_id=w.central.id,
-        at=NOW,
-    )
+    loan = factories.lend(session, None, w.reader_central, "N-1", w.central)
     hold = holds.place(
         session,
         None,

@@ -21,8 +21,9 @@ from biblioverse.catalog.search import SearchQuery
 from biblioverse.deps import DbSession, Now
 from biblioverse.errors import DuplicateValue, ValidationFailed
 from biblioverse.fields import DbId
+from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
-from biblioverse.web.pages import Csrf, PageActor, error_page, render, staff_or_redirect
+from biblioverse.web.pages import Csrf, PageActor, render, staff_or_redirect
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,12 +75,9 @@ def _values(form: RecordForm) -> dict[str, str]:
 
 
 def _cataloguer(request: Request, actor: Actor | None) -> Actor | Response:
-    who = staff_or_redirect(request, actor)
-    if isinstance(who, Response):
-        return who
-    if not who.can(Permission.CATALOG_MANAGE):
-        return error_page(request, 403, _("Your role does not include cataloguing."))
-    return who
+    return staff_or_redirect(
+        request, actor, Permission.CATALOG_MANAGE, N_("Your role does not include cataloguing.")
+    )
 
 
 def _libraries_for(session: Session, actor: Actor) -> list[libraries.OrgUnit]:

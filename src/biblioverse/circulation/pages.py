@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -78,21 +79,8 @@ def _page(
     )
 
 
-def _staff_who_may(
-    request: Request, actor: Actor | None, permission: Permission, refusal: str
-) -> Actor | Response:
-    """Signed-in staff whose roles include ``permission`` somewhere; a page saying
-    ``refusal`` (translated) to the others."""
-    who = staff_or_redirect(request, actor)
-    if isinstance(who, Response):
-        return who
-    if not who.can(permission):
-        return error_page(request, 403, _(refusal))
-    return who
-
-
 def _operator(request: Request, actor: Actor | None) -> Actor | Response:
-    return _staff_who_may(
+    return staff_or_redirect(
         request,
         actor,
         Permission.CIRCULATION_OPERATE,
@@ -365,7 +353,7 @@ def _rule_form(
 
 
 def _rule_setter(request: Request, actor: Actor | None) -> Actor | Response:
-    return _staff_who_may(
+    return staff_or_redirect(
         request,
         actor,
         Permission.CIRCULATION_RULES,
@@ -586,15 +574,32 @@ def ship_transit(
     now: Now,
     library: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
+    return _logistics_step(
+        request,
+        session,
+        actor,
+        lambda who: holds.ship(session, who, transit_id, at=now),
+        f"library={library}&shipped=1",
+    )
+
+
+def _logistics_step(
+    request: Request,
+    session: DbSession,
+    actor: Actor | None,
+    step: Callable[[Actor], object],
+    then: str,
+) -> Response:
+    """A button of the holds and transits page: do the step, back to the page saying so."""
     who = _operator(request, actor)
     if isinstance(who, Response):
         return who
     try:
         with session.begin_nested():
-            holds.ship(session, who, transit_id, at=now)
+            step(who)
     except DomainError as exc:
         return error_page(request, 409, _reason(exc))
-    return RedirectResponse(f"/staff/transits?library={library}&shipped=1", status_code=303)
+    return RedirectResponse(f"/staff/transits?{then}", status_code=303)
 
 
 # --- courier returns ------------------------------------------------------------------------
@@ -715,15 +720,13 @@ def collect_courier(
     now: Now,
     library: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    who = _operator(request, actor)
-    if isinstance(who, Response):
-        return who
-    try:
-        with session.begin_nested():
-            courier.collect(session, who, courier_id, at=now)
-    except DomainError as exc:
-        return error_page(request, 409, _reason(exc))
-    return RedirectResponse(f"/staff/transits?library={library}&collected=1", status_code=303)
+    return _logistics_step(
+        request,
+        session,
+        actor,
+        lambda who: courier.collect(session, who, courier_id, at=now),
+        f"library={library}&collected=1",
+    )
 
 
 class BorrowForm(BaseModel):

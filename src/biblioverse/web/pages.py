@@ -586,11 +586,20 @@ def account_settings(
 # --- staff console -------------------------------------------------------------------
 
 
-def staff_or_redirect(request: Request, actor: Actor | None) -> Actor | Response:
+def staff_or_redirect(
+    request: Request,
+    actor: Actor | None,
+    permission: Permission | None = None,
+    refusal: str = "",
+) -> Actor | Response:
+    """Signed-in staff (whose roles include ``permission`` somewhere, if given); otherwise
+    the sign-in page, or a page saying ``refusal`` (marked with N_, translated here)."""
     if actor is None:
         return signin_redirect(request)
     if not actor.is_staff:
         return error_page(request, 403, _("The staff console is for library staff."))
+    if permission is not None and not actor.can(permission):
+        return error_page(request, 403, _(refusal))
     return actor
 
 
@@ -648,11 +657,11 @@ def staff_readers(
     status: str = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    who = staff_or_redirect(request, actor)
+    who = staff_or_redirect(
+        request, actor, Permission.READERS_READ, N_("Your role does not include reader accounts.")
+    )
     if isinstance(who, Response):
         return who
-    if not who.can(Permission.READERS_READ):
-        return error_page(request, 403, _("Your role does not include reader accounts."))
     wanted = readers.Status(status) if status in {s.value for s in readers.Status} else None
     rows, total = readers.search(
         session,
@@ -723,11 +732,11 @@ def staff_libraries(request: Request, session: DbSession, actor: PageActor, now:
 
 @router.get("/staff/audit", response_class=HTMLResponse)
 def staff_audit(request: Request, session: DbSession, actor: PageActor) -> Response:
-    who = staff_or_redirect(request, actor)
+    who = staff_or_redirect(
+        request, actor, Permission.AUDIT_READ, N_("Your role does not include the audit log.")
+    )
     if isinstance(who, Response):
         return who
-    if not who.can(Permission.AUDIT_READ):
-        return error_page(request, 403, _("Your role does not include the audit log."))
     unit_ids = libraries.units_within(session, who.scopes_for(Permission.AUDIT_READ))
     rows = audit.entries(session, unit_ids=unit_ids, limit=200)
     staff_ids = {e.actor_id for e in rows if e.actor_kind == PrincipalKind.STAFF}
