@@ -30,9 +30,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from biblioverse import __version__, events, i18n, libraries
 from biblioverse.accounts.api import router as accounts_router
-from biblioverse.catalog import TantivyIndex, merge_record_changes, reindexer
+from biblioverse.catalog import TantivyIndex
 from biblioverse.catalog import console as catalog_console
 from biblioverse.catalog import pages as catalog_pages
+from biblioverse.catalog import subscribers as catalog_subscribers
 from biblioverse.catalog.api import add_search_route
 from biblioverse.catalog.api import router as catalog_router
 from biblioverse.circulation import pages as circulation_pages
@@ -434,14 +435,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.state.search_index = TantivyIndex(settings.data_dir / "index" / "catalog")
     app.state.unit_names = libraries.UnitNameCache(app.state.read_session_factory)
-    app.state.event_handlers = {
-        "catalog.records.changed": [
-            # Read-only sessions: the relay runs in a write transaction (on SQLite, holding
-            # the lock), and the reindexer only reads.
-            reindexer(app.state.read_session_factory, lambda: app.state.search_index)
-        ],
-    }
-    app.state.event_merge = {"catalog.records.changed": merge_record_changes}
+    app.state.event_handlers, app.state.event_merge = catalog_subscribers(
+        app.state.read_session_factory, lambda: app.state.search_index
+    )
     app.state.relay = None  # until the lifespan starts it: events are published inline
 
     add_search_route(app, "/api/v1", ERROR_RESPONSES)  # first: the busiest route

@@ -21,12 +21,14 @@ readers_app = typer.Typer(help="Reader accounts.", no_args_is_help=True)
 catalog_app = typer.Typer(help="Bibliographic records and items.", no_args_is_help=True)
 index_app = typer.Typer(help="The search index (derived from the database).", no_args_is_help=True)
 circulation_app = typer.Typer(help="Loans, holds and fees.", no_args_is_help=True)
+sip2_app = typer.Typer(help="Self-service machines over SIP2.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(readers_app, name="readers")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(index_app, name="index")
 app.add_typer(circulation_app, name="circulation")
+app.add_typer(sip2_app, name="sip2")
 console = Console()
 err = Console(stderr=True)
 
@@ -456,17 +458,11 @@ def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
     from biblioverse.db import make_session_factory, transaction
 
     factory = _factory(settings)
-    # The reindexer only reads: on SQLite a write session would wait for the relay's lock.
     read_factory = make_session_factory(factory.kw["bind"], read_only=True)
     index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
-    handlers = (
-        {"catalog.records.changed": [catalog.reindexer(read_factory, lambda: index)]}
-        if reindex
-        else {}
-    )
+    handlers, merge = catalog.subscribers(read_factory, lambda: index)
     with transaction(factory) as session:
-        merge = {"catalog.records.changed": catalog.merge_record_changes}
-        while events.dispatch_pending(session, handlers=handlers, merge=merge):
+        while events.dispatch_pending(session, handlers=handlers if reindex else {}, merge=merge):
             session.commit()
 
 
@@ -499,6 +495,50 @@ def index_rebuild(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir)
     n = _rebuild_index(settings)
     console.print(f"[green]indexed {n} records[/green]")
+
+
+@sip2_app.command("serve")
+def sip2_serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 6001,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="PEM certificate: serve SIP2 over TLS.")
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(help="PEM private key of the certificate.")
+    ] = None,
+    idle_timeout: Annotated[
+        float, typer.Option(help="Seconds a silent or stalled connection is kept.")
+    ] = 300.0,
+    max_message: Annotated[int, typer.Option(help="Bytes in one message.")] = 4096,
+    max_connections: Annotated[int, typer.Option(help="Connections at once.")] = 256,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve kiosks, RFID pads and return sorters over SIP2 (run `db upgrade` first)."""
+    import logging
+
+    from biblioverse.devices.sip2 import server
+
+    settings = _settings(data_dir)
+    if (tls_cert is None) != (tls_key is None):
+        err.print("[red]--tls-cert and --tls-key go together[/red]")
+        raise typer.Exit(2)
+    tls = server.tls_context(str(tls_cert), str(tls_key)) if tls_cert and tls_key else None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    console.print(f"SIP2 on {host}:{port}{' (TLS)' if tls else ''}; Ctrl+C stops it")
+    server.serve(
+        settings.effective_database_url,
+        settings.data_dir / "index" / "catalog",
+        host,
+        port,
+        limits=server.Limits(
+            idle_timeout_s=idle_timeout,
+            max_message=max_message,
+            max_connections=max_connections,
+        ),
+        currency=settings.currency,
+        tls=tls,
+    )
 
 
 if __name__ == "__main__":

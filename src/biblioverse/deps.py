@@ -33,17 +33,12 @@ def get_session(request: Request) -> Iterator[Session]:
     try:
         yield session
         session.commit()
-        kind = events.pending_kind(session)
-        relay: events.Relay | None = getattr(request.app.state, "relay", None)
-        if kind == "urgent" or (kind and relay is None):
-            events.dispatch_pending(
-                session,
-                handlers=request.app.state.event_handlers,
-                merge=request.app.state.event_merge,
-            )
-            session.commit()
-        elif kind and relay is not None:
-            relay.nudge()  # published a moment later, many at once
+        events.publish_after_commit(
+            session,
+            getattr(request.app.state, "relay", None),
+            request.app.state.event_handlers,
+            request.app.state.event_merge,
+        )
     except BaseException:
         session.rollback()
         raise

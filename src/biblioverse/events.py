@@ -118,6 +118,22 @@ def dispatch_pending(
     return len(rows)
 
 
+def publish_after_commit(
+    session: Session,
+    relay: Relay | None,
+    handlers: Mapping[str, Sequence[Subscriber]],
+    merge: Mapping[str, Merger],
+) -> None:
+    """After a unit of work committed: publish its urgent events now (and the others too
+    when no relay runs), or wake the relay to publish them a moment later, many at once."""
+    kind = pending_kind(session)
+    if kind == "urgent" or (kind and relay is None):
+        dispatch_pending(session, handlers=handlers, merge=merge)
+        session.commit()
+    elif kind and relay is not None:
+        relay.nudge()
+
+
 class Relay:
     """Publishes the events requests leave to it, in a thread of its own: woken after a
     commit (:meth:`nudge`) and every ``interval`` seconds in any case (events of a process

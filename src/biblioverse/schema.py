@@ -5,6 +5,7 @@ from biblioverse.accounts import models as accounts_models
 from biblioverse.catalog import models as catalog_models
 from biblioverse.circulation import models as circulation_models
 from biblioverse.db import Base
+from biblioverse.devices import models as devices_models
 from biblioverse.libraries import models as libraries_models
 from biblioverse.readers import models as readers_models
 
@@ -15,6 +16,7 @@ __all__ = [
     "audit",
     "catalog_models",
     "circulation_models",
+    "devices_models",
     "events",
     "idempotency",
     "libraries_models",

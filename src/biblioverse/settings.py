@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     throttle_account_failures: int = 5
     throttle_address_failures: int = 30
     secure_cookies: bool = False
+    # Fees are kept in this currency (ISO 4217); a kiosk paying in another is refused.
+    currency: str = Field(default="CNY", min_length=3, max_length=3)
 
     @cached_property
     def effective_database_url(self) -> str:

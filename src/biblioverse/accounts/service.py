@@ -403,7 +403,7 @@ def revoke_token(session: Session, token: str, *, at: dt.datetime) -> None:
 
 # --- devices ---------------------------------------------------------------------
 
-DEVICE_KINDS = ("kiosk", "gate", "shelf", "sorter", "sensor", "robot", "screen")
+DEVICE_KINDS = ("kiosk", "pad", "gate", "shelf", "sorter", "sensor", "robot", "screen")
 
 
 def create_device_key(
@@ -456,4 +456,8 @@ def resolve_device(session: Session, key: str, *, at: dt.datetime) -> Actor:
     if row is None or row.revoked_at is not None:
         raise TokenInvalid("unknown or revoked device key")
     row.last_seen_at = at
+    return device_actor(row)
+
+
+def device_actor(row: DeviceKey) -> Actor:
     return Actor(PrincipalKind.DEVICE, row.id, row.name, org_unit_id=row.org_unit_id)

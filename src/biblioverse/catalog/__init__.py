@@ -35,6 +35,7 @@ from biblioverse.catalog.service import (
     reindexer,
     save_record,
     search_docs,
+    subscribers,
     update_item,
 )
 
@@ -77,5 +78,6 @@ __all__ = [
     "reindexer",
     "save_record",
     "search_docs",
+    "subscribers",
     "update_item",
 ]

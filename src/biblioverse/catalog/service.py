@@ -619,6 +619,21 @@ def reindexer(
     return handle
 
 
+RECORDS_CHANGED = "catalog.records.changed"
+
+
+def subscribers(
+    read_factory: sessionmaker[Session], index_of: Callable[[], SearchIndex]
+) -> tuple[dict[str, list[Callable[[str, dict[str, Any]], None]]], dict[str, Any]]:
+    """What a process publishing catalogue events wires up: the search index refreshes the
+    records events name (read-only sessions: on SQLite the publisher holds the write lock),
+    and many such events are merged into one refresh."""
+    return (
+        {RECORDS_CHANGED: [reindexer(read_factory, index_of)]},
+        {RECORDS_CHANGED: merge_record_changes},
+    )
+
+
 @dataclass
 class NewItem:
     record_id: int

@@ -1,9 +1,10 @@
 """Circulation: the rule matrix, loans, holds, transits, courier returns, fees, notices."""
 
-from biblioverse.circulation import courier, fees, holds, notices
+from biblioverse.circulation import courier, fees, holds, notices, words
+from biblioverse.circulation.checks import Standing, standing
 from biblioverse.circulation.errors import RuleNotFound
 from biblioverse.circulation.lifecycle import HoldState, LoanState, TransitState
-from biblioverse.circulation.matrix import matrix
+from biblioverse.circulation.matrix import Matrix, matrix
 from biblioverse.circulation.models import CirculationRule, Fee, Hold, Loan, Transit
 from biblioverse.circulation.rules import NoRule, PickupPolicy, Policy, Rule, due_at, resolve
 from biblioverse.circulation.service import (
@@ -31,12 +32,14 @@ __all__ = [
     "Loan",
     "LoanLine",
     "LoanState",
+    "Matrix",
     "NoRule",
     "PickupPolicy",
     "Policy",
     "Rule",
     "RuleInput",
     "RuleNotFound",
+    "Standing",
     "Transit",
     "TransitState",
     "anonymise",
@@ -54,4 +57,6 @@ __all__ = [
     "renew",
     "resolve",
     "save_rule",
+    "standing",
+    "words",
 ]

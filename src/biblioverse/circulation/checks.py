@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import libraries, readers
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.circulation import errors, fees, rules
+from biblioverse.circulation.models import Loan
 
 
 class Gate:
     """Raises refusals, or lets an overridable one pass when staff allowed to override gave
     a reason. What was overridden is audited by :meth:`audit` once the action succeeded."""
 
-    def __init__(self, actor: Actor | None, override: str | None, unit: libraries.OrgUnit):
+    def __init__(self, actor: Actor | None, override: str | None, unit: libraries.OrgUnit | None):
         self.reason = (override or "").strip()
         self.allowed = bool(
             self.reason
             and actor is not None
+            and unit is not None
             and actor.is_staff
             and actor.can(Permission.CIRCULATION_OVERRIDE, unit.path)
         )
@@ -36,7 +41,7 @@ class Gate:
     def audit(
         self, session: Session, action: str, entity: str, entity_id: int, at: dt.datetime
     ) -> None:
-        if not self.overridden or self.actor is None:
+        if not self.overridden or self.actor is None or self.unit is None:
             return
         log_action(
             session,
@@ -68,3 +73,54 @@ def reader_may_borrow(
                 f"unpaid fees of {owed} are above the limit of {policy.block_threshold}"
             )
         )
+
+
+class Noting(Gate):
+    """A gate that notes refusals instead of raising them: to tell what a card may do."""
+
+    def __init__(self) -> None:
+        super().__init__(None, None, None)
+        self.codes: list[str] = []
+
+    def refuse(self, refusal: errors.Refused) -> None:
+        self.codes.append(refusal.code)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a reader's card stands, for a self-service machine's patron status: what the
+    card may do, and why not. The limits are those of the rule for books at the reader's home
+    library (a machine asks about the card, not about one copy)."""
+
+    refusals: tuple[str, ...]  # codes of the refusals a loan would meet now
+    owed: Decimal
+    fee_limit: Decimal
+    loans: int
+    loan_limit: int
+    overdue: int
+    hold_limit: int
+
+
+def standing(
+    session: Session, reader: readers.Reader, policy: rules.Policy, at: dt.datetime
+) -> Standing:
+    noted = Noting()
+    reader_may_borrow(session, noted, reader, policy, at)
+    refusals = noted.codes
+    loans, overdue = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Loan.due_at < at, 1), else_=0)), 0),
+        ).where(Loan.reader_id == reader.id, Loan.returned_at.is_(None))
+    ).one()
+    if policy.max_loans and loans >= policy.max_loans:
+        refusals.append(errors.LoanLimitReached.code)
+    return Standing(
+        refusals=tuple(refusals),
+        owed=fees.balance(session, reader.id),
+        fee_limit=policy.block_threshold,
+        loans=int(loans),
+        loan_limit=policy.max_loans,
+        overdue=int(overdue),
+        hold_limit=policy.max_holds,
+    )

@@ -254,19 +254,21 @@ def pay(
     *,
     at: dt.datetime,
     note: str = "",
+    fee_id: int | None = None,
 ) -> list[FeeTransaction]:
-    """Take a payment at a desk; it settles the reader's oldest fees first. More than is
-    owed is refused, so no money is left unaccounted for."""
-    if not actor.is_staff or not actor.can(Permission.CIRCULATION_OPERATE):
-        raise PermissionDenied("payments are taken at a circulation desk")
+    """Take a payment at a desk or a self-service machine; it settles the reader's oldest
+    fees first, or only the fee named. More than is owed is refused, so no money is left
+    unaccounted for."""
+    if actor.is_reader or (actor.is_staff and not actor.can(Permission.CIRCULATION_OPERATE)):
+        raise PermissionDenied("payments are taken at a circulation desk or a kiosk")
     amount = _amount(amount)
     readers.get(session, reader_id)
-    open_fees = session.scalars(
-        select(Fee)
-        .where(Fee.reader_id == reader_id, Fee.amount > Fee.paid + Fee.waived)
-        .order_by(Fee.created_at, Fee.id)
-        .with_for_update()
-    ).all()
+    q = select(Fee).where(Fee.reader_id == reader_id, Fee.amount > Fee.paid + Fee.waived)
+    if fee_id is not None:
+        q = q.where(Fee.id == fee_id)
+    open_fees = session.scalars(q.order_by(Fee.created_at, Fee.id).with_for_update()).all()
+    if fee_id is not None and not open_fees:
+        raise errors.FeeNotFound(fee_id)
     owed = sum((f.balance for f in open_fees), Decimal("0.00"))
     if amount > owed:
         raise ValidationFailed(

@@ -4,6 +4,7 @@ from biblioverse.readers.errors import InvalidStatusChange, ReaderNotFound
 from biblioverse.readers.models import Reader
 from biblioverse.readers.rules import Category, Channel, Status, effective_status
 from biblioverse.readers.service import (
+    DEVICE_BLOCK,
     ImportFileInvalid,
     ImportReport,
     NewReader,
@@ -11,6 +12,7 @@ from biblioverse.readers.service import (
     RowError,
     StaffChange,
     activate,
+    block_at_device,
     by_card,
     by_login,
     change_by_staff,
@@ -19,6 +21,7 @@ from biblioverse.readers.service import (
     count_rows,
     create_by_staff,
     decode_csv,
+    enable_at_device,
     get,
     import_csv,
     local_today,
@@ -30,6 +33,7 @@ from biblioverse.readers.service import (
 )
 
 __all__ = [
+    "DEVICE_BLOCK",
     "Category",
     "Channel",
     "ImportFileInvalid",
@@ -43,6 +47,7 @@ __all__ = [
     "StaffChange",
     "Status",
     "activate",
+    "block_at_device",
     "by_card",
     "by_login",
     "change_by_staff",
@@ -52,6 +57,7 @@ __all__ = [
     "create_by_staff",
     "decode_csv",
     "effective_status",
+    "enable_at_device",
     "get",
     "import_csv",
     "local_today",

@@ -560,3 +560,49 @@ def import_csv(
         if progress:
             progress(n - 1)
     return report
+
+
+# A block set by a self-service machine (SIP2 "block patron": a card reported stolen was
+# presented, say) starts with this; only such a block may be lifted by a machine.
+DEVICE_BLOCK = "SIP2: "
+
+
+def block_at_device(
+    session: Session, actor: Actor, reader_id: int, reason: str, *, at: dt.datetime
+) -> Reader:
+    """A machine blocks the card it holds; staff see the machine's reason and lift it."""
+    reader = get(session, reader_id)
+    if reader.status != Status.BLOCKED.value:
+        reader.status = Status.BLOCKED.value
+        reader.blocked_reason = (DEVICE_BLOCK + (reason.strip() or actor.display_name))[:200]
+        log_action(
+            session,
+            actor,
+            "reader.block",
+            entity="reader",
+            entity_id=reader.id,
+            org_unit_id=reader.home_library_id,
+            at=at,
+            details={"reason": reader.blocked_reason},
+        )
+    return reader
+
+
+def enable_at_device(session: Session, actor: Actor, reader_id: int, *, at: dt.datetime) -> Reader:
+    """Lift a block a machine set. A block staff set stays: the card is still blocked."""
+    reader = get(session, reader_id)
+    if reader.status == Status.BLOCKED.value and (reader.blocked_reason or "").startswith(
+        DEVICE_BLOCK
+    ):
+        reader.status = Status.ACTIVE.value
+        reader.blocked_reason = None
+        log_action(
+            session,
+            actor,
+            "reader.enable",
+            entity="reader",
+            entity_id=reader.id,
+            org_unit_id=reader.home_library_id,
+            at=at,
+        )
+    return reader

@@ -1,0 +1,37 @@
+"""Devices: self-service machines over SIP2 (and, later, RFID shelves, gates and sensors)."""
+
+from biblioverse.devices.errors import Sip2AccountNotFound
+from biblioverse.devices.models import CHARSETS, Sip2Account, Sip2LogLine
+from biblioverse.devices.service import (
+    SIP2_KINDS,
+    Sip2AccountInput,
+    Sip2Line,
+    Terminal,
+    Traffic,
+    create_sip2_account,
+    get_sip2_account,
+    log_of,
+    record_traffic,
+    sip2_accounts,
+    sip2_login,
+    update_sip2_account,
+)
+
+__all__ = [
+    "CHARSETS",
+    "SIP2_KINDS",
+    "Sip2Account",
+    "Sip2AccountInput",
+    "Sip2AccountNotFound",
+    "Sip2Line",
+    "Sip2LogLine",
+    "Terminal",
+    "Traffic",
+    "create_sip2_account",
+    "get_sip2_account",
+    "log_of",
+    "record_traffic",
+    "sip2_accounts",
+    "sip2_login",
+    "update_sip2_account",
+]

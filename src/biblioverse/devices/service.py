@@ -1,0 +1,293 @@
+"""Use cases of device accounts: SIP2 logins made in the staff console, what the SIP2 server
+learns of each device (last seen, message and error counts) and its log of messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from biblioverse import accounts, i18n, libraries
+from biblioverse.access import Actor, Permission
+from biblioverse.audit import log_action
+from biblioverse.devices.errors import Sip2AccountNotFound
+from biblioverse.devices.models import CHARSETS, Sip2Account, Sip2LogLine
+from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
+from biblioverse.security import hash_secret, verify_secret
+
+SIP2_KINDS = ("kiosk", "pad", "sorter", "gate")
+LOG_KEPT = 200  # lines per account
+_LOGIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@")
+
+
+@dataclass
+class Sip2AccountInput:
+    name: str
+    login: str
+    org_unit_id: int
+    password: str | None = None  # required for a new account; None keeps the current one
+    kind: str = "kiosk"
+    location: str = ""
+    charset: str = "utf-8"
+    error_detection: bool = False
+    locale: str = "en"
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Sip2Line:
+    """An account as the console lists it."""
+
+    account: Sip2Account
+    device: accounts.DeviceKey
+    library: libraries.UnitName
+
+
+def _check(session: Session, data: Sip2AccountInput, *, new: bool) -> list[FieldError]:
+    errors = []
+    if not data.name.strip():
+        errors.append(FieldError("name", "required", "A name for the device."))
+    if data.kind not in SIP2_KINDS:
+        errors.append(FieldError("kind", "invalid", f"One of {', '.join(SIP2_KINDS)}."))
+    login = data.login.strip()
+    if not login or len(login) > 60 or not set(login) <= _LOGIN_CHARS:
+        errors.append(
+            FieldError("login", "invalid", "1 to 60 letters, digits or - _ . @ (no spaces).")
+        )
+    if (new or data.password) and len(data.password or "") < 8:
+        errors.append(FieldError("password", "too_short", "At least 8 characters."))
+    if data.password and ("|" in data.password or not data.password.isprintable()):
+        errors.append(FieldError("password", "invalid", "No | and no control characters."))
+    if data.charset not in CHARSETS:
+        errors.append(FieldError("charset", "invalid", f"One of {', '.join(CHARSETS)}."))
+    if data.locale not in i18n.LOCALES:
+        errors.append(FieldError("locale", "invalid", "English or Simplified Chinese."))
+    if len(data.location) > 120:
+        errors.append(FieldError("location", "too_long", "At most 120 characters."))
+    return errors
+
+
+def _may_manage(actor: Actor | None, unit: libraries.OrgUnit) -> None:
+    if actor is not None and not actor.can(Permission.DEVICES_MANAGE, unit.path):
+        raise PermissionDenied("you may not manage devices of this library")
+
+
+def _login_taken(session: Session, login: str, account_id: int | None) -> None:
+    other = session.scalar(select(Sip2Account.id).where(Sip2Account.login == login))
+    if other is not None and other != account_id:
+        raise DuplicateValue("SIP2 account", "login", login)
+
+
+def create_sip2_account(
+    session: Session, actor: Actor | None, data: Sip2AccountInput, *, at: dt.datetime
+) -> tuple[Sip2Account, str]:
+    """A device of the registry and its SIP2 login. Returns the account and the device's key
+    for the HTTP device API, shown once."""
+    unit = libraries.get_unit(session, data.org_unit_id)
+    _may_manage(actor, unit)
+    errors = _check(session, data, new=True)
+    if errors:
+        raise ValidationFailed(errors)
+    _login_taken(session, data.login.strip(), None)
+    device, key = accounts.create_device_key(
+        session, actor, name=data.name, kind=data.kind, org_unit_id=unit.id, at=at
+    )
+    assert data.password is not None
+    account = Sip2Account(
+        device_id=device.id,
+        login=data.login.strip(),
+        password_hash=hash_secret(data.password),
+        location=data.location.strip(),
+        charset=data.charset,
+        error_detection=data.error_detection,
+        locale=data.locale,
+        enabled=data.enabled,
+        created_at=at,
+        updated_at=at,
+        messages=0,
+        errors=0,
+    )
+    session.add(account)
+    session.flush()
+    return account, key
+
+
+def update_sip2_account(
+    session: Session,
+    actor: Actor | None,
+    account_id: int,
+    data: Sip2AccountInput,
+    *,
+    at: dt.datetime,
+) -> Sip2Account:
+    line = get_sip2_account(session, actor, account_id)
+    new_unit = libraries.get_unit(session, data.org_unit_id)
+    _may_manage(actor, new_unit)
+    errors = _check(session, data, new=False)
+    if errors:
+        raise ValidationFailed(errors)
+    _login_taken(session, data.login.strip(), account_id)
+    account, device = line.account, line.device
+    device.name, device.kind, device.org_unit_id = data.name.strip(), data.kind, new_unit.id
+    account.login = data.login.strip()
+    if data.password:
+        account.password_hash = hash_secret(data.password)
+    account.location = data.location.strip()
+    account.charset, account.error_detection = data.charset, data.error_detection
+    account.locale, account.enabled = data.locale, data.enabled
+    account.updated_at = at
+    session.flush()
+    if actor is not None:
+        log_action(
+            session,
+            actor,
+            "device.sip2.change",
+            entity="device",
+            entity_id=device.id,
+            org_unit_id=new_unit.id,
+            at=at,
+            details={"login": account.login, "password_changed": bool(data.password)},
+        )
+    return account
+
+
+def _lines(session: Session, where: object = None) -> list[Sip2Line]:
+    names = libraries.unit_names(session)
+    q = select(Sip2Account, accounts.DeviceKey).join(
+        accounts.DeviceKey, accounts.DeviceKey.id == Sip2Account.device_id
+    )
+    if where is not None:
+        q = q.where(where)  # type: ignore[arg-type]
+    return [
+        Sip2Line(a, d, names[d.org_unit_id])
+        for a, d in session.execute(q.order_by(accounts.DeviceKey.name, Sip2Account.id))
+    ]
+
+
+def sip2_accounts(session: Session, actor: Actor) -> list[Sip2Line]:
+    """The accounts of the libraries the actor manages devices of."""
+    scopes = actor.scopes_for(Permission.DEVICES_MANAGE)
+    return [x for x in _lines(session) if any(x.library.path.startswith(s) for s in scopes)]
+
+
+def get_sip2_account(session: Session, actor: Actor | None, account_id: int) -> Sip2Line:
+    found = _lines(session, Sip2Account.id == account_id)
+    if not found:
+        raise Sip2AccountNotFound(account_id)
+    line = found[0]
+    if actor is not None and not actor.can(Permission.DEVICES_MANAGE, line.library.path):
+        raise Sip2AccountNotFound(account_id)  # another library's device does not exist here
+    return line
+
+
+# --- what the SIP2 server needs -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """A logged-in device as the SIP2 server keeps it for the connection."""
+
+    account_id: int
+    actor: Actor
+    unit_id: int
+    unit_code: str
+    unit_name: str
+    timezone: str
+    location: str
+    charset: str
+    error_detection: bool
+    locale: str
+
+
+def sip2_login(session: Session, login: str, password: str) -> Terminal | None:
+    """The account for a SIP2 login (93), or None: unknown login, wrong password or a
+    disabled account look the same to the device."""
+    account = session.scalar(select(Sip2Account).where(Sip2Account.login == login))
+    stored = account.password_hash if account is not None else None
+    if not verify_secret(stored, password) or account is None or not account.enabled:
+        return None
+    device = session.get(accounts.DeviceKey, account.device_id)
+    if device is None or device.revoked_at is not None:
+        return None
+    unit = libraries.get_unit(session, device.org_unit_id)
+    return Terminal(
+        account_id=account.id,
+        actor=accounts.device_actor(device),
+        unit_id=unit.id,
+        unit_code=unit.code,
+        unit_name=unit.name_en,
+        timezone=unit.timezone,
+        location=account.location,
+        charset=account.charset,
+        error_detection=account.error_detection,
+        locale=account.locale,
+    )
+
+
+@dataclass
+class Traffic:
+    """What one account did since the last flush."""
+
+    messages: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_seen: dt.datetime | None = None
+    address: str | None = None
+    lines: list[tuple[dt.datetime, str, str]] = field(default_factory=list)
+
+
+def record_traffic(session: Session, traffic: Mapping[int, Traffic]) -> None:
+    """Add what the server counted and logged; keep the newest lines of each account."""
+    for account_id, t in traffic.items():
+        values: dict[str, object] = {
+            "messages": Sip2Account.messages + t.messages,
+            "errors": Sip2Account.errors + t.errors,
+        }
+        if t.last_error is not None:
+            values["last_error"] = t.last_error[:200]
+        if t.address is not None:
+            values["last_address"] = t.address[:64]
+        session.execute(update(Sip2Account).where(Sip2Account.id == account_id).values(values))
+        if t.last_seen is not None:
+            device_id = select(Sip2Account.device_id).where(Sip2Account.id == account_id)
+            session.execute(
+                update(accounts.DeviceKey)
+                .where(accounts.DeviceKey.id == device_id.scalar_subquery())
+                .values(last_seen_at=t.last_seen)
+            )
+        if t.lines:
+            session.add_all(
+                Sip2LogLine(account_id=account_id, at=at, direction=d, text=text[:600])
+                for at, d, text in t.lines[-LOG_KEPT:]
+            )
+            session.flush()
+            newest = (
+                select(Sip2LogLine.id)
+                .where(Sip2LogLine.account_id == account_id)
+                .order_by(Sip2LogLine.id.desc())
+                .limit(LOG_KEPT)
+            )
+            session.execute(
+                delete(Sip2LogLine).where(
+                    Sip2LogLine.account_id == account_id,
+                    Sip2LogLine.id.not_in(newest.scalar_subquery()),
+                )
+            )
+
+
+def log_of(
+    session: Session, actor: Actor, account_id: int, *, limit: int = 100
+) -> list[Sip2LogLine]:
+    """The newest lines first (already masked when written)."""
+    get_sip2_account(session, actor, account_id)
+    return list(
+        session.scalars(
+            select(Sip2LogLine)
+            .where(Sip2LogLine.account_id == account_id)
+            .order_by(Sip2LogLine.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,839 @@
+"""The library side of SIP2 (the "ACS"): one function per request, each calling the same
+circulation services as the desk and the API, in one transaction per message.
+
+A refusal is answered with the negative form of the message's response and a screen message
+(AF) in the reader's language, so that the machine can show why; the reasons come from
+the circulation rules, never from here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from biblioverse import catalog, circulation, i18n, libraries, readers
+from biblioverse.circulation import words
+from biblioverse.devices.models import Sip2ItemProperties
+from biblioverse.devices.service import Terminal
+from biblioverse.devices.sip2.protocol import Request, Response, format_date, parse_date, yn
+from biblioverse.errors import DomainError, NotFound
+from biblioverse.i18n import N_
+from biblioverse.security import verify_secret
+
+log = logging.getLogger(__name__)
+
+# SIP2 language codes the machines send, and the interface language they ask for.
+LANGUAGES = {"001": "en", "019": "zh_Hans"}
+LANGUAGE_CODES = {"en": "001", "zh_Hans": "019"}
+
+# Circulation status (item information) of each copy status.
+CIRCULATION_STATUS = {
+    catalog.ItemStatus.AVAILABLE.value: "03",
+    catalog.ItemStatus.ON_LOAN.value: "04",
+    catalog.ItemStatus.IN_PROCESSING.value: "06",
+    catalog.ItemStatus.ON_HOLD_SHELF.value: "08",
+    catalog.ItemStatus.IN_TRANSIT.value: "10",
+    catalog.ItemStatus.LOST.value: "12",
+    catalog.ItemStatus.MISSING.value: "13",
+}
+MEDIA_TYPE = {"audiovisual": "006", "periodical": "002"}  # the rest are books: 001
+
+# What a return sorter is told (CL sort bin) and the alert type (CV) at check-in.
+SORT_BIN = {"shelve": "SHELVE", "hold_shelf": "HOLD", "transit": "TRANSIT", "check": "CHECK"}
+ALERT_HOLD_HERE, ALERT_HOLD_ELSEWHERE, ALERT_SEND_HOME, ALERT_OTHER = "01", "02", "04", "99"
+
+NOT_LOGGED_IN = N_("This machine is not logged in.")
+UNKNOWN_READER = N_("No reader has this card number.")
+WRONG_PIN = N_("The PIN does not match this card.")
+UNKNOWN_COPY = N_("No copy has this barcode.")
+NOT_YOURS = N_("This copy is not on loan on this card.")
+ASK_DESK = N_("This cannot be done here. Please ask at the desk.")
+CURRENCY_MISMATCH = N_("This machine pays in another currency.")
+KIOSK = {
+    **words.READER,
+    circulation.errors.ChannelNotAllowed.code: N_("This copy is lent at the desk only."),
+    catalog.ItemNotFound.code: UNKNOWN_COPY,
+}
+
+
+@dataclass
+class Link:
+    """One connection's state: the logged-in device and readers whose PIN it checked (kept
+    as keyed digests, so that a kiosk sending the PIN with every message costs one argon2
+    check per reader and session, not one per message)."""
+
+    terminal: Terminal | None = None
+    pins: dict[str, bytes] = field(default_factory=dict)
+    last: bytes | None = None  # the last response, for a resend (97)
+    key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    def pin_digest(self, card: str, pin: str) -> bytes:
+        return hmac.new(self.key, f"{card}\x00{pin}".encode(), "sha256").digest()
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+class Context:
+    """One message being answered: the transaction, the device, the clock and the reader's
+    language."""
+
+    def __init__(
+        self, session: Session, link: Link, request: Request, now: dt.datetime, currency: str
+    ):
+        assert link.terminal is not None
+        self.session, self.link, self.request, self.now = session, link, request, now
+        self.terminal: Terminal = link.terminal
+        self.tz = _zone(self.terminal.timezone)
+        self.currency = currency
+        asked = LANGUAGES.get(request.fixed.get("language", ""))
+        locale = asked or self.terminal.locale
+        if locale == "zh_Hans" and self.terminal.charset != "utf-8":
+            locale = "en"  # Chinese cannot be written in latin-1 or cp850
+        self.locale = locale
+        self.language = LANGUAGE_CODES[locale]
+
+    @property
+    def date(self) -> str:
+        return format_date(self.now, self.tz)
+
+    def say(self, message: str) -> str:
+        return i18n.translations(self.locale).gettext(message)
+
+    def refusal(self, error: DomainError) -> str:
+        return self.say(KIOSK.get(error.code, ASK_DESK))
+
+    def when(self, value: dt.datetime | None) -> str | None:
+        return format_date(value, self.tz) if value is not None else None
+
+    # --- readers ---
+
+    def reader(self) -> Patron:
+        card = self.request.get("AA")
+        reader = readers.by_card(self.session, card) if card else None
+        pin = self.request.fields.get("AD", [""])[0]
+        pin_ok: bool | None = None
+        if reader is not None and pin:
+            digest = self.link.pin_digest(card, pin)
+            if hmac.compare_digest(self.link.pins.get(card, b""), digest):
+                pin_ok = True
+            else:
+                pin_ok = verify_secret(reader.pin_hash, pin)
+                if pin_ok:
+                    self.link.pins[card] = digest
+        elif pin:
+            pin_ok = False
+        return Patron(card, reader, pin_ok)
+
+    def copy(self, identifier: str, *, lock: bool = False) -> catalog.Item | None:
+        """A copy by the identifier the machine read: a barcode, or an RFID tag's id."""
+        if not identifier:
+            return None
+        for q in (
+            select(catalog.Item).where(catalog.Item.barcode == identifier),
+            select(catalog.Item).where(catalog.Item.rfid_tag == identifier),
+        ):
+            item = self.session.scalar(q.with_for_update() if lock else q)
+            if item is not None:
+                return item
+        return None
+
+
+@dataclass
+class Patron:
+    card: str
+    reader: readers.Reader | None
+    pin_ok: bool | None  # None when no PIN was sent
+
+    @property
+    def valid(self) -> bool:
+        return self.reader is not None
+
+    @property
+    def usable(self) -> bool:
+        return self.reader is not None and self.pin_ok is not False
+
+
+Handler = Callable[[Context], Response]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(command: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[command] = fn
+        return fn
+
+    return register
+
+
+# --- patron status, information, blocks ---------------------------------------------------
+
+
+def _policy(ctx: Context, reader: readers.Reader) -> circulation.Policy:
+    """The rule for books at the reader's home library: what a machine says about the card."""
+    m = circulation.Matrix(ctx.session)
+    return m.rule(reader.home_library_id, reader.category, catalog.ItemType.BOOK.value).rule.policy
+
+
+def _status_flags(ctx: Context, patron: Patron) -> tuple[str, circulation.Standing | None]:
+    """The 14 patron status flags: Y where a privilege is denied, blank otherwise."""
+    if patron.reader is None:
+        return "Y" * 4 + " " * 10, None
+    s = circulation.standing(ctx.session, patron.reader, _policy(ctx, patron.reader), ctx.now)
+    errs = circulation.errors
+    card = {errs.ReaderBlocked.code, errs.CardExpired.code, errs.CardNotActive.code}
+    fees_over = errs.FeeLimitReached.code in s.refusals
+    card_bad = bool(card & set(s.refusals)) or fees_over
+    flags = [" "] * 14
+    if card_bad or s.refusals:
+        flags[0] = "Y"  # charge privileges denied
+        flags[2] = "Y"  # recall privileges denied (recalls are not used)
+    if card_bad:
+        flags[1] = flags[3] = "Y"  # renewal and hold privileges denied
+    if errs.LoanLimitReached.code in s.refusals:
+        flags[5] = "Y"
+    if fees_over:
+        flags[10] = flags[11] = "Y"
+    return "".join(flags), s
+
+
+def _patron_fields(
+    ctx: Context, patron: Patron, s: circulation.Standing | None
+) -> list[tuple[str, object]]:
+    r = patron.reader
+    fields: list[tuple[str, object]] = [
+        ("AO", ctx.terminal.unit_code),
+        ("AA", patron.card),
+        ("AE", r.name if r is not None and patron.usable else ""),
+        ("BL", yn(patron.valid)),
+    ]
+    if patron.pin_ok is not None:
+        fields.append(("CQ", yn(patron.pin_ok)))
+    if s is not None and patron.usable:
+        fields += [("BH", ctx.currency), ("BV", f"{s.owed:.2f}")]
+    return fields
+
+
+def _patron_message(ctx: Context, patron: Patron) -> str | None:
+    if patron.reader is None:
+        return ctx.say(UNKNOWN_READER)
+    if patron.pin_ok is False:
+        return ctx.say(WRONG_PIN)
+    return None
+
+
+def _patron_status(ctx: Context) -> Response:
+    patron = ctx.reader()
+    flags, s = _status_flags(ctx, patron)
+    fields = _patron_fields(ctx, patron, s)
+    message = _patron_message(ctx, patron)
+    if message is None and s is not None and s.refusals:
+        message = ctx.say(KIOSK.get(s.refusals[0], ASK_DESK))
+    fields.append(("AF", message))
+    return Response("24", flags + ctx.language + ctx.date, fields)
+
+
+handles("23")(_patron_status)
+
+
+def _item_range(ctx: Context) -> tuple[int, int]:
+    def number(code: str, default: int) -> int:
+        value = ctx.request.get(code)
+        return int(value) if value.isdigit() and int(value) > 0 else default
+
+    start = number("BP", 1)
+    return start, max(start, number("BQ", start + 49))
+
+
+@handles("63")
+def patron_information(ctx: Context) -> Response:
+    patron = ctx.reader()
+    flags, s = _status_flags(ctx, patron)
+    fields = _patron_fields(ctx, patron, s)
+    counts = [0] * 6
+    lists: list[tuple[str, list[str]]] = []
+    r = patron.reader
+    if r is not None and patron.usable and s is not None:
+        loans = circulation.open_loans(ctx.session, r.id)
+        holds = circulation.holds.holds_of(ctx.session, r.id)
+        fees = circulation.fees.fees_of(ctx.session, r.id)
+        ready = [h for h in holds if h.hold.status == circulation.HoldState.READY.value]
+        waiting = [h for h in holds if h.hold.status != circulation.HoldState.READY.value]
+        overdue = [x for x in loans if x.loan.due_at < ctx.now]
+        counts = [len(ready), len(overdue), len(loans), len(fees), 0, len(waiting)]
+        fields += [
+            ("BZ", f"{s.hold_limit:04d}"[-4:]),
+            ("CB", f"{s.loan_limit:04d}"[-4:]),
+            ("CC", f"{s.fee_limit:.2f}"),
+        ]
+        summary = ctx.request.fixed.get("summary", "")
+        wanted = summary.find("Y") if "Y" in summary.upper() else -1
+        first, last = _item_range(ctx)
+        pick = slice(first - 1, last)
+        if wanted == 0:
+            lists.append(("AS", [h.title for h in ready][pick]))
+        elif wanted == 1:
+            lists.append(("AT", [x.barcode for x in overdue][pick]))
+        elif wanted == 2:
+            lists.append(("AU", [x.barcode for x in loans][pick]))
+        elif wanted == 3:
+            lists.append(("AV", [f"{f.id} {f.balance:.2f} {f.kind}" for f in fees][pick]))
+        elif wanted == 5:
+            lists.append(("CD", [h.title for h in waiting][pick]))
+        if patron.pin_ok:  # contact details only to the reader who gave their PIN
+            fields += [("BE", r.email or None), ("BF", r.phone or None)]
+    fixed = flags + ctx.language + ctx.date + "".join(f"{min(c, 9999):04d}" for c in counts)
+    fields += lists
+    fields.append(("AF", _patron_message(ctx, patron)))
+    return Response("64", fixed, fields)
+
+
+@handles("01")
+def block_patron(ctx: Context) -> Response:
+    patron = ctx.reader()
+    if patron.reader is not None:
+        reason = ctx.request.get("AL") or "card retained"
+        readers.block_at_device(
+            ctx.session, ctx.terminal.actor, patron.reader.id, reason, at=ctx.now
+        )
+        ctx.session.flush()
+    return _patron_status(ctx)  # the standard answers a block with a patron status
+
+
+@handles("25")
+def patron_enable(ctx: Context) -> Response:
+    patron = ctx.reader()
+    if patron.usable and patron.reader is not None:
+        readers.enable_at_device(ctx.session, ctx.terminal.actor, patron.reader.id, at=ctx.now)
+        ctx.session.flush()
+    flags, s = _status_flags(ctx, patron)
+    fields = [f for f in _patron_fields(ctx, patron, s) if f[0] not in ("BH", "BV")]
+    fields.append(("AF", _patron_message(ctx, patron)))
+    return Response("26", flags + ctx.language + ctx.date, fields)
+
+
+@handles("35")
+def end_patron_session(ctx: Context) -> Response:
+    card = ctx.request.get("AA")
+    ctx.link.pins.pop(card, None)  # the next reader at this machine starts afresh
+    return Response("36", "Y" + ctx.date, [("AO", ctx.terminal.unit_code), ("AA", card)])
+
+
+# --- loans ----------------------------------------------------------------------------------
+
+
+def _media(item: catalog.Item | None) -> str:
+    return MEDIA_TYPE.get(item.item_type, "001") if item is not None else "000"
+
+
+def _title(ctx: Context, item: catalog.Item | None) -> str:
+    return catalog.get_record(ctx.session, item.record_id).title if item is not None else ""
+
+
+def _checkout_response(
+    ctx: Context,
+    ok: bool,
+    renewal: bool,
+    item: catalog.Item | None,
+    loan: circulation.Loan | None,
+    message: str | None,
+    *,
+    command: str = "12",
+) -> Response:
+    magnetic = "U" if item is None else yn(item.item_type == "audiovisual")
+    # RFID: the security bit is turned off when the copy leaves on a loan, and only then.
+    desensitize = yn(ok) if command == "12" else "U"
+    fields: list[tuple[str, object]] = [
+        ("AO", ctx.terminal.unit_code),
+        ("AA", ctx.request.get("AA")),
+        ("AB", ctx.request.get("AB")),
+        ("AJ", _title(ctx, item)),
+        ("AH", ctx.when(loan.due_at) if ok and loan is not None else ""),
+    ]
+    if item is not None:
+        fields.append(("CK", _media(item)))
+    fields.append(("AF", message))
+    fixed = ("1" if ok else "0") + yn(renewal) + magnetic + desensitize + ctx.date
+    return Response(command, fixed, fields)
+
+
+def _own_loan(ctx: Context, item: catalog.Item, reader_id: int) -> circulation.Loan | None:
+    return ctx.session.scalar(
+        select(circulation.Loan).where(
+            circulation.Loan.item_id == item.id,
+            circulation.Loan.reader_id == reader_id,
+            circulation.Loan.returned_at.is_(None),
+        )
+    )
+
+
+@handles("11")
+def checkout(ctx: Context) -> Response:
+    patron = ctx.reader()
+    item = ctx.copy(ctx.request.get("AB"))
+    message = _patron_message(ctx, patron)
+    if message is not None or patron.reader is None:
+        return _checkout_response(ctx, False, False, item, None, message)
+    if item is None:
+        return _checkout_response(ctx, False, False, None, None, ctx.say(UNKNOWN_COPY))
+    reader = patron.reader
+    try:
+        with ctx.session.begin_nested():
+            loan = circulation.checkout(
+                ctx.session,
+                ctx.terminal.actor,
+                reader_id=reader.id,
+                barcode=item.barcode,
+                at_unit_id=ctx.terminal.unit_id,
+                channel="kiosk",
+                at=ctx.now,
+            )
+        return _checkout_response(ctx, True, False, item, loan, None)
+    except circulation.errors.ItemOnLoan as refusal:
+        own = _own_loan(ctx, item, reader.id)
+        if own is None:
+            return _checkout_response(ctx, False, False, item, None, ctx.refusal(refusal))
+        if not ctx.request.flag("sc_renewal_policy"):
+            return _checkout_response(ctx, False, False, item, own, ctx.say(NOT_RENEWED))
+    except DomainError as refusal:
+        return _checkout_response(ctx, False, False, item, None, ctx.refusal(refusal))
+    # Lent already to this reader, and the machine lets the library renew it instead.
+    try:
+        with ctx.session.begin_nested():
+            loan = circulation.renew(ctx.session, ctx.terminal.actor, own.id, at=ctx.now)
+        return _checkout_response(ctx, True, True, item, loan, ctx.say(RENEWED))
+    except DomainError as refusal:
+        return _checkout_response(ctx, False, False, item, own, ctx.refusal(refusal))
+
+
+NOT_RENEWED = N_("You already have this copy on loan.")
+RENEWED = N_("You already had this copy; the loan is renewed.")
+
+
+@handles("29")
+def renew(ctx: Context) -> Response:
+    patron = ctx.reader()
+    item = ctx.copy(ctx.request.get("AB"))
+    message = _patron_message(ctx, patron)
+    if message is not None or patron.reader is None:
+        return _checkout_response(ctx, False, False, item, None, message, command="30")
+    if item is None:
+        return _checkout_response(
+            ctx, False, False, None, None, ctx.say(UNKNOWN_COPY), command="30"
+        )
+    loan = _own_loan(ctx, item, patron.reader.id)
+    if loan is None:
+        return _checkout_response(ctx, False, False, item, None, ctx.say(NOT_YOURS), command="30")
+    try:
+        with ctx.session.begin_nested():
+            loan = circulation.renew(ctx.session, ctx.terminal.actor, loan.id, at=ctx.now)
+    except DomainError as refusal:
+        return _checkout_response(ctx, False, False, item, loan, ctx.refusal(refusal), command="30")
+    return _checkout_response(ctx, True, True, item, loan, None, command="30")
+
+
+@handles("65")
+def renew_all(ctx: Context) -> Response:
+    patron = ctx.reader()
+    renewed: list[str] = []
+    unrenewed: list[str] = []
+    message = _patron_message(ctx, patron)
+    if message is None and patron.reader is not None:
+        for line in circulation.open_loans(ctx.session, patron.reader.id):
+            try:
+                with ctx.session.begin_nested():
+                    circulation.renew(ctx.session, ctx.terminal.actor, line.loan.id, at=ctx.now)
+                renewed.append(line.barcode)
+            except DomainError:
+                unrenewed.append(line.barcode)
+    ok = message is None
+    fixed = ("1" if ok else "0") + f"{len(renewed):04d}" + f"{len(unrenewed):04d}" + ctx.date
+    fields: list[tuple[str, object]] = [
+        ("AO", ctx.terminal.unit_code),
+        ("BM", renewed),
+        ("BN", unrenewed),
+        ("AF", message),
+    ]
+    return Response("66", fixed, fields)
+
+
+def _return_date(ctx: Context) -> dt.datetime:
+    """When the copy came back: the machine's return date when it stored the return while
+    offline (at most 30 days ago), otherwise now."""
+    given = parse_date(ctx.request.fixed.get("return_date", ""), ctx.tz)
+    if given is not None and ctx.now - dt.timedelta(days=30) <= given < ctx.now:
+        return given.astimezone(dt.UTC)
+    return ctx.now
+
+
+@handles("09")
+def checkin(ctx: Context) -> Response:
+    item = ctx.copy(ctx.request.get("AB"))
+    code = ctx.terminal.unit_code
+    if item is None:
+        # Not a copy of this consortium: the sorter's exception bin, and no security change.
+        fixed = "0NUY" + ctx.date
+        return Response(
+            "10",
+            fixed,
+            [
+                ("AO", code),
+                ("AB", ctx.request.get("AB")),
+                ("CL", SORT_BIN["check"]),
+                ("CV", ALERT_OTHER),
+                ("AF", ctx.say(UNKNOWN_COPY)),
+            ],
+        )
+    owner = libraries.unit_names(ctx.session)
+    magnetic = yn(item.item_type == "audiovisual")
+    fields: list[tuple[str, object]] = [("AO", code), ("AB", ctx.request.get("AB"))]
+    try:
+        with ctx.session.begin_nested():
+            done = circulation.checkin(
+                ctx.session,
+                ctx.terminal.actor,
+                barcode=item.barcode,
+                at_unit_id=ctx.terminal.unit_id,
+                at=_return_date(ctx),
+            )
+    except DomainError as refusal:
+        fields += [
+            ("AQ", owner[item.org_unit_id].code),
+            ("AJ", _title(ctx, item)),
+            ("CL", SORT_BIN["check"]),
+            ("CK", _media(item)),
+            ("CV", ALERT_OTHER),
+            ("AF", ctx.refusal(refusal)),
+        ]
+        return Response("10", "0Y" + magnetic + "Y" + ctx.date, fields)
+    action = done.routing.action.value
+    to = owner[done.routing.unit_id]
+    alert = action != "shelve"
+    alert_type = None
+    message = None
+    if action == "hold_shelf":
+        alert_type, message = ALERT_HOLD_HERE, ctx.say(N_("Put this copy on the hold shelf."))
+    elif action == "transit" and done.routing.hold is not None:
+        alert_type = ALERT_HOLD_ELSEWHERE
+        message = ctx.say(N_("Send this copy to {library} for a hold.")).format(library=to.code)
+    elif action == "transit":
+        alert_type = ALERT_SEND_HOME
+        message = ctx.say(N_("Send this copy home to {library}.")).format(library=to.code)
+    fields += [
+        ("AQ", owner[item.org_unit_id].code),
+        ("AJ", _title(ctx, item)),
+        ("CL", SORT_BIN[action]),
+        ("CK", _media(item)),
+        ("CV", alert_type),
+        ("CT", to.code if action == "transit" else None),
+        ("AF", message),
+    ]
+    # RFID: the security bit goes back on for a copy that stays in the library's care.
+    return Response("10", "1Y" + magnetic + yn(alert) + ctx.date, fields)
+
+
+# --- items ----------------------------------------------------------------------------------
+
+
+@handles("17")
+def item_information(ctx: Context) -> Response:
+    item = ctx.copy(ctx.request.get("AB"))
+    if item is None:
+        return Response(
+            "18",
+            "01" + "00" + "01" + ctx.date,
+            [("AB", ctx.request.get("AB")), ("AJ", ""), ("AF", ctx.say(UNKNOWN_COPY))],
+        )
+    names = libraries.unit_names(ctx.session)
+    loan = ctx.session.scalar(
+        select(circulation.Loan).where(
+            circulation.Loan.item_id == item.id, circulation.Loan.returned_at.is_(None)
+        )
+    )
+    queue = ctx.session.scalar(circulation.holds.queue_length_query(item.record_id)) or 0
+    shelf_hold = ctx.session.scalar(
+        select(circulation.Hold).where(
+            circulation.Hold.trapped_item_id == item.id,
+            circulation.Hold.status == circulation.HoldState.READY.value,
+        )
+    )
+    properties = ctx.session.get(Sip2ItemProperties, item.id)
+    status = CIRCULATION_STATUS.get(item.status, "01")
+    where = item.at_unit_id or item.org_unit_id
+    fields: list[tuple[str, object]] = [
+        ("CF", f"{queue:04d}"[-4:]),
+        ("AH", ctx.when(loan.due_at) if loan is not None else None),
+        ("CM", ctx.when(shelf_hold.expires_at) if shelf_hold is not None else None),
+        ("AB", ctx.request.get("AB")),
+        ("AJ", _title(ctx, item)),
+        ("BG", names[item.org_unit_id].code),
+        ("CK", _media(item)),
+        ("AQ", names[item.org_unit_id].code),
+        ("AP", names[where].code),
+        ("CH", properties.properties if properties is not None else None),
+    ]
+    # Security marker 00 "other": the copies carry RFID tags.
+    return Response("18", status + "00" + "01" + ctx.date, fields)
+
+
+@handles("19")
+def item_status_update(ctx: Context) -> Response:
+    item = ctx.copy(ctx.request.get("AB"))
+    if item is None:
+        return Response(
+            "20", "0" + ctx.date, [("AB", ctx.request.get("AB")), ("AF", ctx.say(UNKNOWN_COPY))]
+        )
+    if not ctx.terminal.actor.org_unit_id or not _same_library(ctx, item):
+        return Response(
+            "20", "0" + ctx.date, [("AB", ctx.request.get("AB")), ("AF", ctx.say(ASK_DESK))]
+        )
+    row = ctx.session.get(Sip2ItemProperties, item.id)
+    text = ctx.request.get("CH")
+    if row is None:
+        row = Sip2ItemProperties(item_id=item.id, properties="", updated_at=ctx.now)
+        ctx.session.add(row)
+    row.properties, row.account_id, row.updated_at = text, ctx.terminal.account_id, ctx.now
+    ctx.session.flush()
+    return Response(
+        "20",
+        "1" + ctx.date,
+        [("AB", ctx.request.get("AB")), ("AJ", _title(ctx, item)), ("CH", text)],
+    )
+
+
+def _same_library(ctx: Context, item: catalog.Item) -> bool:
+    """A machine writes down properties of its own library's copies only."""
+    names = libraries.unit_names(ctx.session)
+    return names[item.org_unit_id].path.startswith(names[ctx.terminal.unit_id].path)
+
+
+# --- holds ----------------------------------------------------------------------------------
+
+
+def _hold_response(
+    ctx: Context,
+    ok: bool,
+    hold: circulation.Hold | None,
+    item: catalog.Item | None,
+    msg: str | None,
+) -> Response:
+    names = libraries.unit_names(ctx.session)
+    available = hold is not None and hold.status == circulation.HoldState.READY.value
+    fields: list[tuple[str, object]] = []
+    if hold is not None and ok:
+        position = circulation.holds.queue_position(ctx.session, hold)
+        fields += [
+            ("BW", ctx.when(hold.expires_at)),
+            ("BR", str(position) if position is not None else None),
+            ("BS", names[hold.pickup_unit_id].code),
+        ]
+    fields += [
+        ("AO", ctx.terminal.unit_code),
+        ("AA", ctx.request.get("AA")),
+        ("AB", ctx.request.get("AB") or None),
+        ("AJ", _title(ctx, item) if item is not None else ctx.request.get("AJ") or None),
+        ("AF", msg),
+    ]
+    return Response("16", ("1" if ok else "0") + yn(available) + ctx.date, fields)
+
+
+def _record_of(ctx: Context, item: catalog.Item | None) -> int | None:
+    if item is not None:
+        return item.record_id
+    title = ctx.request.get("AJ")  # a record number or an ISBN
+    if title.isdigit() and ctx.session.get(catalog.Record, int(title)) is not None:
+        return int(title)
+    isbn = catalog.normalise_isbn(title)
+    if isbn:
+        return ctx.session.scalar(
+            select(catalog.RecordKey.record_id)
+            .where(catalog.RecordKey.kind == "isbn", catalog.RecordKey.value == isbn)
+            .limit(1)
+        )
+    return None
+
+
+@handles("15")
+def hold(ctx: Context) -> Response:
+    patron = ctx.reader()
+    item = ctx.copy(ctx.request.get("AB"))
+    message = _patron_message(ctx, patron)
+    if message is not None or patron.reader is None:
+        return _hold_response(ctx, False, None, item, message)
+    record_id = _record_of(ctx, item)
+    if record_id is None:
+        return _hold_response(ctx, False, None, item, ctx.say(UNKNOWN_COPY))
+    pickup_code = ctx.request.get("BS")
+    try:
+        pickup = (
+            libraries.get_unit_by_code(ctx.session, pickup_code)
+            if pickup_code
+            else libraries.get_unit(ctx.session, ctx.terminal.unit_id)
+        )
+    except NotFound:
+        return _hold_response(ctx, False, None, item, ctx.say(N_("No library has this code.")))
+    mode = ctx.request.fixed.get("hold_mode", "+").strip() or "+"
+    mine = circulation.holds.active_hold(ctx.session, patron.reader.id, record_id)
+    actor = ctx.terminal.actor
+    try:
+        with ctx.session.begin_nested():
+            if mode == "+":
+                specific = item is not None and ctx.request.get("BY") == "3"
+                placed = circulation.holds.place(
+                    ctx.session,
+                    actor,
+                    reader_id=patron.reader.id,
+                    record_id=record_id,
+                    pickup_unit_id=pickup.id,
+                    item_id=item.id if specific and item is not None else None,
+                    at=ctx.now,
+                )
+                return _hold_response(ctx, True, placed, item, None)
+            if mine is None:
+                return _hold_response(
+                    ctx, False, None, item, ctx.say(words.READER["hold_not_found"])
+                )
+            if mode == "-":
+                circulation.holds.cancel(ctx.session, actor, mine.id, at=ctx.now)
+                return _hold_response(ctx, True, None, item, ctx.say(N_("The hold is cancelled.")))
+            if mode == "*":
+                changed = circulation.holds.change_pickup(
+                    ctx.session, actor, mine.id, pickup.id, ctx.now
+                )
+                return _hold_response(ctx, True, changed, item, None)
+    except DomainError as refusal:
+        return _hold_response(ctx, False, None, item, ctx.refusal(refusal))
+    return _hold_response(ctx, False, None, item, ctx.say(ASK_DESK))  # an unknown hold mode
+
+
+# --- fees -----------------------------------------------------------------------------------
+
+
+@handles("37")
+def fee_paid(ctx: Context) -> Response:
+    patron = ctx.reader()
+    transaction = ctx.request.get("BK")
+
+    def answer(ok: bool, message: str | None) -> Response:
+        fields = [
+            ("AO", ctx.terminal.unit_code),
+            ("AA", patron.card),
+            ("BK", transaction or None),
+            ("AF", message),
+        ]
+        return Response("38", yn(ok) + ctx.date, fields)
+
+    message = _patron_message(ctx, patron)
+    if message is not None or patron.reader is None:
+        return answer(False, message)
+    currency = ctx.request.fixed.get("currency_type", "").strip().upper()
+    if currency and currency != ctx.currency:
+        return answer(False, ctx.say(CURRENCY_MISMATCH))
+    try:
+        amount = Decimal(ctx.request.get("BV"))
+    except InvalidOperation:
+        return answer(False, ctx.say(N_("The amount is not a number.")))
+    fee_id = ctx.request.get("CG")
+    note = (
+        f"{ctx.terminal.actor.display_name}: payment type {ctx.request.fixed.get('payment_type')}"
+    )
+    if transaction:
+        note += f", transaction {transaction}"
+    try:
+        with ctx.session.begin_nested():
+            circulation.fees.pay(
+                ctx.session,
+                ctx.terminal.actor,
+                patron.reader.id,
+                amount,
+                at=ctx.now,
+                note=note[:200],
+                fee_id=int(fee_id) if fee_id.isdigit() else None,
+            )
+    except DomainError as refusal:
+        if isinstance(refusal, circulation.errors.FeeNotFound):
+            return answer(False, ctx.say(N_("No unpaid fee has this number.")))
+        return answer(
+            False, ctx.say(N_("The payment was not taken: {reason}")).format(reason=refusal.message)
+        )
+    return answer(True, ctx.say(N_("Thank you: the payment is taken.")))
+
+
+# --- the machine ----------------------------------------------------------------------------
+
+# The order of the supported-messages field (BX) of the ACS status.
+SUPPORTED_ORDER = (
+    "23", "11", "09", "01", "99", "97", "93", "63", "35", "37", "17", "19", "25", "15", "29", "65"
+)  # fmt: skip
+
+
+def supported_messages() -> str:
+    """Y for each request this server answers: the handlers, status, resend and login."""
+    done = set(HANDLERS) | {"99", "97", "93"}
+    return "".join(yn(c in done) for c in SUPPORTED_ORDER)
+
+
+def acs_status(
+    terminal: Terminal | None, now: dt.datetime, *, timeout_s: int, retries: int
+) -> Response:
+    """The answer to an SC status (99): online, what is allowed, and the clock."""
+    online = terminal is not None
+    tz = _zone(terminal.timezone) if terminal is not None else dt.UTC
+    fixed = (
+        yn(online)  # on-line status
+        + yn(online)  # checkin ok
+        + yn(online)  # checkout ok
+        + yn(online)  # ACS renewal policy
+        + yn(online)  # status update ok
+        + "N"  # offline ok
+        + f"{min(timeout_s * 10, 999):03d}"  # in tenths of a second
+        + f"{retries:03d}"
+        + format_date(now, tz)
+        + "2.00"
+    )
+    fields: list[tuple[str, object]] = [
+        ("AO", terminal.unit_code if terminal is not None else ""),
+        ("AM", terminal.unit_name if terminal is not None else None),
+        ("BX", supported_messages() if online else "N" * 16),
+        ("AN", terminal.location if terminal is not None else None),
+    ]
+    if terminal is None:
+        fields.append(("AF", NOT_LOGGED_IN))
+    return Response("98", fixed, fields)
+
+
+def negative(request: Request, now: dt.datetime, message: str) -> Response | None:
+    """The negative answer to a request that could not be handled at all (sent before a
+    successful login, or the database failed): the machine shows why, and nothing is done."""
+    date = format_date(now, dt.UTC)
+    neg: dict[str, str] = {
+        "23": "24" + "Y" * 4 + " " * 10 + "000" + date,
+        "63": "64" + "Y" * 4 + " " * 10 + "000" + date + "0000" * 6,
+        "11": "120NUN" + date,
+        "29": "300NUU" + date,
+        "09": "100NUN" + date,
+        "65": "660" + "0000" * 2 + date,
+        "17": "18" + "01" + "00" + "01" + date,
+        "19": "200" + date,
+        "15": "160N" + date,
+        "37": "38N" + date,
+        "01": "24" + "Y" * 4 + " " * 10 + "000" + date,
+        "25": "26" + "Y" * 4 + " " * 10 + "000" + date,
+        "35": "36N" + date,
+    }
+    head = neg.get(request.command)
+    if head is None:
+        return None
+    return Response(head[:2], head[2:], [("AO", ""), ("AF", message)])

@@ -1,0 +1,414 @@
+"""The SIP2 server: asyncio for the connections, a thread pool for the database work.
+
+Each connection is read frame by frame (a carriage return, or a line feed, ends a frame)
+and answered in order. Every message is one transaction through the circulation services;
+their events are published after the commit, as for a web request. What the server learns of
+each device (messages, errors, the last lines of its log) is kept in memory and written to
+the database once a second, not once per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import re
+import ssl
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from biblioverse import events
+from biblioverse.db import utcnow
+from biblioverse.devices import service
+from biblioverse.devices.sip2 import acs
+from biblioverse.devices.sip2.protocol import (
+    FrameError,
+    Request,
+    Response,
+    clean_frame,
+    encode,
+    parse,
+    trailer,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 6001
+_TERMINATOR = re.compile(rb"[\r\n]")
+# Values kept out of the device log: passwords and PINs entirely; the reader's name and
+# contact details; of the card number only the last four characters.
+_SECRET = ("CO", "AD", "AC", "AE", "BE", "BF", "BD")
+BUSY = "The library system is busy. Please try again."
+
+
+@dataclass(frozen=True)
+class Limits:
+    idle_timeout_s: float = 300.0  # a connection silent this long (or stalled mid-message) ends
+    max_message: int = 4096  # bytes in one frame
+    max_connections: int = 256
+    max_failed_logins: int = 5  # per connection, then it is closed
+    workers: int = 8  # threads doing database work
+
+
+def mask(text: str, request: Request | None) -> str:
+    """The text of a message fit for the device log."""
+    if request is None:
+        return text
+    for code in _SECRET:
+        for value in request.fields.get(code, []):
+            if value:
+                text = text.replace(f"{code}{value}", f"{code}****", 1)
+    for value in request.fields.get("AA", []):
+        if value:
+            text = text.replace(f"AA{value}", f"AA…{value[-4:]}", 1)
+    return text
+
+
+class Sip2Server:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        handlers: Mapping[str, Sequence[events.Subscriber]] | None = None,
+        merge: Mapping[str, events.Merger] | None = None,
+        relay: events.Relay | None = None,
+        limits: Limits | None = None,
+        currency: str = "CNY",
+        clock: Callable[[], dt.datetime] = utcnow,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.factory = factory
+        self.handlers, self.merge = handlers or {}, merge or {}
+        self.relay = relay
+        self.limits = limits or Limits()
+        self.currency, self.clock, self.tls = currency, clock, tls
+        self.pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="sip2")
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._traffic: dict[int, service.Traffic] = {}
+        self._traffic_lock = threading.Lock()
+        self._flusher: asyncio.Task[None] | None = None
+        self._clients: set[asyncio.Task[Any]] = set()
+
+    # --- life ---
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen; returns the port (useful with port 0)."""
+        self._server = await asyncio.start_server(
+            self._client, host, port, ssl=self.tls, limit=self.limits.max_message * 2
+        )
+        self._flusher = asyncio.create_task(self._flush_every(1.0))
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def serve_forever(self) -> None:
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._clients):
+            task.cancel()
+        if self._clients:
+            await asyncio.gather(*self._clients, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await asyncio.get_running_loop().run_in_executor(self.pool, self.flush)
+        self.pool.shutdown(wait=True)
+
+    # --- the device log and counters ---
+
+    def _note(
+        self,
+        link: acs.Link,
+        direction: str,
+        text: str,
+        *,
+        error: str | None = None,
+        address: str | None = None,
+    ) -> None:
+        if link.terminal is None:
+            if error:
+                log.info("sip2 %s before login: %s", address, error)
+            return
+        now = self.clock()
+        with self._traffic_lock:
+            t = self._traffic.setdefault(link.terminal.account_id, service.Traffic())
+            t.last_seen, t.address = now, address or t.address
+            if direction == "in":
+                t.messages += 1
+            if error:
+                t.errors += 1
+                t.last_error = error
+            t.lines.append((now, direction, text))
+            del t.lines[: -service.LOG_KEPT]
+
+    def flush(self) -> None:
+        """Write what was counted and logged since the last flush (also at shutdown)."""
+        with self._traffic_lock:
+            traffic, self._traffic = self._traffic, {}
+        if not traffic:
+            return
+        try:
+            with self.factory() as session:
+                service.record_traffic(session, traffic)
+                session.commit()
+        except SQLAlchemyError:
+            log.exception("could not write the SIP2 device log; counts of this second lost")
+
+    async def _flush_every(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(seconds)
+            await loop.run_in_executor(self.pool, self.flush)
+
+    # --- connections ---
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        peer = writer.get_extra_info("peername")
+        address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if self.connections >= self.limits.max_connections:
+            log.warning("sip2: refused %s, %d connections open", address, self.connections)
+            writer.close()
+            return
+        self.connections += 1
+        self._clients.add(task)
+        link = acs.Link()
+        try:
+            await self._converse(link, reader, writer, address)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            pass  # the device went away
+        except asyncio.CancelledError:
+            pass  # the server is stopping
+        except Exception:  # one broken conversation must never stop the others
+            log.exception("sip2: connection %s failed", address)
+        finally:
+            self.connections -= 1
+            self._clients.discard(task)
+            self._note(link, "note", "connection closed", address=address)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _converse(
+        self,
+        link: acs.Link,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        address: str,
+    ) -> None:
+        buffer = bytearray()
+        failed_logins = 0
+        while True:
+            m = _TERMINATOR.search(buffer)
+            if m is None:
+                if len(buffer) > self.limits.max_message:
+                    self._note(link, "note", "closed: message too long", error="too long")
+                    return
+                try:
+                    chunk = await asyncio.wait_for(
+                        reader.read(65536), timeout=self.limits.idle_timeout_s
+                    )
+                except TimeoutError:
+                    why = "stalled in a message" if buffer else "idle"
+                    self._note(link, "note", f"closed: {why}", address=address)
+                    return
+                if not chunk:
+                    return
+                buffer += chunk
+                continue
+            frame = clean_frame(bytes(buffer[: m.start()]))
+            del buffer[: m.end()]
+            if not frame:
+                continue  # the LF of a CRLF, or an empty line
+            if len(frame) > self.limits.max_message:
+                self._note(link, "note", "closed: message too long", error="too long")
+                return
+            answer, close = await self._answer(link, frame, address)
+            if answer is not None:
+                writer.write(answer)
+                await writer.drain()
+            if close == "login":
+                failed_logins += 1
+                if failed_logins >= self.limits.max_failed_logins:
+                    log.warning("sip2: %s closed after %d failed logins", address, failed_logins)
+                    return
+
+    # --- one message ---
+
+    def _charset(self, link: acs.Link) -> str:
+        return link.terminal.charset if link.terminal is not None else "utf-8"
+
+    def _decode(self, link: acs.Link, data: bytes) -> str:
+        if link.terminal is None:
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                return data.decode("latin-1")
+        return data.decode(link.terminal.charset, errors="replace")
+
+    def _frame(self, link: acs.Link, response: Response, sequence: str | None, sums: bool) -> bytes:
+        error_detection = sums or (link.terminal is not None and link.terminal.error_detection)
+        return encode(
+            response,
+            encoding=self._charset(link),
+            sequence=sequence,
+            error_detection=error_detection,
+        )
+
+    async def _answer(
+        self, link: acs.Link, frame: bytes, address: str
+    ) -> tuple[bytes | None, str | None]:
+        """The bytes to send back (None: nothing) and why to count a failure, if any."""
+        t = trailer(frame)
+        text = self._decode(link, t.body)
+        required = link.terminal is not None and link.terminal.error_detection
+        if t.checksum_ok is False or (required and t.checksum is None and text[:2] != "97"):
+            why = "bad checksum" if t.checksum_ok is False else "no checksum"
+            self._note(link, "in", f"{text[:2]}… ({why})", error=why, address=address)
+            out = self._frame(link, Response("96", ""), None, True)
+            self._note(link, "out", "96 (please resend)")
+            return out, None
+        if text[:2] == "97":
+            self._note(link, "in", "97 (resend)", address=address)
+            return link.last, None
+        try:
+            request = parse(text, t.sequence)
+        except FrameError as exc:
+            self._note(link, "in", f"{text[:2]}… ({exc})", error=str(exc), address=address)
+            return None, None
+        self._note(link, "in", mask(text, request), address=address)
+        sums = t.checksum is not None
+        failure = None
+        if request.command == "93":
+            response = await self._run(self._login, link, request)
+            failure = "login" if response.fixed == "0" else None
+        elif request.command == "99":
+            response = acs.acs_status(
+                link.terminal,
+                self.clock(),
+                timeout_s=int(self.limits.idle_timeout_s),
+                retries=3,
+            )
+        elif link.terminal is None:
+            refused = acs.negative(request, self.clock(), acs.NOT_LOGGED_IN)
+            if refused is None:
+                return None, None
+            response = refused
+        else:
+            response = await self._run(self._handle, link, request)
+        out = self._frame(link, response, request.sequence, sums)
+        link.last = out
+        self._note(link, "out", mask(response.text(), request))
+        return out, failure
+
+    async def _run(
+        self, fn: Callable[[acs.Link, Request], Response], link: acs.Link, request: Request
+    ) -> Response:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, fn, link, request)
+
+    def _login(self, link: acs.Link, request: Request) -> Response:
+        with self.factory() as session:
+            password = request.fields.get("CO", [""])[0]
+            terminal = service.sip2_login(session, request.get("CN"), password)
+        if terminal is None:
+            return Response("94", "0")
+        link.terminal = terminal
+        link.pins.clear()
+        return Response("94", "1")
+
+    def _handle(self, link: acs.Link, request: Request) -> Response:
+        handler = acs.HANDLERS[request.command]
+        now = self.clock()
+        session = self.factory()
+        try:
+            ctx = acs.Context(session, link, request, now, self.currency)
+            response = handler(ctx)
+            session.commit()
+            events.publish_after_commit(session, self.relay, self.handlers, self.merge)
+            return response
+        except SQLAlchemyError as exc:
+            session.rollback()
+            log.warning("sip2 %s: database error: %s", request.name, exc)
+            refused = acs.negative(request, now, BUSY)
+            assert refused is not None
+            self._note(link, "note", f"database error in {request.name}", error="database")
+            return refused
+        finally:
+            session.close()
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@contextlib.asynccontextmanager
+async def running(
+    database_url: str,
+    index_dir: Any,
+    host: str,
+    port: int,
+    *,
+    limits: Limits | None = None,
+    currency: str = "CNY",
+    tls: ssl.SSLContext | None = None,
+) -> Any:
+    """A server with its own database pools and outbox relay (the search index learns of
+    loans and returns made at the machines); yields it once it listens."""
+    from biblioverse import catalog
+    from biblioverse.db import make_engine, make_session_factory
+
+    engine = make_engine(database_url)
+    read_engine = make_engine(database_url)
+    factory = make_session_factory(engine)
+    read_factory = make_session_factory(read_engine, read_only=True)
+    index = catalog.TantivyIndex(index_dir)
+    handlers, merge = catalog.subscribers(read_factory, lambda: index)
+    relay = events.Relay(factory, read_factory, handlers, merge)
+    relay.start()
+    server = Sip2Server(
+        factory,
+        handlers=handlers,
+        merge=merge,
+        relay=relay,
+        limits=limits,
+        currency=currency,
+        tls=tls,
+    )
+    try:
+        server.port = await server.start(host, port)
+        yield server
+    finally:
+        await server.close()
+        relay.stop()
+        engine.dispose()
+        read_engine.dispose()
+
+
+def serve(database_url: str, index_dir: Any, host: str, port: int, **kwargs: Any) -> None:
+    """Run until interrupted (the ``biblioverse sip2 serve`` command)."""
+
+    async def main() -> None:
+        async with running(database_url, index_dir, host, port, **kwargs) as server:
+            log.info("SIP2 server listening on %s:%d", host, server.port)
+            await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
