@@ -75,6 +75,7 @@ class Link:
     terminal: Terminal | None = None
     pins: dict[str, bytes] = field(default_factory=dict)
     last: bytes | None = None  # the last response, for a resend (97)
+    language: str | None = None  # of the reader at the machine now
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
     def pin_digest(self, card: str, pin: str) -> bytes:
@@ -98,8 +99,12 @@ class Context:
         self.terminal: Terminal = link.terminal
         self.tz = _zone(self.terminal.timezone)
         self.currency = currency
+        # The language comes with patron status and information (23, 63) and holds for the
+        # reader's session at the machine.
         asked = LANGUAGES.get(request.fixed.get("language", ""))
-        locale = asked or self.terminal.locale
+        if asked:
+            link.language = asked
+        locale = asked or link.language or self.terminal.locale
         if locale == "zh_Hans" and self.terminal.charset != "utf-8":
             locale = "en"  # Chinese cannot be written in latin-1 or cp850
         self.locale = locale
@@ -328,6 +333,7 @@ def patron_enable(ctx: Context) -> Response:
 def end_patron_session(ctx: Context) -> Response:
     card = ctx.request.get("AA")
     ctx.link.pins.pop(card, None)  # the next reader at this machine starts afresh
+    ctx.link.language = None
     return Response("36", "Y" + ctx.date, [("AO", ctx.terminal.unit_code), ("AA", card)])
 
 
@@ -491,6 +497,7 @@ def checkin(ctx: Context) -> Response:
             [
                 ("AO", code),
                 ("AB", ctx.request.get("AB")),
+                ("AQ", ""),
                 ("CL", SORT_BIN["check"]),
                 ("CV", ALERT_OTHER),
                 ("AF", ctx.say(UNKNOWN_COPY)),
@@ -814,26 +821,35 @@ def acs_status(
     return Response("98", fixed, fields)
 
 
+# The negative answer of each request: its response code, fixed part after the date's
+# place, and the identified fields the standard requires (given blank, or as sent).
+_NEGATIVE: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "23": ("24", "Y" * 4 + " " * 10 + "000", "", ("AO", "AA", "AE")),
+    "01": ("24", "Y" * 4 + " " * 10 + "000", "", ("AO", "AA", "AE")),
+    "25": ("26", "Y" * 4 + " " * 10 + "000", "", ("AO", "AA", "AE")),
+    "63": ("64", "Y" * 4 + " " * 10 + "000", "0000" * 6, ("AO", "AA", "AE")),
+    "11": ("12", "0NUN", "", ("AO", "AA", "AB", "AJ", "AH")),
+    "29": ("30", "0NUU", "", ("AO", "AA", "AB", "AJ", "AH")),
+    "09": ("10", "0NUN", "", ("AO", "AB", "AQ")),
+    "65": ("66", "0" + "0000" * 2, "", ("AO",)),
+    "17": ("18", "01" + "00" + "01", "", ("AB", "AJ")),
+    "19": ("20", "0", "", ("AB",)),
+    "15": ("16", "0N", "", ("AO", "AA")),
+    "37": ("38", "N", "", ("AO", "AA")),
+    "35": ("36", "N", "", ("AO", "AA")),
+}
+_ECHOED = frozenset({"AA", "AB"})
+
+
 def negative(request: Request, now: dt.datetime, message: str) -> Response | None:
     """The negative answer to a request that could not be handled at all (sent before a
     successful login, or the database failed): the machine shows why, and nothing is done."""
-    date = format_date(now, dt.UTC)
-    neg: dict[str, str] = {
-        "23": "24" + "Y" * 4 + " " * 10 + "000" + date,
-        "63": "64" + "Y" * 4 + " " * 10 + "000" + date + "0000" * 6,
-        "11": "120NUN" + date,
-        "29": "300NUU" + date,
-        "09": "100NUN" + date,
-        "65": "660" + "0000" * 2 + date,
-        "17": "18" + "01" + "00" + "01" + date,
-        "19": "200" + date,
-        "15": "160N" + date,
-        "37": "38N" + date,
-        "01": "24" + "Y" * 4 + " " * 10 + "000" + date,
-        "25": "26" + "Y" * 4 + " " * 10 + "000" + date,
-        "35": "36N" + date,
-    }
-    head = neg.get(request.command)
-    if head is None:
+    shape = _NEGATIVE.get(request.command)
+    if shape is None:
         return None
-    return Response(head[:2], head[2:], [("AO", ""), ("AF", message)])
+    command, before, after, required = shape
+    fields: list[tuple[str, object]] = [
+        (code, request.get(code) if code in _ECHOED else "") for code in required
+    ]
+    fields.append(("AF", message))
+    return Response(command, before + format_date(now, dt.UTC) + after, fields)

@@ -282,11 +282,13 @@ def encode(
     """The frame, CR included. With error detection the sequence number of the request is
     echoed (0 when it had none) and a checksum closes the message; 96 carries no sequence."""
     data = response.text().encode(encoding, errors="replace")
+    # One digit, as the standard has it (some terminals count on past 9).
+    seq = (sequence or "0")[-1:].encode()
     if error_detection:
         if response.command != "96":
-            data += b"AY" + (sequence or "0").encode()
+            data += b"AY" + seq
         data += b"AZ"
         data += checksum(data).encode()
     elif sequence is not None:
-        data += b"AY" + sequence.encode()
+        data += b"AY" + seq
     return data + b"\r"

@@ -57,18 +57,38 @@ class Limits:
     workers: int = 8  # threads doing database work
 
 
-def mask(text: str, request: Request | None) -> str:
-    """The text of a message fit for the device log."""
-    if request is None:
-        return text
-    for code in _SECRET:
-        for value in request.fields.get(code, []):
-            if value:
-                text = text.replace(f"{code}{value}", f"{code}****", 1)
-    for value in request.fields.get("AA", []):
-        if value:
-            text = text.replace(f"AA{value}", f"AA…{value[-4:]}", 1)
+def _masked(code: str, value: str) -> str:
+    if not value:
+        return value
+    if code == "AA":
+        return f"…{value[-4:]}"
+    return "****" if code in _SECRET else value
+
+
+def mask(text: str, request: Request) -> str:
+    """The text of a request fit for the device log."""
+    for code, values in request.fields.items():
+        for value in values:
+            hidden = _masked(code, value)
+            if hidden != value:
+                text = text.replace(f"{code}{value}", f"{code}{hidden}", 1)
     return text
+
+
+def mask_response(response: Response) -> str:
+    """The text of a response fit for the device log."""
+    fields = [
+        (
+            code,
+            [_masked(code, str(v)) for v in value]
+            if isinstance(value, list)
+            else None
+            if value is None
+            else _masked(code, str(value)),
+        )
+        for code, value in response.fields
+    ]
+    return Response(response.command, response.fixed, fields).text()
 
 
 class Sip2Server:
@@ -291,12 +311,15 @@ class Sip2Server:
         except FrameError as exc:
             self._note(link, "in", f"{text[:2]}… ({exc})", error=str(exc), address=address)
             return None, None
-        self._note(link, "in", mask(text, request), address=address)
+        if request.command != "93":
+            self._note(link, "in", mask(text, request), address=address)
         sums = t.checksum is not None
         failure = None
         if request.command == "93":
             response = await self._run(self._login, link, request)
             failure = "login" if response.fixed == "0" else None
+            # Noted once the device is known: a login counts among its messages.
+            self._note(link, "in", mask(text, request), address=address)
         elif request.command == "99":
             response = acs.acs_status(
                 link.terminal,
@@ -313,7 +336,7 @@ class Sip2Server:
             response = await self._run(self._handle, link, request)
         out = self._frame(link, response, request.sequence, sums)
         link.last = out
-        self._note(link, "out", mask(response.text(), request))
+        self._note(link, "out", mask_response(response))
         return out, failure
 
     async def _run(
@@ -348,6 +371,13 @@ class Sip2Server:
             refused = acs.negative(request, now, BUSY)
             assert refused is not None
             self._note(link, "note", f"database error in {request.name}", error="database")
+            return refused
+        except Exception as exc:  # a fault of ours: the machine hears no, the log says why
+            session.rollback()
+            log.exception("sip2 %s failed", request.name)
+            refused = acs.negative(request, now, acs.ASK_DESK)
+            assert refused is not None
+            self._note(link, "note", f"{request.name} failed: {exc}", error=type(exc).__name__)
             return refused
         finally:
             session.close()

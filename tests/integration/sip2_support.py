@@ -1,0 +1,115 @@
+"""A SIP2 server on a real socket for the tests, in a thread with its own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from biblioverse import devices
+from biblioverse.db import make_session_factory
+from biblioverse.devices.sip2.server import Limits, Sip2Server
+from tests.factories import NOW, World
+
+KIOSK_LOGIN = "kiosk-central-1"
+KIOSK_PASSWORD = "kiosk-password-1"
+
+
+@dataclass
+class Running:
+    server: Sip2Server
+    port: int
+    loop: asyncio.AbstractEventLoop
+
+    def flush(self) -> None:
+        self.server.flush()
+
+
+@contextmanager
+def sip2_server(
+    engine: Engine,
+    *,
+    limits: Limits | None = None,
+    clock: Callable[[], dt.datetime] = lambda: NOW,
+) -> Iterator[Running]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="sip2-test-loop", daemon=True)
+    thread.start()
+    server = Sip2Server(
+        make_session_factory(engine),
+        limits=limits or Limits(idle_timeout_s=5.0, workers=4),
+        clock=clock,
+    )
+    port = asyncio.run_coroutine_threadsafe(server.start("127.0.0.1", 0), loop).result(10)
+    try:
+        yield Running(server, port, loop)
+    finally:
+        asyncio.run_coroutine_threadsafe(server.close(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def kiosk_account(
+    session: Session,
+    w: World,
+    *,
+    error_detection: bool = False,
+    charset: str = "utf-8",
+    **kw: object,
+) -> devices.Sip2Account:
+    data = devices.Sip2AccountInput(
+        name="Central entrance kiosk",
+        login=KIOSK_LOGIN,
+        password=KIOSK_PASSWORD,
+        org_unit_id=w.central.id,
+        location="Ground floor, entrance",
+        charset=charset,
+        error_detection=error_detection,
+    )
+    for k, v in kw.items():
+        setattr(data, k, v)
+    account, _key = devices.create_sip2_account(session, None, data, at=NOW)
+    return account
+
+
+class Wire:
+    """A raw socket for what no client library sends: garbage, split frames, stalls."""
+
+    def __init__(self, port: int, timeout: float = 5.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reply(self) -> bytes:
+        """The next frame the server sends, CR included."""
+        while b"\r" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed by the server")
+            self.buffer += chunk
+        frame, _, self.buffer = self.buffer.partition(b"\r")
+        return frame + b"\r"
+
+    def ask(self, data: bytes) -> bytes:
+        self.send(data)
+        return self.reply()
+
+    def closed(self) -> bool:
+        """True when the server has closed the connection (reads end)."""
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+    def close(self) -> None:
+        self.sock.close()

@@ -1,0 +1,282 @@
+"""A kiosk session over a real TCP socket, driven by a SIP2 client we did not write (the PyPI
+``sip2`` package), every answer checked with pysip2's strict codec; then what the console
+sees of the device, and the answers a return sorter and an RFID pad rely on."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pysip2
+from Sip2.sip2 import Sip2
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from biblioverse import catalog, circulation, devices
+from biblioverse.circulation.models import Fee, Loan
+from tests import factories
+from tests.factories import NOW, World
+from tests.integration.sip2_support import (
+    KIOSK_LOGIN,
+    KIOSK_PASSWORD,
+    Wire,
+    kiosk_account,
+    sip2_server,
+)
+
+
+def _strict(raw: str) -> pysip2.DecodedMessage:
+    """pysip2 refuses anything that is not SIP2 2.00 to the letter."""
+    return pysip2.decode_message(raw.encode("utf-8"), encoding="utf-8")
+
+
+def _client(port: int, tmp_path: Path) -> Sip2:
+    c = Sip2()
+    c.hostName, c.hostPort = "127.0.0.1", port
+    c.tlsEnable = False
+    c.socketTimeout = 10
+    c.logfile_path = str(tmp_path)  # the client writes its own log file
+    c.hostEncoding = "utf-8"
+    c.institutionId = "central"
+    c.scLocation = "Ground floor, entrance"
+    c.connect()
+    return c
+
+
+def _setup(session: Session) -> tuple[World, int]:
+    w = factories.world(session)
+    factories.rule(session, w)
+    factories.copies(session, w, "The Gardens of Suzhou", ["SIP-1", "SIP-2"])
+    factories.copies(session, w, "Rivers of China", ["SIP-3"], library=w.airport)
+    kiosk_account(session, w)
+    session.add(
+        Fee(
+            reader_id=w.reader_central.id,
+            org_unit_id=w.central.id,
+            kind="manual",
+            amount=Decimal("2.50"),
+            paid=Decimal("0"),
+            waived=Decimal("0"),
+            note="damaged barcode label",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+    session.commit()
+    reader_id = w.reader_central.id
+    session.rollback()  # let go of SQLite before the server's threads write
+    return w, reader_id
+
+
+def test_a_full_kiosk_session_with_a_client_we_did_not_write(
+    engine: Engine, session: Session, tmp_path: Path
+) -> None:
+    w, reader_id = _setup(session)
+    with sip2_server(engine) as running:
+        c = _client(running.port, tmp_path)
+        try:
+            login = c.sip_login_response(
+                c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
+            )
+            assert login["fixed"]["Ok"] == "1"
+            _strict(c.last_response)
+
+            status = c.sip_sc_status_response(c.get_response(c.sip_sc_status_request()))
+            assert status["fixed"]["OnlineStatus"] == "Y"
+            acs = _strict(c.last_response).message
+            assert acs.supported_messages == "Y" * 16
+            assert acs.institution_id == "central"
+            assert acs.checkout_ok == "Y" and acs.checkin_ok == "Y"
+
+            c.patron, c.patronpwd = "CARD000001", "1357"
+            info = c.sip_patron_information_response(
+                c.get_response(c.sip_patron_information_request("fine"))
+            )
+            decoded = _strict(c.last_response).message
+            assert decoded.personal_name == "Reader 1"
+            assert decoded.valid_patron == "Y" and decoded.valid_patron_password == "Y"
+            assert decoded.fee_amount == "2.50" and decoded.currency_type == "CNY"
+            assert decoded.fine_items_count == "0001"
+            assert len(decoded.fine_items) == 1 and "2.50" in decoded.fine_items[0]
+            assert info["fixed"]["PatronStatus"].strip() == ""  # nothing denied
+
+            out = c.sip_checkout_response(c.get_response(c.sip_checkout_request("SIP-1")))
+            assert out["fixed"]["Ok"] == "1"
+            checkout = _strict(c.last_response).message
+            assert checkout.desensitize == "Y"  # RFID: security off as the copy leaves
+            assert checkout.title_identifier == "The Gardens of Suzhou"
+            first_due = checkout.due_date
+            assert first_due.startswith("202612")  # 28 days on, in the library's time
+
+            renewed = c.sip_renew_response(
+                c.get_response(c.sip_renew_request(itemIdentifier="SIP-1"))
+            )
+            assert renewed["fixed"]["Ok"] == "1"
+            assert _strict(c.last_response).message.renewal_ok == "Y"
+
+            back = c.sip_checkin_response(c.get_response(c.sip_checkin_request("SIP-1")))
+            assert back["fixed"]["Ok"] == "1"
+            checkin = _strict(c.last_response).message
+            assert checkin.resensitize == "Y"  # security back on
+            assert checkin.alert == "N" and checkin.sort_bin == "SHELVE"
+            assert checkin.permanent_location == "central"
+
+            paid = c.sip_fee_paid_response(
+                c.get_response(c.sip_fee_paid_request(1, 0, "2.50", currencyType="CNY"))
+            )
+            assert paid["fixed"]["PaymentAccepted"] == "Y"
+            _strict(c.last_response)
+
+            end = c.sip_end_patron_session_response(
+                c.get_response(c.sip_end_patron_session_request())
+            )
+            assert end["fixed"]["EndSession"] == "Y"
+            _strict(c.last_response)
+        finally:
+            c.disconnect()
+        running.flush()
+
+    # What the library sees afterwards: one loan made at the kiosk, renewed and returned;
+    # the fee paid; the device seen, its messages counted and logged with secrets masked.
+    loan = session.scalar(select(Loan).where(Loan.reader_id == reader_id))
+    assert loan is not None and loan.channel == "kiosk" and loan.renewals == 1
+    assert loan.returned_at is not None
+    assert circulation.fees.balance(session, reader_id) == Decimal("0.00")
+    line = devices.sip2_accounts(session, w.actor(session, w.admin))[0]
+    assert line.account.messages == 8 and line.account.errors == 0
+    assert line.device.last_seen_at is not None
+    log = devices.log_of(session, w.actor(session, w.admin), line.account.id)
+    text = "\n".join(x.text for x in log)
+    assert "1357" not in text and KIOSK_PASSWORD not in text and "Reader 1" not in text
+    assert "reader1@example.org" not in text and "CARD000001" not in text
+    assert "AD****" in text and "AA…0001" in text
+
+
+def test_refusals_reach_the_kiosk_screen_in_the_reader_language(
+    engine: Engine, session: Session, tmp_path: Path
+) -> None:
+    _w, reader_id = _setup(session)
+    item = catalog.item_for_update(session, barcode="SIP-2")
+    item.circulates = False
+    session.commit()
+    session.rollback()
+    with sip2_server(engine) as running:
+        c = _client(running.port, tmp_path)
+        try:
+            c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
+            c.patron, c.patronpwd = "CARD000001", "1357"
+            c.language = "019"  # Chinese, said with the patron status
+            c.get_response(c.sip_patron_status_request())
+            c.get_response(c.sip_checkout_request("SIP-2"))
+            refused = _strict(c.last_response).message
+            assert refused.ok == "0" and refused.desensitize == "N"
+            assert refused.screen_message == ("该复本不外借。",)
+
+            c.language = "001"
+            c.patronpwd = "0000"
+            c.get_response(c.sip_patron_status_request())
+            status = _strict(c.last_response).message
+            assert status.valid_patron == "Y" and status.valid_patron_password == "N"
+            assert status.personal_name == ""  # a wrong PIN learns nothing about the card
+            assert status.screen_message == ("The PIN does not match this card.",)
+            c.get_response(c.sip_checkout_request("SIP-1"))
+            assert _strict(c.last_response).message.ok == "0"  # and borrows nothing
+
+            c.patron = "NO-SUCH-CARD"
+            c.get_response(c.sip_patron_status_request())
+            unknown = _strict(c.last_response).message
+            assert unknown.valid_patron == "N"
+            assert unknown.patron_status[:4] == "YYYY"
+        finally:
+            c.disconnect()
+    assert session.scalar(select(Loan).where(Loan.reader_id == reader_id)) is None
+
+
+def test_a_return_sorter_is_told_where_each_copy_goes(engine: Engine, session: Session) -> None:
+    """At the central library: a copy owned by the airport branch goes home in transit; a copy
+    another reader holds goes to the hold shelf; an unknown tag goes to the exception bin."""
+    w, _reader_id = _setup(session)
+    desk = w.actor(session, w.central_librarian)
+    factories.lend(session, desk, w.reader_central, "SIP-3", w.central)
+    factories.lend(session, desk, w.reader_central, "SIP-1", w.central)
+    record_id = catalog.item_for_update(session, barcode="SIP-1").record_id
+    circulation.holds.place(
+        session,
+        None,
+        reader_id=w.reader_community.id,
+        record_id=record_id,
+        item_id=None,
+        pickup_unit_id=w.central.id,
+        at=NOW,
+    )
+    session.commit()
+    session.rollback()
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            assert (
+                wire.ask(f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPsorter|\r".encode()) == b"941\r"
+            )
+            date = "20261118    140000"
+            raw = wire.ask(f"09N{date}{date}APsorter|AOcentral|ABSIP-3|AC|\r".encode())
+            home = pysip2.decode_message(raw, encoding="utf-8").message
+            assert (home.ok, home.resensitize, home.alert, home.sort_bin) == (
+                "1",
+                "Y",
+                "Y",
+                "TRANSIT",
+            )
+            assert home.permanent_location == "airport"
+            assert b"|CV04|" in raw and b"|CTairport|" in raw  # send to the airport branch
+            raw = wire.ask(f"09N{date}{date}APsorter|AOcentral|ABSIP-1|AC|\r".encode())
+            held = pysip2.decode_message(raw, encoding="utf-8").message
+            assert (held.ok, held.alert, held.sort_bin) == ("1", "Y", "HOLD")
+            assert b"|CV01|" in raw and b"|CT" not in raw  # the hold shelf here
+            stranger = pysip2.decode_message(
+                wire.ask(f"09N{date}{date}APsorter|AOcentral|ABE200-FOREIGN|AC|\r".encode()),
+                encoding="utf-8",
+            ).message
+            assert (stranger.ok, stranger.resensitize, stranger.sort_bin) == ("0", "N", "CHECK")
+        finally:
+            wire.close()
+    hold = session.scalars(select(circulation.Hold)).one()
+    assert hold.status == circulation.HoldState.READY.value
+
+
+def test_an_rfid_pad_reads_and_writes_item_information(engine: Engine, session: Session) -> None:
+    w, _ = _setup(session)
+    kiosk_account(session, w, login="pad-airport", org_unit_id=w.airport.id, kind="pad")
+    session.commit()
+    session.rollback()
+    date = "20261118    140000"
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            wire.ask(f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|\r".encode())
+            updated = wire.ask(f"19{date}AOcentral|ABSIP-1|AC|CHtag locked|\r".encode())
+            assert (
+                pysip2.decode_message(updated, encoding="utf-8").message.item_properties_ok == "1"
+            )
+            info = pysip2.decode_message(
+                wire.ask(f"17{date}AOcentral|ABSIP-1|AC|\r".encode()), encoding="utf-8"
+            ).message
+            assert info.circulation_status == "03"  # available
+            assert info.item_properties == "tag locked"
+            assert info.title_identifier == "The Gardens of Suzhou"
+            assert info.owner == "central"
+        finally:
+            wire.close()
+        # A pad of the airport branch may read the central library's copy, not write it.
+        pad = Wire(running.port)
+        try:
+            pad.ask(f"9300CNpad-airport|CO{KIOSK_PASSWORD}|\r".encode())
+            refused = pad.ask(f"19{date}AOairport|ABSIP-1|AC|CHmine now|\r".encode())
+            assert (
+                pysip2.decode_message(refused, encoding="utf-8").message.item_properties_ok == "0"
+            )
+            info = pysip2.decode_message(
+                pad.ask(f"17{date}AOairport|ABSIP-1|AC|\r".encode()), encoding="utf-8"
+            ).message
+            assert info.item_properties == "tag locked"
+        finally:
+            pad.close()
