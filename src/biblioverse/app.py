@@ -37,6 +37,7 @@ from biblioverse.catalog import subscribers as catalog_subscribers
 from biblioverse.catalog.api import add_search_route
 from biblioverse.catalog.api import router as catalog_router
 from biblioverse.circulation import pages as circulation_pages
+from biblioverse.devices import pages as devices_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.errors import DomainError
@@ -467,6 +468,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_pages.router)
     app.include_router(catalog_console.router)
     app.include_router(circulation_pages.router)
+    app.include_router(devices_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(

@@ -16,6 +16,7 @@ from biblioverse.audit import log_action
 from biblioverse.devices.errors import Sip2AccountNotFound
 from biblioverse.devices.models import CHARSETS, Sip2Account, Sip2LogLine
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
+from biblioverse.i18n import N_
 from biblioverse.security import hash_secret, verify_secret
 
 SIP2_KINDS = ("kiosk", "pad", "sorter", "gate")
@@ -49,24 +50,24 @@ class Sip2Line:
 def _check(session: Session, data: Sip2AccountInput, *, new: bool) -> list[FieldError]:
     errors = []
     if not data.name.strip():
-        errors.append(FieldError("name", "required", "A name for the device."))
+        errors.append(FieldError("name", "required", N_("A name for the device.")))
     if data.kind not in SIP2_KINDS:
-        errors.append(FieldError("kind", "invalid", f"One of {', '.join(SIP2_KINDS)}."))
+        errors.append(FieldError("kind", "invalid", N_("Choose the kind of device.")))
     login = data.login.strip()
     if not login or len(login) > 60 or not set(login) <= _LOGIN_CHARS:
         errors.append(
-            FieldError("login", "invalid", "1 to 60 letters, digits or - _ . @ (no spaces).")
+            FieldError("login", "invalid", N_("1 to 60 letters, digits or - _ . @ (no spaces)."))
         )
     if (new or data.password) and len(data.password or "") < 8:
-        errors.append(FieldError("password", "too_short", "At least 8 characters."))
+        errors.append(FieldError("password", "too_short", N_("At least 8 characters.")))
     if data.password and ("|" in data.password or not data.password.isprintable()):
-        errors.append(FieldError("password", "invalid", "No | and no control characters."))
+        errors.append(FieldError("password", "invalid", N_("No | and no control characters.")))
     if data.charset not in CHARSETS:
-        errors.append(FieldError("charset", "invalid", f"One of {', '.join(CHARSETS)}."))
+        errors.append(FieldError("charset", "invalid", N_("Choose a character set.")))
     if data.locale not in i18n.LOCALES:
-        errors.append(FieldError("locale", "invalid", "English or Simplified Chinese."))
+        errors.append(FieldError("locale", "invalid", N_("English or Simplified Chinese.")))
     if len(data.location) > 120:
-        errors.append(FieldError("location", "too_long", "At most 120 characters."))
+        errors.append(FieldError("location", "too_long", N_("At most 120 characters.")))
     return errors
 
 

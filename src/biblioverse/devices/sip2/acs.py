@@ -772,9 +772,8 @@ def fee_paid(ctx: Context) -> Response:
     except DomainError as refusal:
         if isinstance(refusal, circulation.errors.FeeNotFound):
             return answer(False, ctx.say(N_("No unpaid fee has this number.")))
-        return answer(
-            False, ctx.say(N_("The payment was not taken: {reason}")).format(reason=refusal.message)
-        )
+        # More than is owed, nothing, or fractions of a cent: nothing is taken.
+        return answer(False, ctx.say(N_("The payment was not taken: please check the amount.")))
     return answer(True, ctx.say(N_("Thank you: the payment is taken.")))
 
 

@@ -1,0 +1,227 @@
+"""The live socket under what kiosks in the field send: CRLF, split frames, garbage, bad and
+missing checksums, stalls, overlong frames, too many connections. The server never crashes,
+answers what can be answered, closes what must be closed, and other connections go on."""
+
+from __future__ import annotations
+
+import time
+
+import pysip2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from biblioverse.circulation.models import Loan
+from biblioverse.devices.sip2.protocol import checksum
+from biblioverse.devices.sip2.server import Limits
+from tests import factories
+from tests.integration.sip2_support import (
+    KIOSK_LOGIN,
+    KIOSK_PASSWORD,
+    Wire,
+    kiosk_account,
+    sip2_server,
+)
+
+LOGIN = f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPentrance|".encode()
+STATUS = b"9900302.00"
+DATE = "20261118    140000"
+
+
+def _summed(body: bytes, seq: int = 1) -> bytes:
+    data = body + b"AY" + str(seq).encode() + b"AZ"
+    return data + checksum(data).encode() + b"\r"
+
+
+def _world(session: Session, **account: object) -> None:
+    w = factories.world(session)
+    factories.rule(session, w)
+    factories.copies(session, w, "A Book", ["R-1"])
+    kiosk_account(session, w, **account)
+    session.commit()
+    session.rollback()
+
+
+def _online(wire: Wire) -> bool:
+    return pysip2.decode_message(wire.ask(STATUS + b"\r")).message.online_status == "Y"
+
+
+def test_crlf_nuls_and_a_frame_split_into_single_bytes(engine: Engine, session: Session) -> None:
+    _world(session)
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            for byte in LOGIN + b"\r\n":
+                wire.send(bytes([byte]))
+            assert wire.reply() == b"941\r"
+            wire.send(STATUS + b"\x00\x00\r\n" + STATUS + b"\r")  # two frames in one packet
+            assert wire.reply().startswith(b"98Y")
+            assert wire.reply().startswith(b"98Y")
+        finally:
+            wire.close()
+
+
+def test_checksums_are_checked_and_a_bad_one_asks_for_a_resend(
+    engine: Engine, session: Session
+) -> None:
+    _world(session)
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            answer = wire.ask(_summed(LOGIN, 3))
+            decoded = pysip2.decode_message(answer)
+            assert decoded.message.ok == "1" and decoded.sequence_number == 3
+            bad = _summed(STATUS, 4)[:-5] + b"0000\r"
+            assert wire.ask(bad) == b"96AZFEF6\r"
+            good = wire.ask(_summed(STATUS, 4))
+            assert pysip2.decode_message(good).sequence_number == 4
+            # A lower-case checksum is as good as an upper-case one.
+            lower = _summed(STATUS, 5)
+            assert wire.ask(lower[:-5] + lower[-5:-1].lower() + b"\r").startswith(b"98Y")
+            # 97: the last answer again, byte for byte.
+            last = wire.ask(_summed(STATUS, 6))
+            assert wire.ask(b"97\r") == last
+        finally:
+            wire.close()
+
+
+def test_an_account_that_requires_checksums_refuses_messages_without(
+    engine: Engine, session: Session
+) -> None:
+    _world(session, error_detection=True)
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            assert pysip2.decode_message(wire.ask(LOGIN + b"\r")).message.ok == "1"
+            assert wire.ask(STATUS + b"\r") == b"96AZFEF6\r"
+            answer = wire.ask(_summed(STATUS, 2))
+            assert pysip2.decode_message(answer).checksum is not None  # and it answers with one
+        finally:
+            wire.close()
+
+
+def test_nothing_is_done_before_a_login(engine: Engine, session: Session) -> None:
+    _world(session)
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            status = pysip2.decode_message(wire.ask(STATUS + b"\r")).message
+            assert status.online_status == "N" and status.supported_messages == "N" * 16
+            checkout = wire.ask(f"11NN{DATE}{' ' * 18}AOcentral|AACARD000001|ABR-1|AC|\r".encode())
+            refused = pysip2.decode_message(checkout).message
+            assert refused.ok == "0" and refused.screen_message == (
+                "This machine is not logged in.",
+            )
+            wrong = wire.ask(f"9300CN{KIOSK_LOGIN}|COwrong-password|\r".encode())
+            assert wrong == b"940\r"
+        finally:
+            wire.close()
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Loan)) == 0
+
+
+def test_repeated_failed_logins_close_the_connection(engine: Engine, session: Session) -> None:
+    _world(session)
+    with sip2_server(engine, limits=Limits(max_failed_logins=3, idle_timeout_s=5)) as running:
+        wire = Wire(running.port)
+        try:
+            for _ in range(3):
+                assert wire.ask(f"9300CN{KIOSK_LOGIN}|COguess|\r".encode()) == b"940\r"
+            assert wire.closed()
+        finally:
+            wire.close()
+
+
+def test_a_stalled_half_message_is_closed_and_others_go_on(
+    engine: Engine, session: Session
+) -> None:
+    _world(session)
+    with sip2_server(engine, limits=Limits(idle_timeout_s=1.0)) as running:
+        stalled = Wire(running.port)
+        other = Wire(running.port)
+        try:
+            stalled.send(b"9300CNkiosk")  # half a message, then nothing
+            assert other.ask(LOGIN + b"\r") == b"941\r"
+            time.sleep(0.6)
+            assert _online(other)  # kept alive by talking
+            time.sleep(0.7)
+            assert stalled.closed()  # gone after a second without its carriage return
+            assert _online(other)
+        finally:
+            stalled.close()
+            other.close()
+
+
+def test_an_overlong_frame_closes_the_connection(engine: Engine, session: Session) -> None:
+    _world(session)
+    with sip2_server(engine, limits=Limits(max_message=1024, idle_timeout_s=5)) as running:
+        wire = Wire(running.port)
+        try:
+            wire.send(b"23" + b"x" * 5000)
+            assert wire.closed()
+        finally:
+            wire.close()
+        fresh = Wire(running.port)
+        try:
+            assert fresh.ask(LOGIN + b"\r") == b"941\r"
+        finally:
+            fresh.close()
+
+
+def test_connections_beyond_the_limit_are_turned_away(engine: Engine, session: Session) -> None:
+    _world(session)
+    with sip2_server(engine, limits=Limits(max_connections=2, idle_timeout_s=5)) as running:
+        first, second = Wire(running.port), Wire(running.port)
+        try:
+            assert first.ask(LOGIN + b"\r") == b"941\r"
+            assert second.ask(LOGIN + b"\r") == b"941\r"
+            third = Wire(running.port)
+            assert third.closed()
+            third.close()
+            assert _online(first)
+        finally:
+            first.close()
+            second.close()
+
+
+def test_garbage_gets_no_answer_and_breaks_nothing(engine: Engine, session: Session) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the fuzzing is about the socket, not the database")
+    _world(session)
+    with sip2_server(engine, limits=Limits(idle_timeout_s=5)) as running:
+        watcher = Wire(running.port)
+        watcher.ask(LOGIN + b"\r")
+
+        @settings(
+            max_examples=60,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        @given(st.lists(st.binary(min_size=1, max_size=400), min_size=1, max_size=6))
+        def fuzz(packets: list[bytes]) -> None:
+            wire = Wire(running.port, timeout=5)
+            try:
+                wire.ask(LOGIN + b"\r")
+                for p in packets:
+                    wire.send(p)
+                # Whatever came before, a well-formed message on a new line is answered.
+                wire.send(b"\r")
+                wire.buffer = b""
+                wire.sock.settimeout(0.2)
+                try:
+                    while wire.sock.recv(65536):
+                        pass
+                except TimeoutError:
+                    pass
+                wire.sock.settimeout(5)
+                assert _online(wire)
+            except ConnectionError:
+                pass  # closed: an overlong frame, which is allowed
+            finally:
+                wire.close()
+            assert _online(watcher)  # the other connection never noticed
+
+        fuzz()
+        watcher.close()
