@@ -37,9 +37,9 @@ from biblioverse.catalog import subscribers as catalog_subscribers
 from biblioverse.catalog.api import add_search_route
 from biblioverse.catalog.api import router as catalog_router
 from biblioverse.circulation import pages as circulation_pages
-from biblioverse.devices import pages as devices_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
+from biblioverse.devices import pages as devices_pages
 from biblioverse.errors import DomainError
 from biblioverse.libraries.api import router as libraries_router
 from biblioverse.readers.api import router as readers_router

@@ -129,8 +129,9 @@ def demo(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: DataDir = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only.")] = False,
+    sip2_port: Annotated[int, typer.Option(help="SIP2 port for kiosks (0: none).")] = 6001,
 ) -> None:
-    """Migrate, seed the demo consortium (once) and serve it."""
+    """Migrate, seed the demo consortium (once) and serve it, with SIP2 for kiosks."""
     from biblioverse import demo as demo_data
     from biblioverse.db import transaction, utcnow
 
@@ -157,8 +158,33 @@ def demo(
         table.add_row(login.who, login.login, login.password)
     console.print(table)
     console.print(f"Open http://{host}:{port}/  (API docs: http://{host}:{port}/api/docs)")
-    if not no_serve:
-        _serve(settings, host, port, 1)
+    if no_serve:
+        return
+    if sip2_port:
+        _sip2_in_background(settings, host, sip2_port)
+        console.print(f"SIP2 for kiosks on {host}:{sip2_port}")
+    _serve(settings, host, port, 1)
+
+
+def _sip2_in_background(settings: Settings, host: str, port: int) -> None:
+    """The demo's SIP2 server, in a thread of the web app's process: it ends with it."""
+    import threading
+
+    from biblioverse.devices.sip2 import server
+
+    def run() -> None:
+        try:
+            server.serve(
+                settings.effective_database_url,
+                settings.data_dir / "index" / "catalog",
+                host,
+                port,
+                currency=settings.currency,
+            )
+        except OSError as exc:
+            err.print(f"[yellow]SIP2 not started on port {port}: {exc}[/yellow]")
+
+    threading.Thread(target=run, name="sip2", daemon=True).start()
 
 
 @users_app.command("create-admin")

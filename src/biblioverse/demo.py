@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, catalog, circulation, libraries, readers
+from biblioverse import accounts, catalog, circulation, devices, libraries, readers
 from biblioverse.access import Role
 from biblioverse.libraries import OrgKind, Period, UnitInput
 from biblioverse.readers.rules import luhn_check_digit
@@ -272,9 +272,12 @@ STAFF_USERS = (
     ("circulation", "circulation desk (central library)"),
     ("airport-desk", "circulation desk (airport branch)"),
 )
+KIOSK_LOGINS = ("kiosk-central", "sorter-central", "kiosk-airport")
+KIOSK_PASSWORD = "kiosk-demo-2026"
 DEMO_LOGINS: tuple[Login, ...] = (
     *(Login(who, username, STAFF_PASSWORD) for username, who in STAFF_USERS),
     Login("reader 林小雨 (central library)", demo_card(1), READER_PASSWORD),
+    Login(f"SIP2 kiosk (port 6001; reader PIN {READER_PIN})", KIOSK_LOGINS[0], KIOSK_PASSWORD),
 )
 
 
@@ -589,6 +592,27 @@ def seed(
         ("circulation", "Liu Yang 刘洋", central.id, [(Role.CIRCULATION, central.id)]),
         ("airport-desk", "Sun Lei 孙磊", airport.id, [(Role.CIRCULATION, airport.id)]),
     ]
+    for code, (unit, name, where, kind) in enumerate(
+        [
+            (central, "Central entrance kiosk", "Ground floor, by the entrance", "kiosk"),
+            (central, "Central return sorter", "Book return wall", "sorter"),
+            (airport, "Airport kiosk", "Departures hall, gate C", "kiosk"),
+        ]
+    ):
+        devices.create_sip2_account(
+            session,
+            None,
+            devices.Sip2AccountInput(
+                name=name,
+                login=KIOSK_LOGINS[code],
+                password=KIOSK_PASSWORD,
+                org_unit_id=unit.id,
+                kind=kind,
+                location=where,
+                locale="zh_Hans",
+            ),
+            at=at,
+        )
     for username, name, home, roles in staff_specs:
         accounts.create_staff(
             session,

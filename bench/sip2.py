@@ -1,0 +1,396 @@
+"""SIP2 benchmark: 32 kiosks doing checkout/check-in pairs against the real server.
+
+    .venv/bin/python bench/sip2.py                      # 20 s runs, both databases
+    .venv/bin/python bench/sip2.py --quick              # 5 s runs
+    .venv/bin/python bench/sip2.py --backend sqlite     # one database only
+
+Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust) for ``--backend postgresql|both``;
+a throwaway database ``bench_sip2_<pid>`` is created and dropped. Prints one JSON object per
+line (see DESIGN.md) and a short summary on stderr.
+
+The server is ``biblioverse sip2 serve`` in its own process. The kiosks are asyncio
+connections in this process, each logged in with its own device account, each lending and
+taking back its own copies to its own reader, one message at a time (a kiosk waits for each
+answer), with error detection on as most kiosks have it. The round trip is timed from the
+first byte sent to the carriage return received. The peer is the same unit of work without
+SIP2: the checkout and check-in services called in-process, one thread, one transaction per
+call with the event publishing a message does, so the ratio says what the protocol, the
+socket and the thread pool add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from biblioverse import (  # noqa: E402
+    catalog,
+    circulation,
+    devices,
+    events,
+    libraries,
+    migrate,
+    readers,
+)
+from biblioverse.access import Actor, Grant, PrincipalKind, Role  # noqa: E402
+from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
+from biblioverse.devices.sip2.protocol import checksum  # noqa: E402
+from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
+
+BIN = Path(sys.executable).parent / "biblioverse"
+PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
+KIOSK_PW = "bench-kiosk-password"
+_backend = ""
+
+
+def emit(metric: str, value: float, unit: str, **extra: object) -> None:
+    row = {"bench": "sip2", "backend": _backend, "metric": metric, "value": round(value, 3)}
+    print(json.dumps({**row, "unit": unit, **extra}), flush=True)
+
+
+def pct(samples: Sequence[float], q: int) -> float:
+    if len(samples) < 20:
+        return max(samples) if samples else float("nan")
+    return statistics.quantiles(samples, n=100)[q - 1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    data_dir: Path
+    drop: Callable[[], None]
+
+
+def sqlite_backend() -> Backend:
+    work = Path(tempfile.mkdtemp(prefix="bv-bench-sip2-"))
+    return Backend(
+        "sqlite",
+        f"sqlite:///{work / 'biblioverse.db'}",
+        work,
+        lambda: shutil.rmtree(work, ignore_errors=True),
+    )
+
+
+def postgres_backend() -> Backend:
+    name = f"bench_sip2_{os.getpid()}"
+    with psycopg.connect(PG_CONNINFO + " dbname=postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    work = Path(tempfile.mkdtemp(prefix="bv-bench-sip2-"))
+
+    def drop() -> None:
+        with psycopg.connect(PG_CONNINFO + " dbname=postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        shutil.rmtree(work, ignore_errors=True)
+
+    return Backend("postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", work, drop)
+
+
+@dataclass
+class Kiosk:
+    login: str
+    card: str
+    barcodes: list[str]
+
+
+def seed(url: str, kiosks: int, copies: int) -> tuple[list[Kiosk], list[str], int, int]:
+    """A consortium, one generous rule, a reader and copies per kiosk, a device account per
+    kiosk; and a reader and copies for the in-process peer."""
+    at = utcnow()
+    factory = make_session_factory(make_engine(url))
+    with factory() as session:
+
+        def unit(kind: OrgKind, code: str, parent: int | None) -> libraries.OrgUnit:
+            data = UnitInput(
+                kind, code, f"{code.title()} Library", f"{code}图书馆", parent_id=parent
+            )
+            return libraries.create_unit(session, None, data, at=at)
+
+        consortium = unit(OrgKind.CONSORTIUM, "consortium", None)
+        central = unit(OrgKind.LIBRARY, "central", consortium.id)
+        hours = {wd: [Period(0, 24 * 60 - 1)] for wd in range(7)}
+        libraries.set_weekly_hours(session, None, central, hours, at=at)
+        policy = circulation.Policy(max_loans=1000, max_holds=1000)
+        circulation.save_rule(
+            session, None, circulation.RuleInput(consortium.id, name="Bench", policy=policy), at=at
+        )
+        system = Actor(PrincipalKind.STAFF, 0, grants=(Grant(Role.ADMIN, "/", 0),))
+
+        def reader(n: int) -> int:
+            data = readers.NewReader(
+                name=f"Kiosk Reader {n}",
+                birth_date=dt.date(1990, 1, n % 28 + 1),
+                category="adult",
+                home_library_id=central.id,
+                card_number=f"SK{n:08d}",
+            )
+            return readers.create_by_staff(session, system, data, at=at).id
+
+        def items(title: str, barcodes: list[str]) -> list[str]:
+            record = catalog.save_record(
+                session, system, None, catalog.RecordForm(title=title), at=at
+            )
+            catalog.add_items(
+                session, None, [catalog.NewItem(record.id, b, central.id) for b in barcodes], at=at
+            )
+            return barcodes
+
+        out = []
+        for k in range(kiosks):
+            reader(k)
+            devices.create_sip2_account(
+                session,
+                None,
+                devices.Sip2AccountInput(
+                    name=f"Kiosk {k}",
+                    login=f"kiosk-{k}",
+                    password=KIOSK_PW,
+                    org_unit_id=central.id,
+                    error_detection=True,
+                ),
+                at=at,
+            )
+            out.append(
+                Kiosk(
+                    f"kiosk-{k}",
+                    f"SK{k:08d}",
+                    items(f"Kiosk {k}", [f"K{k:03d}-{j}" for j in range(copies)]),
+                )
+            )
+        peer_reader = reader(9000)
+        peer = items("Peer", [f"P-{j}" for j in range(8)])
+        session.commit()
+        return out, peer, peer_reader, central.id
+
+
+# --- the kiosks ---------------------------------------------------------------------------
+
+
+def frame(body: str, seq: int) -> bytes:
+    data = f"{body}AY{seq}AZ".encode()
+    return data + checksum(data).encode() + b"\r"
+
+
+async def kiosk_run(port: int, k: Kiosk, until: float, rtts: list[float], errors: list[str]) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    seq = 0
+    date = time.strftime("%Y%m%d    %H%M%S")
+
+    async def ask(body: str) -> bytes:
+        nonlocal seq
+        seq = (seq + 1) % 10
+        t0 = time.perf_counter()
+        writer.write(frame(body, seq))
+        answer = await reader.readuntil(b"\r")
+        rtts.append(time.perf_counter() - t0)
+        return answer
+
+    done = 0
+    try:
+        if not (await ask(f"9300CN{k.login}|CO{KIOSK_PW}|CPbench|")).startswith(b"941"):
+            errors.append("login")
+            return 0
+        rtts.pop()  # the login (an argon2 check) is not part of the load
+        i = 0
+        while time.perf_counter() < until:
+            barcode = k.barcodes[i % len(k.barcodes)]
+            i += 1
+            out = await ask(f"11NN{date}{' ' * 18}AOcentral|AA{k.card}|AB{barcode}|AC|")
+            if not out.startswith(b"121"):
+                errors.append(out[:60].decode(errors="replace"))
+            back = await ask(f"09N{date}{date}APbench|AOcentral|AB{barcode}|AC|")
+            if not back.startswith(b"101"):
+                errors.append(back[:60].decode(errors="replace"))
+            done += 2
+    finally:
+        writer.close()
+    return done
+
+
+async def load(
+    port: int, kiosks: list[Kiosk], seconds: float
+) -> tuple[int, list[float], list[str], float]:
+    rtts: list[float] = []
+    errors: list[str] = []
+    start = time.perf_counter()
+    counts = await asyncio.gather(
+        *(kiosk_run(port, k, start + seconds, rtts, errors) for k in kiosks)
+    )
+    return sum(counts), rtts, errors, time.perf_counter() - start
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("the SIP2 server exited")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the SIP2 server did not start")
+
+
+# --- the peer -----------------------------------------------------------------------------
+
+
+def peer(
+    url: str, data_dir: Path, reader_id: int, unit_id: int, barcodes: list[str], n: int
+) -> float:
+    """Seconds per message-equivalent (one checkout or one check-in) in-process."""
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    read_factory = make_session_factory(make_engine(url), read_only=True)
+    index = catalog.TantivyIndex(data_dir / "index" / "catalog")
+    handlers, merge = catalog.subscribers(read_factory, lambda: index)
+
+    def unit_of_work(fn: Callable[..., object]) -> None:
+        with factory() as session:
+            fn(session)
+            session.commit()
+            events.publish_after_commit(session, None, handlers, merge)
+
+    t0 = time.perf_counter()
+    for i in range(n):
+        b = barcodes[i % len(barcodes)]
+        unit_of_work(
+            lambda s, b=b: circulation.checkout(
+                s,
+                None,
+                reader_id=reader_id,
+                barcode=b,
+                at_unit_id=unit_id,
+                channel="kiosk",
+                at=utcnow(),
+            )
+        )
+        unit_of_work(
+            lambda s, b=b: circulation.checkin(s, None, barcode=b, at_unit_id=unit_id, at=utcnow())
+        )
+    return (time.perf_counter() - t0) / (2 * n)
+
+
+def run_backend(
+    backend: Backend, seconds: float, clients: int, peer_cycles: int
+) -> dict[str, float]:
+    global _backend
+    _backend = backend.name
+    migrate.upgrade(backend.url)
+    kiosks, peer_copies, peer_reader, unit_id = seed(backend.url, clients, 4)
+    port = free_port()
+    env = {
+        **os.environ,
+        "BIBLIOVERSE_DATA_DIR": str(backend.data_dir),
+        "BIBLIOVERSE_DATABASE_URL": backend.url,
+    }
+    proc = subprocess.Popen(
+        [str(BIN), "sip2", "serve", "--port", str(port), "--max-connections", "512"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_port(port, proc)
+        asyncio.run(load(port, kiosks, 2.0))  # warm up: pools, caches, the first index commit
+        messages, rtts, errors, elapsed = asyncio.run(load(port, kiosks, seconds))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if not rtts:
+        raise RuntimeError("no message was answered")
+    rate = messages / elapsed
+    p95 = pct(rtts, 95) * 1000
+    emit(
+        "messages_per_s",
+        rate,
+        "messages/s",
+        goal=1000,
+        better="higher",
+        clients=clients,
+        seconds=seconds,
+    )
+    emit("round_trip_p95_ms", p95, "ms", goal=10, better="lower", n=len(rtts))
+    emit("round_trip_p50_ms", pct(rtts, 50) * 1000, "ms", n=len(rtts))
+    emit("errors", len(errors), "messages", goal=0, better="lower")
+    per_msg = peer(backend.url, backend.data_dir, peer_reader, unit_id, peer_copies, peer_cycles)
+    emit("peer_inprocess_ms_per_message", per_msg * 1000, "ms", n=2 * peer_cycles)
+    # What one message costs the server's CPU beside the same work done in-process: the
+    # load's messages per second against the peer's, which runs on one core.
+    emit("ratio_vs_inprocess_rate", (1 / per_msg) / rate, "x", better="lower")
+    if errors:
+        print(f"  first errors: {errors[:3]}", file=sys.stderr)
+    return {"rate": rate, "p95": p95, "errors": len(errors), "peer_ms": per_msg * 1000}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="5 s load runs")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--clients", type=int, default=32)
+    args = parser.parse_args()
+    seconds = args.seconds or (5.0 if args.quick else 20.0)
+    print(
+        json.dumps(
+            {
+                "bench": "sip2",
+                "machine": platform.node(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            }
+        ),
+        flush=True,
+    )
+    names = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    failed = False
+    for name in names:
+        backend = sqlite_backend() if name == "sqlite" else postgres_backend()
+        try:
+            r = run_backend(backend, seconds, args.clients, 50 if args.quick else 200)
+            print(
+                f"{name}: {r['rate']:.0f} messages/s, p95 {r['p95']:.1f} ms, "
+                f"{r['errors']} errors; in-process {r['peer_ms']:.2f} ms/message",
+                file=sys.stderr,
+            )
+        except Exception as exc:
+            failed = True
+            print(f"{name}: could not measure: {exc}", file=sys.stderr)
+        finally:
+            backend.drop()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
