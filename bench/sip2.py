@@ -198,52 +198,64 @@ def frame(body: str, seq: int) -> bytes:
     return data + checksum(data).encode() + b"\r"
 
 
-async def kiosk_run(port: int, k: Kiosk, until: float, rtts: list[float], errors: list[str]) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    seq = 0
-    date = time.strftime("%Y%m%d    %H%M%S")
+class Connection:
+    """One kiosk's connection: logged in once (an argon2 check on the server), then used."""
 
-    async def ask(body: str) -> bytes:
-        nonlocal seq
-        seq = (seq + 1) % 10
+    def __init__(self, k: Kiosk) -> None:
+        self.k, self.seq = k, 0
+        self.date = time.strftime("%Y%m%d    %H%M%S")
+
+    async def open(self, port: int) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
+        answer, _ = await self.ask(f"9300CN{self.k.login}|CO{KIOSK_PW}|CPbench|")
+        if not answer.startswith(b"941"):
+            raise RuntimeError(f"{self.k.login} could not log in: {answer[:40]!r}")
+
+    async def ask(self, body: str) -> tuple[bytes, float]:
+        self.seq = (self.seq + 1) % 10
         t0 = time.perf_counter()
-        writer.write(frame(body, seq))
-        answer = await reader.readuntil(b"\r")
-        rtts.append(time.perf_counter() - t0)
-        return answer
+        self.writer.write(frame(body, self.seq))
+        answer = await self.reader.readuntil(b"\r")
+        return answer, time.perf_counter() - t0
 
-    done = 0
-    try:
-        if not (await ask(f"9300CN{k.login}|CO{KIOSK_PW}|CPbench|")).startswith(b"941"):
-            errors.append("login")
-            return 0
-        rtts.pop()  # the login (an argon2 check) is not part of the load
-        i = 0
+    async def pairs(self, until: float, rtts: list[float], errors: list[str]) -> int:
+        """Checkout then check-in of the kiosk's copies in turn, one message at a time."""
+        done, i, k, date = 0, 0, self.k, self.date
         while time.perf_counter() < until:
             barcode = k.barcodes[i % len(k.barcodes)]
             i += 1
-            out = await ask(f"11NN{date}{' ' * 18}AOcentral|AA{k.card}|AB{barcode}|AC|")
-            if not out.startswith(b"121"):
-                errors.append(out[:60].decode(errors="replace"))
-            back = await ask(f"09N{date}{date}APbench|AOcentral|AB{barcode}|AC|")
-            if not back.startswith(b"101"):
-                errors.append(back[:60].decode(errors="replace"))
+            out, t_out = await self.ask(f"11NN{date}{' ' * 18}AOcentral|AA{k.card}|AB{barcode}|AC|")
+            back, t_back = await self.ask(f"09N{date}{date}APbench|AOcentral|AB{barcode}|AC|")
+            rtts += (t_out, t_back)
+            for answer, ok in ((out, b"121"), (back, b"101")):
+                if not answer.startswith(ok):
+                    errors.append(answer[:60].decode(errors="replace"))
             done += 2
-    finally:
-        writer.close()
-    return done
+        return done
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 async def load(
-    port: int, kiosks: list[Kiosk], seconds: float
+    port: int, kiosks: list[Kiosk], seconds: float, warmup: float
 ) -> tuple[int, list[float], list[str], float]:
-    rtts: list[float] = []
-    errors: list[str] = []
-    start = time.perf_counter()
-    counts = await asyncio.gather(
-        *(kiosk_run(port, k, start + seconds, rtts, errors) for k in kiosks)
-    )
-    return sum(counts), rtts, errors, time.perf_counter() - start
+    """All kiosks log in first; then a warm-up (pools, caches, the first index commits);
+    then the measured run."""
+    conns = [Connection(k) for k in kiosks]
+    for c in conns:
+        await c.open(port)
+    try:
+        scratch: list[float] = []
+        await asyncio.gather(*(c.pairs(time.perf_counter() + warmup, scratch, []) for c in conns))
+        rtts: list[float] = []
+        errors: list[str] = []
+        start = time.perf_counter()
+        counts = await asyncio.gather(*(c.pairs(start + seconds, rtts, errors) for c in conns))
+        return sum(counts), rtts, errors, time.perf_counter() - start
+    finally:
+        for c in conns:
+            c.close()
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -319,8 +331,7 @@ def run_backend(
     )
     try:
         wait_port(port, proc)
-        asyncio.run(load(port, kiosks, 2.0))  # warm up: pools, caches, the first index commit
-        messages, rtts, errors, elapsed = asyncio.run(load(port, kiosks, seconds))
+        messages, rtts, errors, elapsed = asyncio.run(load(port, kiosks, seconds, 2.0))
     finally:
         proc.send_signal(signal.SIGINT)
         try:
