@@ -416,3 +416,22 @@ def test_librarian_edits_a_loan_rule_in_chinese(page: Page, server: str) -> None
     page.get_by_role("button", name="保存规则").click()
     expect(page.get_by_role("status")).to_contain_text("规则已保存")
     expect(page.locator("tr", has_text="Audio-visual")).to_contain_text("10")
+
+
+def test_admin_manages_a_kiosk_on_a_phone_in_chinese(phone: Page, server: str) -> None:
+    sign_in(phone, server, "staff", "admin", STAFF_PASSWORD)
+    phone.goto(f"{server}/lang/zh_Hans")
+    phone.goto(f"{server}/staff/devices")
+    expect(phone.get_by_role("heading", name="设备")).to_be_visible()
+    expect(phone.get_by_text("kiosk-central")).to_be_visible()
+    assert no_horizontal_scroll(phone)
+    phone.get_by_role("link", name="Central entrance kiosk").click()
+    expect(phone.get_by_role("heading", name="实时日志")).to_be_visible()
+    expect(phone.locator("#device-log")).to_contain_text("从未")  # loaded by htmx: never seen
+    where = phone.get_by_label("摆放位置")
+    where.fill("Ground floor, left of the entrance")
+    where.press("Enter")  # the keyboard submits the form
+    expect(phone.get_by_role("status")).to_contain_text("设备已保存")
+    expect(phone.get_by_text("Ground floor, left of the entrance")).to_be_visible()
+    assert no_horizontal_scroll(phone)
+    shot(phone, "devices-phone-zh")
