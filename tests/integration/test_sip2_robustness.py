@@ -4,6 +4,7 @@ answers what can be answered, closes what must be closed, and other connections 
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pysip2
@@ -225,3 +226,39 @@ def test_garbage_gets_no_answer_and_breaks_nothing(engine: Engine, session: Sess
 
         fuzz()
         watcher.close()
+
+
+def test_kiosks_racing_for_one_copy_lend_it_once(engine: Engine, session: Session) -> None:
+    w = factories.world(session)
+    factories.rule(session, w)
+    factories.copies(session, w, "Wanted", ["RACE-1"])
+    kiosk_account(session, w)
+    card_numbers = [factories.reader(session, w.central, 10 + n).card_number for n in range(8)]
+    session.commit()
+    session.rollback()
+    with sip2_server(engine, limits=Limits(idle_timeout_s=10, workers=8)) as running:
+        wires = [Wire(running.port, timeout=30) for _ in card_numbers]
+        for wire in wires:
+            assert wire.ask(LOGIN + b"\r") == b"941\r"
+        answers: list[bytes] = []
+
+        def borrow(wire: Wire, card: str) -> None:
+            frame = f"11NN{DATE}{' ' * 18}AOcentral|AA{card}|ABRACE-1|AC|\r".encode()
+            answers.append(wire.ask(frame))
+
+        threads = [
+            threading.Thread(target=borrow, args=(wire, card))
+            for wire, card in zip(wires, card_numbers, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for wire in wires:
+            wire.close()
+    oks = [a for a in answers if pysip2.decode_message(a).message.ok == "1"]
+    assert len(answers) == 8 and len(oks) == 1
+    refused = [pysip2.decode_message(a).message for a in answers if a not in oks]
+    assert {m.screen_message for m in refused} == {("This copy is already on loan.",)}
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Loan)) == 1

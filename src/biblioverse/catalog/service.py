@@ -1075,7 +1075,9 @@ def item_for_update(
         q = select(Item).where(Item.rfid_tag == rfid_tag)
     else:
         raise ValidationFailed([FieldError("barcode", "required", "A barcode or an RFID tag.")])
-    item = session.scalar(q.with_for_update())
+    # populate_existing: a copy this transaction read before it took the lock (a kiosk
+    # looking the barcode up first) is refreshed with what the lock holder committed.
+    item = session.scalar(q.with_for_update().execution_options(populate_existing=True))
     if item is None:
         raise ItemNotFound(barcode or rfid_tag)
     return item

@@ -308,7 +308,12 @@ def renew(
 ) -> Loan:
     """Renew a loan for another loan period, from now, as its rule allows, unless another
     reader waits for the title and no copy on the shelf can serve them."""
-    loan = session.scalar(select(Loan).where(Loan.id == loan_id).with_for_update())
+    loan = session.scalar(
+        select(Loan)
+        .where(Loan.id == loan_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # fresh, if read before the lock
+    )
     if loan is None or loan.status != LoanState.OPEN:
         raise errors.LoanNotFound(loan_id)
     if actor is not None and actor.is_reader and actor.id != loan.reader_id:

@@ -363,14 +363,13 @@ class Sip2Server:
             ctx = acs.Context(session, link, request, now, self.currency)
             response = handler(ctx)
             session.commit()
-            events.publish_after_commit(session, self.relay, self.handlers, self.merge)
-            return response
         except SQLAlchemyError as exc:
             session.rollback()
             log.warning("sip2 %s: database error: %s", request.name, exc)
             refused = acs.negative(request, now, BUSY)
             assert refused is not None
             self._note(link, "note", f"database error in {request.name}", error="database")
+            session.close()
             return refused
         except Exception as exc:  # a fault of ours: the machine hears no, the log says why
             session.rollback()
@@ -378,9 +377,17 @@ class Sip2Server:
             refused = acs.negative(request, now, acs.ASK_DESK)
             assert refused is not None
             self._note(link, "note", f"{request.name} failed: {exc}", error=type(exc).__name__)
+            session.close()
             return refused
+        # Committed: whatever happens to the events now, the machine is told what was done
+        # (the outbox keeps what could not be published for the next pass).
+        try:
+            events.publish_after_commit(session, self.relay, self.handlers, self.merge)
+        except Exception:
+            log.exception("sip2: events of %s not published yet", request.name)
         finally:
             session.close()
+        return response
 
 
 def tls_context(cert: str, key: str) -> ssl.SSLContext:
