@@ -47,7 +47,7 @@ class Sip2Line:
     library: libraries.UnitName
 
 
-def _check(session: Session, data: Sip2AccountInput, *, new: bool) -> list[FieldError]:
+def _check(data: Sip2AccountInput, *, new: bool) -> list[FieldError]:
     errors = []
     if not data.name.strip():
         errors.append(FieldError("name", "required", N_("A name for the device.")))
@@ -89,7 +89,7 @@ def create_sip2_account(
     for the HTTP device API, shown once."""
     unit = libraries.get_unit(session, data.org_unit_id)
     _may_manage(actor, unit)
-    errors = _check(session, data, new=True)
+    errors = _check(data, new=True)
     if errors:
         raise ValidationFailed(errors)
     _login_taken(session, data.login.strip(), None)
@@ -127,7 +127,7 @@ def update_sip2_account(
     line = get_sip2_account(session, actor, account_id)
     new_unit = libraries.get_unit(session, data.org_unit_id)
     _may_manage(actor, new_unit)
-    errors = _check(session, data, new=False)
+    errors = _check(data, new=False)
     if errors:
         raise ValidationFailed(errors)
     _login_taken(session, data.login.strip(), account_id)
