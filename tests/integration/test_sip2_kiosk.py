@@ -12,7 +12,7 @@ from Sip2.sip2 import Sip2
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, circulation, devices
+from biblioverse import catalog, circulation, devices, readers
 from biblioverse.circulation.models import Fee, Loan
 from tests import factories
 from tests.factories import NOW, World
@@ -280,3 +280,54 @@ def test_an_rfid_pad_reads_and_writes_item_information(engine: Engine, session: 
             assert info.item_properties == "tag locked"
         finally:
             pad.close()
+
+
+def test_holds_renew_all_and_blocks_from_a_kiosk(engine: Engine, session: Session) -> None:
+    w, _reader_id = _setup(session)
+    factories.lend(session, None, w.reader_central, "SIP-1", w.central)
+    factories.lend(session, None, w.reader_central, "SIP-2", w.central)
+    session.commit()
+    session.rollback()
+    date = "20261118    140000"
+    card = "AACARD000001|AD1357|"
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            wire.ask(f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|\r".encode())
+
+            def ask(text: str) -> pysip2.DecodedMessage:
+                return pysip2.decode_message(wire.ask(text.encode() + b"\r"), encoding="utf-8")
+
+            renewed = ask(f"65{date}AOcentral|{card}").message
+            assert (renewed.ok, renewed.renewed_count, renewed.unrenewed_count) == (
+                "1",
+                "0002",
+                "0000",
+            )
+            assert set(renewed.renewed_items) == {"SIP-1", "SIP-2"}
+
+            # The other reader asks for the airport's title, to collect at the airport.
+            other = "AACARD000002|AD1357|"
+            placed = ask(f"15+{date}BSairport|AOcentral|{other}ABSIP-3|").message
+            assert placed.ok == "1" and placed.queue_position == "1"
+            assert placed.pickup_location == "airport"
+            again = ask(f"15+{date}AOcentral|{other}ABSIP-3|").message
+            assert again.ok == "0" and again.screen_message == (
+                "You already have a hold on this title.",
+            )
+            cancelled = ask(f"15-{date}AOcentral|{other}ABSIP-3|").message
+            assert cancelled.ok == "1"
+            assert ask(f"15-{date}AOcentral|{other}ABSIP-3|").message.ok == "0"
+
+            blocked = ask(f"01N{date}AOcentral|ALcard reported stolen|AACARD000002|AC|").message
+            assert blocked.patron_status[:4] == "YYYY"
+            refused = ask(f"11NN{date}{' ' * 18}AOcentral|{other}ABSIP-3|AC|").message
+            assert refused.ok == "0" and refused.screen_message == ("Your card is blocked.",)
+            enabled = ask(f"25{date}AOcentral|{other}").message
+            assert enabled.patron_status.strip() == ""
+        finally:
+            wire.close()
+    session.rollback()
+    assert session.scalar(select(circulation.Hold.status)) == "cancelled"
+    reader = session.get(readers.Reader, w.reader_community.id)
+    assert reader is not None and reader.status == "active"

@@ -105,11 +105,14 @@ def new_device(request: Request, session: DbSession, actor: PageActor) -> Respon
     return _form(request, session, who, None, _values(None))
 
 
-def _line(session: DbSession, who: Actor, account_id: int) -> service.Sip2Line | None:
+def _line(
+    request: Request, session: DbSession, who: Actor, account_id: int
+) -> service.Sip2Line | Response:
+    """The device, or the page saying there is none (of the actor's libraries)."""
     try:
         return service.get_sip2_account(session, who, account_id)
     except Sip2AccountNotFound:
-        return None
+        return error_page(request, 404, _("No such device."))
 
 
 @router.get("/staff/devices/{account_id}", response_class=HTMLResponse)
@@ -119,9 +122,9 @@ def edit_device(
     who = _manager(request, actor)
     if isinstance(who, Response):
         return who
-    line = _line(session, who, account_id)
-    if line is None:
-        return error_page(request, 404, _("No such device."))
+    line = _line(request, session, who, account_id)
+    if isinstance(line, Response):
+        return line
     return _form(request, session, who, line, _values(line))
 
 
@@ -133,9 +136,9 @@ def device_log(
     who = _manager(request, actor)
     if isinstance(who, Response):
         return who
-    line = _line(session, who, account_id)
-    if line is None:
-        return error_page(request, 404, _("No such device."))
+    line = _line(request, session, who, account_id)
+    if isinstance(line, Response):
+        return line
     return render(
         request,
         "staff/_device_log.html",
@@ -167,9 +170,9 @@ async def _save(
     who = _manager(request, actor)
     if isinstance(who, Response):
         return who
-    line = _line(session, who, account_id) if account_id is not None else None
-    if account_id is not None and line is None:
-        return error_page(request, 404, _("No such device."))
+    line = _line(request, session, who, account_id) if account_id is not None else None
+    if isinstance(line, Response):
+        return line
     form = await request.form()
     values = {k: str(v)[:200] for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     unit = values.get("org_unit_id", "")

@@ -142,7 +142,7 @@ class Context:
             pin_ok = False
         return Patron(card, reader, pin_ok)
 
-    def copy(self, identifier: str, *, lock: bool = False) -> catalog.Item | None:
+    def copy(self, identifier: str) -> catalog.Item | None:
         """A copy by the identifier the machine read: a barcode, or an RFID tag's id."""
         if not identifier:
             return None
@@ -150,7 +150,7 @@ class Context:
             select(catalog.Item).where(catalog.Item.barcode == identifier),
             select(catalog.Item).where(catalog.Item.rfid_tag == identifier),
         ):
-            item = self.session.scalar(q.with_for_update() if lock else q)
+            item = self.session.scalar(q)
             if item is not None:
                 return item
         return None
@@ -432,22 +432,24 @@ RENEWED = N_("You already had this copy; the loan is renewed.")
 def renew(ctx: Context) -> Response:
     patron = ctx.reader()
     item = ctx.copy(ctx.request.get("AB"))
+
+    def answer(ok: bool, loan: circulation.Loan | None, message: str | None) -> Response:
+        return _checkout_response(ctx, ok, ok, item, loan, message, command="30")
+
     message = _patron_message(ctx, patron)
     if message is not None or patron.reader is None:
-        return _checkout_response(ctx, False, False, item, None, message, command="30")
+        return answer(False, None, message)
     if item is None:
-        return _checkout_response(
-            ctx, False, False, None, None, ctx.say(UNKNOWN_COPY), command="30"
-        )
+        return answer(False, None, ctx.say(UNKNOWN_COPY))
     loan = _own_loan(ctx, item, patron.reader.id)
     if loan is None:
-        return _checkout_response(ctx, False, False, item, None, ctx.say(NOT_YOURS), command="30")
+        return answer(False, None, ctx.say(NOT_YOURS))
     try:
         with ctx.session.begin_nested():
             loan = circulation.renew(ctx.session, ctx.terminal.actor, loan.id, at=ctx.now)
     except DomainError as refusal:
-        return _checkout_response(ctx, False, False, item, loan, ctx.refusal(refusal), command="30")
-    return _checkout_response(ctx, True, True, item, loan, None, command="30")
+        return answer(False, loan, ctx.refusal(refusal))
+    return answer(True, loan, None)
 
 
 @handles("65")
@@ -692,7 +694,6 @@ def hold(ctx: Context) -> Response:
     except NotFound:
         return _hold_response(ctx, False, None, item, ctx.say(N_("No library has this code.")))
     mode = ctx.request.fixed.get("hold_mode", "+").strip() or "+"
-    mine = circulation.holds.active_hold(ctx.session, patron.reader.id, record_id)
     actor = ctx.terminal.actor
     try:
         with ctx.session.begin_nested():
@@ -708,6 +709,7 @@ def hold(ctx: Context) -> Response:
                     at=ctx.now,
                 )
                 return _hold_response(ctx, True, placed, item, None)
+            mine = circulation.holds.active_hold(ctx.session, patron.reader.id, record_id)
             if mine is None:
                 return _hold_response(
                     ctx, False, None, item, ctx.say(words.READER["hold_not_found"])
