@@ -17,9 +17,11 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from biblioverse.callnumbers import shelf_key
 from biblioverse.db import Base, JSONType, UTCDateTime
 
 
@@ -103,6 +105,8 @@ class Item(Base):
     # copy kept where it was returned, or one on another library's hold shelf.
     at_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     call_number: Mapped[str | None] = mapped_column(String(120))
+    # the call number in shelf order (biblioverse.callnumbers), kept in step by a mapper event
+    shelf_key: Mapped[str | None] = mapped_column(String(200), index=True)
     item_type: Mapped[str] = mapped_column(String(16))
     price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -110,3 +114,9 @@ class Item(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
     record: Mapped[Record] = relationship(back_populates="items")
+
+
+@event.listens_for(Item, "before_insert")
+@event.listens_for(Item, "before_update")
+def _keep_shelf_key(_mapper: Any, _connection: Any, item: Item) -> None:
+    item.shelf_key = shelf_key(item.call_number)

@@ -1,13 +1,23 @@
-"""Tables of the devices context: SIP2 accounts of self-service machines and their log."""
+"""Tables of the devices context: SIP2 accounts of self-service machines and their log;
+smart-shelf antennas, where each copy was last read, gates and the health of each device."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from biblioverse.db import Base, UTCDateTime
+from biblioverse.db import Base, JSONType, UTCDateTime
 
 CHARSETS = ("utf-8", "latin-1", "cp850")
 
@@ -62,3 +72,103 @@ class Sip2ItemProperties(Base):
     properties: Mapped[str] = mapped_column(String(255))
     account_id: Mapped[int | None] = mapped_column(ForeignKey("sip2_accounts.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# --- RFID: smart shelves, positions, gates -----------------------------------------
+
+
+class Antenna(Base):
+    """One antenna of a smart-shelf reader, covering one level of one side of a shelf."""
+
+    __tablename__ = "shelf_antennas"
+    __table_args__ = (
+        UniqueConstraint("device_id", "antenna"),
+        CheckConstraint("side IN ('A', 'B')", name="side"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device_keys.id"), index=True)
+    antenna: Mapped[int] = mapped_column(Integer)  # the number the reader reports
+    shelf_id: Mapped[int] = mapped_column(ForeignKey("shelves.id"), index=True)
+    level: Mapped[int] = mapped_column(SmallInteger)  # 1 is the bottom
+    side: Mapped[str] = mapped_column(String(1), default="A")
+    # the reader's time of the newest full snapshot: every copy on this antenna was there
+    snapshot_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    snapshot_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ItemPosition(Base):
+    """Where a copy was last read, and whether it is still there. The reader's clock and
+    sequence number of the read that set it order late and repeated messages: a read older
+    than what set the row changes nothing."""
+
+    __tablename__ = "item_positions"
+    __table_args__ = (CheckConstraint("state IN ('on_shelf', 'off_shelf')", name="state"),)
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    antenna_id: Mapped[int] = mapped_column(ForeignKey("shelf_antennas.id"), index=True)
+    shelf_id: Mapped[int] = mapped_column(ForeignKey("shelves.id"), index=True)
+    level: Mapped[int] = mapped_column(SmallInteger)
+    side: Mapped[str] = mapped_column(String(1))
+    state: Mapped[str] = mapped_column(String(10))
+    seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    seen_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # when a copy left its shelf: with no loan before it is back, that was use in the library
+    taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class UnknownTag(Base):
+    """A tag a shelf read that no copy carries: a foreign library's book, a new copy not yet
+    tagged in the catalogue, or a damaged tag."""
+
+    __tablename__ = "unknown_tags"
+
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    antenna_id: Mapped[int] = mapped_column(ForeignKey("shelf_antennas.id"), index=True)
+    first_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    reads: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class ShelfUse(Base):
+    """A copy taken from its shelf and put back with no loan between: use in the library."""
+
+    __tablename__ = "shelf_uses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), index=True)
+    shelf_id: Mapped[int] = mapped_column(ForeignKey("shelves.id"), index=True)
+    taken_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    back_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class DeviceHealth(Base):
+    """What ingestion knows of a shelf reader, gate or sensor: its clock, its counts, its
+    newest error. Kept apart from the key row so that a flood of reads never contends with
+    signing in."""
+
+    __tablename__ = "device_health"
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("device_keys.id"), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_message_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    messages: Mapped[int] = mapped_column(BigInteger, default=0)
+    reads: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)
+    error_counts: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class GateEvent(Base):
+    """A tag at a security gate that was not allowed out: the alarm, with the copy."""
+
+    __tablename__ = "gate_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("device_keys.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    tag: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"))
+    reason: Mapped[str] = mapped_column(String(32))

@@ -1,16 +1,18 @@
 """The consortium tree: member libraries, branches, locations, opening hours."""
 
 from biblioverse.libraries.errors import LocationNotFound, OrgUnitNotFound
-from biblioverse.libraries.models import ClosedDay, Location, OpeningPeriod, OrgUnit
+from biblioverse.libraries.models import ClosedDay, Location, OpeningPeriod, OrgUnit, Shelf
 from biblioverse.libraries.rules import OrgKind, Period, Schedule
 from biblioverse.libraries.service import (
     DayStatus,
     LocationInput,
+    ShelfInput,
     UnitInput,
     UnitName,
     UnitNameCache,
     add_closed_day,
     add_location,
+    add_shelf,
     create_unit,
     get_unit,
     get_unit_by_code,
@@ -21,6 +23,8 @@ from biblioverse.libraries.service import (
     schedule_of,
     service_points,
     set_weekly_hours,
+    shelf_for,
+    shelves_of,
     status_at,
     unit_names,
     units_within,
@@ -38,11 +42,14 @@ __all__ = [
     "OrgUnitNotFound",
     "Period",
     "Schedule",
+    "Shelf",
+    "ShelfInput",
     "UnitInput",
     "UnitName",
     "UnitNameCache",
     "add_closed_day",
     "add_location",
+    "add_shelf",
     "create_unit",
     "get_unit",
     "get_unit_by_code",
@@ -53,6 +60,8 @@ __all__ = [
     "schedule_of",
     "service_points",
     "set_weekly_hours",
+    "shelf_for",
+    "shelves_of",
     "status_at",
     "unit_names",
     "units_within",

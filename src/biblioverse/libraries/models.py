@@ -66,6 +66,33 @@ class Location(Base):
     name_zh: Mapped[str] = mapped_column(String(200))
 
 
+class Shelf(Base):
+    """A bookcase of a location: its code (the label on its end panel), how many levels and
+    sides it has, and the call-number range it holds, kept with the range's shelf-order keys
+    so that the database can tell where a copy belongs."""
+
+    __tablename__ = "shelves"
+    __table_args__ = (
+        UniqueConstraint("org_unit_id", "code"),
+        CheckConstraint("scheme IN ('lcc', 'ddc', 'clc')", name="scheme"),
+        CheckConstraint("levels BETWEEN 1 AND 12", name="levels"),
+        CheckConstraint("sides IN (1, 2)", name="sides"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    levels: Mapped[int] = mapped_column(SmallInteger, default=6)
+    sides: Mapped[int] = mapped_column(SmallInteger, default=1)
+    scheme: Mapped[str] = mapped_column(String(8))
+    first_call: Mapped[str] = mapped_column(String(120))
+    last_call: Mapped[str] = mapped_column(String(120))
+    first_key: Mapped[str] = mapped_column(String(200))
+    last_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class OpeningPeriod(Base):
     __tablename__ = "opening_periods"
     __table_args__ = (

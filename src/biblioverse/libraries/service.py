@@ -14,12 +14,13 @@ from zoneinfo import available_timezones
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from biblioverse import callnumbers
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.libraries import rules
 from biblioverse.libraries.errors import OrgUnitNotFound
-from biblioverse.libraries.models import ClosedDay, Location, OpeningPeriod, OrgUnit
+from biblioverse.libraries.models import ClosedDay, Location, OpeningPeriod, OrgUnit, Shelf
 from biblioverse.libraries.rules import OrgKind, Period, Schedule
 
 
@@ -348,3 +349,97 @@ def is_open(unit: OrgUnit, at: dt.datetime) -> bool:
 
 def next_opening(unit: OrgUnit, after: dt.datetime) -> dt.datetime | None:
     return rules.next_opening(schedule_of(unit), after)
+
+
+# --- shelves -----------------------------------------------------------------------
+
+
+@dataclass
+class ShelfInput:
+    location_id: int
+    code: str
+    first_call: str
+    last_call: str
+    scheme: str = "clc"
+    levels: int = 6
+    sides: int = 1
+
+
+def add_shelf(
+    session: Session, actor: Actor | None, unit: OrgUnit, data: ShelfInput, *, at: dt.datetime
+) -> Shelf:
+    """A bookcase of one of the unit's locations, holding a call-number range."""
+    if actor is not None:
+        ensure(actor, Permission.ORG_MANAGE, unit.path)
+    problems = []
+    location = session.get(Location, data.location_id)
+    if location is None or location.org_unit_id != unit.id:
+        problems.append(FieldError("location_id", "invalid", "a location of this library"))
+    code = data.code.strip()
+    if not code or len(code) > 32:
+        problems.append(FieldError("code", "invalid", "1 to 32 characters"))
+    if not 1 <= data.levels <= 12:
+        problems.append(FieldError("levels", "invalid", "1 to 12 levels"))
+    if data.sides not in (1, 2):
+        problems.append(FieldError("sides", "invalid", "1 or 2 sides"))
+    try:
+        scheme = callnumbers.Scheme(data.scheme)
+    except ValueError:
+        problems.append(FieldError("scheme", "invalid", "lcc, ddc or clc"))
+        raise ValidationFailed(problems) from None
+    first = callnumbers.shelf_key(data.first_call, scheme)
+    last = callnumbers.shelf_key(data.last_call, scheme)
+    if first is None:
+        problems.append(FieldError("first_call", "invalid", f"not a {scheme.name} call number"))
+    if last is None:
+        problems.append(FieldError("last_call", "invalid", f"not a {scheme.name} call number"))
+    if first and last and last < first:
+        problems.append(FieldError("last_call", "before_first", "the range ends before it starts"))
+    if problems:
+        raise ValidationFailed(problems)
+    assert first is not None and last is not None
+    if session.scalar(select(Shelf.id).where(Shelf.org_unit_id == unit.id, Shelf.code == code)):
+        raise DuplicateValue("shelf", "code", code)
+    shelf = Shelf(
+        org_unit_id=unit.id,
+        location_id=data.location_id,
+        code=code,
+        levels=data.levels,
+        sides=data.sides,
+        scheme=scheme.value,
+        first_call=data.first_call.strip(),
+        last_call=data.last_call.strip(),
+        first_key=first,
+        last_key=last,
+        created_at=at,
+    )
+    session.add(shelf)
+    session.flush()
+    if actor is not None:
+        log_action(
+            session,
+            actor,
+            "shelf.create",
+            entity="shelf",
+            entity_id=shelf.id,
+            org_unit_id=unit.id,
+            at=at,
+            details={"code": code, "range": [shelf.first_call, shelf.last_call]},
+        )
+    return shelf
+
+
+def shelves_of(session: Session, unit_id: int) -> list[Shelf]:
+    return list(
+        session.scalars(select(Shelf).where(Shelf.org_unit_id == unit_id).order_by(Shelf.code))
+    )
+
+
+def shelf_for(shelves: Sequence[Shelf], key: str | None) -> Shelf | None:
+    """The shelf whose range holds a call number's key (the first, when ranges overlap)."""
+    if key is None:
+        return None
+    for shelf in shelves:
+        if callnumbers.in_range(key, shelf.first_key, shelf.last_key):
+            return shelf
+    return None

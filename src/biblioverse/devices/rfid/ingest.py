@@ -1,0 +1,259 @@
+"""Ingestion of smart-shelf traffic: messages in, batches of reports applied.
+
+Topics (MQTT) — a device publishes under its own registry id:
+
+    biblioverse/v1/devices/{device_id}/tags        snapshot and delta reports (JSON)
+    biblioverse/v1/devices/{device_id}/heartbeat   {"seq": n, "ts": ...}
+
+The same JSON is accepted over HTTP (`POST /api/v1/devices/me/tags`). Messages are read as
+they come (on the event loop: orjson is fast), and applied in batches, a batch every few
+hundred milliseconds, in one transaction on a worker thread: at tens of thousands of reads a
+second a transaction per message would be the bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from sqlalchemy.orm import Session
+
+from biblioverse.devices.rfid.rules import ErrorKind, PayloadError, Report, parse_report
+from biblioverse.devices.rfid.service import AntennaMap, Applied, Health, TagResolver, apply_reports
+
+log = logging.getLogger(__name__)
+
+TOPIC_ROOT = "biblioverse/v1/devices"
+TOPIC_KINDS = {"tags": None, "heartbeat": "heartbeat"}
+ANTENNA_MAP_SECONDS = 10.0  # a new shelf or antenna is picked up this quickly
+
+
+@dataclass
+class FloodLimit:
+    """Per device: a steady rate and a burst of messages; beyond, messages are dropped and
+    counted, so that one misbehaving reader cannot starve the others."""
+
+    per_second: float = 200.0
+    burst: float = 2000.0
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    applied_reports: int = 0
+    applied_reads: int = 0
+    rejected: int = 0
+    dropped: int = 0  # flood
+    stray: int = 0  # a topic that names no device
+    batches: int = 0
+    moved: int = 0
+
+
+@dataclass
+class Ingestor:
+    factory: Callable[[], Session]
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    flood: FloodLimit = field(default_factory=FloodLimit)
+    stats: IngestStats = field(default_factory=IngestStats)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reports: list[Report] = []
+        self._health: dict[int, Health] = {}
+        self._buckets: dict[int, _Bucket] = {}
+        self._resolver = TagResolver()
+        self._antennas: AntennaMap | None = None
+        self._flushing = threading.Lock()
+
+    # --- receiving (any thread; the MQTT loop) ---------------------------------------
+
+    def _allowed(self, device_id: int) -> bool:
+        now = time.monotonic()
+        b = self._buckets.get(device_id)
+        if b is None:
+            b = self._buckets[device_id] = _Bucket(self.flood.burst, now)
+        b.tokens = min(self.flood.burst, b.tokens + (now - b.at) * self.flood.per_second)
+        b.at = now
+        if b.tokens < 1:
+            return False
+        b.tokens -= 1
+        return True
+
+    def accept(self, device_id: int, payload: bytes, *, kind: str | None = None) -> bool:
+        """Takes one message; False when it was refused (and counted against the device)."""
+        received = self.clock()
+        with self._lock:
+            self.stats.received += 1
+            if not self._allowed(device_id):
+                self.stats.dropped += 1
+                self._health.setdefault(device_id, Health()).error(
+                    ErrorKind.FLOOD, "more messages than the device may send; dropped", received
+                )
+                return False
+        try:
+            report = parse_report(payload, device_id=device_id, received=received, kind=kind)
+        except PayloadError as exc:
+            with self._lock:
+                self.stats.rejected += 1
+                self._health.setdefault(device_id, Health()).error(exc.kind, str(exc), received)
+            return False
+        with self._lock:
+            self._reports.append(report)
+        return True
+
+    def accept_topic(self, topic: str, payload: bytes) -> bool:
+        parts = topic.split("/")
+        root = TOPIC_ROOT.split("/")
+        if len(parts) != len(root) + 2 or parts[: len(root)] != root:
+            self.stats.stray += 1
+            return False
+        device, what = parts[-2], parts[-1]
+        if not device.isdigit() or what not in TOPIC_KINDS:
+            self.stats.stray += 1
+            return False
+        return self.accept(int(device), payload, kind=TOPIC_KINDS[what])
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._reports)
+
+    # --- applying (a worker thread) -----------------------------------------------------
+
+    def flush(self) -> Applied | None:
+        """Applies what came in since the last flush, in one transaction. A failed batch is
+        logged and dropped: the readers' next snapshots restore the truth."""
+        with self._flushing:
+            with self._lock:
+                reports, self._reports = self._reports, []
+                health, self._health = self._health, {}
+            if not reports and not health:
+                return None
+            try:
+                with self.factory() as session:
+                    if self._antennas is None or (
+                        time.monotonic() - self._antennas.loaded_at > ANTENNA_MAP_SECONDS
+                    ):
+                        self._antennas = AntennaMap.load(session)
+                    applied = apply_reports(
+                        session,
+                        reports,
+                        at=self.clock(),
+                        antennas=self._antennas,
+                        resolver=self._resolver,
+                        health=health,
+                    )
+                    session.commit()
+            except Exception:
+                log.exception("a batch of %d shelf reports failed", len(reports))
+                return None
+            self.stats.batches += 1
+            self.stats.applied_reports += applied.reports
+            self.stats.applied_reads += applied.reads
+            self.stats.rejected += applied.rejected
+            self.stats.moved += applied.moved
+            return applied
+
+    def refresh_devices(self) -> None:
+        """Forget the antenna map (a shelf or device was just registered)."""
+        self._antennas = None
+
+
+# --- MQTT ---------------------------------------------------------------------------
+
+
+def mqtt_settings(url: str) -> dict[str, object]:
+    """`mqtt://user:password@host:port` (or `mqtts://`) to aiomqtt's arguments."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp"):
+        raise ValueError(f"BIBLIOVERSE_MQTT_URL: scheme {parts.scheme!r}; use mqtt:// or mqtts://")
+    out: dict[str, object] = {
+        "hostname": parts.hostname or "127.0.0.1",
+        "port": parts.port or (8883 if parts.scheme == "mqtts" else 1883),
+    }
+    if parts.username:
+        out["username"] = parts.username
+        out["password"] = parts.password
+    if parts.scheme == "mqtts":
+        import ssl
+
+        out["tls_context"] = ssl.create_default_context()
+    return out
+
+
+async def run_mqtt(
+    ingestor: Ingestor,
+    url: str,
+    *,
+    stop: asyncio.Event,
+    interval: float = 0.25,
+    ready: asyncio.Event | None = None,
+    client_id: str = "biblioverse-ingest",
+    group: str = "biblioverse",
+) -> None:
+    """Subscribes to every device's topics and applies what arrives until `stop` is set;
+    reconnects when the broker goes away. With several app processes the subscription is
+    shared (`$share/...`): each message goes to one of them."""
+    import aiomqtt
+
+    settings = mqtt_settings(url)
+
+    async def flusher() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            await asyncio.to_thread(ingestor.flush)
+
+    flushing = asyncio.create_task(flusher())
+    try:
+        while not stop.is_set():
+            try:
+                async with aiomqtt.Client(
+                    identifier=client_id,
+                    clean_session=True,
+                    **settings,  # type: ignore[arg-type]
+                ) as client:
+                    await client.subscribe(f"$share/{group}/{TOPIC_ROOT}/+/tags", qos=1)
+                    await client.subscribe(f"$share/{group}/{TOPIC_ROOT}/+/heartbeat", qos=0)
+                    if ready is not None:
+                        ready.set()
+                    messages = client.messages.__aiter__()
+                    while not stop.is_set():
+                        getter = asyncio.ensure_future(messages.__anext__())
+                        stopper = asyncio.ensure_future(stop.wait())
+                        done, _ = await asyncio.wait(
+                            {getter, stopper}, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        if getter not in done:
+                            getter.cancel()
+                            break
+                        stopper.cancel()
+                        message = getter.result()
+                        payload = message.payload
+                        if isinstance(payload, str):
+                            payload = payload.encode()
+                        if isinstance(payload, bytes | bytearray):
+                            ingestor.accept_topic(str(message.topic), bytes(payload))
+            except aiomqtt.MqttError as exc:
+                if stop.is_set():
+                    break
+                log.warning("MQTT broker unreachable (%s); retrying in 2 s", exc)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 2.0)
+    finally:
+        stop.set()
+        await flushing
+        await asyncio.to_thread(ingestor.flush)
