@@ -80,8 +80,8 @@ def upgrade() -> None:
         sa.Column("scheme", sa.String(length=8), nullable=False),
         sa.Column("first_call", sa.String(length=120), nullable=False),
         sa.Column("last_call", sa.String(length=120), nullable=False),
-        sa.Column("first_key", sa.String(length=200), nullable=False),
-        sa.Column("last_key", sa.String(length=200), nullable=False),
+        sa.Column("first_key", biblioverse.db.SortKey, nullable=False),
+        sa.Column("last_key", biblioverse.db.SortKey, nullable=False),
         sa.Column("created_at", biblioverse.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("scheme IN ('lcc', 'ddc', 'clc')", name=op.f("ck_shelves_scheme")),
         sa.CheckConstraint("levels BETWEEN 1 AND 12", name=op.f("ck_shelves_levels")),
@@ -220,7 +220,7 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("shelf_key", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("shelf_key", biblioverse.db.SortKey, nullable=True))
         batch_op.create_index(batch_op.f("ix_items_shelf_key"), ["shelf_key"], unique=False)
     _backfill_shelf_keys()
 

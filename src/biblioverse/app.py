@@ -40,6 +40,7 @@ from biblioverse.circulation import pages as circulation_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.devices import pages as devices_pages
+from biblioverse.devices.api import router as devices_router
 from biblioverse.errors import DomainError
 from biblioverse.libraries.api import router as libraries_router
 from biblioverse.readers.api import router as readers_router
@@ -448,6 +449,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         readers_router,
         catalog_router,
         circulation_router,
+        devices_router,
     ):
         app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     MetaData,
+    String,
     Table,
     create_engine,
     event,
@@ -60,6 +61,9 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# Shelf-order keys compare byte by byte (biblioverse.callnumbers): SQLite does by default,
+# PostgreSQL needs the C collation whatever the database's own.
+SortKey = String(200).with_variant(String(200, collation="C"), "postgresql")
 
 
 class Base(DeclarativeBase):

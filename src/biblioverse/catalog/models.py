@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from biblioverse.callnumbers import shelf_key
-from biblioverse.db import Base, JSONType, UTCDateTime
+from biblioverse.db import Base, JSONType, SortKey, UTCDateTime
 
 
 class Record(Base):
@@ -106,7 +106,7 @@ class Item(Base):
     at_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
     call_number: Mapped[str | None] = mapped_column(String(120))
     # the call number in shelf order (biblioverse.callnumbers), kept in step by a mapper event
-    shelf_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    shelf_key: Mapped[str | None] = mapped_column(SortKey, index=True)
     item_type: Mapped[str] = mapped_column(String(16))
     price: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     status: Mapped[str] = mapped_column(String(16), index=True)

@@ -1064,6 +1064,14 @@ def add_item(session: Session, actor: Actor, data: NewItem, *, at: dt.datetime) 
     return item
 
 
+def find_item(session: Session, *, barcode: str) -> Item:
+    """A copy by its barcode, without a lock (for looking, not for lending)."""
+    item = session.scalar(select(Item).where(Item.barcode == barcode))
+    if item is None:
+        raise ItemNotFound(barcode)
+    return item
+
+
 def item_for_update(
     session: Session, *, barcode: str | None = None, rfid_tag: str | None = None
 ) -> Item:

@@ -15,7 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from biblioverse.db import Base, UTCDateTime
+from biblioverse.db import Base, SortKey, UTCDateTime
 
 
 class OrgUnit(Base):
@@ -88,8 +88,8 @@ class Shelf(Base):
     scheme: Mapped[str] = mapped_column(String(8))
     first_call: Mapped[str] = mapped_column(String(120))
     last_call: Mapped[str] = mapped_column(String(120))
-    first_key: Mapped[str] = mapped_column(String(200))
-    last_key: Mapped[str] = mapped_column(String(200))
+    first_key: Mapped[str] = mapped_column(SortKey)
+    last_key: Mapped[str] = mapped_column(SortKey)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

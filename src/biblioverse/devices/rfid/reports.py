@@ -1,0 +1,315 @@
+"""Collection checks from the shelves' reads: mis-shelved copies (and where they belong),
+missing copies, copies on loan standing on a shelf, unknown tags, and use in the library.
+
+The heavy comparisons run in the database: a copy's shelf-order key against the range of the
+shelf it stands on (or of every shelf of its library, for copies that should be on one),
+with the range's bounds as plain string comparisons the indexes serve. Python only dresses
+the rows that are reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from biblioverse import catalog, libraries
+from biblioverse.callnumbers import HIGH
+from biblioverse.devices.models import Antenna, ItemPosition, ShelfUse, UnknownTag
+
+Item = catalog.Item
+Shelf = libraries.Shelf
+Record = catalog.Record
+EXPECTED = ("available",)  # statuses of copies that should stand on their shelf
+MISSING_AFTER = dt.timedelta(days=2)
+
+
+def _fits(key: Any) -> ColumnElement[bool]:
+    """The copy's key lies in the shelf's range (its last call number and all that extends it)."""
+    return and_(key >= Shelf.first_key, key < Shelf.last_key.concat(HIGH))
+
+
+@dataclass(frozen=True)
+class Row:
+    item_id: int
+    barcode: str
+    title: str
+    call_number: str | None
+    shelf: str | None  # where it is (or was last read)
+    level: int | None
+    seen_at: dt.datetime | None
+    belongs: str | None = None  # the shelf its call number belongs on
+
+
+def _last_seen(
+    pos_seen: dt.datetime | None, snap: dt.datetime | None, on: bool
+) -> dt.datetime | None:
+    if on and snap is not None and (pos_seen is None or snap > pos_seen):
+        return snap
+    return pos_seen
+
+
+def misplaced(session: Session, unit_id: int, *, limit: int = 500) -> list[Row]:
+    """Copies standing on a shelf whose range does not hold their call number."""
+    here = libraries.shelves_of(session, unit_id)
+    codes = {s.id: s.code for s in here}
+    P = ItemPosition
+    rows = session.execute(
+        select(
+            Item.id,
+            Item.barcode,
+            Record.title,
+            Item.call_number,
+            Item.shelf_key,
+            P.shelf_id,
+            P.level,
+            P.seen_at,
+            Antenna.snapshot_at,
+        )
+        .join(P, P.item_id == Item.id)
+        .join(Shelf, Shelf.id == P.shelf_id)
+        .join(Antenna, Antenna.id == P.antenna_id)
+        .join(Record, Record.id == Item.record_id)
+        .where(
+            Shelf.org_unit_id == unit_id,
+            P.state == "on_shelf",
+            Item.shelf_key.is_not(None),
+            ~_fits(Item.shelf_key),
+        )
+        .order_by(Shelf.code, P.level, Item.shelf_key)
+        .limit(limit)
+    )
+    out = []
+    for item_id, barcode, title, call, key, shelf_id, level, seen, snap in rows:
+        home = libraries.shelf_for(here, key)
+        out.append(
+            Row(
+                item_id,
+                barcode,
+                title,
+                call,
+                codes.get(shelf_id),
+                level,
+                _last_seen(seen, snap, True),
+                home.code if home else None,
+            )
+        )
+    return out
+
+
+def missing(
+    session: Session,
+    unit_id: int,
+    *,
+    at: dt.datetime,
+    after: dt.timedelta = MISSING_AFTER,
+    limit: int = 500,
+) -> list[Row]:
+    """Copies that should stand on a smart shelf (available, with a call number in the range
+    of a shelf that has antennas) and that no antenna has read for `after`."""
+    P = ItemPosition
+    since = at - after
+    smart = select(Antenna.shelf_id).distinct().scalar_subquery()
+    rows = session.execute(
+        select(
+            Item.id,
+            Item.barcode,
+            Record.title,
+            Item.call_number,
+            Shelf.code,
+            P.level,
+            P.seen_at,
+            P.state,
+            Antenna.snapshot_at,
+        )
+        .join(Shelf, and_(Shelf.org_unit_id == Item.org_unit_id, _fits(Item.shelf_key)))
+        .join(Record, Record.id == Item.record_id)
+        .outerjoin(P, P.item_id == Item.id)
+        .outerjoin(Antenna, Antenna.id == P.antenna_id)
+        .where(
+            Item.org_unit_id == unit_id,
+            Item.at_unit_id.is_(None),
+            Item.status.in_(EXPECTED),
+            Shelf.id.in_(smart),
+            or_(
+                P.item_id.is_(None),
+                and_(P.state == "off_shelf", P.seen_at < since),
+                and_(
+                    P.state == "on_shelf",
+                    P.seen_at < since,
+                    or_(Antenna.snapshot_at.is_(None), Antenna.snapshot_at < since),
+                ),
+            ),
+        )
+        .order_by(Shelf.code, Item.shelf_key)
+        .limit(limit)
+    )
+    out = []
+    for item_id, barcode, title, call, home, level, seen, state, snap in rows:
+        out.append(
+            Row(
+                item_id,
+                barcode,
+                title,
+                call,
+                None,
+                level,
+                _last_seen(seen, snap, state == "on_shelf"),
+                home,
+            )
+        )
+    return out
+
+
+def lent_on_shelf(session: Session, unit_id: int, *, limit: int = 500) -> list[Row]:
+    """Copies on loan that a shelf reads: returned to the shelf, never checked in."""
+    P = ItemPosition
+    rows = session.execute(
+        select(
+            Item.id,
+            Item.barcode,
+            Record.title,
+            Item.call_number,
+            Shelf.code,
+            P.level,
+            P.seen_at,
+            Antenna.snapshot_at,
+        )
+        .join(P, P.item_id == Item.id)
+        .join(Shelf, Shelf.id == P.shelf_id)
+        .join(Antenna, Antenna.id == P.antenna_id)
+        .join(Record, Record.id == Item.record_id)
+        .where(Shelf.org_unit_id == unit_id, P.state == "on_shelf", Item.status == "on_loan")
+        .order_by(Shelf.code, P.level)
+        .limit(limit)
+    )
+    return [
+        Row(i, b, t, c, s, lv, _last_seen(seen, snap, True))
+        for i, b, t, c, s, lv, seen, snap in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Unknown:
+    tag: str
+    shelf: str
+    level: int
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    reads: int
+
+
+def unknown_tags(session: Session, unit_id: int, *, limit: int = 500) -> list[Unknown]:
+    rows = session.execute(
+        select(UnknownTag, Shelf.code, Antenna.level)
+        .join(Antenna, Antenna.id == UnknownTag.antenna_id)
+        .join(Shelf, Shelf.id == Antenna.shelf_id)
+        .where(Shelf.org_unit_id == unit_id)
+        .order_by(UnknownTag.last_seen.desc())
+        .limit(limit)
+    )
+    return [
+        Unknown(u.tag, code, level, u.first_seen, u.last_seen, u.reads) for u, code, level in rows
+    ]
+
+
+@dataclass(frozen=True)
+class Use:
+    item_id: int
+    barcode: str
+    title: str
+    shelf: str
+    times: int
+    last: dt.datetime
+
+
+def in_library_use(
+    session: Session, unit_id: int, *, since: dt.datetime, limit: int = 500
+) -> list[Use]:
+    """Copies taken from a shelf and put back without a loan, most used first."""
+    times = func.count(ShelfUse.id)
+    rows = session.execute(
+        select(Item.id, Item.barcode, Record.title, Shelf.code, times, func.max(ShelfUse.back_at))
+        .join(Item, Item.id == ShelfUse.item_id)
+        .join(Record, Record.id == Item.record_id)
+        .join(Shelf, Shelf.id == ShelfUse.shelf_id)
+        .where(Shelf.org_unit_id == unit_id, ShelfUse.back_at >= since)
+        .group_by(Item.id, Item.barcode, Record.title, Shelf.code)
+        .order_by(times.desc(), Item.barcode)
+        .limit(limit)
+    )
+    return [Use(*row) for row in rows]
+
+
+# --- the whole collection at once -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Every copy of a library against the shelves: the counts of an inventory."""
+
+    expected: int  # copies that should stand on a smart shelf
+    found: int  # of those, read on a shelf
+    correct: int  # read on the shelf their call number belongs on
+    misplaced: int  # read on another shelf
+    missing: int  # expected, not read since the cut-off
+    unexpected: int  # read on a shelf but not expected there (on loan, in transit, withdrawn ...)
+
+
+def reconcile(
+    session: Session,
+    unit_ids: Sequence[int],
+    *,
+    at: dt.datetime,
+    after: dt.timedelta = MISSING_AFTER,
+) -> Reconciliation:
+    """Counts for a branch (or several), in a few set-wise queries."""
+    P = ItemPosition
+    since = at - after
+    smart = select(Antenna.shelf_id).distinct().scalar_subquery()
+    seen_recently = or_(P.seen_at >= since, Antenna.snapshot_at >= since)
+    expected_q = (
+        select(
+            func.count(),
+            func.count(P.item_id).filter(and_(P.state == "on_shelf", seen_recently)),
+            func.count(P.item_id).filter(
+                and_(P.state == "on_shelf", seen_recently, P.shelf_id == Shelf.id)
+            ),
+        )
+        .select_from(Item)
+        .join(Shelf, and_(Shelf.org_unit_id == Item.org_unit_id, _fits(Item.shelf_key)))
+        .outerjoin(P, P.item_id == Item.id)
+        .outerjoin(Antenna, Antenna.id == P.antenna_id)
+        .where(
+            Item.org_unit_id.in_(unit_ids),
+            Item.at_unit_id.is_(None),
+            Item.status.in_(EXPECTED),
+            Shelf.id.in_(smart),
+        )
+    )
+    expected, found, correct = session.execute(expected_q).one()
+    unexpected = session.scalar(
+        select(func.count())
+        .select_from(P)
+        .join(Item, Item.id == P.item_id)
+        .join(Shelf, Shelf.id == P.shelf_id)
+        .join(Antenna, Antenna.id == P.antenna_id)
+        .where(
+            Shelf.org_unit_id.in_(unit_ids),
+            P.state == "on_shelf",
+            seen_recently,
+            Item.status.not_in(EXPECTED),
+        )
+    )
+    return Reconciliation(
+        expected=expected,
+        found=found,
+        correct=correct,
+        misplaced=found - correct,
+        missing=expected - found,
+        unexpected=unexpected or 0,
+    )
