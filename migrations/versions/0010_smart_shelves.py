@@ -82,6 +82,7 @@ def upgrade() -> None:
         sa.Column("last_call", sa.String(length=120), nullable=False),
         sa.Column("first_key", biblioverse.db.SortKey, nullable=False),
         sa.Column("last_key", biblioverse.db.SortKey, nullable=False),
+        sa.Column("end_key", biblioverse.db.SortKey, nullable=False),
         sa.Column("created_at", biblioverse.db.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("scheme IN ('lcc', 'ddc', 'clc')", name=op.f("ck_shelves_scheme")),
         sa.CheckConstraint("levels BETWEEN 1 AND 12", name=op.f("ck_shelves_levels")),

@@ -41,6 +41,7 @@ from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.devices import pages as devices_pages
 from biblioverse.devices.api import router as devices_router
+from biblioverse.devices.rfid.ingest import Ingestor, MqttIngestion
 from biblioverse.errors import DomainError
 from biblioverse.libraries.api import router as libraries_router
 from biblioverse.readers.api import router as readers_router
@@ -412,7 +413,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         relay.start()
         app.state.relay = relay
+        mqtt = None
+        if settings.mqtt_url:
+            mqtt = MqttIngestion(Ingestor(app.state.session_factory), settings.mqtt_url)
+            if not mqtt.start():
+                logging.getLogger(__name__).warning("MQTT broker not reachable yet; retrying")
+        app.state.mqtt = mqtt
         yield
+        if mqtt is not None:
+            mqtt.stop()
         app.state.relay = None
         relay.stop()
         engine.dispose()

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     throttle_account_failures: int = 5
     throttle_address_failures: int = 30
     secure_cookies: bool = False
+    # Smart shelves and sensors publish here (mqtt://user:password@host:1883); unset, the
+    # app takes their messages over HTTP only.
+    mqtt_url: str | None = None
     # Fees are kept in this currency (ISO 4217); a kiosk paying in another is refused.
     currency: str = Field(default="CNY", min_length=3, max_length=3)
 

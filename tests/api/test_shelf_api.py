@@ -91,9 +91,7 @@ def test_a_shelf_reader_posts_reads_and_staff_see_what_is_wrong(
     rows = list(csv.DictReader(io.StringIO(as_csv.text.lstrip("\ufeff"))))
     assert rows[0]["barcode"] == "B3" and rows[0]["title"] == "红楼梦"
 
-    counts = client.get(
-        f"/api/v1/libraries/{central}/reconciliation", headers=librarian
-    ).json()
+    counts = client.get(f"/api/v1/libraries/{central}/reconciliation", headers=librarian).json()
     assert counts == {
         "expected": 4,
         "found": 4,

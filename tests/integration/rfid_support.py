@@ -3,10 +3,8 @@ and the ingestion loop subscribed to the real MQTT broker in a thread of its own
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import accounts, catalog, devices, libraries
 from biblioverse.db import make_session_factory
-from biblioverse.devices.rfid.ingest import TOPIC_ROOT, FloodLimit, Ingestor, run_mqtt
+from biblioverse.devices.rfid.ingest import TOPIC_ROOT, FloodLimit, Ingestor, MqttIngestion
 from tests.factories import NOW, World
 
 BROKER = "mqtt://127.0.0.1:1883"
@@ -122,19 +120,9 @@ def ingesting(
 ) -> Iterator[Running]:
     factory = make_session_factory(engine)
     ingestor = Ingestor(factory, clock=clock, flood=flood or FloodLimit())
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    ready = asyncio.Event()
     group = f"test-{uuid.uuid4().hex[:8]}"
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    future = asyncio.run_coroutine_threadsafe(
-        run_mqtt(
-            ingestor, BROKER, stop=stop, ready=ready, interval=3600, group=group, client_id=group
-        ),
-        loop,
-    )
-    asyncio.run_coroutine_threadsafe(asyncio.wait_for(ready.wait(), 10), loop).result(12)
+    mqtt = MqttIngestion(ingestor, BROKER, interval=3600, group=group, client_id=group)
+    assert mqtt.start(), "the MQTT broker at 127.0.0.1:1883 is not answering"
     publisher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"{group}-pub")
     publisher.connect("127.0.0.1", 1883)
     publisher.loop_start()
@@ -143,8 +131,4 @@ def ingesting(
     finally:
         publisher.loop_stop()
         publisher.disconnect()
-        loop.call_soon_threadsafe(stop.set)
-        future.result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
-        loop.close()
+        mqtt.stop()

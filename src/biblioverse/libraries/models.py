@@ -90,6 +90,9 @@ class Shelf(Base):
     last_call: Mapped[str] = mapped_column(String(120))
     first_key: Mapped[str] = mapped_column(SortKey)
     last_key: Mapped[str] = mapped_column(SortKey)
+    # just past everything the range holds (callnumbers.range_end): a plain column, so that
+    # "key >= first_key AND key < end_key" is an index range on the copies' keys
+    end_key: Mapped[str] = mapped_column(SortKey)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 

@@ -411,6 +411,7 @@ def add_shelf(
         last_call=data.last_call.strip(),
         first_key=first,
         last_key=last,
+        end_key=callnumbers.range_end(last),
         created_at=at,
     )
     session.add(shelf)
@@ -440,6 +441,6 @@ def shelf_for(shelves: Sequence[Shelf], key: str | None) -> Shelf | None:
     if key is None:
         return None
     for shelf in shelves:
-        if callnumbers.in_range(key, shelf.first_key, shelf.last_key):
+        if shelf.first_key <= key < shelf.end_key:
             return shelf
     return None

@@ -257,3 +257,52 @@ async def run_mqtt(
         stop.set()
         await flushing
         await asyncio.to_thread(ingestor.flush)
+
+
+class MqttIngestion:
+    """`run_mqtt` in a thread with its own event loop: for the app's lifespan and the CLI,
+    which have no loop to lend (uvicorn's belongs to the requests)."""
+
+    def __init__(self, ingestor: Ingestor, url: str, **options: object) -> None:
+        self.ingestor, self._url, self._options = ingestor, url, options
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="mqtt", daemon=True)
+        self._stop: asyncio.Event | None = None
+        self._task: object = None
+
+    def start(self, *, wait: float = 10.0) -> bool:
+        """Connect and subscribe; True once subscribed (False: the broker is not there yet,
+        and the loop keeps trying)."""
+        mqtt_settings(self._url)  # a bad URL fails here, loudly, not in the thread
+        self._thread.start()
+
+        async def begin() -> tuple[asyncio.Event, asyncio.Event]:
+            stop, ready = asyncio.Event(), asyncio.Event()
+            self._task = asyncio.ensure_future(
+                run_mqtt(self.ingestor, self._url, stop=stop, ready=ready, **self._options)  # type: ignore[arg-type]
+            )
+            return stop, ready
+
+        self._stop, ready = asyncio.run_coroutine_threadsafe(begin(), self._loop).result(5)
+        try:
+            asyncio.run_coroutine_threadsafe(
+                asyncio.wait_for(ready.wait(), wait), self._loop
+            ).result(wait + 1)
+            return True
+        except TimeoutError:
+            return False
+
+    def stop(self) -> None:
+        if self._stop is None:
+            return
+        self._loop.call_soon_threadsafe(self._stop.set)
+
+        async def finish() -> None:
+            if isinstance(self._task, asyncio.Future):
+                await self._task
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(finish(), self._loop).result(15)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()

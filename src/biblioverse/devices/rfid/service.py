@@ -511,10 +511,10 @@ def gate_check(
     status: dict[int, str] = {}
     ids = [i for i in copies.values() if i is not None]
     for chunk in _chunks(ids):
-        for item_id, item_status in session.execute(
+        for copy_id, item_status in session.execute(
             select(catalog.Item.id, catalog.Item.status).where(catalog.Item.id.in_(chunk))
         ):
-            status[item_id] = item_status
+            status[copy_id] = item_status
     answers = []
     for tag, item_id in copies.items():
         if item_id is None:

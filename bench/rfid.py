@@ -1,0 +1,511 @@
+"""Smart-shelf benchmark: tag reads through the real MQTT broker, and reconciling a whole
+collection against its shelves.
+
+    .venv/bin/python bench/rfid.py                      # the issue's sizes, both databases
+    .venv/bin/python bench/rfid.py --quick              # small sizes, under a minute
+    .venv/bin/python bench/rfid.py --backend sqlite     # one database only
+
+Needs Mosquitto at 127.0.0.1:1883 and, for PostgreSQL, a server at 127.0.0.1:5432 (user
+postgres, trust); a throwaway database ``bench_rfid_<pid>`` is created and dropped.
+
+Ingest: shelf readers (50 readers of 10 antennas) publish full snapshots of their antennas,
+round after round, from a separate process (QoS 1, as readers do); between rounds a few
+percent of the copies move to another shelf. The ingestor runs in this process as the app
+runs it (MqttIngestion, a batch every 100 ms). Timed from the first message published to
+the last read applied; then every copy's position is checked against the last round. The
+peer is the broker alone: a subscriber that only parses and counts the same messages.
+
+Reconcile: a collection of copies with call numbers over 300 shelves, 97% read where they
+belong, 2% on a wrong shelf, 1% never read; `reports.reconcile` counts them. The peer is the
+database's own join of copies to positions (a count), the least any reconciliation reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as paho
+import psycopg
+from sqlalchemy import insert, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from biblioverse import accounts, catalog, devices, libraries, migrate  # noqa: E402
+from biblioverse.callnumbers import shelf_key  # noqa: E402
+from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
+from biblioverse.devices.models import Antenna, ItemPosition  # noqa: E402
+from biblioverse.devices.rfid import reports  # noqa: E402
+from biblioverse.devices.rfid.ingest import (  # noqa: E402
+    TOPIC_ROOT,
+    FloodLimit,
+    Ingestor,
+    MqttIngestion,
+)
+from biblioverse.libraries import OrgKind, UnitInput  # noqa: E402
+
+PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
+READERS, ANTENNAS = 50, 10
+_backend = ""
+
+
+def emit(metric: str, value: float, unit: str, **extra: object) -> None:
+    row = {"bench": "rfid", "backend": _backend, "metric": metric, "value": round(value, 3)}
+    print(json.dumps({**row, "unit": unit, **extra}), flush=True)
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+# --- a library with shelves -----------------------------------------------------------------
+
+
+def library(session, shelves: int):  # type: ignore[no-untyped-def]
+    now = utcnow()
+    top = libraries.create_unit(
+        session, None, UnitInput(OrgKind.CONSORTIUM, "bench", "Bench", "基准"), at=now
+    )
+    unit = libraries.create_unit(
+        session,
+        None,
+        UnitInput(OrgKind.LIBRARY, "bench-lib", "Bench library", "基准馆", parent_id=top.id),
+        at=now,
+    )
+    loc = libraries.add_location(
+        session, None, unit, libraries.LocationInput("STACKS", 1, "A", "Stacks", "书库"), at=now
+    )
+    rows = []
+    for n in range(shelves):
+        data = libraries.ShelfInput(loc.id, f"S{n:03d}", f"I{n:03d}0", f"I{n:03d}9", "clc")
+        rows.append(libraries.add_shelf(session, None, unit, data, at=now))
+    record = catalog.save_record(
+        session,
+        _cataloguer(session, unit),
+        None,
+        catalog.RecordForm(title="Bench"),
+        at=now,
+    )
+    session.commit()
+    return unit, rows, record.id
+
+
+def _cataloguer(session, unit):  # type: ignore[no-untyped-def]
+    from biblioverse.access import Actor, Grant, PrincipalKind, Role
+
+    return Actor(PrincipalKind.STAFF, 0, "bench", grants=(Grant(Role.ADMIN, unit.path, unit.id),))
+
+
+def add_copies(session, unit_id: int, record_id: int, n: int, shelves: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """`n` copies spread over the shelves' ranges, inserted in bulk; their tags."""
+    now = utcnow()
+    tags = []
+    table = catalog.Item.__table__
+    for start in range(0, n, 20000):
+        rows = []
+        for i in range(start, min(n, start + 20000)):
+            shelf, slot = i % shelves, (i // shelves) % 10
+            call = f"I{shelf:03d}{slot}/{i}"
+            tag = f"E2801160{i:016X}"
+            tags.append(tag)
+            rows.append(
+                {
+                    "record_id": record_id,
+                    "barcode": f"B{i:09d}",
+                    "rfid_tag": tag,
+                    "org_unit_id": unit_id,
+                    "call_number": call,
+                    "shelf_key": shelf_key(call),
+                    "item_type": "book",
+                    "status": "available",
+                    "circulates": True,
+                    "created_at": now,
+                }
+            )
+        session.execute(insert(table), rows)
+    session.commit()
+    return tags
+
+
+# --- ingest ----------------------------------------------------------------------------------
+
+
+def plan(
+    tags: list[str], rounds: int, move: float, seed: int = 7
+) -> tuple[list[bytes], dict[str, int]]:
+    """Messages (topic and payload, as JSON lines for the publisher) and where every tag ends."""
+    rng = random.Random(seed)
+    slots = READERS * ANTENNAS
+    where = {t: i % slots for i, t in enumerate(tags)}
+    lines = []
+    t0 = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    seq = [0] * READERS
+    for r in range(rounds):
+        if r:
+            for t in rng.sample(tags, int(len(tags) * move)):
+                where[t] = rng.randrange(slots)
+        on: list[list[str]] = [[] for _ in range(slots)]
+        for t, a in where.items():
+            on[a].append(t)
+        ts = (t0 + dt.timedelta(seconds=r)).isoformat()
+        for a in range(slots):
+            reader = a // ANTENNAS
+            seq[reader] += 1
+            body = {
+                "type": "snapshot",
+                "seq": seq[reader],
+                "ts": ts,
+                "antenna": a % ANTENNAS + 1,
+                "tags": on[a],
+            }
+            lines.append(orjson.dumps({"reader": reader, "body": body}))
+    return lines, where
+
+
+def publish(path: str, rate: float) -> None:
+    """The publisher process: reads the plan and publishes it at `rate` reads a second (0: as
+    fast as the broker takes it), as readers do, steadily."""
+    with open(path, "rb") as f:
+        head = orjson.loads(f.readline())
+        lines = [orjson.loads(line) for line in f]
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", 1883)
+    client.loop_start()
+    print(json.dumps({"start": time.time()}), flush=True)
+    infos = []
+    began, sent = time.perf_counter(), 0
+    for line in lines:
+        device = head["devices"][line["reader"]]
+        infos.append(
+            client.publish(f"{TOPIC_ROOT}/{device}/tags", orjson.dumps(line["body"]), qos=1)
+        )
+        sent += len(line["body"]["tags"])
+        if rate:
+            ahead = sent / rate - (time.perf_counter() - began)
+            if ahead > 0:
+                time.sleep(ahead)
+    for info in infos:
+        info.wait_for_publish(60)
+    print(json.dumps({"end": time.time()}), flush=True)
+    client.loop_stop()
+    client.disconnect()
+
+
+def raw_broker(path: str, total_reads: int) -> float:
+    """Seconds for the broker alone to carry the plan to a subscriber that parses it."""
+    got = {"reads": 0, "last": 0.0}
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{os.getpid()}")
+
+    def on_message(_c, _u, msg):  # type: ignore[no-untyped-def]
+        got["reads"] += len(orjson.loads(msg.payload)["tags"])
+        got["last"] = time.time()
+
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", 1883)
+    sub.subscribe(f"{TOPIC_ROOT}/+/tags", qos=1)
+    sub.loop_start()
+    time.sleep(0.5)
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--publish", path, "--rate", "0"], stdout=subprocess.PIPE
+    )
+    start = json.loads(proc.stdout.readline())["start"]  # type: ignore[union-attr]
+    proc.wait(300)
+    deadline = time.time() + 120
+    while got["reads"] < total_reads and time.time() < deadline:
+        time.sleep(0.01)
+    sub.loop_stop()
+    sub.disconnect()
+    return got["last"] - start
+
+
+def bench_ingest(url: str, items: int, rounds: int, rate: float) -> None:
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        unit, shelves, record_id = library(session, READERS)
+        tags = add_copies(session, unit.id, record_id, items, READERS)
+        device_ids = []
+        for r in range(READERS):
+            device, _ = accounts.create_device_key(
+                session, None, name=f"reader {r}", kind="shelf", org_unit_id=unit.id, at=utcnow()
+            )
+            device_ids.append(device.id)
+            for a in range(ANTENNAS):
+                devices.add_antenna(
+                    session,
+                    None,
+                    device_id=device.id,
+                    antenna=a + 1,
+                    shelf_id=shelves[r].id,
+                    level=a % 6 + 1,
+                    side="A",
+                    at=utcnow(),
+                )
+        session.commit()
+        antenna_of = {
+            (d, n): aid
+            for aid, d, n in session.execute(select(Antenna.id, Antenna.device_id, Antenna.antenna))
+        }
+    lines, final = plan(tags, rounds, move=0.03)
+    total = sum(len(orjson.loads(line)["body"]["tags"]) for line in lines)
+    with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
+        f.write(orjson.dumps({"devices": device_ids}) + b"\n")
+        for line in lines:
+            f.write(line + b"\n")
+        path = f.name
+
+    ingestor = Ingestor(factory, flood=FloodLimit(per_second=100000, burst=100000))
+    mqtt = MqttIngestion(
+        ingestor,
+        "mqtt://127.0.0.1:1883",
+        interval=0.1,
+        group=f"bench{os.getpid()}",
+        client_id=f"bench{os.getpid()}",
+    )
+    assert mqtt.start(), "no MQTT broker at 127.0.0.1:1883"
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--publish", path, "--rate", str(rate)], stdout=subprocess.PIPE
+    )
+    start = json.loads(proc.stdout.readline())["start"]  # type: ignore[union-attr]
+    deadline = start + total / rate + 30 if rate else time.time() + 600
+    while ingestor.stats.applied_reads + ingestor.stats.rejected < total and time.time() < deadline:
+        time.sleep(0.02)
+    took = time.time() - start
+    published = json.loads(proc.stdout.readline())["end"] - start  # type: ignore[union-attr]
+    proc.wait(60)
+    mqtt.stop()
+    lost = total - ingestor.stats.applied_reads
+    if lost:
+        # the broker drops QoS 1 messages beyond a slow subscriber's queue: we fell behind
+        print(
+            f"{lost} of {total} reads lost at {rate:.0f} reads/s: {ingestor.stats}", file=sys.stderr
+        )
+        emit("reads_lost", lost, "reads", goal=0, better="lower", n=total, offered=rate)
+        os.unlink(path)
+        raise SystemExit(1)
+
+    with factory() as session:
+        by_tag = dict(session.execute(select(catalog.Item.rfid_tag, catalog.Item.id)).all())
+        where = {
+            item: antenna
+            for item, antenna in session.execute(
+                select(ItemPosition.item_id, ItemPosition.antenna_id).where(
+                    ItemPosition.state == "on_shelf"
+                )
+            )
+        }
+    wrong = sum(
+        1
+        for tag, slot in final.items()
+        if where.get(by_tag[tag]) != antenna_of[(device_ids[slot // ANTENNAS], slot % ANTENNAS + 1)]
+    )
+    raw = raw_broker(path, total)
+    os.unlink(path)
+    emit(
+        "ingest_reads_per_s",
+        total / took,
+        "reads/s",
+        goal=20000,
+        better="higher",
+        n=total,
+        items=items,
+        offered=rate,  # paced: what was applied, first message published to last read stored
+    )
+    emit("lag_after_last_publish_s", took - published, "s", better="lower")
+    emit("positions_wrong", wrong, "copies", goal=0, better="lower", n=items)
+    emit("raw_broker_reads_per_s", total / raw, "reads/s", n=total)
+    emit("ratio_vs_raw_broker", took / raw, "x", better="lower")
+    print(
+        f"[{_backend}] ingest {total} reads in {took:.2f} s ({total / took:.0f}/s); broker alone {raw:.2f} s; {wrong} wrong",
+        file=sys.stderr,
+    )
+    engine.dispose()
+
+
+# --- reconcile ---------------------------------------------------------------------------------
+
+
+def bench_reconcile(url: str, items: int) -> None:
+    shelves_n = 300
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    rng = random.Random(11)
+    with factory() as session:
+        unit, shelves, record_id = library(session, shelves_n)
+        device, _ = accounts.create_device_key(
+            session, None, name="inventory", kind="shelf", org_unit_id=unit.id, at=utcnow()
+        )
+        antenna_ids = []
+        for n, shelf in enumerate(shelves):
+            a = (
+                devices.add_antenna(
+                    session,
+                    None,
+                    device_id=device.id,
+                    antenna=n % 256,
+                    shelf_id=shelf.id,
+                    level=1,
+                    at=utcnow(),
+                )
+                if n < 256
+                else None
+            )
+            if a is None:
+                d2, _ = accounts.create_device_key(
+                    session, None, name=f"inv {n}", kind="shelf", org_unit_id=unit.id, at=utcnow()
+                )
+                a = devices.add_antenna(
+                    session,
+                    None,
+                    device_id=d2.id,
+                    antenna=1,
+                    shelf_id=shelf.id,
+                    level=1,
+                    at=utcnow(),
+                )
+            antenna_ids.append((a.id, shelf.id))
+        session.commit()
+        t_seed = time.perf_counter()
+        add_copies(session, unit.id, record_id, items, shelves_n)
+        ids = [i for (i,) in session.execute(select(catalog.Item.id).order_by(catalog.Item.id))]
+        now = utcnow()
+        expect_misplaced = expect_missing = 0
+        rows = []
+        for n, item_id in enumerate(ids):
+            roll = rng.random()
+            home = n % shelves_n
+            if roll < 0.01:
+                expect_missing += 1
+                continue
+            if roll < 0.03:
+                expect_misplaced += 1
+                home = (home + 1 + rng.randrange(shelves_n - 1)) % shelves_n
+            aid, sid = antenna_ids[home]
+            rows.append(
+                {
+                    "item_id": item_id,
+                    "antenna_id": aid,
+                    "shelf_id": sid,
+                    "level": 1,
+                    "side": "A",
+                    "state": "on_shelf",
+                    "seen_at": now,
+                    "seen_seq": 1,
+                    "taken_at": None,
+                }
+            )
+            if len(rows) == 20000:
+                session.execute(insert(ItemPosition.__table__), rows)
+                rows = []
+        if rows:
+            session.execute(insert(ItemPosition.__table__), rows)
+        session.commit()
+        if engine.dialect.name == "postgresql":
+            session.execute(text("ANALYZE"))
+            session.commit()
+        seeded = time.perf_counter() - t_seed
+    with factory() as session:
+        t = time.perf_counter()
+        got = reports.reconcile(session, [unit.id], at=utcnow())
+        took = time.perf_counter() - t
+        t = time.perf_counter()
+        session.execute(
+            text(
+                "SELECT count(*) FROM items JOIN item_positions ON item_positions.item_id = items.id"
+            )
+        ).scalar()
+        raw = time.perf_counter() - t
+    ok = (
+        got.expected == items
+        and got.misplaced == expect_misplaced
+        and got.missing == expect_missing
+    )
+    if not ok:
+        print(
+            f"reconciliation wrong: {got}; expected misplaced {expect_misplaced}, missing {expect_missing}",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+    emit("reconcile_s", took, "s", goal=10, better="lower", n=items)
+    emit("raw_join_count_s", raw, "s", n=items)
+    emit("ratio_vs_raw_join", took / raw, "x", better="lower")
+    print(
+        f"[{_backend}] reconcile {items} copies in {took:.2f} s (raw join {raw:.2f} s; seeding took {seeded:.0f} s): {got}",
+        file=sys.stderr,
+    )
+    engine.dispose()
+
+
+# --- databases ------------------------------------------------------------------------------------
+
+
+def fresh_database(backend: str, tmp: Path) -> tuple[str, str | None]:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp / 'bench.db'}"
+        migrate.upgrade(url)
+        return url, None
+    name = f"bench_rfid_{os.getpid()}"
+    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    migrate.upgrade(url)
+    return url, name
+
+
+def drop(name: str | None) -> None:
+    if name:
+        with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    global _backend
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--only", choices=["ingest", "reconcile"])
+    parser.add_argument(
+        "--rate", type=float, default=25000, help="reads a second offered (0: flat out)"
+    )
+    parser.add_argument("--publish", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.publish:
+        publish(args.publish, args.rate)
+        return
+    ingest_items, rounds = (20000, 5) if args.quick else (100000, 10)
+    reconcile_items = 50000 if args.quick else 1000000
+    print(f"rfid bench on {machine()}", file=sys.stderr)
+    for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
+        _backend = backend
+        for what in ("ingest", "reconcile"):
+            if args.only and args.only != what:
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                url, name = fresh_database(backend, Path(tmp))
+                try:
+                    if what == "ingest":
+                        bench_ingest(url, ingest_items, rounds, args.rate)
+                    else:
+                        bench_reconcile(url, reconcile_items)
+                finally:
+                    drop(name)
+
+
+if __name__ == "__main__":
+    main()
