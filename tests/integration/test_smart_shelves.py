@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import devices
 from biblioverse.devices.models import DeviceHealth, ItemPosition, ShelfUse, UnknownTag
+from biblioverse.devices.rfid import reports
 from biblioverse.devices.rfid.ingest import FloodLimit
 from tests.factories import NOW, lend, rule, world
 from tests.integration.rfid_support import ingesting, message, room
@@ -121,6 +122,7 @@ def test_taken_and_put_back_without_a_loan_is_use_in_the_library(
 ) -> None:
     w = world(session)
     r = room(session, w)
+    central = w.central.id
     b1, b2 = r.tags["B1"], r.tags["B2"]
     i1, i2 = r.items["B1"], r.items["B2"]
     session.rollback()
@@ -149,6 +151,11 @@ def test_taken_and_put_back_without_a_loan_is_use_in_the_library(
         assert len(list(session.scalars(select(ShelfUse)))) == 1
         session.rollback()
         assert positions(session)[i2] == (r.shelf1, 1, "on_shelf")
+    # the librarian's reports say the same
+    lent = reports.lent_on_shelf(session, central)
+    assert [(x.barcode, x.shelf, x.level) for x in lent] == [("B2", "I-1", 1)]
+    used = reports.in_library_use(session, central, since=T0)
+    assert [(u.barcode, u.shelf, u.times) for u in used] == [("B1", "I-1", 1)]
 
 
 def test_bad_messages_are_counted_against_their_device_and_harm_nothing(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
@@ -52,10 +52,10 @@ def _last_seen(
     return pos_seen
 
 
-def misplaced(session: Session, unit_id: int, *, limit: int = 500) -> list[Row]:
-    """Copies standing on a shelf whose range does not hold their call number."""
-    here = libraries.shelves_of(session, unit_id)
-    codes = {s.id: s.code for s in here}
+def _on_shelves(
+    session: Session, unit_id: int, *where: ColumnElement[bool], limit: int
+) -> list[tuple[Row, str | None]]:
+    """Copies standing on the library's shelves that meet `where`, with their keys."""
     P = ItemPosition
     rows = session.execute(
         select(
@@ -64,7 +64,7 @@ def misplaced(session: Session, unit_id: int, *, limit: int = 500) -> list[Row]:
             Record.title,
             Item.call_number,
             Item.shelf_key,
-            P.shelf_id,
+            Shelf.code,
             P.level,
             P.seen_at,
             Antenna.snapshot_at,
@@ -73,30 +73,26 @@ def misplaced(session: Session, unit_id: int, *, limit: int = 500) -> list[Row]:
         .join(Shelf, Shelf.id == P.shelf_id)
         .join(Antenna, Antenna.id == P.antenna_id)
         .join(Record, Record.id == Item.record_id)
-        .where(
-            Shelf.org_unit_id == unit_id,
-            P.state == "on_shelf",
-            Item.shelf_key.is_not(None),
-            ~_fits(Item.shelf_key),
-        )
+        .where(Shelf.org_unit_id == unit_id, P.state == "on_shelf", *where)
         .order_by(Shelf.code, P.level, Item.shelf_key)
         .limit(limit)
     )
+    return [
+        (Row(i, b, t, c, code, level, _last_seen(seen, snap, True)), key)
+        for i, b, t, c, key, code, level, seen, snap in rows
+    ]
+
+
+def misplaced(session: Session, unit_id: int, *, limit: int = 500) -> list[Row]:
+    """Copies standing on a shelf whose range does not hold their call number, with the
+    shelf they belong on."""
+    here = libraries.shelves_of(session, unit_id)
     out = []
-    for item_id, barcode, title, call, key, shelf_id, level, seen, snap in rows:
+    for row, key in _on_shelves(
+        session, unit_id, Item.shelf_key.is_not(None), ~_fits(Item.shelf_key), limit=limit
+    ):
         home = libraries.shelf_for(here, key)
-        out.append(
-            Row(
-                item_id,
-                barcode,
-                title,
-                call,
-                codes.get(shelf_id),
-                level,
-                _last_seen(seen, snap, True),
-                home.code if home else None,
-            )
-        )
+        out.append(replace(row, belongs=home.code if home else None))
     return out
 
 
@@ -166,30 +162,7 @@ def missing(
 
 def lent_on_shelf(session: Session, unit_id: int, *, limit: int = 500) -> list[Row]:
     """Copies on loan that a shelf reads: returned to the shelf, never checked in."""
-    P = ItemPosition
-    rows = session.execute(
-        select(
-            Item.id,
-            Item.barcode,
-            Record.title,
-            Item.call_number,
-            Shelf.code,
-            P.level,
-            P.seen_at,
-            Antenna.snapshot_at,
-        )
-        .join(P, P.item_id == Item.id)
-        .join(Shelf, Shelf.id == P.shelf_id)
-        .join(Antenna, Antenna.id == P.antenna_id)
-        .join(Record, Record.id == Item.record_id)
-        .where(Shelf.org_unit_id == unit_id, P.state == "on_shelf", Item.status == "on_loan")
-        .order_by(Shelf.code, P.level)
-        .limit(limit)
-    )
-    return [
-        Row(i, b, t, c, s, lv, _last_seen(seen, snap, True))
-        for i, b, t, c, s, lv, seen, snap in rows
-    ]
+    return [row for row, _ in _on_shelves(session, unit_id, Item.status == "on_loan", limit=limit)]
 
 
 @dataclass(frozen=True)
