@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test install browser lint typecheck pytest serve i18n vendor bench bench-tools clean loc-data
+.PHONY: demo test install browser broker lint typecheck pytest serve i18n vendor bench bench-tools clean loc-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser
+# The smart-shelf tests publish through a real MQTT broker at 127.0.0.1:1883.
+BROKER_UP = $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 1883), 1)" 2>/dev/null
+
+broker: $(STAMP)
+	@if ! $(BROKER_UP); then \
+	  if ! command -v mosquitto >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's mosquitto for the smart-shelf tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+	  fi; \
+	  command -v mosquitto >/dev/null || { echo "the tests need an MQTT broker on 127.0.0.1:1883: sudo apt-get install mosquitto" >&2; exit 1; }; \
+	  echo "starting mosquitto on 127.0.0.1:1883"; \
+	  if [ -r /etc/mosquitto/mosquitto.conf ]; then mosquitto -d -c /etc/mosquitto/mosquitto.conf; else mosquitto -d; fi; \
+	  for _ in 1 2 3 4 5 6 7 8 9 10; do $(BROKER_UP) && break; sleep 1; done; \
+	fi
+
+pytest: $(STAMP) browser broker
 	$(BIN)/pytest
 
 # SQLite always; PostgreSQL too when BIBLIOVERSE_TEST_DATABASE_URL names a server.
