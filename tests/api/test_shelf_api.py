@@ -109,25 +109,35 @@ def test_a_shelf_reader_posts_reads_and_staff_see_what_is_wrong(
 
 
 def test_where_is_a_book_from_rfid_first_then_its_call_number(
-    client: TestClient, session: Session, world: World
+    client: TestClient, session: Session, world: World, as_staff: Headers
 ) -> None:
     r = room(session, world)
+    central = world.central.id
     session.rollback()
-    assert (
-        client.post(
-            "/api/v1/devices/me/tags",
-            json=snapshot(1, 2, [r.tags["B1"]]),
-            headers={"X-Device-Key": r.key},
-        ).status_code
-        == 200
-    )
+    # B4 was last read three days ago, B1 just now; B2 and B3 never
+    for report in (
+        snapshot(1, 3, [r.tags["B4"]], NOW - dt.timedelta(days=3)),
+        snapshot(2, 2, [r.tags["B1"]]),
+    ):
+        posted = client.post(
+            "/api/v1/devices/me/tags", json=report, headers={"X-Device-Key": r.key}
+        )
+        assert posted.status_code == 200, posted.text
     seen = client.get("/api/v1/items/B1/where").json()
     assert seen["source"] == "rfid" and seen["shelf"] == "I-1" and seen["level"] == 2
     assert seen["location"] == "2F-LIT" and seen["floor"] == 2 and seen["on_shelf"]
-    guessed = client.get("/api/v1/items/B4/where").json()
-    assert guessed["source"] == "call_number" and guessed["shelf"] == "I-2"
+    guessed = client.get("/api/v1/items/B3/where").json()
+    assert guessed["source"] == "call_number" and guessed["shelf"] == "I-1"
     assert guessed["level"] is None
     assert client.get("/api/v1/items/NOPE/where").status_code == 404
+    missing = client.get(
+        f"/api/v1/libraries/{central}/shelf-reports/missing", headers=as_staff("central-lib")
+    ).json()
+    assert [(m["barcode"], m["belongs"], m["level"]) for m in missing] == [
+        ("B2", "I-1", None),
+        ("B3", "I-1", None),
+        ("B4", "I-2", 1),
+    ]
 
 
 def test_a_gate_lets_lent_copies_out_and_alarms_for_the_others(

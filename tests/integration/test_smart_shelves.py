@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from biblioverse import devices
+from biblioverse import catalog, devices
 from biblioverse.devices.models import DeviceHealth, ItemPosition, ShelfUse, UnknownTag
 from biblioverse.devices.rfid import reports
 from biblioverse.devices.rfid.ingest import FloodLimit
@@ -83,9 +83,7 @@ def test_copies_move_between_shelves_as_the_reader_sees_them(
     assert h.messages == 5 and h.reads == 8 and h.errors == 0 and h.last_seq == 5
 
 
-def _item(session: Session, item_id: int):  # type: ignore[no-untyped-def]
-    from biblioverse import catalog
-
+def _item(session: Session, item_id: int) -> catalog.Item:
     item = session.get(catalog.Item, item_id)
     assert item is not None
     return item

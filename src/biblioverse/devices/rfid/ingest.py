@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 TOPIC_ROOT = "biblioverse/v1/devices"
 TOPIC_KINDS = {"tags": None, "heartbeat": "heartbeat"}
 ANTENNA_MAP_SECONDS = 10.0  # a new shelf or antenna is picked up this quickly
+MAX_BUCKETS = 100_000  # flood buckets kept, one per device id seen
 
 
 @dataclass
@@ -84,6 +85,8 @@ class Ingestor:
         now = time.monotonic()
         b = self._buckets.get(device_id)
         if b is None:
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._buckets.clear()  # ids invented by a stranger must not grow this forever
             b = self._buckets[device_id] = _Bucket(self.flood.burst, now)
         b.tokens = min(self.flood.burst, b.tokens + (now - b.at) * self.flood.per_second)
         b.at = now

@@ -96,6 +96,31 @@ def misplaced(session: Session, unit_id: int, *, limit: int = 500) -> list[Row]:
     return out
 
 
+def _smart_shelves(session: Session, unit_ids: Sequence[int]) -> list[Any]:
+    """(id, library, code, first key, end key) of the shelves that have antennas."""
+    return list(
+        session.execute(
+            select(Shelf.id, Shelf.org_unit_id, Shelf.code, Shelf.first_key, Shelf.end_key)
+            .where(Shelf.org_unit_id.in_(unit_ids), Shelf.id.in_(select(Antenna.shelf_id)))
+            .order_by(Shelf.code)
+        )
+    )
+
+
+def _expected_on(unit_id: int, first: str, end: str) -> list[ColumnElement[bool]]:
+    """Copies that should stand on the shelf from `first` to `end`. One index range over the
+    copies' keys per shelf: every engine plans that well, where a range join of copies to
+    shelves tempts SQLite into copies x shelves. The other conditions are written so that no
+    index but the key's looks useful to the planner."""
+    return [
+        Item.shelf_key >= first,
+        Item.shelf_key < end,
+        Item.org_unit_id + 0 == unit_id,
+        Item.at_unit_id.is_(None),
+        Item.status.concat("").in_(EXPECTED),
+    ]
+
+
 def missing(
     session: Session,
     unit_id: int,
@@ -108,55 +133,42 @@ def missing(
     of a shelf that has antennas) and that no antenna has read for `after`."""
     P = ItemPosition
     since = at - after
-    smart = select(Antenna.shelf_id).distinct().scalar_subquery()
-    rows = session.execute(
-        select(
-            Item.id,
-            Item.barcode,
-            Record.title,
-            Item.call_number,
-            Shelf.code,
-            P.level,
-            P.seen_at,
-            P.state,
-            Antenna.snapshot_at,
-        )
-        .join(Shelf, and_(Shelf.org_unit_id == Item.org_unit_id, _fits(Item.shelf_key)))
-        .join(Record, Record.id == Item.record_id)
-        .outerjoin(P, P.item_id == Item.id)
-        .outerjoin(Antenna, Antenna.id == P.antenna_id)
-        .where(
-            Item.org_unit_id == unit_id,
-            Item.at_unit_id.is_(None),
-            Item.status.in_(EXPECTED),
-            Shelf.id.in_(smart),
-            or_(
-                P.item_id.is_(None),
-                and_(P.state == "off_shelf", P.seen_at < since),
-                and_(
-                    P.state == "on_shelf",
-                    P.seen_at < since,
-                    or_(Antenna.snapshot_at.is_(None), Antenna.snapshot_at < since),
-                ),
-            ),
-        )
-        .order_by(Shelf.code, Item.shelf_key)
-        .limit(limit)
-    )
-    out = []
-    for item_id, barcode, title, call, home, level, seen, state, snap in rows:
-        out.append(
-            Row(
-                item_id,
-                barcode,
-                title,
-                call,
-                None,
-                level,
-                _last_seen(seen, snap, state == "on_shelf"),
-                home,
+    out: list[Row] = []
+    for _, unit, code, first, end in _smart_shelves(session, [unit_id]):
+        rows = session.execute(
+            select(
+                Item.id,
+                Item.barcode,
+                Record.title,
+                Item.call_number,
+                P.level,
+                P.seen_at,
+                P.state,
+                Antenna.snapshot_at,
             )
+            .join(Record, Record.id == Item.record_id)
+            .outerjoin(P, P.item_id == Item.id)
+            .outerjoin(Antenna, Antenna.id == P.antenna_id)
+            .where(
+                *_expected_on(unit, first, end),
+                or_(
+                    P.item_id.is_(None),
+                    and_(P.state == "off_shelf", P.seen_at < since),
+                    and_(
+                        P.state == "on_shelf",
+                        P.seen_at < since,
+                        or_(Antenna.snapshot_at.is_(None), Antenna.snapshot_at < since),
+                    ),
+                ),
+            )
+            .order_by(Item.shelf_key)
+            .limit(limit - len(out))
         )
+        for item_id, barcode, title, call, level, seen, state, snap in rows:
+            last = _last_seen(seen, snap, state == "on_shelf")
+            out.append(Row(item_id, barcode, title, call, None, level, last, code))
+        if len(out) >= limit:
+            break
     return out
 
 
@@ -239,19 +251,12 @@ def reconcile(
     at: dt.datetime,
     after: dt.timedelta = MISSING_AFTER,
 ) -> Reconciliation:
-    """Counts for a branch (or several), in a few set-wise queries."""
+    """Counts for a branch (or several): one query per smart shelf, and one more."""
     P = ItemPosition
     since = at - after
     seen_recently = or_(P.seen_at >= since, Antenna.snapshot_at >= since)
-    smart = session.execute(
-        select(Shelf.id, Shelf.org_unit_id, Shelf.first_key, Shelf.end_key)
-        .where(Shelf.org_unit_id.in_(unit_ids), Shelf.id.in_(select(Antenna.shelf_id)))
-        .order_by(Shelf.first_key)
-    ).all()
     expected = found = correct = 0
-    # one query per shelf, each an index range over the copies' keys: every engine plans
-    # that well, where a range join of copies to shelves tempts some into copies x shelves
-    for shelf_id, unit_id, first, end in smart:
+    for shelf_id, unit_id, _, first, end in _smart_shelves(session, unit_ids):
         e, f, c = session.execute(
             select(
                 func.count(),
@@ -263,14 +268,7 @@ def reconcile(
             .select_from(Item)
             .outerjoin(P, P.item_id == Item.id)
             .outerjoin(Antenna, Antenna.id == P.antenna_id)
-            .where(
-                Item.shelf_key >= first,
-                Item.shelf_key < end,
-                # written so that no index but the key's looks useful to the planner
-                Item.org_unit_id + 0 == unit_id,
-                Item.at_unit_id.is_(None),
-                Item.status.concat("").in_(EXPECTED),
-            )
+            .where(*_expected_on(unit_id, first, end))
         ).one()
         expected, found, correct = expected + e, found + f, correct + c
     unexpected = session.scalar(

@@ -256,12 +256,11 @@ def apply_reports(
     resolver = resolver or TagResolver()
     health = health if health is not None else {}
     result = Applied()
-    usable: list[tuple[Report, AntennaPlace | None]] = []
+    usable: list[tuple[Report, AntennaPlace]] = []
     for r in reports:
         h = health.setdefault(r.device_id, Health())
         if r.device_id not in antennas.devices:
-            h.error(ErrorKind.UNKNOWN_DEVICE, "unknown or revoked device", at)
-            result.rejected += 1
+            result.rejected += 1  # no health row to count it on: the ingestor counts it
             continue
         h.messages += 1
         h.reads += r.reads
@@ -298,8 +297,8 @@ def apply_reports(
     board = _load_board(
         session,
         items,
-        {p.id for r, p in usable if r.kind is Kind.SNAPSHOT and p is not None},
-        {p.id for _, p in usable if p is not None},
+        {p.id for r, p in usable if r.kind is Kind.SNAPSHOT},
+        {p.id for _, p in usable},
         lent,
     )
     unknown: dict[str, tuple[int, dt.datetime, int]] = {}
@@ -316,7 +315,6 @@ def apply_reports(
         return out
 
     for r, place in sorted(usable, key=lambda rp: (rp[0].order, rp[0].device_id)):
-        assert place is not None
         if r.kind is Kind.SNAPSHOT:
             board.snapshot(place.id, known(r.tags, place, r.ts), r.order)
         else:
