@@ -18,6 +18,12 @@ peer is the broker alone: a subscriber that only parses and counts the same mess
 Reconcile: a collection of copies with call numbers over 300 shelves, 97% read where they
 belong, 2% on a wrong shelf, 1% never read; `reports.reconcile` counts them. The peer is the
 database's own join of copies to positions (a count), the least any reconciliation reads.
+
+Alarms: the app runs as it is deployed (`biblioverse serve`, one worker, BIBLIOVERSE_MQTT_URL
+set); a humidity sensor in a zone with a 45-55 % range publishes a reading of 60 % to the
+broker, and a librarian's client polls `GET /libraries/{id}/alarms` until the alarm is there;
+then a reading of 50 % resolves it. Timed from the publish to the first answer that shows the
+alarm. The peer is the broker's own round trip: the same publish to a plain subscriber.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import json
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -335,6 +342,169 @@ def bench_ingest(url: str, items: int, rounds: int, rate: float) -> None:
     engine.dispose()
 
 
+# --- alarms --------------------------------------------------------------------------------------
+
+BENCH_USER, BENCH_PW = "bench-librarian", "bench-librarian-password-1"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
+
+
+def _broker_round_trip(trials: int) -> list[float]:
+    import queue
+
+    got: queue.Queue[float] = queue.Queue()
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"rtt-sub-{os.getpid()}")
+    sub.on_message = lambda _c, _u, m: got.put(time.perf_counter())
+    sub.connect("127.0.0.1", 1883)
+    sub.subscribe("bench/rtt", qos=1)
+    sub.loop_start()
+    pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"rtt-pub-{os.getpid()}")
+    pub.connect("127.0.0.1", 1883)
+    pub.loop_start()
+    time.sleep(0.3)
+    out = []
+    for _ in range(trials):
+        start = time.perf_counter()
+        pub.publish("bench/rtt", b'{"readings": []}', qos=1)
+        out.append(got.get(timeout=5) - start)
+        time.sleep(0.005)
+    for c in (pub, sub):
+        c.loop_stop()
+        c.disconnect()
+    return out
+
+
+def bench_alarms(url: str, trials: int, data_dir: Path) -> None:
+    import httpx
+
+    from biblioverse.access import Role
+    from biblioverse.devices.building import service as building
+
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        unit, _shelves, _record = library(session, 1)
+        [loc] = libraries.locations_of(session, unit.id)
+        sensor, _key = accounts.create_device_key(
+            session, None, name="climate", kind="sensor", org_unit_id=unit.id, at=utcnow()
+        )
+        admin = _cataloguer(session, unit)
+        building.place_sensor(session, admin, device_id=sensor.id, location_id=loc.id, at=utcnow())
+        building.set_threshold(
+            session, admin, location_id=loc.id, metric="humidity", low=45, high=55, at=utcnow()
+        )
+        accounts.create_staff(
+            session,
+            None,
+            username=BENCH_USER,
+            full_name="Bench Librarian",
+            password=BENCH_PW,
+            home_org_unit_id=unit.id,
+            roles=[(Role.LIBRARIAN, unit.id)],
+            at=utcnow(),
+        )
+        session.commit()
+        unit_id, sensor_id = unit.id, sensor.id
+    engine.dispose()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BIBLIOVERSE_DATABASE_URL": url,
+        "BIBLIOVERSE_DATA_DIR": str(data_dir),
+        "BIBLIOVERSE_MQTT_URL": "mqtt://127.0.0.1:1883",
+        "BIBLIOVERSE_SECRET_KEY": "bench-secret-key",
+    }
+    log = (data_dir / "server.log").open("wb")
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "biblioverse"), "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1"
+    client = httpx.Client()
+    try:
+        for _ in range(300):
+            try:
+                if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        token = client.post(
+            f"{base}/auth/token", json={"kind": "staff", "login": BENCH_USER, "password": BENCH_PW}
+        ).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"sensor-{os.getpid()}")
+        pub.connect("127.0.0.1", 1883)
+        pub.loop_start()
+        topic = f"{TOPIC_ROOT}/{sensor_id}/readings"
+        time.sleep(1.0)  # the app's subscription is up
+        latencies, polls = [], 0
+
+        def alarms() -> list[dict[str, object]]:
+            nonlocal polls
+            polls += 1
+            answer = client.get(f"{base}/libraries/{unit_id}/alarms", headers=headers)
+            answer.raise_for_status()
+            return answer.json()  # type: ignore[no-any-return]
+
+        seq = 0
+        for trial in range(trials + 5):  # the first five warm up
+            for value, want_open in ((60.0, True), (50.0, False)):
+                seq += 1
+                body = {
+                    "seq": seq,
+                    "ts": dt.datetime.now(dt.UTC).isoformat(),
+                    "readings": [{"metric": "humidity", "value": value}],
+                }
+                start = time.perf_counter()
+                pub.publish(topic, orjson.dumps(body), qos=1)
+                while bool(alarms()) != want_open:
+                    if time.perf_counter() - start > 10:
+                        raise SystemExit(f"no alarm change 10 s after reading {seq}")
+                if want_open and trial >= 5:
+                    latencies.append(time.perf_counter() - start)
+        pub.loop_stop()
+        pub.disconnect()
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+        client.close()
+    raw = _broker_round_trip(trials)
+    p95 = _p95(latencies)
+    emit(
+        "alarm_visible_p95_ms",
+        p95 * 1000,
+        "ms",
+        goal=100,
+        better="lower",
+        n=trials,
+        median_ms=round(statistics.median(latencies) * 1000, 2),
+        max_ms=round(max(latencies) * 1000, 2),
+        polls=polls,
+    )
+    emit("raw_broker_round_trip_p95_ms", _p95(raw) * 1000, "ms", n=trials)
+    print(
+        f"[{_backend}] alarm visible over the API: p95 {p95 * 1000:.1f} ms, median "
+        f"{statistics.median(latencies) * 1000:.1f} ms ({trials} readings); broker round trip "
+        f"p95 {_p95(raw) * 1000:.2f} ms",
+        file=sys.stderr,
+    )
+
+
 # --- reconcile ---------------------------------------------------------------------------------
 
 
@@ -479,7 +649,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--only", choices=["ingest", "reconcile"])
+    parser.add_argument("--only", choices=["ingest", "reconcile", "alarms"])
     parser.add_argument(
         "--rate", type=float, default=25000, help="reads a second offered (0: flat out)"
     )
@@ -490,10 +660,11 @@ def main() -> None:
         return
     ingest_items, rounds = (20000, 5) if args.quick else (100000, 10)
     reconcile_items = 50000 if args.quick else 1000000
+    alarm_trials = 40 if args.quick else 200
     print(f"rfid bench on {machine()}", file=sys.stderr)
     for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
         _backend = backend
-        for what in ("ingest", "reconcile"):
+        for what in ("ingest", "reconcile", "alarms"):
             if args.only and args.only != what:
                 continue
             with tempfile.TemporaryDirectory() as tmp:
@@ -501,6 +672,8 @@ def main() -> None:
                 try:
                     if what == "ingest":
                         bench_ingest(url, ingest_items, rounds, args.rate)
+                    elif what == "alarms":
+                        bench_alarms(url, alarm_trials, Path(tmp))
                     else:
                         bench_reconcile(url, reconcile_items)
                 finally:

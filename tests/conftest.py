@@ -97,6 +97,7 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
         database_url=database_url,
         data_dir=tmp_path_factory.mktemp("data"),
         secret_key="test-secret-key-not-for-production",
+        offline_check_s=0,  # the tests' clock is not the wall clock: they call the check
     )
     return create_app(settings)
 

@@ -31,6 +31,7 @@ class Permission(StrEnum):
     FEES_WAIVE = "fees.waive"
     AUDIT_READ = "audit.read"
     DEVICES_MANAGE = "devices.manage"
+    BUILDING_WATCH = "building.watch"  # zones, readings and alarms; acknowledge, resolve
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -46,11 +47,17 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.CIRCULATION_OVERRIDE,
             Permission.FEES_WAIVE,
             Permission.AUDIT_READ,
+            Permission.BUILDING_WATCH,
         }
     ),
     Role.CATALOGUER: frozenset({Permission.CATALOG_MANAGE}),
     Role.CIRCULATION: frozenset(
-        {Permission.READERS_READ, Permission.READERS_MANAGE, Permission.CIRCULATION_OPERATE}
+        {
+            Permission.READERS_READ,
+            Permission.READERS_MANAGE,
+            Permission.CIRCULATION_OPERATE,
+            Permission.BUILDING_WATCH,  # the desk answers the gate and the alarms
+        }
     ),
 }
 

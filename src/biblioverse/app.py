@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -41,6 +42,8 @@ from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.devices import pages as devices_pages
 from biblioverse.devices.api import router as devices_router
+from biblioverse.devices.building.api import router as building_router
+from biblioverse.devices.building.linkage import Linkage, OfflineWatch, mqtt_publisher
 from biblioverse.devices.rfid.ingest import Ingestor, MqttIngestion
 from biblioverse.errors import DomainError
 from biblioverse.libraries.api import router as libraries_router
@@ -415,15 +418,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.relay = relay
         mqtt = None
         if settings.mqtt_url:
-            mqtt = MqttIngestion(Ingestor(app.state.session_factory), settings.mqtt_url)
+            ingestor = Ingestor(app.state.session_factory, after_alarms=relay.nudge)
+            mqtt = MqttIngestion(ingestor, settings.mqtt_url)
             if not mqtt.start():
                 logging.getLogger(__name__).warning("MQTT broker not reachable yet; retrying")
         app.state.mqtt = mqtt
+        watch = OfflineWatch(
+            app.state.session_factory,
+            after=dt.timedelta(seconds=settings.device_offline_s),
+            every=settings.offline_check_s,
+            on_change=relay.nudge,
+        )
+        if settings.offline_check_s:
+            watch.start()
+        app.state.offline_watch = watch
         yield
+        if settings.offline_check_s:
+            watch.stop()
         if mqtt is not None:
             mqtt.stop()
         app.state.relay = None
         relay.stop()
+        app.state.linkage.close()
         engine.dispose()
         read_engine.dispose()
 
@@ -450,6 +466,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_session_factory, lambda: app.state.search_index
     )
     app.state.relay = None  # until the lifespan starts it: events are published inline
+    app.state.linkage = Linkage(
+        app.state.session_factory,
+        publish=mqtt_publisher(settings.mqtt_url) if settings.mqtt_url else None,
+    )
+    for topic in ("alarm.raised", "alarm.resolved"):
+        app.state.event_handlers.setdefault(topic, []).append(app.state.linkage)
 
     add_search_route(app, "/api/v1", ERROR_RESPONSES)  # first: the busiest route
     for router in (
@@ -459,6 +481,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog_router,
         circulation_router,
         devices_router,
+        building_router,
     ):
         app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
 

@@ -10,3 +10,17 @@ class Sip2AccountNotFound(NotFound):
 
     def __init__(self, key: object) -> None:
         super().__init__("SIP2 account", key)
+
+
+class AlarmNotFound(NotFound):
+    code = "alarm_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("alarm", key)
+
+
+class LinkageRuleNotFound(NotFound):
+    code = "linkage_rule_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("linkage rule", key)

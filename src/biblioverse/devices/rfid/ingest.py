@@ -3,12 +3,15 @@
 Topics (MQTT) — a device publishes under its own registry id:
 
     biblioverse/v1/devices/{device_id}/tags        snapshot and delta reports (JSON)
+    biblioverse/v1/devices/{device_id}/readings    a sensor's values (JSON)
     biblioverse/v1/devices/{device_id}/heartbeat   {"seq": n, "ts": ...}
 
-The same JSON is accepted over HTTP (`POST /api/v1/devices/me/tags`). Messages are read as
-they come (on the event loop: orjson is fast), and applied in batches, a batch every few
-hundred milliseconds, in one transaction on a worker thread: at tens of thousands of reads a
-second a transaction per message would be the bottleneck.
+The same JSON is accepted over HTTP (`POST /api/v1/devices/me/tags`, `.../readings`).
+Messages are read as they come (on the event loop: orjson is fast), and applied in batches,
+a batch every few hundred milliseconds, in one transaction on a worker thread: at tens of
+thousands of reads a second a transaction per message would be the bottleneck. A sensor's
+reading does not wait for the next tick: it wakes the batcher at once, so that an alarm is
+visible within milliseconds.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from biblioverse.devices.building.rules import ReadingReport, parse_readings
+from biblioverse.devices.building.service import apply_readings
 from biblioverse.devices.rfid.rules import ErrorKind, PayloadError, Report, parse_report
 from biblioverse.devices.rfid.service import AntennaMap, Applied, Health, TagResolver, apply_reports
 
 log = logging.getLogger(__name__)
 
 TOPIC_ROOT = "biblioverse/v1/devices"
-TOPIC_KINDS = {"tags": None, "heartbeat": "heartbeat"}
+TOPIC_KINDS = {"tags": None, "heartbeat": "heartbeat", "readings": "readings"}
 ANTENNA_MAP_SECONDS = 10.0  # a new shelf or antenna is picked up this quickly
 MAX_BUCKETS = 100_000  # flood buckets kept, one per device id seen
 
@@ -61,6 +66,9 @@ class IngestStats:
     stray: int = 0  # a topic that names no device
     batches: int = 0
     moved: int = 0
+    readings: int = 0
+    alarms_raised: int = 0
+    alarms_resolved: int = 0
 
 
 @dataclass
@@ -69,10 +77,13 @@ class Ingestor:
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     flood: FloodLimit = field(default_factory=FloodLimit)
     stats: IngestStats = field(default_factory=IngestStats)
+    # after a batch that raised or resolved alarms committed (the app nudges its relay)
+    after_alarms: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._reports: list[Report] = []
+        self._readings: list[ReadingReport] = []
         self._health: dict[int, Health] = {}
         self._buckets: dict[int, _Bucket] = {}
         self._resolver = TagResolver()
@@ -107,14 +118,20 @@ class Ingestor:
                 )
                 return False
         try:
-            report = parse_report(payload, device_id=device_id, received=received, kind=kind)
+            if kind == "readings":
+                reading = parse_readings(payload, device_id=device_id, received=received)
+            else:
+                report = parse_report(payload, device_id=device_id, received=received, kind=kind)
         except PayloadError as exc:
             with self._lock:
                 self.stats.rejected += 1
                 self._health.setdefault(device_id, Health()).error(exc.kind, str(exc), received)
             return False
         with self._lock:
-            self._reports.append(report)
+            if kind == "readings":
+                self._readings.append(reading)
+            else:
+                self._reports.append(report)
         return True
 
     def accept_topic(self, topic: str, payload: bytes) -> bool:
@@ -132,7 +149,7 @@ class Ingestor:
     @property
     def pending(self) -> int:
         with self._lock:
-            return len(self._reports)
+            return len(self._reports) + len(self._readings)
 
     # --- applying (a worker thread) -----------------------------------------------------
 
@@ -142,8 +159,9 @@ class Ingestor:
         with self._flushing:
             with self._lock:
                 reports, self._reports = self._reports, []
+                readings, self._readings = self._readings, []
                 health, self._health = self._health, {}
-            if not reports and not health:
+            if not reports and not readings and not health:
                 return None
             try:
                 with self.factory() as session:
@@ -151,6 +169,13 @@ class Ingestor:
                         time.monotonic() - self._antennas.loaded_at > ANTENNA_MAP_SECONDS
                     ):
                         self._antennas = AntennaMap.load(session)
+                    sensed = apply_readings(
+                        session,
+                        readings,
+                        at=self.clock(),
+                        devices=self._antennas.devices,
+                        health=health,
+                    )
                     applied = apply_reports(
                         session,
                         reports,
@@ -161,9 +186,18 @@ class Ingestor:
                     )
                     session.commit()
             except Exception:
-                log.exception("a batch of %d shelf reports failed", len(reports))
+                log.exception(
+                    "a batch of %d shelf reports and %d readings failed",
+                    len(reports),
+                    len(readings),
+                )
                 return None
             self.stats.batches += 1
+            self.stats.readings += sensed.readings
+            self.stats.alarms_raised += len(sensed.raised)
+            self.stats.alarms_resolved += len(sensed.resolved)
+            if (sensed.raised or sensed.resolved) and self.after_alarms is not None:
+                self.after_alarms()
             self.stats.applied_reports += applied.reports
             self.stats.applied_reads += applied.reads
             self.stats.rejected += applied.rejected
@@ -214,11 +248,20 @@ async def run_mqtt(
 
     settings = mqtt_settings(url)
 
+    wake = asyncio.Event()  # a sensor reading: apply it now, not at the next tick
+
     async def flusher() -> None:
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(wake.wait(), interval)
+            wake.clear()
             await asyncio.to_thread(ingestor.flush)
+
+    async def wake_on_stop() -> None:
+        await stop.wait()
+        wake.set()
+
+    stopping = asyncio.create_task(wake_on_stop())
 
     flushing = asyncio.create_task(flusher())
     try:
@@ -230,6 +273,7 @@ async def run_mqtt(
                     **settings,  # type: ignore[arg-type]
                 ) as client:
                     await client.subscribe(f"$share/{group}/{TOPIC_ROOT}/+/tags", qos=1)
+                    await client.subscribe(f"$share/{group}/{TOPIC_ROOT}/+/readings", qos=1)
                     await client.subscribe(f"$share/{group}/{TOPIC_ROOT}/+/heartbeat", qos=0)
                     if ready is not None:
                         ready.set()
@@ -249,7 +293,11 @@ async def run_mqtt(
                         if isinstance(payload, str):
                             payload = payload.encode()
                         if isinstance(payload, bytes | bytearray):
-                            ingestor.accept_topic(str(message.topic), bytes(payload))
+                            topic = str(message.topic)
+                            if ingestor.accept_topic(topic, bytes(payload)) and topic.endswith(
+                                "/readings"
+                            ):
+                                wake.set()
             except aiomqtt.MqttError as exc:
                 if stop.is_set():
                     break
@@ -258,6 +306,7 @@ async def run_mqtt(
                     await asyncio.wait_for(stop.wait(), 2.0)
     finally:
         stop.set()
+        await stopping
         await flushing
         await asyncio.to_thread(ingestor.flush)
 

@@ -73,7 +73,7 @@ class Report:
         return len(self.tags) + len(self.added) + len(self.removed)
 
 
-def _int(data: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+def whole_number(data: dict[str, Any], name: str, *, required: bool = True) -> int | None:
     value = data.get(name)
     if value is None and not required:
         return None
@@ -82,7 +82,7 @@ def _int(data: dict[str, Any], name: str, *, required: bool = True) -> int | Non
     return value
 
 
-def _time(value: Any) -> dt.datetime:
+def reader_time(value: Any) -> dt.datetime:
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             return dt.datetime.fromtimestamp(value / 1000, dt.UTC)  # milliseconds
@@ -131,15 +131,15 @@ def parse_report(
     claimed = data.get("device")
     if claimed is not None and claimed != device_id:
         raise PayloadError("device", "a device publishes only as itself", ErrorKind.WRONG_DEVICE)
-    seq = _int(data, "seq")
+    seq = whole_number(data, "seq")
     assert seq is not None
-    ts = _time(data.get("ts"))
+    ts = reader_time(data.get("ts"))
     skewed = ts > received + MAX_AHEAD
     if skewed:
         ts = received
     if report_kind is Kind.HEARTBEAT:
         return Report(device_id, report_kind, seq, ts, skewed=skewed)
-    antenna = _int(data, "antenna")
+    antenna = whole_number(data, "antenna")
     if report_kind is Kind.SNAPSHOT:
         return Report(
             device_id, report_kind, seq, ts, antenna, tags=_tags(data, "tags"), skewed=skewed

@@ -533,6 +533,10 @@ def gate_check(
                 at=at,
                 urgent=True,
             )
+            # ... and an alarm the desk sees, acknowledges and resolves like any other
+            from biblioverse.devices.building.service import raise_gate_alarm
+
+            raise_gate_alarm(session, device=device, item_id=item_id, tag=tag, at=at)
     return answers
 
 
