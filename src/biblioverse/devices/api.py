@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from biblioverse import accounts, catalog, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.deps import CurrentDevice, DbSession, Now, require_permission
-from biblioverse.devices.rfid import reports, tagdata
+from biblioverse.devices.rfid import inventory, reports, tagdata
 from biblioverse.devices.rfid.rules import PayloadError, parse_report
 from biblioverse.devices.rfid.service import (
     AntennaMap,
@@ -373,6 +373,11 @@ def shelf_report(
 ) -> Response:
     _scoped(session, actor, unit_id)
     rows = report_rows(session, unit_id, kind, now)
+    return _table(rows, format, f"{kind}-{unit_id}")
+
+
+def _table(rows: list[dict[str, Any]], format: str, name: str) -> Response:
+    """Rows as JSON, or as CSV for a spreadsheet."""
     if format == "json":
         return Response(orjson.dumps(rows), media_type="application/json")
     buffer = io.StringIO()
@@ -383,7 +388,7 @@ def shelf_report(
     return Response(
         "\ufeff" + buffer.getvalue(),  # a byte-order mark, so that spreadsheets read Chinese
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{kind}-{unit_id}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 
 
@@ -404,3 +409,181 @@ def reconciliation(
 ) -> ReconciliationOut:
     _scoped(session, actor, unit_id)
     return ReconciliationOut(**reports.reconcile(session, [unit_id], at=now).__dict__)
+
+
+# --- inventory ------------------------------------------------------------------------------------
+
+
+class InventoryIn(BaseModel):
+    scope: Literal["library", "floor", "zone", "shelves"]
+    floor: int | None = Field(default=None, ge=-5, le=200)
+    location_id: int | None = None
+    first_shelf: str | None = Field(default=None, max_length=32)
+    last_shelf: str | None = Field(default=None, max_length=32)
+
+
+class ShelfProgressOut(BaseModel):
+    shelf: str
+    expected: int
+    found: int
+    misplaced_here: int
+
+
+class InventoryOut(BaseModel):
+    id: int
+    library_id: int
+    scope: str
+    floor: int | None
+    location_id: int | None
+    first_shelf: str | None
+    last_shelf: str | None
+    state: Literal["open", "closed"]
+    started_at: dt.datetime
+    closed_at: dt.datetime | None
+    expected: int
+    found: int
+    misplaced: int
+    missing: int
+    unexpected: int
+    percent: float
+    marked_missing: int
+    shelves: list[ShelfProgressOut]
+
+
+def _inventory_out(session: DbSession, inv: Any) -> InventoryOut:
+    p = inventory.progress(session, inv)
+    counts = {
+        "expected": p.expected,
+        "found": p.found,
+        "misplaced": p.misplaced,
+        "missing": p.missing,
+        "unexpected": p.unexpected,
+    }
+    if inv.state == "closed":  # the counts as they were at the close
+        counts = {k: int(inv.summary.get(k, 0)) for k in counts}
+    shelves = [
+        ShelfProgressOut(
+            shelf=x.code, expected=x.expected, found=x.found, misplaced_here=x.misplaced_here
+        )
+        for x in p.shelves
+    ]
+    expected = counts["expected"]
+    percent = round(100.0 * counts["found"] / expected, 1) if expected else 100.0
+    return InventoryOut(
+        id=inv.id,
+        library_id=inv.org_unit_id,
+        scope=inv.scope,
+        floor=inv.floor,
+        location_id=inv.location_id,
+        first_shelf=inv.first_shelf,
+        last_shelf=inv.last_shelf,
+        state=inv.state,
+        started_at=inv.started_at,
+        closed_at=inv.closed_at,
+        percent=percent,
+        marked_missing=inv.marked_missing,
+        shelves=shelves,
+        **counts,
+    )
+
+
+@router.post(
+    "/libraries/{unit_id}/inventories",
+    status_code=status.HTTP_201_CREATED,
+    summary="Start an inventory of a library, a floor, a zone or a run of shelves",
+)
+def start_inventory(
+    unit_id: DbId, body: InventoryIn, actor: Collection, session: DbSession, now: Now
+) -> InventoryOut:
+    inv = inventory.start(
+        session, actor, unit_id, inventory.ScopeInput(**body.model_dump()), at=now
+    )
+    return _inventory_out(session, inv)
+
+
+class InventoryLine(BaseModel):
+    id: int
+    scope: str
+    state: str
+    started_at: dt.datetime
+    closed_at: dt.datetime | None
+    summary: dict[str, int]
+
+
+@router.get("/libraries/{unit_id}/inventories", summary="A library's inventories, newest first")
+def list_inventories(unit_id: DbId, actor: Collection, session: DbSession) -> list[InventoryLine]:
+    return [
+        InventoryLine(
+            id=i.id,
+            scope=i.scope,
+            state=i.state,
+            started_at=i.started_at,
+            closed_at=i.closed_at,
+            summary=i.summary or {},
+        )
+        for i in inventory.of_library(session, actor, unit_id)
+    ]
+
+
+@router.get("/inventories/{inventory_id}", summary="An inventory and its progress, live")
+def get_inventory(inventory_id: DbId, actor: Collection, session: DbSession) -> InventoryOut:
+    return _inventory_out(session, inventory.get(session, actor, inventory_id))
+
+
+class HandheldIn(BaseModel):
+    shelf: str | None = Field(default=None, max_length=32)
+    tags: list[Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[0-9A-Za-z]+$")]] = []
+    barcodes: list[Annotated[str, Field(min_length=1, max_length=32)]] = []
+
+
+class HandheldOut(BaseModel):
+    copies: int
+    unknown: int
+
+
+@router.post("/inventories/{inventory_id}/reads", summary="What a handheld reader read")
+def handheld_reads(
+    inventory_id: DbId, body: HandheldIn, actor: Collection, session: DbSession, now: Now
+) -> HandheldOut:
+    copies, unknown = inventory.handheld(
+        session,
+        actor,
+        inventory_id,
+        shelf_code=body.shelf,
+        tags=body.tags,
+        barcodes=body.barcodes,
+        at=now,
+    )
+    return HandheldOut(copies=copies, unknown=unknown)
+
+
+class CloseIn(BaseModel):
+    mark_missing: bool = False
+
+
+@router.post("/inventories/{inventory_id}/close", summary="Close an inventory with its counts")
+def close_inventory(
+    inventory_id: DbId, body: CloseIn, actor: Collection, session: DbSession, now: Now
+) -> InventoryOut:
+    inv = inventory.close(session, actor, inventory_id, mark_missing=body.mark_missing, at=now)
+    return _inventory_out(session, inv)
+
+
+@router.get(
+    "/inventories/{inventory_id}/report",
+    summary="Every line of an inventory: found, misplaced, missing, unexpected (JSON or CSV)",
+)
+def inventory_report(
+    inventory_id: DbId,
+    actor: Collection,
+    session: DbSession,
+    kind: Annotated[Literal["found", "misplaced", "missing", "unexpected"] | None, Query()] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Response:
+    inv = inventory.get(session, actor, inventory_id)
+    rows = [
+        line.__dict__
+        for line in inventory.report(session, inv)
+        if kind is None or line.kind == kind
+    ]
+    return _table(rows, format, f"inventory-{inventory_id}" + (f"-{kind}" if kind else ""))

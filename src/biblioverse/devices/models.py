@@ -291,3 +291,59 @@ class AlarmAction(Base):
     status: Mapped[str] = mapped_column(String(8))
     detail: Mapped[str] = mapped_column(String(300), default="")
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+# --- inventory ---------------------------------------------------------------------------------
+
+
+class Inventory(Base):
+    """A stocktake of a library, a floor, a zone or a run of shelves: open while shelves and
+    handheld readers report what they read, closed with its counts (and, if asked, its
+    missing copies marked missing)."""
+
+    __tablename__ = "inventories"
+    __table_args__ = (
+        CheckConstraint("scope IN ('library', 'floor', 'zone', 'shelves')", name="scope"),
+        CheckConstraint("state IN ('open', 'closed')", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(8))
+    floor: Mapped[int | None] = mapped_column(SmallInteger)
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
+    first_shelf: Mapped[str | None] = mapped_column(String(32))
+    last_shelf: Mapped[str | None] = mapped_column(String(32))
+    shelf_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)  # fixed at the start
+    state: Mapped[str] = mapped_column(String(8), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    started_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    summary: Mapped[dict[str, int]] = mapped_column(JSONType, default=dict)
+    marked_missing: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InventoryRead(Base):
+    """A copy read during an inventory: where (the shelf, when a shelf or a handheld at a
+    shelf said so) and when. The newest read of a copy is kept."""
+
+    __tablename__ = "inventory_reads"
+    __table_args__ = (CheckConstraint("source IN ('shelf', 'handheld')", name="source"),)
+
+    inventory_id: Mapped[int] = mapped_column(ForeignKey("inventories.id"), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
+    shelf_id: Mapped[int | None] = mapped_column(ForeignKey("shelves.id"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(8))
+
+
+class InventoryUnknown(Base):
+    """A tag or barcode read during an inventory that is no copy of ours."""
+
+    __tablename__ = "inventory_unknown"
+
+    inventory_id: Mapped[int] = mapped_column(ForeignKey("inventories.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shelf_id: Mapped[int | None] = mapped_column(ForeignKey("shelves.id"))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

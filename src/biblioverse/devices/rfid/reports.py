@@ -107,7 +107,9 @@ def _smart_shelves(session: Session, unit_ids: Sequence[int]) -> list[Any]:
     )
 
 
-def _expected_on(unit_id: int, first: str, end: str) -> list[ColumnElement[bool]]:
+def expected_on(
+    unit_id: int, first: str, end: str, statuses: Sequence[str] = EXPECTED
+) -> list[ColumnElement[bool]]:
     """Copies that should stand on the shelf from `first` to `end`. One index range over the
     copies' keys per shelf: every engine plans that well, where a range join of copies to
     shelves tempts SQLite into copies x shelves. The other conditions are written so that no
@@ -117,7 +119,7 @@ def _expected_on(unit_id: int, first: str, end: str) -> list[ColumnElement[bool]
         Item.shelf_key < end,
         Item.org_unit_id + 0 == unit_id,
         Item.at_unit_id.is_(None),
-        Item.status.concat("").in_(EXPECTED),
+        Item.status.concat("").in_(statuses),
     ]
 
 
@@ -150,7 +152,7 @@ def missing(
             .outerjoin(P, P.item_id == Item.id)
             .outerjoin(Antenna, Antenna.id == P.antenna_id)
             .where(
-                *_expected_on(unit, first, end),
+                *expected_on(unit, first, end),
                 or_(
                     P.item_id.is_(None),
                     and_(P.state == "off_shelf", P.seen_at < since),
@@ -268,7 +270,7 @@ def reconcile(
             .select_from(Item)
             .outerjoin(P, P.item_id == Item.id)
             .outerjoin(Antenna, Antenna.id == P.antenna_id)
-            .where(*_expected_on(unit_id, first, end))
+            .where(*expected_on(unit_id, first, end))
         ).one()
         expected, found, correct = expected + e, found + f, correct + c
     unexpected = session.scalar(

@@ -324,6 +324,7 @@ def apply_reports(
                 board.take(item_id, place.id, r.order)
 
     _write(session, board, antennas, unknown, at=at)
+    _count_for_inventories(session, usable, copies)
     save_health(session, health, antennas.devices)
     result.moved = board.moves
     result.unknown_tags = len(unknown)
@@ -336,6 +337,28 @@ def apply_reports(
             at=at,
         )
     return result
+
+
+def _count_for_inventories(
+    session: Session, usable: Sequence[tuple[Report, AntennaPlace]], copies: dict[str, int | None]
+) -> None:
+    """What the shelves of an open inventory read counts for it (snapshots, copies put back)."""
+    from biblioverse.devices.rfid import inventory
+
+    scopes = inventory.open_scopes(session)
+    for inventory_id, shelves in scopes.items():
+        reads, unknown = [], []
+        for r, place in usable:
+            if place.shelf_id not in shelves:
+                continue
+            for tag in r.tags if r.kind is Kind.SNAPSHOT else r.added:
+                c = copies.get(tag)
+                if c is None:
+                    unknown.append((tag, place.shelf_id, r.ts))
+                else:
+                    reads.append((c, place.shelf_id, r.ts))
+        if reads or unknown:
+            inventory.record_reads(session, inventory_id, reads, unknown, source="shelf")
 
 
 def _write(
