@@ -247,9 +247,10 @@ def handheld(
     by_tag = TagResolver(ttl=0).resolve(session, tags)
     by_barcode: dict[str, int] = {}
     for chunk in _chunks(list(dict.fromkeys(barcodes))):
-        by_barcode.update(
-            session.execute(select(Item.barcode, Item.id).where(Item.barcode.in_(chunk))).tuples()
-        )
+        for barcode, item_id in session.execute(
+            select(Item.barcode, Item.id).where(Item.barcode.in_(chunk))
+        ):
+            by_barcode[barcode] = item_id
     copies = [(i, shelf_id, at) for i in by_tag.values() if i is not None]
     copies += [(by_barcode[b], shelf_id, at) for b in barcodes if b in by_barcode]
     unknown = [(t, shelf_id, at) for t, i in by_tag.items() if i is None]
