@@ -40,6 +40,7 @@ from biblioverse.catalog.api import router as catalog_router
 from biblioverse.circulation import pages as circulation_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
+from biblioverse.devices import live_pages as devices_live_pages
 from biblioverse.devices import pages as devices_pages
 from biblioverse.devices.api import router as devices_router
 from biblioverse.devices.building.api import router as building_router
@@ -503,6 +504,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_console.router)
     app.include_router(circulation_pages.router)
     app.include_router(devices_pages.router)
+    app.include_router(devices_live_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(

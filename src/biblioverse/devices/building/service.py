@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,7 @@ from biblioverse.devices.building.rules import (
 from biblioverse.devices.errors import AlarmNotFound, LinkageRuleNotFound
 from biblioverse.devices.models import (
     Alarm,
+    AlarmAction,
     DeviceHealth,
     LinkageRule,
     SensorPlacement,
@@ -531,6 +532,27 @@ def alarms_of(
     )
 
 
+def to_notify(session: Session, actor: Actor) -> int:
+    """Alarms a linkage rule asked the console to show, not yet acknowledged, in the
+    actor's libraries."""
+    scopes = actor.scopes_for(Permission.BUILDING_WATCH)
+    if not scopes:
+        return 0
+    units = libraries.units_within(session, scopes)
+    return (
+        session.scalar(
+            select(func.count(func.distinct(Alarm.id)))
+            .join(AlarmAction, AlarmAction.alarm_id == Alarm.id)
+            .where(
+                Alarm.state == AlarmState.RAISED.value,
+                Alarm.org_unit_id.in_(units),
+                AlarmAction.type == "notify",
+            )
+        )
+        or 0
+    )
+
+
 # --- the board of zones ------------------------------------------------------------------------
 
 
@@ -748,6 +770,7 @@ __all__ = [
     "rules_of",
     "set_threshold",
     "thresholds_of",
+    "to_notify",
     "unzoned_alarms",
     "zones_of",
 ]

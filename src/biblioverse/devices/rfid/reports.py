@@ -294,3 +294,100 @@ def reconcile(
         missing=expected - found,
         unexpected=unexpected or 0,
     )
+
+
+@dataclass(frozen=True)
+class Move:
+    barcode: str
+    title: str
+    shelf: str
+    level: int
+    on_shelf: bool
+    at: dt.datetime
+    belongs: str | None  # None: it stands where it belongs
+
+
+def recent_moves(session: Session, unit_id: int, *, limit: int = 12) -> list[Move]:
+    """The copies most recently put on or taken from a shelf of the library."""
+    P = ItemPosition
+    here = libraries.shelves_of(session, unit_id)
+    rows = session.execute(
+        select(
+            Item.barcode,
+            Record.title,
+            Item.shelf_key,
+            Shelf.id,
+            Shelf.code,
+            P.level,
+            P.state,
+            P.seen_at,
+        )
+        .join(P, P.item_id == Item.id)
+        .join(Shelf, Shelf.id == P.shelf_id)
+        .join(Record, Record.id == Item.record_id)
+        .where(Shelf.org_unit_id == unit_id)
+        .order_by(P.seen_at.desc(), P.item_id.desc())
+        .limit(limit)
+    )
+    out = []
+    for barcode, title, key, shelf_id, code, level, state, seen in rows:
+        home = libraries.shelf_for(here, key)
+        belongs = home.code if home is not None and home.id != shelf_id else None
+        out.append(Move(barcode, title, code, level, state == "on_shelf", seen, belongs))
+    return out
+
+
+@dataclass(frozen=True)
+class ShelfCount:
+    shelf_id: int
+    code: str
+    location_id: int
+    first_call: str
+    last_call: str
+    smart: bool
+    on_shelf: int
+    misplaced: int
+
+
+def shelf_counts(session: Session, unit_id: int) -> list[ShelfCount]:
+    """Each shelf of the library with the copies standing on it, and how many of those
+    belong elsewhere."""
+    P = ItemPosition
+    smart = set(session.scalars(select(Antenna.shelf_id).distinct()))
+    counts: dict[int, int] = {
+        shelf: n
+        for shelf, n in session.execute(
+            select(P.shelf_id, func.count())
+            .join(Shelf, Shelf.id == P.shelf_id)
+            .where(Shelf.org_unit_id == unit_id, P.state == "on_shelf")
+            .group_by(P.shelf_id)
+        )
+    }
+    wrong: dict[int, int] = {
+        shelf: n
+        for shelf, n in session.execute(
+            select(P.shelf_id, func.count())
+            .join(Shelf, Shelf.id == P.shelf_id)
+            .join(Item, Item.id == P.item_id)
+            .where(
+                Shelf.org_unit_id == unit_id,
+                P.state == "on_shelf",
+                Item.shelf_key.is_not(None),
+                ~_fits(Item.shelf_key),
+            )
+            .group_by(P.shelf_id)
+        )
+    }
+    return [
+        ShelfCount(
+            s.id,
+            s.code,
+            s.location_id,
+            s.first_call,
+            s.last_call,
+            s.id in smart,
+            counts.get(s.id, 0),
+            wrong.get(s.id, 0),
+        )
+        for s in libraries.shelves_of(session, unit_id)
+    ]

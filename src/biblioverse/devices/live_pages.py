@@ -1,0 +1,341 @@
+"""Live pages of the staff console: the shelves of a library (copies moving, mis-shelved
+copies and where they belong, inventories under way) and the building (zones, their
+readings, open alarms to acknowledge and resolve). The live parts are fragments the page
+asks for again every few seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from biblioverse import libraries
+from biblioverse.access import Actor, Permission
+from biblioverse.deps import DbSession, Now
+from biblioverse.devices.api import _table, report_rows
+from biblioverse.devices.building import service as building
+from biblioverse.devices.building.rules import METRICS, Metric
+from biblioverse.devices.rfid import inventory, reports
+from biblioverse.errors import DomainError, ValidationFailed
+from biblioverse.fields import DbId
+from biblioverse.i18n import N_
+from biblioverse.i18n import gettext as _
+from biblioverse.web.pages import Csrf, PageActor, render, staff_or_redirect
+
+router = APIRouter(include_in_schema=False)
+
+METRIC_NAMES = {
+    "temperature": N_("Temperature"),
+    "humidity": N_("Humidity"),
+    "co2": N_("CO₂"),
+    "noise": N_("Noise"),
+    "people": N_("People"),
+    "seat": N_("Seats taken"),
+}
+ALARM_KINDS = {
+    "threshold": N_("Out of range"),
+    "offline": N_("Device silent"),
+    "gate": N_("Gate alarm"),
+}
+ALARM_STATES = {
+    "raised": N_("Raised"),
+    "acknowledged": N_("Acknowledged"),
+    "resolved": N_("Resolved"),
+}
+SCOPES = {
+    "library": N_("The whole library"),
+    "floor": N_("A floor"),
+    "zone": N_("A zone"),
+    "shelves": N_("A run of shelves"),
+}
+
+
+def _places(session: DbSession, actor: Actor, permission: Permission) -> list[libraries.OrgUnit]:
+    return [
+        u
+        for u in libraries.list_units(session)
+        if u.kind != libraries.OrgKind.CONSORTIUM.value and actor.can(permission, u.path)
+    ]
+
+
+def _chosen(places: list[libraries.OrgUnit], library: str) -> libraries.OrgUnit | None:
+    return next((u for u in places if str(u.id) == library), places[0] if places else None)
+
+
+# --- shelves ---------------------------------------------------------------------------------
+
+
+def _shelves_who(request: Request, actor: Actor | None) -> Actor | Response:
+    return staff_or_redirect(
+        request, actor, Permission.CATALOG_MANAGE, N_("Your role does not include the shelves.")
+    )
+
+
+def _shelf_live(session: DbSession, unit_id: int, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "counts": reports.reconcile(session, [unit_id], at=now),
+        "shelves": reports.shelf_counts(session, unit_id),
+        "misplaced": reports.misplaced(session, unit_id, limit=50),
+        "lent": reports.lent_on_shelf(session, unit_id, limit=20),
+        "moves": reports.recent_moves(session, unit_id, limit=12),
+        "unknown": reports.unknown_tags(session, unit_id, limit=10),
+    }
+
+
+def _inventories(session: DbSession, who: Actor, unit_id: int) -> list[tuple[Any, Any]]:
+    out = []
+    for inv in inventory.of_library(session, who, unit_id)[:5]:
+        out.append((inv, inventory.progress(session, inv) if inv.state == "open" else None))
+    return out
+
+
+@router.get("/staff/shelves", response_class=HTMLResponse)
+def shelves_page(
+    request: Request,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    library: str = "",
+    closed: int = 0,
+) -> Response:
+    who = _shelves_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    places = _places(session, who, Permission.CATALOG_MANAGE)
+    chosen = _chosen(places, library)
+    ctx: dict[str, Any] = {}
+    if chosen is not None:
+        ctx = _shelf_live(session, chosen.id, now)
+        ctx["inventories"] = _inventories(session, who, chosen.id)
+        ctx["locations"] = libraries.locations_of(session, chosen.id)
+        ctx["all_shelves"] = libraries.shelves_of(session, chosen.id)
+    return render(
+        request,
+        "staff/shelves.html",
+        who,
+        places=places,
+        chosen=chosen,
+        scopes=SCOPES,
+        closed=closed,
+        errors={},
+        values={},
+        section="shelves",
+        **ctx,
+    )
+
+
+@router.get("/staff/shelves/live", response_class=HTMLResponse)
+def shelves_live(
+    request: Request, session: DbSession, actor: PageActor, now: Now, library: str = ""
+) -> Response:
+    who = _shelves_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    chosen = _chosen(_places(session, who, Permission.CATALOG_MANAGE), library)
+    if chosen is None:
+        return Response(status_code=204)
+    return render(
+        request,
+        "staff/_shelves_live.html",
+        who,
+        chosen=chosen,
+        inventories=_inventories(session, who, chosen.id),
+        **_shelf_live(session, chosen.id, now),
+    )
+
+
+@router.get("/staff/shelves/{unit_id}/{kind}.csv")
+def shelves_csv(
+    request: Request, unit_id: DbId, kind: str, session: DbSession, actor: PageActor, now: Now
+) -> Response:
+    who = _shelves_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    unit = libraries.get_unit(session, unit_id)
+    if kind not in reports_kinds() or not who.can(Permission.CATALOG_MANAGE, unit.path):
+        return Response(status_code=404)
+    return _table(report_rows(session, unit_id, kind, now), "csv", f"{kind}-{unit_id}")
+
+
+def reports_kinds() -> tuple[str, ...]:
+    from biblioverse.devices.api import REPORTS
+
+    return REPORTS
+
+
+@router.get("/staff/inventories/{inventory_id}.csv")
+def inventory_csv(
+    request: Request, inventory_id: DbId, session: DbSession, actor: PageActor
+) -> Response:
+    who = _shelves_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    try:
+        inv = inventory.get(session, who, inventory_id)
+    except DomainError:
+        return Response(status_code=404)
+    rows = [line.__dict__ for line in inventory.report(session, inv)]
+    return _table(rows, "csv", f"inventory-{inventory_id}")
+
+
+@router.post("/staff/inventories", response_class=HTMLResponse, dependencies=[Csrf])
+async def start_inventory(
+    request: Request, session: DbSession, actor: PageActor, now: Now
+) -> Response:
+    who = _shelves_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    values = {k: str(v)[:40] for k, v in form.items() if isinstance(v, str)}
+    library = values.get("library", "")
+
+    def number(name: str) -> int | None:
+        raw = values.get(name, "").strip()
+        return int(raw) if raw.lstrip("-").isdigit() else None
+
+    data = inventory.ScopeInput(
+        scope=values.get("scope", ""),
+        floor=number("floor"),
+        location_id=number("location_id"),
+        first_shelf=values.get("first_shelf") or None,
+        last_shelf=values.get("last_shelf") or None,
+    )
+    try:
+        with session.begin_nested():
+            inventory.start(session, who, int(library) if library.isdigit() else 0, data, at=now)
+    except ValidationFailed as exc:
+        places = _places(session, who, Permission.CATALOG_MANAGE)
+        chosen = _chosen(places, library)
+        assert chosen is not None
+        return render(
+            request,
+            "staff/shelves.html",
+            who,
+            422,
+            places=places,
+            chosen=chosen,
+            scopes=SCOPES,
+            closed=0,
+            errors={e.field: _(e.message) for e in exc.errors},
+            values=values,
+            section="shelves",
+            inventories=_inventories(session, who, chosen.id),
+            locations=libraries.locations_of(session, chosen.id),
+            all_shelves=libraries.shelves_of(session, chosen.id),
+            **_shelf_live(session, chosen.id, now),
+        )
+    return RedirectResponse(f"/staff/shelves?library={library}#inventory", status_code=303)
+
+
+@router.post("/staff/inventories/{inventory_id}/close", dependencies=[Csrf])
+async def close_inventory(
+    request: Request, inventory_id: DbId, session: DbSession, actor: PageActor, now: Now
+) -> Response:
+    who = _shelves_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    inv = inventory.close(
+        session, who, inventory_id, mark_missing=form.get("mark_missing") == "on", at=now
+    )
+    return RedirectResponse(
+        f"/staff/shelves?library={inv.org_unit_id}&closed={inv.id}#inventory", status_code=303
+    )
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def _building_who(request: Request, actor: Actor | None) -> Actor | Response:
+    return staff_or_redirect(
+        request, actor, Permission.BUILDING_WATCH, N_("Your role does not include the building.")
+    )
+
+
+def _building_live(
+    session: DbSession, who: Actor, unit_id: int, now: dt.datetime
+) -> dict[str, Any]:
+    return {
+        "zones": building.zones_of(session, who, unit_id, at=now),
+        "elsewhere": building.unzoned_alarms(session, who, unit_id),
+        "units": {m.value: METRICS[m].unit for m in Metric},
+        "metric_names": METRIC_NAMES,
+        "alarm_kinds": ALARM_KINDS,
+        "alarm_states": ALARM_STATES,
+    }
+
+
+@router.get("/staff/building", response_class=HTMLResponse)
+def building_page(
+    request: Request, session: DbSession, actor: PageActor, now: Now, library: str = ""
+) -> Response:
+    who = _building_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    places = _places(session, who, Permission.BUILDING_WATCH)
+    chosen = _chosen(places, library)
+    ctx = _building_live(session, who, chosen.id, now) if chosen is not None else {}
+    return render(
+        request,
+        "staff/building.html",
+        who,
+        places=places,
+        chosen=chosen,
+        section="building",
+        **ctx,
+    )
+
+
+@router.get("/staff/building/live", response_class=HTMLResponse)
+def building_live(
+    request: Request, session: DbSession, actor: PageActor, now: Now, library: str = ""
+) -> Response:
+    who = _building_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    chosen = _chosen(_places(session, who, Permission.BUILDING_WATCH), library)
+    if chosen is None:
+        return Response(status_code=204)
+    return render(
+        request,
+        "staff/_building_live.html",
+        who,
+        chosen=chosen,
+        **_building_live(session, who, chosen.id, now),
+    )
+
+
+@router.get("/staff/alarms/badge", response_class=HTMLResponse)
+def alarm_badge(request: Request, session: DbSession, actor: PageActor) -> Response:
+    """The console's notice of alarms a linkage rule asked staff to see."""
+    if actor is None or not actor.is_staff or not actor.can(Permission.BUILDING_WATCH):
+        return HTMLResponse("")
+    n = building.to_notify(session, actor)
+    if not n:
+        return HTMLResponse("")
+    label = _("%(n)s alarms to acknowledge") % {"n": n}
+    return HTMLResponse(
+        f'<a class="badge badge-blocked" href="/staff/building" aria-label="{label}">{n}</a>'
+    )
+
+
+@router.post("/staff/alarms/{alarm_id}/{step}", dependencies=[Csrf])
+async def change_alarm(
+    request: Request, alarm_id: DbId, step: str, session: DbSession, actor: PageActor, now: Now
+) -> Response:
+    who = _building_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    note = str(form.get("note", ""))[:300]
+    if step == "acknowledge":
+        alarm = building.acknowledge(session, who, alarm_id, at=now)
+    elif step == "resolve":
+        alarm = building.resolve(session, who, alarm_id, note=note, at=now)
+    else:
+        return Response(status_code=404)
+    if request.headers.get("HX-Request"):
+        return building_live(request, session, who, now, library=str(alarm.org_unit_id))
+    return RedirectResponse(f"/staff/building?library={alarm.org_unit_id}", status_code=303)
