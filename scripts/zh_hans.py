@@ -626,7 +626,7 @@ ZH_HANS: dict[str, str] = {
     "Mis-shelved": "错架",
     "Misplaced": "错架",
     "No inventory yet.": "尚无盘点。",
-    "No sensors here.": "此处没有传感器。",
+    "No readings yet.": "暂无读数。",
     "No shelf has reported yet.": "还没有书架上报。",
     "Noise": "噪声",
     "None of your libraries has shelves to watch.": "您的图书馆中没有可查看的书架。",

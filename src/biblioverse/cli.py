@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +31,8 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(index_app, name="index")
 app.add_typer(circulation_app, name="circulation")
 app.add_typer(sip2_app, name="sip2")
+rfid_app = typer.Typer(help="Smart shelves, gates and sensors.", no_args_is_help=True)
+app.add_typer(rfid_app, name="rfid")
 console = Console()
 err = Console(stderr=True)
 
@@ -130,6 +134,9 @@ def demo(
     data_dir: DataDir = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Seed only.")] = False,
     sip2_port: Annotated[int, typer.Option(help="SIP2 port for kiosks (0: none).")] = 6001,
+    no_simulator: Annotated[
+        bool, typer.Option("--no-simulator", help="Keep the smart shelves still.")
+    ] = False,
 ) -> None:
     """Migrate, seed the demo consortium (once) and serve it, with SIP2 for kiosks."""
     from biblioverse import demo as demo_data
@@ -163,7 +170,63 @@ def demo(
     if sip2_port:
         _sip2_in_background(settings, host, sip2_port)
         console.print(f"SIP2 for kiosks on {host}:{sip2_port}")
+    mqtt_url = settings.mqtt_url or "mqtt://127.0.0.1:1883"
+    if not no_simulator and _broker_answers(mqtt_url):
+        os.environ["BIBLIOVERSE_MQTT_URL"] = mqtt_url  # the served app listens there
+        _simulate_in_background(settings, mqtt_url)
+        console.print(f"smart shelves and sensors simulated over {mqtt_url}")
+    else:
+        console.print("[yellow]no MQTT broker: the smart shelves stay still[/yellow]")
     _serve(settings, host, port, 1)
+
+
+def _broker_answers(url: str) -> bool:
+    import socket
+
+    from biblioverse.devices.rfid.ingest import mqtt_settings
+
+    where = mqtt_settings(url)
+    try:
+        with socket.create_connection((str(where["hostname"]), int(where["port"])), timeout=1):  # type: ignore[call-overload]
+            return True
+    except OSError:
+        return False
+
+
+def _simulate_in_background(settings: Settings, url: str) -> None:
+    """The demo's shelf reader, gate and sensors, in a thread: they end with the app."""
+    import threading
+
+    from biblioverse.devices.rfid.simulate import Simulator
+
+    def run() -> None:
+        time.sleep(3)  # the app subscribes first
+        try:
+            Simulator(_factory(settings), url).run()
+        except Exception as exc:
+            err.print(f"[yellow]the shelf simulator stopped: {exc}[/yellow]")
+
+    threading.Thread(target=run, name="simulator", daemon=True).start()
+
+
+@rfid_app.command("simulate")
+def rfid_simulate(
+    mqtt_url: Annotated[str, typer.Option(help="The broker the app listens on.")] = (
+        "mqtt://127.0.0.1:1883"
+    ),
+    seconds: Annotated[float, typer.Option(help="Stop after this long (0: never).")] = 0,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per second.")] = 1.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Publish the demo library's shelf, gate and sensor traffic to the broker."""
+    from biblioverse.devices.rfid.simulate import Simulator
+
+    settings = _settings(data_dir)
+    sim = Simulator(_factory(settings), mqtt_url, speed=speed)
+    console.print(f"publishing to {mqtt_url}; Ctrl-C stops")
+    with contextlib.suppress(KeyboardInterrupt):
+        sim.run(seconds or None)
+    console.print(f"{sim.published} messages published, {sim.walked_out} walk-outs")
 
 
 def _sip2_in_background(settings: Settings, host: str, port: int) -> None:

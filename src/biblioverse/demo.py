@@ -682,3 +682,123 @@ def seed(
     seed_catalogue(session, at=at, rng=rng)
     seed_rules(session, at=at, consortium_id=consortium.id, airport_id=airport.id)
     seed_circulation(session, at=at, rng=rng)
+    seed_smart_building(session, at=at)
+
+
+# --- smart shelves and the building ---------------------------------------------------------
+
+SMART_SHELVES = 12  # in the central library's social sciences room, 2F-SOC
+
+
+def seed_smart_building(session: Session, *, at: dt.datetime) -> None:
+    """Smart shelves in the central library, their call-number ranges cut from the copies
+    that stand there; a shelf reader with an antenna per shelf; a gate; sensors in the
+    ancient books room, the children's library, the lobby and the reading room; their
+    ranges; and linkage rules. `biblioverse rfid simulate` brings them to life."""
+    from biblioverse.devices.building import service as building
+
+    central = libraries.get_unit_by_code(session, "central")
+    locs = {loc.code: loc for loc in libraries.locations_of(session, central.id)}
+    room = locs["2F-SOC"]
+    keyed: list[tuple[str, str]] = [
+        (k, c)
+        for k, c in session.execute(
+            select(catalog.Item.shelf_key, catalog.Item.call_number)
+            .where(
+                catalog.Item.org_unit_id == central.id,
+                catalog.Item.shelf_key.like("L|%"),
+                catalog.Item.status == "available",
+            )
+            .order_by(catalog.Item.shelf_key)
+        )
+        if k is not None and c is not None
+    ]
+    # cut the run of call numbers into shelves, never between two copies of one number
+    size = max(1, len(keyed) // SMART_SHELVES)
+    cuts: list[tuple[str, str]] = []
+    start = 0
+    while start < len(keyed) and len(cuts) < SMART_SHELVES:
+        end = (
+            len(keyed) - 1 if len(cuts) == SMART_SHELVES - 1 else min(start + size, len(keyed)) - 1
+        )
+        while end + 1 < len(keyed) and keyed[end + 1][0].startswith(keyed[end][0]):
+            end += 1
+        cuts.append((keyed[start][1], keyed[end][1]))
+        start = end + 1
+    reader, _ = accounts.create_device_key(
+        session, None, name="Shelf reader 2F-SOC", kind="shelf", org_unit_id=central.id, at=at
+    )
+    for n, (first, last) in enumerate(cuts, start=1):
+        shelf = libraries.add_shelf(
+            session,
+            None,
+            central,
+            libraries.ShelfInput(room.id, f"H{n:02d}", first, last, "lcc", levels=6, sides=1),
+            at=at,
+        )
+        devices.add_antenna(
+            session, None, device_id=reader.id, antenna=n, shelf_id=shelf.id, level=3, at=at
+        )
+    accounts.create_device_key(
+        session, None, name="Entrance gate", kind="gate", org_unit_id=central.id, at=at
+    )
+    sensors = [
+        ("Climate, ancient books room", "2F-RARE"),
+        ("Air quality, children's library", "1F-CHILD"),
+        ("People counter, lobby", "1F-LOBBY"),
+        ("Seat sensors, social sciences", "2F-SOC"),
+    ]
+    system = _system_admin(central)
+    for name, code in sensors:
+        device, _ = accounts.create_device_key(
+            session, None, name=name, kind="sensor", org_unit_id=central.id, at=at
+        )
+        building.place_sensor(
+            session, system, device_id=device.id, location_id=locs[code].id, at=at
+        )
+    for code, metric, low, high in (
+        ("2F-RARE", "temperature", 18.0, 22.0),
+        ("2F-RARE", "humidity", 45.0, 55.0),
+        ("1F-CHILD", "co2", None, 1000.0),
+        ("1F-CHILD", "noise", None, 65.0),
+        ("1F-LOBBY", "people", None, 400.0),
+    ):
+        building.set_threshold(
+            session, system, location_id=locs[code].id, metric=metric, low=low, high=high, at=at
+        )
+    dryer, _ = accounts.create_device_key(
+        session,
+        None,
+        name="Dehumidifier, ancient books room",
+        kind="robot",
+        org_unit_id=central.id,
+        at=at,
+    )
+    building.add_rule(
+        session,
+        system,
+        central.id,
+        building.RuleInput(name="Tell the staff", actions=[{"type": "notify"}]),
+        at=at,
+    )
+    building.add_rule(
+        session,
+        system,
+        central.id,
+        building.RuleInput(
+            name="Dry the ancient books room",
+            metric="humidity",
+            location_id=locs["2F-RARE"].id,
+            actions=[
+                {"type": "mqtt", "device_id": dryer.id, "command": "dehumidify", "args": {"to": 50}}
+            ],
+        ),
+        at=at,
+    )
+
+
+def _system_admin(unit: libraries.OrgUnit):  # type: ignore[no-untyped-def]
+    """The seeding's own authority over a library (audited as the system)."""
+    from biblioverse.access import Actor, Grant, PrincipalKind
+
+    return Actor(PrincipalKind.STAFF, 0, "system", grants=(Grant(Role.ADMIN, unit.path, unit.id),))

@@ -24,8 +24,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("e2e")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The served demo's data folder (its SQLite database is `biblioverse.db`)."""
+    return tmp_path_factory.mktemp("e2e")
+
+
+@pytest.fixture(scope="session")
+def server(demo_dir: Path) -> Iterator[str]:
+    data = demo_dir
     seeded = subprocess.run(
         [str(BIN), "demo", "--no-serve"],
         env=cli_env(data),

@@ -3,11 +3,21 @@ on a desktop and on a phone, with the keyboard."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
+from biblioverse import catalog
+from biblioverse.db import make_engine, make_session_factory
 from biblioverse.demo import READER_PASSWORD, STAFF_PASSWORD, demo_card
+from biblioverse.devices.building.rules import Metric, Reading, ReadingReport
+from biblioverse.devices.building.service import apply_readings
+from biblioverse.devices.rfid import simulate
+from biblioverse.devices.rfid.rules import Kind, Report
+from biblioverse.devices.rfid.service import apply_reports
 from tests.e2e.conftest import Console, shot
 
 READER_CARD = demo_card(1)
@@ -435,3 +445,84 @@ def test_admin_manages_a_kiosk_on_a_phone_in_chinese(phone: Page, server: str) -
     expect(phone.get_by_text("Ground floor, left of the entrance")).to_be_visible()
     assert no_horizontal_scroll(phone)
     shot(phone, "devices-phone-zh")
+
+
+def _stir_the_demo(demo_dir: Path) -> tuple[str, str]:
+    """What the demo's shelf reader and climate sensor would publish: one copy put back on
+    the wrong shelf, the ancient books room too damp. Applied as ingestion applies them, to
+    the served demo's database; returns (the copy's barcode, the shelf it belongs on)."""
+    engine = make_engine(f"sqlite:///{demo_dir / 'biblioverse.db'}")
+    factory = make_session_factory(engine)
+    now = dt.datetime.now(dt.UTC)
+    with factory() as session:
+        world = simulate.load(session)
+        a, b = sorted(world.shelves)[:2]
+        tag = sorted(world.shelves[a].tags)[0]
+        reports = [
+            Report(
+                world.reader, Kind.SNAPSHOT, 1, now, a, tags=tuple(world.shelves[a].tags - {tag})
+            ),
+            Report(world.reader, Kind.SNAPSHOT, 2, now, b, tags=(*world.shelves[b].tags, tag)),
+        ]
+        apply_reports(session, reports, at=now)
+        sensor = world.sensors["2F-RARE"]
+        apply_readings(
+            session,
+            [
+                ReadingReport(
+                    sensor,
+                    1,
+                    now,
+                    (Reading(Metric.HUMIDITY, 59.5), Reading(Metric.TEMPERATURE, 20.4)),
+                )
+            ],
+            at=now,
+            devices={sensor: "sensor"},
+            health={},
+        )
+        session.commit()
+        barcode = session.scalar(select(catalog.Item.barcode).where(catalog.Item.rfid_tag == tag))
+    engine.dispose()
+    assert barcode is not None
+    return barcode, world.shelves[a].code
+
+
+def test_librarian_sees_a_mis_shelved_book_and_resolves_a_humidity_alarm_on_a_phone(
+    phone: Page, server: str, demo_dir: Path, console: Console
+) -> None:
+    barcode, home = _stir_the_demo(demo_dir)
+    sign_in(phone, server, "staff", "librarian", STAFF_PASSWORD)
+    phone.goto(f"{server}/staff/shelves")
+    row = phone.locator("#misplaced tr", has_text=barcode)
+    expect(row).to_be_visible()
+    expect(row).to_contain_text(home)  # where it belongs
+    assert no_horizontal_scroll(phone)
+    shot(phone, "shelves-phone")
+
+    phone.goto(f"{server}/staff/building")
+    zone = phone.locator("#zone-2F-RARE")
+    expect(zone).to_contain_text("59.5%")
+    expect(zone).to_contain_text("out of range")
+    assert no_horizontal_scroll(phone)
+    shot(phone, "building-phone")
+    # with the keyboard: acknowledge, then resolve with a note
+    zone.get_by_role("button", name=re.compile("Acknowledge")).focus()
+    phone.keyboard.press("Enter")
+    expect(zone).to_contain_text("Acknowledged")
+    zone.get_by_label("Note").fill("dehumidifier on")
+    zone.get_by_label("Note").press("Enter")
+    expect(zone.locator(".alarm")).to_have_count(0)
+
+
+def test_building_and_shelves_pages_in_chinese(page: Page, server: str) -> None:
+    sign_in(page, server, "staff", "librarian", STAFF_PASSWORD)
+    page.goto(f"{server}/lang/zh_Hans?next=/staff/building")
+    expect(page.locator("h1")).to_have_text("楼宇")
+    expect(page.locator("#zone-2F-RARE")).to_contain_text("古籍阅览室")
+    page.goto(f"{server}/staff/shelves")
+    expect(page.locator("h1")).to_have_text("书架与盘点")
+    page.get_by_label("整个图书馆").check()
+    page.get_by_role("button", name="开始盘点").click()
+    expect(page.locator("#inventories tbody tr").first).to_contain_text("%")
+    shot(page, "shelves-inventory-zh")
+    page.goto(f"{server}/lang/en?next=/")
