@@ -17,13 +17,7 @@ from typing import Any
 
 import orjson
 
-from biblioverse.devices.rfid.rules import (
-    MAX_AHEAD,
-    ErrorKind,
-    PayloadError,
-    reader_time,
-    whole_number,
-)
+from biblioverse.devices.rfid.rules import PayloadError, read_header
 
 MAX_READINGS = 500  # per message: a seat-sensor gateway of a large reading room
 _CHANNEL = re.compile(r"^[0-9A-Za-z._:-]{1,32}$")
@@ -92,21 +86,7 @@ def parse_readings(payload: bytes | str, *, device_id: int, received: dt.datetim
     """Reads one sensor message, `{"seq": 7, "ts": "...", "readings": [{"metric":
     "humidity", "value": 56.5}, {"metric": "seat", "channel": "R2-14", "value": 1}]}`;
     raises PayloadError naming the bad field."""
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise PayloadError("payload", "not JSON") from exc
-    if not isinstance(data, dict):
-        raise PayloadError("payload", "a JSON object")
-    claimed = data.get("device")
-    if claimed is not None and claimed != device_id:
-        raise PayloadError("device", "a device publishes only as itself", ErrorKind.WRONG_DEVICE)
-    seq = whole_number(data, "seq")
-    assert seq is not None
-    ts = reader_time(data.get("ts"))
-    skewed = ts > received + MAX_AHEAD
-    if skewed:
-        ts = received
+    data, seq, ts, skewed = read_header(payload, device_id=device_id, received=received)
     raw = data.get("readings")
     if not isinstance(raw, list) or not raw:
         raise PayloadError("readings", "a list of readings, at least one")

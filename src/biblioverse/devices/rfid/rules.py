@@ -113,21 +113,18 @@ def _tags(data: dict[str, Any], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def parse_report(
-    payload: bytes | str, *, device_id: int, received: dt.datetime, kind: str | None = None
-) -> Report:
-    """Reads one message of a reader; raises PayloadError naming the bad field. `kind` is
-    given when the MQTT topic says it (`.../heartbeat`)."""
+def read_header(
+    payload: bytes | str, *, device_id: int, received: dt.datetime
+) -> tuple[dict[str, Any], int, dt.datetime, bool]:
+    """What every device message starts with: a JSON object, the device (if it names one,
+    itself), its sequence number and its time (ours when its clock runs ahead); returns
+    (the object, seq, ts, whether the clock was ahead)."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise PayloadError("payload", "not JSON") from exc
     if not isinstance(data, dict):
         raise PayloadError("payload", "a JSON object")
-    try:
-        report_kind = Kind(str(kind or data.get("type")))
-    except ValueError as exc:
-        raise PayloadError("type", "snapshot, delta or heartbeat") from exc
     claimed = data.get("device")
     if claimed is not None and claimed != device_id:
         raise PayloadError("device", "a device publishes only as itself", ErrorKind.WRONG_DEVICE)
@@ -135,8 +132,19 @@ def parse_report(
     assert seq is not None
     ts = reader_time(data.get("ts"))
     skewed = ts > received + MAX_AHEAD
-    if skewed:
-        ts = received
+    return data, seq, (received if skewed else ts), skewed
+
+
+def parse_report(
+    payload: bytes | str, *, device_id: int, received: dt.datetime, kind: str | None = None
+) -> Report:
+    """Reads one message of a reader; raises PayloadError naming the bad field. `kind` is
+    given when the MQTT topic says it (`.../heartbeat`)."""
+    data, seq, ts, skewed = read_header(payload, device_id=device_id, received=received)
+    try:
+        report_kind = Kind(str(kind or data.get("type")))
+    except ValueError as exc:
+        raise PayloadError("type", "snapshot, delta or heartbeat") from exc
     if report_kind is Kind.HEARTBEAT:
         return Report(device_id, report_kind, seq, ts, skewed=skewed)
     antenna = whole_number(data, "antenna")
