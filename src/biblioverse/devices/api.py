@@ -373,10 +373,10 @@ def shelf_report(
 ) -> Response:
     _scoped(session, actor, unit_id)
     rows = report_rows(session, unit_id, kind, now)
-    return _table(rows, format, f"{kind}-{unit_id}")
+    return table(rows, format, f"{kind}-{unit_id}")
 
 
-def _table(rows: list[dict[str, Any]], format: str, name: str) -> Response:
+def table(rows: list[dict[str, Any]], format: str, name: str) -> Response:
     """Rows as JSON, or as CSV for a spreadsheet."""
     if format == "json":
         return Response(orjson.dumps(rows), media_type="application/json")
@@ -586,4 +586,4 @@ def inventory_report(
         for line in inventory.report(session, inv)
         if kind is None or line.kind == kind
     ]
-    return _table(rows, format, f"inventory-{inventory_id}" + (f"-{kind}" if kind else ""))
+    return table(rows, format, f"inventory-{inventory_id}" + (f"-{kind}" if kind else ""))

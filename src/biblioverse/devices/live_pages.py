@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from biblioverse import libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.deps import DbSession, Now
-from biblioverse.devices.api import _table, report_rows
+from biblioverse.devices.api import REPORTS, report_rows, table
 from biblioverse.devices.building import service as building
 from biblioverse.devices.building.rules import METRICS, Metric
 from biblioverse.devices.rfid import inventory, reports
@@ -154,15 +154,9 @@ def shelves_csv(
     if isinstance(who, Response):
         return who
     unit = libraries.get_unit(session, unit_id)
-    if kind not in reports_kinds() or not who.can(Permission.CATALOG_MANAGE, unit.path):
+    if kind not in REPORTS or not who.can(Permission.CATALOG_MANAGE, unit.path):
         return Response(status_code=404)
-    return _table(report_rows(session, unit_id, kind, now), "csv", f"{kind}-{unit_id}")
-
-
-def reports_kinds() -> tuple[str, ...]:
-    from biblioverse.devices.api import REPORTS
-
-    return REPORTS
+    return table(report_rows(session, unit_id, kind, now), "csv", f"{kind}-{unit_id}")
 
 
 @router.get("/staff/inventories/{inventory_id}.csv")
@@ -177,7 +171,7 @@ def inventory_csv(
     except DomainError:
         return Response(status_code=404)
     rows = [line.__dict__ for line in inventory.report(session, inv)]
-    return _table(rows, "csv", f"inventory-{inventory_id}")
+    return table(rows, "csv", f"inventory-{inventory_id}")
 
 
 @router.post("/staff/inventories", response_class=HTMLResponse, dependencies=[Csrf])
