@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from biblioverse.errors import NotFound
+from biblioverse.errors import Conflict, NotFound
 
 
 class Sip2AccountNotFound(NotFound):
@@ -24,3 +24,17 @@ class LinkageRuleNotFound(NotFound):
 
     def __init__(self, key: object) -> None:
         super().__init__("linkage rule", key)
+
+
+class InventoryNotFound(NotFound):
+    code = "inventory_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("inventory", key)
+
+
+class InventoryClosed(Conflict):
+    code = "inventory_closed"
+
+    def __init__(self, inventory_id: int) -> None:
+        super().__init__(f"inventory {inventory_id} is closed")

@@ -91,18 +91,19 @@ def _inventories(session: DbSession, who: Actor, unit_id: int) -> list[tuple[Any
     return out
 
 
-@router.get("/staff/shelves", response_class=HTMLResponse)
-def shelves_page(
+def _shelves_view(
     request: Request,
     session: DbSession,
-    actor: PageActor,
-    now: Now,
-    library: str = "",
+    who: Actor,
+    now: dt.datetime,
+    library: str,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
     closed: int = 0,
-) -> Response:
-    who = _shelves_who(request, actor)
-    if isinstance(who, Response):
-        return who
+) -> HTMLResponse:
+    """The shelves page of the chosen library (the first of the actor's, if none is)."""
     places = _places(session, who, Permission.CATALOG_MANAGE)
     chosen = _chosen(places, library)
     ctx: dict[str, Any] = {}
@@ -115,15 +116,31 @@ def shelves_page(
         request,
         "staff/shelves.html",
         who,
+        status_code,
         places=places,
         chosen=chosen,
         scopes=SCOPES,
         closed=closed,
-        errors={},
-        values={},
+        errors=errors or {},
+        values=values or {},
         section="shelves",
         **ctx,
     )
+
+
+@router.get("/staff/shelves", response_class=HTMLResponse)
+def shelves_page(
+    request: Request,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    library: str = "",
+    closed: int = 0,
+) -> Response:
+    who = _shelves_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    return _shelves_view(request, session, who, now, library, closed=closed)
 
 
 @router.get("/staff/shelves/live", response_class=HTMLResponse)
@@ -200,25 +217,9 @@ async def start_inventory(
         with session.begin_nested():
             inventory.start(session, who, int(library) if library.isdigit() else 0, data, at=now)
     except ValidationFailed as exc:
-        places = _places(session, who, Permission.CATALOG_MANAGE)
-        chosen = _chosen(places, library)
-        assert chosen is not None
-        return render(
-            request,
-            "staff/shelves.html",
-            who,
-            422,
-            places=places,
-            chosen=chosen,
-            scopes=SCOPES,
-            closed=0,
-            errors={e.field: _(e.message) for e in exc.errors},
-            values=values,
-            section="shelves",
-            inventories=_inventories(session, who, chosen.id),
-            locations=libraries.locations_of(session, chosen.id),
-            all_shelves=libraries.shelves_of(session, chosen.id),
-            **_shelf_live(session, chosen.id, now),
+        errors = {e.field: _(e.message) for e in exc.errors}
+        return _shelves_view(
+            request, session, who, now, library, status_code=422, errors=errors, values=values
         )
     return RedirectResponse(f"/staff/shelves?library={library}#inventory", status_code=303)
 

@@ -259,7 +259,7 @@ def _with_actions(session: DbSession, alarm: Alarm) -> AlarmOut:
 
 
 @router.get("/alarms/{alarm_id}", summary="One alarm, with what the linkage rules did")
-def get_alarm(alarm_id: DbId, actor: Watcher, session: DbSession, now: Now) -> AlarmOut:
+def get_alarm(alarm_id: DbId, actor: Watcher, session: DbSession) -> AlarmOut:
     alarm = service.get_alarm(session, actor, alarm_id)
     return _with_actions(session, alarm)
 

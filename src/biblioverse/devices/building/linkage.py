@@ -134,23 +134,17 @@ class Linkage:
                 return done
             unit_path = libraries.get_unit(session, alarm.org_unit_id).path
             facts = AlarmFacts(alarm.kind, alarm.metric, alarm.location_id, unit_path)
-            paths = {u.id: u.path for u in libraries.list_units(session)}
             location = (
                 session.get(libraries.Location, alarm.location_id) if alarm.location_id else None
             )
             body = alarm_json(alarm, location, trigger)
-            for rule in session.scalars(
-                select(LinkageRule).where(
-                    LinkageRule.trigger == trigger, LinkageRule.enabled.is_(True)
-                )
+            for rule, rule_path in session.execute(
+                select(LinkageRule, libraries.OrgUnit.path)
+                .join(libraries.OrgUnit, libraries.OrgUnit.id == LinkageRule.org_unit_id)
+                .where(LinkageRule.trigger == trigger, LinkageRule.enabled.is_(True))
             ):
                 rule_facts = RuleFacts(
-                    rule.kind,
-                    rule.metric,
-                    rule.location_id,
-                    paths.get(rule.org_unit_id, "\0"),
-                    rule.trigger,
-                    rule.enabled,
+                    rule.kind, rule.metric, rule.location_id, rule_path, rule.trigger, rule.enabled
                 )
                 if not rule_matches(rule_facts, facts, trigger):
                     continue

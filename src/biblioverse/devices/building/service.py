@@ -48,8 +48,8 @@ from biblioverse.devices.models import (
     ZoneThreshold,
 )
 from biblioverse.devices.rfid.rules import ErrorKind
-from biblioverse.devices.rfid.service import Health, _insert
-from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
+from biblioverse.devices.rfid.service import Health, upsert_insert
+from biblioverse.errors import FieldError, ValidationFailed
 
 OPEN = (AlarmState.RAISED.value, AlarmState.ACKNOWLEDGED.value)
 WATCHED_KINDS = ("shelf", "gate", "sensor", "pad")  # devices whose silence is an alarm
@@ -62,11 +62,6 @@ def _location(session: Session, location_id: int, field_name: str) -> libraries.
     if loc is None:
         raise ValidationFailed([FieldError(field_name, "invalid", "a location of the library")])
     return loc
-
-
-def _ensure(actor: Actor, permission: Permission, path: str) -> None:
-    if not actor.can(permission, path):
-        raise PermissionDenied(f"you may not do this here ({permission.value})")
 
 
 def _unit_path(session: Session, unit_id: int) -> str:
@@ -88,7 +83,7 @@ def place_sensor(
         raise ValidationFailed(
             [FieldError("location_id", "other_library", "a location of the sensor's library")]
         )
-    _ensure(actor, Permission.DEVICES_MANAGE, _unit_path(session, device.org_unit_id))
+    libraries.ensure(actor, Permission.DEVICES_MANAGE, _unit_path(session, device.org_unit_id))
     row = session.get(SensorPlacement, device_id)
     if row is None:
         row = SensorPlacement(device_id=device_id, location_id=location_id)
@@ -139,7 +134,7 @@ def set_threshold(
     if problems:
         raise ValidationFailed(problems)
     loc = _location(session, location_id, "location_id")
-    _ensure(actor, Permission.BUILDING_WATCH, _unit_path(session, loc.org_unit_id))
+    libraries.ensure(actor, Permission.BUILDING_WATCH, _unit_path(session, loc.org_unit_id))
     row = session.scalar(
         select(ZoneThreshold).where(
             ZoneThreshold.location_id == location_id, ZoneThreshold.metric == m.value
@@ -370,7 +365,7 @@ def apply_readings(
         }
         for (dev, metric, channel), (r, value, _) in sorted(newest.items())
     ]
-    stmt = _insert(session)(SensorReading)
+    stmt = upsert_insert(session)(SensorReading)
     stmt = stmt.on_conflict_do_update(
         index_elements=[SensorReading.device_id, SensorReading.metric, SensorReading.channel],
         set_={c: stmt.excluded[c] for c in ("location_id", "value", "at", "seq")},
@@ -522,7 +517,7 @@ def alarms_of(
 ) -> list[Alarm]:
     """A library's alarms (and its branches'), newest first."""
     unit = libraries.get_unit(session, unit_id)
-    _ensure(actor, Permission.BUILDING_WATCH, unit.path)
+    libraries.ensure(actor, Permission.BUILDING_WATCH, unit.path)
     units = libraries.units_within(session, [unit.path])
     query = select(Alarm).where(Alarm.org_unit_id.in_(units))
     if open_only:
@@ -579,7 +574,7 @@ class ZoneView:
 def zones_of(session: Session, actor: Actor, unit_id: int, *, at: dt.datetime) -> list[ZoneView]:
     """Every zone of a library with its newest readings, its ranges and its open alarms."""
     unit = libraries.get_unit(session, unit_id)
-    _ensure(actor, Permission.BUILDING_WATCH, unit.path)
+    libraries.ensure(actor, Permission.BUILDING_WATCH, unit.path)
     locations = libraries.locations_of(session, unit_id)
     ids = [loc.id for loc in locations]
     by_zone: dict[int, dict[str, list[SensorReading]]] = defaultdict(lambda: defaultdict(list))
@@ -629,7 +624,7 @@ def zones_of(session: Session, actor: Actor, unit_id: int, *, at: dt.datetime) -
 def unzoned_alarms(session: Session, actor: Actor, unit_id: int) -> list[Alarm]:
     """Open alarms of a library that belong to no zone (gates, silent shelf readers)."""
     unit = libraries.get_unit(session, unit_id)
-    _ensure(actor, Permission.BUILDING_WATCH, unit.path)
+    libraries.ensure(actor, Permission.BUILDING_WATCH, unit.path)
     return list(
         session.scalars(
             select(Alarm)
@@ -657,7 +652,7 @@ def add_rule(
     session: Session, actor: Actor, unit_id: int, data: RuleInput, *, at: dt.datetime
 ) -> LinkageRule:
     unit = libraries.get_unit(session, unit_id)
-    _ensure(actor, Permission.DEVICES_MANAGE, unit.path)
+    libraries.ensure(actor, Permission.DEVICES_MANAGE, unit.path)
     problems = []
     name = data.name.strip()
     if not 1 <= len(name) <= 120:
@@ -724,7 +719,7 @@ def add_rule(
 
 def rules_of(session: Session, actor: Actor, unit_id: int) -> list[LinkageRule]:
     unit = libraries.get_unit(session, unit_id)
-    _ensure(actor, Permission.DEVICES_MANAGE, unit.path)
+    libraries.ensure(actor, Permission.DEVICES_MANAGE, unit.path)
     return list(
         session.scalars(
             select(LinkageRule).where(LinkageRule.org_unit_id == unit_id).order_by(LinkageRule.id)

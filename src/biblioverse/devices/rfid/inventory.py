@@ -26,10 +26,11 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
+from biblioverse.devices.errors import InventoryClosed, InventoryNotFound
 from biblioverse.devices.models import Inventory, InventoryRead, InventoryUnknown
 from biblioverse.devices.rfid.reports import Record, expected_on
-from biblioverse.devices.rfid.service import TagResolver, _chunks, _insert
-from biblioverse.errors import Conflict, FieldError, NotFound, PermissionDenied, ValidationFailed
+from biblioverse.devices.rfid.service import TagResolver, chunks, upsert_insert
+from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 
 Item = catalog.Item
 Shelf = libraries.Shelf
@@ -42,20 +43,6 @@ class Scope(StrEnum):
     FLOOR = "floor"
     ZONE = "zone"
     SHELVES = "shelves"
-
-
-class InventoryNotFound(NotFound):
-    code = "inventory_not_found"
-
-    def __init__(self, key: object) -> None:
-        super().__init__("inventory", key)
-
-
-class InventoryClosed(Conflict):
-    code = "inventory_closed"
-
-    def __init__(self, inventory_id: int) -> None:
-        super().__init__(f"inventory {inventory_id} is closed")
 
 
 @dataclass
@@ -181,7 +168,7 @@ def record_reads(
     for item_id, shelf_id, at in reads:
         if item_id not in newest or at >= newest[item_id][1]:
             newest[item_id] = (shelf_id, at)
-    insert = _insert(session)
+    insert = upsert_insert(session)
     if newest:
         stmt = insert(InventoryRead)
         stmt = stmt.on_conflict_do_update(
@@ -246,7 +233,7 @@ def handheld(
     tags = [t.upper() for t in tags]
     by_tag = TagResolver(ttl=0).resolve(session, tags)
     by_barcode: dict[str, int] = {}
-    for chunk in _chunks(list(dict.fromkeys(barcodes))):
+    for chunk in chunks(list(dict.fromkeys(barcodes))):
         for barcode, item_id in session.execute(
             select(Item.barcode, Item.id).where(Item.barcode.in_(chunk))
         ):
@@ -293,7 +280,7 @@ def _in_place(column: Any, shelf_id: int) -> Any:
 def _scope_shelves(session: Session, inv: Inventory) -> list[Any]:
     ids = list(inv.shelf_ids)
     rows: list[Any] = []
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         rows += session.execute(
             select(Shelf.id, Shelf.code, Shelf.first_key, Shelf.end_key).where(Shelf.id.in_(chunk))
         ).all()
@@ -301,8 +288,15 @@ def _scope_shelves(session: Session, inv: Inventory) -> list[Any]:
 
 
 def progress(session: Session, inv: Inventory) -> Progress:
-    """Counts so far: one query per shelf of the scope, and two more."""
+    """Counts so far: one query per shelf of the scope, and two more (reads per shelf, tags
+    that are no copy of ours)."""
     R = InventoryRead
+    read_on: dict[int | None, int] = {
+        shelf: n
+        for shelf, n in session.execute(
+            select(R.shelf_id, func.count()).where(R.inventory_id == inv.id).group_by(R.shelf_id)
+        )
+    }
     shelves = []
     expected = found = correct = 0
     for shelf_id, code, first, end in _scope_shelves(session, inv):
@@ -317,17 +311,10 @@ def progress(session: Session, inv: Inventory) -> Progress:
             .outerjoin(R, and_(R.item_id == Item.id, R.inventory_id == inv.id))
             .where(*expected_on(inv.org_unit_id, first, end, EXPECTED))
         ).one()
-        here = (
-            session.scalar(
-                select(func.count())
-                .select_from(R)
-                .where(R.inventory_id == inv.id, R.shelf_id == shelf_id)
-            )
-            or 0
-        )
+        here = read_on.get(shelf_id, 0)
         shelves.append(ShelfProgress(shelf_id, code, e, f, here - exact))
         expected, found, correct = expected + e, found + f, correct + c
-    reads = session.scalar(select(func.count()).select_from(R).where(R.inventory_id == inv.id)) or 0
+    reads = sum(read_on.values())
     strangers = (
         session.scalar(
             select(func.count())

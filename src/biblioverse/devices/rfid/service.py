@@ -47,12 +47,12 @@ SHELF_KINDS = ("shelf", "pad")  # readers that report tags on antennas
 TAG_CACHE_SECONDS = 30.0
 
 
-def _chunks(values: Sequence[object]) -> Iterable[Sequence[object]]:
+def chunks(values: Sequence[object]) -> Iterable[Sequence[object]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def upsert_insert(session: Session):  # type: ignore[no-untyped-def]
     """INSERT ... ON CONFLICT for the session's database."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
@@ -107,7 +107,7 @@ class TagResolver:
         wanted = [t for t in dict.fromkeys(tags) if t not in self._known]
         found: dict[str, int | None] = {}
         Item = catalog.Item
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             for item_id, tag in session.execute(
                 select(Item.id, Item.rfid_tag).where(Item.rfid_tag.in_(chunk))
             ):
@@ -119,7 +119,7 @@ class TagResolver:
                 barcode = barcode_of(tag)
                 if barcode:
                     by_barcode[barcode] = tag
-        for chunk in _chunks(list(by_barcode)):
+        for chunk in chunks(list(by_barcode)):
             for item_id, barcode in session.execute(
                 select(Item.id, Item.barcode).where(Item.barcode.in_(chunk))
             ):
@@ -220,16 +220,16 @@ def _load_board(
                 board.on_antenna.setdefault(antenna_id, set()).add(item_id)
 
     columns = (P.item_id, P.antenna_id, P.state, P.seen_at, P.seen_seq, P.taken_at)
-    for chunk in _chunks(sorted(items)):
+    for chunk in chunks(sorted(items)):
         keep(session.execute(select(*columns).where(P.item_id.in_(chunk))))
-    for chunk in _chunks(sorted(snapshot_antennas)):
+    for chunk in chunks(sorted(snapshot_antennas)):
         keep(
             session.execute(
                 select(*columns).where(P.antenna_id.in_(chunk), P.state == State.ON_SHELF.value)
             )
         )
     wanted = antennas | {p.antenna_id for p in board.positions.values()}
-    for chunk in _chunks(sorted(wanted)):
+    for chunk in chunks(sorted(wanted)):
         for antenna_id, at, seq in session.execute(
             select(Antenna.id, Antenna.snapshot_at, Antenna.snapshot_seq).where(
                 Antenna.id.in_(chunk)
@@ -286,7 +286,7 @@ def apply_reports(
     copies = resolver.resolve(session, tags)
     items = {c for c in copies.values() if c is not None}
     lent: set[int] = set()  # read now, not cached: it changes with every loan
-    for chunk in _chunks(sorted(items)):
+    for chunk in chunks(sorted(items)):
         lent.update(
             session.scalars(
                 select(catalog.Item.id).where(
@@ -370,7 +370,7 @@ def _write(
     at: dt.datetime,
 ) -> None:
     shelf_of = {p.id: p for p in antennas.places.values()}
-    insert = _insert(session)
+    insert = upsert_insert(session)
     if board.changed:
         rows = []
         for item_id in sorted(board.changed):
@@ -531,7 +531,7 @@ def gate_check(
     copies = TagResolver(ttl=0).resolve(session, [t.upper() for t in tags])
     status: dict[int, str] = {}
     ids = [i for i in copies.values() if i is not None]
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for copy_id, item_status in session.execute(
             select(catalog.Item.id, catalog.Item.status).where(catalog.Item.id.in_(chunk))
         ):
