@@ -32,6 +32,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     DEVICES_MANAGE = "devices.manage"
     BUILDING_WATCH = "building.watch"  # zones, readings and alarms; acknowledge, resolve
+    PLANS_MANAGE = "plans.manage"  # the floor plan: rooms, shelves, points of interest
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -48,6 +49,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.FEES_WAIVE,
             Permission.AUDIT_READ,
             Permission.BUILDING_WATCH,
+            Permission.PLANS_MANAGE,
         }
     ),
     Role.CATALOGUER: frozenset({Permission.CATALOG_MANAGE}),

@@ -50,6 +50,8 @@ from biblioverse.errors import DomainError
 from biblioverse.libraries.api import router as libraries_router
 from biblioverse.readers.api import router as readers_router
 from biblioverse.settings import Settings, load_settings
+from biblioverse.twin import Twins
+from biblioverse.twin.api import router as twin_router
 from biblioverse.web import pages
 from biblioverse.web.pages import STATIC_DIR
 
@@ -467,6 +469,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.read_session_factory, lambda: app.state.search_index
     )
     app.state.relay = None  # until the lifespan starts it: events are published inline
+    app.state.twins = Twins()  # routing graphs, rebuilt from the database on demand
     app.state.linkage = Linkage(
         app.state.session_factory,
         publish=mqtt_publisher(settings.mqtt_url) if settings.mqtt_url else None,
@@ -483,6 +486,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         circulation_router,
         devices_router,
         building_router,
+        twin_router,
     ):
         app.include_router(router, prefix="/api/v1", responses=ERROR_RESPONSES)
 

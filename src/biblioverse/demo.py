@@ -228,6 +228,41 @@ ITEM_TYPES = ["book"] * 14 + ["reference", "children", "precious", "audiovisual"
 FIRST_BARCODE = 39000000
 
 
+# Each room holds a run of the classification, as in a real library: copies of a library go
+# to the first of its rooms whose classes their call number starts with; None takes the rest.
+ROOMS: dict[str, list[tuple[str, tuple[str, ...] | None]]] = {
+    "central": [
+        ("1F-CHILD", ("PZ",)),
+        ("1F-LIT", ("P", "M", "N")),
+        ("2F-RARE", ("D", "E", "F")),
+        ("2F-SCI", tuple("QRSTUVZ")),
+        ("2F-SOC", None),
+    ],
+    "airport": [("1F-TRAVEL", ("G", "D", "E", "F")), ("1F-POP", None)],
+    "community": [("1F-FAMILY", ("PZ", "L")), ("1F-GEN", None)],
+}
+SHELF_PREFIX = {
+    "1F-CHILD": "C",
+    "1F-LIT": "L",
+    "2F-RARE": "R",
+    "2F-SCI": "S",
+    "2F-SOC": "H",
+    "1F-TRAVEL": "T",
+    "1F-POP": "P",
+    "1F-FAMILY": "F",
+    "1F-GEN": "G",
+}
+
+
+def room_for(library: str, call_number: str | None) -> str | None:
+    if not call_number:
+        return None
+    for room, classes in ROOMS.get(library, []):
+        if classes is None or call_number.upper().startswith(classes):
+            return room
+    return None
+
+
 def seed_catalogue(session: Session, *, at: dt.datetime, rng: random.Random) -> int:
     """Public-domain Library of Congress records with copies spread over the libraries."""
     catalog.import_marc(session, None, gzip.decompress(SAMPLE.read_bytes()), at=at)
@@ -243,6 +278,9 @@ def seed_catalogue(session: Session, *, at: dt.datetime, rng: random.Random) -> 
         for code in rng.choices(list(weights), weights=list(weights.values()), k=copies):
             barcode += 1
             location = rng.choice(places[code]) if places[code] else None
+            room = room_for(code, call_number)
+            if room is not None:
+                location = next((loc for loc in places[code] if loc.code == room), location)
             rows.append(
                 catalog.NewItem(
                     record_id=record_id,
@@ -683,11 +721,74 @@ def seed(
     seed_rules(session, at=at, consortium_id=consortium.id, airport_id=airport.id)
     seed_circulation(session, at=at, rng=rng)
     seed_smart_building(session, at=at)
+    seed_floor_plans(session, at=at)
 
 
 # --- smart shelves and the building ---------------------------------------------------------
 
 SMART_SHELVES = 12  # in the central library's social sciences room, 2F-SOC
+COPIES_PER_SHELF = 120
+
+
+def _cut(keyed: list[tuple[str, str]], count: int) -> list[tuple[str, str]]:
+    """A run of (shelf key, call number) cut into ``count`` ranges, never between two copies
+    of one call number."""
+    size = max(1, len(keyed) // count)
+    cuts: list[tuple[str, str]] = []
+    start = 0
+    while start < len(keyed) and len(cuts) < count:
+        end = len(keyed) - 1 if len(cuts) == count - 1 else min(start + size, len(keyed)) - 1
+        while end + 1 < len(keyed) and keyed[end + 1][0].startswith(keyed[end][0]):
+            end += 1
+        cuts.append((keyed[start][1], keyed[end][1]))
+        start = end + 1
+    return cuts
+
+
+def seed_shelves(session: Session, *, at: dt.datetime) -> list[libraries.Shelf]:
+    """Shelves for every room that holds copies, their call-number ranges cut from the
+    copies standing there; twelve single-sided smart shelves in the central library's 2F-SOC,
+    double-sided bookcases elsewhere."""
+    made: list[libraries.Shelf] = []
+    for unit_code, rooms in ROOMS.items():
+        unit = libraries.get_unit_by_code(session, unit_code)
+        locs = {loc.code: loc for loc in libraries.locations_of(session, unit.id)}
+        for room, _ in rooms:
+            loc = locs[room]
+            keyed: list[tuple[str, str]] = [
+                (k, c)
+                for k, c in session.execute(
+                    select(catalog.Item.shelf_key, catalog.Item.call_number)
+                    .where(
+                        catalog.Item.org_unit_id == unit.id,
+                        catalog.Item.location_id == loc.id,
+                        catalog.Item.shelf_key.like("L|%"),
+                    )
+                    .order_by(catalog.Item.shelf_key)
+                )
+                if k is not None and c is not None
+            ]
+            smart = unit_code == "central" and room == "2F-SOC"
+            count = SMART_SHELVES if smart else min(12, max(2, -(-len(keyed) // COPIES_PER_SHELF)))
+            for n, (first, last) in enumerate(_cut(keyed, count), start=1):
+                made.append(
+                    libraries.add_shelf(
+                        session,
+                        None,
+                        unit,
+                        libraries.ShelfInput(
+                            loc.id,
+                            f"{SHELF_PREFIX[room]}{n:02d}",
+                            first,
+                            last,
+                            "lcc",
+                            levels=6,
+                            sides=1 if smart else 2,
+                        ),
+                        at=at,
+                    )
+                )
+    return made
 
 
 def seed_smart_building(session: Session, *, at: dt.datetime) -> None:
@@ -699,43 +800,11 @@ def seed_smart_building(session: Session, *, at: dt.datetime) -> None:
 
     central = libraries.get_unit_by_code(session, "central")
     locs = {loc.code: loc for loc in libraries.locations_of(session, central.id)}
-    room = locs["2F-SOC"]
-    keyed: list[tuple[str, str]] = [
-        (k, c)
-        for k, c in session.execute(
-            select(catalog.Item.shelf_key, catalog.Item.call_number)
-            .where(
-                catalog.Item.org_unit_id == central.id,
-                catalog.Item.shelf_key.like("L|%"),
-                catalog.Item.status == "available",
-            )
-            .order_by(catalog.Item.shelf_key)
-        )
-        if k is not None and c is not None
-    ]
-    # cut the run of call numbers into shelves, never between two copies of one number
-    size = max(1, len(keyed) // SMART_SHELVES)
-    cuts: list[tuple[str, str]] = []
-    start = 0
-    while start < len(keyed) and len(cuts) < SMART_SHELVES:
-        end = (
-            len(keyed) - 1 if len(cuts) == SMART_SHELVES - 1 else min(start + size, len(keyed)) - 1
-        )
-        while end + 1 < len(keyed) and keyed[end + 1][0].startswith(keyed[end][0]):
-            end += 1
-        cuts.append((keyed[start][1], keyed[end][1]))
-        start = end + 1
+    shelves = seed_shelves(session, at=at)
     reader, _ = accounts.create_device_key(
         session, None, name="Shelf reader 2F-SOC", kind="shelf", org_unit_id=central.id, at=at
     )
-    for n, (first, last) in enumerate(cuts, start=1):
-        shelf = libraries.add_shelf(
-            session,
-            None,
-            central,
-            libraries.ShelfInput(room.id, f"H{n:02d}", first, last, "lcc", levels=6, sides=1),
-            at=at,
-        )
+    for n, shelf in enumerate((s for s in shelves if s.location_id == locs["2F-SOC"].id), 1):
         devices.add_antenna(
             session, None, device_id=reader.id, antenna=n, shelf_id=shelf.id, level=3, at=at
         )
@@ -802,3 +871,57 @@ def _system_admin(unit: libraries.OrgUnit):  # type: ignore[no-untyped-def]
     from biblioverse.access import Actor, Grant, PrincipalKind
 
     return Actor(PrincipalKind.STAFF, 0, "system", grants=(Grant(Role.ADMIN, unit.path, unit.id),))
+
+
+ZONE_KINDS = {
+    "1F-LOBBY": "self_service",
+    "1F-CHILD": "children",
+    "1F-LIT": "reading_room",
+    "2F-SCI": "study",
+    "2F-SOC": "stacks",
+    "2F-RARE": "ancient_books",
+    "1F-TRAVEL": "reading_room",
+    "1F-POP": "stacks",
+    "1F-FAMILY": "children",
+    "1F-GEN": "stacks",
+}
+ZONE_SEATS = {"1F-LOBBY": 4, "1F-LIT": 8, "2F-SCI": 8, "1F-TRAVEL": 8, "1F-FAMILY": 4}
+FLOOR_NAMES = {1: ("Ground floor", "一层"), 2: ("First floor", "二层")}
+
+
+def seed_floor_plans(session: Session, *, at: dt.datetime) -> None:
+    """A plan for every branch, drafted from its rooms and their shelves (`twin.layout`):
+    rooms side by side off a corridor, a lift and stairs where there are two floors, and a
+    lecture hall on the central library's first floor."""
+    from biblioverse import twin
+    from biblioverse.twin import layout
+
+    for unit_code in ROOMS:
+        unit = libraries.get_unit_by_code(session, unit_code)
+        shelves: dict[int, list[layout.ShelfSpec]] = {}
+        for s in libraries.shelves_of(session, unit.id):
+            shelves.setdefault(s.location_id, []).append(
+                layout.ShelfSpec(s.code, s.scheme, s.first_call, s.last_call, s.levels, s.sides)
+            )
+        floors: dict[int, list[layout.ZoneSpec]] = {}
+        for loc in libraries.locations_of(session, unit.id):
+            floors.setdefault(loc.floor, []).append(
+                layout.ZoneSpec(
+                    loc.code,
+                    ZONE_KINDS.get(loc.code, "other"),
+                    loc.name_en,
+                    loc.name_zh,
+                    shelves.get(loc.id, []),
+                    seats=ZONE_SEATS.get(loc.code, 0),
+                    columns=3,
+                )
+            )
+        if unit_code == "central":
+            floors.setdefault(2, []).append(
+                layout.ZoneSpec("2F-HALL", "lecture", "Lecture hall", "报告厅", seats=8)
+            )
+        specs = [
+            layout.FloorSpec(lv, *FLOOR_NAMES.get(lv, (f"Level {lv}", f"{lv} 层")), zones)
+            for lv, zones in sorted(floors.items())
+        ]
+        twin.import_plan(session, _system_admin(unit), unit, layout.draft(specs), at=at)

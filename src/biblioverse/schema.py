@@ -8,6 +8,7 @@ from biblioverse.db import Base
 from biblioverse.devices import models as devices_models
 from biblioverse.libraries import models as libraries_models
 from biblioverse.readers import models as readers_models
+from biblioverse.twin import models as twin_models
 
 metadata = Base.metadata
 
@@ -22,4 +23,5 @@ __all__ = [
     "libraries_models",
     "metadata",
     "readers_models",
+    "twin_models",
 ]

@@ -1,0 +1,184 @@
+"""What the 3D library draws, from the same plan the map and the routes use: floors, walls,
+shelves, points of interest, and every copy standing on a shelf, as compact parallel arrays.
+
+A copy stands where a smart shelf last read it (shelf, side and level), else on the shelf
+whose call-number range holds it, filled in shelf order: side A from the top level down,
+left to right, then side B. Copies out on loan, in transit or missing are gaps on the shelf.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from biblioverse import catalog, libraries
+from biblioverse.devices.models import ItemPosition
+from biblioverse.twin.rules import Plan
+
+BOOK_WIDTH = 0.032  # metres of shelf a book takes, on average
+ON_SHELF = ("available",)
+CLASSES = [chr(c) for c in range(ord("A"), ord("Z") + 1)]  # LCC and CLC main classes
+
+
+def subject_class(call_number: str | None) -> int:
+    """The main class letter of a call number (LCC 'QA76', CLC 'TP312'), as an index into
+    `CLASSES`; len(CLASSES) for anything else (Dewey, local schemes)."""
+    c = (call_number or "").strip()[:1].upper()
+    return ord(c) - ord("A") if "A" <= c <= "Z" else len(CLASSES)
+
+
+def _floors(plan: Plan) -> list[dict[str, Any]]:
+    out, elevation = [], 0.0
+    for level in sorted(plan.floors):
+        f = plan.floors[level]
+        out.append(
+            {
+                "level": level,
+                "name_en": f.name_en,
+                "name_zh": f.name_zh,
+                "height": f.height,
+                "elevation": elevation,
+                "outline": [[round(x, 3), round(y, 3)] for x, y in f.outline.exterior.coords],
+            }
+        )
+        elevation += f.height
+    return out
+
+
+def build(session: Session, unit_id: int, plan: Plan) -> dict[str, Any]:
+    shelves = plan.shelves
+    index = {s.code: i for i, s in enumerate(shelves)}
+    ranges = sorted(
+        (r for r in libraries.shelves_of(session, unit_id) if r.code in index),
+        key=lambda r: r.first_key,
+    )
+    firsts = [r.first_key for r in ranges]
+    by_shelf_id = {r.id: index[r.code] for r in ranges}
+    rows = session.execute(
+        select(
+            catalog.Item.id,
+            catalog.Item.shelf_key,
+            catalog.Item.call_number,
+            ItemPosition.shelf_id,
+            ItemPosition.level,
+            ItemPosition.side,
+            ItemPosition.state,
+        )
+        .outerjoin(ItemPosition, ItemPosition.item_id == catalog.Item.id)
+        .where(
+            catalog.Item.org_unit_id == unit_id,
+            catalog.Item.status.in_(ON_SHELF),
+        )
+        .order_by(catalog.Item.shelf_key, catalog.Item.id)
+    ).all()
+    # (shelf index, side, level) -> copies, in shelf order
+    placed: dict[tuple[int, int, int | None], list[tuple[int, int]]] = {}
+    for item_id, key, call, shelf_id, read_level, read_side, state in rows:
+        cls = subject_class(call)
+        if shelf_id in by_shelf_id and state == "on_shelf":
+            spot = (by_shelf_id[shelf_id], 0 if read_side == "A" else 1, read_level)
+            placed.setdefault(spot, []).append((item_id, cls))
+            continue
+        if key is None or not firsts:
+            continue
+        i = bisect.bisect_right(firsts, key) - 1
+        if i >= 0 and key < ranges[i].end_key:
+            placed.setdefault((index[ranges[i].code], -1, None), []).append((item_id, cls))
+    ids: list[int] = []
+    shelf_of: list[int] = []
+    sides: list[int] = []
+    levels: list[int] = []
+    slots: list[int] = []
+    classes: list[int] = []
+    used: dict[tuple[int, int, int], int] = {}
+
+    def put(si: int, side: int, level: int, item_id: int, cls: int) -> bool:
+        s = shelves[si]
+        per_level = max(1, int(s.length / BOOK_WIDTH))
+        slot = used.get((si, side, level), 0)
+        if slot >= per_level or not 1 <= level <= s.levels or side >= s.sides:
+            return False
+        used[(si, side, level)] = slot + 1
+        ids.append(item_id)
+        shelf_of.append(si)
+        sides.append(side)
+        levels.append(level)
+        slots.append(slot)
+        classes.append(cls)
+        return True
+
+    # read by a smart shelf first: they hold their places; then the rest in shelf order
+    for (si, side, level), copies in sorted(placed.items(), key=lambda kv: kv[0][1] < 0):
+        if side >= 0 and level is not None:
+            for item_id, cls in copies:
+                put(si, side, level, item_id, cls)
+            continue
+        s = shelves[si]
+        spots = [(sd, lv) for sd in range(s.sides) for lv in range(s.levels, 0, -1)]
+        k = 0
+        for item_id, cls in copies:
+            while k < len(spots) and not put(si, spots[k][0], spots[k][1], item_id, cls):
+                k += 1
+    return {
+        "version": 1,
+        "floors": _floors(plan),
+        "walls": [
+            {
+                "level": w.level,
+                "thickness": w.thickness,
+                "points": [[round(x, 3), round(y, 3)] for x, y in w.line.coords],
+            }
+            for w in plan.walls
+        ],
+        "zones": [
+            {
+                "level": z.level,
+                "code": z.code,
+                "type": z.kind.value,
+                "name_en": z.name_en,
+                "name_zh": z.name_zh,
+                "outline": [[round(x, 3), round(y, 3)] for x, y in z.area.exterior.coords],
+            }
+            for z in plan.zones
+        ],
+        "shelves": [
+            {
+                "code": s.code,
+                "level": s.level,
+                "x": s.x,
+                "y": s.y,
+                "orientation": s.orientation,
+                "length": s.length,
+                "depth": s.depth,
+                "levels": s.levels,
+                "sides": s.sides,
+                "zone": s.zone,
+            }
+            for s in shelves
+        ],
+        "pois": [
+            {
+                "code": p.code,
+                "type": p.kind.value,
+                "level": p.level,
+                "x": p.x,
+                "y": p.y,
+                "name_en": p.name_en,
+                "name_zh": p.name_zh,
+            }
+            for p in plan.pois
+        ],
+        "classes": [*CLASSES, "?"],
+        "book_width": BOOK_WIDTH,
+        "books": {
+            "id": ids,
+            "shelf": shelf_of,
+            "side": sides,
+            "level": levels,
+            "slot": slots,
+            "cls": classes,
+        },
+    }

@@ -1,0 +1,221 @@
+"""The twin's API: floor plans in and out, where a copy stands, routes in both languages,
+the 3D scene, and who may change a plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from biblioverse import libraries
+from biblioverse.devices.models import ItemPosition
+from biblioverse.twin import layout
+from tests.factories import NOW, World, copies
+from tests.integration.rfid_support import room
+
+Headers = Callable[[str], dict[str, str]]
+
+
+def plan_for(session: Session, w: World) -> tuple[dict[str, Any], dict[str, int]]:
+    """The test room (shelves I-1 and I-2 in location RFID-1) on the first floor of a
+    two-floor building, with a reading room below."""
+    r = room(session, w)
+    loc = session.get(libraries.Location, r.location_id)
+    assert loc is not None
+    shelves = [
+        layout.ShelfSpec(s.code, s.scheme, s.first_call, s.last_call, s.levels, s.sides)
+        for s in libraries.shelves_of(session, w.central.id)
+    ]
+    floors = [
+        layout.FloorSpec(
+            1,
+            "Ground floor",
+            "一层",
+            [layout.ZoneSpec("READ", "reading_room", "Reading room", "阅览室", seats=2)],
+        ),
+        layout.FloorSpec(
+            2,
+            "First floor",
+            "二层",
+            [layout.ZoneSpec(loc.code, "stacks", "Stacks", "书库", shelves)],
+        ),
+    ]
+    session.commit()
+    return layout.draft(floors), r.items
+
+
+def test_a_librarian_puts_a_plan_and_a_reader_is_routed_to_a_book(
+    client: TestClient, session: Session, world: World, as_staff: Headers
+) -> None:
+    doc, items = plan_for(session, world)
+    central = world.central.id
+    put = client.put(
+        f"/api/v1/libraries/{central}/floor-plan", json=doc, headers=as_staff("central-lib")
+    )
+    assert put.status_code == 200, put.text
+    assert put.json()["floors"] == [1, 2] and put.json()["shelves"] == 2
+
+    got = client.get(f"/api/v1/libraries/{central}/floor-plan")
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "application/geo+json"
+    codes = {f["properties"].get("code") for f in got.json()["features"]}
+    assert {"I-1", "I-2", "ENTRANCE", "LIFT-2"} <= codes
+
+    item_id = items["B4"]  # I313.45/2, on I-2
+    r = client.get(
+        f"/api/v1/libraries/{central}/route",
+        params={"from": "poi:ENTRANCE", "to": f"item:{item_id}", "lang": "en"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["copy"]["shelf"] == "I-2" and body["copy"]["source"] == "call_number"
+    assert [leg["level"] for leg in body["legs"]] == [1, 2]
+    texts = [s["text"] for s in body["steps"]]
+    assert texts[0] == "Start at Main entrance, Ground floor"
+    assert texts[-1].startswith("Shelf I-2 is ")
+    assert body["changes"][0]["via"] == "stairs"
+    step_free = client.get(
+        f"/api/v1/libraries/{central}/route",
+        params={"from": "poi:ENTRANCE", "to": "shelf:I-1", "step_free": "true", "lang": "zh_Hans"},
+    )
+    assert step_free.status_code == 200
+    assert step_free.json()["changes"][0]["via"] == "lift"
+    assert "乘电梯到二层" in [s["text"] for s in step_free.json()["steps"]]
+
+    spot = client.get(f"/api/v1/items/{item_id}/spot")
+    assert spot.json()["shelf"] == "I-2" and spot.json()["floor"] == 2
+
+    scene = client.get(f"/api/v1/libraries/{central}/scene").json()
+    assert [f["level"] for f in scene["floors"]] == [1, 2]
+    assert scene["floors"][1]["elevation"] == 4.5
+    books = scene["books"]
+    assert item_id in books["id"]
+    i = books["id"].index(item_id)
+    assert scene["shelves"][books["shelf"][i]]["code"] == "I-2"
+    assert scene["classes"][books["cls"][i]] == "I"
+
+
+def test_a_copy_a_smart_shelf_read_stands_where_it_was_read(
+    client: TestClient, session: Session, world: World, as_staff: Headers
+) -> None:
+    doc, items = plan_for(session, world)
+    central = world.central.id
+    assert (
+        client.put(
+            f"/api/v1/libraries/{central}/floor-plan", json=doc, headers=as_staff("central-lib")
+        ).status_code
+        == 200
+    )
+    item = items["B4"]
+    shelf = next(s for s in libraries.shelves_of(session, central) if s.code == "I-1")
+    antenna_id = session.execute(
+        text("SELECT id FROM shelf_antennas WHERE shelf_id = :s"),
+        {"s": shelf.id},
+    ).scalar()
+    session.add(
+        ItemPosition(
+            item_id=item,
+            antenna_id=antenna_id,
+            shelf_id=shelf.id,
+            level=4,
+            side="A",
+            state="on_shelf",
+            seen_at=NOW,
+            seen_seq=1,
+        )
+    )
+    session.commit()
+    body = client.get(
+        f"/api/v1/libraries/{central}/route", params={"from": "poi:DESK", "to": f"item:{item}"}
+    ).json()
+    assert body["copy"]["source"] == "rfid"
+    assert body["copy"]["shelf"] == "I-1" and body["copy"]["shelf_level"] == 4
+    assert body["steps"][-1]["text"].endswith("side A, shelf level 4 from the bottom")
+    scene = client.get(f"/api/v1/libraries/{central}/scene").json()
+    i = scene["books"]["id"].index(item)
+    assert scene["books"]["level"][i] == 4 and scene["books"]["side"][i] == 0
+
+
+def test_bad_plans_and_bad_places_get_clear_errors(
+    client: TestClient, session: Session, world: World, as_staff: Headers
+) -> None:
+    doc, _ = plan_for(session, world)
+    central = world.central.id
+    url = f"/api/v1/libraries/{central}/floor-plan"
+    boss = as_staff("central-lib")
+    assert client.get(url).status_code == 404  # no plan yet
+    # a shelf standing in the corridor wall... on top of another shelf
+    shelves = [f for f in doc["features"] if f["properties"]["kind"] == "shelf"]
+    shelves[1]["geometry"]["coordinates"] = shelves[0]["geometry"]["coordinates"]
+    bad = client.put(url, json=doc, headers=boss)
+    assert bad.status_code == 422
+    assert {"field": "shelf I-1", "code": "overlap"} in [
+        {"field": d["field"], "code": d["code"]} for d in bad.json()["details"]
+    ]
+    assert client.get(url).status_code == 404  # nothing stored
+    garbage = client.put(
+        url, content=b"\xff\xfe not json", headers={**boss, "content-type": "application/json"}
+    )
+    assert garbage.status_code == 400
+    assert (
+        client.put(url, json={"type": "FeatureCollection", "features": []}, headers=boss).json()[
+            "details"
+        ][0]["field"]
+        == "features"
+    )
+
+    fixed = layout.bench_building(shelves_per_zone=2, levels=2)
+    assert client.put(url, json=fixed, headers=boss).status_code == 200
+    route = f"/api/v1/libraries/{central}/route"
+    for params, field in (
+        ({"from": "poi:NOWHERE", "to": "poi:DESK"}, "from"),
+        ({"from": "poi:DESK", "to": "shelf:ZZZ"}, "to"),
+        ({"from": "at:9,1,1", "to": "poi:DESK"}, "from"),
+        ({"from": "at:1,x,1", "to": "poi:DESK"}, "from"),
+        ({"from": "poi:DESK", "to": "barcode:nope"}, "to"),
+        ({"from": "poi:DESK", "to": "toilet"}, "to"),
+    ):
+        r = client.get(route, params=params)
+        assert r.status_code == 404, (params, r.text)
+        assert r.json()["details"]["field"] == field
+
+
+def test_only_staff_of_the_library_may_change_its_plan(
+    client: TestClient, session: Session, world: World, as_staff: Headers, as_reader: Headers
+) -> None:
+    doc = layout.bench_building(shelves_per_zone=2, levels=1)
+    url = f"/api/v1/libraries/{world.central.id}/floor-plan"
+    assert client.put(url, json=doc).status_code == 401
+    card = (
+        world.reader_central.card_number if hasattr(world.reader_central, "card_number") else None
+    )
+    if card:
+        assert client.put(url, json=doc, headers=as_reader(card)).status_code in (401, 403)
+    assert client.put(url, json=doc, headers=as_staff("airport-lib")).status_code == 403
+    assert client.put(url, json=doc, headers=as_staff("admin")).status_code == 200
+    # the airport's librarian may change the airport's
+    airport = f"/api/v1/libraries/{world.airport.id}/floor-plan"
+    assert client.put(airport, json=doc, headers=as_staff("airport-lib")).status_code == 200
+
+
+def test_a_copy_of_another_library_is_not_on_this_plan(
+    client: TestClient, session: Session, world: World, as_staff: Headers
+) -> None:
+    doc = layout.bench_building(shelves_per_zone=2, levels=1)
+    assert (
+        client.put(
+            f"/api/v1/libraries/{world.central.id}/floor-plan", json=doc, headers=as_staff("admin")
+        ).status_code
+        == 200
+    )
+    (_item,) = copies(session, world, "Elsewhere", ["AIR-1"], world.airport)
+    session.commit()
+    r = client.get(
+        f"/api/v1/libraries/{world.central.id}/route",
+        params={"from": "poi:DESK", "to": "barcode:AIR-1"},
+    )
+    assert r.status_code == 404
+    assert "another library" in r.json()["message"]
