@@ -208,8 +208,8 @@ def test_a_star_finds_the_shortest_route_on_a_big_building() -> None:
         step_free = rng.random() < 0.5
         got = nav.route(a, b, step_free=step_free)
 
-        def weight(u: int, v: int, d: dict[str, Any]) -> float | None:
-            return None if step_free and d.get("step_free") is False else float(d["weight"])
+        def weight(u: int, v: int, d: dict[str, Any], sf: bool = step_free) -> float | None:
+            return None if sf and d.get("step_free") is False else float(d["weight"])
 
         best = min(
             nx.dijkstra_path_length(nav.graph, a.nodes[0], n, weight=weight) for n in b.nodes
