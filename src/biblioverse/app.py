@@ -51,8 +51,10 @@ from biblioverse.libraries.api import router as libraries_router
 from biblioverse.readers.api import router as readers_router
 from biblioverse.settings import Settings, load_settings
 from biblioverse.twin import Twins
+from biblioverse.twin import pages as twin_pages
 from biblioverse.twin.api import router as twin_router
 from biblioverse.web import pages
+from biblioverse.web.importmap import IMPORT_MAP_HASH
 from biblioverse.web.pages import STATIC_DIR
 
 log = logging.getLogger("biblioverse")
@@ -220,7 +222,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 CSP_PAGES = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+    f"script-src 'self' {IMPORT_MAP_HASH}; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
@@ -509,6 +512,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(circulation_pages.router)
     app.include_router(devices_pages.router)
     app.include_router(devices_live_pages.router)
+    app.include_router(twin_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(

@@ -153,9 +153,7 @@ def describe(
                 prev = steps[-1]
                 prev.metres = (prev.metres or 0.0) + metres
                 template = TURNS[prev.turn] if prev.turn else TURNS["straight"]
-                prev.text = t.gettext(template) % {
-                    "metres": max(1, round(prev.metres))
-                }
+                prev.text = t.gettext(template) % {"metres": max(1, round(prev.metres))}
             else:
                 steps.append(
                     Step(

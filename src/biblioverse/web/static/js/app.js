@@ -96,3 +96,8 @@ document.addEventListener("DOMContentLoaded", () => {
     look();
   });
 })();
+
+// "Print" buttons (the map page): the browser's own print dialog.
+document.addEventListener("click", (event) => {
+  if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
+});

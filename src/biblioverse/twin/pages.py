@@ -1,0 +1,297 @@
+"""Pages of the twin: the 2D map with the route drawn and directions beside it (printable,
+the accessible way), the 3D library, and the card of a book clicked in 3D."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from biblioverse import catalog, i18n, libraries
+from biblioverse.deps import ReadSession
+from biblioverse.errors import DomainError
+from biblioverse.fields import DbId
+from biblioverse.i18n import gettext as _
+from biblioverse.twin import navigation, rules, service
+from biblioverse.twin.api import Cache
+from biblioverse.twin.errors import PlanNotFound
+from biblioverse.web.importmap import IMPORT_MAP
+from biblioverse.web.pages import PageActor, render
+
+router = APIRouter(include_in_schema=False)
+
+POI_MARKS = {
+    "entrance": "⇥",
+    "service_desk": "i",
+    "kiosk": "K",
+    "return_point": "R",
+    "gate": "G",
+    "toilet": "WC",
+    "lift": "L",
+    "stairs": "S",
+    "escalator": "E",
+    "seat": "·",
+    "info": "i",
+    "marker": "★",
+}
+STARTS = ("entrance", "marker", "kiosk", "service_desk", "lift", "return_point", "info")
+
+
+@dataclass
+class FloorDrawing:
+    """One floor as SVG shapes, y turned to point down (the plan's y points north)."""
+
+    level: int
+    name: str
+    width: float
+    height: float
+    outline: str
+    zones: list[dict[str, Any]] = field(default_factory=list)
+    walls: list[str] = field(default_factory=list)
+    shelves: list[dict[str, Any]] = field(default_factory=list)
+    pois: list[dict[str, Any]] = field(default_factory=list)
+    route: str = ""
+    start: tuple[float, float] | None = None
+    end: tuple[float, float] | None = None
+
+
+def _pts(coords: Any, top: float) -> str:
+    return " ".join(f"{x:.2f},{top - y:.2f}" for x, y in coords)
+
+
+def draw(
+    plan: rules.Plan,
+    level: int,
+    *,
+    zh: bool,
+    goal_shelf: str | None = None,
+    route: navigation.Route | None = None,
+) -> FloorDrawing:
+    floor = plan.floors[level]
+    minx, miny, maxx, maxy = floor.outline.bounds
+    top = maxy
+    d = FloorDrawing(
+        level,
+        floor.name_zh if zh else floor.name_en,
+        maxx - minx,
+        maxy - miny,
+        _pts(floor.outline.exterior.coords, top),
+    )
+    d.width, d.height = maxx, maxy
+    for z in plan.zones:
+        if z.level == level:
+            c = z.area.centroid
+            d.zones.append(
+                {
+                    "points": _pts(z.area.exterior.coords, top),
+                    "kind": z.kind.value,
+                    "name": z.name_zh if zh else z.name_en,
+                    "x": c.x,
+                    "y": top - z.area.bounds[3] + 1.2,
+                }
+            )
+    d.walls = [_pts(w.line.coords, top) for w in plan.walls if w.level == level]
+    for s in plan.shelves:
+        if s.level == level:
+            d.shelves.append(
+                {
+                    "points": _pts(s.footprint.exterior.coords, top),
+                    "code": s.code,
+                    "goal": s.code == goal_shelf,
+                    "x": s.x,
+                    "y": top - s.y,
+                }
+            )
+    for p in plan.pois:
+        if p.level == level and p.kind != rules.PoiKind.SEAT:
+            d.pois.append(
+                {
+                    "x": p.x,
+                    "y": top - p.y,
+                    "kind": p.kind.value,
+                    "mark": POI_MARKS.get(p.kind.value, "•"),
+                    "name": (p.name_zh if zh else p.name_en) or p.code,
+                }
+            )
+    if route is not None:
+        legs = [leg for leg in route.legs if leg.level == level]
+        if legs:
+            d.route = " ".join(_pts(leg.points, top) for leg in legs)
+            sx, sy = legs[0].points[0]
+            ex, ey = legs[-1].points[-1]
+            d.start, d.end = (sx, top - sy), (ex, top - ey)
+    return d
+
+
+def _starts(plan: rules.Plan, zh: bool) -> list[tuple[str, str]]:
+    out = []
+    for p in sorted(
+        plan.pois,
+        key=lambda p: (STARTS.index(p.kind.value) if p.kind.value in STARTS else 99, p.level),
+    ):
+        if p.kind.value in STARTS:
+            floor = plan.floors[p.level]
+            name = (p.name_zh if zh else p.name_en) or p.code
+            out.append((f"poi:{p.code}", f"{name} · {floor.name_zh if zh else floor.name_en}"))
+    return out
+
+
+def _goals(plan: rules.Plan, zh: bool) -> list[tuple[str, str]]:
+    out = []
+    for z in plan.zones:
+        floor = plan.floors[z.level]
+        out.append(
+            (
+                f"zone:{z.code}",
+                f"{z.name_zh if zh else z.name_en} · {floor.name_zh if zh else floor.name_en}",
+            )
+        )
+    for p in plan.pois:
+        if p.kind.value in ("service_desk", "kiosk", "return_point", "toilet", "info"):
+            floor = plan.floors[p.level]
+            out.append(
+                (
+                    f"poi:{p.code}",
+                    f"{(p.name_zh if zh else p.name_en) or p.code} · "
+                    f"{floor.name_zh if zh else floor.name_en}",
+                )
+            )
+    return out
+
+
+@router.get("/libraries/{library_id}/map", response_class=HTMLResponse)
+def map_page(
+    request: Request,
+    library_id: DbId,
+    session: ReadSession,
+    actor: PageActor,
+    cache: Cache,
+    from_: Annotated[str, Query(alias="from", max_length=80)] = "",
+    to: Annotated[str, Query(max_length=80)] = "",
+    step_free: bool = False,
+) -> Response:
+    """The floor plan, and with a goal, the way there: drawn on each floor it crosses,
+    with the directions beside it."""
+    unit = libraries.get_unit(session, library_id)
+    locale = i18n.get_locale()
+    zh = locale == "zh_Hans"
+    ctx: dict[str, Any] = {
+        "unit": unit,
+        "unit_name": unit.name_zh if zh else unit.name_en,
+        "step_free": step_free,
+        "to": to,
+        "section": "catalog",
+    }
+    try:
+        nav = cache.navigator(session, library_id)
+    except PlanNotFound:
+        return render(request, "twin/map.html", actor, 404, no_plan=True, **ctx)
+    plan = nav.plan
+    start = from_ or next(
+        (f"poi:{p.code}" for p in plan.pois if p.kind == rules.PoiKind.ENTRANCE), ""
+    )
+    ctx.update(start=start, starts=_starts(plan, zh), goals=_goals(plan, zh))
+    found = None
+    problem = ""
+    status = 200
+    if to:
+        try:
+            found = service.route(
+                session,
+                nav,
+                library_id,
+                start,
+                to,
+                step_free=step_free,
+                t=i18n.translations(locale),
+                zh=zh,
+            )
+        except DomainError as exc:
+            problem = _route_problem(exc)
+            status = 422 if exc.kind == "invalid" else 404
+    goal_shelf = found.goal.code if found and found.goal.kind == "shelf" else None
+    if found is not None:
+        levels = []
+        for leg in found.route.legs:
+            if leg.level not in levels:
+                levels.append(leg.level)
+    else:
+        levels = sorted(plan.floors)
+    drawings = [
+        draw(plan, lv, zh=zh, goal_shelf=goal_shelf, route=found.route if found else None)
+        for lv in levels
+    ]
+    record = None
+    if found is not None and found.spot is not None:
+        record = catalog.get_record(session, found.spot.item.record_id)
+    return render(
+        request,
+        "twin/map.html",
+        actor,
+        status,
+        found=found,
+        problem=problem,
+        drawings=drawings,
+        record=record,
+        **ctx,
+    )
+
+
+def _route_problem(exc: DomainError) -> str:
+    if exc.code == "unreachable":
+        return (
+            _("There is no way there without stairs.")
+            if (exc.details or {}).get("step_free")
+            else _("There is no way there.")
+        )
+    if exc.code == "place_not_found":
+        return _("That place is not on this library's floor plan.")
+    return exc.message
+
+
+@router.get("/libraries/{library_id}/3d", response_class=HTMLResponse)
+def library_3d(
+    request: Request, library_id: DbId, session: ReadSession, actor: PageActor, cache: Cache
+) -> Response:
+    """The 3D library: walk it, click a book, hold it; the map page is its plain twin."""
+    unit = libraries.get_unit(session, library_id)
+    zh = i18n.get_locale() == "zh_Hans"
+    try:
+        cache.navigator(session, library_id)
+    except PlanNotFound:
+        return render(
+            request,
+            "twin/map.html",
+            actor,
+            404,
+            no_plan=True,
+            unit=unit,
+            unit_name=unit.name_zh if zh else unit.name_en,
+        )
+    return render(
+        request,
+        "twin/library3d.html",
+        actor,
+        unit=unit,
+        unit_name=unit.name_zh if zh else unit.name_en,
+        import_map=IMPORT_MAP,
+        section="catalog",
+    )
+
+
+@router.get("/twin/items/{item_id}/card", response_class=HTMLResponse)
+def book_card(request: Request, item_id: DbId, session: ReadSession, actor: PageActor) -> Response:
+    """What a reader sees on clicking a book in 3D: the title, whether it may be borrowed,
+    and what to do: hold it, or take it from the shelf and borrow it by phone or kiosk."""
+    item = catalog.get_item(session, item_id)
+    record = catalog.get_record(session, item.record_id)
+    return render(
+        request,
+        "twin/_card.html",
+        actor,
+        item=item,
+        record=record,
+        library_id=item.at_unit_id or item.org_unit_id,
+    )
