@@ -745,6 +745,26 @@ def _cut(keyed: list[tuple[str, str]], count: int) -> list[tuple[str, str]]:
     return cuts
 
 
+def _runs(session: Session, unit_id: int) -> dict[int, list[list[tuple[str, str]]]]:
+    """Each room's copies (shelf key, call number) in shelf order, cut wherever another
+    room's copies come between: a shelf's range must never take in another room's books."""
+    rows = session.execute(
+        select(catalog.Item.shelf_key, catalog.Item.call_number, catalog.Item.location_id)
+        .where(catalog.Item.org_unit_id == unit_id, catalog.Item.shelf_key.like("L|%"))
+        .order_by(catalog.Item.shelf_key)
+    )
+    runs: dict[int, list[list[tuple[str, str]]]] = {}
+    last = None
+    for key, call, loc in rows:
+        if key is None or call is None or loc is None:
+            continue
+        if loc != last:
+            runs.setdefault(loc, []).append([])
+            last = loc
+        runs[loc][-1].append((key, call))
+    return runs
+
+
 def seed_shelves(session: Session, *, at: dt.datetime) -> list[libraries.Shelf]:
     """Shelves for every room that holds copies, their call-number ranges cut from the
     copies standing there; twelve single-sided smart shelves in the central library's 2F-SOC,
@@ -753,41 +773,40 @@ def seed_shelves(session: Session, *, at: dt.datetime) -> list[libraries.Shelf]:
     for unit_code, rooms in ROOMS.items():
         unit = libraries.get_unit_by_code(session, unit_code)
         locs = {loc.code: loc for loc in libraries.locations_of(session, unit.id)}
+        runs = _runs(session, unit.id)
         for room, _ in rooms:
             loc = locs[room]
-            keyed: list[tuple[str, str]] = [
-                (k, c)
-                for k, c in session.execute(
-                    select(catalog.Item.shelf_key, catalog.Item.call_number)
-                    .where(
-                        catalog.Item.org_unit_id == unit.id,
-                        catalog.Item.location_id == loc.id,
-                        catalog.Item.shelf_key.like("L|%"),
-                    )
-                    .order_by(catalog.Item.shelf_key)
-                )
-                if k is not None and c is not None
-            ]
+            pieces = runs.get(loc.id, [])
+            total = sum(len(p) for p in pieces)
             smart = unit_code == "central" and room == "2F-SOC"
-            count = SMART_SHELVES if smart else min(12, max(2, -(-len(keyed) // COPIES_PER_SHELF)))
-            for n, (first, last) in enumerate(_cut(keyed, count), start=1):
-                made.append(
-                    libraries.add_shelf(
-                        session,
-                        None,
-                        unit,
-                        libraries.ShelfInput(
-                            loc.id,
-                            f"{SHELF_PREFIX[room]}{n:02d}",
-                            first,
-                            last,
-                            "lcc",
-                            levels=6,
-                            sides=1 if smart else 2,
-                        ),
-                        at=at,
+            count = SMART_SHELVES if smart else min(12, max(2, -(-total // COPIES_PER_SHELF)))
+            # shelves per run of the classification, in proportion, at least one each
+            shares = [max(1, round(count * len(p) / max(total, 1))) for p in pieces]
+            while sum(shares) > max(count, len(pieces)):
+                shares[shares.index(max(shares))] -= 1
+            while sum(shares) < count and shares:
+                shares[shares.index(max(shares))] += 1
+            n = 0
+            for piece, share in zip(pieces, shares, strict=True):
+                for first, last in _cut(piece, share):
+                    n += 1
+                    made.append(
+                        libraries.add_shelf(
+                            session,
+                            None,
+                            unit,
+                            libraries.ShelfInput(
+                                loc.id,
+                                f"{SHELF_PREFIX[room]}{n:02d}",
+                                first,
+                                last,
+                                "lcc",
+                                levels=6,
+                                sides=1 if smart else 2,
+                            ),
+                            at=at,
+                        )
                     )
-                )
     return made
 
 

@@ -56,6 +56,9 @@ def browser() -> Iterator[Browser]:
             args=[
                 "--no-sandbox",
                 "--disable-gpu",
+                # WebGL for the 3D library on the CPU (SwiftShader): there is no GPU here
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
                 "--disable-quic",
                 "--no-first-run",
                 "--disable-background-networking",

@@ -9,9 +9,12 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from biblioverse import catalog, i18n, libraries
+from biblioverse.catalog.api import Index
+from biblioverse.catalog.search import SearchQuery
 from biblioverse.deps import CurrentStaff, DbSession, Now, ReadSession
 from biblioverse.fields import DbId
 from biblioverse.twin import scene, service
+from biblioverse.twin.errors import PlaceNotFound
 
 router = APIRouter(tags=["twin"])
 Lang = Literal["en", "zh_Hans"]
@@ -130,3 +133,27 @@ def get_scene(library_id: DbId, session: ReadSession, cache: Cache) -> JSONRespo
     _unit(session, library_id)
     nav = cache.navigator(session, library_id)
     return JSONResponse(scene.build(session, library_id, nav.plan))
+
+
+@router.get(
+    "/libraries/{library_id}/find",
+    summary="The copy in this library that a search finds first (for the 3D library's search)",
+)
+def find_copy(
+    library_id: DbId,
+    session: ReadSession,
+    index: Index,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+) -> dict[str, Any]:
+    _unit(session, library_id)
+    hits = index.search(SearchQuery(q, limit=20, facets=())).hits
+    item = service.first_copy(session, library_id, [h.record_id for h in hits])
+    if item is None:
+        raise PlaceNotFound("q", q, "no copy in this library matches")
+    record = catalog.get_record(session, item.record_id)
+    return {
+        "item_id": item.id,
+        "record_id": record.id,
+        "title": record.title,
+        "status": item.status,
+    }

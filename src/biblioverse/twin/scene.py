@@ -8,7 +8,6 @@ left to right, then side B. Copies out on loan, in transit or missing are gaps o
 
 from __future__ import annotations
 
-import bisect
 from typing import Any
 
 from sqlalchemy import select
@@ -55,7 +54,8 @@ def build(session: Session, unit_id: int, plan: Plan) -> dict[str, Any]:
         (r for r in libraries.shelves_of(session, unit_id) if r.code in index),
         key=lambda r: r.first_key,
     )
-    firsts = [r.first_key for r in ranges]
+    active: list[libraries.Shelf] = []
+    nxt = 0
     by_shelf_id = {r.id: index[r.code] for r in ranges}
     rows = session.execute(
         select(
@@ -82,11 +82,16 @@ def build(session: Session, unit_id: int, plan: Plan) -> dict[str, Any]:
             spot = (by_shelf_id[shelf_id], 0 if read_side == "A" else 1, read_level)
             placed.setdefault(spot, []).append((item_id, cls))
             continue
-        if key is None or not firsts:
+        if key is None:
             continue
-        i = bisect.bisect_right(firsts, key) - 1
-        if i >= 0 and key < ranges[i].end_key:
-            placed.setdefault((index[ranges[i].code], -1, None), []).append((item_id, cls))
+        # copies come in shelf order: a sweep keeps the shelves whose range holds the key
+        while nxt < len(ranges) and ranges[nxt].first_key <= key:
+            active.append(ranges[nxt])
+            nxt += 1
+        active = [r for r in active if key < r.end_key]
+        if active:  # ranges may overlap: the first shelf by code, as `libraries.shelf_for`
+            home = min(active, key=lambda r: r.code)
+            placed.setdefault((index[home.code], -1, None), []).append((item_id, cls))
     ids: list[int] = []
     shelf_of: list[int] = []
     sides: list[int] = []
@@ -116,10 +121,14 @@ def build(session: Session, unit_id: int, plan: Plan) -> dict[str, Any]:
             for item_id, cls in copies:
                 put(si, side, level, item_id, cls)
             continue
+        # spread evenly over the levels and sides, in shelf order: side A top to bottom,
+        # then side B, as a reader walking the shelf reads it
         s = shelves[si]
         spots = [(sd, lv) for sd in range(s.sides) for lv in range(s.levels, 0, -1)]
+        per_spot = max(1, -(-len(copies) // len(spots)))
         k = 0
-        for item_id, cls in copies:
+        for n, (item_id, cls) in enumerate(copies):
+            k = max(k, n // per_spot)
             while k < len(spots) and not put(si, spots[k][0], spots[k][1], item_id, cls):
                 k += 1
     return {

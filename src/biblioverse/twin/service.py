@@ -279,6 +279,21 @@ def locate(session: Session, item: catalog.Item, plan: rules.Plan) -> Spot:
     return Spot(item, "none")
 
 
+def first_copy(session: Session, unit_id: int, record_ids: list[int]) -> catalog.Item | None:
+    """Of these records (best first), the first copy this library has, on the shelf if any."""
+    if not record_ids:
+        return None
+    items = session.scalars(
+        select(catalog.Item).where(
+            catalog.Item.record_id.in_(record_ids), catalog.Item.org_unit_id == unit_id
+        )
+    ).all()
+    rank = {r: i for i, r in enumerate(record_ids)}
+    return min(
+        items, key=lambda i: (i.status != "available", rank[i.record_id], i.id), default=None
+    )
+
+
 # --- routes ----------------------------------------------------------------------------
 
 
