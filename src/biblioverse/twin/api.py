@@ -131,8 +131,8 @@ def get_item_spot(item_id: DbId, session: ReadSession, cache: Cache) -> dict[str
 )
 def get_scene(library_id: DbId, session: ReadSession, cache: Cache) -> JSONResponse:
     _unit(session, library_id)
-    nav = cache.navigator(session, library_id)
-    return JSONResponse(scene.build(session, library_id, nav.plan))
+    plan = cache.plan(session, library_id)
+    return JSONResponse(scene.build(session, library_id, plan))
 
 
 @router.get(

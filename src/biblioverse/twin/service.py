@@ -190,6 +190,7 @@ class Twins:
         self._lock = threading.Lock()
         self._building: dict[tuple[int, int], threading.Lock] = {}
         self._cache: OrderedDict[tuple[int, int], navigation.Navigator] = OrderedDict()
+        self._plans: OrderedDict[tuple[int, int], rules.Plan] = OrderedDict()
 
     def put(self, unit_id: int, version: int, nav: navigation.Navigator) -> None:
         with self._lock:
@@ -198,11 +199,30 @@ class Twins:
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
 
-    def navigator(self, session: Session, unit_id: int) -> navigation.Navigator:
+    def _version(self, session: Session, unit_id: int) -> int:
         version = session.scalar(select(FloorPlan.version).where(FloorPlan.org_unit_id == unit_id))
         if version is None:
             raise PlanNotFound(unit_id)
-        key = (unit_id, version)
+        return version
+
+    def plan(self, session: Session, unit_id: int) -> rules.Plan:
+        """The plan alone (the 3D scene, the page checks): read, not routed."""
+        key = (unit_id, self._version(session, unit_id))
+        with self._lock:
+            nav = self._cache.get(key)
+            plan = nav.plan if nav is not None else self._plans.get(key)
+        if plan is None:
+            doc = session.scalar(select(FloorPlan.document).where(FloorPlan.org_unit_id == unit_id))
+            plan = rules.read_geojson(doc)
+            with self._lock:
+                self._plans[key] = plan
+                while len(self._plans) > self.size:
+                    self._plans.popitem(last=False)
+        return plan
+
+    def navigator(self, session: Session, unit_id: int) -> navigation.Navigator:
+        key = (unit_id, self._version(session, unit_id))
+        version = key[1]
         with self._lock:
             nav = self._cache.get(key)
             if nav is not None:
