@@ -160,112 +160,59 @@ def draft(floors: list[FloorSpec], *, anchor: dict[str, float] | None = None) ->
                         name_zh=f"{k + 1} 号座位",
                     )
             x = x1
-        ex = width - CORE / 2
-        if len(floors) > 1:
-            add(
-                _point(ex, depth - 4),
-                kind="poi",
-                level=lv,
-                type="lift",
-                code=f"LIFT-{lv}",
-                connector="LIFT",
-                name_en="Lift",
-                name_zh="电梯",
-            )
-            add(
-                _point(ex, depth - 10),
-                kind="poi",
-                level=lv,
-                type="stairs",
-                code=f"STAIRS-{lv}",
-                connector="STAIRS",
-                name_en="Stairs",
-                name_zh="楼梯",
-            )
-        add(
-            _point(ex, 3),
-            kind="poi",
-            level=lv,
-            type="toilet",
-            code=f"WC-{lv}",
-            name_en="Toilets",
-            name_zh="洗手间",
-        )
-        add(
-            _point(ex - 3, depth - 4),
-            kind="poi",
-            level=lv,
-            type="marker",
-            code=f"HERE-{lv}",
-            name_en=f"Lift lobby, {f.name_en}" if len(floors) > 1 else "Reading corner",
-            name_zh=f"{f.name_zh}电梯厅" if len(floors) > 1 else "阅读角",
-        )
+        ex, mid = width - CORE / 2, width / 2
+        several = len(floors) > 1
+        # (x, y, type, code, connector, English, Chinese)
+        pois: list[tuple[float, float, str, str, str | None, str, str]] = [
+            (ex, 3, "toilet", f"WC-{lv}", None, "Toilets", "洗手间"),
+            (
+                ex - 3,
+                depth - 4,
+                "marker",
+                f"HERE-{lv}",
+                None,
+                f"Lift lobby, {f.name_en}" if several else "Reading corner",
+                f"{f.name_zh}电梯厅" if several else "阅读角",
+            ),
+        ]
+        if several:
+            pois += [
+                (ex, depth - 4, "lift", f"LIFT-{lv}", "LIFT", "Lift", "电梯"),
+                (ex, depth - 10, "stairs", f"STAIRS-{lv}", "STAIRS", "Stairs", "楼梯"),
+            ]
         if lv == min(fl.level for fl in floors):
-            mid = width / 2
-            add(
-                _point(mid, 0.5),
-                kind="poi",
-                level=lv,
-                type="entrance",
-                code="ENTRANCE",
-                name_en="Main entrance",
-                name_zh="主入口",
-            )
-            add(
-                _point(mid, 2.5),
-                kind="poi",
-                level=lv,
-                type="gate",
-                code="GATE",
-                name_en="Security gate",
-                name_zh="安全门禁",
-            )
-            add(
-                _point(mid + 6, 4),
-                kind="poi",
-                level=lv,
-                type="service_desk",
-                code="DESK",
-                name_en="Service desk",
-                name_zh="服务台",
-            )
-            add(
-                _point(mid - 6, 4),
-                kind="poi",
-                level=lv,
-                type="kiosk",
-                code="KIOSK-1",
-                name_en="Self-service kiosk",
-                name_zh="自助借还机",
-            )
-            add(
-                _point(2, 3),
-                kind="poi",
-                level=lv,
-                type="return_point",
-                code="RETURN",
-                name_en="Book return",
-                name_zh="还书处",
-            )
-            add(
-                _point(mid, 5),
-                kind="poi",
-                level=lv,
-                type="marker",
-                code="HERE-LOBBY",
-                name_en="Lobby",
-                name_zh="大厅",
-            )
+            pois += [
+                (mid, 0.5, "entrance", "ENTRANCE", None, "Main entrance", "主入口"),
+                (mid, 2.5, "gate", "GATE", None, "Security gate", "安全门禁"),
+                (mid + 6, 4, "service_desk", "DESK", None, "Service desk", "服务台"),
+                (mid - 6, 4, "kiosk", "KIOSK-1", None, "Self-service kiosk", "自助借还机"),
+                (2, 3, "return_point", "RETURN", None, "Book return", "还书处"),
+                (mid, 5, "marker", "HERE-LOBBY", None, "Lobby", "大厅"),
+            ]
         else:
-            add(
-                _point(ex - 3, depth - 8),
-                kind="poi",
-                level=lv,
-                type="kiosk",
-                code=f"KIOSK-{lv}",
-                name_en="Self-service kiosk",
-                name_zh="自助借还机",
+            pois.append(
+                (
+                    ex - 3,
+                    depth - 8,
+                    "kiosk",
+                    f"KIOSK-{lv}",
+                    None,
+                    "Self-service kiosk",
+                    "自助借还机",
+                )
             )
+        for px, py, kind, code, connector, name_en, name_zh in pois:
+            poi: dict[str, Any] = {
+                "kind": "poi",
+                "level": lv,
+                "type": kind,
+                "code": code,
+                "name_en": name_en,
+                "name_zh": name_zh,
+            }
+            if connector:
+                poi["connector"] = connector
+            add(_point(px, py), **poi)
     doc: dict[str, Any] = {"type": "FeatureCollection", "features": features}
     doc["biblioverse"] = {"version": 1, "units": "m"}
     if anchor:
