@@ -3,23 +3,22 @@ the 3D scene, and who may change a plan."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from biblioverse import libraries
-from biblioverse.devices.models import ItemPosition
 from biblioverse.twin import layout
 from tests.factories import NOW, World, copies
-from tests.integration.rfid_support import room
+from tests.integration.rfid_support import Room, room
 
 Headers = Callable[[str], dict[str, str]]
 
 
-def plan_for(session: Session, w: World) -> tuple[dict[str, Any], dict[str, int]]:
+def plan_for(session: Session, w: World) -> tuple[dict[str, Any], Room]:
     """The test room (shelves I-1 and I-2 in location RFID-1) on the first floor of a
     two-floor building, with a reading room below."""
     r = room(session, w)
@@ -44,13 +43,13 @@ def plan_for(session: Session, w: World) -> tuple[dict[str, Any], dict[str, int]
         ),
     ]
     session.commit()
-    return layout.draft(floors), r.items
+    return layout.draft(floors), r
 
 
 def test_a_librarian_puts_a_plan_and_a_reader_is_routed_to_a_book(
     client: TestClient, session: Session, world: World, as_staff: Headers
 ) -> None:
-    doc, items = plan_for(session, world)
+    doc, r = plan_for(session, world)
     central = world.central.id
     put = client.put(
         f"/api/v1/libraries/{central}/floor-plan", json=doc, headers=as_staff("central-lib")
@@ -64,7 +63,7 @@ def test_a_librarian_puts_a_plan_and_a_reader_is_routed_to_a_book(
     codes = {f["properties"].get("code") for f in got.json()["features"]}
     assert {"I-1", "I-2", "ENTRANCE", "LIFT-2"} <= codes
 
-    item_id = items["B4"]  # I313.45/2, on I-2
+    item_id = r.items["B4"]  # I313.45/2, on I-2
     r = client.get(
         f"/api/v1/libraries/{central}/route",
         params={"from": "poi:ENTRANCE", "to": f"item:{item_id}", "lang": "en"},
@@ -101,7 +100,7 @@ def test_a_librarian_puts_a_plan_and_a_reader_is_routed_to_a_book(
 def test_a_copy_a_smart_shelf_read_stands_where_it_was_read(
     client: TestClient, session: Session, world: World, as_staff: Headers
 ) -> None:
-    doc, items = plan_for(session, world)
+    doc, r = plan_for(session, world)
     central = world.central.id
     assert (
         client.put(
@@ -109,34 +108,28 @@ def test_a_copy_a_smart_shelf_read_stands_where_it_was_read(
         ).status_code
         == 200
     )
-    item = items["B4"]
-    shelf = next(s for s in libraries.shelves_of(session, central) if s.code == "I-1")
-    antenna_id = session.execute(
-        text("SELECT id FROM shelf_antennas WHERE shelf_id = :s"),
-        {"s": shelf.id},
-    ).scalar()
-    session.add(
-        ItemPosition(
-            item_id=item,
-            antenna_id=antenna_id,
-            shelf_id=shelf.id,
-            level=4,
-            side="A",
-            state="on_shelf",
-            seen_at=NOW,
-            seen_seq=1,
-        )
-    )
-    session.commit()
+    item = r.items["B4"]
+    # the shelf reader's antenna 2 (shelf I-1, level 2) reads the copy: it stands there now
+    read = {
+        "type": "snapshot",
+        "seq": 1,
+        "ts": (NOW - dt.timedelta(hours=1)).isoformat(),
+        "antenna": 2,
+        "tags": [r.tags["B4"]],
+    }
+    session.rollback()
+    posted = client.post("/api/v1/devices/me/tags", json=read, headers={"X-Device-Key": r.key})
+    assert posted.status_code == 200 and posted.json()["moved"] == 1, posted.text
     body = client.get(
         f"/api/v1/libraries/{central}/route", params={"from": "poi:DESK", "to": f"item:{item}"}
     ).json()
     assert body["copy"]["source"] == "rfid"
-    assert body["copy"]["shelf"] == "I-1" and body["copy"]["shelf_level"] == 4
-    assert body["steps"][-1]["text"].endswith("side A, shelf level 4 from the bottom")
+    assert body["copy"]["shelf"] == "I-1" and body["copy"]["shelf_level"] == 2
+    assert body["steps"][-1]["text"].endswith("side A, shelf level 2 from the bottom")
     scene = client.get(f"/api/v1/libraries/{central}/scene").json()
     i = scene["books"]["id"].index(item)
-    assert scene["books"]["level"][i] == 4 and scene["books"]["side"][i] == 0
+    assert scene["books"]["level"][i] == 2 and scene["books"]["side"][i] == 0
+    assert scene["shelves"][scene["books"]["shelf"][i]]["code"] == "I-1"
 
 
 def test_bad_plans_and_bad_places_get_clear_errors(

@@ -135,11 +135,14 @@ def test_the_3d_library_walks_with_the_keyboard_and_tours(
     page.get_by_role("button", name="Walk").click()
     expect(page.get_by_role("button", name="Walk")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#twin-canvas")).to_be_focused()
-    before = page.evaluate("window.__twin.stats.firstFrameMs")
-    assert before > 0
+    before = page.evaluate("window.__twin.camera()")
     page.keyboard.down("ArrowUp")
     page.wait_for_timeout(600)
     page.keyboard.up("ArrowUp")
+    after = page.evaluate("window.__twin.camera()")
+    walked = ((after[0] - before[0]) ** 2 + (after[2] - before[2]) ** 2) ** 0.5
+    assert walked > 0.5, (before, after)  # about 2.5 m/s for 0.6 s
+    assert after[1] == before[1]  # at eye height on the same floor
     drawn = page.evaluate(DRAWN)
     assert drawn["colours"] > 20, drawn
     page.get_by_role("button", name="Guided tour").click()

@@ -12,6 +12,7 @@ from biblioverse.devices.rfid.service import (
     add_antenna,
     apply_reports,
     gate_check,
+    standing_on,
     where_is,
 )
 from biblioverse.devices.service import (
@@ -54,6 +55,7 @@ __all__ = [
     "record_traffic",
     "sip2_accounts",
     "sip2_login",
+    "standing_on",
     "update_sip2_account",
     "where_is",
 ]

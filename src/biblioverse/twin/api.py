@@ -27,17 +27,13 @@ def twins(request: Request) -> service.Twins:
 Cache = Annotated[service.Twins, Depends(twins)]
 
 
-def _unit(session: Any, library_id: int) -> libraries.OrgUnit:
-    return libraries.get_unit(session, library_id)
-
-
 @router.get(
     "/libraries/{library_id}/floor-plan",
     summary="A branch's floor plan as GeoJSON (metres in the building's plane)",
     response_description="a GeoJSON FeatureCollection",
 )
 def get_floor_plan(library_id: DbId, session: ReadSession) -> JSONResponse:
-    _unit(session, library_id)
+    libraries.get_unit(session, library_id)
     doc = service.export_plan(session, library_id)
     return JSONResponse(doc, media_type="application/geo+json")
 
@@ -59,7 +55,7 @@ def put_floor_plan(
     cache: Cache,
     doc: Any = Body(..., description="a GeoJSON FeatureCollection"),
 ) -> dict[str, Any]:
-    unit = _unit(session, library_id)
+    unit = libraries.get_unit(session, library_id)
     row, nav = service.import_plan(session, actor, unit, doc, at=now)
     session.commit()
     cache.put(unit.id, row.version, nav)
@@ -93,7 +89,7 @@ def get_route(
     step_free: bool = False,
     lang: Lang | None = None,
 ) -> dict[str, Any]:
-    _unit(session, library_id)
+    libraries.get_unit(session, library_id)
     nav = cache.navigator(session, library_id)
     locale = lang or i18n.get_locale()
     found = service.route(
@@ -130,7 +126,7 @@ def get_item_spot(item_id: DbId, session: ReadSession, cache: Cache) -> dict[str
     ),
 )
 def get_scene(library_id: DbId, session: ReadSession, cache: Cache) -> JSONResponse:
-    _unit(session, library_id)
+    libraries.get_unit(session, library_id)
     plan = cache.plan(session, library_id)
     return JSONResponse(scene.build(session, library_id, plan))
 
@@ -145,7 +141,7 @@ def find_copy(
     index: Index,
     q: Annotated[str, Query(min_length=1, max_length=200)],
 ) -> dict[str, Any]:
-    _unit(session, library_id)
+    libraries.get_unit(session, library_id)
     hits = index.search(SearchQuery(q, limit=20, facets=())).hits
     item = service.first_copy(session, library_id, [h.record_id for h in hits])
     if item is None:

@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from biblioverse.twin.rules import FORMAT_VERSION
+
 SHELF_LENGTH = 3.0  # three 90 cm bays and the end panels
 SHELF_DEPTH = 0.6  # double-sided
 AISLE = 1.3  # between rows: a wheelchair passes
@@ -214,7 +216,7 @@ def draft(floors: list[FloorSpec], *, anchor: dict[str, float] | None = None) ->
                 poi["connector"] = connector
             add(_point(px, py), **poi)
     doc: dict[str, Any] = {"type": "FeatureCollection", "features": features}
-    doc["biblioverse"] = {"version": 1, "units": "m"}
+    doc["biblioverse"] = {"version": FORMAT_VERSION, "units": "m"}
     if anchor:
         doc["biblioverse"]["anchor"] = anchor
     return doc

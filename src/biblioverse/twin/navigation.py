@@ -97,18 +97,16 @@ class Navigator:
         self.poi_nodes: dict[str, int] = {}
         self.shelf_nodes: dict[str, dict[str, int]] = {}
         self.zone_nodes: dict[str, int] = {}
-        self.node_kind: dict[int, str] = {}
         self._lock = threading.Lock()
         self._next = 0
         self._build()
 
     # --- building -------------------------------------------------------------------
 
-    def _node(self, level: int, x: float, y: float, kind: str = "corner") -> int:
+    def _node(self, level: int, x: float, y: float) -> int:
         n = self._next
         self._next += 1
         self.pos[n] = (level, x, y)
-        self.node_kind[n] = kind
         self.graph.add_node(n)
         return n
 
@@ -139,7 +137,7 @@ class Navigator:
             snapped = self._walkable(p.level, p.x, p.y)
             if snapped is None:
                 continue
-            n = self._node(p.level, *snapped, kind="poi")
+            n = self._node(p.level, *snapped)
             self.poi_nodes[p.code] = n
             self._join(n)
         for s in plan.shelves:
@@ -147,7 +145,7 @@ class Navigator:
             for side in s.side_names:
                 x, y = s.face_point(side, CLEARANCE + EPS)
                 if self.floors[s.level].free.contains(Point(x, y)):
-                    n = self._node(s.level, x, y, kind="shelf")
+                    n = self._node(s.level, x, y)
                     sides[side] = n
                     self._join(n)
             self.shelf_nodes[s.code] = sides
@@ -156,7 +154,7 @@ class Navigator:
             if space.is_empty:
                 continue
             c = space.representative_point()
-            n = self._node(z.level, c.x, c.y, kind="zone")
+            n = self._node(z.level, c.x, c.y)
             self.zone_nodes[z.code] = n
             self._join(n)
         self.stops: dict[int, list[tuple[float, float]]] = {}
@@ -176,12 +174,6 @@ class Navigator:
                 self.graph.add_edge(
                     na, nb, weight=cost, via=a.kind.value, step_free=CONNECTORS[a.kind]
                 )
-        self.to_stop: dict[int, float] = {
-            n: min(
-                (math.hypot(x - cx, y - cy) for cx, cy in self.stops.get(lv, [])), default=math.inf
-            )
-            for n, (lv, x, y) in self.pos.items()
-        }
         self._landmarks()
 
     def _landmarks(self, count: int = 12) -> None:
@@ -191,7 +183,17 @@ class Navigator:
         shelves, so A* searches far fewer corners. Dropping the stairs for a step-free route
         only lengthens walks, so the bound holds for it too."""
         self.xyz = np.array([self.pos[n] for n in range(self._next)], dtype=float).reshape(-1, 3)
-        self.to_stop_arr = np.array([self.to_stop[n] for n in range(self._next)], dtype=float)
+        # each node's straight line to the nearest lift or stair on its floor
+        self.to_stop_arr = np.array(
+            [
+                min(
+                    (math.hypot(x - cx, y - cy) for cx, cy in self.stops.get(lv, [])),
+                    default=math.inf,
+                )
+                for lv, x, y in (self.pos[n] for n in range(self._next))
+            ],
+            dtype=float,
+        )
         self.land_arr = np.zeros((self._next, 0))
         if self.graph.number_of_nodes() == 0:
             return
@@ -347,7 +349,6 @@ class Navigator:
                 for n in made_s + made_g:
                     self.graph.remove_node(n)
                     self.pos.pop(n, None)
-                    self.node_kind.pop(n, None)
 
     def _heuristic(self, goal: Place) -> Any:
         """A lower bound of the walk from a node to the goal. On the goal's floor, the straight
@@ -404,7 +405,7 @@ class Navigator:
         for i, point in enumerate(place.points):
             n = place.nodes[i] if i < len(place.nodes) else None
             if n is None:
-                n = self._node(*point, kind="temp")
+                n = self._node(*point)
                 self._join(n)
                 made.append(n)
             self.graph.add_edge(t, n, weight=0.0)

@@ -70,16 +70,15 @@ def draw(
     route: navigation.Route | None = None,
 ) -> FloorDrawing:
     floor = plan.floors[level]
-    minx, miny, maxx, maxy = floor.outline.bounds
+    _, _, maxx, maxy = floor.outline.bounds
     top = maxy
     d = FloorDrawing(
         level,
         floor.name_zh if zh else floor.name_en,
-        maxx - minx,
-        maxy - miny,
+        maxx,
+        maxy,
         _pts(floor.outline.exterior.coords, top),
     )
-    d.width, d.height = maxx, maxy
     for z in plan.zones:
         if z.level == level:
             c = z.area.centroid

@@ -10,7 +10,6 @@ that wants to place it. Nothing here touches the database or the web.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -570,8 +569,3 @@ def to_geojson(
     if plan.anchor:
         doc["biblioverse"]["anchor"] = plan.anchor
     return doc
-
-
-def shelves_in(plan: Plan, codes: Iterable[str]) -> list[ShelfPlace]:
-    wanted = set(codes)
-    return [s for s in plan.shelves if s.code in wanted]

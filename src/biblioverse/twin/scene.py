@@ -13,8 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, libraries
-from biblioverse.devices.models import ItemPosition
+from biblioverse import catalog, devices, libraries
 from biblioverse.twin.rules import Plan
 
 BOOK_WIDTH = 0.032  # metres of shelf a book takes, on average
@@ -57,17 +56,9 @@ def build(session: Session, unit_id: int, plan: Plan) -> dict[str, Any]:
     active: list[libraries.Shelf] = []
     nxt = 0
     by_shelf_id = {r.id: index[r.code] for r in ranges}
+    read = devices.standing_on(session, by_shelf_id)
     rows = session.execute(
-        select(
-            catalog.Item.id,
-            catalog.Item.shelf_key,
-            catalog.Item.call_number,
-            ItemPosition.shelf_id,
-            ItemPosition.level,
-            ItemPosition.side,
-            ItemPosition.state,
-        )
-        .outerjoin(ItemPosition, ItemPosition.item_id == catalog.Item.id)
+        select(catalog.Item.id, catalog.Item.shelf_key, catalog.Item.call_number)
         .where(
             catalog.Item.org_unit_id == unit_id,
             catalog.Item.status.in_(ON_SHELF),
@@ -76,9 +67,10 @@ def build(session: Session, unit_id: int, plan: Plan) -> dict[str, Any]:
     ).all()
     # (shelf index, side, level) -> copies, in shelf order
     placed: dict[tuple[int, int, int | None], list[tuple[int, int]]] = {}
-    for item_id, key, call, shelf_id, read_level, read_side, state in rows:
+    for item_id, key, call in rows:
         cls = subject_class(call)
-        if shelf_id in by_shelf_id and state == "on_shelf":
+        if item_id in read:
+            shelf_id, read_level, read_side = read[item_id]
             spot = (by_shelf_id[shelf_id], 0 if read_side == "A" else 1, read_level)
             placed.setdefault(spot, []).append((item_id, cls))
             continue

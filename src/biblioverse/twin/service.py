@@ -205,9 +205,9 @@ class Twins:
             raise PlanNotFound(unit_id)
         return version
 
-    def plan(self, session: Session, unit_id: int) -> rules.Plan:
+    def plan(self, session: Session, unit_id: int, version: int | None = None) -> rules.Plan:
         """The plan alone (the 3D scene, the page checks): read, not routed."""
-        key = (unit_id, self._version(session, unit_id))
+        key = (unit_id, version if version is not None else self._version(session, unit_id))
         with self._lock:
             nav = self._cache.get(key)
             plan = nav.plan if nav is not None else self._plans.get(key)

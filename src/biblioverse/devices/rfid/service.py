@@ -576,6 +576,20 @@ class Whereabouts:
     on_shelf: bool = True
 
 
+def standing_on(session: Session, shelf_ids: Iterable[int]) -> dict[int, tuple[int, int, str]]:
+    """The copies smart shelves read as standing on these shelves now: item id -> (shelf id,
+    level, side)."""
+    rows = session.execute(
+        select(
+            ItemPosition.item_id, ItemPosition.shelf_id, ItemPosition.level, ItemPosition.side
+        ).where(
+            ItemPosition.shelf_id.in_(list(shelf_ids)),
+            ItemPosition.state == State.ON_SHELF.value,
+        )
+    )
+    return {item: (shelf, level, side) for item, shelf, level, side in rows}
+
+
 def where_is(session: Session, item: catalog.Item) -> Whereabouts:
     """Where a copy stands: where a shelf last read it, if it is there; else the shelf whose
     call-number range holds it, in its library."""

@@ -503,6 +503,7 @@ async function main() {
     }
   });
   window.__twin.routeTo = routeTo;
+  window.__twin.camera = () => camera.position.toArray().map((v) => Math.round(v * 100) / 100);
   window.__twin.openCard = openCard;
   window.__twin.project = (itemId) => {
     // where a book is drawn on the screen, for tests: CSS pixels within the canvas
