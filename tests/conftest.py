@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from biblioverse import migrate, security
+from biblioverse import migrate, reference, security
 from biblioverse.app import create_app
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.schema import metadata
@@ -71,13 +71,16 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 def _wipe(engine: Engine) -> None:
-    tables = [t.name for t in metadata.sorted_tables]
+    tables = [t.name for t in metadata.sorted_tables if t.name != "reference_state"]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for name in reversed(tables):
                 conn.execute(text(f"DELETE FROM {name}"))  # noqa: S608 (our own table names)
+    # Raw SQL bypasses the sessions that tell the reference caches: every engine of this
+    # process (the tests' and the app's) forgets what it kept.
+    reference.forget()
 
 
 @pytest.fixture()

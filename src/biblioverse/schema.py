@@ -1,6 +1,6 @@
 """Every table, imported in one place: the metadata Alembic compares against."""
 
-from biblioverse import audit, events, idempotency
+from biblioverse import audit, events, idempotency, reference
 from biblioverse.accounts import models as accounts_models
 from biblioverse.catalog import models as catalog_models
 from biblioverse.circulation import models as circulation_models
@@ -23,5 +23,6 @@ __all__ = [
     "libraries_models",
     "metadata",
     "readers_models",
+    "reference",
     "twin_models",
 ]

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from biblioverse import reference
 from biblioverse.db import Base, UTCDateTime
 
 
@@ -89,3 +90,9 @@ class LoginThrottle(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+# Kept by the API's token memo (accounts.service.resolve_token): a change to an account, its
+# roles or a token (revoked) is seen by every process; a new token changes nothing kept.
+reference.watch(StaffUser, RoleGrant)
+reference.watch(ApiToken, new_rows=False)

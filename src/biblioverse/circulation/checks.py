@@ -20,7 +20,12 @@ class Gate:
     """Raises refusals, or lets an overridable one pass when staff allowed to override gave
     a reason. What was overridden is audited by :meth:`audit` once the action succeeded."""
 
-    def __init__(self, actor: Actor | None, override: str | None, unit: libraries.OrgUnit | None):
+    def __init__(
+        self,
+        actor: Actor | None,
+        override: str | None,
+        unit: libraries.UnitName | libraries.OrgUnit | None,
+    ):
         self.reason = (override or "").strip()
         self.allowed = bool(
             self.reason
@@ -56,9 +61,16 @@ class Gate:
 
 
 def reader_may_borrow(
-    session: Session, gate: Gate, reader: readers.Reader, policy: rules.Policy, at: dt.datetime
+    session: Session,
+    gate: Gate,
+    reader: readers.Reader,
+    policy: rules.Policy,
+    at: dt.datetime,
+    *,
+    owed: Decimal | None = None,
 ) -> None:
-    """The card is active and in date, and the reader's unpaid fees are within the rule."""
+    """The card is active and in date, and the reader's unpaid fees (``owed``, read here if
+    the caller has not) are within the rule."""
     status = readers.Status(reader.status)
     if status is readers.Status.BLOCKED:
         gate.refuse(errors.ReaderBlocked("the card is blocked"))
@@ -66,7 +78,8 @@ def reader_may_borrow(
         gate.refuse(errors.CardNotActive("the card waits for activation at a desk"))
     if status is readers.Status.EXPIRED or reader.expires_on < readers.local_today(at):
         gate.refuse(errors.CardExpired(f"the card expired on {reader.expires_on.isoformat()}"))
-    owed = fees.balance(session, reader.id)
+    if owed is None:
+        owed = fees.balance(session, reader.id)
     if owed > policy.block_threshold:
         gate.refuse(
             errors.FeeLimitReached(

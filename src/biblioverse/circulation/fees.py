@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ScalarSelect, Select, func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries, readers
@@ -28,14 +29,22 @@ from biblioverse.events import record as record_event
 CENT = Decimal("0.01")
 
 
+def owed_by(reader_id: int) -> ScalarSelect[Any]:
+    """What a reader owes, all libraries together, as a scalar subquery."""
+    return (
+        select(func.coalesce(func.sum(Fee.amount - Fee.paid - Fee.waived), 0))
+        .where(Fee.reader_id == reader_id)
+        .scalar_subquery()
+    )
+
+
+def as_money(value: object) -> Decimal:
+    return Decimal(str(value or 0)).quantize(CENT)
+
+
 def balance(session: Session, reader_id: int) -> Decimal:
     """What a reader owes, all libraries together."""
-    owed = session.scalar(
-        select(func.coalesce(func.sum(Fee.amount - Fee.paid - Fee.waived), 0)).where(
-            Fee.reader_id == reader_id
-        )
-    )
-    return Decimal(owed or 0).quantize(CENT)
+    return as_money(session.scalar(select(owed_by(reader_id))))
 
 
 def _charge(
@@ -50,8 +59,10 @@ def _charge(
     """Set the loan's fee of ``kind`` to ``amount`` (never lower than it was); True if that
     changed anything."""
     assert loan.reader_id is not None
-    fee = session.scalar(select(Fee).where(Fee.loan_id == loan.id, Fee.kind == kind))
     amount = amount.quantize(CENT)
+    if amount <= 0:
+        return False  # a fee is never lowered, and none is made for nothing
+    fee = session.scalar(select(Fee).where(Fee.loan_id == loan.id, Fee.kind == kind))
     if fee is None:
         if amount <= 0:
             return False
@@ -114,7 +125,7 @@ def charge_overdue(
 ) -> bool:
     """The loan's overdue fine as of ``until`` (a return, or the day of the job); True if it
     changed."""
-    tz = libraries.schedule_of(libraries.get_unit(session, loan.org_unit_id)).tz
+    tz = libraries.schedule(session, loan.org_unit_id).tz
     days = rules.overdue_days(loan.due_at, until, tz)
     return _charge(session, loan, item, "overdue", rules.overdue_fine(policy, days), until)
 

@@ -398,10 +398,9 @@ def _to_hold(
             _set(hold, HoldState.READY)
             reader = readers.get(session, hold.reader_id)
             days = m.policy(item, reader).hold_shelf_days
-            pickup = libraries.get_unit(session, here)
             hold.ready_at = at
             hold.expires_at = rules.due_at(
-                rules.Policy(loan_days=days), at, libraries.schedule_of(pickup)
+                rules.Policy(loan_days=days), at, libraries.schedule(session, here)
             ).astimezone(dt.UTC)
             _event(session, "circulation.hold.ready", hold, at)
             notices.hold_ready(session, hold, catalog.get_record(session, hold.record_id).title, at)
@@ -417,15 +416,28 @@ def _to_hold(
 
 
 def route(
-    session: Session, item: catalog.Item, here: int, at: dt.datetime, m: Matrix | None = None
+    session: Session,
+    item: catalog.Item,
+    here: int,
+    at: dt.datetime,
+    m: Matrix | None = None,
+    *,
+    from_loan: bool = False,
 ) -> Routing:
     """Where a copy just scanned in at library ``here`` goes (see the module's docstring).
-    The copy's row must be locked by the caller; ``m`` is the rule matrix if it was read."""
+    The copy's row must be locked by the caller; ``m`` is the rule matrix if it was read.
+    ``from_loan``: the copy was on loan until now, so no hold has it set aside (a loan
+    fills the hold its copy was set aside for, and a copy set aside for another is not
+    lent)."""
     m = m or Matrix(session)
-    held = session.scalar(
-        select(Hold).where(
-            Hold.trapped_item_id == item.id,
-            Hold.status.in_([HoldState.IN_TRANSIT.value, HoldState.READY.value]),
+    held = (
+        None
+        if from_loan
+        else session.scalar(
+            select(Hold).where(
+                Hold.trapped_item_id == item.id,
+                Hold.status.in_([HoldState.IN_TRANSIT.value, HoldState.READY.value]),
+            )
         )
     )
     if held is not None:

@@ -7,7 +7,7 @@ import dataclasses
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, libraries, readers
+from biblioverse import catalog, libraries, readers, reference
 from biblioverse.circulation import rules
 from biblioverse.circulation.models import CirculationRule
 
@@ -22,7 +22,12 @@ def _policy(row: CirculationRule) -> rules.Policy:
 
 
 def matrix(session: Session) -> list[rules.Rule]:
-    """Every row of the rule matrix, with its org unit's tree path."""
+    """Every row of the rule matrix, with its org unit's tree path, as this process keeps
+    it (see :mod:`biblioverse.reference`); the list is shared: do not change it."""
+    return reference.get(session, "circulation.matrix", _read_matrix)
+
+
+def _read_matrix(session: Session) -> list[rules.Rule]:
     paths = {u.id: u.path for u in libraries.unit_names(session).values()}
     return [
         rules.Rule(
@@ -38,8 +43,8 @@ def matrix(session: Session) -> list[rules.Rule]:
 
 
 class Matrix:
-    """The matrix read once for a unit of work that resolves many rules (a check-in looking
-    through a queue, the nightly jobs)."""
+    """The matrix and the units' tree paths, for a unit of work that resolves rules (a
+    check-out, a check-in looking through a queue, the nightly jobs)."""
 
     def __init__(self, session: Session) -> None:
         self.rows = matrix(session)

@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from biblioverse import reference
 from biblioverse.db import Base, UTCDateTime
 
 
@@ -68,6 +69,9 @@ class CirculationRule(Base):
         Numeric(10, 2), default=Decimal("5.00"), server_default="5.00"
     )
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+reference.watch(CirculationRule)
 
 
 class Loan(Base):

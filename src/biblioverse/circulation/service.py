@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -41,12 +42,11 @@ def explain(
     bring it back."""
     reader = readers.get(session, reader_id)
     item = catalog.get_item(session, item_id)
-    units = libraries.unit_names(session)
-    owner = units[item.org_unit_id]
+    owner = libraries.unit_name(session, item.org_unit_id)
     why = rules.resolve(matrix(session), owner.path, reader.category, item.item_type)
-    where = libraries.get_unit(session, at_unit_id or item.org_unit_id)
-    due = rules.due_at(why.rule.policy, at, libraries.schedule_of(where))
-    return Applied(why, due, owner, units[where.id])
+    where = libraries.unit_name(session, at_unit_id or item.org_unit_id)
+    due = rules.due_at(why.rule.policy, at, libraries.schedule(session, where.id))
+    return Applied(why, due, owner, where)
 
 
 @dataclass
@@ -120,7 +120,7 @@ def save_rule(
 # --- loans ----------------------------------------------------------------------------
 
 
-def _ensure_desk(actor: Actor | None, unit: libraries.OrgUnit) -> None:
+def _ensure_desk(actor: Actor | None, unit: libraries.UnitName) -> None:
     if (
         actor is not None
         and actor.is_staff
@@ -133,6 +133,23 @@ def _changed(session: Session, item: catalog.Item, topic: str, loan: Loan, at: d
     record_event(session, topic, {"loan_id": loan.id, "item_id": item.id}, at=at)
     # Availability shows in search results: the index refreshes the record after commit.
     catalog.availability_changed(session, [item.record_id], at)
+
+
+def _borrower(session: Session, reader_id: int) -> tuple[readers.Reader, int, Decimal]:
+    """The reader, their open loans and what they owe, in one statement."""
+    loans = (
+        select(func.count())
+        .select_from(Loan)
+        .where(Loan.reader_id == reader_id, Loan.returned_at.is_(None))
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(readers.Reader, loans, fees.owed_by(reader_id)).where(readers.Reader.id == reader_id)
+    ).one_or_none()
+    if row is None:
+        raise readers.ReaderNotFound(reader_id)
+    reader, open_loans, owed = row
+    return reader, int(open_loans or 0), fees.as_money(owed)
 
 
 LENDABLE = frozenset({catalog.ItemStatus.AVAILABLE.value, catalog.ItemStatus.ON_HOLD_SHELF.value})
@@ -155,32 +172,47 @@ def checkout(
     names its reason; staff allowed to override may lend past the overridable ones by
     giving a reason, which is audited. A copy set aside for this reader fills their hold;
     one set aside for another reader is refused."""
-    unit = libraries.get_unit(session, at_unit_id)
+    unit = libraries.unit_name(session, at_unit_id)
     _ensure_desk(actor, unit)
     if actor is not None and actor.is_reader and actor.id != reader_id:
         raise PermissionDenied("readers borrow on their own card only")
     item = catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
-    reader = readers.get(session, reader_id)
+    reader, open_loans, owed = _borrower(session, reader_id)
     gate = checks.Gate(actor, override, unit)
     if item.status == catalog.ItemStatus.ON_LOAN.value:
         raise errors.ItemOnLoan(f"copy {item.barcode} is already on loan")
     if not item.circulates or item.status not in LENDABLE:
         why_not = "for use in the library" if not item.circulates else item.status
         raise errors.ItemNotLoanable(f"copy {item.barcode} cannot be lent ({why_not})")
-    set_aside = session.scalar(
+    # One look at the holds this loan concerns: the copy's, if it is set aside for someone,
+    # and this reader's waiting hold on the title (filled by the loan).
+    set_aside, waiting = None, None
+    for hold in session.scalars(
         select(Hold)
         .where(
-            Hold.trapped_item_id == item.id,
-            Hold.status.in_([HoldState.READY.value, HoldState.IN_TRANSIT.value]),
+            (
+                (Hold.trapped_item_id == item.id)
+                & Hold.status.in_([HoldState.READY.value, HoldState.IN_TRANSIT.value])
+            )
+            | (
+                (Hold.reader_id == reader.id)
+                & (Hold.record_id == item.record_id)
+                & (Hold.status == HoldState.WAITING.value)
+            )
         )
+        .order_by(Hold.id)
         .with_for_update()
-    )
+    ):
+        if hold.status == HoldState.WAITING.value:
+            waiting = waiting or hold
+        elif hold.trapped_item_id == item.id:
+            set_aside = hold
     if set_aside is not None and set_aside.reader_id != reader.id:
         raise errors.ItemHeldForAnother(f"copy {item.barcode} is held for another reader")
     m = Matrix(session)
     why = m.rule(item.org_unit_id, reader.category, item.item_type)
     policy = why.rule.policy
-    checks.reader_may_borrow(session, gate, reader, policy, at)
+    checks.reader_may_borrow(session, gate, reader, policy, at, owed=owed)
     if policy.max_loans == 0:
         owner = m.units[item.org_unit_id]
         gate.refuse(
@@ -192,14 +224,6 @@ def checkout(
         raise errors.ChannelNotAllowed("this copy is lent at a desk, not by phone")
     if channel == "kiosk" and not policy.self_service:
         raise errors.ChannelNotAllowed("this copy is lent at a desk, not at a kiosk")
-    open_loans = (
-        session.scalar(
-            select(func.count())
-            .select_from(Loan)
-            .where(Loan.reader_id == reader.id, Loan.returned_at.is_(None))
-        )
-        or 0
-    )
     if policy.max_loans and open_loans >= policy.max_loans:
         gate.refuse(
             errors.LoanLimitReached(
@@ -213,7 +237,7 @@ def checkout(
         rule_id=why.rule.id,
         channel=channel,
         loaned_at=at,
-        due_at=rules.due_at(policy, at, libraries.schedule_of(unit)).astimezone(dt.UTC),
+        due_at=rules.due_at(policy, at, libraries.schedule(session, unit.id)).astimezone(dt.UTC),
         renewals=0,
         status=LoanState.OPEN.value,
     )
@@ -222,15 +246,7 @@ def checkout(
     item.at_unit_id = None
     # The reader's hold on this title is filled: the copy set aside for them, or one they
     # took from the open shelf while waiting.
-    filled = set_aside or session.scalar(
-        select(Hold)
-        .where(
-            Hold.reader_id == reader.id,
-            Hold.record_id == item.record_id,
-            Hold.status == HoldState.WAITING.value,
-        )
-        .with_for_update()
-    )
+    filled = set_aside or waiting
     if filled is not None:
         filled.status = move(HOLD, "hold", filled.status, HoldState.FULFILLED)
         filled.closed_at = at
@@ -264,25 +280,32 @@ def checkin(
     one from the shelf aside for a hold; then route it (hold shelf, transit, or shelf).
     Fines stop now. Scanning a copy that is on its shelf with nothing to do is refused as
     not on loan."""
-    unit = libraries.get_unit(session, at_unit_id)
+    unit = libraries.unit_name(session, at_unit_id)
     _ensure_desk(actor, unit)
     item = catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
     before = (item.status, item.at_unit_id)
     m = Matrix(session)  # read once for the fine and the routing
-    loan = session.scalar(select(Loan).where(Loan.item_id == item.id, Loan.returned_at.is_(None)))
-    if loan is not None:
-        assert loan.reader_id is not None
-        reader = readers.get(session, loan.reader_id)
-        fees.on_return(session, loan, item, m.policy(item, reader), at)
+    found = session.execute(
+        select(Loan, readers.Reader.category)
+        .join(readers.Reader, readers.Reader.id == Loan.reader_id)
+        .where(Loan.item_id == item.id, Loan.returned_at.is_(None))
+    ).one_or_none()
+    loan: Loan | None = None
+    if found is not None:
+        loan = found[0]
+        policy = m.rule(item.org_unit_id, found.category, item.item_type).rule.policy
+        fees.on_return(session, loan, item, policy, at)
         loan.status = move(LOAN, "loan", loan.status, LoanState.RETURNED)
         loan.returned_at = at
         loan.returned_unit_id = unit.id
         item.status = catalog.ItemStatus.AVAILABLE.value
-    transit = holds.open_transit(session, item.id)
+    # A copy on loan is not travelling: transits start when loans end (here, or when a
+    # courier collects).
+    transit = holds.open_transit(session, item.id) if loan is None else None
     if transit is not None:
         holds.arrive(session, transit, unit.id, at)
         courier.arrived(session, transit, unit.id, at)
-    routing = holds.route(session, item, unit.id, at, m)
+    routing = holds.route(session, item, unit.id, at, m, from_loan=loan is not None)
     if (
         loan is None
         and transit is None
@@ -318,7 +341,7 @@ def renew(
         raise errors.LoanNotFound(loan_id)
     if actor is not None and actor.is_reader and actor.id != loan.reader_id:
         raise errors.LoanNotFound(loan_id)  # another reader's loan does not exist for them
-    unit = libraries.get_unit(session, loan.org_unit_id)
+    unit = libraries.unit_name(session, loan.org_unit_id)
     if actor is not None and actor.is_staff:
         _ensure_desk(actor, unit)
     gate = checks.Gate(actor, override, unit)
@@ -335,7 +358,7 @@ def renew(
         gate.refuse(errors.RenewalHeld("another reader is waiting for this title"))
     fees.charge_overdue(session, loan, item, policy, at)  # a late renewal still owes its days
     loan.renewals += 1
-    loan.due_at = rules.due_at(policy, at, libraries.schedule_of(unit)).astimezone(dt.UTC)
+    loan.due_at = rules.due_at(policy, at, libraries.schedule(session, unit.id)).astimezone(dt.UTC)
     session.flush()
     gate.audit(session, "renew", "loan", loan.id, at)
     _changed(session, item, "circulation.loan.renewed", loan, at)

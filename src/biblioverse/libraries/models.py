@@ -15,6 +15,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from biblioverse import reference
 from biblioverse.db import Base, SortKey, UTCDateTime
 
 
@@ -127,3 +128,6 @@ class ClosedDay(Base):
     reason_zh: Mapped[str] = mapped_column(String(200), default="")
 
     unit: Mapped[OrgUnit] = relationship(back_populates="closed_days")
+
+
+reference.watch(OrgUnit, OpeningPeriod, ClosedDay)

@@ -14,7 +14,7 @@ from zoneinfo import available_timezones
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from biblioverse import callnumbers
+from biblioverse import callnumbers, reference
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
@@ -63,7 +63,22 @@ class UnitName:
 
 
 def unit_names(session: Session) -> dict[int, UnitName]:
-    """Names of every unit, without their calendars: for labelling holdings."""
+    """Names and tree paths of every unit, without their calendars, as this process keeps
+    them (see :mod:`biblioverse.reference`); the mapping is shared: do not change it."""
+    return reference.get(session, "libraries.unit_names", _read_unit_names)
+
+
+def unit_name(session: Session, unit_id: int) -> UnitName:
+    """One unit's name and tree path, as kept; read from the database if this process has
+    not seen the unit yet (one just created by another process)."""
+    kept = unit_names(session).get(unit_id)
+    if kept is not None:
+        return kept
+    u = get_unit(session, unit_id)
+    return UnitName(u.id, u.code, u.name_en, u.name_zh, u.path)
+
+
+def _read_unit_names(session: Session) -> dict[int, UnitName]:
     rows = session.execute(
         select(OrgUnit.id, OrgUnit.code, OrgUnit.name_en, OrgUnit.name_zh, OrgUnit.path)
     )
@@ -88,7 +103,7 @@ class UnitNameCache:
         age = time.monotonic() - self._read_at
         if age > self._ttl or (age > 1.0 and any(u not in names for u in unit_ids)):
             with self._lock, self._factory() as session:
-                self._names = names = unit_names(session)
+                self._names = names = _read_unit_names(session)
                 self._read_at = time.monotonic()
         return names
 
@@ -188,6 +203,14 @@ def create_unit(
             details={"code": unit.code, "kind": unit.kind},
         )
     return unit
+
+
+def schedule(session: Session, unit_id: int) -> Schedule:
+    """The opening hours and closed days of a unit, as this process keeps them (see
+    :mod:`biblioverse.reference`)."""
+    return reference.get(
+        session, f"libraries.schedule.{unit_id}", lambda s: schedule_of(get_unit(s, unit_id))
+    )
 
 
 def schedule_of(unit: OrgUnit) -> Schedule:
