@@ -345,7 +345,12 @@ def _media(item: catalog.Item | None) -> str:
 
 
 def _title(ctx: Context, item: catalog.Item | None) -> str:
-    return catalog.get_record(ctx.session, item.record_id).title if item is not None else ""
+    if item is None:
+        return ""
+    title = ctx.session.scalar(
+        select(catalog.Record.title).where(catalog.Record.id == item.record_id)
+    )
+    return title or ""
 
 
 def _checkout_response(
