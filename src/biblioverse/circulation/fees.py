@@ -8,6 +8,7 @@ same amounts. Fines stop growing when the copy comes back (or is deemed lost).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -47,6 +48,40 @@ def balance(session: Session, reader_id: int) -> Decimal:
     return as_money(session.scalar(select(owed_by(reader_id))))
 
 
+@dataclass
+class Batch:
+    """A run over many loans (the daily job): the loans' fees read up front, and the
+    "fee charged" events recorded after one flush of them all."""
+
+    known: dict[tuple[int, str], Fee]
+    charged: list[tuple[Fee, dt.datetime]] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def of(cls, session: Session, loans: Select[Any]) -> Batch:
+        fees = session.scalars(select(Fee).where(Fee.loan_id.in_(loans)))
+        return cls({(f.loan_id, f.kind): f for f in fees if f.loan_id is not None})
+
+    def close(self, session: Session) -> None:
+        session.flush()
+        for fee, at in self.charged:
+            _charged(session, fee, at)
+        self.charged.clear()
+
+
+def _charged(session: Session, fee: Fee, at: dt.datetime) -> None:
+    record_event(
+        session,
+        "circulation.fee.charged",
+        {
+            "fee_id": fee.id,
+            "reader_id": fee.reader_id,
+            "kind": fee.kind,
+            "amount": str(fee.amount),
+        },
+        at=at,
+    )
+
+
 def _charge(
     session: Session,
     loan: Loan,
@@ -55,6 +90,8 @@ def _charge(
     amount: Decimal,
     at: dt.datetime,
     note: str = "",
+    *,
+    batch: Batch | None = None,
 ) -> bool:
     """Set the loan's fee of ``kind`` to ``amount`` (never lower than it was); True if that
     changed anything."""
@@ -62,10 +99,11 @@ def _charge(
     amount = amount.quantize(CENT)
     if amount <= 0:
         return False  # a fee is never lowered, and none is made for nothing
-    fee = session.scalar(select(Fee).where(Fee.loan_id == loan.id, Fee.kind == kind))
+    if batch is not None:
+        fee = batch.known.get((loan.id, kind))
+    else:
+        fee = session.scalar(select(Fee).where(Fee.loan_id == loan.id, Fee.kind == kind))
     if fee is None:
-        if amount <= 0:
-            return False
         fee = Fee(
             reader_id=loan.reader_id,
             org_unit_id=item.org_unit_id,
@@ -80,17 +118,17 @@ def _charge(
             updated_at=at,
         )
         session.add(fee)
+        if batch is not None:
+            batch.known[(loan.id, kind)] = fee
     elif amount > fee.amount:
         fee.amount, fee.updated_at = amount, at
     else:
         return False
-    session.flush()
-    record_event(
-        session,
-        "circulation.fee.charged",
-        {"fee_id": fee.id, "reader_id": fee.reader_id, "kind": kind, "amount": str(fee.amount)},
-        at=at,
-    )
+    if batch is not None:
+        batch.charged.append((fee, at))
+    else:
+        session.flush()
+        _charged(session, fee, at)
     return True
 
 
@@ -121,17 +159,30 @@ def charge_logistics(
 
 
 def charge_overdue(
-    session: Session, loan: Loan, item: catalog.Item, policy: rules.Policy, until: dt.datetime
+    session: Session,
+    loan: Loan,
+    item: catalog.Item,
+    policy: rules.Policy,
+    until: dt.datetime,
+    *,
+    batch: Batch | None = None,
 ) -> bool:
     """The loan's overdue fine as of ``until`` (a return, or the day of the job); True if it
     changed."""
     tz = libraries.schedule(session, loan.org_unit_id).tz
     days = rules.overdue_days(loan.due_at, until, tz)
-    return _charge(session, loan, item, "overdue", rules.overdue_fine(policy, days), until)
+    fine = rules.overdue_fine(policy, days)
+    return _charge(session, loan, item, "overdue", fine, until, batch=batch)
 
 
 def declare_lost(
-    session: Session, loan: Loan, item: catalog.Item, policy: rules.Policy, at: dt.datetime
+    session: Session,
+    loan: Loan,
+    item: catalog.Item,
+    policy: rules.Policy,
+    at: dt.datetime,
+    *,
+    batch: Batch | None = None,
 ) -> None:
     """Overdue past the rule's limit: the copy is lost and its fee charged (its price when
     the catalogue knows it, else the rule's lost-item fee). The loan stays open as lost so
@@ -139,7 +190,7 @@ def declare_lost(
     loan.status = move(LOAN, "loan", loan.status, LoanState.LOST)
     loan.lost_at = at
     item.status = catalog.ItemStatus.LOST.value
-    _charge(session, loan, item, "lost", item.price or policy.lost_fee, at)
+    _charge(session, loan, item, "lost", item.price or policy.lost_fee, at, batch=batch)
     catalog.availability_changed(session, [item.record_id], at)
 
 
@@ -185,22 +236,25 @@ def accrue(session: Session, at: dt.datetime) -> AccrualReport:
     m = Matrix(session)
     # Loans booked for a courier owe nothing after the pickup time and are not lost.
     booked = booked_for_courier(session)
+    overdue = (Loan.status == LoanState.OPEN.value, Loan.due_at < at)
+    batch = Batch.of(session, select(Loan.id).where(*overdue))
     rows = session.execute(
-        select(Loan, catalog.Item, readers.Reader)
+        select(Loan, catalog.Item, readers.Reader.category)
         .join(catalog.Item, catalog.Item.id == Loan.item_id)
         .join(readers.Reader, readers.Reader.id == Loan.reader_id)
-        .where(Loan.status == LoanState.OPEN.value, Loan.due_at < at)
+        .where(*overdue)
         .order_by(Loan.id)
-    )
-    for loan, item, reader in rows:
+    ).all()
+    for loan, item, category in rows:
         report.overdue_loans += 1
-        policy = m.policy(item, reader)
+        policy = m.rule(item.org_unit_id, category, item.item_type).rule.policy
         pickup = booked.get(loan.id)
         until = at if pickup is None else min(at, pickup)
-        report.fees_changed += charge_overdue(session, loan, item, policy, until)
+        report.fees_changed += charge_overdue(session, loan, item, policy, until, batch=batch)
         if pickup is None and at - loan.due_at >= dt.timedelta(days=policy.lost_after_days):
-            declare_lost(session, loan, item, policy, at)
+            declare_lost(session, loan, item, policy, at, batch=batch)
             report.lost += 1
+    batch.close(session)
     return report
 
 
