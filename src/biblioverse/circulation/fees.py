@@ -118,8 +118,6 @@ def _charge(
             updated_at=at,
         )
         session.add(fee)
-        if batch is not None:
-            batch.known[(loan.id, kind)] = fee
     elif amount > fee.amount:
         fee.amount, fee.updated_at = amount, at
     else:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from biblioverse.access import Actor, Permission
 from biblioverse.deps import CurrentDevice, DbSession, Now, require_permission
+from biblioverse.devices.api import DeviceManager, Rejected
 from biblioverse.devices.building import service
 from biblioverse.devices.building.rules import Metric, parse_readings
 from biblioverse.devices.models import Alarm, AlarmAction
@@ -24,13 +25,6 @@ from biblioverse.fields import DbId
 
 router = APIRouter(tags=["building"])
 Watcher = Annotated[Actor, Depends(require_permission(Permission.BUILDING_WATCH))]
-DeviceManager = Annotated[Actor, Depends(require_permission(Permission.DEVICES_MANAGE))]
-
-
-class Rejected(BaseModel):
-    index: int
-    field: str
-    message: str
 
 
 class ReadingsOut(BaseModel):
