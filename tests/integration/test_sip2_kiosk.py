@@ -4,6 +4,7 @@ sees of the device, and the answers a return sorter and an RFID pad rely on."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import catalog, circulation, devices, readers
 from biblioverse.circulation.models import Fee, Loan
+from biblioverse.devices import Traffic
 from tests import factories
 from tests.factories import NOW, World
 from tests.integration.sip2_support import (
@@ -331,3 +333,60 @@ def test_holds_renew_all_and_blocks_from_a_kiosk(engine: Engine, session: Sessio
     assert session.scalar(select(circulation.Hold.status)) == "cancelled"
     reader = session.get(readers.Reader, w.reader_community.id)
     assert reader is not None and reader.status == "active"
+
+
+def test_device_log_keeps_the_newest_lines_of_each_account(session: Session) -> None:
+    """What the server flushes every second: counts add up, the last error and address stay
+    until replaced, and each account keeps its newest LOG_KEPT lines, not a line more."""
+    w = factories.world(session)
+    first = kiosk_account(session, w)
+    second = kiosk_account(session, w, login="kiosk-second", name="Second kiosk")
+    first_id, second_id = first.id, second.id
+    kept = devices.service.LOG_KEPT
+
+    def lines(tag: str, n: int) -> list[tuple[dt.datetime, str, str]]:
+        return [(NOW + dt.timedelta(seconds=i), "in", f"{tag} {i}") for i in range(n)]
+
+    devices.record_traffic(
+        session,
+        {
+            first_id: Traffic(
+                messages=kept,
+                errors=1,
+                last_error="bad checksum",
+                last_seen=NOW,
+                address="10.0.0.7:51000",
+                lines=lines("a", kept),
+            ),
+            second_id: Traffic(messages=3, lines=lines("b", 3)),
+        },
+    )
+    devices.record_traffic(
+        session,
+        {
+            first_id: Traffic(
+                messages=5, last_seen=NOW + dt.timedelta(minutes=1), lines=lines("c", 5)
+            )
+        },
+    )
+    session.commit()
+
+    def texts(account_id: int) -> list[str]:
+        return [
+            line.text
+            for line in devices.log_of(session, w.actor(session, w.admin), account_id, limit=1000)
+        ]
+
+    shown = texts(first_id)
+    assert len(shown) == kept
+    assert shown[:5] == ["c 4", "c 3", "c 2", "c 1", "c 0"] and shown[-1] == "a 5"
+    assert texts(second_id) == ["b 2", "b 1", "b 0"]
+    one = session.get(devices.Sip2Account, first_id)
+    assert one is not None
+    session.refresh(one)
+    assert (one.messages, one.errors) == (kept + 5, 1)
+    assert one.last_error == "bad checksum" and one.last_address == "10.0.0.7:51000"
+    two = session.get(devices.Sip2Account, second_id)
+    assert two is not None
+    session.refresh(two)
+    assert (two.messages, two.errors, two.last_error) == (3, 0, None)

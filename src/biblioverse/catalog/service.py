@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Select, Table, bindparam, delete, insert, select
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from biblioverse import libraries
 from biblioverse.access import Actor, Permission
@@ -1072,20 +1072,34 @@ def find_item(session: Session, *, barcode: str) -> Item:
     return item
 
 
+def _locked_item(column: InstrumentedAttribute[Any]) -> Select[Item]:
+    # populate_existing: a copy this transaction read before it took the lock (a kiosk
+    # looking the barcode up first) is refreshed with what the lock holder committed.
+    return (
+        select(Item)
+        .where(column == bindparam("code"))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+# Every loan and return looks a copy up: the statements are built once (the cache key of a
+# statement built per call was a tenth of a check-out's time).
+_ITEM_BY_BARCODE = _locked_item(Item.barcode)
+_ITEM_BY_TAG = _locked_item(Item.rfid_tag)
+
+
 def item_for_update(
     session: Session, *, barcode: str | None = None, rfid_tag: str | None = None
 ) -> Item:
     """A copy by barcode or RFID tag, its row locked for the rest of the transaction
     (SELECT ... FOR UPDATE on PostgreSQL; on SQLite the write transaction holds the lock)."""
     if barcode:
-        q = select(Item).where(Item.barcode == barcode)
+        item = session.scalar(_ITEM_BY_BARCODE, {"code": barcode})
     elif rfid_tag:
-        q = select(Item).where(Item.rfid_tag == rfid_tag)
+        item = session.scalar(_ITEM_BY_TAG, {"code": rfid_tag})
     else:
         raise ValidationFailed([FieldError("barcode", "required", "A barcode or an RFID tag.")])
-    # populate_existing: a copy this transaction read before it took the lock (a kiosk
-    # looking the barcode up first) is refreshed with what the lock holder committed.
-    item = session.scalar(q.with_for_update().execution_options(populate_existing=True))
     if item is None:
         raise ItemNotFound(barcode or rfid_tag)
     return item

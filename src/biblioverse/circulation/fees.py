@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Select, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries, readers
@@ -30,8 +30,9 @@ from biblioverse.events import record as record_event
 CENT = Decimal("0.01")
 
 
-def owed_by(reader_id: int) -> ScalarSelect[Any]:
-    """What a reader owes, all libraries together, as a scalar subquery."""
+def owed_by(reader_id: int | ColumnElement[int]) -> ScalarSelect[Any]:
+    """What a reader owes, all libraries together, as a scalar subquery (``reader_id`` may
+    be a bound parameter, for a statement built once)."""
     return (
         select(func.coalesce(func.sum(Fee.amount - Fee.paid - Fee.waived), 0))
         .where(Fee.reader_id == reader_id)

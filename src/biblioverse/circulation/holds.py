@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -329,18 +329,22 @@ class Routing:
     transit: Transit | None = None
 
 
+# Built once: every check-in asks.
+_QUEUE_HEAD = (
+    select(Hold, readers.Reader.category, readers.Reader.home_library_id)
+    .join(readers.Reader, readers.Reader.id == Hold.reader_id)
+    .where(Hold.record_id == bindparam("record_id"), Hold.status == HoldState.WAITING.value)
+    .order_by(*QUEUE_ORDER)
+    .limit(QUEUE_LOOKAHEAD)
+    # Two desks scanning two copies of one title at once must not set both aside for the
+    # same hold: the second skips the hold the first has locked and takes the next.
+    .with_for_update(of=Hold, skip_locked=True)
+)
+
+
 def _next_hold(session: Session, item: catalog.Item, m: Matrix) -> Hold | None:
     """The first waiting hold in the copy's title queue that this copy can fill."""
-    rows = session.execute(
-        select(Hold, readers.Reader.category, readers.Reader.home_library_id)
-        .join(readers.Reader, readers.Reader.id == Hold.reader_id)
-        .where(Hold.record_id == item.record_id, Hold.status == HoldState.WAITING.value)
-        .order_by(*QUEUE_ORDER)
-        .limit(QUEUE_LOOKAHEAD)
-        # Two desks scanning two copies of one title at once must not set both aside for
-        # the same hold: the second skips the hold the first has locked and takes the next.
-        .with_for_update(of=Hold, skip_locked=True)
-    )
+    rows = session.execute(_QUEUE_HEAD, {"record_id": item.record_id})
     owner = m.path(item.org_unit_id)
     for hold, category, home in rows:
         if hold.item_id not in (None, item.id):

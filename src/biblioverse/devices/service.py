@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, i18n, libraries
@@ -241,42 +242,72 @@ class Traffic:
 
 
 def record_traffic(session: Session, traffic: Mapping[int, Traffic]) -> None:
-    """Add what the server counted and logged; keep the newest lines of each account."""
-    for account_id, t in traffic.items():
-        values: dict[str, object] = {
-            "messages": Sip2Account.messages + t.messages,
-            "errors": Sip2Account.errors + t.errors,
-        }
-        if t.last_error is not None:
-            values["last_error"] = t.last_error[:200]
-        if t.address is not None:
-            values["last_address"] = t.address[:64]
-        session.execute(update(Sip2Account).where(Sip2Account.id == account_id).values(values))
-        if t.last_seen is not None:
-            device_id = select(Sip2Account.device_id).where(Sip2Account.id == account_id)
-            session.execute(
-                update(accounts.DeviceKey)
-                .where(accounts.DeviceKey.id == device_id.scalar_subquery())
-                .values(last_seen_at=t.last_seen)
+    """Add what the server counted and logged; keep the newest lines of each account.
+
+    A handful of statements for all accounts together, whatever their number: the server
+    calls this every second, and one update, insert and trim per account had grown to a
+    sixth of its time with 32 kiosks busy."""
+    if not traffic:
+        return
+    accounts_t = cast(Table, Sip2Account.__table__)
+    keys_t = cast(Table, accounts.DeviceKey.__table__)
+    log_t = cast(Table, Sip2LogLine.__table__)
+    session.flush()
+    session.execute(
+        update(accounts_t)
+        .where(accounts_t.c.id == bindparam("b_id"))
+        .values(
+            messages=accounts_t.c.messages + bindparam("b_messages"),
+            errors=accounts_t.c.errors + bindparam("b_errors"),
+            last_error=func.coalesce(bindparam("b_error"), accounts_t.c.last_error),
+            last_address=func.coalesce(bindparam("b_address"), accounts_t.c.last_address),
+        ),
+        [
+            {
+                "b_id": account_id,
+                "b_messages": t.messages,
+                "b_errors": t.errors,
+                "b_error": t.last_error[:200] if t.last_error is not None else None,
+                "b_address": t.address[:64] if t.address is not None else None,
+            }
+            for account_id, t in traffic.items()
+        ],
+    )
+    seen = [
+        {"b_id": account_id, "b_seen": t.last_seen}
+        for account_id, t in traffic.items()
+        if t.last_seen is not None
+    ]
+    if seen:
+        device_of = (
+            select(accounts_t.c.device_id)
+            .where(accounts_t.c.id == bindparam("b_id"))
+            .scalar_subquery()
+        )
+        session.execute(
+            update(keys_t).where(keys_t.c.id == device_of).values(last_seen_at=bindparam("b_seen")),
+            seen,
+        )
+    lines = [
+        {"account_id": account_id, "at": at, "direction": d, "text": text[:600]}
+        for account_id, t in traffic.items()
+        for at, d, text in t.lines[-LOG_KEPT:]
+    ]
+    if lines:
+        session.execute(insert(log_t), lines)
+        ranked = (
+            select(
+                log_t.c.id,
+                func.row_number()
+                .over(partition_by=log_t.c.account_id, order_by=log_t.c.id.desc())
+                .label("n"),
             )
-        if t.lines:
-            session.add_all(
-                Sip2LogLine(account_id=account_id, at=at, direction=d, text=text[:600])
-                for at, d, text in t.lines[-LOG_KEPT:]
-            )
-            session.flush()
-            newest = (
-                select(Sip2LogLine.id)
-                .where(Sip2LogLine.account_id == account_id)
-                .order_by(Sip2LogLine.id.desc())
-                .limit(LOG_KEPT)
-            )
-            session.execute(
-                delete(Sip2LogLine).where(
-                    Sip2LogLine.account_id == account_id,
-                    Sip2LogLine.id.not_in(newest.scalar_subquery()),
-                )
-            )
+            .where(log_t.c.account_id.in_({line["account_id"] for line in lines}))
+            .subquery()
+        )
+        session.execute(
+            delete(log_t).where(log_t.c.id.in_(select(ranked.c.id).where(ranked.c.n > LOG_KEPT)))
+        )
 
 
 def log_of(
