@@ -14,10 +14,11 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Integer, String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Integer, String, Table, insert, select
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from biblioverse.db import Base, JSONType, UTCDateTime, utcnow
 
@@ -45,10 +46,52 @@ def record(
     the request commits, before it answers (a cataloguer expects to find the record they just
     saved); the others are left to the process's :class:`Relay`, which publishes many at once
     (availability after a loan shows in search a moment later)."""
-    session.add(OutboxEvent(topic=topic, payload=payload, created_at=at, published_at=None))
+    if not session.in_transaction():
+        session.begin()  # as adding a row would: a rollback or close now drops the event
+    rows = session.info.get(_ROWS)
+    if rows is None:
+        rows = session.info[_ROWS] = []
+    rows.append({"topic": topic, "payload": payload, "created_at": at, "published_at": None})
     session.info["outbox_pending"] = True
     if urgent:
         session.info["outbox_urgent"] = True
+
+
+# The events of a transaction wait in the session and are written in one statement when it
+# commits: added one by one to the session they went through its unit of work, a sixth of a
+# check-out's time. An event recorded inside a savepoint that rolls back goes with it.
+_ROWS = "outbox_rows"
+_MARKS = "outbox_marks"
+_OUTBOX = cast(Table, OutboxEvent.__table__)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_events(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: the events wait for the transaction's own commit
+    rows = session.info.pop(_ROWS, None)
+    if rows:
+        session.execute(insert(_OUTBOX), rows)
+
+
+@sa_event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_ROWS) or ())
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_savepoint_events(session: Session, previous: SessionTransaction) -> None:
+    mark = session.info.get(_MARKS, {}).pop(previous, None)
+    if previous.nested and mark is not None and session.info.get(_ROWS):
+        del session.info[_ROWS][mark:]
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_events(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(_ROWS, None)  # rolled back or closed (a commit wrote them)
+        session.info.pop(_MARKS, None)
 
 
 def has_pending(session: Session) -> bool:

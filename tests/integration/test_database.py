@@ -8,10 +8,12 @@ import threading
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, events, migrate, readers
+from biblioverse.db import make_session_factory
 from biblioverse.deps import get_now
 from tests import factories
 
@@ -132,3 +134,36 @@ def test_concurrent_registrations_with_one_email_make_one_card(
     session.expire_all()
     count = session.query(readers.Reader).filter_by(email="race@example.org").count()
     assert count == 1
+
+
+def test_events_go_with_their_transaction_and_savepoint(engine: Engine) -> None:
+    """An event is written when its transaction commits: not when it rolls back or is closed,
+    and not when it was recorded inside a savepoint that rolled back."""
+    factory = make_session_factory(engine)
+
+    def topics() -> list[str]:
+        with factory() as s:
+            return list(s.scalars(select(events.OutboxEvent.topic).order_by(events.OutboxEvent.id)))
+
+    with factory() as s:
+        events.record(s, "test.rolled.back", {}, at=factories.NOW)
+        s.rollback()
+        events.record(s, "test.kept.outer", {"n": 1}, at=factories.NOW)
+        try:
+            with s.begin_nested():
+                events.record(s, "test.savepoint.undone", {}, at=factories.NOW)
+                raise RuntimeError("refused")
+        except RuntimeError:
+            pass
+        with s.begin_nested():
+            events.record(s, "test.kept.savepoint", {"n": 2}, at=factories.NOW)
+        events.record(s, "test.kept.after", {"n": 3}, at=factories.NOW)
+        s.commit()
+    with factory() as s:
+        events.record(s, "test.closed.uncommitted", {}, at=factories.NOW)
+    assert topics() == ["test.kept.outer", "test.kept.savepoint", "test.kept.after"]
+    with factory() as s:
+        payloads = list(
+            s.scalars(select(events.OutboxEvent.payload).order_by(events.OutboxEvent.id))
+        )
+    assert payloads == [{"n": 1}, {"n": 2}, {"n": 3}]
