@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -198,8 +198,11 @@ def get(session: Session, reader_id: int) -> Reader:
     return reader
 
 
+_BY_CARD = select(Reader).where(Reader.card_number == bindparam("card"))  # built once
+
+
 def by_card(session: Session, card_number: str) -> Reader | None:
-    return session.scalar(select(Reader).where(Reader.card_number == card_number.strip()))
+    return session.scalar(_BY_CARD, {"card": card_number.strip()})
 
 
 def by_login(session: Session, login: str) -> Reader | None:

@@ -18,7 +18,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, circulation, i18n, libraries, readers
@@ -109,6 +109,7 @@ class Context:
             locale = "en"  # Chinese cannot be written in latin-1 or cp850
         self.locale = locale
         self.language = LANGUAGE_CODES[locale]
+        self.titles: dict[int, str | None] = {}
 
     @property
     def date(self) -> str:
@@ -143,17 +144,34 @@ class Context:
         return Patron(card, reader, pin_ok)
 
     def copy(self, identifier: str) -> catalog.Item | None:
-        """A copy by the identifier the machine read: a barcode, or an RFID tag's id."""
+        """A copy by the identifier the machine read: a barcode, or an RFID tag's id (its
+        title comes with it, for the answer)."""
         if not identifier:
             return None
-        for q in (
-            select(catalog.Item).where(catalog.Item.barcode == identifier),
-            select(catalog.Item).where(catalog.Item.rfid_tag == identifier),
-        ):
-            item = self.session.scalar(q)
-            if item is not None:
+        for q in _COPY_BY:
+            row = self.session.execute(q, {"code": identifier}).first()
+            if row is not None:
+                item, self.titles[item.record_id] = row
                 return item
         return None
+
+    def title(self, item: catalog.Item | None) -> str:
+        if item is None:
+            return ""
+        if item.record_id not in self.titles:
+            self.titles[item.record_id] = self.session.scalar(
+                select(catalog.Record.title).where(catalog.Record.id == item.record_id)
+            )
+        return self.titles[item.record_id] or ""
+
+
+# Built once: every loan and return at a machine looks its copy up.
+_COPY_BY = tuple(
+    select(catalog.Item, catalog.Record.title)
+    .join(catalog.Record, catalog.Record.id == catalog.Item.record_id)
+    .where(column == bindparam("code"))
+    for column in (catalog.Item.barcode, catalog.Item.rfid_tag)
+)
 
 
 @dataclass
@@ -344,15 +362,6 @@ def _media(item: catalog.Item | None) -> str:
     return MEDIA_TYPE.get(item.item_type, "001") if item is not None else "000"
 
 
-def _title(ctx: Context, item: catalog.Item | None) -> str:
-    if item is None:
-        return ""
-    title = ctx.session.scalar(
-        select(catalog.Record.title).where(catalog.Record.id == item.record_id)
-    )
-    return title or ""
-
-
 def _checkout_response(
     ctx: Context,
     ok: bool,
@@ -370,7 +379,7 @@ def _checkout_response(
         ("AO", ctx.terminal.unit_code),
         ("AA", ctx.request.get("AA")),
         ("AB", ctx.request.get("AB")),
-        ("AJ", _title(ctx, item)),
+        ("AJ", ctx.title(item)),
         ("AH", ctx.when(loan.due_at) if ok and loan is not None else ""),
     ]
     if item is not None:
@@ -525,7 +534,7 @@ def checkin(ctx: Context) -> Response:
     except DomainError as refusal:
         fields += [
             ("AQ", owner[item.org_unit_id].code),
-            ("AJ", _title(ctx, item)),
+            ("AJ", ctx.title(item)),
             ("CL", SORT_BIN["check"]),
             ("CK", _media(item)),
             ("CV", ALERT_OTHER),
@@ -547,7 +556,7 @@ def checkin(ctx: Context) -> Response:
         message = ctx.say(N_("Send this copy home to {library}.")).format(library=to.code)
     fields += [
         ("AQ", owner[item.org_unit_id].code),
-        ("AJ", _title(ctx, item)),
+        ("AJ", ctx.title(item)),
         ("CL", SORT_BIN[action]),
         ("CK", _media(item)),
         ("CV", alert_type),
@@ -591,7 +600,7 @@ def item_information(ctx: Context) -> Response:
         ("AH", ctx.when(loan.due_at) if loan is not None else None),
         ("CM", ctx.when(shelf_hold.expires_at) if shelf_hold is not None else None),
         ("AB", ctx.request.get("AB")),
-        ("AJ", _title(ctx, item)),
+        ("AJ", ctx.title(item)),
         ("BG", names[item.org_unit_id].code),
         ("CK", _media(item)),
         ("AQ", names[item.org_unit_id].code),
@@ -623,7 +632,7 @@ def item_status_update(ctx: Context) -> Response:
     return Response(
         "20",
         "1" + ctx.date,
-        [("AB", ctx.request.get("AB")), ("AJ", _title(ctx, item)), ("CH", text)],
+        [("AB", ctx.request.get("AB")), ("AJ", ctx.title(item)), ("CH", text)],
     )
 
 
@@ -657,7 +666,7 @@ def _hold_response(
         ("AO", ctx.terminal.unit_code),
         ("AA", ctx.request.get("AA")),
         ("AB", ctx.request.get("AB") or None),
-        ("AJ", _title(ctx, item) if item is not None else ctx.request.get("AJ") or None),
+        ("AJ", ctx.title(item) if item is not None else ctx.request.get("AJ") or None),
         ("AF", msg),
     ]
     return Response("16", ("1" if ok else "0") + yn(available) + ctx.date, fields)
