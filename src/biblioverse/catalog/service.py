@@ -520,20 +520,25 @@ def search_doc(
     )
 
 
+# Built once: the relay asks after every loan and return.
+_DOC_ROWS = (
+    select(*(getattr(Record, c) for c in DOC_COLUMNS))
+    .where(Record.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Record.id)
+)
+_DOC_COPIES = select(Item.record_id, Item.org_unit_id, Item.item_type, Item.status).where(
+    Item.record_id.in_(bindparam("ids", expanding=True))
+)
+
+
 def search_docs(session: Session, record_ids: Sequence[int]) -> list[SearchDoc]:
     """What the search index needs of these records: text, holdings and availability."""
     if not record_ids:
         return []
-    rows = session.execute(
-        select(*(getattr(Record, c) for c in DOC_COLUMNS))
-        .where(Record.id.in_(record_ids))
-        .order_by(Record.id)
-    )
+    rows = session.execute(_DOC_ROWS, {"ids": list(record_ids)})
     copies: dict[int, dict[tuple[int, str], list[int]]] = {}
     for record_id, unit_id, item_type, status in session.execute(
-        select(Item.record_id, Item.org_unit_id, Item.item_type, Item.status).where(
-            Item.record_id.in_(record_ids)
-        )
+        _DOC_COPIES, {"ids": list(record_ids)}
     ):
         counts = copies.setdefault(record_id, {}).setdefault((unit_id, item_type), [0, 0])
         counts[0] += 1
