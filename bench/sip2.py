@@ -3,12 +3,14 @@
     .venv/bin/python bench/sip2.py                      # 20 s runs, both databases
     .venv/bin/python bench/sip2.py --quick              # 5 s runs
     .venv/bin/python bench/sip2.py --backend sqlite     # one database only
+    .venv/bin/python bench/sip2.py --processes 1        # one server process on both
 
 Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust) for ``--backend postgresql|both``;
 a throwaway database ``bench_sip2_<pid>`` is created and dropped. Prints one JSON object per
 line (see DESIGN.md) and a short summary on stderr.
 
-The server is ``biblioverse sip2 serve`` in its own process. The kiosks are asyncio
+The server is ``biblioverse sip2 serve`` in its own process (two processes sharing the
+port on PostgreSQL, see ``--processes``). The kiosks are asyncio
 connections in this process, each logged in with its own device account, each lending and
 taking back its own copies to its own reader, one message at a time (a kiosk waits for each
 answer), with error detection on as most kiosks have it. The round trip is timed from the
@@ -311,7 +313,7 @@ def peer(
 
 
 def run_backend(
-    backend: Backend, seconds: float, clients: int, peer_cycles: int
+    backend: Backend, seconds: float, clients: int, peer_cycles: int, processes: int
 ) -> dict[str, float]:
     global _backend
     _backend = backend.name
@@ -324,7 +326,11 @@ def run_backend(
         "BIBLIOVERSE_DATABASE_URL": backend.url,
     }
     proc = subprocess.Popen(
-        [str(BIN), "sip2", "serve", "--port", str(port), "--max-connections", "512"],
+        [
+            str(BIN),
+            *("sip2", "serve", "--port", str(port), "--max-connections", "512"),
+            *("--processes", str(processes)),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -350,6 +356,7 @@ def run_backend(
         better="higher",
         clients=clients,
         seconds=seconds,
+        processes=processes,
     )
     emit("round_trip_p95_ms", p95, "ms", goal=10, better="lower", n=len(rtts))
     emit("round_trip_p50_ms", pct(rtts, 50) * 1000, "ms", n=len(rtts))
@@ -370,6 +377,12 @@ def main() -> int:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="server processes (default: 2 on PostgreSQL, 1 on SQLite, where a second "
+        "process only queues for the same write lock)",
+    )
     args = parser.parse_args()
     seconds = args.seconds or (5.0 if args.quick else 20.0)
     print(
@@ -389,9 +402,11 @@ def main() -> int:
     for name in names:
         backend = sqlite_backend() if name == "sqlite" else postgres_backend()
         try:
-            r = run_backend(backend, seconds, args.clients, 50 if args.quick else 200)
+            processes = args.processes or (2 if name == "postgresql" else 1)
+            r = run_backend(backend, seconds, args.clients, 50 if args.quick else 200, processes)
             print(
-                f"{name}: {r['rate']:.0f} messages/s, p95 {r['p95']:.1f} ms, "
+                f"{name} ({processes} server processes): {r['rate']:.0f} messages/s, "
+                f"p95 {r['p95']:.1f} ms, "
                 f"{r['errors']} errors; in-process {r['peer_ms']:.2f} ms/message",
                 file=sys.stderr,
             )

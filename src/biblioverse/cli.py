@@ -600,7 +600,16 @@ def sip2_serve(
         float, typer.Option(help="Seconds a silent or stalled connection is kept.")
     ] = 300.0,
     max_message: Annotated[int, typer.Option(help="Bytes in one message.")] = 4096,
-    max_connections: Annotated[int, typer.Option(help="Connections at once.")] = 256,
+    max_connections: Annotated[int, typer.Option(help="Connections at once (per process).")] = 256,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port. More than one uses more cores on "
+            "PostgreSQL; on SQLite writers queue for one lock and it does not help.",
+        ),
+    ] = 1,
     data_dir: DataDir = None,
 ) -> None:
     """Serve kiosks, RFID pads and return sorters over SIP2 (run `db upgrade` first)."""
@@ -614,7 +623,11 @@ def sip2_serve(
         raise typer.Exit(2)
     tls = server.tls_context(str(tls_cert), str(tls_key)) if tls_cert and tls_key else None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    console.print(f"SIP2 on {host}:{port}{' (TLS)' if tls else ''}; Ctrl+C stops it")
+    if processes > 1 and port == 0:
+        err.print("[red]--processes above 1 needs a fixed --port to share[/red]")
+        raise typer.Exit(2)
+    many = f", {processes} processes" if processes > 1 else ""
+    console.print(f"SIP2 on {host}:{port}{' (TLS)' if tls else ''}{many}; Ctrl+C stops it")
     server.serve(
         settings.effective_database_url,
         settings.data_dir / "index" / "catalog",
@@ -627,6 +640,7 @@ def sip2_serve(
         ),
         currency=settings.currency,
         tls=tls,
+        processes=processes,
     )
 
 

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import re
+import signal
 import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -120,10 +122,16 @@ class Sip2Server:
 
     # --- life ---
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen; returns the port (useful with port 0)."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Listen; returns the port (useful with port 0). ``reuse_port``: other processes
+        listen on the same port too, and the kernel shares the connections among them."""
         self._server = await asyncio.start_server(
-            self._client, host, port, ssl=self.tls, limit=self.limits.max_message * 2
+            self._client,
+            host,
+            port,
+            ssl=self.tls,
+            limit=self.limits.max_message * 2,
+            reuse_port=reuse_port,
         )
         self._flusher = asyncio.create_task(self._flush_every(1.0))
         return int(self._server.sockets[0].getsockname()[1])
@@ -406,6 +414,7 @@ async def running(
     limits: Limits | None = None,
     currency: str = "CNY",
     tls: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
 ) -> Any:
     """A server with its own database pools and outbox relay (the search index learns of
     loans and returns made at the machines); yields it once it listens."""
@@ -430,7 +439,7 @@ async def running(
         tls=tls,
     )
     try:
-        server.port = await server.start(host, port)
+        server.port = await server.start(host, port, reuse_port=reuse_port)
         yield server
     finally:
         await server.close()
@@ -439,13 +448,83 @@ async def running(
         read_engine.dispose()
 
 
-def serve(database_url: str, index_dir: Any, host: str, port: int, **kwargs: Any) -> None:
-    """Run until interrupted (the ``biblioverse sip2 serve`` command)."""
+def serve(
+    database_url: str, index_dir: Any, host: str, port: int, *, processes: int = 1, **kwargs: Any
+) -> None:
+    """Run until interrupted (the ``biblioverse sip2 serve`` command). With ``processes``
+    above one, that many server processes listen on the port together (SO_REUSEPORT),
+    each with its own database pools, thread pool and outbox relay: a message costs a few
+    milliseconds of Python, and one process uses one core at most."""
 
     async def main() -> None:
-        async with running(database_url, index_dir, host, port, **kwargs) as server:
-            log.info("SIP2 server listening on %s:%d", host, server.port)
+        async with running(
+            database_url, index_dir, host, port, reuse_port=processes > 1, **kwargs
+        ) as server:
+            log.info("SIP2 server listening on %s:%d (pid %d)", host, server.port, os.getpid())
             await server.serve_forever()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    def one() -> None:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+
+    if processes <= 1:
+        one()
+        return
+    if port == 0:
+        raise ValueError("several processes need a fixed port to share")
+    _supervise([_fork(one) for _ in range(processes)])
+
+
+def _fork(run: Callable[[], None]) -> int:
+    """A child process running ``run`` (forked before any thread, pool or loop exists)."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            run()
+        except BaseException:
+            log.exception("SIP2 server process failed")
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    return pid
+
+
+def _supervise(children: list[int]) -> None:
+    """Wait for the server processes. SIGINT or SIGTERM stops them all (a terminal's Ctrl+C
+    reaches them directly, a service manager's SIGTERM through here); when one ends on its
+    own, the others are stopped too, so that a service manager sees the failure and starts
+    the whole server again."""
+    alive = set(children)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(alive):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    failed = False
+    try:
+        while alive:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in alive:
+                continue
+            alive.discard(pid)
+            if os.waitstatus_to_exitcode(status) != 0:
+                failed = True
+            if alive and not stopping:
+                log.warning("SIP2 server process %d ended; stopping the others", pid)
+                failed = True
+                stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failed:
+        raise SystemExit(1)
