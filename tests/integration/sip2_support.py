@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import pysip2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -113,3 +114,29 @@ class Wire:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def race_to_borrow(wires: list[Wire], cards: list[str], barcode: str) -> list[bytes]:
+    """Every connection asks at once to lend ``barcode`` to its own card; the answers, and
+    the assurance that exactly one was a loan and the others were told it is on loan."""
+    answers: list[bytes] = []
+    date = "20261118    140000"
+
+    def borrow(wire: Wire, card: str) -> None:
+        answers.append(
+            wire.ask(f"11NN{date}{' ' * 18}AOcentral|AA{card}|AB{barcode}|AC|\r".encode())
+        )
+
+    threads = [
+        threading.Thread(target=borrow, args=(wire, card))
+        for wire, card in zip(wires, cards, strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    oks = [a for a in answers if pysip2.decode_message(a).message.ok == "1"]
+    assert len(answers) == len(cards) and len(oks) == 1
+    refused = {pysip2.decode_message(a).message.screen_message for a in answers if a not in oks}
+    assert refused == {("This copy is already on loan.",)}
+    return answers

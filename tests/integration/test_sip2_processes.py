@@ -7,21 +7,24 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
-import pysip2
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from biblioverse.circulation.models import Loan
 from tests import factories
-from tests.integration.sip2_support import KIOSK_LOGIN, KIOSK_PASSWORD, Wire, kiosk_account
+from tests.integration.sip2_support import (
+    KIOSK_LOGIN,
+    KIOSK_PASSWORD,
+    Wire,
+    kiosk_account,
+    race_to_borrow,
+)
 from tests.serving import BIN, free_port
 
 LOGIN = f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPentrance|\r".encode()
-DATE = "20261118    140000"
 CONNECTIONS = 16  # all on one process by chance: 2 in 65,536
 
 
@@ -38,8 +41,11 @@ def _children(parent: int) -> list[int]:
     return found
 
 
-def _established_on(pid: int, port: int) -> int:
-    """Connections to ``port`` that process ``pid`` holds open."""
+ESTABLISHED, LISTEN = "01", "0A"  # states in /proc/net/tcp
+
+
+def _sockets_on(pid: int, port: int, state: str) -> int:
+    """Sockets on local ``port`` in ``state`` that process ``pid`` holds open."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
@@ -52,21 +58,22 @@ def _established_on(pid: int, port: int) -> int:
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         cols = line.split()
         local_port = int(cols[1].rsplit(":", 1)[1], 16)
-        if local_port == port and cols[3] == "01" and cols[9] in inodes:
+        if local_port == port and cols[3] == state and cols[9] in inodes:
             n += 1
     return n
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> list[int]:
+    """The server processes, once every one of them listens (the kernel only spreads
+    connections over the sockets already listening)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()
-        try:
-            Wire(port, timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"the server did not listen:\n{log.read_text()}")
+        servers = _children(proc.pid)
+        if len(servers) == 2 and all(_sockets_on(pid, port, LISTEN) for pid in servers):
+            return servers
+        time.sleep(0.2)
+    raise AssertionError(f"the servers did not all listen:\n{log.read_text()}")
 
 
 def test_two_processes_share_the_port_lend_once_and_stop_together(
@@ -95,36 +102,17 @@ def test_two_processes_share_the_port_lend_once_and_stop_together(
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_port(port, proc, log)
-        servers = _children(proc.pid)
-        assert len(servers) == 2
+        servers = _wait_listening(port, proc, log)
         wires = [Wire(port, timeout=30) for _ in cards]
         for wire in wires:
             assert wire.ask(LOGIN) == b"941\r"
         # Both processes hold some of the kiosks' connections.
-        assert all(_established_on(pid, port) > 0 for pid in servers)
-        assert sum(_established_on(pid, port) for pid in servers) == CONNECTIONS
+        assert all(_sockets_on(pid, port, ESTABLISHED) > 0 for pid in servers)
+        assert sum(_sockets_on(pid, port, ESTABLISHED) for pid in servers) == CONNECTIONS
 
-        answers: list[bytes] = []
-
-        def borrow(wire: Wire, card: str) -> None:
-            frame = f"11NN{DATE}{' ' * 18}AOcentral|AA{card}|ABMP-1|AC|\r".encode()
-            answers.append(wire.ask(frame))
-
-        threads = [
-            threading.Thread(target=borrow, args=(wire, card))
-            for wire, card in zip(wires, cards, strict=True)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        race_to_borrow(wires, cards, "MP-1")
         for wire in wires:
             wire.close()
-        oks = [a for a in answers if pysip2.decode_message(a).message.ok == "1"]
-        assert len(answers) == CONNECTIONS and len(oks) == 1
-        refused = {pysip2.decode_message(a).message.screen_message for a in answers if a not in oks}
-        assert refused == {("This copy is already on loan.",)}
 
         # A service manager's SIGTERM to the parent stops every server process.
         proc.send_signal(signal.SIGTERM)

@@ -4,7 +4,6 @@ answers what can be answered, closes what must be closed, and other connections 
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pysip2
@@ -23,6 +22,7 @@ from tests.integration.sip2_support import (
     KIOSK_PASSWORD,
     Wire,
     kiosk_account,
+    race_to_borrow,
     sip2_server,
 )
 
@@ -240,25 +240,8 @@ def test_kiosks_racing_for_one_copy_lend_it_once(engine: Engine, session: Sessio
         wires = [Wire(running.port, timeout=30) for _ in card_numbers]
         for wire in wires:
             assert wire.ask(LOGIN + b"\r") == b"941\r"
-        answers: list[bytes] = []
-
-        def borrow(wire: Wire, card: str) -> None:
-            frame = f"11NN{DATE}{' ' * 18}AOcentral|AA{card}|ABRACE-1|AC|\r".encode()
-            answers.append(wire.ask(frame))
-
-        threads = [
-            threading.Thread(target=borrow, args=(wire, card))
-            for wire, card in zip(wires, card_numbers, strict=True)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        race_to_borrow(wires, card_numbers, "RACE-1")
         for wire in wires:
             wire.close()
-    oks = [a for a in answers if pysip2.decode_message(a).message.ok == "1"]
-    assert len(answers) == 8 and len(oks) == 1
-    refused = [pysip2.decode_message(a).message for a in answers if a not in oks]
-    assert {m.screen_message for m in refused} == {("This copy is already on loan.",)}
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Loan)) == 1
