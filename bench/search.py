@@ -80,16 +80,22 @@ def first_records(n: int) -> bytes:
     return data[:offset]
 
 
-def tree_rss_kb(pid: int) -> int:
-    """Resident memory of the server and its worker processes together."""
-    total, todo = 0, [pid]
+def tree_memory_kb(pid: int) -> tuple[int, int]:
+    """Resident memory of the server and its worker processes together: the sum of their
+    RSS (what the goal counts: pages they share, such as the index's, count once per
+    process) and of their PSS (each shared page split among the processes that map it)."""
+    rss = pss = 0
+    todo = [pid]
     while todo:
         p = todo.pop()
-        status = Path(f"/proc/{p}/status").read_text().splitlines()
-        total += int(next(x.split()[1] for x in status if x.startswith("VmRSS:")))
+        for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss += int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss += int(line.split()[1])
         children = Path(f"/proc/{p}/task/{p}/children")
         todo += [int(c) for c in children.read_text().split()] if children.exists() else []
-    return total
+    return rss, pss
 
 
 WRK_SCRIPT = """
@@ -302,7 +308,7 @@ def main() -> int:
             stats = run_wrk(base, args.seconds)
         else:
             stats = run_httpx(base, args.requests)
-        rss_kb = tree_rss_kb(server.pid)
+        rss_kb, pss_kb = tree_memory_kb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -346,6 +352,14 @@ def main() -> int:
         records=n,
         workers=args.workers,
         note="all server processes together",
+    )
+    emit(
+        "server_pss_mb",
+        pss_kb / 1024,
+        "MB",
+        records=n,
+        workers=args.workers,
+        note="all server processes together, shared pages split among them",
     )
     return 0
 

@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from biblioverse import migrate
 from biblioverse.settings import Settings, load_settings
 
 app = typer.Typer(help="Biblioverse, the smart library platform.", no_args_is_help=True)
@@ -77,6 +76,8 @@ def _staff_actor(session, username: str):  # type: ignore[no-untyped-def]
 def db_upgrade(data_dir: DataDir = None, revision: str = "head") -> None:
     """Create or migrate the database schema (and rebuild an outdated search index)."""
     settings = _settings(data_dir)
+    from biblioverse import migrate
+
     migrate.upgrade(settings.effective_database_url, revision)
     console.print(f"[green]database at {revision}[/green]")
     _upgrade_index(settings)
@@ -143,6 +144,8 @@ def demo(
     from biblioverse.db import transaction, utcnow
 
     settings = _settings(data_dir)
+    from biblioverse import migrate
+
     migrate.upgrade(settings.effective_database_url)
     _upgrade_index(settings)
     factory = _factory(settings)
@@ -269,6 +272,8 @@ def create_admin(
     from biblioverse.errors import DomainError
 
     settings = _settings(data_dir)
+    from biblioverse import migrate
+
     migrate.upgrade(settings.effective_database_url)
     try:
         with transaction(_factory(settings)) as session:

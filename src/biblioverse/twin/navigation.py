@@ -15,15 +15,17 @@ import math
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import shapely
 from shapely.geometry import Point, Polygon
 from shapely.ops import nearest_points, unary_union
 
 from biblioverse.twin.rules import CONNECTORS, Plan, PoiKind
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 CLEARANCE = 0.35  # half the width a wheelchair needs
 EPS = 0.05  # corners stand this far off the grown obstacles
@@ -90,6 +92,10 @@ class Navigator:
     gains nothing from running beside another under the GIL)."""
 
     def __init__(self, plan: Plan) -> None:
+        # networkx is imported with the first plan, not with the module: it is 16 MB of
+        # every web worker's memory, and most workers serve no route for a long time.
+        import networkx as nx
+
         self.plan = plan
         self.graph: nx.Graph[int] = nx.Graph()
         self.pos: dict[int, tuple[int, float, float]] = {}
@@ -182,6 +188,8 @@ class Navigator:
         walk between them, much closer to the truth than the straight line in a room of
         shelves, so A* searches far fewer corners. Dropping the stairs for a step-free route
         only lengthens walks, so the bound holds for it too."""
+        import networkx as nx
+
         self.xyz = np.array([self.pos[n] for n in range(self._next)], dtype=float).reshape(-1, 3)
         # each node's straight line to the nearest lift or stair on its floor
         self.to_stop_arr = np.array(
@@ -326,6 +334,8 @@ class Navigator:
     # --- searching ---------------------------------------------------------------------
 
     def route(self, start: Place, goal: Place, *, step_free: bool = False) -> Route:
+        import networkx as nx
+
         if not start.points:
             raise Unreachable(f"no one can stand at {start.label}")
         if not goal.points:

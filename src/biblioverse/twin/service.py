@@ -9,7 +9,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
 from babel.support import NullTranslations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,6 +29,8 @@ WALK_M_PER_S = 1.0  # an unhurried reader among shelves
 
 def reachability(nav: navigation.Navigator) -> list[FieldError]:
     """What no reader could get to from an entrance: zones, shelves, points of interest."""
+    import networkx as nx  # with the first plan (see navigation.Navigator)
+
     plan, graph = nav.plan, nav.graph
     entrances = [
         nav.poi_nodes[p.code]

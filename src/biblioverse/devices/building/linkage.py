@@ -26,7 +26,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -194,6 +193,8 @@ class Linkage:
                 return "failed", f"MQTT: {exc}"
             return "done", f"published to {topic}"
         if kind == "webhook":
+            import httpx  # with the first webhook: it brings 5 MB of every web worker's memory
+
             body = orjson.dumps(alarm)
             headers = {"Content-Type": "application/json", "X-Biblioverse-Event": alarm["event"]}
             if action.get("secret"):
