@@ -49,7 +49,14 @@ def test_the_shelves_page_flags_a_mis_shelved_copy_and_runs_an_inventory(
         "/staff/inventories",
         data={"csrf_token": csrf_of(page.text), "library": str(central), "scope": "floor"},
     )
-    assert bad.status_code == 422 and "the floor to count" in bad.text
+    assert bad.status_code == 422 and "The floor to count." in bad.text
+    client.get("/lang/zh_Hans")
+    bad = client.post(
+        "/staff/inventories",
+        data={"csrf_token": csrf_of(page.text), "library": str(central), "scope": "floor"},
+    )
+    assert bad.status_code == 422 and "请填写要盘点的楼层。" in bad.text
+    client.get("/lang/en")
     started = client.post(
         "/staff/inventories",
         data={"csrf_token": csrf_of(page.text), "library": str(central), "scope": "library"},

@@ -31,6 +31,7 @@ from biblioverse.devices.models import Inventory, InventoryRead, InventoryUnknow
 from biblioverse.devices.rfid.reports import Record, expected_on
 from biblioverse.devices.rfid.service import TagResolver, chunks, upsert_insert
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
+from biblioverse.i18n import N_
 
 Item = catalog.Item
 Shelf = libraries.Shelf
@@ -61,25 +62,25 @@ def _shelves_in(
         scope = Scope(data.scope)
     except ValueError:
         raise ValidationFailed(
-            [FieldError("scope", "invalid", "library, floor, zone or shelves")]
+            [FieldError("scope", "invalid", N_("Library, floor, zone or shelves."))]
         ) from None
     shelves = libraries.shelves_of(session, unit_id)
     if scope is Scope.FLOOR:
         if data.floor is None:
-            raise ValidationFailed([FieldError("floor", "required", "the floor to count")])
+            raise ValidationFailed([FieldError("floor", "required", N_("The floor to count."))])
         floors = {loc.id: loc.floor for loc in libraries.locations_of(session, unit_id)}
         shelves = [s for s in shelves if floors.get(s.location_id) == data.floor]
     elif scope is Scope.ZONE:
         loc = session.get(libraries.Location, data.location_id) if data.location_id else None
         if loc is None or loc.org_unit_id != unit_id:
             raise ValidationFailed(
-                [FieldError("location_id", "invalid", "a location of this library")]
+                [FieldError("location_id", "invalid", N_("Not a location of this library."))]
             )
         shelves = [s for s in shelves if s.location_id == loc.id]
     elif scope is Scope.SHELVES:
         codes = {s.code for s in shelves}
         problems = [
-            FieldError(name, "invalid", "the code of a shelf of this library")
+            FieldError(name, "invalid", N_("Not the code of a shelf of this library."))
             for name, code in (("first_shelf", data.first_shelf), ("last_shelf", data.last_shelf))
             if code not in codes
         ]
@@ -89,7 +90,7 @@ def _shelves_in(
         low, high = sorted((data.first_shelf, data.last_shelf))
         shelves = [s for s in shelves if low <= s.code <= high]
     if not shelves:
-        raise ValidationFailed([FieldError("scope", "empty", "no shelves in this scope")])
+        raise ValidationFailed([FieldError("scope", "empty", N_("No shelves in this scope."))])
     return scope, shelves
 
 
