@@ -620,6 +620,7 @@ def sip2_serve(
     """Serve kiosks, RFID pads and return sorters over SIP2 (run `db upgrade` first)."""
     import logging
 
+    from biblioverse.accounts import ThrottlePolicy
     from biblioverse.devices.sip2 import server
 
     settings = _settings(data_dir)
@@ -642,6 +643,11 @@ def sip2_serve(
             idle_timeout_s=idle_timeout,
             max_message=max_message,
             max_connections=max_connections,
+            throttle=ThrottlePolicy(
+                window_s=settings.throttle_window_s,
+                account_failures=settings.throttle_account_failures,
+                address_failures=settings.throttle_address_failures,
+            ),
         ),
         currency=settings.currency,
         tls=tls,

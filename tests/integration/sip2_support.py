@@ -84,8 +84,11 @@ def kiosk_account(
 class Wire:
     """A raw socket for what no client library sends: garbage, split frames, stalls."""
 
-    def __init__(self, port: int, timeout: float = 5.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port: int, timeout: float = 5.0, source: str | None = None) -> None:
+        # source: another loopback address (127.0.0.2) to stand for another machine
+        self.sock = socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout, source_address=(source, 0) if source else None
+        )
         self.buffer = b""
 
     def send(self, data: bytes) -> None:

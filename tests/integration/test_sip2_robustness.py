@@ -4,6 +4,7 @@ answers what can be answered, closes what must be closed, and other connections 
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pysip2
@@ -13,10 +14,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from biblioverse.accounts import LoginThrottle, ThrottlePolicy
 from biblioverse.circulation.models import Loan
 from biblioverse.devices.sip2.protocol import checksum
 from biblioverse.devices.sip2.server import Limits
 from tests import factories
+from tests.factories import NOW
 from tests.integration.sip2_support import (
     KIOSK_LOGIN,
     KIOSK_PASSWORD,
@@ -133,6 +136,47 @@ def test_repeated_failed_logins_close_the_connection(engine: Engine, session: Se
             assert wire.closed()
         finally:
             wire.close()
+
+
+def test_failed_logins_count_across_connections(engine: Engine, session: Session) -> None:
+    """Reconnecting does not reset the count: after four guesses from one machine its
+    login is locked there, even with the right password, for the policy's window; another
+    machine still logs in, and after the window the first one does too."""
+    _world(session)
+    now = [NOW]
+    limits = Limits(
+        max_failed_logins=3,
+        idle_timeout_s=5,
+        throttle=ThrottlePolicy(window_s=900, account_failures=4, address_failures=30),
+    )
+    right = f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|\r".encode()
+    guess = f"9300CN{KIOSK_LOGIN}|COguess|\r".encode()
+
+    def login(message: bytes, source: str = "127.0.0.1") -> bytes:
+        wire = Wire(running.port, source=source)
+        try:
+            return wire.ask(message)
+        finally:
+            wire.close()
+
+    with sip2_server(engine, limits=limits, clock=lambda: now[0]) as running:
+        first = Wire(running.port)
+        try:
+            for _ in range(3):
+                assert first.ask(guess) == b"940\r"
+            assert first.closed()  # the connection's own limit
+        finally:
+            first.close()
+        assert login(guess) == b"940\r"  # the fourth, on a new connection
+        assert login(right) == b"940\r"  # locked here, right password or not
+        assert login(right, source="127.0.0.2") == b"941\r"  # another kiosk is not
+        now[0] = NOW + dt.timedelta(seconds=901)
+        assert login(right) == b"941\r"
+        assert login(guess) == b"940\r"  # a success started the count again
+        assert login(right) == b"941\r"
+    session.rollback()
+    keys = set(session.scalars(select(LoginThrottle.key)))
+    assert keys == {"sip2-addr:127.0.0.1"}  # the login's count went with its success
 
 
 def test_a_stalled_half_message_is_closed_and_others_go_on(

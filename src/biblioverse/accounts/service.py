@@ -276,16 +276,18 @@ def _state(row: LoginThrottle | None) -> rules.ThrottleState | None:
     return rules.ThrottleState(row.failures, row.window_start, row.locked_until)
 
 
-def _check_throttle(session: Session, keys: Sequence[str], at: dt.datetime) -> None:
+def check_throttle(session: Session, keys: Sequence[str], at: dt.datetime) -> None:
+    """Raise Throttled if any of these keys (an account, an address) is locked at ``at``."""
     for key in keys:
         wait = rules.retry_after(_state(session.get(LoginThrottle, key)), at)
         if wait is not None:
             raise Throttled("too many failed sign-ins; try again later", retry_after_s=wait)
 
 
-def _note_failure(
+def note_failure(
     session: Session, key: str, limit: int, policy: ThrottlePolicy, at: dt.datetime
 ) -> None:
+    """Count a failed sign-in against ``key``; ``limit`` of them in the window lock it."""
     row = session.get(LoginThrottle, key)
     new = rules.after_failure(_state(row), at, limit=limit, window_s=policy.window_s)
     if row is None:
@@ -333,7 +335,7 @@ def authenticate(
     """
     login = login.strip()
     account_key, address_key = f"{kind.value}:{login.lower()}", f"addr:{address}"
-    _check_throttle(session, [account_key, address_key], at)
+    check_throttle(session, [account_key, address_key], at)
     stored: str | None = None
     staff: StaffUser | None = None
     reader: readers.Reader | None = None
@@ -346,8 +348,8 @@ def authenticate(
     else:
         raise BadCredentials()
     if not verify_secret(stored, secret):
-        _note_failure(session, account_key, policy.account_failures, policy, at)
-        _note_failure(session, address_key, policy.address_failures, policy, at)
+        note_failure(session, account_key, policy.account_failures, policy, at)
+        note_failure(session, address_key, policy.address_failures, policy, at)
         raise BadCredentials()
     account_row = session.get(LoginThrottle, account_key)
     if account_row is not None:

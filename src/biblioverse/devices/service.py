@@ -204,16 +204,37 @@ class Terminal:
     locale: str
 
 
-def sip2_login(session: Session, login: str, password: str) -> Terminal | None:
+def sip2_login(
+    session: Session,
+    login: str,
+    password: str,
+    *,
+    address: str,
+    at: dt.datetime,
+    policy: accounts.ThrottlePolicy,
+) -> Terminal | None:
     """The account for a SIP2 login (93), or None: unknown login, wrong password or a
-    disabled account look the same to the device."""
+    disabled account look the same to the device.
+
+    Failures are counted like sign-ins, across connections: per login and address (the
+    policy's account limit) and per address (its address limit). A locked key raises
+    Throttled, even with the right password. The login is not locked for every address, so
+    that guesses from one machine cannot shut a library's kiosks out. The caller commits.
+    """
+    pair_key = f"sip2:{login.lower()[:100]}@{address}"
+    address_key = f"sip2-addr:{address}"
+    accounts.check_throttle(session, [pair_key, address_key], at)
     account = session.scalar(select(Sip2Account).where(Sip2Account.login == login))
     stored = account.password_hash if account is not None else None
-    if not verify_secret(stored, password) or account is None or not account.enabled:
+    refused = not verify_secret(stored, password) or account is None or not account.enabled
+    device = session.get(accounts.DeviceKey, account.device_id) if account is not None else None
+    if refused or account is None or device is None or device.revoked_at is not None:
+        accounts.note_failure(session, pair_key, policy.account_failures, policy, at)
+        accounts.note_failure(session, address_key, policy.address_failures, policy, at)
         return None
-    device = session.get(accounts.DeviceKey, account.device_id)
-    if device is None or device.revoked_at is not None:
-        return None
+    counted = session.get(accounts.LoginThrottle, pair_key)
+    if counted is not None:
+        session.delete(counted)
     unit = libraries.get_unit(session, device.org_unit_id)
     return Terminal(
         account_id=account.id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import re
@@ -20,13 +21,13 @@ import ssl
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from biblioverse import events
+from biblioverse import accounts, events
 from biblioverse.db import utcnow
 from biblioverse.devices import service
 from biblioverse.devices.sip2 import acs
@@ -39,6 +40,7 @@ from biblioverse.devices.sip2.protocol import (
     parse,
     trailer,
 )
+from biblioverse.errors import Throttled
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class Limits:
     max_message: int = 4096  # bytes in one frame
     max_connections: int = 256
     max_failed_logins: int = 5  # per connection, then it is closed
+    # and across connections, per login and address and per address (as sign-ins are)
+    throttle: accounts.ThrottlePolicy = field(default_factory=accounts.ThrottlePolicy)
     workers: int = 8  # threads doing database work
 
 
@@ -324,7 +328,8 @@ class Sip2Server:
         sums = t.checksum is not None
         failure = None
         if request.command == "93":
-            response = await self._run(self._login, link, request)
+            host = address.rpartition(":")[0] or address  # failures count per machine
+            response = await self._run(functools.partial(self._login, host=host), link, request)
             failure = "login" if response.fixed == "0" else None
             # Noted once the device is known: a login counts among its messages.
             self._note(link, "in", mask(text, request), address=address)
@@ -353,10 +358,26 @@ class Sip2Server:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, fn, link, request)
 
-    def _login(self, link: acs.Link, request: Request) -> Response:
+    def _login(self, link: acs.Link, request: Request, host: str) -> Response:
         with self.factory() as session:
             password = request.fields.get("CO", [""])[0]
-            terminal = service.sip2_login(session, request.get("CN"), password)
+            try:
+                terminal = service.sip2_login(
+                    session,
+                    request.get("CN"),
+                    password,
+                    address=host,
+                    at=self.clock(),
+                    policy=self.limits.throttle,
+                )
+                session.commit()  # the failure count, or its reset
+            except Throttled:
+                log.warning("sip2: login from %s refused: too many failed logins", host)
+                return Response("94", "0")
+            except SQLAlchemyError as exc:  # two failures racing to count: refuse this one
+                session.rollback()
+                log.warning("sip2: login from %s: database error: %s", host, exc)
+                return Response("94", "0")
         if terminal is None:
             return Response("94", "0")
         link.terminal = terminal
