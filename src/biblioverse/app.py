@@ -437,6 +437,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if settings.offline_check_s:
             watch.start()
+            app.state.linkage.start_retries(settings.offline_check_s)
         app.state.offline_watch = watch
         yield
         if settings.offline_check_s:

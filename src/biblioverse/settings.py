@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None
     # A shelf reader, gate or sensor silent this long raises an "offline" alarm.
     device_offline_s: int = Field(default=300, ge=30, le=86_400)
-    # How often the app looks for silent devices; 0 switches the check off (tests).
+    # How often the app looks for silent devices and for linkage actions to try again; 0
+    # switches both off (tests).
     offline_check_s: int = Field(default=30, ge=0, le=3600)
     # Fees are kept in this currency (ISO 4217); a kiosk paying in another is refused.
     currency: str = Field(default="CNY", min_length=3, max_length=3)

@@ -10,7 +10,7 @@ import queue
 import time
 
 import paho.mqtt.client as paho
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, libraries
@@ -185,3 +185,138 @@ def test_a_silent_device_raises_an_offline_alarm_until_heard_from(session: Sessi
     h.heartbeat_at = later
     assert service.check_offline(session, at=later).resolved == [alarm.id]
     assert (alarm.state, alarm.note) == ("resolved", "heard from again")
+
+
+def test_a_failed_linkage_action_is_tried_again_until_it_goes_through(
+    engine: Engine, session: Session
+) -> None:
+    """The broker is down when the alarm is raised: the command is tried again after 1 and
+    5 minutes, and reaches the device once the broker is back. An action that keeps failing
+    is given up after 5 attempts; a raising action whose alarm was resolved meanwhile is not
+    sent late; two processes sweeping at once send an action once."""
+    from biblioverse.devices.building.linkage import LEASE, RETRY_AFTER
+    from biblioverse.devices.building.rules import Metric, Reading, ReadingReport
+    from biblioverse.devices.models import AlarmAction
+
+    w = world(session)
+    loc, sensor, fan = _zone(session, w)
+    admin = w.actor(session, w.admin)
+    service.add_rule(
+        session,
+        admin,
+        w.central.id,
+        service.RuleInput(
+            name="Dry the ancient books room",
+            metric="humidity",
+            location_id=loc,
+            actions=[{"type": "mqtt", "device_id": fan, "command": "dehumidify"}],
+        ),
+        at=NOW,
+    )
+    session.commit()
+    factory = make_session_factory(engine)
+    now = [NOW]
+    seq = [0]
+
+    def raise_alarm() -> int:
+        seq[0] += 1
+        with factory() as s:
+            for a in s.scalars(select(Alarm).where(Alarm.state.in_(service.OPEN))):
+                service.resolve(s, admin, a.id, at=now[0])
+            applied = service.apply_readings(
+                s,
+                [ReadingReport(sensor, seq[0], now[0], (Reading(Metric.HUMIDITY, 61.0),))],
+                at=now[0],
+                devices={sensor: "sensor"},
+                health={},
+            )
+            s.commit()
+        [alarm_id] = applied.raised
+        return alarm_id
+
+    def action_of(alarm_id: int) -> AlarmAction:
+        with factory() as s:
+            row = s.scalars(select(AlarmAction).where(AlarmAction.alarm_id == alarm_id)).one()
+            s.expunge(row)
+            return row
+
+    def later(delay: dt.timedelta) -> None:
+        now[0] += delay + dt.timedelta(seconds=1)
+
+    clock = lambda: now[0]  # noqa: E731
+    down = Linkage(factory, publish=mqtt_publisher("mqtt://127.0.0.1:1"), clock=clock)
+    up = Linkage(factory, publish=mqtt_publisher(BROKER), clock=clock)
+    got: queue.Queue[bytes] = queue.Queue()
+    listener = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"fan-{time.time_ns()}")
+    listener.on_message = lambda _c, _u, m: got.put(m.payload)
+    listener.connect("127.0.0.1", 1883)
+    listener.subscribe(COMMAND_TOPIC.format(device_id=fan), qos=1)
+    listener.loop_start()
+    time.sleep(0.2)
+    try:
+        first = raise_alarm()
+        [(_kind, status, _detail)] = down.run(first, "raised")
+        row = action_of(first)
+        assert (status, row.attempts, row.next_at) == ("failed", 1, now[0] + RETRY_AFTER[0])
+        assert down.retry_due() == []  # not yet
+        later(RETRY_AFTER[0])
+        [(row_id, status, detail)] = down.retry_due()
+        assert (row_id, status) == (row.id, "failed") and detail.startswith("MQTT: ")
+        assert action_of(first).next_at == now[0] + RETRY_AFTER[1]
+        later(RETRY_AFTER[1])
+        assert up.retry_due() == [
+            (row.id, "done", f"published to {COMMAND_TOPIC}".format(device_id=fan))
+        ]
+        assert json.loads(got.get(timeout=5))["command"] == "dehumidify"
+        row = action_of(first)
+        assert (row.status, row.attempts, row.next_at) == ("done", 3, None)
+        assert up.retry_due() == []
+
+        # always down: five attempts, then given up
+        second = raise_alarm()
+        down.run(second, "raised")
+        for delay in RETRY_AFTER:
+            later(delay)
+            down.retry_due()
+        row = action_of(second)
+        assert (row.status, row.attempts, row.next_at) == ("failed", 5, None)
+        assert row.detail.startswith("gave up after 5 attempts: MQTT: ")
+
+        # resolved before the broker came back: the command to dry the room is not sent
+        third = raise_alarm()
+        down.run(third, "raised")
+        with factory() as s:
+            service.resolve(s, admin, third, at=now[0])
+            s.commit()
+        later(RETRY_AFTER[0])
+        assert up.retry_due() == [
+            (action_of(third).id, "failed", "not sent: the alarm was resolved first")
+        ]
+
+        assert got.empty()  # nothing late reached the device
+
+        # a process that ended mid-action leaves it pending: tried again after the lease,
+        # by whichever process claims it first; one that found it due at the same moment
+        # (before that claim) does not get it
+        fourth = raise_alarm()
+        down.run(fourth, "raised")
+        with factory() as s:
+            s.execute(
+                update(AlarmAction)
+                .where(AlarmAction.alarm_id == fourth)
+                .values(status="pending", next_at=now[0] + LEASE)
+            )
+            s.commit()
+        later(LEASE)
+        seen = action_of(fourth).next_at
+        assert seen is not None
+        [(row_id, status, _detail)] = up.retry_due()
+        assert status == "done" and json.loads(got.get(timeout=5))["command"] == "dehumidify"
+        other = Linkage(factory, publish=mqtt_publisher(BROKER), clock=clock)
+        assert other._claim(row_id, seen, now[0]) is None
+        assert other.retry_due() == [] and action_of(fourth).attempts == 2
+        time.sleep(0.3)
+        assert got.empty()
+    finally:
+        listener.loop_stop()
+        listener.disconnect()

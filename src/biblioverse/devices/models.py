@@ -274,7 +274,8 @@ class LinkageRule(Base):
 
 class AlarmAction(Base):
     """One action a linkage rule took for an alarm, and how it went. Unique per alarm, rule,
-    action and trigger: a second delivery of the same event does nothing twice."""
+    action and trigger: a second delivery of the same event does nothing twice. A failure
+    that may pass (a broker or a receiver down) is tried again later (`Linkage.retry_due`)."""
 
     __tablename__ = "alarm_actions"
     __table_args__ = (
@@ -291,6 +292,10 @@ class AlarmAction(Base):
     status: Mapped[str] = mapped_column(String(8))
     detail: Mapped[str] = mapped_column(String(300), default="")
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+    # When it is tried again: a failure worth retrying, or a pending action whose process
+    # ended before it was done. None: done, or given up.
+    next_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 # --- inventory ---------------------------------------------------------------------------------

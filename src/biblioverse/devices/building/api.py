@@ -144,6 +144,10 @@ class ActionOut(BaseModel):
     status: str
     detail: str
     at: dt.datetime
+    attempts: int = Field(description="How many times it was tried")
+    next_attempt_at: dt.datetime | None = Field(
+        description="When a failure that may pass is tried again; null when done or given up"
+    )
 
 
 class AlarmOut(BaseModel):
@@ -196,6 +200,8 @@ def alarm_out(a: Alarm, actions: list[AlarmAction] | None = None) -> AlarmOut:
                 status=x.status,
                 detail=x.detail,
                 at=x.at,
+                attempts=x.attempts,
+                next_attempt_at=x.next_at if x.status == "failed" else None,
             )
             for x in actions or []
         ],

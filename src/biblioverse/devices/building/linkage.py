@@ -13,6 +13,11 @@ webhook must not hold up the relay), which runs the matching rules' actions:
 
 Each action is written down before it is tried (unique per alarm, rule, action and
 trigger), so a repeated event acts once; how it went (done, failed and why) is kept with it.
+A failure that may pass (the broker down, a receiver answering 5xx or not at all) is tried
+again after 1, 5, 15 and 60 minutes (`Linkage.retry_due`, every 30 s in each app process;
+a process claims an action before trying it, so two never send it twice); one still pending
+after its process ended is tried again too. A refusal that will not change (a 4xx answer, an
+unknown action) is not, nor the raising actions of an alarm resolved in the meantime.
 """
 
 from __future__ import annotations
@@ -27,18 +32,30 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biblioverse import libraries
-from biblioverse.devices.building.rules import AlarmFacts, RuleFacts, rule_matches
+from biblioverse.devices.building.rules import AlarmFacts, AlarmState, RuleFacts, rule_matches
 from biblioverse.devices.models import Alarm, AlarmAction, LinkageRule
 
 log = logging.getLogger(__name__)
 
 COMMAND_TOPIC = "biblioverse/v1/devices/{device_id}/commands"
 TOPICS = {"alarm.raised": "raised", "alarm.resolved": "resolved"}
+# A failed action that may succeed later (a broker or a receiver down) is tried again after
+# these waits, then given up: 5 attempts over about 80 minutes.
+RETRY_AFTER = (
+    dt.timedelta(minutes=1),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=15),
+    dt.timedelta(hours=1),
+)
+# An action is written down as pending before it is tried; one still pending this long after
+# (its process ended mid-way) is tried again. Far above the longest attempt (two webhook
+# calls of `timeout` seconds).
+LEASE = dt.timedelta(minutes=2)
 
 
 def alarm_json(alarm: Alarm, location: libraries.Location | None, trigger: str) -> dict[str, Any]:
@@ -85,6 +102,8 @@ class Linkage:
         self._pool: ThreadPoolExecutor | None = None  # started by the first event
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
+        self._sweeper: threading.Thread | None = None
+        self._stop = threading.Event()
 
     # the outbox subscriber: returns at once
     def __call__(self, topic: str, payload: dict[str, Any]) -> None:
@@ -117,11 +136,33 @@ class Linkage:
             f.result(timeout)
 
     def close(self) -> None:
-        """Finishes what is under way; a later event starts the workers again."""
+        """Finishes what is under way and stops the retries; a later event starts the
+        workers again."""
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(10)
+            self._sweeper = None
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=False)
+
+    def start_retries(self, every: float) -> None:
+        """Look for actions to try again every ``every`` seconds, in a thread of its own."""
+        if self._sweeper is not None:
+            return
+        self._stop.clear()
+        self._sweeper = threading.Thread(
+            target=self._sweep, args=(every,), name="linkage-retries", daemon=True
+        )
+        self._sweeper.start()
+
+    def _sweep(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                self.retry_due()
+            except Exception:
+                log.exception("linkage retries failed; looking again in %.0f s", every)
 
     def run(self, alarm_id: int, trigger: str) -> list[tuple[str, str, str]]:
         """Runs the actions of every matching rule once; (type, status, detail) of each."""
@@ -148,6 +189,7 @@ class Linkage:
                 if not rule_matches(rule_facts, facts, trigger):
                     continue
                 for position, action in enumerate(rule.actions):
+                    now = self._clock()
                     row = AlarmAction(
                         alarm_id=alarm_id,
                         rule_id=rule.id,
@@ -156,7 +198,9 @@ class Linkage:
                         type=str(action.get("type")),
                         status="pending",
                         detail="",
-                        at=self._clock(),
+                        at=now,
+                        attempts=1,
+                        next_at=now + LEASE,
                     )
                     try:
                         with session.begin_nested():
@@ -167,22 +211,103 @@ class Linkage:
                     work.append((row.id, dict(action), {**body, "rule": rule.name}))
             session.commit()
         for row_id, action, payload in work:
-            status, detail = self._act(action, payload)
-            with self._factory() as session:
-                taken = session.get(AlarmAction, row_id)
-                if taken is not None:
-                    taken.status, taken.detail, taken.at = status, detail[:300], self._clock()
-                    session.commit()
+            status, detail = self._try(row_id, action, payload)
             done.append((str(action.get("type")), status, detail))
         return done
 
-    def _act(self, action: dict[str, Any], alarm: dict[str, Any]) -> tuple[str, str]:
+    def _try(self, row_id: int, action: dict[str, Any], payload: dict[str, Any]) -> tuple[str, str]:
+        """Take one claimed action and write down how it went, and when to try it again."""
+        status, detail, may_pass = self._act(action, payload)
+        with self._factory() as session:
+            taken = session.get(AlarmAction, row_id)
+            if taken is not None:
+                now = self._clock()
+                taken.status, taken.detail, taken.at = status, detail[:300], now
+                taken.next_at = None
+                if status == "failed" and may_pass:
+                    if taken.attempts <= len(RETRY_AFTER):
+                        taken.next_at = now + RETRY_AFTER[taken.attempts - 1]
+                    else:
+                        taken.detail = f"gave up after {taken.attempts} attempts: {detail}"[:300]
+                session.commit()
+        return status, detail
+
+    def retry_due(self, limit: int = 50) -> list[tuple[int, str, str]]:
+        """Try again the actions whose time has come; (action id, status, detail) of each.
+
+        Each is claimed first (its next attempt moved on by `LEASE`, if no one else moved it),
+        so two processes sweeping at once do not both send it."""
+        now = self._clock()
+        out: list[tuple[int, str, str]] = []
+        with self._factory() as session:
+            due = session.execute(
+                select(AlarmAction.id, AlarmAction.next_at)
+                .where(AlarmAction.next_at <= now)
+                .order_by(AlarmAction.next_at)
+                .limit(limit)
+            ).all()
+        for row_id, seen in due:
+            assert seen is not None  # selected for it
+            claimed = self._claim(row_id, seen, now)
+            if claimed is None:
+                continue
+            action, payload, stale = claimed
+            if stale:
+                out.append((row_id, "failed", stale))
+                continue
+            status, detail = self._try(row_id, action, payload)
+            out.append((row_id, status, detail))
+        return out
+
+    def _claim(
+        self, row_id: int, seen: dt.datetime, now: dt.datetime
+    ) -> tuple[dict[str, Any], dict[str, Any], str] | None:
+        """The action and its message, or a reason it is no longer worth sending (then it is
+        given up here); None when another process claimed it first."""
+        with self._factory() as session:
+            won = session.execute(
+                update(AlarmAction)
+                .where(AlarmAction.id == row_id, AlarmAction.next_at == seen)
+                .values(next_at=now + LEASE, attempts=AlarmAction.attempts + 1)
+            )
+            if won.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                return None
+            taken = session.get(AlarmAction, row_id)
+            assert taken is not None
+            alarm = session.get(Alarm, taken.alarm_id)
+            rule = session.get(LinkageRule, taken.rule_id)
+            stale = ""
+            if alarm is None or rule is None or not rule.enabled:
+                stale = "the rule was removed or disabled"
+            elif taken.position >= len(rule.actions):
+                stale = "the rule's actions changed"
+            elif taken.trigger == "raised" and alarm.state not in (
+                AlarmState.RAISED,
+                AlarmState.ACKNOWLEDGED,
+            ):
+                stale = "the alarm was resolved first"
+            if stale or alarm is None or rule is None:
+                taken.status, taken.next_at, taken.at = "failed", None, now
+                taken.detail = f"not sent: {stale}"
+                session.commit()
+                return {}, {}, taken.detail
+            location = (
+                session.get(libraries.Location, alarm.location_id) if alarm.location_id else None
+            )
+            payload = {**alarm_json(alarm, location, taken.trigger), "rule": rule.name}
+            action = dict(rule.actions[taken.position])
+            session.commit()
+        return action, payload, ""
+
+    def _act(self, action: dict[str, Any], alarm: dict[str, Any]) -> tuple[str, str, bool]:
+        """(status, detail, whether a failure may pass if tried again later)."""
         kind = action.get("type")
         if kind == "notify":
-            return "done", "shown on the staff console"
+            return "done", "shown on the staff console", False
         if kind == "mqtt":
             if self._publish is None:
-                return "failed", "no MQTT broker configured (BIBLIOVERSE_MQTT_URL)"
+                return "failed", "no MQTT broker configured (BIBLIOVERSE_MQTT_URL)", True
             topic = COMMAND_TOPIC.format(device_id=action["device_id"])
             message = orjson.dumps(
                 {"command": action["command"], "args": action.get("args", {}), "alarm": alarm}
@@ -190,8 +315,8 @@ class Linkage:
             try:
                 self._publish(topic, message)
             except Exception as exc:  # the broker is down: say so, do not crash the worker
-                return "failed", f"MQTT: {exc}"
-            return "done", f"published to {topic}"
+                return "failed", f"MQTT: {exc}", True
+            return "done", f"published to {topic}", False
         if kind == "webhook":
             import httpx  # with the first webhook: it brings 5 MB of every web worker's memory
 
@@ -199,7 +324,7 @@ class Linkage:
             headers = {"Content-Type": "application/json", "X-Biblioverse-Event": alarm["event"]}
             if action.get("secret"):
                 headers["X-Biblioverse-Signature"] = sign(str(action["secret"]), body)
-            last = ""
+            last, may_pass = "", True
             for _attempt in range(2):
                 try:
                     answer = httpx.post(
@@ -209,12 +334,13 @@ class Linkage:
                     last = f"{type(exc).__name__}: {exc}"
                     continue
                 if answer.is_success:
-                    return "done", f"HTTP {answer.status_code}"
+                    return "done", f"HTTP {answer.status_code}", False
                 last = f"HTTP {answer.status_code}"
                 if answer.status_code < 500:
-                    break  # the receiver refused it; asking again changes nothing
-            return "failed", last
-        return "failed", f"unknown action {kind!r}"
+                    may_pass = False  # the receiver refused it; asking again changes nothing
+                    break
+            return "failed", last, may_pass
+        return "failed", f"unknown action {kind!r}", False
 
 
 def mqtt_publisher(url: str) -> Callable[[str, bytes], None]:
