@@ -48,6 +48,27 @@ def _zone(session: Session, w: World) -> tuple[int, int, int]:
     return ids
 
 
+def _drying_rule(session: Session, **args: object) -> tuple[World, int, int, int]:
+    """The world, and a zone whose humidity rule commands its dehumidifier over MQTT:
+    (world, zone, sensor, dehumidifier)."""
+    w = world(session)
+    loc, sensor, fan = _zone(session, w)
+    service.add_rule(
+        session,
+        w.actor(session, w.admin),
+        w.central.id,
+        service.RuleInput(
+            name="Dry the ancient books room",
+            metric="humidity",
+            location_id=loc,
+            actions=[{"type": "mqtt", "device_id": fan, "command": "dehumidify", "args": args}],
+        ),
+        at=NOW,
+    )
+    session.commit()
+    return w, loc, sensor, fan
+
+
 def _open_alarms(engine: Engine) -> list[tuple[str, str | None, float | None]]:
     with make_session_factory(engine)() as s:
         return [
@@ -82,24 +103,8 @@ def test_a_published_reading_raises_an_alarm_without_waiting_for_the_tick(
 
 
 def test_a_linkage_rule_commands_a_device_over_mqtt(engine: Engine, session: Session) -> None:
-    w = world(session)
-    loc, sensor, fan = _zone(session, w)
+    w, _loc, sensor, fan = _drying_rule(session, to=50)
     admin = w.actor(session, w.admin)
-    service.add_rule(
-        session,
-        admin,
-        w.central.id,
-        service.RuleInput(
-            name="Dry the ancient books room",
-            metric="humidity",
-            location_id=loc,
-            actions=[
-                {"type": "mqtt", "device_id": fan, "command": "dehumidify", "args": {"to": 50}}
-            ],
-        ),
-        at=NOW,
-    )
-    session.commit()
     got: queue.Queue[tuple[str, bytes]] = queue.Queue()
     listener = paho.Client(
         paho.CallbackAPIVersion.VERSION2, client_id=f"fan-{fan}-{time.time_ns()}"
@@ -198,22 +203,8 @@ def test_a_failed_linkage_action_is_tried_again_until_it_goes_through(
     from biblioverse.devices.building.rules import Metric, Reading, ReadingReport
     from biblioverse.devices.models import AlarmAction
 
-    w = world(session)
-    loc, sensor, fan = _zone(session, w)
+    w, _loc, sensor, fan = _drying_rule(session)
     admin = w.actor(session, w.admin)
-    service.add_rule(
-        session,
-        admin,
-        w.central.id,
-        service.RuleInput(
-            name="Dry the ancient books room",
-            metric="humidity",
-            location_id=loc,
-            actions=[{"type": "mqtt", "device_id": fan, "command": "dehumidify"}],
-        ),
-        at=NOW,
-    )
-    session.commit()
     factory = make_session_factory(engine)
     now = [NOW]
     seq = [0]
