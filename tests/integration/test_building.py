@@ -7,9 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import queue
+import socket
 import time
 
 import paho.mqtt.client as paho
+import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -311,3 +313,15 @@ def test_a_failed_linkage_action_is_tried_again_until_it_goes_through(
     finally:
         listener.loop_stop()
         listener.disconnect()
+
+
+def test_a_broker_that_takes_the_connection_and_never_answers_fails_the_action_in_time() -> None:
+    """Else a linkage worker (or the retry sweep) would wait on it for ever."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        send = mqtt_publisher(f"mqtt://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
+        start = time.monotonic()
+        with pytest.raises(TimeoutError, match=r"did not acknowledge within 0\.5 s"):
+            send(COMMAND_TOPIC.format(device_id=1), b"{}")
+        assert time.monotonic() - start < 3

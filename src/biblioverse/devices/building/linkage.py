@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import ssl
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -343,29 +344,36 @@ class Linkage:
         return "failed", f"unknown action {kind!r}", False
 
 
-def mqtt_publisher(url: str) -> Callable[[str, bytes], None]:
-    """Publishes one message and waits for the broker's acknowledgement (QoS 1)."""
-    from paho.mqtt import publish
+def mqtt_publisher(url: str, timeout: float = 5.0) -> Callable[[str, bytes], None]:
+    """Publishes one message and waits for the broker's acknowledgement (QoS 1), at most
+    ``timeout`` seconds for the connection and as long again for the acknowledgement: a
+    broker that is down, or that takes the connection and never answers, fails the action
+    (to be tried again) instead of holding a worker."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
 
     from biblioverse.devices.rfid.ingest import mqtt_settings
 
     settings = mqtt_settings(url)
 
     def send(topic: str, payload: bytes) -> None:
-        auth = None
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id="")
+        client.connect_timeout = timeout
         if "username" in settings:
-            auth = {"username": str(settings["username"]), "password": settings.get("password")}
-        tls = {"insecure": False} if "tls_context" in settings else None
-        publish.single(
-            topic,
-            payload,
-            qos=1,
-            hostname=str(settings["hostname"]),
-            port=int(settings["port"]),  # type: ignore[call-overload]
-            auth=auth,  # type: ignore[arg-type]
-            tls=tls,  # type: ignore[arg-type]
-            client_id="",
-        )
+            password = settings.get("password")
+            client.username_pw_set(str(settings["username"]), str(password) if password else None)
+        if isinstance(tls := settings.get("tls_context"), ssl.SSLContext):
+            client.tls_set_context(tls)
+        client.connect(str(settings["hostname"]), int(str(settings["port"])))
+        client.loop_start()
+        try:
+            sent = client.publish(topic, payload, qos=1)
+            sent.wait_for_publish(timeout)
+            if not sent.is_published():
+                raise TimeoutError(f"the broker did not acknowledge within {timeout:g} s")
+        finally:
+            client.disconnect()
+            client.loop_stop()
 
     return send
 
