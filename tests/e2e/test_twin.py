@@ -4,8 +4,11 @@ clicked, its card, and a hold placed from it."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import zxingcpp
+from PIL import Image
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
@@ -67,6 +70,42 @@ def test_from_a_record_a_reader_opens_the_route_to_the_shelf_on_a_phone(
     expect(phone.locator("ol.directions li").first).to_contain_text("从主入口出发")
     expect(phone.locator("ol.directions")).to_contain_text("走楼梯上到二层")
     shot(phone, "twin-map-phone-zh")
+    assert console.errors == []
+
+
+def test_a_you_are_here_sign_holds_a_code_that_opens_the_map_from_there(
+    phone: Page, server: str, demo_dir: Path, console: Console
+) -> None:
+    """The sheet of signs, read as a reader's phone reads a posted sign: the QR code in the
+    page, decoded by a decoder we did not write, opens the map starting at that sign."""
+    library, *_ = a_copy(demo_dir, "2F-SOC")
+    phone.goto(f"{server}/libraries/{library}/signs")
+    signs = phone.locator("li.sign")
+    expect(signs.first).to_be_visible()
+    assert signs.count() >= 3  # entrances, kiosks, the desk, lifts...
+    assert no_horizontal_scroll(phone)
+    shot(phone, "twin-signs-phone")
+    sign = signs.nth(1)
+    place = sign.locator(".sign-place").inner_text()
+    [read] = zxingcpp.read_barcodes(Image.open(io.BytesIO(sign.locator("svg").screenshot())))
+    assert read.format == zxingcpp.BarcodeFormat.QRCode
+    assert read.text.startswith(f"{server}/libraries/{library}/map?from=poi:")
+    assert read.text == sign.locator("code").inner_text()
+    phone.goto(read.text)
+    start = phone.get_by_label("From")
+    expect(start).to_have_value(read.text.split("from=")[1])
+    assert place in start.locator("option:checked").inner_text()
+    # the same code as a file for a sign maker, drawn by the browser
+    sign_svg = f"{server}/libraries/{library}/signs/{read.text.split('poi:')[1]}.svg"
+    phone.goto(sign_svg)
+    [again] = zxingcpp.read_barcodes(Image.open(io.BytesIO(phone.screenshot())))
+    assert again.text == read.text
+    missing = phone.request.get(f"{server}/libraries/{library}/signs/NOWHERE.svg")
+    assert missing.status == 404 and "NOWHERE" in missing.text()
+    phone.goto(f"{server}/lang/zh_Hans?next=/libraries/{library}/signs")
+    expect(phone.locator("li.sign .sign-title").first).to_have_text("您在这里")
+    shot(phone, "twin-signs-phone-zh")
+    phone.goto(f"{server}/lang/en?next=/")
     assert console.errors == []
 
 

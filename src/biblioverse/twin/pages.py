@@ -1,13 +1,17 @@
 """Pages of the twin: the 2D map with the route drawn and directions beside it (printable,
-the accessible way), the 3D library, and the card of a book clicked in 3D."""
+the accessible way), the "you are here" signs to print and post (a QR code per starting
+point that opens the map from there), the 3D library, and the card of a book clicked in 3D."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
 
 from biblioverse import catalog, i18n, libraries
 from biblioverse.deps import ReadSession
@@ -235,6 +239,71 @@ def map_page(
         drawings=drawings,
         record=record,
         **ctx,
+    )
+
+
+def _here_url(request: Request, library_id: int, code: str) -> str:
+    """What a sign's QR code holds: the map from that point, on this server's address as
+    the request reached it (behind a proxy, its host and scheme)."""
+    base = str(request.base_url).rstrip("/")
+    return f"{base}/libraries/{library_id}/map?from={quote(f'poi:{code}', safe=':')}"
+
+
+def _qr(url: str) -> Any:
+    import segno  # with the first sign: only this page draws QR codes
+
+    # level M: the code still reads with 15% of it smudged or covered, as signs get
+    return segno.make(url, error="m", micro=False)
+
+
+@router.get("/libraries/{library_id}/signs", response_class=HTMLResponse)
+def signs_page(
+    request: Request, library_id: DbId, session: ReadSession, actor: PageActor, cache: Cache
+) -> Response:
+    """A printable sheet of "you are here" signs: one per starting point of the plan
+    (entrances, sign posts, kiosks, desks, lifts), each with the QR code of the map from
+    there, its name and its floor."""
+    unit = libraries.get_unit(session, library_id)
+    zh = i18n.get_locale() == "zh_Hans"
+    ctx: dict[str, Any] = {"unit": unit, "unit_name": unit.name_zh if zh else unit.name_en}
+    try:
+        plan = cache.navigator(session, library_id).plan
+    except PlanNotFound:
+        return render(request, "twin/signs.html", actor, 404, no_plan=True, signs=[], **ctx)
+    signs = []
+    for value, label in _starts(plan, zh):
+        code = value.removeprefix("poi:")
+        url = _here_url(request, library_id, code)
+        signs.append(
+            {
+                "code": code,
+                "label": label,
+                "url": url,
+                # segno's SVG is a path of the code's modules, with no text of ours in it
+                "svg": Markup(_qr(url).svg_inline(scale=4, border=4, omitsize=True)),  # noqa: S704
+            }
+        )
+    return render(request, "twin/signs.html", actor, signs=signs, **ctx)
+
+
+@router.get("/libraries/{library_id}/signs/{code}.svg")
+def sign_code(
+    request: Request, library_id: DbId, code: str, session: ReadSession, cache: Cache
+) -> Response:
+    """One sign's QR code as an SVG file, for a sign maker."""
+    libraries.get_unit(session, library_id)
+    try:
+        plan = cache.navigator(session, library_id).plan
+    except PlanNotFound:
+        return Response("this library has no floor plan", 404, media_type="text/plain")
+    if not any(p.code == code and p.kind.value in STARTS for p in plan.pois):
+        return Response(f"no starting point {code!r} on the plan", 404, media_type="text/plain")
+    out = io.BytesIO()
+    _qr(_here_url(request, library_id, code)).save(out, kind="svg", scale=10, border=4)
+    return Response(
+        out.getvalue(),
+        media_type="image/svg+xml",
+        headers={"Content-Disposition": f'inline; filename="here-{code}.svg"'},
     )
 
 
