@@ -3,16 +3,19 @@ the 3D scene, and who may change a plan."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from biblioverse import libraries
 from biblioverse.twin import layout
-from tests.factories import NOW, World, copies
+from tests.api.test_pages import csrf_of, sign_in
+from tests.factories import NOW, STAFF_PW, World, copies
 from tests.integration.rfid_support import Room, room
 
 Headers = Callable[[str], dict[str, str]]
@@ -212,3 +215,53 @@ def test_a_copy_of_another_library_is_not_on_this_plan(
     )
     assert r.status_code == 404
     assert "another library" in r.json()["message"]
+
+
+def test_a_librarian_replaces_the_plan_from_the_console(
+    client: TestClient, session: Session, world: World
+) -> None:
+    """The console's floor plans page: a file that is not JSON and a plan with a kiosk off
+    its floor are refused with the reason and store nothing; a good plan is saved and shown;
+    a librarian of another branch may not replace this one's plan."""
+    doc, _r = plan_for(session, world)
+    central = world.central.id
+    sign_in(client, "staff", "central-lib", STAFF_PW)
+    page = client.get(f"/staff/floor-plans?library={central}")
+    assert page.status_code == 200 and "This library has no floor plan yet." in page.text
+    csrf = csrf_of(page.text)
+
+    def send(name: str, body: bytes, library: int = central) -> Any:
+        return client.post(
+            "/staff/floor-plans",
+            data={"csrf_token": csrf, "library": str(library)},
+            files={"plan": (name, body, "application/geo+json")},
+            follow_redirects=False,
+        )
+
+    bad = send("plan.geojson", b"\xff{ not json")
+    assert bad.status_code == 422 and "plan.geojson is not JSON" in bad.text
+    off = copy.deepcopy(doc)
+    kiosk = next(f for f in off["features"] if f["properties"].get("code") == "KIOSK-1")
+    kiosk["geometry"]["coordinates"] = [500.0, 4.0]
+    refused = send("moved.geojson", orjson.dumps(off))
+    assert refused.status_code == 422
+    assert "moved.geojson was not saved" in refused.text and "KIOSK-1" in refused.text
+    assert client.get(f"/api/v1/libraries/{central}/floor-plan").status_code == 404
+
+    saved = send("plan.geojson", orjson.dumps(doc))
+    assert saved.status_code == 303, saved.text
+    shown = client.get(saved.headers["location"])
+    assert "Plan version 1 is saved" in shown.text
+    assert "Ground floor, First floor" in shown.text and "<dd>2</dd>" in shown.text  # shelves
+    assert client.get(f"/api/v1/libraries/{central}/floor-plan").status_code == 200
+    client.get("/lang/zh_Hans")
+    assert "平面图第 1 版已保存" in client.get(saved.headers["location"]).text
+    client.get("/lang/en")
+
+    sign_in(client, "staff", "airport-lib", STAFF_PW)
+    theirs = client.get("/staff/floor-plans")
+    assert theirs.status_code == 200 and str(world.airport.name_en) in theirs.text
+    csrf = csrf_of(theirs.text)
+    assert send("plan.geojson", orjson.dumps(doc)).status_code == 403
+    sign_in(client, "staff", "cataloguer", STAFF_PW)
+    assert client.get("/staff/floor-plans").status_code == 403

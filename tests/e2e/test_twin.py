@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from biblioverse import catalog, libraries
 from biblioverse.db import make_engine, make_session_factory
-from biblioverse.demo import READER_PASSWORD, demo_card
+from biblioverse.demo import READER_PASSWORD, STAFF_PASSWORD, demo_card
 from tests.e2e.conftest import Console, shot
 from tests.e2e.test_journeys import no_horizontal_scroll, sign_in
 
@@ -107,6 +107,33 @@ def test_a_you_are_here_sign_holds_a_code_that_opens_the_map_from_there(
     shot(phone, "twin-signs-phone-zh")
     phone.goto(f"{server}/lang/en?next=/")
     assert console.errors == []
+
+
+def test_a_librarian_sends_the_plan_again_from_the_console_with_the_keyboard(
+    page: Page, server: str, demo_dir: Path, console: Console
+) -> None:
+    """The floor plans page in the console: the plan downloaded as GeoJSON, chosen in the
+    file field and sent with the keyboard, comes back as the next version."""
+    library, *_ = a_copy(demo_dir, "2F-SOC")
+    sign_in(page, server, "staff", "librarian", STAFF_PASSWORD)
+    page.goto(f"{server}/staff/floor-plans?library={library}")
+    version = int(page.locator(".plan-summary dd").first.inner_text().split(" ")[0])
+    plan = page.request.get(f"{server}/api/v1/libraries/{library}/floor-plan")
+    assert plan.ok
+    page.get_by_label("Plan file (.geojson)").set_input_files(
+        {"name": "central.geojson", "mimeType": "application/geo+json", "buffer": plan.body()}
+    )
+    page.get_by_role("button", name="Check and save").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#plan-saved")).to_contain_text(f"Plan version {version + 1} is saved")
+    expect(page.locator(".plan-summary dd").first).to_contain_text(str(version + 1))
+    shot(page, "twin-floor-plans")
+    page.get_by_label("Plan file (.geojson)").set_input_files(
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a plan"}
+    )
+    page.get_by_role("button", name="Check and save").click()
+    expect(page.get_by_role("alert")).to_contain_text("notes.txt is not JSON")
+    assert console.errors == [] or all("422" in e for e in console.errors)
 
 
 def test_an_unknown_goal_says_so(page: Page, server: str, demo_dir: Path) -> None:

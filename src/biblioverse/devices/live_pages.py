@@ -22,7 +22,14 @@ from biblioverse.errors import DomainError, ValidationFailed
 from biblioverse.fields import DbId
 from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
-from biblioverse.web.pages import Csrf, PageActor, render, staff_or_redirect
+from biblioverse.web.pages import (
+    Csrf,
+    PageActor,
+    chosen_of,
+    places_for,
+    render,
+    staff_or_redirect,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,18 +57,6 @@ SCOPES = {
     "zone": N_("A zone"),
     "shelves": N_("A run of shelves"),
 }
-
-
-def _places(session: DbSession, actor: Actor, permission: Permission) -> list[libraries.OrgUnit]:
-    return [
-        u
-        for u in libraries.list_units(session)
-        if u.kind != libraries.OrgKind.CONSORTIUM.value and actor.can(permission, u.path)
-    ]
-
-
-def _chosen(places: list[libraries.OrgUnit], library: str) -> libraries.OrgUnit | None:
-    return next((u for u in places if str(u.id) == library), places[0] if places else None)
 
 
 # --- shelves ---------------------------------------------------------------------------------
@@ -104,8 +99,8 @@ def _shelves_view(
     closed: int = 0,
 ) -> HTMLResponse:
     """The shelves page of the chosen library (the first of the actor's, if none is)."""
-    places = _places(session, who, Permission.CATALOG_MANAGE)
-    chosen = _chosen(places, library)
+    places = places_for(session, who, Permission.CATALOG_MANAGE)
+    chosen = chosen_of(places, library)
     ctx: dict[str, Any] = {}
     if chosen is not None:
         ctx = _shelf_live(session, chosen.id, now)
@@ -150,7 +145,7 @@ def shelves_live(
     who = _shelves_who(request, actor)
     if isinstance(who, Response):
         return who
-    chosen = _chosen(_places(session, who, Permission.CATALOG_MANAGE), library)
+    chosen = chosen_of(places_for(session, who, Permission.CATALOG_MANAGE), library)
     if chosen is None:
         return Response(status_code=204)
     return render(
@@ -269,8 +264,8 @@ def building_page(
     who = _building_who(request, actor)
     if isinstance(who, Response):
         return who
-    places = _places(session, who, Permission.BUILDING_WATCH)
-    chosen = _chosen(places, library)
+    places = places_for(session, who, Permission.BUILDING_WATCH)
+    chosen = chosen_of(places, library)
     ctx = _building_live(session, who, chosen.id, now) if chosen is not None else {}
     return render(
         request,
@@ -290,7 +285,7 @@ def building_live(
     who = _building_who(request, actor)
     if isinstance(who, Response):
         return who
-    chosen = _chosen(_places(session, who, Permission.BUILDING_WATCH), library)
+    chosen = chosen_of(places_for(session, who, Permission.BUILDING_WATCH), library)
     if chosen is None:
         return Response(status_code=204)
     return render(

@@ -1,6 +1,7 @@
 """Pages of the twin: the 2D map with the route drawn and directions beside it (printable,
 the accessible way), the "you are here" signs to print and post (a QR code per starting
-point that opens the map from there), the 3D library, and the card of a book clicked in 3D."""
+point that opens the map from there), the 3D library, the card of a book clicked in 3D, and
+the staff console's floor plans (see the branch's plan, send a new one as GeoJSON)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,33 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
+from starlette.datastructures import UploadFile
 
 from biblioverse import catalog, i18n, libraries
-from biblioverse.deps import ReadSession
-from biblioverse.errors import DomainError
+from biblioverse.access import Actor, Permission
+from biblioverse.deps import DbSession, Now, ReadSession
+from biblioverse.errors import DomainError, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
+from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
 from biblioverse.twin import navigation, rules, service
 from biblioverse.twin.api import Cache
 from biblioverse.twin.errors import PlanNotFound
+from biblioverse.twin.models import FloorPlan
 from biblioverse.web.importmap import IMPORT_MAP
-from biblioverse.web.pages import PageActor, render
+from biblioverse.web.pages import (
+    Csrf,
+    PageActor,
+    chosen_of,
+    error_page,
+    places_for,
+    render,
+    staff_or_redirect,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -362,4 +376,126 @@ def book_card(request: Request, item_id: DbId, session: ReadSession, actor: Page
         item=item,
         record=record,
         library_id=item.at_unit_id or item.org_unit_id,
+    )
+
+
+# --- the staff console: floor plans -------------------------------------------------------------
+
+
+def _plans_who(request: Request, actor: Actor | None) -> Actor | Response:
+    return staff_or_redirect(
+        request, actor, Permission.PLANS_MANAGE, N_("Your role does not include floor plans.")
+    )
+
+
+def _plans_view(
+    request: Request,
+    session: DbSession,
+    who: Actor,
+    cache: Cache,
+    library: str,
+    *,
+    status_code: int = 200,
+    problems: list[tuple[str, str]] | None = None,
+    saved: int = 0,
+    file_name: str = "",
+) -> HTMLResponse:
+    places = places_for(session, who, Permission.PLANS_MANAGE)
+    chosen = chosen_of(places, library)
+    zh = i18n.get_locale() == "zh_Hans"
+    current: dict[str, Any] | None = None
+    if chosen is not None and (row := session.get(FloorPlan, chosen.id)) is not None:
+        plan = cache.navigator(session, chosen.id).plan
+        current = {
+            "version": row.version,
+            "updated_at": row.updated_at,
+            "floors": [f.name_zh if zh else f.name_en for _lv, f in sorted(plan.floors.items())],
+            "zones": len(plan.zones),
+            "shelves": len(plan.shelves),
+            "pois": len(plan.pois),
+        }
+    return render(
+        request,
+        "staff/floor_plans.html",
+        who,
+        status_code,
+        section="plans",
+        places=places,
+        chosen=chosen,
+        current=current,
+        problems=problems or [],
+        saved=saved,
+        file_name=file_name,
+    )
+
+
+@router.get("/staff/floor-plans", response_class=HTMLResponse)
+def floor_plans_page(
+    request: Request,
+    session: DbSession,
+    actor: PageActor,
+    cache: Cache,
+    library: str = "",
+    saved: int = 0,
+) -> Response:
+    """A branch's plan as it stands (version, floors, what is on them), where to see it,
+    and a form to replace it with a GeoJSON file."""
+    who = _plans_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    return _plans_view(request, session, who, cache, library, saved=saved)
+
+
+PLAN_FILE_BYTES = 900_000  # under the app's body limit, with room for the form around it
+
+
+@router.post("/staff/floor-plans", response_class=HTMLResponse, dependencies=[Csrf])
+async def upload_floor_plan(
+    request: Request, session: DbSession, actor: PageActor, now: Now, cache: Cache
+) -> Response:
+    """Check a GeoJSON file whole and store it as the branch's plan; every problem is
+    listed with the feature it concerns, and nothing changes unless all is well."""
+    who = _plans_who(request, actor)
+    if isinstance(who, Response):
+        return who
+    form = await request.form()
+    library = str(form.get("library", ""))[:20]
+    unit = next(
+        (u for u in places_for(session, who, Permission.PLANS_MANAGE) if str(u.id) == library),
+        None,
+    )
+    if unit is None:
+        return error_page(request, 403, _("Your role does not include this library's plan."))
+    upload = form.get("plan")
+    name = (upload.filename or "")[:120] if isinstance(upload, UploadFile) else ""
+    problems: list[tuple[str, str]] = []
+    doc: Any = None
+    if not isinstance(upload, UploadFile) or not name:
+        problems.append(("plan", _("Choose a GeoJSON file of the plan.")))
+    else:
+        raw = await upload.read(PLAN_FILE_BYTES + 1)
+        if len(raw) > PLAN_FILE_BYTES:
+            problems.append(("plan", _("The file is larger than 900 KB.")))
+        else:
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                problems.append(
+                    ("plan", _("%(file)s is not JSON: %(reason)s") % {"file": name, "reason": exc})
+                )
+    if not problems:
+        try:
+            with session.begin_nested():
+                row, nav = service.import_plan(session, who, unit, doc, at=now)
+            session.commit()
+            cache.put(unit.id, row.version, nav)
+            return RedirectResponse(
+                f"/staff/floor-plans?library={unit.id}&saved={row.version}", status_code=303
+            )
+        except ValidationFailed as exc:
+            problems = [(e.field, e.message) for e in exc.errors]
+        except PermissionDenied:
+            return error_page(request, 403, _("Your role does not include this library's plan."))
+    return _plans_view(
+        request, session, who, cache, library, status_code=422, problems=problems, file_name=name
     )

@@ -586,6 +586,21 @@ def account_settings(
 # --- staff console -------------------------------------------------------------------
 
 
+def places_for(session: Session, actor: Actor, permission: Permission) -> list[libraries.OrgUnit]:
+    """The libraries (not the consortium) where the actor's roles include ``permission``:
+    what a console page lets them choose from."""
+    return [
+        u
+        for u in libraries.list_units(session)
+        if u.kind != libraries.OrgKind.CONSORTIUM.value and actor.can(permission, u.path)
+    ]
+
+
+def chosen_of(places: list[libraries.OrgUnit], library: str) -> libraries.OrgUnit | None:
+    """The library asked for (by id, as the query string has it), else the first."""
+    return next((u for u in places if str(u.id) == library), places[0] if places else None)
+
+
 def staff_or_redirect(
     request: Request,
     actor: Actor | None,
