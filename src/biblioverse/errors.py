@@ -50,10 +50,18 @@ class DuplicateValue(Conflict):
 
 
 class FieldError:
-    __slots__ = ("code", "field", "message")
+    """One problem with one field. ``message`` is English, for the API; a message with
+    values is written as a template (``"%(key)s must be a number"``) with ``params``, so
+    that a page can translate the template and fill in the values (`i18n.field_message`)."""
 
-    def __init__(self, field: str, code: str, message: str) -> None:
-        self.field, self.code, self.message = field, code, message
+    __slots__ = ("code", "field", "message", "params", "template")
+
+    def __init__(
+        self, field: str, code: str, message: str, params: Mapping[str, object] | None = None
+    ) -> None:
+        self.field, self.code, self.template = field, code, message
+        self.params = dict(params) if params else {}
+        self.message = message % self.params if self.params else message
 
     def as_dict(self) -> dict[str, str]:
         return {"field": self.field, "code": self.code, "message": self.message}

@@ -12,11 +12,15 @@ import io
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from babel import Locale, dates
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
+
+if TYPE_CHECKING:
+    from biblioverse.errors import FieldError
 
 LOCALES: dict[str, str] = {"en": "English", "zh_Hans": "简体中文"}
 HTML_LANG = {"en": "en", "zh_Hans": "zh-Hans"}
@@ -118,3 +122,10 @@ def format_moment(value: dt.datetime, now: dt.datetime, tz: str) -> str:
 
 def weekday_name(value: dt.date) -> str:
     return dates.format_date(value, "EEEE", locale=babel_locale())
+
+
+def field_message(error: FieldError) -> str:
+    """A field error in the reader's language: its template translated, its values filled
+    in (the API keeps the English ``message``)."""
+    text = gettext(error.template)
+    return text % error.params if error.params else text

@@ -245,7 +245,11 @@ def test_a_librarian_replaces_the_plan_from_the_console(
     kiosk["geometry"]["coordinates"] = [500.0, 4.0]
     refused = send("moved.geojson", orjson.dumps(off))
     assert refused.status_code == 422
-    assert "moved.geojson was not saved" in refused.text and "KIOSK-1" in refused.text
+    assert "moved.geojson was not saved" in refused.text
+    assert "kiosk KIOSK-1 lies outside level 1" in refused.text
+    client.get("/lang/zh_Hans")
+    assert "kiosk KIOSK-1 位于第 1 层楼面之外" in send("moved.geojson", orjson.dumps(off)).text
+    client.get("/lang/en")
     assert client.get(f"/api/v1/libraries/{central}/floor-plan").status_code == 404
 
     saved = send("plan.geojson", orjson.dumps(doc))

@@ -493,7 +493,7 @@ async def upload_floor_plan(
                 f"/staff/floor-plans?library={unit.id}&saved={row.version}", status_code=303
             )
         except ValidationFailed as exc:
-            problems = [(e.field, e.message) for e in exc.errors]
+            problems = [(e.field, i18n.field_message(e)) for e in exc.errors]
         except PermissionDenied:
             return error_page(request, 403, _("Your role does not include this library's plan."))
     return _plans_view(

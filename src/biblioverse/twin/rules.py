@@ -19,6 +19,7 @@ from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon, box, mapping, shape
 
 from biblioverse.errors import FieldError, ValidationFailed
+from biblioverse.i18n import N_
 
 FORMAT_VERSION = 1
 MAX_FEATURES = 20_000
@@ -177,9 +178,10 @@ class _Reader:
     def __init__(self) -> None:
         self.problems: list[FieldError] = []
 
-    def fail(self, where: str, code: str, message: str) -> None:
+    def fail(self, where: str, code: str, message: str, /, **params: object) -> None:
+        """``message`` is a template marked with N_, filled in with ``params``."""
         if len(self.problems) < 200:
-            self.problems.append(FieldError(where, code, message))
+            self.problems.append(FieldError(where, code, message, params))
 
     def text(
         self,
@@ -193,11 +195,15 @@ class _Reader:
         value = props.get(key)
         if value is None or value == "":
             if required:
-                self.fail(f"{where}.{key}", "required", f"{key} is required")
+                self.fail(f"{where}.{key}", "required", N_("%(key)s is required"), key=key)
             return ""
         if not isinstance(value, str) or len(value) > limit:
             self.fail(
-                f"{where}.{key}", "invalid", f"{key} must be text of at most {limit} characters"
+                f"{where}.{key}",
+                "invalid",
+                N_("%(key)s must be text of at most %(limit)d characters"),
+                key=key,
+                limit=limit,
             )
             return ""
         return value.strip()
@@ -214,17 +220,24 @@ class _Reader:
     ) -> float:
         value = props.get(key, default)
         if value is None:
-            self.fail(f"{where}.{key}", "required", f"{key} is required")
+            self.fail(f"{where}.{key}", "required", N_("%(key)s is required"), key=key)
             return low
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            self.fail(f"{where}.{key}", "invalid", f"{key} must be a number")
+            self.fail(f"{where}.{key}", "invalid", N_("%(key)s must be a number"), key=key)
             return low
         if not low <= value <= high:
-            self.fail(f"{where}.{key}", "out_of_range", f"{key} must be from {low:g} to {high:g}")
+            self.fail(
+                f"{where}.{key}",
+                "out_of_range",
+                N_("%(key)s must be from %(low)g to %(high)g"),
+                key=key,
+                low=low,
+                high=high,
+            )
         return float(value)
 
     def integer(
@@ -242,24 +255,35 @@ class _Reader:
             self.fail(
                 f"{where}.{key}",
                 "invalid" if value is not None else "required",
-                f"{key} must be a whole number",
+                N_("%(key)s must be a whole number"),
+                key=key,
             )
             return low
         if not low <= value <= high:
-            self.fail(f"{where}.{key}", "out_of_range", f"{key} must be from {low} to {high}")
+            self.fail(
+                f"{where}.{key}",
+                "out_of_range",
+                N_("%(key)s must be from %(low)d to %(high)d"),
+                key=key,
+                low=low,
+                high=high,
+            )
         return value
 
     def geometry(self, feature: dict[str, Any], where: str, kinds: tuple[str, ...]) -> Any:
         geo = feature.get("geometry")
         if not isinstance(geo, dict) or geo.get("type") not in kinds:
             self.fail(
-                f"{where}.geometry", "invalid", f"the geometry must be a {' or '.join(kinds)}"
+                f"{where}.geometry",
+                "invalid",
+                N_("the geometry must be a %(kinds)s"),
+                kinds=" or ".join(kinds),
             )
             return None
         try:
             geom = shape(geo)
         except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException):
-            self.fail(f"{where}.geometry", "invalid", "the coordinates are not a valid shape")
+            self.fail(f"{where}.geometry", "invalid", N_("the coordinates are not a valid shape"))
             return None
         coords = shapely.get_coordinates(geom)
         if (
@@ -270,7 +294,7 @@ class _Reader:
             self.fail(
                 f"{where}.geometry",
                 "invalid",
-                "the shape is empty, crosses itself or lies too far out",
+                N_("the shape is empty, crosses itself or lies too far out"),
             )
             return None
         return geom
@@ -281,12 +305,14 @@ def read_geojson(doc: Any) -> Plan:
     problem named by the feature it is in (``features[12].properties.level``)."""
     r = _Reader()
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
-        raise ValidationFailed([FieldError("type", "invalid", "a GeoJSON FeatureCollection")])
+        raise ValidationFailed([FieldError("type", "invalid", N_("a GeoJSON FeatureCollection"))])
     features = doc.get("features")
     if not isinstance(features, list) or not features:
-        raise ValidationFailed([FieldError("features", "required", "a list of features")])
+        raise ValidationFailed([FieldError("features", "required", N_("a list of features"))])
     if len(features) > MAX_FEATURES:
-        raise ValidationFailed([FieldError("features", "too_many", f"at most {MAX_FEATURES}")])
+        raise ValidationFailed(
+            [FieldError("features", "too_many", N_("at most %(n)d features"), {"n": MAX_FEATURES})]
+        )
     meta = doc.get("biblioverse") or {}
     anchor: dict[str, float] = {}
     if isinstance(meta, dict) and isinstance(meta.get("anchor"), dict):
@@ -302,11 +328,11 @@ def read_geojson(doc: Any) -> Plan:
     for i, feature in enumerate(features):
         where = f"features[{i}]"
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
-            r.fail(where, "invalid", "a GeoJSON Feature")
+            r.fail(where, "invalid", N_("a GeoJSON Feature"))
             continue
         props = feature.get("properties")
         if not isinstance(props, dict):
-            r.fail(f"{where}.properties", "required", "the feature has no properties")
+            r.fail(f"{where}.properties", "required", N_("the feature has no properties"))
             continue
         kind = props.get("kind")
         pw = f"{where}.properties"
@@ -314,7 +340,9 @@ def read_geojson(doc: Any) -> Plan:
             level = r.integer(props, "level", pw, low=-10, high=MAX_LEVELS)
             outline = r.geometry(feature, where, ("Polygon",))
             if level in floors:
-                r.fail(f"{pw}.level", "duplicate", f"level {level} is drawn twice")
+                r.fail(
+                    f"{pw}.level", "duplicate", N_("level %(level)d is drawn twice"), level=level
+                )
             elif outline is not None:
                 floors[level] = Floor(
                     level,
@@ -326,9 +354,9 @@ def read_geojson(doc: Any) -> Plan:
         elif kind in ("wall", "zone", "shelf", "poi"):
             rest.append((i, kind, feature, props))
         else:
-            r.fail(f"{pw}.kind", "invalid", "kind must be floor, wall, zone, shelf or poi")
+            r.fail(f"{pw}.kind", "invalid", N_("kind must be floor, wall, zone, shelf or poi"))
     if not floors and not r.problems:
-        r.fail("features", "no_floor", "the plan has no floor")
+        r.fail("features", "no_floor", N_("the plan has no floor"))
 
     plan = Plan(floors, anchor=anchor)
     codes: dict[tuple[str, str], str] = {}
@@ -336,14 +364,21 @@ def read_geojson(doc: Any) -> Plan:
         where, pw = f"features[{i}]", f"features[{i}].properties"
         level = r.integer(props, "level", pw, low=-10, high=MAX_LEVELS)
         if level not in floors and f"{pw}.level" not in {p.field for p in r.problems}:
-            r.fail(f"{pw}.level", "no_floor", f"level {level} has no floor")
+            r.fail(f"{pw}.level", "no_floor", N_("level %(level)d has no floor"), level=level)
             continue
         code = ""
         if kind != "wall":
             code = r.text(props, "code", pw, required=True, limit=32)
             group = "poi" if kind == "poi" else kind
             if code and (group, code) in codes:
-                r.fail(f"{pw}.code", "duplicate", f"{kind} {code} is also {codes[(group, code)]}")
+                r.fail(
+                    f"{pw}.code",
+                    "duplicate",
+                    N_("%(kind)s %(code)s is also %(other)s"),
+                    kind=kind,
+                    code=code,
+                    other=codes[(group, code)],
+                )
             codes[(group, code)] = where
         if kind == "wall":
             line = r.geometry(feature, where, ("LineString",))
@@ -355,7 +390,12 @@ def read_geojson(doc: Any) -> Plan:
             try:
                 zkind = ZoneKind(props.get("type", "other"))
             except ValueError:
-                r.fail(f"{pw}.type", "invalid", "type must be one of " + ", ".join(ZoneKind))
+                r.fail(
+                    f"{pw}.type",
+                    "invalid",
+                    N_("type must be one of %(kinds)s"),
+                    kinds=", ".join(ZoneKind),
+                )
                 continue
             if area is not None:
                 plan.zones.append(
@@ -393,11 +433,21 @@ def read_geojson(doc: Any) -> Plan:
             try:
                 pkind = PoiKind(str(props.get("type")))
             except ValueError:
-                r.fail(f"{pw}.type", "invalid", "type must be one of " + ", ".join(PoiKind))
+                r.fail(
+                    f"{pw}.type",
+                    "invalid",
+                    N_("type must be one of %(kinds)s"),
+                    kinds=", ".join(PoiKind),
+                )
                 continue
             connector = r.text(props, "connector", pw, limit=32) or None
             if pkind in CONNECTORS and connector is None:
-                r.fail(f"{pw}.connector", "required", f"a {pkind.value} names its connector")
+                r.fail(
+                    f"{pw}.connector",
+                    "required",
+                    N_("a %(kind)s names its connector"),
+                    kind=pkind.value,
+                )
             if point is not None:
                 plan.pois.append(
                     Poi(
@@ -425,13 +475,19 @@ def check_layout(plan: Plan) -> None:
         floor = plan.floors[s.level]
         if not floor.outline.buffer(1e-6).contains(s.footprint):
             r.fail(
-                f"shelf {s.code}", "outside_floor", f"shelf {s.code} lies outside level {s.level}"
+                f"shelf {s.code}",
+                "outside_floor",
+                N_("shelf %(code)s lies outside level %(level)d"),
+                code=s.code,
+                level=s.level,
             )
         if s.zone is not None and plan.zone(s.zone) is None:
             r.fail(
                 f"shelf {s.code}",
                 "unknown_zone",
-                f"shelf {s.code} names zone {s.zone}, which is not on the plan",
+                N_("shelf %(code)s names zone %(zone)s, which is not on the plan"),
+                code=s.code,
+                zone=s.zone,
             )
     by_level: dict[int, list[ShelfPlace]] = {}
     for s in plan.shelves:
@@ -442,16 +498,25 @@ def check_layout(plan: Plan) -> None:
         for i, j in zip(*tree.query(prints, predicate="intersects"), strict=True):
             if i < j and prints[i].intersection(prints[j]).area > 1e-4:
                 a, b = shelves[i].code, shelves[j].code
-                r.fail(f"shelf {a}", "overlap", f"shelves {a} and {b} overlap")
+                r.fail(f"shelf {a}", "overlap", N_("shelves %(a)s and %(b)s overlap"), a=a, b=b)
     for z in plan.zones:
         if not plan.floors[z.level].outline.buffer(1e-6).contains(z.area):
-            r.fail(f"zone {z.code}", "outside_floor", f"zone {z.code} lies outside level {z.level}")
+            r.fail(
+                f"zone {z.code}",
+                "outside_floor",
+                N_("zone %(code)s lies outside level %(level)d"),
+                code=z.code,
+                level=z.level,
+            )
     for p in plan.pois:
         if not plan.floors[p.level].outline.buffer(1e-6).contains(Point(p.x, p.y)):
             r.fail(
                 f"poi {p.code}",
                 "outside_floor",
-                f"{p.kind.value} {p.code} lies outside level {p.level}",
+                N_("%(kind)s %(code)s lies outside level %(level)d"),
+                kind=p.kind.value,
+                code=p.code,
+                level=p.level,
             )
     connectors = plan.connectors()
     for name, stops in connectors.items():
@@ -459,10 +524,12 @@ def check_layout(plan: Plan) -> None:
             r.fail(
                 f"connector {name}",
                 "one_floor",
-                f"connector {name} serves only level {stops[0].level}",
+                N_("connector %(name)s serves only level %(level)d"),
+                name=name,
+                level=stops[0].level,
             )
     if not any(p.kind == PoiKind.ENTRANCE for p in plan.pois):
-        r.fail("features", "no_entrance", "the building has no entrance")
+        r.fail("features", "no_entrance", N_("the building has no entrance"))
     for level in sorted(plan.floors):
         ways_in = [
             p
@@ -478,7 +545,10 @@ def check_layout(plan: Plan) -> None:
         ]
         if not ways_in:
             r.fail(
-                f"level {level}", "no_entrance", f"level {level} has no entrance, lift or stairs"
+                f"level {level}",
+                "no_entrance",
+                N_("level %(level)d has no entrance, lift or stairs"),
+                level=level,
             )
     if r.problems:
         raise ValidationFailed(r.problems)

@@ -17,6 +17,7 @@ from biblioverse import catalog, devices, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.errors import FieldError, ValidationFailed
+from biblioverse.i18n import N_
 from biblioverse.twin import directions, navigation, rules
 from biblioverse.twin.errors import NoRoute, PlaceNotFound, PlanNotFound
 from biblioverse.twin.models import FloorPlan
@@ -49,18 +50,19 @@ def reachability(nav: navigation.Navigator) -> list[FieldError]:
                 FieldError(
                     f"zone {z.code}",
                     "unreachable",
-                    f"zone {z.code} cannot be reached from an entrance",
+                    N_("zone %(code)s cannot be reached from an entrance"),
+                    {"code": z.code},
                 )
             )
     for s in plan.shelves:
         sides = nav.shelf_nodes.get(s.code, {})
         if not any(n in reach for n in sides.values()):
-            why = "no aisle in front of it" if not sides else "no way to it from an entrance"
-            out.append(
-                FieldError(
-                    f"shelf {s.code}", "unreachable", f"shelf {s.code} cannot be reached: {why}"
-                )
+            why = (
+                N_("shelf %(code)s cannot be reached: no aisle in front of it")
+                if not sides
+                else N_("shelf %(code)s cannot be reached: no way to it from an entrance")
             )
+            out.append(FieldError(f"shelf {s.code}", "unreachable", why, {"code": s.code}))
     for p in plan.pois:
         pn = nav.poi_nodes.get(p.code)
         if pn is None:
@@ -68,7 +70,8 @@ def reachability(nav: navigation.Navigator) -> list[FieldError]:
                 FieldError(
                     f"poi {p.code}",
                     "blocked",
-                    f"{p.kind.value} {p.code} stands where no one can walk",
+                    N_("%(kind)s %(code)s stands where no one can walk"),
+                    {"kind": p.kind.value, "code": p.code},
                 )
             )
         elif pn not in reach:
@@ -76,7 +79,8 @@ def reachability(nav: navigation.Navigator) -> list[FieldError]:
                 FieldError(
                     f"poi {p.code}",
                     "unreachable",
-                    f"{p.kind.value} {p.code} cannot be reached from an entrance",
+                    N_("%(kind)s %(code)s cannot be reached from an entrance"),
+                    {"kind": p.kind.value, "code": p.code},
                 )
             )
     return out[:200]
@@ -106,8 +110,11 @@ def import_plan(
                 FieldError(
                     f"shelf {s.code}.zone",
                     "not_a_location",
-                    f"shelf {s.code} holds a call-number range, so its zone "
-                    "must be one of the library's locations",
+                    N_(
+                        "shelf %(code)s holds a call-number range, so its zone must be one "
+                        "of the library's locations"
+                    ),
+                    {"code": s.code},
                 )
             )
             continue
@@ -124,7 +131,8 @@ def import_plan(
             added.append(s.code)
         except ValidationFailed as exc:
             problems.extend(
-                FieldError(f"shelf {s.code}.{e.field}", e.code, e.message) for e in exc.errors
+                FieldError(f"shelf {s.code}.{e.field}", e.code, e.template, e.params)
+                for e in exc.errors
             )
     if problems:
         raise ValidationFailed(problems)
