@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import libraries
+from biblioverse import i18n, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.catalog import rules, service
 from biblioverse.catalog.api import Index
@@ -173,14 +173,14 @@ def _save(
 ) -> Response:
     form, errors = fields.form()
     for e in form.cleaned().errors():  # every field's problem at once, not the first kind
-        errors.setdefault(e.field, _(e.message))
+        errors.setdefault(e.field, i18n.field_message(e))
     if not errors:
         try:
             with session.begin_nested():
                 record = service.save_record(session, who, record_id, form, at=now)
             return RedirectResponse(f"/staff/catalog/records/{record.id}?saved=record", 303)
         except ValidationFailed as exc:
-            errors = {e.field: _(e.message) for e in exc.errors}
+            errors = {e.field: i18n.field_message(e) for e in exc.errors}
     return _record_page(
         request, session, who, record_id, fields.model_dump(), errors, status_code=422
     )
@@ -263,7 +263,7 @@ def add_copy(
                 service.add_item(session, who, data, at=now)
             return RedirectResponse(f"/staff/catalog/records/{record_id}?saved=copy#copies", 303)
         except ValidationFailed as exc:
-            errors = {e.field: _(e.message) for e in exc.errors}
+            errors = {e.field: i18n.field_message(e) for e in exc.errors}
         except DuplicateValue as exc:
             field = str((exc.details or {}).get("field", "barcode"))
             errors[field] = _("This value is already on another copy.")
@@ -362,7 +362,7 @@ def update_item(
                 service.update_item(session, who, item_id, change, at=now)
             return RedirectResponse(f"/staff/catalog/items/{item_id}?saved=1", 303)
         except ValidationFailed as exc:
-            errors = {e.field: _(e.message) for e in exc.errors}
+            errors = {e.field: i18n.field_message(e) for e in exc.errors}
         except DuplicateValue:
             errors["rfid_tag"] = _("This value is already on another copy.")
     session.refresh(item)

@@ -410,7 +410,7 @@ async def _save_rule(
                 row = service.save_rule(session, who, data, rule_id=rule_id, at=now)
             return RedirectResponse(f"/staff/rules?saved={row.id}", status_code=303)
         except ValidationFailed as exc:
-            problems = {e.field: _(e.message) for e in exc.errors}
+            problems = {e.field: i18n.field_message(e) for e in exc.errors}
         except DuplicateValue:
             problems = {
                 "org_unit_id": _(

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from biblioverse import libraries
+from biblioverse import i18n, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.deps import DbSession, Now
 from biblioverse.devices.api import REPORTS, report_rows, table
@@ -212,7 +212,7 @@ async def start_inventory(
         with session.begin_nested():
             inventory.start(session, who, int(library) if library.isdigit() else 0, data, at=now)
     except ValidationFailed as exc:
-        errors = {e.field: _(e.message) for e in exc.errors}
+        errors = {e.field: i18n.field_message(e) for e in exc.errors}
         return _shelves_view(
             request, session, who, now, library, status_code=422, errors=errors, values=values
         )

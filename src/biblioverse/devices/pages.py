@@ -209,7 +209,7 @@ async def _save(
             service.update_sip2_account(session, who, account_id, data, at=now)
         return RedirectResponse(f"/staff/devices?saved={account_id}", status_code=303)
     except ValidationFailed as exc:
-        problems = {e.field: _(e.message) for e in exc.errors}
+        problems = {e.field: i18n.field_message(e) for e in exc.errors}
     except DuplicateValue:
         problems = {"login": _("Another device has this login.")}
     except PermissionDenied:

@@ -227,8 +227,10 @@ def sip2_login(
     account = session.scalar(select(Sip2Account).where(Sip2Account.login == login))
     stored = account.password_hash if account is not None else None
     refused = not verify_secret(stored, password) or account is None or not account.enabled
-    device = session.get(accounts.DeviceKey, account.device_id) if account is not None else None
-    if refused or account is None or device is None or device.revoked_at is not None:
+    device = (
+        None if refused or account is None else session.get(accounts.DeviceKey, account.device_id)
+    )
+    if account is None or device is None or device.revoked_at is not None:
         accounts.note_failure(session, pair_key, policy.account_failures, policy, at)
         accounts.note_failure(session, address_key, policy.address_failures, policy, at)
         return None

@@ -338,7 +338,7 @@ def register(
             reader = readers.register_online(session, data, at=now)
     except ValidationFailed as exc:
         for e in exc.errors:
-            errors.setdefault(e.field, _(e.message))
+            errors.setdefault(e.field, i18n.field_message(e))
     except DuplicateValue:
         errors["email"] = _("This e-mail address is already registered. Please sign in instead.")
     if reader is None:
@@ -556,7 +556,7 @@ def account_settings(
         with session.begin_nested():
             readers.change_own(session, actor, change)
     except ValidationFailed as exc:
-        errors = {e.field: _(e.message) for e in exc.errors}
+        errors = {e.field: i18n.field_message(e) for e in exc.errors}
     except DuplicateValue:
         errors = {"email": _("This e-mail address is already registered.")}
     reader = readers.get(session, actor.id)
