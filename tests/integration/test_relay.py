@@ -1,0 +1,76 @@
+"""The outbox relay: what a process leaves to it is published, nudged or not, all of it."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from biblioverse import events
+from biblioverse.db import make_session_factory
+from tests import factories
+
+
+def _relay(engine: Engine, seen: list[dict[str, Any]], *, interval: float) -> events.Relay:
+    return events.Relay(
+        make_session_factory(engine),
+        make_session_factory(engine, read_only=True),
+        {"test.relayed": [lambda _topic, payload: seen.append(payload)]},
+        {},
+        interval=interval,
+    )
+
+
+def _unpublished(engine: Engine) -> int:
+    with make_session_factory(engine)() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(events.OutboxEvent)
+                .where(events.OutboxEvent.published_at.is_(None))
+            )
+            or 0
+        )
+
+
+def test_events_of_another_process_are_published_on_the_timer(
+    session: Session, engine: Engine
+) -> None:
+    """Nobody nudges the relay for events a command committed: its timer finds them."""
+    seen: list[dict[str, Any]] = []
+    relay = _relay(engine, seen, interval=0.05)
+    relay.start()
+    try:
+        for n in range(3):
+            events.record(session, "test.relayed", {"n": n}, at=factories.NOW)
+        session.commit()
+        deadline = time.monotonic() + 10
+        while _unpublished(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        relay.stop()
+    assert sorted(p["n"] for p in seen) == [0, 1, 2]
+    assert _unpublished(engine) == 0
+
+
+def test_a_nudged_pass_publishes_more_than_one_batch(
+    session: Session, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass goes on while full batches come back, so a backlog larger than a batch is
+    published by one nudge, in order, each event once."""
+    monkeypatch.setattr(events, "RELAY_BATCH", 3)
+    for n in range(8):
+        events.record(session, "test.relayed", {"n": n}, at=factories.NOW)
+    session.commit()
+    seen: list[dict[str, Any]] = []
+    relay = _relay(engine, seen, interval=3600)  # only a nudge wakes it
+    relay.start()
+    try:
+        assert relay.drain(timeout=10)
+    finally:
+        relay.stop()
+    assert [p["n"] for p in seen] == list(range(8))
+    assert _unpublished(engine) == 0
