@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from biblioverse.errors import FieldError
+from biblioverse.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ def username_errors(username: str) -> list[FieldError]:
             FieldError(
                 "username",
                 "invalid_username",
-                "2 to 64 lower-case letters, digits, dots, hyphens or underscores",
+                N_("2 to 64 lower-case letters, digits, dots, hyphens or underscores"),
             )
         ]
     return []
@@ -51,7 +52,9 @@ def username_errors(username: str) -> list[FieldError]:
 
 def staff_password_errors(password: str) -> list[FieldError]:
     if len(password) < 10:
-        return [FieldError("password", "too_short", "staff passwords need at least 10 characters")]
+        return [
+            FieldError("password", "too_short", N_("staff passwords need at least 10 characters"))
+        ]
     if len(password) > 128:
-        return [FieldError("password", "too_long", "128 characters at most")]
+        return [FieldError("password", "too_long", N_("128 characters at most"))]
     return []

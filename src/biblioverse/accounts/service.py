@@ -24,6 +24,7 @@ from biblioverse.errors import (
     Throttled,
     ValidationFailed,
 )
+from biblioverse.i18n import N_
 from biblioverse.security import hash_secret, needs_rehash, new_token, token_digest, verify_secret
 
 # --- actors ----------------------------------------------------------------------
@@ -81,11 +82,11 @@ def create_staff(
     username = username.strip().lower()
     errors = rules.username_errors(username) + rules.staff_password_errors(password)
     if not full_name.strip():
-        errors.append(FieldError("full_name", "required", "a name is required"))
+        errors.append(FieldError("full_name", "required", N_("a name is required")))
     elif len(full_name.strip()) > 120:
-        errors.append(FieldError("full_name", "too_long", "120 characters at most"))
+        errors.append(FieldError("full_name", "too_long", N_("120 characters at most")))
     if email and (len(email) > 254 or "@" not in email):
-        errors.append(FieldError("email", "invalid_email", "not an e-mail address"))
+        errors.append(FieldError("email", "invalid_email", N_("not an e-mail address")))
     if errors:
         raise ValidationFailed(errors)
     home = libraries.get_unit(session, home_org_unit_id)
@@ -183,13 +184,13 @@ def change_staff(
     changed = []
     if full_name is not None:
         if not full_name.strip():
-            raise ValidationFailed([FieldError("full_name", "required", "a name is required")])
+            raise ValidationFailed([FieldError("full_name", "required", N_("a name is required"))])
         staff.full_name = full_name.strip()
         changed.append("full_name")
     if active is not None:
         if not active and staff.id == actor.id:
             raise ValidationFailed(
-                [FieldError("active", "self_lockout", "you cannot disable your own account")]
+                [FieldError("active", "self_lockout", N_("you cannot disable your own account"))]
             )
         staff.active = active
         changed.append("active")
@@ -453,9 +454,13 @@ def create_device_key(
         raise PermissionDenied("you may not register devices for this library")
     errors = []
     if kind not in DEVICE_KINDS:
-        errors.append(FieldError("kind", "invalid_kind", f"one of {', '.join(DEVICE_KINDS)}"))
+        errors.append(
+            FieldError(
+                "kind", "invalid_kind", N_("one of %(kinds)s"), {"kinds": ", ".join(DEVICE_KINDS)}
+            )
+        )
     if not name.strip():
-        errors.append(FieldError("name", "required", "a device name is required"))
+        errors.append(FieldError("name", "required", N_("a device name is required")))
     if errors:
         raise ValidationFailed(errors)
     key = new_token("bvd")

@@ -1104,7 +1104,7 @@ def item_for_update(
     elif rfid_tag:
         item = session.scalar(_ITEM_BY_TAG, {"code": rfid_tag})
     else:
-        raise ValidationFailed([FieldError("barcode", "required", "A barcode or an RFID tag.")])
+        raise ValidationFailed([FieldError("barcode", "required", N_("A barcode or an RFID tag."))])
     if item is None:
         raise ItemNotFound(barcode or rfid_tag)
     return item

@@ -40,6 +40,7 @@ from biblioverse.circulation.matrix import Matrix
 from biblioverse.circulation.models import CourierLoan, CourierReturn, Fee, Loan, Transit
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
+from biblioverse.i18n import N_
 
 # How far ahead a pickup may be booked.
 BOOKING_WINDOW = dt.timedelta(days=30)
@@ -82,15 +83,17 @@ def request(
     address = " ".join(address.split())
     if not ADDRESS_LENGTH[0] <= len(address) <= ADDRESS_LENGTH[1]:
         problems.append(
-            FieldError("address", "invalid", "The address to collect from, 5 to 500 characters.")
+            FieldError(
+                "address", "invalid", N_("The address to collect from, 5 to 500 characters.")
+            )
         )
     if pickup_at.tzinfo is None:
-        problems.append(FieldError("pickup_at", "invalid", "A time with its UTC offset."))
+        problems.append(FieldError("pickup_at", "invalid", N_("A time with its UTC offset.")))
     elif not at <= pickup_at <= at + BOOKING_WINDOW:
-        problems.append(FieldError("pickup_at", "invalid", "A time from now to 30 days ahead."))
+        problems.append(FieldError("pickup_at", "invalid", N_("A time from now to 30 days ahead.")))
     ids = sorted(set(loan_ids))
     if not ids:
-        problems.append(FieldError("loan_ids", "required", "Choose at least one loan."))
+        problems.append(FieldError("loan_ids", "required", N_("Choose at least one loan.")))
     if problems:
         raise ValidationFailed(problems)
     loans = {

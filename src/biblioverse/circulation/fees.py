@@ -26,6 +26,7 @@ from biblioverse.circulation.matrix import Matrix
 from biblioverse.circulation.models import CourierLoan, CourierReturn, Fee, FeeTransaction, Loan
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
+from biblioverse.i18n import N_
 
 CENT = Decimal("0.01")
 
@@ -266,9 +267,9 @@ def fees_of(session: Session, reader_id: int, *, open_only: bool = True) -> list
 
 def _amount(value: Decimal) -> Decimal:
     if not value.is_finite() or value <= 0:
-        raise ValidationFailed([FieldError("amount", "invalid", "An amount above 0.")])
+        raise ValidationFailed([FieldError("amount", "invalid", N_("An amount above 0."))])
     if value != value.quantize(CENT):
-        raise ValidationFailed([FieldError("amount", "invalid", "At most two decimals.")])
+        raise ValidationFailed([FieldError("amount", "invalid", N_("At most two decimals."))])
     return value
 
 
@@ -336,7 +337,14 @@ def pay(
     owed = sum((f.balance for f in open_fees), Decimal("0.00"))
     if amount > owed:
         raise ValidationFailed(
-            [FieldError("amount", "too_much", f"The reader owes {owed}; take at most that.")]
+            [
+                FieldError(
+                    "amount",
+                    "too_much",
+                    N_("The reader owes %(owed)s; take at most that."),
+                    {"owed": owed},
+                )
+            ]
         )
     out: list[FeeTransaction] = []
     left = amount
@@ -374,10 +382,17 @@ def waive(
     if not actor.is_staff or not actor.can(Permission.FEES_WAIVE, unit.path):
         raise PermissionDenied("you may not waive fees of this library")
     if not note.strip():
-        raise ValidationFailed([FieldError("note", "required", "Say why the fee is waived.")])
+        raise ValidationFailed([FieldError("note", "required", N_("Say why the fee is waived."))])
     amount = _amount(amount) if amount is not None else fee.balance
     if amount <= 0 or amount > fee.balance:
         raise ValidationFailed(
-            [FieldError("amount", "too_much", f"{fee.balance} is left unpaid on this fee.")]
+            [
+                FieldError(
+                    "amount",
+                    "too_much",
+                    N_("%(left)s is left unpaid on this fee."),
+                    {"left": fee.balance},
+                )
+            ]
         )
     return _transact(session, actor, fee, "waiver", amount, note.strip(), at)

@@ -40,6 +40,7 @@ from biblioverse.circulation.matrix import Matrix
 from biblioverse.circulation.models import Hold, Loan, Transit
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
+from biblioverse.i18n import N_
 
 QUEUE_ORDER = (Hold.priority.desc(), Hold.placed_at, Hold.id)
 # How many queued holds a check-in looks through for one this copy can fill; holds it
@@ -102,7 +103,7 @@ def place(
     pickup = libraries.get_unit(session, pickup_unit_id)
     if pickup.kind == libraries.OrgKind.CONSORTIUM.value:
         raise ValidationFailed(
-            [FieldError("pickup_library_id", "invalid", "Choose a library or branch.")]
+            [FieldError("pickup_library_id", "invalid", N_("Choose a library or branch."))]
         )
     q = select(catalog.Item).where(catalog.Item.record_id == record.id)
     if item_id is not None:
@@ -202,7 +203,7 @@ def suspend(
     date or until resumed."""
     hold = _own_hold(session, actor, hold_id)
     if until is not None and until <= readers.local_today(at):
-        raise ValidationFailed([FieldError("until", "invalid", "A date after today.")])
+        raise ValidationFailed([FieldError("until", "invalid", N_("A date after today."))])
     _set(hold, HoldState.SUSPENDED)
     hold.suspended_until = until
     session.flush()

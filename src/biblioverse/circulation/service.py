@@ -21,6 +21,7 @@ from biblioverse.circulation.matrix import ANY, POLICY_FIELDS, Matrix, matrix
 from biblioverse.circulation.models import CirculationRule, Hold, Loan
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
+from biblioverse.i18n import N_
 
 
 @dataclass
@@ -73,7 +74,7 @@ def save_rule(
         raise PermissionDenied("you may not set circulation rules here")
     problems = [FieldError(f, "invalid", m) for f, m in rules.policy_errors(data.policy)]
     if data.reader_category not in (None, *(c.value for c in readers.Category)):
-        problems.append(FieldError("reader_category", "invalid", "Not a reader category."))
+        problems.append(FieldError("reader_category", "invalid", N_("Not a reader category.")))
     if data.item_type not in (None, *(t.value for t in catalog.ItemType)):
         problems.append(FieldError("item_type", "invalid", "Not an item type."))
     if problems:

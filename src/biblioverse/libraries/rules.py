@@ -10,6 +10,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from biblioverse.errors import FieldError
+from biblioverse.i18n import N_
 
 
 class OrgKind(StrEnum):
@@ -37,8 +38,10 @@ def isil_errors(isil: str | None, field_name: str = "isil") -> list[FieldError]:
             FieldError(
                 field_name,
                 "invalid_isil",
-                "an ISIL is a prefix, a hyphen and a local code, 16 characters at most "
-                "(e.g. CN-110000-1)",
+                N_(
+                    "an ISIL is a prefix, a hyphen and a local code, 16 characters at most "
+                    "(e.g. CN-110000-1)"
+                ),
             )
         ]
     return []
@@ -47,8 +50,12 @@ def isil_errors(isil: str | None, field_name: str = "isil") -> list[FieldError]:
 def parent_errors(kind: OrgKind, parent_kind: OrgKind | None) -> list[FieldError]:
     expected = ALLOWED_PARENT[kind]
     if expected != parent_kind:
-        where = f"below a {expected.value}" if expected else "at the top of the tree"
-        return [FieldError("parent_id", "invalid_parent", f"a {kind.value} belongs {where}")]
+        if expected is None:
+            message = N_("a %(kind)s belongs at the top of the tree")
+        else:
+            message = N_("a %(kind)s belongs below a %(parent)s")
+        params = {"kind": kind.value, "parent": expected.value if expected else ""}
+        return [FieldError("parent_id", "invalid_parent", message, params)]
     return []
 
 
@@ -89,15 +96,17 @@ def period_errors(weekday: int, periods: Iterable[Period]) -> list[FieldError]:
     errors: list[FieldError] = []
     where = f"hours[{weekday}]"
     if not 0 <= weekday <= 6:
-        errors.append(FieldError("weekday", "invalid_weekday", "weekday is 0 (Monday) to 6"))
+        errors.append(FieldError("weekday", "invalid_weekday", N_("weekday is 0 (Monday) to 6")))
     ordered = sorted(periods, key=lambda p: p.opens)
     for i, p in enumerate(ordered):
         if not (0 <= p.opens < p.closes <= MINUTES_PER_DAY):
             errors.append(
-                FieldError(where, "invalid_period", "a period opens before it closes, within a day")
+                FieldError(
+                    where, "invalid_period", N_("a period opens before it closes, within a day")
+                )
             )
         elif i and p.opens < ordered[i - 1].closes:
-            errors.append(FieldError(where, "overlapping_periods", "periods of a day overlap"))
+            errors.append(FieldError(where, "overlapping_periods", N_("periods of a day overlap")))
     return errors
 
 

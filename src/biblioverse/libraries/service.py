@@ -18,6 +18,7 @@ from biblioverse import callnumbers, reference
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
+from biblioverse.i18n import N_
 from biblioverse.libraries import rules
 from biblioverse.libraries.errors import OrgUnitNotFound
 from biblioverse.libraries.models import ClosedDay, Location, OpeningPeriod, OrgUnit, Shelf
@@ -145,7 +146,14 @@ def _zone_names() -> frozenset[str]:
 def _timezone_errors(name: str) -> list[FieldError]:
     # Only names from the time zone database: a path such as "Asia" or "../x" is not a zone.
     if name not in _zone_names():
-        return [FieldError("timezone", "invalid_timezone", f"unknown time zone {name[:64]!r}")]
+        return [
+            FieldError(
+                "timezone",
+                "invalid_timezone",
+                N_("unknown time zone %(name)r"),
+                {"name": name[:64]},
+            )
+        ]
     return []
 
 
@@ -160,11 +168,11 @@ def create_unit(
         *_timezone_errors(data.timezone),
     ]
     if not data.code.strip():
-        errors.append(FieldError("code", "required", "a short code is required"))
+        errors.append(FieldError("code", "required", N_("a short code is required")))
     if not data.name_en.strip():
-        errors.append(FieldError("name_en", "required", "an English name is required"))
+        errors.append(FieldError("name_en", "required", N_("an English name is required")))
     if not data.name_zh.strip():
-        errors.append(FieldError("name_zh", "required", "a Chinese name is required"))
+        errors.append(FieldError("name_zh", "required", N_("a Chinese name is required")))
     if errors:
         raise ValidationFailed(errors)
     if actor is not None:
@@ -303,7 +311,7 @@ def add_location(
         ensure(actor, Permission.ORG_MANAGE, unit.path)
     if unit.kind == OrgKind.CONSORTIUM:
         raise ValidationFailed(
-            [FieldError("org_unit_id", "not_a_building", "a consortium has no shelves")]
+            [FieldError("org_unit_id", "not_a_building", N_("a consortium has no shelves"))]
         )
     exists = session.scalar(
         select(Location.id).where(Location.org_unit_id == unit.id, Location.code == data.code)
@@ -397,27 +405,37 @@ def add_shelf(
     problems = []
     location = session.get(Location, data.location_id)
     if location is None or location.org_unit_id != unit.id:
-        problems.append(FieldError("location_id", "invalid", "a location of this library"))
+        problems.append(FieldError("location_id", "invalid", N_("a location of this library")))
     code = data.code.strip()
     if not code or len(code) > 32:
-        problems.append(FieldError("code", "invalid", "1 to 32 characters"))
+        problems.append(FieldError("code", "invalid", N_("1 to 32 characters")))
     if not 1 <= data.levels <= 12:
-        problems.append(FieldError("levels", "invalid", "1 to 12 levels"))
+        problems.append(FieldError("levels", "invalid", N_("1 to 12 levels")))
     if data.sides not in (1, 2):
-        problems.append(FieldError("sides", "invalid", "1 or 2 sides"))
+        problems.append(FieldError("sides", "invalid", N_("1 or 2 sides")))
     try:
         scheme = callnumbers.Scheme(data.scheme)
     except ValueError:
-        problems.append(FieldError("scheme", "invalid", "lcc, ddc or clc"))
+        problems.append(FieldError("scheme", "invalid", N_("lcc, ddc or clc")))
         raise ValidationFailed(problems) from None
     first = callnumbers.shelf_key(data.first_call, scheme)
     last = callnumbers.shelf_key(data.last_call, scheme)
     if first is None:
-        problems.append(FieldError("first_call", "invalid", f"not a {scheme.name} call number"))
+        problems.append(
+            FieldError(
+                "first_call", "invalid", N_("not a %(scheme)s call number"), {"scheme": scheme.name}
+            )
+        )
     if last is None:
-        problems.append(FieldError("last_call", "invalid", f"not a {scheme.name} call number"))
+        problems.append(
+            FieldError(
+                "last_call", "invalid", N_("not a %(scheme)s call number"), {"scheme": scheme.name}
+            )
+        )
     if first and last and last < first:
-        problems.append(FieldError("last_call", "before_first", "the range ends before it starts"))
+        problems.append(
+            FieldError("last_call", "before_first", N_("the range ends before it starts"))
+        )
     if problems:
         raise ValidationFailed(problems)
     assert first is not None and last is not None

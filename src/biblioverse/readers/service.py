@@ -24,6 +24,7 @@ from biblioverse.errors import (
     ValidationFailed,
 )
 from biblioverse.events import record
+from biblioverse.i18n import N_
 from biblioverse.readers import rules
 from biblioverse.readers.errors import InvalidStatusChange, ReaderNotFound
 from biblioverse.readers.models import Reader
@@ -311,7 +312,7 @@ def change_by_staff(
             reader.category = Category(change.category).value
             changed["category"] = reader.category
         except ValueError:
-            errors.append(FieldError("category", "invalid_category", "unknown reader category"))
+            errors.append(FieldError("category", "invalid_category", N_("unknown reader category")))
     if change.home_library_id is not None:
         new_home = libraries.get_unit(session, change.home_library_id)
         if not actor.can(Permission.READERS_MANAGE, new_home.path):
@@ -325,7 +326,7 @@ def change_by_staff(
         try:
             new_status = Status(change.status)
         except ValueError:
-            errors.append(FieldError("status", "invalid_status", "unknown status"))
+            errors.append(FieldError("status", "invalid_status", N_("unknown status")))
         else:
             current = Status(reader.status)
             if new_status is not current:
@@ -425,7 +426,7 @@ def change_own(session: Session, actor: Actor, change: OwnChange) -> Reader:
             reader.password_hash = hash_secret(change.new_password)
     if change.new_pin is not None:
         pin_errs = rules.pin_errors(change.new_pin)
-        errors += [FieldError("new_pin", e.code, e.message) for e in pin_errs]
+        errors += [FieldError("new_pin", e.code, e.template, e.params) for e in pin_errs]
         if not pin_errs:
             reader.pin_hash = hash_secret(change.new_pin)
     if errors:
@@ -479,7 +480,14 @@ def _parse_date(value: str, name: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ValidationFailed(
-            [FieldError(name, "invalid_date", f"{value!r} is not a date (YYYY-MM-DD)")]
+            [
+                FieldError(
+                    name,
+                    "invalid_date",
+                    N_("%(value)r is not a date (YYYY-MM-DD)"),
+                    {"value": value},
+                )
+            ]
         ) from None
 
 
@@ -527,7 +535,7 @@ def import_csv(
                 raise ValidationFailed(
                     [
                         FieldError(
-                            "row", "too_many_fields", "the row has more fields than the header"
+                            "row", "too_many_fields", N_("the row has more fields than the header")
                         )
                     ]
                 )
@@ -536,7 +544,10 @@ def import_csv(
                 raise ValidationFailed(
                     [
                         FieldError(
-                            "home_library", "unknown_library", f"no library with code {home_code!r}"
+                            "home_library",
+                            "unknown_library",
+                            N_("no library with code %(code)r"),
+                            {"code": home_code},
                         )
                     ]
                 )

@@ -50,6 +50,7 @@ from biblioverse.devices.models import (
 from biblioverse.devices.rfid.rules import ErrorKind
 from biblioverse.devices.rfid.service import Health, upsert_insert
 from biblioverse.errors import FieldError, ValidationFailed
+from biblioverse.i18n import N_
 
 OPEN = (AlarmState.RAISED.value, AlarmState.ACKNOWLEDGED.value)
 WATCHED_KINDS = ("shelf", "gate", "sensor", "pad")  # devices whose silence is an alarm
@@ -60,7 +61,7 @@ STALE_AFTER = dt.timedelta(minutes=10)  # a zone's reading older than this is sh
 def _location(session: Session, location_id: int, field_name: str) -> libraries.Location:
     loc = session.get(libraries.Location, location_id)
     if loc is None:
-        raise ValidationFailed([FieldError(field_name, "invalid", "a location of the library")])
+        raise ValidationFailed([FieldError(field_name, "invalid", N_("a location of the library"))])
     return loc
 
 
@@ -77,11 +78,11 @@ def place_sensor(
     """Puts a sensor in a zone of its library (moving it if it stood elsewhere)."""
     device = session.get(DeviceKey, device_id)
     if device is None or device.revoked_at is not None or device.kind != "sensor":
-        raise ValidationFailed([FieldError("device_id", "invalid", "a registered sensor")])
+        raise ValidationFailed([FieldError("device_id", "invalid", N_("a registered sensor"))])
     loc = _location(session, location_id, "location_id")
     if loc.org_unit_id != device.org_unit_id:
         raise ValidationFailed(
-            [FieldError("location_id", "other_library", "a location of the sensor's library")]
+            [FieldError("location_id", "other_library", N_("a location of the sensor's library"))]
         )
     libraries.ensure(actor, Permission.DEVICES_MANAGE, _unit_path(session, device.org_unit_id))
     row = session.get(SensorPlacement, device_id)
@@ -123,14 +124,21 @@ def set_threshold(
         m = Metric(metric)
     except ValueError:
         raise ValidationFailed(
-            [FieldError("metric", "invalid", "one of " + ", ".join(Metric))]
+            [FieldError("metric", "invalid", N_("one of %(kinds)s"), {"kinds": ", ".join(Metric)})]
         ) from None
     info = METRICS[m]
     for name, value in (("low", low), ("high", high)):
         if value is not None and not info.low <= value <= info.high:
-            problems.append(FieldError(name, "invalid", f"{info.low:g} to {info.high:g}"))
+            problems.append(
+                FieldError(
+                    name,
+                    "invalid",
+                    N_("%(low)s to %(high)s"),
+                    {"low": f"{info.low:g}", "high": f"{info.high:g}"},
+                )
+            )
     if low is not None and high is not None and low >= high:
-        problems.append(FieldError("high", "invalid", "above the low bound"))
+        problems.append(FieldError("high", "invalid", N_("above the low bound")))
     if problems:
         raise ValidationFailed(problems)
     loc = _location(session, location_id, "location_id")
@@ -656,22 +664,24 @@ def add_rule(
     problems = []
     name = data.name.strip()
     if not 1 <= len(name) <= 120:
-        problems.append(FieldError("name", "invalid", "1 to 120 characters"))
+        problems.append(FieldError("name", "invalid", N_("1 to 120 characters")))
     if data.kind is not None and data.kind not in set(AlarmKind):
-        problems.append(FieldError("kind", "invalid", "threshold, offline or gate"))
+        problems.append(FieldError("kind", "invalid", N_("threshold, offline or gate")))
     if data.metric is not None and data.metric not in set(Metric):
-        problems.append(FieldError("metric", "invalid", "one of " + ", ".join(Metric)))
+        problems.append(
+            FieldError("metric", "invalid", N_("one of %(kinds)s"), {"kinds": ", ".join(Metric)})
+        )
     if data.trigger not in ("raised", "resolved"):
-        problems.append(FieldError("trigger", "invalid", "raised or resolved"))
+        problems.append(FieldError("trigger", "invalid", N_("raised or resolved")))
     if data.location_id is not None:
         loc = session.get(libraries.Location, data.location_id)
         if loc is None or not libraries.get_unit(session, loc.org_unit_id).path.startswith(
             unit.path
         ):
-            problems.append(FieldError("location_id", "invalid", "a location of this library"))
+            problems.append(FieldError("location_id", "invalid", N_("a location of this library")))
     actions: list[dict[str, object]] = []
     if not data.actions or len(data.actions) > 10:
-        problems.append(FieldError("actions", "invalid", "1 to 10 actions"))
+        problems.append(FieldError("actions", "invalid", N_("1 to 10 actions")))
     for i, action in enumerate(data.actions[:10]):
         try:
             checked = check_action(action, i)
@@ -685,7 +695,7 @@ def add_rule(
                 session, target.org_unit_id
             ).path.startswith(unit.path):
                 problems.append(
-                    FieldError(f"actions[{i}].device_id", "invalid", "a device of this library")
+                    FieldError(f"actions[{i}].device_id", "invalid", N_("a device of this library"))
                 )
         actions.append(checked)
     if problems:

@@ -221,7 +221,9 @@ def handheld(
     if inv.state != "open":
         raise InventoryClosed(inventory_id)
     if len(tags) + len(barcodes) > MAX_READS:
-        raise ValidationFailed([FieldError("tags", "invalid", f"at most {MAX_READS} at once")])
+        raise ValidationFailed(
+            [FieldError("tags", "invalid", N_("at most %(n)d at once"), {"n": MAX_READS})]
+        )
     shelf_id = None
     if shelf_code:
         shelf_id = session.scalar(
@@ -229,7 +231,7 @@ def handheld(
         )
         if shelf_id is None:
             raise ValidationFailed(
-                [FieldError("shelf", "invalid", "the code of a shelf of this library")]
+                [FieldError("shelf", "invalid", N_("the code of a shelf of this library"))]
             )
     tags = [t.upper() for t in tags]
     by_tag = TagResolver(ttl=0).resolve(session, tags)

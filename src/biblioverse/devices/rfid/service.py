@@ -41,6 +41,7 @@ from biblioverse.devices.rfid.rules import (
 )
 from biblioverse.devices.rfid.tagdata import barcode_of
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
+from biblioverse.i18n import N_
 
 CHUNK = 900  # bound parameters per IN (...): SQLite allows 999 in older builds
 SHELF_KINDS = ("shelf", "pad")  # readers that report tags on antennas
@@ -468,19 +469,25 @@ def add_antenna(
     shelf = session.get(libraries.Shelf, shelf_id)
     problems = []
     if device is None or device.revoked_at is not None:
-        problems.append(FieldError("device_id", "invalid", "a registered device"))
+        problems.append(FieldError("device_id", "invalid", N_("a registered device")))
     elif device.kind not in SHELF_KINDS:
-        problems.append(FieldError("device_id", "invalid", "a shelf reader or an RFID pad"))
+        problems.append(FieldError("device_id", "invalid", N_("a shelf reader or an RFID pad")))
     if shelf is None:
-        problems.append(FieldError("shelf_id", "invalid", "a shelf"))
+        problems.append(FieldError("shelf_id", "invalid", N_("a shelf")))
     elif not 1 <= level <= shelf.levels:
-        problems.append(FieldError("level", "invalid", f"1 to {shelf.levels} on this shelf"))
+        problems.append(
+            FieldError(
+                "level", "invalid", N_("1 to %(levels)d on this shelf"), {"levels": shelf.levels}
+            )
+        )
     if side not in ("A", "B") or (shelf is not None and side == "B" and shelf.sides == 1):
-        problems.append(FieldError("side", "invalid", "A, or B on a two-sided shelf"))
+        problems.append(FieldError("side", "invalid", N_("A, or B on a two-sided shelf")))
     if not 0 <= antenna <= 255:
-        problems.append(FieldError("antenna", "invalid", "0 to 255"))
+        problems.append(FieldError("antenna", "invalid", N_("0 to 255")))
     if device is not None and shelf is not None and device.org_unit_id != shelf.org_unit_id:
-        problems.append(FieldError("shelf_id", "other_library", "a shelf of the device's library"))
+        problems.append(
+            FieldError("shelf_id", "other_library", N_("a shelf of the device's library"))
+        )
     if problems:
         raise ValidationFailed(problems)
     assert device is not None and shelf is not None
