@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -25,6 +25,15 @@ def plan_for(session: Session, w: World) -> tuple[dict[str, Any], Room]:
     """The test room (shelves I-1 and I-2 in location RFID-1) on the first floor of a
     two-floor building, with a reading room below."""
     r = room(session, w)
+    doc = plan_of(session, w, r)
+    session.commit()
+    return doc, r
+
+
+def plan_of(
+    session: Session, w: World, r: Room, extra: Sequence[layout.ShelfSpec] = ()
+) -> dict[str, Any]:
+    """The plan of :func:`plan_for`'s building, with ``extra`` shelves in the stacks."""
     loc = session.get(libraries.Location, r.location_id)
     assert loc is not None
     shelves = [
@@ -42,11 +51,10 @@ def plan_for(session: Session, w: World) -> tuple[dict[str, Any], Room]:
             2,
             "First floor",
             "二层",
-            [layout.ZoneSpec(loc.code, "stacks", "Stacks", "书库", shelves)],
+            [layout.ZoneSpec(loc.code, "stacks", "Stacks", "书库", [*shelves, *extra])],
         ),
     ]
-    session.commit()
-    return layout.draft(floors), r
+    return layout.draft(floors)
 
 
 def test_a_librarian_puts_a_plan_and_a_reader_is_routed_to_a_book(
@@ -223,7 +231,7 @@ def test_a_librarian_replaces_the_plan_from_the_console(
     """The console's floor plans page: a file that is not JSON and a plan with a kiosk off
     its floor are refused with the reason and store nothing; a good plan is saved and shown;
     a librarian of another branch may not replace this one's plan."""
-    doc, _r = plan_for(session, world)
+    doc, r = plan_for(session, world)
     central = world.central.id
     sign_in(client, "staff", "central-lib", STAFF_PW)
     page = client.get(f"/staff/floor-plans?library={central}")
@@ -249,7 +257,15 @@ def test_a_librarian_replaces_the_plan_from_the_console(
     assert "kiosk KIOSK-1 lies outside level 1" in refused.text
     client.get("/lang/zh_Hans")
     assert "kiosk KIOSK-1 位于第 1 层楼面之外" in send("moved.geojson", orjson.dumps(off)).text
+    # A shelf new to the library is added through the shelves' own checks.
+    bad_range = layout.ShelfSpec("I-9", "lcc", "QA76", "not a call number", 5, 2)
+    miscalled = plan_of(session, world, r, [bad_range])
+    session.commit()  # ends the read (SQLite) without expiring the world's objects
+    wrong = send("shelves.geojson", orjson.dumps(miscalled))
+    assert wrong.status_code == 422, wrong.text[-3000:]
+    assert "不是有效的 LCC 索书号" in wrong.text  # the shelf's check
     client.get("/lang/en")
+    assert "not a LCC call number" in send("shelves.geojson", orjson.dumps(miscalled)).text
     assert client.get(f"/api/v1/libraries/{central}/floor-plan").status_code == 404
 
     saved = send("plan.geojson", orjson.dumps(doc))
