@@ -72,3 +72,19 @@ def test_messages_and_dates_follow_the_locale() -> None:
     finally:
         i18n.set_locale("en")
     assert i18n.gettext("Sign in") == "Sign in"
+
+
+def test_a_field_error_is_shown_in_the_page_language() -> None:
+    """The API keeps English; a page shows the same error in Chinese, as a whole sentence
+    (not an English unit kind inside a Chinese one)."""
+    from biblioverse.libraries.rules import OrgKind, parent_errors
+
+    (misplaced,) = parent_errors(OrgKind.BRANCH, OrgKind.CONSORTIUM)
+    assert misplaced.message == "a branch belongs below a library"
+    i18n.set_locale("zh_Hans")
+    try:
+        assert i18n.field_message(misplaced) == "分馆只能隶属于图书馆"
+    finally:
+        i18n.set_locale("en")
+    assert i18n.field_message(misplaced) == "a branch belongs below a library"
+    assert parent_errors(OrgKind.BRANCH, OrgKind.LIBRARY) == []

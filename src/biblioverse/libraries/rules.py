@@ -47,15 +47,18 @@ def isil_errors(isil: str | None, field_name: str = "isil") -> list[FieldError]:
     return []
 
 
+# Where each kind belongs, said whole so that a translation need not put English kind names
+# in its sentence.
+_PARENT_MESSAGES: Mapping[OrgKind, str] = {
+    OrgKind.CONSORTIUM: N_("a consortium belongs at the top of the tree"),
+    OrgKind.LIBRARY: N_("a library belongs below a consortium"),
+    OrgKind.BRANCH: N_("a branch belongs below a library"),
+}
+
+
 def parent_errors(kind: OrgKind, parent_kind: OrgKind | None) -> list[FieldError]:
-    expected = ALLOWED_PARENT[kind]
-    if expected != parent_kind:
-        if expected is None:
-            message = N_("a %(kind)s belongs at the top of the tree")
-        else:
-            message = N_("a %(kind)s belongs below a %(parent)s")
-        params = {"kind": kind.value, "parent": expected.value if expected else ""}
-        return [FieldError("parent_id", "invalid_parent", message, params)]
+    if ALLOWED_PARENT[kind] != parent_kind:
+        return [FieldError("parent_id", "invalid_parent", _PARENT_MESSAGES[kind])]
     return []
 
 
