@@ -9,11 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from biblioverse.errors import FieldError
-
-
-def N_(message: str) -> str:
-    """Marks a message for the translation catalog; pages translate it when shown."""
-    return message
+from biblioverse.i18n import N_
 
 
 class Category(StrEnum):

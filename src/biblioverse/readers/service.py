@@ -74,23 +74,19 @@ def _check_new(session: Session, data: NewReader, *, today: dt.date, channel: Ch
     if data.card_number is not None:
         errors += rules.card_number_errors(data.card_number)
     if channel is Channel.ONLINE and not data.password:
-        errors.append(FieldError("password", "required", rules.N_("Choose a password.")))
+        errors.append(FieldError("password", "required", N_("Choose a password.")))
     if data.password:
         errors += rules.password_errors(data.password, card=data.card_number or "")
     errors += rules.pin_errors(data.pin)
     if data.home_library_id is None:
-        errors.append(
-            FieldError("home_library_id", "required", rules.N_("Choose your home library."))
-        )
+        errors.append(FieldError("home_library_id", "required", N_("Choose your home library.")))
     else:
         try:
             home = libraries.get_unit(session, data.home_library_id)
             if home.kind == libraries.OrgKind.CONSORTIUM:
                 raise libraries.OrgUnitNotFound(data.home_library_id)
         except libraries.OrgUnitNotFound:
-            errors.append(
-                FieldError("home_library_id", "unknown_library", rules.N_("No such library."))
-            )
+            errors.append(FieldError("home_library_id", "unknown_library", N_("No such library.")))
     if errors:
         raise ValidationFailed(errors)
     if email and session.scalar(select(Reader.id).where(Reader.email == email)):
