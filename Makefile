@@ -76,7 +76,7 @@ bench-tools:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || echo "wrk not installed: bench falls back to Python clients"
 
 bench: $(STAMP) bench-tools $(LOC_FILE)
-	@for b in bench/*.py; do [ -e "$$b" ] || continue; $(BIN)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do [ -e "$$b" ] || continue; $(BIN)/python $$b || exit 1; done
 
 # The 250,000 public-domain Library of Congress records in pymarc's source package, for
 # benchmarks and for rebuilding the committed sample (scripts/make_loc_sample.py).

@@ -63,6 +63,9 @@ from biblioverse.circulation.matrix import Matrix  # noqa: E402
 from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
 from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+import _pgbench  # noqa: E402
+
 BIN = Path(sys.executable).parent / "biblioverse"
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
 API = "/api/v1"
@@ -740,7 +743,9 @@ def part_cycles(
         )
     own_rate = own.cycles / own.wall_s
     emit("ratio_http_vs_inproc_cycles_per_s", own_rate / peer_rate, "x", better="higher")
+    raw = raw_engine(backend, engine, factory, actor, world, sizes, own_rate)
     return {
+        **raw,
         "cycles_per_s": own_rate,
         "checkout_p95": pct(own.checkout.latencies, 95),
         "checkin_p95": pct(own.checkin.latencies, 95),
@@ -751,6 +756,87 @@ def part_cycles(
         "inproc_cycles_per_s": peer_rate,
         "inproc_checkout_p95": pct(peer.checkout, 95),
         "inproc_checkin_p95": pct(peer.checkin, 95),
+    }
+
+
+def raw_engine(
+    backend: Backend,
+    engine: Engine,
+    factory: sessionmaker[Session],
+    actor: Actor,
+    world: World,
+    sizes: Sizes,
+    api_rate: float,
+) -> dict[str, Any]:
+    """The database alone (PostgreSQL): pgbench sends a cycle's statements from as many
+    connections as the API had clients, on the clients' own copies (all back on the shelf
+    once the API runs are over). See ``_pgbench``."""
+    if backend.name != "postgresql":
+        return {}
+    if not _pgbench.available():
+        emit("raw_engine_cycles_per_s", float("nan"), "cycles/s", note="pgbench not found")
+        return {}
+
+    def one_cycle() -> None:
+        barcode = world.peer_copies[0]
+        for call in (_lend, _take_back):
+            with factory() as session:
+                call(session, actor, world, barcode)
+                session.commit()
+
+    one_cycle()  # statements built and cached, as in a warm server
+    live = _pgbench.live_shapes(engine, one_cycle)
+    scripted = _pgbench.script_shapes()
+    emit(
+        "raw_engine_script_matches",
+        float(live == scripted),
+        "bool",
+        goal=1,
+        statements=len(live),
+        **({} if live == scripted else {"live": live, "script": scripted}),
+    )
+    conninfo = f"{PG_CONNINFO} dbname={engine.url.database}"
+    copies = [
+        [(barcode, world.client_readers[k]) for barcode in own]
+        for k, own in enumerate(world.client_copies)
+    ]
+    _pgbench.prepare(conninfo, copies)
+    before = _pgbench.last_event_id(conninfo)
+    try:
+        r = _pgbench.run(
+            str(engine.url.database),
+            clients=sizes.clients,
+            copies_each=min(len(c) for c in copies),
+            seconds=sizes.seconds,
+            unit_id=world.central_id,
+            rule_id=world.rule_id,
+        )
+    finally:
+        _pgbench.forget_events(conninfo, before)
+    emit(
+        "raw_engine_cycles_per_s",
+        r.cycles_per_s,
+        "cycles/s",
+        n=r.cycles,
+        failed=r.failed,
+        clients=sizes.clients,
+        note="pgbench (C, prepared statements) sending a cycle's statements: the database alone",
+    )
+    for q in (50, 95):
+        emit(f"raw_engine_cycle_p{q}_ms", pct(r.cycle_ms, q), "ms", note="two transactions")
+    emit("ratio_http_vs_raw_engine_cycles_per_s", api_rate / r.cycles_per_s, "x", better="higher")
+    # Little's law: clients that send again as soon as they are answered wait on average
+    # clients / requests-per-second; the p95 goal (20 ms per request) needs at least this.
+    emit(
+        "cycles_per_s_for_mean_20ms",
+        sizes.clients / 0.020 / 2,
+        "cycles/s",
+        note=f"{sizes.clients} clients back to back: mean wait = clients / rate (Little's law)",
+    )
+    return {
+        "raw_cycles_per_s": r.cycles_per_s,
+        "raw_cycle_p95": pct(r.cycle_ms, 95),
+        "raw_script_matches": live == scripted,
     }
 
 
@@ -1219,6 +1305,12 @@ def summarise(name: str, s: dict[str, Any]) -> list[str]:
             f"  in-process peer {c['inproc_cycles_per_s']:.0f} cycles/s, p95 "
             f"{c['inproc_checkout_p95']:.1f} / {c['inproc_checkin_p95']:.1f} ms"
         )
+        if "raw_cycles_per_s" in c:
+            lines.append(
+                f"  the database alone (pgbench, same statements, {'same' if c['raw_script_matches'] else 'DIFFERENT'}"
+                f" as a live cycle): {c['raw_cycles_per_s']:.0f} cycles/s, cycle p95 "
+                f"{c['raw_cycle_p95']:.1f} ms"
+            )
     if h := s.get("holds"):
         lines.append(
             f"  {h['holds']:,} holds: next-hold p95 {h['next_hold_p95']:.2f} ms (goal <= 2, raw "

@@ -1,0 +1,169 @@
+"""The raw engine's figure for a check-out and check-in cycle on PostgreSQL, for the
+circulation and SIP2 benchmarks (not a benchmark itself: ``make bench`` skips ``_*.py``).
+
+pgbench, PostgreSQL's own load generator (C), sends the statements a cycle sends
+(``bench/cycle.pgbench``) from as many connections as the benchmark has clients, on the same
+machine: what the database can do when nothing else costs anything. The script is checked
+against the statements a live cycle sends (their verbs and tables, in order), so that a
+change to the services that the script does not follow shows up in the report.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, event
+
+SCRIPT = Path(__file__).with_name("cycle.pgbench")
+
+_TABLE_AFTER = {
+    "SELECT": re.compile(r"\bFROM\s+(\w+)", re.I),
+    "UPDATE": re.compile(r"^UPDATE\s+(\w+)", re.I),
+    "INSERT": re.compile(r"^INSERT\s+INTO\s+(\w+)", re.I),
+    "DELETE": re.compile(r"^DELETE\s+FROM\s+(\w+)", re.I),
+}
+
+_NESTED = re.compile(r"\([^()]*\)")
+
+
+def shape(sql: str) -> str:
+    """A statement's verb and the table it reads or writes: "SELECT items", "COMMIT"."""
+    sql = sql.strip()
+    verb = sql.split(None, 1)[0].rstrip(";").upper() if sql else ""
+    found = _TABLE_AFTER.get(verb)
+    while _NESTED.search(sql):  # a subquery's FROM is not the statement's table
+        sql = _NESTED.sub("", sql)
+    m = found.search(sql) if found else None
+    return f"{verb} {m.group(1)}" if m else verb
+
+
+def script_shapes(path: Path = SCRIPT) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [shape(x) for x in lines if x.strip() and not x.startswith(("--", "\\"))]
+
+
+def live_shapes(engine: Engine, cycle: Callable[[], None]) -> list[str]:
+    """The statements one call of ``cycle`` sends through ``engine``, as shapes."""
+    seen: list[str] = []
+
+    def sent(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
+        # executemany sends the statement once per row (psycopg pipelines them)
+        seen.extend([shape(statement)] * (len(parameters) if many else 1))
+
+    hooks: list[tuple[str, Callable[..., None]]] = [
+        ("begin", lambda _c: seen.append("BEGIN")),
+        ("commit", lambda _c: seen.append("COMMIT")),
+        ("before_cursor_execute", sent),
+    ]
+    for name, fn in hooks:
+        event.listen(engine, name, fn)
+    try:
+        cycle()
+    finally:
+        for name, fn in hooks:
+            event.remove(engine, name, fn)
+    return seen
+
+
+def available() -> bool:
+    return shutil.which("pgbench") is not None
+
+
+def prepare(conninfo: str, copies: Sequence[Sequence[tuple[str, int]]]) -> None:
+    """``copies[k]``: the (barcode, reader id) pairs pgbench client k lends and takes back."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_cycle_copies")
+        conn.execute(
+            "CREATE TABLE bench_cycle_copies (client int, n int, barcode varchar, reader_id int,"
+            " PRIMARY KEY (client, n))"
+        )
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO bench_cycle_copies VALUES (%s, %s, %s, %s)",
+                [(k, n, b, r) for k, own in enumerate(copies) for n, (b, r) in enumerate(own)],
+            )
+        conn.execute("ANALYZE bench_cycle_copies")
+
+
+def forget_events(conninfo: str, since_id: int) -> None:
+    """Mark what pgbench wrote to the outbox as published, so that no relay acts on it."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE outbox_events SET published_at = now() WHERE id > %s AND published_at IS NULL",
+            (since_id,),
+        )
+
+
+def last_event_id(conninfo: str) -> int:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT coalesce(max(id), 0) FROM outbox_events").fetchone()
+        return int(row[0]) if row else 0
+
+
+@dataclass
+class PeerResult:
+    cycles: int
+    seconds: float
+    cycle_ms: list[float]  # each cycle's time (two transactions), as pgbench logged it
+    failed: int
+
+    @property
+    def cycles_per_s(self) -> float:
+        return self.cycles / self.seconds if self.seconds else 0.0
+
+
+def run(
+    dbname: str,
+    *,
+    clients: int,
+    copies_each: int,
+    seconds: float,
+    unit_id: int,
+    rule_id: int,
+    threads: int = 2,
+) -> PeerResult:
+    """pgbench with the cycle script, prepared statements (as psycopg prepares a statement
+    it has sent five times), ``clients`` connections driven by ``threads`` threads."""
+    with tempfile.TemporaryDirectory(prefix="bv-pgbench-") as work:
+        cmd = [
+            "pgbench",
+            "--no-vacuum",
+            "--host=127.0.0.1",
+            "--port=5432",
+            "--username=postgres",
+            "--protocol=prepared",
+            f"--client={clients}",
+            f"--jobs={threads}",
+            f"--time={max(1, round(seconds))}",
+            "--log",
+            f"--define=copies={copies_each}",
+            f"--define=unit={unit_id}",
+            f"--define=rule={rule_id}",
+            f"--file={SCRIPT}",
+            dbname,
+        ]
+        done = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"pgbench failed ({done.returncode}): {done.stderr[-2000:]}")
+        latencies: list[float] = []
+        for log in Path(work).glob("pgbench_log.*"):
+            for line in log.read_text().splitlines():
+                fields = line.split()
+                if len(fields) >= 3 and fields[2].isdigit():  # "failed" rows say so there
+                    latencies.append(int(fields[2]) / 1000)
+        failed = _number(done.stdout, r"number of failed transactions: (\d+)")
+        measured = _number(done.stdout, r"duration: (\d+) s") or seconds
+        return PeerResult(len(latencies), float(measured), latencies, int(failed))
+
+
+def _number(text: str, pattern: str) -> float:
+    m = re.search(pattern, text)
+    return float(m.group(1)) if m else 0.0
