@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pysip2
 from Sip2.sip2 import Sip2
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, circulation, devices, readers
@@ -390,3 +390,43 @@ def test_device_log_keeps_the_newest_lines_of_each_account(session: Session) -> 
     assert two is not None
     session.refresh(two)
     assert (two.messages, two.errors, two.last_error) == (3, 0, None)
+
+
+def test_a_kiosk_loan_and_return_read_the_copy_once_and_need_no_savepoint(
+    engine: Engine, session: Session
+) -> None:
+    """The copy a kiosk lends or takes back is read once, its row locked, and the services
+    do not read it again; a loan or a return that is not refused needs no savepoint. A
+    refused return rolls back and still answers with the copy's details."""
+    w, _reader_id = _setup(session)
+    card = w.reader_central.card_number
+    session.rollback()
+    sent: list[str] = []
+
+    def listen(_c: object, _cur: object, statement: str, *_rest: object) -> None:
+        sent.append(" ".join(statement.split()))
+
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            assert wire.ask(f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPk|\r".encode()) == b"941\r"
+            date = "20261118    140000"
+            running.flush()
+            event.listen(engine, "before_cursor_execute", listen)
+            try:
+                lent = wire.ask(f"11NN{date}{' ' * 18}AOcentral|AA{card}|ABSIP-1|AC|\r".encode())
+                back = wire.ask(f"09N{date}{date}APk|AOcentral|ABSIP-1|AC|\r".encode())
+            finally:
+                event.remove(engine, "before_cursor_execute", listen)
+            again = wire.ask(f"09N{date}{date}APk|AOcentral|ABSIP-1|AC|\r".encode())
+        finally:
+            wire.close()
+    assert lent.startswith(b"121") and back.startswith(b"101")
+    copy_reads = [s for s in sent if s.startswith("SELECT items.id")]
+    assert len(copy_reads) == 2, copy_reads  # one for the loan, one for the return
+    assert not [s for s in sent if s.startswith(("SAVEPOINT", "RELEASE"))]
+    refused = pysip2.decode_message(again, encoding="utf-8").message
+    assert refused.ok == "0"
+    # the copy's owner and title, though the refusal rolled the transaction back
+    assert b"|AQcentral|" in again and b"|AJThe Gardens of Suzhou|" in again
+    assert session.scalars(select(Loan).where(Loan.returned_at.is_(None))).all() == []

@@ -193,17 +193,19 @@ def checkout(
     channel: str = "desk",
     at: dt.datetime,
     override: str | None = None,
+    locked: catalog.Item | None = None,
 ) -> Loan:
     """Lend a copy. The copy's row is locked first, so of two desks racing for one copy the
     second sees it on loan; the database's one-open-loan index guards the rest. A refusal
     names its reason; staff allowed to override may lend past the overridable ones by
     giving a reason, which is audited. A copy set aside for this reader fills their hold;
-    one set aside for another reader is refused."""
+    one set aside for another reader is refused. ``locked``: the copy, when the caller has
+    already read it with its row locked in this transaction (then it is not read again)."""
     unit = libraries.unit_name(session, at_unit_id)
     _ensure_desk(actor, unit)
     if actor is not None and actor.is_reader and actor.id != reader_id:
         raise PermissionDenied("readers borrow on their own card only")
-    item = catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
+    item = locked or catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
     reader, open_loans, owed = _borrower(session, reader_id)
     gate = checks.Gate(actor, override, unit)
     if item.status == catalog.ItemStatus.ON_LOAN.value:
@@ -290,14 +292,15 @@ def checkin(
     rfid_tag: str | None = None,
     at_unit_id: int,
     at: dt.datetime,
+    locked: catalog.Item | None = None,
 ) -> Checkin:
     """Take a copy back at any member library, or receive one arriving in transit, or set
     one from the shelf aside for a hold; then route it (hold shelf, transit, or shelf).
     Fines stop now. Scanning a copy that is on its shelf with nothing to do is refused as
-    not on loan."""
+    not on loan. ``locked`` as for :func:`checkout`."""
     unit = libraries.unit_name(session, at_unit_id)
     _ensure_desk(actor, unit)
-    item = catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
+    item = locked or catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
     before = (item.status, item.at_unit_id)
     m = Matrix(session)  # read once for the fine and the routing
     found = session.execute(_OPEN_LOAN_OF_ITEM, {"item_id": item.id}).one_or_none()

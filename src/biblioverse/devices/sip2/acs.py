@@ -143,12 +143,13 @@ class Context:
             pin_ok = False
         return Patron(card, reader, pin_ok)
 
-    def copy(self, identifier: str) -> catalog.Item | None:
+    def copy(self, identifier: str, *, lock: bool = False) -> catalog.Item | None:
         """A copy by the identifier the machine read: a barcode, or an RFID tag's id (its
-        title comes with it, for the answer)."""
+        title comes with it, for the answer). ``lock``: its row locked for the rest of the
+        transaction, for a loan or a return (the service then does not read it again)."""
         if not identifier:
             return None
-        for q in _COPY_BY:
+        for q in _LOCKED_COPY_BY if lock else _COPY_BY:
             row = self.session.execute(q, {"code": identifier}).first()
             if row is not None:
                 item, self.titles[item.record_id] = row
@@ -171,6 +172,10 @@ _COPY_BY = tuple(
     .join(catalog.Record, catalog.Record.id == catalog.Item.record_id)
     .where(column == bindparam("code"))
     for column in (catalog.Item.barcode, catalog.Item.rfid_tag)
+)
+# populate_existing as in catalog.item_for_update: what the lock holder committed is seen.
+_LOCKED_COPY_BY = tuple(
+    q.with_for_update(of=catalog.Item).execution_options(populate_existing=True) for q in _COPY_BY
 )
 
 
@@ -402,32 +407,37 @@ def _own_loan(ctx: Context, item: catalog.Item, reader_id: int) -> circulation.L
 @handles("11")
 def checkout(ctx: Context) -> Response:
     patron = ctx.reader()
-    item = ctx.copy(ctx.request.get("AB"))
+    item = ctx.copy(ctx.request.get("AB"), lock=True)
     message = _patron_message(ctx, patron)
     if message is not None or patron.reader is None:
         return _checkout_response(ctx, False, False, item, None, message)
     if item is None:
         return _checkout_response(ctx, False, False, None, None, ctx.say(UNKNOWN_COPY))
     reader = patron.reader
+    reader_id = reader.id
+    # No savepoint: until the loan is made this transaction has only read, so a refusal
+    # rolls all of it back (two round trips fewer a loan than a savepoint and its release).
     try:
-        with ctx.session.begin_nested():
-            loan = circulation.checkout(
-                ctx.session,
-                ctx.terminal.actor,
-                reader_id=reader.id,
-                barcode=item.barcode,
-                at_unit_id=ctx.terminal.unit_id,
-                channel="kiosk",
-                at=ctx.now,
-            )
+        loan = circulation.checkout(
+            ctx.session,
+            ctx.terminal.actor,
+            reader_id=reader_id,
+            barcode=item.barcode,
+            at_unit_id=ctx.terminal.unit_id,
+            channel="kiosk",
+            at=ctx.now,
+            locked=item,
+        )
         return _checkout_response(ctx, True, False, item, loan, None)
     except circulation.errors.ItemOnLoan as refusal:
-        own = _own_loan(ctx, item, reader.id)
+        ctx.session.rollback()
+        own = _own_loan(ctx, item, reader_id)
         if own is None:
             return _checkout_response(ctx, False, False, item, None, ctx.refusal(refusal))
         if not ctx.request.flag("sc_renewal_policy"):
             return _checkout_response(ctx, False, False, item, own, ctx.say(NOT_RENEWED))
     except DomainError as refusal:
+        ctx.session.rollback()
         return _checkout_response(ctx, False, False, item, None, ctx.refusal(refusal))
     # Lent already to this reader, and the machine lets the library renew it instead.
     try:
@@ -502,7 +512,7 @@ def _return_date(ctx: Context) -> dt.datetime:
 
 @handles("09")
 def checkin(ctx: Context) -> Response:
-    item = ctx.copy(ctx.request.get("AB"))
+    item = ctx.copy(ctx.request.get("AB"), lock=True)
     code = ctx.terminal.unit_code
     if item is None:
         # Not a copy of this consortium: the sorter's exception bin, and no security change.
@@ -522,16 +532,18 @@ def checkin(ctx: Context) -> Response:
     owner = libraries.unit_names(ctx.session)
     magnetic = yn(item.item_type == "audiovisual")
     fields: list[tuple[str, object]] = [("AO", code), ("AB", ctx.request.get("AB"))]
+    # No savepoint, as for a loan: a refusal rolls back a transaction that has only read.
     try:
-        with ctx.session.begin_nested():
-            done = circulation.checkin(
-                ctx.session,
-                ctx.terminal.actor,
-                barcode=item.barcode,
-                at_unit_id=ctx.terminal.unit_id,
-                at=_return_date(ctx),
-            )
+        done = circulation.checkin(
+            ctx.session,
+            ctx.terminal.actor,
+            barcode=item.barcode,
+            at_unit_id=ctx.terminal.unit_id,
+            at=_return_date(ctx),
+            locked=item,
+        )
     except DomainError as refusal:
+        ctx.session.rollback()
         fields += [
             ("AQ", owner[item.org_unit_id].code),
             ("AJ", ctx.title(item)),
