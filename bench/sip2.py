@@ -17,7 +17,10 @@ answer), with error detection on as most kiosks have it. The round trip is timed
 first byte sent to the carriage return received. The peer is the same unit of work without
 SIP2: the checkout and check-in services called in-process, one thread, one transaction per
 call with the event publishing a message does, so the ratio says what the protocol, the
-socket and the thread pool add.
+socket and the thread pool add. ``messages_per_s_for_mean_10ms`` is Little's law: kiosks
+that send again as soon as they are answered wait on average kiosks / rate, so the p95 goal
+needs at least that rate (the database alone, in bench/circulation.py's pgbench run, is the
+other bound).
 """
 
 from __future__ import annotations
@@ -361,6 +364,14 @@ def run_backend(
     emit("round_trip_p95_ms", p95, "ms", goal=10, better="lower", n=len(rtts))
     emit("round_trip_p50_ms", pct(rtts, 50) * 1000, "ms", n=len(rtts))
     emit("errors", len(errors), "messages", goal=0, better="lower")
+    # Little's law: kiosks that send again as soon as they are answered wait on average
+    # kiosks / messages-per-second; a p95 of 10 ms needs at least this rate.
+    emit(
+        "messages_per_s_for_mean_10ms",
+        clients / 0.010,
+        "messages/s",
+        note=f"{clients} kiosks back to back: mean round trip = kiosks / rate (Little's law)",
+    )
     per_msg = peer(backend.url, backend.data_dir, peer_reader, unit_id, peer_copies, peer_cycles)
     emit("peer_inprocess_ms_per_message", per_msg * 1000, "ms", n=2 * peer_cycles)
     # What one message costs the server's CPU beside the same work done in-process: the
