@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ import psycopg
 from sqlalchemy import Engine, event
 
 SCRIPT = Path(__file__).with_name("cycle.pgbench")
+SIP2_SCRIPT = Path(__file__).with_name("sip2_cycle.pgbench")
+PERIODIC = {"SELECT reference_state"}  # biblioverse.reference's look at its counter
 
 _TABLE_AFTER = {
     "SELECT": re.compile(r"\bFROM\s+(\w+)", re.I),
@@ -46,22 +49,49 @@ def shape(sql: str) -> str:
 
 
 def script_shapes(path: Path = SCRIPT) -> list[str]:
+    """The statements of a pgbench script, as shapes (meta-commands and comments left out)."""
     lines = path.read_text(encoding="utf-8").splitlines()
     return [shape(x) for x in lines if x.strip() and not x.startswith(("--", "\\"))]
 
 
-def live_shapes(engine: Engine, cycle: Callable[[], None]) -> list[str]:
-    """The statements one call of ``cycle`` sends through ``engine``, as shapes."""
-    seen: list[str] = []
+def live_shapes(
+    engine: Engine,
+    cycle: Callable[[], None],
+) -> list[list[str]]:
+    """The transactions begun and ended during ``cycle`` through ``engine``, each as the
+    shapes of its statements, from any thread (a server running in this process can be
+    watched). The reference data's periodic version check is left out: it is not part of
+    any one request."""
+    lock = threading.Lock()
+    open_tx: dict[int, list[str]] = {}
+    done: list[list[str]] = []
 
-    def sent(_c: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
-        # executemany sends the statement once per row (psycopg pipelines them)
-        seen.extend([shape(statement)] * (len(parameters) if many else 1))
+    def begin(conn: Any) -> None:
+        with lock:
+            open_tx[id(conn)] = ["BEGIN"]
+
+    def sent(conn: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, many: bool) -> None:
+        with lock:
+            tx = open_tx.get(id(conn))
+            found = shape(statement)
+            if tx is not None and found not in PERIODIC:
+                # executemany sends the statement once per row (psycopg pipelines them)
+                tx.extend([found] * (len(parameters) if many else 1))
+
+    def end(word: str) -> Callable[[Any], None]:
+        def ended(conn: Any) -> None:
+            with lock:
+                tx = open_tx.pop(id(conn), None)
+                if tx is not None:
+                    done.append([*tx, word])
+
+        return ended
 
     hooks: list[tuple[str, Callable[..., None]]] = [
-        ("begin", lambda _c: seen.append("BEGIN")),
-        ("commit", lambda _c: seen.append("COMMIT")),
+        ("begin", begin),
         ("before_cursor_execute", sent),
+        ("commit", end("COMMIT")),
+        ("rollback", end("ROLLBACK")),
     ]
     for name, fn in hooks:
         event.listen(engine, name, fn)
@@ -70,25 +100,30 @@ def live_shapes(engine: Engine, cycle: Callable[[], None]) -> list[str]:
     finally:
         for name, fn in hooks:
             event.remove(engine, name, fn)
-    return seen
+    return done
 
 
 def available() -> bool:
     return shutil.which("pgbench") is not None
 
 
-def prepare(conninfo: str, copies: Sequence[Sequence[tuple[str, int]]]) -> None:
-    """``copies[k]``: the (barcode, reader id) pairs pgbench client k lends and takes back."""
+def prepare(conninfo: str, copies: Sequence[Sequence[tuple[str, int, str | None]]]) -> None:
+    """``copies[k]``: the (barcode, reader id, reader's card) that pgbench client k lends
+    and takes back."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_cycle_copies")
         conn.execute(
-            "CREATE TABLE bench_cycle_copies (client int, n int, barcode varchar, reader_id int,"
-            " PRIMARY KEY (client, n))"
+            "CREATE TABLE bench_cycle_copies (client int, n int, barcode varchar,"
+            " reader_id int, card varchar, PRIMARY KEY (client, n))"
         )
         with conn.cursor() as cur:
             cur.executemany(
-                "INSERT INTO bench_cycle_copies VALUES (%s, %s, %s, %s)",
-                [(k, n, b, r) for k, own in enumerate(copies) for n, (b, r) in enumerate(own)],
+                "INSERT INTO bench_cycle_copies VALUES (%s, %s, %s, %s, %s)",
+                [
+                    (k, n, barcode, reader, card)
+                    for k, own in enumerate(copies)
+                    for n, (barcode, reader, card) in enumerate(own)
+                ],
             )
         conn.execute("ANALYZE bench_cycle_copies")
 
@@ -129,8 +164,9 @@ def run(
     unit_id: int,
     rule_id: int,
     threads: int = 2,
+    script: Path = SCRIPT,
 ) -> PeerResult:
-    """pgbench with the cycle script, prepared statements (as psycopg prepares a statement
+    """pgbench with a cycle's script, prepared statements (as psycopg prepares a statement
     it has sent five times), ``clients`` connections driven by ``threads`` threads."""
     with tempfile.TemporaryDirectory(prefix="bv-pgbench-") as work:
         cmd = [
@@ -147,7 +183,7 @@ def run(
             f"--define=copies={copies_each}",
             f"--define=unit={unit_id}",
             f"--define=rule={rule_id}",
-            f"--file={SCRIPT}",
+            f"--file={script}",
             dbname,
         ]
         done = subprocess.run(cmd, cwd=work, capture_output=True, text=True, check=False)

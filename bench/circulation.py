@@ -785,7 +785,7 @@ def raw_engine(
                 session.commit()
 
     one_cycle()  # statements built and cached, as in a warm server
-    live = _pgbench.live_shapes(engine, one_cycle)
+    live = [s for tx in _pgbench.live_shapes(engine, one_cycle) for s in tx]
     scripted = _pgbench.script_shapes()
     emit(
         "raw_engine_script_matches",
@@ -797,7 +797,7 @@ def raw_engine(
     )
     conninfo = f"{PG_CONNINFO} dbname={engine.url.database}"
     copies = [
-        [(barcode, world.client_readers[k]) for barcode in own]
+        [(barcode, world.client_readers[k], None) for barcode in own]
         for k, own in enumerate(world.client_copies)
     ]
     _pgbench.prepare(conninfo, copies)
@@ -1306,10 +1306,10 @@ def summarise(name: str, s: dict[str, Any]) -> list[str]:
             f"{c['inproc_checkout_p95']:.1f} / {c['inproc_checkin_p95']:.1f} ms"
         )
         if "raw_cycles_per_s" in c:
+            same = "the same" if c["raw_script_matches"] else "NOT the same"
             lines.append(
-                f"  the database alone (pgbench, same statements, {'same' if c['raw_script_matches'] else 'DIFFERENT'}"
-                f" as a live cycle): {c['raw_cycles_per_s']:.0f} cycles/s, cycle p95 "
-                f"{c['raw_cycle_p95']:.1f} ms"
+                f"  the database alone (pgbench, {same} statements as a live cycle): "
+                f"{c['raw_cycles_per_s']:.0f} cycles/s, cycle p95 {c['raw_cycle_p95']:.1f} ms"
             )
     if h := s.get("holds"):
         lines.append(

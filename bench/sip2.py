@@ -19,8 +19,9 @@ SIP2: the checkout and check-in services called in-process, one thread, one tran
 call with the event publishing a message does, so the ratio says what the protocol, the
 socket and the thread pool add. ``messages_per_s_for_mean_10ms`` is Little's law: kiosks
 that send again as soon as they are answered wait on average kiosks / rate, so the p95 goal
-needs at least that rate (the database alone, in bench/circulation.py's pgbench run, is the
-other bound).
+needs at least that rate. On PostgreSQL the raw engine is measured too: pgbench sends what a
+kiosk's loan and return send (bench/sip2_cycle.pgbench, checked against a live server) from
+as many connections as there were kiosks.
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ from biblioverse import (  # noqa: E402
 from biblioverse.access import Actor, Grant, PrincipalKind, Role  # noqa: E402
 from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
 from biblioverse.devices.sip2.protocol import checksum  # noqa: E402
+from biblioverse.devices.sip2.server import Limits, Sip2Server  # noqa: E402
 from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+import _pgbench  # noqa: E402
 
 BIN = Path(sys.executable).parent / "biblioverse"
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
@@ -315,6 +320,87 @@ def peer(
     return (time.perf_counter() - t0) / (2 * n)
 
 
+def live_kiosk_cycle(url: str, kiosk: Kiosk) -> list[str]:
+    """What a loan and a return at a kiosk send to the database, as statement shapes: a
+    server in this process, one kiosk, one warm-up pair, then the pair watched."""
+    engine = make_engine(url)
+    server = Sip2Server(make_session_factory(engine), limits=Limits(workers=1))
+
+    async def pairs() -> None:
+        port = await server.start("127.0.0.1", 0)
+        kiosk_conn = Connection(kiosk)
+        date, barcode = kiosk_conn.date, kiosk.barcodes[0]
+        try:
+            await kiosk_conn.open(port)
+            for _ in range(2):
+                out, _t = await kiosk_conn.ask(
+                    f"11NN{date}{' ' * 18}AOcentral|AA{kiosk.card}|AB{barcode}|AC|"
+                )
+                back, _t = await kiosk_conn.ask(f"09N{date}{date}APbench|AOcentral|AB{barcode}|AC|")
+                if not (out.startswith(b"121") and back.startswith(b"101")):
+                    raise RuntimeError(f"the watched kiosk was refused: {out[:40]!r} {back[:40]!r}")
+        finally:
+            kiosk_conn.close()
+            await server.close()
+
+    try:
+        done = _pgbench.live_shapes(engine, lambda: asyncio.run(pairs()))
+    finally:
+        engine.dispose()
+    # the last loan and return (the device log's flush and the logins left aside)
+    circulation_txs = [tx for tx in done if "SELECT items" in tx]
+    return [s for tx in circulation_txs[-2:] for s in tx]
+
+
+def raw_engine(url: str, kiosks: list[Kiosk], unit_id: int, seconds: float) -> dict[str, float]:
+    """The database alone (PostgreSQL): pgbench sends a kiosk's loan and return
+    (``bench/sip2_cycle.pgbench``) from as many connections as there were kiosks."""
+    if not _pgbench.available():
+        emit("raw_engine_messages_per_s", float("nan"), "messages/s", note="pgbench not found")
+        return {}
+    live = live_kiosk_cycle(url, kiosks[0])
+    scripted = _pgbench.script_shapes(_pgbench.SIP2_SCRIPT)
+    emit(
+        "raw_engine_script_matches",
+        float(live == scripted),
+        "bool",
+        goal=1,
+        statements=len(live),
+        **({} if live == scripted else {"live": live, "script": scripted}),
+    )
+    dbname = url.rsplit("/", 1)[1]
+    conninfo = f"{PG_CONNINFO} dbname={dbname}"
+    with psycopg.connect(conninfo) as conn:
+        ids = dict(conn.execute("SELECT card_number, id FROM readers").fetchall())
+        rule_id = conn.execute("SELECT min(id) FROM circulation_rules").fetchone()
+    _pgbench.prepare(conninfo, [[(b, ids[k.card], k.card) for b in k.barcodes] for k in kiosks])
+    before = _pgbench.last_event_id(conninfo)
+    try:
+        r = _pgbench.run(
+            dbname,
+            clients=len(kiosks),
+            copies_each=min(len(k.barcodes) for k in kiosks),
+            seconds=seconds,
+            unit_id=unit_id,
+            rule_id=int(rule_id[0]) if rule_id else 0,
+            script=_pgbench.SIP2_SCRIPT,
+        )
+    finally:
+        _pgbench.forget_events(conninfo, before)
+    emit(
+        "raw_engine_messages_per_s",
+        2 * r.cycles_per_s,
+        "messages/s",
+        n=2 * r.cycles,
+        failed=r.failed,
+        clients=len(kiosks),
+        note="pgbench (C, prepared statements) sending a kiosk's loan and return: the database "
+        "alone, without the device log",
+    )
+    emit("raw_engine_pair_p95_ms", pct(r.cycle_ms, 95), "ms", note="a loan and a return")
+    return {"raw_rate": 2 * r.cycles_per_s, "raw_matches": float(live == scripted)}
+
+
 def run_backend(
     backend: Backend, seconds: float, clients: int, peer_cycles: int, processes: int
 ) -> dict[str, float]:
@@ -377,9 +463,14 @@ def run_backend(
     # What one message costs the server's CPU beside the same work done in-process: the
     # load's messages per second against the peer's, which runs on one core.
     emit("ratio_vs_inprocess_rate", (1 / per_msg) / rate, "x", better="lower")
+    raw: dict[str, float] = {}
+    if backend.name == "postgresql":
+        raw = raw_engine(backend.url, kiosks, unit_id, seconds)
+        if raw:
+            emit("ratio_vs_raw_engine_rate", rate / raw["raw_rate"], "x", better="higher")
     if errors:
         print(f"  first errors: {errors[:3]}", file=sys.stderr)
-    return {"rate": rate, "p95": p95, "errors": len(errors), "peer_ms": per_msg * 1000}
+    return {"rate": rate, "p95": p95, "errors": len(errors), "peer_ms": per_msg * 1000, **raw}
 
 
 def main() -> int:
@@ -421,6 +512,13 @@ def main() -> int:
                 f"{r['errors']} errors; in-process {r['peer_ms']:.2f} ms/message",
                 file=sys.stderr,
             )
+            if "raw_rate" in r:
+                same = "the same" if r["raw_matches"] else "NOT the same"
+                print(
+                    f"  the database alone (pgbench, {same} statements as a live kiosk): "
+                    f"{r['raw_rate']:.0f} messages/s",
+                    file=sys.stderr,
+                )
         except Exception as exc:
             failed = True
             print(f"{name}: could not measure: {exc}", file=sys.stderr)
