@@ -457,6 +457,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
+        # The documentation's order; the routes are matched busiest first (see below).
+        openapi_tags=[
+            {"name": name}
+            for name in (
+                "accounts",
+                "libraries",
+                "readers",
+                "catalog",
+                "circulation",
+                "devices",
+                "building",
+                "twin",
+                "ops",
+            )
+        ],
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -482,12 +497,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.event_handlers.setdefault(topic, []).append(app.state.linkage)
 
     add_search_route(app, "/api/v1", ERROR_RESPONSES)  # first: the busiest route
+    # Then circulation, the busiest writes: a request is matched against the routes in
+    # order, and matching through the routers before it had been 9% of a web worker's time
+    # under check-outs and check-ins (py-spy). No other router has a /circulation path.
     for router in (
+        circulation_router,
         accounts_router,
         libraries_router,
         readers_router,
         catalog_router,
-        circulation_router,
         devices_router,
         building_router,
         twin_router,
