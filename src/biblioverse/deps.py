@@ -12,11 +12,12 @@ it somewhere; the service then checks the scope of the record it touches.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
@@ -28,20 +29,33 @@ from biblioverse.errors import AuthenticationFailed, PermissionDenied
 from biblioverse.settings import Settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request owns the transaction: commit when the handler returns, roll back when
     it raises. Runs around the handler (scope='function') so the commit happens before the
     response is sent and a failed commit becomes an error response, not a lost write.
-    Urgent events are published before the response; the others by the app's relay."""
+    Urgent events are published before the response; the others by the app's relay.
+
+    Opening a session does no I/O (the connection is taken when the first statement is
+    sent), so it is opened on the event loop; the commit, the publishing and the close go
+    to a worker thread together. As a plain generator the dependency took two thread hops
+    a request, one to open and one to close."""
     session: Session = request.app.state.session_factory()
     try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_discard, session)
+        raise
+    await run_in_threadpool(_finish, session, request.app.state)
+
+
+def _finish(session: Session, state: Any) -> None:
+    try:
         session.commit()
         events.publish_after_commit(
             session,
-            getattr(request.app.state, "relay", None),
-            request.app.state.event_handlers,
-            request.app.state.event_merge,
+            getattr(state, "relay", None),
+            state.event_handlers,
+            state.event_merge,
         )
     except BaseException:
         session.rollback()
@@ -50,17 +64,24 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
+def _discard(session: Session) -> None:
+    try:
+        session.rollback()
+    finally:
+        session.close()
+
+
 DbSession = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_read_session(request: Request) -> Iterator[Session]:
-    """For handlers that only read: a snapshot, never committed, never waiting for writers."""
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """For handlers that only read: a snapshot, never committed, never waiting for writers.
+    Opened on the event loop, let go of in a worker thread (as :func:`get_session`)."""
     session: Session = request.app.state.read_session_factory()
     try:
         yield session
     finally:
-        session.rollback()
-        session.close()
+        await run_in_threadpool(_discard, session)
 
 
 ReadSession = Annotated[Session, Depends(get_read_session, scope="function")]
