@@ -103,6 +103,16 @@ def live_shapes(
     return done
 
 
+def script_check(live: list[str], scripted: list[str]) -> tuple[float, dict[str, Any]]:
+    """``raw_engine_script_matches``: 1 when the script sends what the live request sent,
+    and the fields that go with it (both lists when they differ)."""
+    same = live == scripted
+    extra: dict[str, Any] = {"goal": 1, "statements": len(live)}
+    if not same:
+        extra |= {"live": live, "script": scripted}
+    return float(same), extra
+
+
 def available() -> bool:
     return shutil.which("pgbench") is not None
 

@@ -360,14 +360,8 @@ def raw_engine(url: str, kiosks: list[Kiosk], unit_id: int, seconds: float) -> d
         return {}
     live = live_kiosk_cycle(url, kiosks[0])
     scripted = _pgbench.script_shapes(_pgbench.SIP2_SCRIPT)
-    emit(
-        "raw_engine_script_matches",
-        float(live == scripted),
-        "bool",
-        goal=1,
-        statements=len(live),
-        **({} if live == scripted else {"live": live, "script": scripted}),
-    )
+    matches, check = _pgbench.script_check(live, scripted)
+    emit("raw_engine_script_matches", matches, "bool", **check)
     dbname = url.rsplit("/", 1)[1]
     conninfo = f"{PG_CONNINFO} dbname={dbname}"
     with psycopg.connect(conninfo) as conn:
@@ -398,7 +392,7 @@ def raw_engine(url: str, kiosks: list[Kiosk], unit_id: int, seconds: float) -> d
         "alone, without the device log",
     )
     emit("raw_engine_pair_p95_ms", pct(r.cycle_ms, 95), "ms", note="a loan and a return")
-    return {"raw_rate": 2 * r.cycles_per_s, "raw_matches": float(live == scripted)}
+    return {"raw_rate": 2 * r.cycles_per_s, "raw_matches": matches}
 
 
 def run_backend(
