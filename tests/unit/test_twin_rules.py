@@ -95,6 +95,16 @@ def test_a_plan_reads_back_the_same_after_writing() -> None:
             "outside_floor",
         ),
         (
+            lambda d: d["features"][9].update(geometry=rect(15, 1, 25, 9)),
+            "zone READ",
+            "outside_floor",
+        ),
+        (
+            lambda d: d["features"][4]["geometry"].update(coordinates=[25, 5]),
+            "poi DESK",
+            "outside_floor",
+        ),
+        (
             lambda d: d["features"][11]["geometry"].update(coordinates=[6, 3.3]),
             "shelf A1",
             "overlap",

@@ -471,16 +471,21 @@ def check_layout(plan: Plan) -> None:
     """What the shapes must respect: shelves and points inside their floor, shelves apart,
     every floor with a way in, every connector on at least two floors."""
     r = _Reader()
+    # Each floor's outline grown by a micron once, so that a shape on its edge is inside.
+    grown = {level: floor.outline.buffer(1e-6) for level, floor in plan.floors.items()}
+
+    def on_floor(level: int, what: Any, where: str, message: str, **values: object) -> None:
+        if not grown[level].contains(what):
+            r.fail(where, "outside_floor", message, level=level, **values)
+
     for s in plan.shelves:
-        floor = plan.floors[s.level]
-        if not floor.outline.buffer(1e-6).contains(s.footprint):
-            r.fail(
-                f"shelf {s.code}",
-                "outside_floor",
-                N_("shelf %(code)s lies outside level %(level)d"),
-                code=s.code,
-                level=s.level,
-            )
+        on_floor(
+            s.level,
+            s.footprint,
+            f"shelf {s.code}",
+            N_("shelf %(code)s lies outside level %(level)d"),
+            code=s.code,
+        )
         if s.zone is not None and plan.zone(s.zone) is None:
             r.fail(
                 f"shelf {s.code}",
@@ -500,24 +505,22 @@ def check_layout(plan: Plan) -> None:
                 a, b = shelves[i].code, shelves[j].code
                 r.fail(f"shelf {a}", "overlap", N_("shelves %(a)s and %(b)s overlap"), a=a, b=b)
     for z in plan.zones:
-        if not plan.floors[z.level].outline.buffer(1e-6).contains(z.area):
-            r.fail(
-                f"zone {z.code}",
-                "outside_floor",
-                N_("zone %(code)s lies outside level %(level)d"),
-                code=z.code,
-                level=z.level,
-            )
+        on_floor(
+            z.level,
+            z.area,
+            f"zone {z.code}",
+            N_("zone %(code)s lies outside level %(level)d"),
+            code=z.code,
+        )
     for p in plan.pois:
-        if not plan.floors[p.level].outline.buffer(1e-6).contains(Point(p.x, p.y)):
-            r.fail(
-                f"poi {p.code}",
-                "outside_floor",
-                N_("%(kind)s %(code)s lies outside level %(level)d"),
-                kind=p.kind.value,
-                code=p.code,
-                level=p.level,
-            )
+        on_floor(
+            p.level,
+            Point(p.x, p.y),
+            f"poi {p.code}",
+            N_("%(kind)s %(code)s lies outside level %(level)d"),
+            kind=p.kind.value,
+            code=p.code,
+        )
     connectors = plan.connectors()
     for name, stops in connectors.items():
         if len({p.level for p in stops}) < 2:
