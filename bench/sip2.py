@@ -19,7 +19,9 @@ SIP2: the checkout and check-in services called in-process, one thread, one tran
 call with the event publishing a message does, so the ratio says what the protocol, the
 socket and the thread pool add. ``messages_per_s_for_mean_10ms`` is Little's law: kiosks
 that send again as soon as they are answered wait on average kiosks / rate, so the p95 goal
-needs at least that rate. On PostgreSQL the raw engine is measured too: pgbench sends what a
+needs at least that rate. A second run has the kiosks keep to half that rate between them
+(``--paced-rate``), each message timed from when it was due: what a reader at a kiosk waits
+when the server is busy but not saturated. On PostgreSQL the raw engine is measured too: pgbench sends what a
 kiosk's loan and return send (bench/sip2_cycle.pgbench, checked against a live server) from
 as many connections as there were kiosks.
 """
@@ -228,41 +230,93 @@ class Connection:
         answer = await self.reader.readuntil(b"\r")
         return answer, time.perf_counter() - t0
 
-    async def pairs(self, until: float, rtts: list[float], errors: list[str]) -> int:
-        """Checkout then check-in of the kiosk's copies in turn, one message at a time."""
+    async def pairs(
+        self,
+        until: float,
+        rtts: list[float],
+        errors: list[str],
+        *,
+        every: float | None = None,
+        first_at: float = 0.0,
+    ) -> int:
+        """Checkout then check-in of the kiosk's copies in turn, one message at a time: each
+        as soon as the last is answered, or (``every``) on a schedule of one message every
+        so many seconds from ``first_at``, timed from when it was due, so that a message
+        sent late because the previous one was slow counts its wait too."""
         done, i, k, date = 0, 0, self.k, self.date
+        due = first_at
+        bodies = (
+            lambda b: f"11NN{date}{' ' * 18}AOcentral|AA{k.card}|AB{b}|AC|",
+            lambda b: f"09N{date}{date}APbench|AOcentral|AB{b}|AC|",
+        )
         while time.perf_counter() < until:
             barcode = k.barcodes[i % len(k.barcodes)]
             i += 1
-            out, t_out = await self.ask(f"11NN{date}{' ' * 18}AOcentral|AA{k.card}|AB{barcode}|AC|")
-            back, t_back = await self.ask(f"09N{date}{date}APbench|AOcentral|AB{barcode}|AC|")
-            rtts += (t_out, t_back)
-            for answer, ok in ((out, b"121"), (back, b"101")):
+            for body, ok in zip(bodies, (b"121", b"101"), strict=True):
+                if every is not None:
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                answer, rtt = await self.ask(body(barcode))
+                if every is not None:
+                    rtt = time.perf_counter() - due
+                    due += every
+                rtts.append(rtt)
                 if not answer.startswith(ok):
                     errors.append(answer[:60].decode(errors="replace"))
-            done += 2
+                done += 1
         return done
 
     def close(self) -> None:
         self.writer.close()
 
 
+@dataclass
+class Run:
+    messages: int
+    rtts: list[float]
+    errors: list[str]
+    elapsed: float
+
+
 async def load(
-    port: int, kiosks: list[Kiosk], seconds: float, warmup: float
-) -> tuple[int, list[float], list[str], float]:
+    port: int, kiosks: list[Kiosk], seconds: float, warmup: float, paced: float | None
+) -> tuple[Run, Run | None]:
     """All kiosks log in first; then a warm-up (pools, caches, the first index commits);
-    then the measured run."""
+    then the measured run, each kiosk sending as soon as it is answered. With ``paced``
+    (messages per second for all kiosks together; 0 for half the rate just measured), a
+    second run where the kiosks keep to that rate between them, as kiosks serving readers
+    do: the round trip then says what a reader waits at that load, not at saturation."""
     conns = [Connection(k) for k in kiosks]
     for c in conns:
         await c.open(port)
     try:
         scratch: list[float] = []
         await asyncio.gather(*(c.pairs(time.perf_counter() + warmup, scratch, []) for c in conns))
-        rtts: list[float] = []
-        errors: list[str] = []
+        full = Run(0, [], [], 0.0)
         start = time.perf_counter()
-        counts = await asyncio.gather(*(c.pairs(start + seconds, rtts, errors) for c in conns))
-        return sum(counts), rtts, errors, time.perf_counter() - start
+        counts = await asyncio.gather(
+            *(c.pairs(start + seconds, full.rtts, full.errors) for c in conns)
+        )
+        full.messages, full.elapsed = sum(counts), time.perf_counter() - start
+        if paced is None:
+            return full, None
+        rate = paced or full.messages / full.elapsed / 2
+        every = len(conns) / rate  # each kiosk's interval
+        at = Run(0, [], [], 0.0)
+        start = time.perf_counter() + 0.5
+        counts = await asyncio.gather(
+            *(
+                c.pairs(
+                    start + seconds,
+                    at.rtts,
+                    at.errors,
+                    every=every,
+                    first_at=start + every * n / len(conns),
+                )
+                for n, c in enumerate(conns)
+            )
+        )
+        at.messages, at.elapsed = sum(counts), time.perf_counter() - start
+        return full, at
     finally:
         for c in conns:
             c.close()
@@ -396,7 +450,12 @@ def raw_engine(url: str, kiosks: list[Kiosk], unit_id: int, seconds: float) -> d
 
 
 def run_backend(
-    backend: Backend, seconds: float, clients: int, peer_cycles: int, processes: int
+    backend: Backend,
+    seconds: float,
+    clients: int,
+    peer_cycles: int,
+    processes: int,
+    paced: float | None,
 ) -> dict[str, float]:
     global _backend
     _backend = backend.name
@@ -420,13 +479,14 @@ def run_backend(
     )
     try:
         wait_port(port, proc)
-        messages, rtts, errors, elapsed = asyncio.run(load(port, kiosks, seconds, 2.0))
+        full, at_pace = asyncio.run(load(port, kiosks, seconds, 2.0, paced))
     finally:
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+    messages, rtts, errors, elapsed = full.messages, full.rtts, full.errors, full.elapsed
     if not rtts:
         raise RuntimeError("no message was answered")
     rate = messages / elapsed
@@ -444,6 +504,18 @@ def run_backend(
     emit("round_trip_p95_ms", p95, "ms", goal=10, better="lower", n=len(rtts))
     emit("round_trip_p50_ms", pct(rtts, 50) * 1000, "ms", n=len(rtts))
     emit("errors", len(errors), "messages", goal=0, better="lower")
+    paced_out: dict[str, float] = {}
+    if at_pace is not None and at_pace.rtts:
+        paced_out = {
+            "paced_rate": at_pace.messages / at_pace.elapsed,
+            "paced_p95": pct(at_pace.rtts, 95) * 1000,
+        }
+        note = "the kiosks keep to a rate between them; timed from when each message was due"
+        emit("paced_messages_per_s", paced_out["paced_rate"], "messages/s", note=note)
+        emit("paced_round_trip_p95_ms", paced_out["paced_p95"], "ms", n=len(at_pace.rtts))
+        emit("paced_round_trip_p50_ms", pct(at_pace.rtts, 50) * 1000, "ms")
+        emit("paced_errors", len(at_pace.errors), "messages", goal=0, better="lower")
+        errors = errors + at_pace.errors
     # Little's law: kiosks that send again as soon as they are answered wait on average
     # kiosks / messages-per-second; a p95 of 10 ms needs at least this rate.
     emit(
@@ -464,7 +536,14 @@ def run_backend(
             emit("ratio_vs_raw_engine_rate", rate / raw["raw_rate"], "x", better="higher")
     if errors:
         print(f"  first errors: {errors[:3]}", file=sys.stderr)
-    return {"rate": rate, "p95": p95, "errors": len(errors), "peer_ms": per_msg * 1000, **raw}
+    return {
+        "rate": rate,
+        "p95": p95,
+        "errors": len(errors),
+        "peer_ms": per_msg * 1000,
+        **raw,
+        **paced_out,
+    }
 
 
 def main() -> int:
@@ -478,6 +557,13 @@ def main() -> int:
         type=int,
         help="server processes (default: 2 on PostgreSQL, 1 on SQLite, where a second "
         "process only queues for the same write lock)",
+    )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=0.0,
+        help="messages/s of the second, paced run (default 0: half the rate of the first; "
+        "negative: no paced run)",
     )
     args = parser.parse_args()
     seconds = args.seconds or (5.0 if args.quick else 20.0)
@@ -499,13 +585,21 @@ def main() -> int:
         backend = sqlite_backend() if name == "sqlite" else postgres_backend()
         try:
             processes = args.processes or (2 if name == "postgresql" else 1)
-            r = run_backend(backend, seconds, args.clients, 50 if args.quick else 200, processes)
+            paced = None if args.paced_rate < 0 else args.paced_rate
+            r = run_backend(
+                backend, seconds, args.clients, 50 if args.quick else 200, processes, paced
+            )
             print(
                 f"{name} ({processes} server processes): {r['rate']:.0f} messages/s, "
                 f"p95 {r['p95']:.1f} ms, "
                 f"{r['errors']} errors; in-process {r['peer_ms']:.2f} ms/message",
                 file=sys.stderr,
             )
+            if "paced_rate" in r:
+                print(
+                    f"  paced at {r['paced_rate']:.0f} messages/s: p95 {r['paced_p95']:.1f} ms",
+                    file=sys.stderr,
+                )
             if "raw_rate" in r:
                 same = "the same" if r["raw_matches"] else "NOT the same"
                 print(
