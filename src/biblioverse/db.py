@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import select as _select
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -80,6 +82,51 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+class WriterQueue:
+    """SQLite's writers of one process, in the order they asked. SQLite lets one writer in
+    at a time; a thread that finds the lock taken sleeps and tries again (1, 2, 5 ... then
+    100 ms at a time), and under load one thread can lose again and again while others
+    come and go: kiosks at a third of the server's rate waited more than a second in one
+    message of twenty (`bench/sip2.py --paced-rate`). Threads queued here are let in one
+    after the other, without sleeping, as each writer gives its connection back to the pool
+    (after its COMMIT: let in at the commit event, which comes before it, the next writer
+    found the lock still taken and slept). Between processes SQLite's own waiting still
+    applies. A thread that waits longer than ``timeout`` goes on to SQLite's lock as before
+    (a thread that already holds a write transaction and opens a second one would
+    otherwise wait for itself)."""
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Event] = deque()
+
+    def enter(self) -> bool:
+        with self._lock:
+            if not self._held:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(self.timeout):
+            return True
+        with self._lock:
+            if turn.is_set():  # let in just as the wait ended
+                return True
+            self._waiting.remove(turn)
+            return False
+
+    def leave(self) -> None:
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()  # the next writer's turn; still held
+            else:
+                self._held = False
+
+
+_IN_QUEUE = "biblioverse.writer_queue"
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     # orjson for JSON columns: json.dumps was an eighth of a large import's time.
     kwargs.setdefault("json_serializer", _json_dumps)
@@ -105,13 +152,37 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA cache_size=-65536")
             cur.close()
 
+        writers = WriterQueue()
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # A read-only unit of work (a catalogue search) must not queue behind writers.
             if conn.get_execution_options().get(READ_ONLY):
                 conn.exec_driver_sql("BEGIN")
-            else:
+                return
+            if not conn.info.get(_IN_QUEUE) and writers.enter():
+                conn.info[_IN_QUEUE] = True
+            try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _let_next_writer_in(conn.info)
+                raise
+
+        def _let_next_writer_in(info: dict[Any, Any]) -> None:
+            if info.pop(_IN_QUEUE, False):
+                writers.leave()
+
+        # The next writer is let in when this one's connection goes back to the pool (a
+        # session gives it back when its transaction ends) or the pool drops it.
+        @event.listens_for(engine.pool, "checkin")
+        def _given_back(_dbapi: Any, record: Any) -> None:
+            if record is not None:
+                _let_next_writer_in(record.info)
+
+        @event.listens_for(engine.pool, "invalidate")
+        def _dropped(_dbapi: Any, record: Any, _exc: Any) -> None:
+            if record is not None:
+                _let_next_writer_in(record.info)
 
         return engine
     engine = create_engine(url, **kwargs)
