@@ -41,7 +41,7 @@ def test_writers_are_let_in_in_the_order_they_asked() -> None:
 def test_a_writer_that_waited_too_long_goes_on_and_leaves_the_queue_working() -> None:
     q = WriterQueue(timeout=0.2)
     assert q.enter()
-    assert q.enter() is False  # the holder asks again: it does not wait for itself
+    assert q.enter() is False  # the holder asks again: it waits till the timeout, not for ever
     got: list[bool] = []
     t = _start(lambda: got.append(q.enter()))
     q.leave()
