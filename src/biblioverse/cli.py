@@ -92,29 +92,21 @@ def _upgrade_index(settings: Settings) -> None:
         console.print(f"search index rebuilt for this version: {_rebuild_index(settings)} records")
 
 
-def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
-    import copy
-
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
-
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["biblioverse"] = {"handlers": ["default"], "level": "INFO"}
+def _serve(settings: Settings, host: str, port: int, workers: int, *, replace: bool) -> None:
+    """``replace``: this process becomes the server (``serve``), shedding the command
+    line's modules; the demo keeps its process, which stops its SIP2 server and simulator
+    when the web server ends."""
+    import sys
 
     os.environ["BIBLIOVERSE_DATA_DIR"] = str(settings.data_dir)
-    uvicorn.run(
-        "biblioverse.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        proxy_headers=True,
-        # uvicorn's access log prints raw paths, which can carry card numbers; the app
-        # logs each request by its route template instead.
-        access_log=False,
-        log_config=log_config,
-        log_level="info",
-    )
+    if replace:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        args = [sys.executable, "-m", "biblioverse.supervise", host, str(port), str(workers)]
+        os.execv(sys.executable, args)  # noqa: S606 (a fixed argument list, no shell)
+    from biblioverse import supervise
+
+    supervise.run(host, port, workers)
 
 
 @app.command()
@@ -125,7 +117,7 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """Serve the web app and API (run `db upgrade` first)."""
-    _serve(_settings(data_dir), host, port, workers)
+    _serve(_settings(data_dir), host, port, workers, replace=True)
 
 
 @app.command()
@@ -180,7 +172,7 @@ def demo(
         console.print(f"smart shelves and sensors simulated over {mqtt_url}")
     else:
         console.print("[yellow]no MQTT broker: the smart shelves stay still[/yellow]")
-    _serve(settings, host, port, 1)
+    _serve(settings, host, port, 1, replace=False)
 
 
 def _broker_answers(url: str) -> bool:

@@ -12,12 +12,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field, fields
-
-from pymarc import Field, Indicators, Record, Subfield
+from typing import TYPE_CHECKING
 
 from biblioverse.catalog import rules
 from biblioverse.errors import FieldError
 from biblioverse.i18n import N_
+from biblioverse.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pymarc
+    from pymarc import Field, Record
+else:
+    pymarc = lazy_module("pymarc")  # with the first edit (see biblioverse.lazy)
 
 LANGUAGE = re.compile(r"[a-z]{3}")
 
@@ -107,7 +113,9 @@ def _drop(record: Record, *tags: str) -> None:
 
 
 def _data_field(tag: str, ind: str, pairs: list[tuple[str, str]]) -> Field:
-    return Field(tag, Indicators(ind[0], ind[1]), [Subfield(c, v) for c, v in pairs if v])
+    return pymarc.Field(
+        tag, pymarc.Indicators(ind[0], ind[1]), [pymarc.Subfield(c, v) for c, v in pairs if v]
+    )
 
 
 def _set_008(record: Record, *, at: dt.datetime, year: int | None, language: str) -> None:
@@ -123,7 +131,7 @@ def _set_008(record: Record, *, at: dt.datetime, year: int | None, language: str
     if current is not None:
         current.data = value
     else:
-        record.add_ordered_field(Field(tag="008", data=value))
+        record.add_ordered_field(pymarc.Field(tag="008", data=value))
 
 
 def apply_form(
@@ -139,7 +147,7 @@ def apply_form(
     (None for a new record): only groups whose value changed are rewritten."""
     new = record is None
     if record is None:
-        record = Record(leader="00000nam a2200000 i 4500", force_utf8=True)
+        record = pymarc.Record(leader="00000nam a2200000 i 4500", force_utf8=True)
     record.leader.coding_scheme = "a"  # saved as UTF-8 from now on
     old = before or RecordForm()
 
@@ -148,8 +156,8 @@ def apply_form(
 
     if control_number and (new or not record.get("001")):
         _drop(record, "001", "003")
-        record.add_ordered_field(Field(tag="001", data=control_number))
-        record.add_ordered_field(Field(tag="003", data=organisation))
+        record.add_ordered_field(pymarc.Field(tag="001", data=control_number))
+        record.add_ordered_field(pymarc.Field(tag="003", data=organisation))
     if changed("year", "language"):
         _set_008(record, at=at, year=form.year, language=form.language)
     if changed("isbns"):
@@ -219,4 +227,4 @@ def apply_form(
 def stamp_005(record: Record, at: dt.datetime) -> None:
     """005, date and time of the latest transaction."""
     _drop(record, "005")
-    record.add_ordered_field(Field(tag="005", data=at.strftime("%Y%m%d%H%M%S.0")))
+    record.add_ordered_field(pymarc.Field(tag="005", data=at.strftime("%Y%m%d%H%M%S.0")))

@@ -14,9 +14,17 @@ import warnings as warnings_module
 import xml.sax
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pymarc
-from pymarc.marcxml import XmlHandler
+from biblioverse.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import pymarc
+    from pymarc import marcxml
+else:
+    # loaded by the first import, export or edit, not by every web worker (see lazy)
+    pymarc = lazy_module("pymarc")
+    marcxml = lazy_module("pymarc.marcxml")
 
 RECORD_TERMINATOR = 0x1D
 
@@ -213,22 +221,13 @@ def read_iso2709(data: bytes) -> Iterator[ReadRecord]:
         yield read_piece(piece)
 
 
-class _Collector(XmlHandler):
-    def __init__(self) -> None:
-        super().__init__(strict=False, normalize_form=None)
-        self.found: list[pymarc.Record] = []
-
-    def process_record(self, record: pymarc.Record) -> None:
-        self.found.append(record)
-
-
 def read_marcxml(data: bytes) -> tuple[list[ReadRecord], str | None]:
     """All records of a MARCXML file, and the XML error that stopped the reading, if any
     (records before the error are kept)."""
-    handler = _Collector()
+    handler = marcxml.XmlHandler(strict=False, normalize_form=None)  # keeps what it reads
     error = None
     try:
-        pymarc.marcxml.parse_xml(io.BytesIO(data), handler)
+        marcxml.parse_xml(io.BytesIO(data), handler)
     except xml.sax.SAXParseException as exc:
         error = (
             f"XML error at line {exc.getLineNumber()}, column {exc.getColumnNumber()}: "
@@ -237,7 +236,7 @@ def read_marcxml(data: bytes) -> tuple[list[ReadRecord], str | None]:
     except Exception as exc:
         error = f"cannot read the XML: {exc}"
     out = []
-    for i, record in enumerate(handler.found, start=1):
+    for i, record in enumerate(handler.records, start=1):
         try:
             record.leader.coding_scheme = "a"  # MARCXML is Unicode
             raw = record.as_marc()

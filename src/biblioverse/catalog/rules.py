@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from pymarc import Field, Record
+if TYPE_CHECKING:
+    from pymarc import Field, Record
 
 
 class ItemType(StrEnum):

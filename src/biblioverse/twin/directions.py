@@ -10,14 +10,19 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel.support import NullTranslations
-from shapely.geometry import LineString
 
 from biblioverse.i18n import N_
+from biblioverse.lazy import lazy_module
 from biblioverse.twin.navigation import Place, Route
 from biblioverse.twin.rules import Plan
+
+if TYPE_CHECKING:
+    import shapely
+else:
+    shapely = lazy_module("shapely")  # loaded with the first route
 
 SIMPLIFY = 0.6  # metres: wiggles smaller than this are not worth a word
 SHORT = 1.5  # metres: a walk this short is told as part of the turn after it
@@ -136,7 +141,7 @@ def describe(
             heading = None
         pts = leg.points
         if len(pts) >= 2:
-            pts = [(c[0], c[1]) for c in LineString(pts).simplify(SIMPLIFY).coords]
+            pts = [(c[0], c[1]) for c in shapely.LineString(pts).simplify(SIMPLIFY).coords]
         carried = 0.0
         for k, ((ax, ay), (bx, by)) in enumerate(itertools.pairwise(pts)):
             d = (bx - ax, by - ay)

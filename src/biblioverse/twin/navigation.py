@@ -17,15 +17,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import shapely
-from shapely.geometry import Point, Polygon
-from shapely.ops import nearest_points, unary_union
-
+from biblioverse.lazy import lazy_module
 from biblioverse.twin.rules import CONNECTORS, Plan, PoiKind
 
 if TYPE_CHECKING:
     import networkx as nx
+    import numpy as np
+    import shapely
+    from shapely import ops as shapely_ops
+else:
+    # loaded with the first plan (see biblioverse.lazy)
+    np = lazy_module("numpy")
+    shapely = lazy_module("shapely")
+    shapely_ops = lazy_module("shapely.ops")
 
 CLEARANCE = 0.35  # half the width a wheelchair needs
 EPS = 0.05  # corners stand this far off the grown obstacles
@@ -129,12 +133,14 @@ class Navigator:
                 if w.level == level
             ]
             inner = floor.outline.buffer(-CLEARANCE, join_style="mitre")
-            blocked = unary_union(grown) if grown else Polygon()
+            blocked = shapely.union_all(grown) if grown else shapely.Polygon()
             free = inner.difference(blocked)
             shapely.prepare(free)
             rings = [g.buffer(EPS, join_style="mitre") for g in grown]
             rings.append(floor.outline.buffer(-(CLEARANCE + EPS), join_style="mitre"))
-            found = [c for g in rings for c in _corners(g) if free.contains(Point(c[0], c[1]))]
+            found = [
+                c for g in rings for c in _corners(g) if free.contains(shapely.Point(c[0], c[1]))
+            ]
             ids = np.array([self._node(level, c[0], c[1]) for c in found], dtype=np.int64)
             arr = np.array(found, dtype=float).reshape(-1, 6)
             self.floors[level] = _FloorSpace(free, ids, arr[:, 0:2], arr[:, 2:4], arr[:, 4:6])
@@ -150,7 +156,7 @@ class Navigator:
             sides: dict[str, int] = {}
             for side in s.side_names:
                 x, y = s.face_point(side, CLEARANCE + EPS)
-                if self.floors[s.level].free.contains(Point(x, y)):
+                if self.floors[s.level].free.contains(shapely.Point(x, y)):
                     n = self._node(s.level, x, y)
                     sides[side] = n
                     self._join(n)
@@ -281,12 +287,12 @@ class Navigator:
         space = self.floors.get(level)
         if space is None:
             return None
-        p = Point(x, y)
+        p = shapely.Point(x, y)
         if space.free.contains(p):
             return x, y
         if space.free.is_empty:
             return None
-        near = nearest_points(space.free, p)[0]
+        near = shapely_ops.nearest_points(space.free, p)[0]
         if near.distance(p) > SNAP:
             return None
         # step just inside: the nearest point lies on the edge

@@ -12,14 +12,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
-
-import shapely
-from shapely import affinity
-from shapely.geometry import LineString, Point, Polygon, box, mapping, shape
+from typing import TYPE_CHECKING, Any
 
 from biblioverse.errors import FieldError, ValidationFailed
 from biblioverse.i18n import N_
+from biblioverse.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import shapely
+    from shapely.geometry import LineString, Polygon
+else:
+    shapely = lazy_module("shapely")  # with numpy, loaded with the first plan
 
 FORMAT_VERSION = 1
 MAX_FEATURES = 20_000
@@ -105,9 +108,9 @@ class ShelfPlace:
 
     @property
     def footprint(self) -> Polygon:
-        rect = box(-self.length / 2, -self.depth / 2, self.length / 2, self.depth / 2)
-        return affinity.translate(
-            affinity.rotate(rect, self.orientation, origin=(0, 0)), self.x, self.y
+        rect = shapely.box(-self.length / 2, -self.depth / 2, self.length / 2, self.depth / 2)
+        return shapely.affinity.translate(
+            shapely.affinity.rotate(rect, self.orientation, origin=(0, 0)), self.x, self.y
         )
 
     def normal(self, side: str) -> tuple[float, float]:
@@ -281,7 +284,7 @@ class _Reader:
             )
             return None
         try:
-            geom = shape(geo)
+            geom = shapely.geometry.shape(geo)
         except (ValueError, TypeError, AttributeError, IndexError, shapely.errors.GEOSException):
             self.fail(f"{where}.geometry", "invalid", N_("the coordinates are not a valid shape"))
             return None
@@ -515,7 +518,7 @@ def check_layout(plan: Plan) -> None:
     for p in plan.pois:
         on_floor(
             p.level,
-            Point(p.x, p.y),
+            shapely.Point(p.x, p.y),
             f"poi {p.code}",
             N_("%(kind)s %(code)s lies outside level %(level)d"),
             kind=p.kind.value,
@@ -561,7 +564,7 @@ def check_layout(plan: Plan) -> None:
 
 
 def _feature(geom: Any, props: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "Feature", "geometry": mapping(geom), "properties": props}
+    return {"type": "Feature", "geometry": shapely.geometry.mapping(geom), "properties": props}
 
 
 def _round(geom: Any) -> Any:
@@ -624,7 +627,7 @@ def to_geojson(
         )
         if rng:
             props["scheme"], props["first_call"], props["last_call"] = rng
-        out.append(_feature(Point(round(s.x, 3), round(s.y, 3)), props))
+        out.append(_feature(shapely.Point(round(s.x, 3), round(s.y, 3)), props))
     for p in plan.pois:
         props = {
             "kind": "poi",
@@ -636,7 +639,7 @@ def to_geojson(
         }
         if p.connector:
             props["connector"] = p.connector
-        out.append(_feature(Point(round(p.x, 3), round(p.y, 3)), props))
+        out.append(_feature(shapely.Point(round(p.x, 3), round(p.y, 3)), props))
     doc: dict[str, Any] = {"type": "FeatureCollection", "features": out}
     doc["biblioverse"] = {"version": FORMAT_VERSION, "units": "m"}
     if plan.anchor:
