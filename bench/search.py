@@ -5,7 +5,9 @@
 
 Needs `make loc-data`. Prints one JSON object per line (see DESIGN.md). The raw engine is the
 same tantivy index queried in-process with the same parsed queries and facet aggregation, so
-the ratio is what the HTTP API, the holdings look-up and the JSON cost on top of tantivy.
+the ratio is what the HTTP API, the holdings look-up and the JSON cost on top of tantivy. It is
+taken under the same load on both sides (ADR 0020): the API with one client against the engine
+one query at a time, and the API with 8 clients against the engine from 8 threads.
 """
 
 from __future__ import annotations
@@ -121,12 +123,13 @@ def query_paths() -> list[str]:
     ]
 
 
-def run_wrk(base: str, seconds: int) -> dict[str, Any]:
-    """8 connections from wrk (C, outside Python): the server is what is measured."""
+def run_wrk(base: str, seconds: int, connections: int = 8) -> dict[str, Any]:
+    """Connections from wrk (C, outside Python): the server is what is measured."""
     script = Path(tempfile.mkdtemp()) / "search.lua"
     script.write_text(WRK_SCRIPT % ", ".join(f'"{p}"' for p in query_paths()))
+    threads = min(2, connections)
     out = subprocess.run(
-        ["wrk", "-t2", "-c8", f"-d{seconds}s", "-s", str(script), base],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), base],
         capture_output=True,
         text=True,
         check=True,
@@ -143,8 +146,8 @@ def run_wrk(base: str, seconds: int) -> dict[str, Any]:
     }
 
 
-def run_httpx(base: str, requests: int) -> dict[str, Any]:
-    """Fallback without wrk: 8 httpx clients in threads (they share the GIL and the CPU)."""
+def run_httpx(base: str, requests: int, clients: int = 8) -> dict[str, Any]:
+    """Fallback without wrk: httpx clients in threads (they share the GIL and the CPU)."""
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -153,14 +156,14 @@ def run_httpx(base: str, requests: int) -> dict[str, Any]:
     def client(k: int) -> None:
         nonlocal errors
         with httpx.Client(timeout=30) as c:
-            for i in range(requests // 8):
+            for i in range(requests // clients):
                 t = time.perf_counter()
                 r = c.get(base + paths[(i + k) % len(paths)])
                 with lock:
                     latencies.append((time.perf_counter() - t) * 1000)
                     errors += r.status_code != 200
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
     t0 = time.perf_counter()
     for th in threads:
         th.start()
@@ -306,16 +309,18 @@ def main() -> int:
                 warm.get(f"{base}/api/v1/catalog/search", params={"q": text, **filters})
         if shutil.which("wrk"):
             stats = run_wrk(base, args.seconds)
+            alone = run_wrk(base, max(5, args.seconds // 4), connections=1)
         else:
             stats = run_httpx(base, args.requests)
+            alone = run_httpx(base, max(200, args.requests // 4), clients=1)
         rss_kb, pss_kb = tree_memory_kb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=10)
         if not args.reuse:
             shutil.rmtree(work, ignore_errors=True)  # 650 MB at 250,000 records
-    if stats["errors"]:
-        print(f"{stats['errors']} requests failed", file=sys.stderr)
+    if stats["errors"] or alone["errors"]:
+        print(f"{stats['errors'] + alone['errors']} requests failed", file=sys.stderr)
         return 1
     api_p95, raw_p95, raw8_p95 = stats["p95"], p95(raw), p95(raw8)
     emit(
@@ -332,9 +337,21 @@ def main() -> int:
     )
     emit("query_p50_ms", stats["p50"], "ms", n=stats["n"])
     emit("queries_per_s", stats["qps"], "queries/s", clients=8)
+    emit("query_p95_ms_one_client", alone["p95"], "ms", n=alone["n"], clients=1)
     emit("raw_tantivy_query_p95_ms", raw_p95, "ms", n=len(raw), threads=1)
     emit("raw_tantivy_8_threads_p95_ms", raw8_p95, "ms", n=len(raw8), threads=8)
-    emit("ratio_vs_raw_tantivy", api_p95 / raw_p95, "x", goal=2.0, better="lower", raw="1 thread")
+    # Each ratio puts the API beside the engine under the same load: one query at a time
+    # on both, and 8 at once on both. The API under 8 clients against the engine alone one
+    # at a time is reported too, without a goal: on 2 cores 8 queries at once wait for
+    # each other, so that figure measures the queueing, whatever the server (ADR 0020).
+    emit(
+        "ratio_vs_raw_tantivy",
+        alone["p95"] / raw_p95,
+        "x",
+        goal=2.0,
+        better="lower",
+        raw="1 thread; the API with 1 client",
+    )
     emit(
         "ratio_vs_raw_tantivy_same_load",
         api_p95 / raw8_p95,
@@ -342,6 +359,13 @@ def main() -> int:
         goal=2.0,
         better="lower",
         raw="8 threads, as many as the API's clients",
+    )
+    emit(
+        "ratio_8_clients_vs_raw_one_at_a_time",
+        api_p95 / raw_p95,
+        "x",
+        raw="1 thread; the API with 8 clients",
+        note="includes 8 queries queueing for 2 cores",
     )
     emit(
         "server_rss_mb",
