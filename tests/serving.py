@@ -29,13 +29,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(data_dir: Path, *, timeout_s: float = 15) -> Iterator[str]:
+def served(data_dir: Path, *, timeout_s: float = 15, cwd: Path | None = None) -> Iterator[str]:
     """Serve the data folder on a free port until the block ends; yields the base URL."""
     port = free_port()
     log_path = data_dir / "server.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port)], env=cli_env(data_dir), stdout=log, stderr=log
+            [str(BIN), "serve", "--port", str(port)],
+            env=cli_env(data_dir),
+            stdout=log,
+            stderr=log,
+            cwd=cwd,
         )
         url = f"http://127.0.0.1:{port}"
         try:

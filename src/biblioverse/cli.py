@@ -102,7 +102,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int, *, replace: b
     if replace:
         sys.stdout.flush()
         sys.stderr.flush()
-        args = [sys.executable, "-m", "biblioverse.supervise", host, str(port), str(workers)]
+        # -P: `python -m` would put the working folder first on the path, where a stray
+        # uvicorn.py could stand in for the real one
+        args = [sys.executable, "-P", "-m", "biblioverse.supervise", host, str(port), str(workers)]
         os.execv(sys.executable, args)  # noqa: S606 (a fixed argument list, no shell)
     from biblioverse import supervise
 

@@ -17,6 +17,10 @@ class LazyModule:
         self._name = name
 
     def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") or attr == "_name":
+            # copy and pickle look for dunder hooks on an instance made without __init__:
+            # answer as a plain object would instead of importing (or recursing on _name)
+            raise AttributeError(attr)
         # import_module holds the import lock, so two threads asking first load it once
         value = getattr(importlib.import_module(self._name), attr)
         # a module's attributes do not change: later reads skip this method altogether
@@ -25,6 +29,9 @@ class LazyModule:
 
     def __repr__(self) -> str:
         return f"<lazy module {self._name!r}>"
+
+    def __reduce__(self) -> tuple[type[LazyModule], tuple[str]]:
+        return LazyModule, (self._name,)
 
 
 def lazy_module(name: str) -> Any:

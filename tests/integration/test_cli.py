@@ -123,6 +123,17 @@ def test_create_admin_on_a_fresh_database(tmp_path: Path) -> None:
     assert con.execute("SELECT username FROM staff_users").fetchall() == [("chief",)]
 
 
+def test_serve_started_from_a_folder_with_a_stray_module_still_serves(tmp_path: Path) -> None:
+    # `serve` becomes `python -m biblioverse.supervise`; the folder it is started from must
+    # not be searched first for modules, or this uvicorn.py would stop it
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    (folder / "uvicorn.py").write_text("raise SystemExit(3)\n")
+    assert run("db", "upgrade", data_dir=tmp_path / "data").returncode == 0
+    with served(tmp_path / "data", cwd=folder) as url:
+        assert httpx.get(f"{url}/health").json()["status"] == "ok"
+
+
 @pytest.fixture()
 def two_servers(tmp_path: Path) -> Iterator[list[str]]:
     for name in ("a", "b"):

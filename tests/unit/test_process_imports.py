@@ -38,6 +38,19 @@ def test_a_lazy_module_is_imported_by_its_first_attribute() -> None:
     assert out.stdout.split() == ["False", "True", "True"]
 
 
+def test_a_lazy_module_copies_and_pickles_without_importing() -> None:
+    code = (
+        "import copy, pickle, sys\n"
+        "from biblioverse.lazy import lazy_module\n"
+        "wave = lazy_module('wave')\n"
+        "again = pickle.loads(pickle.dumps(wave))\n"
+        "copy.copy(wave), copy.deepcopy(wave)\n"
+        "print(repr(again), 'wave' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "<lazy module 'wave'> False"
+
+
 def test_the_serve_parent_loads_no_database_layer() -> None:
     # it only supervises the workers; alembic and SQLAlchemy were 22 MB of it
     assert loaded("biblioverse.cli", ("alembic", "sqlalchemy", "typer")) == {"typer"}
