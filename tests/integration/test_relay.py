@@ -74,3 +74,49 @@ def test_a_nudged_pass_publishes_more_than_one_batch(
         relay.stop()
     assert [p["n"] for p in seen] == list(range(8))
     assert _unpublished(engine) == 0
+
+
+def test_a_writer_goes_on_while_the_subscribers_run(session: Session, engine: Engine) -> None:
+    """The subscribers (a search index refresh and its commit) run with no write lock held:
+    on SQLite, whose one write lock covers the whole database, a pass that held it kept
+    every kiosk and desk waiting for the index."""
+    import threading
+
+    started, writer_done = threading.Event(), threading.Event()
+    waited: list[bool] = []
+
+    def slow_subscriber(_topic: str, _payload: dict[str, Any]) -> None:
+        started.set()
+        waited.append(writer_done.wait(10))
+
+    events.record(session, "test.relayed", {"n": 1}, at=factories.NOW)
+    session.commit()
+    relay = events.Relay(
+        make_session_factory(engine),
+        make_session_factory(engine, read_only=True),
+        {"test.relayed": [slow_subscriber]},
+        {},
+        interval=3600,
+    )
+    relay.start()
+
+    def write() -> None:
+        with make_session_factory(engine)() as other:
+            events.record(other, "test.elsewhere", {"n": 2}, at=factories.NOW)
+            other.commit()
+        writer_done.set()
+
+    try:
+        relay.nudge()
+        assert started.wait(10)
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(5)
+        went_on = not writer.is_alive()
+    finally:
+        writer_done.set()  # let the subscriber and a held-up writer finish either way
+        assert relay.drain(timeout=40)
+        relay.stop()
+    assert went_on, "the write waited for the subscriber"
+    assert waited == [True]
+    assert _unpublished(engine) == 0
