@@ -192,7 +192,9 @@ def publish_after_commit(
     """After a unit of work committed: publish its urgent events now (and the others too
     when no relay runs), or wake the relay to publish them a moment later, many at once."""
     kind = pending_kind(session)
-    if kind == "urgent" or (kind and relay is None):
+    if kind == "urgent" and relay is not None:
+        relay.publish_now()  # as a pass of the relay would: on SQLite with no lock held
+    elif kind == "urgent" or (kind and relay is None):
         dispatch_pending(session, handlers=handlers, merge=merge)
         session.commit()
     elif kind and relay is not None:
@@ -234,6 +236,11 @@ class Relay:
     def nudge(self) -> None:
         self._idle.clear()
         self._wake.set()
+
+    def publish_now(self) -> None:
+        """A pass in the calling thread, for events that must be published before a
+        request answers (a catalogue edit the cataloguer searches for next)."""
+        self._pass(look_first=False)
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until what was committed before the call is published (tests, shutdown)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -76,12 +77,14 @@ def test_a_nudged_pass_publishes_more_than_one_batch(
     assert _unpublished(engine) == 0
 
 
-def test_a_writer_goes_on_while_the_subscribers_run(session: Session, engine: Engine) -> None:
-    """The subscribers (a search index refresh and its commit) run with no write lock held:
+@pytest.mark.parametrize("how", ["nudged", "urgent"])
+def test_a_writer_goes_on_while_the_subscribers_run(
+    session: Session, engine: Engine, how: str
+) -> None:
+    """The subscribers (a search index refresh and its commit) run with no write lock held,
+    in the relay's thread after a nudge and in the request's own thread for an urgent event:
     on SQLite, whose one write lock covers the whole database, a pass that held it kept
     every kiosk and desk waiting for the index."""
-    import threading
-
     started, writer_done = threading.Event(), threading.Event()
     waited: list[bool] = []
 
@@ -89,16 +92,24 @@ def test_a_writer_goes_on_while_the_subscribers_run(session: Session, engine: En
         started.set()
         waited.append(writer_done.wait(10))
 
-    events.record(session, "test.relayed", {"n": 1}, at=factories.NOW)
-    session.commit()
+    handlers = {"test.relayed": [slow_subscriber]}
     relay = events.Relay(
         make_session_factory(engine),
         make_session_factory(engine, read_only=True),
-        {"test.relayed": [slow_subscriber]},
+        handlers,
         {},
         interval=3600,
     )
     relay.start()
+    events.record(session, "test.relayed", {"n": 1}, at=factories.NOW, urgent=how == "urgent")
+    session.commit()
+    if how == "urgent":  # the request publishes before it answers, in its own thread
+        publisher = threading.Thread(
+            target=events.publish_after_commit, args=(session, relay, handlers, {})
+        )
+        publisher.start()
+    else:
+        relay.nudge()
 
     def write() -> None:
         with make_session_factory(engine)() as other:
@@ -107,7 +118,6 @@ def test_a_writer_goes_on_while_the_subscribers_run(session: Session, engine: En
         writer_done.set()
 
     try:
-        relay.nudge()
         assert started.wait(10)
         writer = threading.Thread(target=write)
         writer.start()
@@ -115,6 +125,8 @@ def test_a_writer_goes_on_while_the_subscribers_run(session: Session, engine: En
         went_on = not writer.is_alive()
     finally:
         writer_done.set()  # let the subscriber and a held-up writer finish either way
+        if how == "urgent":
+            publisher.join(40)
         assert relay.drain(timeout=40)
         relay.stop()
     assert went_on, "the write waited for the subscriber"
