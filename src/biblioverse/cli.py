@@ -541,7 +541,8 @@ def circulation_daily(
 
 def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
     """Publish what the command recorded: the search index learns of new records (unless
-    the caller rebuilds the whole index anyway)."""
+    the caller rebuilds the whole index anyway). Only the index's events: the others wait
+    for the web app's relay, which has their subscribers."""
     from biblioverse import catalog, events
     from biblioverse.db import make_session_factory, transaction
 
@@ -550,7 +551,9 @@ def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
     index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
     handlers, merge = catalog.subscribers(read_factory, lambda: index)
     with transaction(factory) as session:
-        while events.dispatch_pending(session, handlers=handlers if reindex else {}, merge=merge):
+        while events.dispatch_pending(
+            session, handlers=handlers if reindex else {}, merge=merge, topics=set(handlers)
+        ):
             session.commit()
 
 

@@ -159,12 +159,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         def _begin(conn: Any, statement: str) -> None:
             # Straight to the driver: through exec_driver_sql (events, an execution context,
             # a cursor) the BEGIN of every unit of work was 8% of a SIP2 server's time. Its
-            # errors are raised as the rest of SQLAlchemy raises them.
+            # errors are raised as the rest of SQLAlchemy raises them; statement logging
+            # (echo) and cursor events do not see it.
             try:
                 conn.connection.driver_connection.execute(statement)
             except sqlite3.Error as exc:
                 raise sa_exc.DBAPIError.instance(
-                    statement, None, exc, sqlite3.Error, dialect=conn.dialect
+                    statement,
+                    None,
+                    exc,
+                    sqlite3.Error,
+                    connection_invalidated=conn.dialect.is_disconnect(exc, None, None),
+                    dialect=conn.dialect,
                 ) from exc
 
         @event.listens_for(engine, "begin")

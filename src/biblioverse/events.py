@@ -10,10 +10,13 @@ subscribe here too when several workers run.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import logging
+import os
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, cast
 
 from sqlalchemy import Integer, String, Table, bindparam, insert, select, update
@@ -125,20 +128,34 @@ _UNPUBLISHED = (
 )
 
 
+# A relay that serves only some topics (the SIP2 server's: the search index) takes only
+# those, and leaves the others to the web app's relay, which serves them all: taken and
+# marked by a relay without their subscribers, a building alarm's linkage never ran.
+_UNPUBLISHED_OF = _UNPUBLISHED.where(_OUTBOX.c.topic.in_(bindparam("topics", expanding=True)))
+
+
+def _unpublished(session: Session, limit: int, topics: Collection[str] | None) -> Sequence[Any]:
+    if topics is None:
+        return session.execute(_UNPUBLISHED, {"limit": limit}).all()
+    return session.execute(_UNPUBLISHED_OF, {"limit": limit, "topics": sorted(topics)}).all()
+
+
 def dispatch_pending(
     session: Session,
     *,
     limit: int = 500,
     handlers: Mapping[str, Sequence[Subscriber]] | None = None,
     merge: Mapping[str, Merger] | None = None,
+    topics: Collection[str] | None = None,
 ) -> int:
     """Publish committed events in order; returns how many were published. ``handlers`` are
     the app's own subscribers (an app's search index), beside the process-wide ones. The
     events of a topic in ``merge`` reach their subscribers as one event, its payload merged
-    from theirs (many record refreshes, one index commit)."""
+    from theirs (many record refreshes, one index commit). ``topics``: only events of these
+    (None: all)."""
     # Plain rows, not ORM objects: a relay pass under load takes hundreds of events, and
     # loading and flushing them as objects was most of the relay's time.
-    rows = session.execute(_UNPUBLISHED, {"limit": limit}).all()
+    rows = _unpublished(session, limit, topics)
     deliver_rows(rows, handlers=handlers, merge=merge)
     mark_published(session, [event.id for event in rows])
     return len(rows)
@@ -203,6 +220,9 @@ def publish_after_commit(
 
 RELAY_BATCH = 2000
 _ANY_UNPUBLISHED = select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).limit(1)
+_ANY_UNPUBLISHED_OF = _ANY_UNPUBLISHED.where(
+    OutboxEvent.topic.in_(bindparam("topics", expanding=True))
+)
 
 
 class Relay:
@@ -210,7 +230,9 @@ class Relay:
     commit (:meth:`nudge`) and every ``interval`` seconds in any case (events of a process
     that stopped, or of a command). While it works, requests go on committing, so under load
     each pass takes many events at once. An event is marked published only after its
-    subscribers ran: a crash means a second delivery, never a lost one."""
+    subscribers ran: a crash means a second delivery, never a lost one. ``topics``: the
+    events this relay takes (None: all; the web app's relay serves every topic, the SIP2
+    server's only the search index's)."""
 
     def __init__(
         self,
@@ -220,11 +242,17 @@ class Relay:
         merge: Mapping[str, Merger],
         *,
         interval: float = 1.0,
+        topics: Collection[str] | None = None,
     ) -> None:
         self._factory, self._handlers, self._merge = factory, handlers, merge
         self._read_factory = read_factory  # to look without taking SQLite's write lock
         self._interval = interval
-        self._one_write_lock: bool | None = None  # SQLite's; known at the first pass
+        self._topics = frozenset(topics) if topics is not None else None
+        # One pass at a time in this process (the relay's thread, a request publishing an
+        # urgent event); on SQLite, in every process of the database too (see _passing).
+        self._passing_here = threading.Lock()
+        self._sqlite_file: str | None = None  # known at the first pass
+        self._dialect = ""
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stop = False
@@ -239,7 +267,8 @@ class Relay:
 
     def publish_now(self) -> None:
         """A pass in the calling thread, for events that must be published before a
-        request answers (a catalogue edit the cataloguer searches for next)."""
+        request answers (a catalogue edit the cataloguer searches for next): it waits for
+        a pass under way in this process, which may be delivering them already."""
         self._pass(look_first=False)
 
     def drain(self, timeout: float = 10.0) -> bool:
@@ -256,45 +285,75 @@ class Relay:
         if self._thread.is_alive():
             log.warning("outbox relay still busy at shutdown; the outbox keeps what is left")
 
+    def _params(self, **values: Any) -> dict[str, Any]:
+        if self._topics is not None:
+            values["topics"] = sorted(self._topics)
+        return values
+
     def _pass(self, *, look_first: bool) -> None:
         """Publish what waits. ``look_first``: a pass on the timer first looks, in a reading
         session, whether anything waits (it seldom does), so that on SQLite it does not take
         the write lock for nothing; a pass after a nudge knows there is."""
         try:
-            if self._one_write_lock is None:
-                with self._read_factory() as peek:
-                    self._one_write_lock = peek.get_bind().dialect.name == "sqlite"
-            if self._one_write_lock:
-                self._pass_outside_the_lock()
-                return
-            if look_first:
-                with self._read_factory() as peek:
-                    waiting = peek.scalar(_ANY_UNPUBLISHED)
-                if waiting is None:
+            with self._passing_here:
+                if not self._dialect:
+                    with self._read_factory() as peek:
+                        url = peek.get_bind().engine.url
+                    self._dialect = url.get_backend_name()
+                    if self._dialect == "sqlite" and url.database not in (None, "", ":memory:"):
+                        self._sqlite_file = url.database
+                if self._dialect == "sqlite":
+                    with self._passing():
+                        self._pass_outside_the_lock()
                     return
-            with self._factory() as session:
-                while True:
-                    n = dispatch_pending(
-                        session, handlers=self._handlers, merge=self._merge, limit=RELAY_BATCH
-                    )
-                    session.commit()
-                    if n < RELAY_BATCH:  # all that was there: no second look for nothing
-                        break
+                if look_first:
+                    peek_q = _ANY_UNPUBLISHED if self._topics is None else _ANY_UNPUBLISHED_OF
+                    with self._read_factory() as peek:
+                        waiting = peek.scalar(peek_q, self._params())
+                    if waiting is None:
+                        return
+                with self._factory() as session:
+                    while True:
+                        n = dispatch_pending(
+                            session,
+                            handlers=self._handlers,
+                            merge=self._merge,
+                            limit=RELAY_BATCH,
+                            topics=self._topics,
+                        )
+                        session.commit()
+                        if n < RELAY_BATCH:  # all that was there: no second look for nothing
+                            break
         except Exception:  # the database went away: try again on the next pass
             log.exception("outbox relay pass failed")
+
+    @contextmanager
+    def _passing(self) -> Iterator[None]:
+        """On SQLite, one pass at a time among all processes of the database file (the web
+        workers, the SIP2 server): a lock file beside it, held with flock while a pass reads,
+        delivers and marks. Passes that overlapped handed every event over once per process,
+        each refreshing the index and queueing for its writer. Only relays wait here."""
+        if self._sqlite_file is None:
+            yield
+            return
+        fd = os.open(f"{self._sqlite_file}-relay.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing lets the lock go
 
     def _pass_outside_the_lock(self) -> None:
         """SQLite has one write lock for the whole database: a pass that held it while the
         subscribers ran (a search index refresh and its commit, tens of milliseconds) kept
         every kiosk and desk waiting. So the events are read in a snapshot, handed to the
         subscribers with no lock held, and marked published in a short write transaction
-        of their own. Two processes' passes may now hand the same events over twice, which
-        the subscribers allow (an index refresh reads the records as they are; a linkage
-        action is claimed before it is sent); none is lost, as before: an event is marked
-        only after its subscribers ran."""
+        of their own; passes take turns through a lock file instead (:meth:`_passing`). An
+        event is marked only after its subscribers ran."""
+        query = _UNPUBLISHED if self._topics is None else _UNPUBLISHED_OF
         while True:
             with self._read_factory() as peek:
-                rows = peek.execute(_UNPUBLISHED, {"limit": RELAY_BATCH}).all()
+                rows = peek.execute(query, self._params(limit=RELAY_BATCH)).all()
             if not rows:
                 return
             deliver_rows(rows, handlers=self._handlers, merge=self._merge)

@@ -123,12 +123,87 @@ def test_a_writer_goes_on_while_the_subscribers_run(
         writer.start()
         writer.join(5)
         went_on = not writer.is_alive()
+        # the request answers only once its urgent event was handed over
+        answered_early = how == "urgent" and not publisher.is_alive()
     finally:
         writer_done.set()  # let the subscriber and a held-up writer finish either way
         if how == "urgent":
             publisher.join(40)
-        assert relay.drain(timeout=40)
-        relay.stop()
+    drained = relay.drain(timeout=40)
+    relay.stop()
     assert went_on, "the write waited for the subscriber"
-    assert waited == [True]
+    assert not answered_early
+    assert drained and waited == [True]
+    assert _unpublished(engine) == 0
+
+
+def test_two_relays_hand_each_event_over_once(session: Session, engine: Engine) -> None:
+    """Two processes' relays (here two relays, each with its own lock file handle) take turns:
+    on SQLite through a lock file, on PostgreSQL by skipping the rows the other holds. Passes
+    that overlapped handed every event over once per relay."""
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def slow(_topic: str, payload: dict[str, Any]) -> None:
+        time.sleep(0.01)  # as an index refresh takes a while: passes would overlap
+        with lock:
+            seen.append(payload["n"])
+
+    relays = [
+        events.Relay(
+            make_session_factory(engine),
+            make_session_factory(engine, read_only=True),
+            {"test.relayed": [slow]},
+            {},
+            interval=0.02,
+        )
+        for _ in range(2)
+    ]
+    for r in relays:
+        r.start()
+    try:
+        for n in range(40):
+            events.record(session, "test.relayed", {"n": n}, at=factories.NOW)
+            session.commit()
+            for r in relays:
+                r.nudge()
+            time.sleep(0.005)
+        deadline = time.monotonic() + 20
+        while _unpublished(engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        for r in relays:
+            r.stop()
+    assert sorted(seen) == list(range(40))
+
+
+def test_a_relay_takes_only_the_topics_it_serves(session: Session, engine: Engine) -> None:
+    """The SIP2 server's relay serves the search index only: a building alarm's event is
+    left to the web app's relay, which has the linkage, instead of being marked published
+    with nobody told."""
+    index_seen: list[str] = []
+    linkage_seen: list[str] = []
+    events.record(session, "test.index", {"n": 1}, at=factories.NOW)
+    events.record(session, "test.alarm", {"n": 2}, at=factories.NOW)
+    session.commit()
+    narrow = events.Relay(
+        make_session_factory(engine),
+        make_session_factory(engine, read_only=True),
+        {"test.index": [lambda topic, _p: index_seen.append(topic)]},
+        {},
+        interval=3600,
+        topics={"test.index"},
+    )
+    narrow.publish_now()
+    assert index_seen == ["test.index"]
+    assert _unpublished(engine) == 1  # the alarm waits
+    everything = events.Relay(
+        make_session_factory(engine),
+        make_session_factory(engine, read_only=True),
+        {"test.alarm": [lambda topic, _p: linkage_seen.append(topic)]},
+        {},
+        interval=3600,
+    )
+    everything.publish_now()
+    assert linkage_seen == ["test.alarm"]
     assert _unpublished(engine) == 0

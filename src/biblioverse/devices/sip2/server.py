@@ -448,7 +448,9 @@ async def running(
     read_factory = make_session_factory(read_engine, read_only=True)
     index = catalog.TantivyIndex(index_dir)
     handlers, merge = catalog.subscribers(read_factory, lambda: index)
-    relay = events.Relay(factory, read_factory, handlers, merge)
+    # its events for the search index only: the others (a building alarm's) wait for the
+    # web app's relay, which has their subscribers
+    relay = events.Relay(factory, read_factory, handlers, merge, topics=set(handlers))
     relay.start()
     server = Sip2Server(
         factory,
