@@ -132,12 +132,22 @@ _UNPUBLISHED = (
 # those, and leaves the others to the web app's relay, which serves them all: taken and
 # marked by a relay without their subscribers, a building alarm's linkage never ran.
 _UNPUBLISHED_OF = _UNPUBLISHED.where(_OUTBOX.c.topic.in_(bindparam("topics", expanding=True)))
+_ANY_UNPUBLISHED = select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).limit(1)
+_ANY_UNPUBLISHED_OF = _ANY_UNPUBLISHED.where(
+    OutboxEvent.topic.in_(bindparam("topics", expanding=True))
+)
 
 
 def _unpublished(session: Session, limit: int, topics: Collection[str] | None) -> Sequence[Any]:
     if topics is None:
         return session.execute(_UNPUBLISHED, {"limit": limit}).all()
     return session.execute(_UNPUBLISHED_OF, {"limit": limit, "topics": sorted(topics)}).all()
+
+
+def _any_unpublished(session: Session, topics: Collection[str] | None) -> bool:
+    if topics is None:
+        return session.scalar(_ANY_UNPUBLISHED) is not None
+    return session.scalar(_ANY_UNPUBLISHED_OF, {"topics": sorted(topics)}) is not None
 
 
 def dispatch_pending(
@@ -219,10 +229,6 @@ def publish_after_commit(
 
 
 RELAY_BATCH = 2000
-_ANY_UNPUBLISHED = select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).limit(1)
-_ANY_UNPUBLISHED_OF = _ANY_UNPUBLISHED.where(
-    OutboxEvent.topic.in_(bindparam("topics", expanding=True))
-)
 
 
 class Relay:
@@ -251,8 +257,10 @@ class Relay:
         # One pass at a time in this process (the relay's thread, a request publishing an
         # urgent event); on SQLite, in every process of the database too (see _passing).
         self._passing_here = threading.Lock()
-        self._sqlite_file: str | None = None  # known at the first pass
-        self._dialect = ""
+        with read_factory() as probe:  # no connection: only the engine's URL is read
+            url = probe.get_bind().engine.url
+        self._sqlite = url.get_backend_name() == "sqlite"
+        self._sqlite_file = url.database if self._sqlite and url.database != ":memory:" else None
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stop = False
@@ -285,33 +293,20 @@ class Relay:
         if self._thread.is_alive():
             log.warning("outbox relay still busy at shutdown; the outbox keeps what is left")
 
-    def _params(self, **values: Any) -> dict[str, Any]:
-        if self._topics is not None:
-            values["topics"] = sorted(self._topics)
-        return values
-
     def _pass(self, *, look_first: bool) -> None:
         """Publish what waits. ``look_first``: a pass on the timer first looks, in a reading
         session, whether anything waits (it seldom does), so that on SQLite it does not take
         the write lock for nothing; a pass after a nudge knows there is."""
         try:
             with self._passing_here:
-                if not self._dialect:
-                    with self._read_factory() as peek:
-                        url = peek.get_bind().engine.url
-                    self._dialect = url.get_backend_name()
-                    if self._dialect == "sqlite" and url.database not in (None, "", ":memory:"):
-                        self._sqlite_file = url.database
-                if self._dialect == "sqlite":
+                if self._sqlite:
                     with self._passing():
                         self._pass_outside_the_lock()
                     return
                 if look_first:
-                    peek_q = _ANY_UNPUBLISHED if self._topics is None else _ANY_UNPUBLISHED_OF
                     with self._read_factory() as peek:
-                        waiting = peek.scalar(peek_q, self._params())
-                    if waiting is None:
-                        return
+                        if not _any_unpublished(peek, self._topics):
+                            return
                 with self._factory() as session:
                     while True:
                         n = dispatch_pending(
@@ -350,10 +345,9 @@ class Relay:
         subscribers with no lock held, and marked published in a short write transaction
         of their own; passes take turns through a lock file instead (:meth:`_passing`). An
         event is marked only after its subscribers ran."""
-        query = _UNPUBLISHED if self._topics is None else _UNPUBLISHED_OF
         while True:
             with self._read_factory() as peek:
-                rows = peek.execute(query, self._params(limit=RELAY_BATCH)).all()
+                rows = _unpublished(peek, RELAY_BATCH, self._topics)
             if not rows:
                 return
             deliver_rows(rows, handlers=self._handlers, merge=self._merge)
