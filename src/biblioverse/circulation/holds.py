@@ -38,6 +38,7 @@ from biblioverse.circulation.lifecycle import (
 )
 from biblioverse.circulation.matrix import Matrix
 from biblioverse.circulation.models import Hold, Loan, Transit
+from biblioverse.db import write_row
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
 from biblioverse.i18n import N_
@@ -447,7 +448,10 @@ def route(
     )
     if held is not None:
         return _to_hold(session, item, held, here, m, at)
-    if item.status not in UNHOLDABLE and item.circulates:
+    # A copy that was on loan (or lost on loan) is back: it may fill a hold like one on the
+    # shelf. Its row still says on loan until the way it goes is written below.
+    status = catalog.ItemStatus.AVAILABLE.value if from_loan else item.status
+    if status not in UNHOLDABLE and item.circulates:
         nxt = _next_hold(session, item, m)
         if nxt is not None:
             return _to_hold(session, item, nxt, here, m, at)
@@ -455,9 +459,9 @@ def route(
     # only rows that name no reader category).
     policy = m.rule(item.org_unit_id, "", item.item_type).rule.policy
     if here == item.org_unit_id or policy.floating:
-        item.status = catalog.ItemStatus.AVAILABLE.value
-        _stand(item, here)
-        session.flush()
+        # the way of most returns: written without the unit of work (ADR 0021)
+        at_unit = None if here == item.org_unit_id else here
+        write_row(session, item, status=catalog.ItemStatus.AVAILABLE.value, at_unit_id=at_unit)
         return Routing(Action.SHELVE, here)
     transit = _start_transit(session, item, here, item.org_unit_id, None, at)
     return Routing(Action.TRANSIT, item.org_unit_id, None, transit)

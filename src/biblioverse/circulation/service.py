@@ -19,6 +19,7 @@ from biblioverse.circulation.errors import RuleNotFound
 from biblioverse.circulation.lifecycle import HOLD, LOAN, HoldState, LoanState, move
 from biblioverse.circulation.matrix import ANY, POLICY_FIELDS, Matrix, matrix
 from biblioverse.circulation.models import CirculationRule, Hold, Loan
+from biblioverse.db import insert_row, write_row
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
 from biblioverse.i18n import N_
@@ -247,7 +248,10 @@ def checkout(
                 f"the card already has {open_loans} loans ({policy.max_loans} allowed)"
             )
         )
-    loan = Loan(
+    # The loan and the copy are written without the unit of work (db.insert_row, ADR 0021).
+    loan = insert_row(
+        session,
+        Loan,
         item_id=item.id,
         reader_id=reader.id,
         org_unit_id=unit.id,
@@ -256,11 +260,12 @@ def checkout(
         loaned_at=at,
         due_at=rules.due_at(policy, at, libraries.schedule(session, unit.id)).astimezone(dt.UTC),
         renewals=0,
+        returned_at=None,
+        returned_unit_id=None,
         status=LoanState.OPEN.value,
+        lost_at=None,
     )
-    session.add(loan)
-    item.status = catalog.ItemStatus.ON_LOAN.value
-    item.at_unit_id = None
+    write_row(session, item, status=catalog.ItemStatus.ON_LOAN.value, at_unit_id=None)
     # The reader's hold on this title is filled: the copy set aside for them, or one they
     # took from the open shelf while waiting.
     filled = set_aside or waiting
@@ -268,7 +273,7 @@ def checkout(
         filled.status = move(HOLD, "hold", filled.status, HoldState.FULFILLED)
         filled.closed_at = at
         filled.trapped_item_id = item.id
-    session.flush()
+        session.flush()
     gate.audit(session, "checkout", "loan", loan.id, at)
     _changed(session, item, "circulation.loan.created", loan, at)
     return loan
@@ -309,10 +314,14 @@ def checkin(
         loan = found[0]
         policy = m.rule(item.org_unit_id, found.category, item.item_type).rule.policy
         fees.on_return(session, loan, item, policy, at)
-        loan.status = move(LOAN, "loan", loan.status, LoanState.RETURNED)
-        loan.returned_at = at
-        loan.returned_unit_id = unit.id
-        item.status = catalog.ItemStatus.AVAILABLE.value
+        write_row(
+            session,
+            loan,
+            status=move(LOAN, "loan", loan.status, LoanState.RETURNED),
+            returned_at=at,
+            returned_unit_id=unit.id,
+        )
+        # The copy's new status is written by the routing, which every way sets one.
     # A copy on loan is not travelling: transits start when loans end (here, or when a
     # courier collects).
     transit = holds.open_transit(session, item.id) if loan is None else None
