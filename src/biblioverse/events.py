@@ -66,6 +66,7 @@ def record(
 _ROWS = "outbox_rows"
 _MARKS = "outbox_marks"
 _OUTBOX = cast(Table, OutboxEvent.__table__)
+_INSERT_EVENTS = insert(_OUTBOX)  # built once, sent on the connection (no ORM on the way)
 
 
 @sa_event.listens_for(Session, "before_commit")
@@ -74,7 +75,7 @@ def _write_events(session: Session) -> None:
         return  # a savepoint released: the events wait for the transaction's own commit
     rows = session.info.pop(_ROWS, None)
     if rows:
-        session.execute(insert(_OUTBOX), rows)
+        session.connection().execute(_INSERT_EVENTS, rows)
 
 
 @sa_event.listens_for(Session, "after_transaction_create")

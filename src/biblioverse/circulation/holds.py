@@ -333,7 +333,13 @@ class Routing:
 
 # Built once: every check-in asks.
 _QUEUE_HEAD = (
-    select(Hold, readers.Reader.category, readers.Reader.home_library_id)
+    select(
+        Hold.id,
+        Hold.item_id,
+        Hold.pickup_unit_id,
+        readers.Reader.category,
+        readers.Reader.home_library_id,
+    )
     .join(readers.Reader, readers.Reader.id == Hold.reader_id)
     .where(Hold.record_id == bindparam("record_id"), Hold.status == HoldState.WAITING.value)
     .order_by(*QUEUE_ORDER)
@@ -346,16 +352,19 @@ _QUEUE_HEAD = (
 
 def _next_hold(session: Session, item: catalog.Item, m: Matrix) -> Hold | None:
     """The first waiting hold in the copy's title queue that this copy can fill."""
-    rows = session.execute(_QUEUE_HEAD, {"record_id": item.record_id})
+    # Plain rows (most titles have no queue); the hold chosen is loaded, already locked.
+    session.flush()
+    rows = session.connection().execute(_QUEUE_HEAD, {"record_id": item.record_id})
     owner = m.path(item.org_unit_id)
-    for hold, category, home in rows:
-        if hold.item_id not in (None, item.id):
+    for hold_id, hold_item_id, pickup_unit_id, category, home in rows:
+        if hold_item_id not in (None, item.id):
             continue
         policy = m.rule(item.org_unit_id, category, item.item_type).rule.policy
         if policy.max_loans > 0 and rules.pickup_allowed(
-            policy, m.path(hold.pickup_unit_id), m.path(home), owner
+            policy, m.path(pickup_unit_id), m.path(home), owner
         ):
-            return hold
+            rows.close()
+            return session.get_one(Hold, hold_id)
     return None
 
 

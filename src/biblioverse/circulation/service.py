@@ -159,7 +159,7 @@ def _borrower(session: Session, reader_id: int) -> tuple[readers.Reader, int, De
 
 
 _HOLDS_OF_LOAN = (
-    select(Hold)
+    select(Hold.id, Hold.status, Hold.trapped_item_id, Hold.reader_id)
     .where(
         (
             (Hold.trapped_item_id == bindparam("item_id"))
@@ -216,8 +216,9 @@ def checkout(
         raise errors.ItemNotLoanable(f"copy {item.barcode} cannot be lent ({why_not})")
     # One look at the holds this loan concerns: the copy's, if it is set aside for someone,
     # and this reader's waiting hold on the title (filled by the loan).
+    # Read as plain rows (most loans concern no hold); the one filled is loaded below.
     set_aside, waiting = None, None
-    for hold in session.scalars(
+    for hold in session.connection().execute(
         _HOLDS_OF_LOAN,
         {"item_id": item.id, "reader_id": reader.id, "record_id": item.record_id},
     ):
@@ -268,8 +269,9 @@ def checkout(
     write_row(session, item, status=catalog.ItemStatus.ON_LOAN.value, at_unit_id=None)
     # The reader's hold on this title is filled: the copy set aside for them, or one they
     # took from the open shelf while waiting.
-    filled = set_aside or waiting
-    if filled is not None:
+    filled_row = set_aside or waiting
+    if filled_row is not None:
+        filled = session.get_one(Hold, filled_row.id)
         filled.status = move(HOLD, "hold", filled.status, HoldState.FULFILLED)
         filled.closed_at = at
         filled.trapped_item_id = item.id
