@@ -133,11 +133,28 @@ class WriterQueue:
 _IN_QUEUE = "biblioverse.writer_queue"
 
 
+# Connections kept per engine. SQLAlchemy's default (5, and 10 more closed again when given
+# back) was below what a web worker serves at once (up to 16 requests with 32 clients on
+# two workers) and below the SIP2 server's 8 threads and its relay: the connections past 5
+# were closed when given back and opened again for a later request, on PostgreSQL each a
+# new backend process (py-spy saw psycopg connecting and closing under load). ADR 0021.
+POOL_SIZE = 16
+POOL_OVERFLOW = 16
+
+
+def _size_pool(kwargs: dict[str, Any]) -> None:
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     # orjson for JSON columns: json.dumps was an eighth of a large import's time.
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
+        if ":memory:" not in url and url.rstrip("/") != "sqlite:":
+            _size_pool(kwargs)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
@@ -208,6 +225,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 _let_next_writer_in(record.info)
 
         return engine
+    _size_pool(kwargs)
     engine = create_engine(url, **kwargs)
     # Not pool_pre_ping: its SELECT 1 is a round trip on every checkout (a one-off loop:
     # 0.14 ms of CPU and 0.23 ms of wall time a checkout; see docs/benchmarks.md).
