@@ -51,7 +51,11 @@ def main() -> int:
         factory = make_session_factory(engine)
         with factory() as session:
             terminal = service.sip2_login(
-                session, kiosk.login, kiosks.KIOSK_PW, address="bench", at=utcnow(),
+                session,
+                kiosk.login,
+                kiosks.KIOSK_PW,
+                address="bench",
+                at=utcnow(),
                 policy=ThrottlePolicy(),
             )
             session.commit()
