@@ -5,10 +5,12 @@ sees of the device, and the answers a return sorter and an RFID pad rely on."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
 import pysip2
+import pytest
 from Sip2.sip2 import Sip2
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, circulation, devices, readers
 from biblioverse.circulation.models import Fee, Loan
 from biblioverse.devices import Traffic
+from biblioverse.devices.sip2 import acs
 from tests import factories
 from tests.factories import NOW, World
 from tests.integration.sip2_support import (
@@ -430,3 +433,47 @@ def test_a_kiosk_loan_and_return_read_the_copy_once_and_need_no_savepoint(
     # the copy's owner and title, though the refusal rolled the transaction back
     assert b"|AQcentral|" in again and b"|AJThe Gardens of Suzhou|" in again
     assert session.scalars(select(Loan).where(Loan.returned_at.is_(None))).all() == []
+
+
+def test_a_pin_is_checked_before_the_transaction_so_others_may_write_meanwhile(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 takes tens of milliseconds: a kiosk's PIN is checked on a snapshot before the
+    message's transaction begins. On SQLite that transaction holds the database's write
+    lock from its first statement: checked inside it, every other kiosk and desk waited.
+    A right PIN is remembered for the connection; a wrong one is refused."""
+    w, _reader_id = _setup(session)
+    card = w.reader_central.card_number
+    session.rollback()
+    checks: list[tuple[str, bool]] = []  # (PIN, could another connection write meanwhile)
+    real_verify = acs.verify_secret
+
+    def verify(stored: str | None, pin: str) -> bool:
+        free = True
+        if engine.dialect.name == "sqlite":
+            other = sqlite3.connect(str(engine.url.database), timeout=0)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.rollback()
+            except sqlite3.OperationalError:  # database is locked
+                free = False
+            finally:
+                other.close()
+        checks.append((pin, free))
+        return real_verify(stored, pin)
+
+    monkeypatch.setattr(acs, "verify_secret", verify)
+    date = "20261118    140000"
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            assert wire.ask(f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPk|\r".encode()) == b"941\r"
+            answers = [
+                wire.ask(f"23001{date}AOcentral|AA{card}|AC|AD{pin}|\r".encode())
+                for pin in ("0000", "1357", "1357")
+            ]
+        finally:
+            wire.close()
+    assert [b"|CQN|" in a for a in answers] == [True, False, False]
+    assert [b"|CQY|" in a for a in answers] == [False, True, True]
+    assert checks == [("0000", True), ("1357", True)]  # the right PIN once, then remembered

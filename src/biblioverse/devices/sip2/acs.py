@@ -81,6 +81,22 @@ class Link:
     def pin_digest(self, card: str, pin: str) -> bytes:
         return hmac.new(self.key, f"{card}\x00{pin}".encode(), "sha256").digest()
 
+    def pin_known(self, card: str, pin: str) -> bool:
+        """Whether this PIN was found right for this card earlier on this connection."""
+        return hmac.compare_digest(self.pins.get(card, b""), self.pin_digest(card, pin))
+
+    def check_pin(self, reader: readers.Reader | None, card: str, pin: str) -> bool:
+        """Check a reader's PIN (argon2, tens of milliseconds, unless known already) and
+        remember it when it is right."""
+        if reader is None:
+            return False
+        if self.pin_known(card, pin):
+            return True
+        ok = verify_secret(reader.pin_hash, pin)
+        if ok:
+            self.pins[card] = self.pin_digest(card, pin)
+        return ok
+
 
 @cache
 def _zone(name: str) -> ZoneInfo:
@@ -92,10 +108,20 @@ class Context:
     language."""
 
     def __init__(
-        self, session: Session, link: Link, request: Request, now: dt.datetime, currency: str
+        self,
+        session: Session,
+        link: Link,
+        request: Request,
+        now: dt.datetime,
+        currency: str,
+        *,
+        pin_checked: bool | None = None,
     ):
+        """``pin_checked``: the request's PIN (AD) for its card (AA), checked before the
+        transaction (:meth:`Sip2Server._check_pin`); None when it was not."""
         assert link.terminal is not None
         self.session, self.link, self.request, self.now = session, link, request, now
+        self.pin_checked = pin_checked
         self.terminal: Terminal = link.terminal
         self.tz = _zone(self.terminal.timezone)
         self.currency = currency
@@ -132,13 +158,9 @@ class Context:
         pin = self.request.fields.get("AD", [""])[0]
         pin_ok: bool | None = None
         if reader is not None and pin:
-            digest = self.link.pin_digest(card, pin)
-            if hmac.compare_digest(self.link.pins.get(card, b""), digest):
-                pin_ok = True
-            else:
-                pin_ok = verify_secret(reader.pin_hash, pin)
-                if pin_ok:
-                    self.link.pins[card] = digest
+            # checked by the server before this transaction began, or now
+            checked = self.pin_checked
+            pin_ok = checked if checked is not None else self.link.check_pin(reader, card, pin)
         elif pin:
             pin_ok = False
         return Patron(card, reader, pin_ok)

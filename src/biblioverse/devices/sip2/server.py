@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from biblioverse import accounts, events
-from biblioverse.db import utcnow
+from biblioverse import accounts, events, readers
+from biblioverse.db import make_session_factory, utcnow
 from biblioverse.devices import service
 from biblioverse.devices.sip2 import acs
 from biblioverse.devices.sip2.protocol import (
@@ -111,6 +111,8 @@ class Sip2Server:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.factory = factory
+        # reads outside any write transaction (a PIN's check)
+        self.read_factory = make_session_factory(factory.kw["bind"], read_only=True)
         self.handlers, self.merge = handlers or {}, merge or {}
         self.relay = relay
         self.limits = limits or Limits()
@@ -384,12 +386,30 @@ class Sip2Server:
         link.pins.clear()
         return Response("94", "1")
 
+    def _check_pin(self, link: acs.Link, request: Request) -> bool | None:
+        """A PIN this connection has not seen right yet is checked before the message's
+        transaction, on a snapshot: argon2 takes tens of milliseconds, and on SQLite a
+        transaction holds the database's write lock from its first statement, so every
+        kiosk and desk would wait for it. None when there is nothing to check here."""
+        card = request.get("AA")
+        pin = request.fields.get("AD", [""])[0]
+        if not card or not pin or link.pin_known(card, pin):
+            return None
+        with self.read_factory() as session:
+            reader = readers.by_card(session, card)
+        return link.check_pin(reader, card, pin) if reader is not None else None
+
     def _handle(self, link: acs.Link, request: Request) -> Response:
         handler = acs.HANDLERS[request.command]
         now = self.clock()
+        try:
+            pin_checked = self._check_pin(link, request)
+        except SQLAlchemyError as exc:
+            log.warning("sip2 %s: database error: %s", request.name, exc)
+            pin_checked = None  # checked in the transaction, as before
         session = self.factory()
         try:
-            ctx = acs.Context(session, link, request, now, self.currency)
+            ctx = acs.Context(session, link, request, now, self.currency, pin_checked=pin_checked)
             response = handler(ctx)
             session.commit()
         except SQLAlchemyError as exc:
