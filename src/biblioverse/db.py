@@ -133,11 +133,13 @@ class WriterQueue:
 _IN_QUEUE = "biblioverse.writer_queue"
 
 
-# Connections kept per engine. SQLAlchemy's default (5, and 10 more closed again when given
-# back) was below what a web worker serves at once (up to 16 requests with 32 clients on
-# two workers) and below the SIP2 server's 8 threads and its relay: the connections past 5
-# were closed when given back and opened again for a later request, on PostgreSQL each a
-# new backend process (py-spy saw psycopg connecting and closing under load). ADR 0021.
+# PostgreSQL connections kept per engine. SQLAlchemy's default (5, and 10 more closed again
+# when given back) was below what a web worker serves at once (up to 16 requests with 32
+# clients on two workers) and below the SIP2 server's 8 threads and its relay: the
+# connections past 5 were closed when given back and opened again for a later request, each
+# a new backend process (py-spy saw psycopg connecting and closing under load). SQLite keeps
+# the default: a connection there is cheap to open, and each keeps its own page cache
+# (``cache_size``). ADR 0021.
 POOL_SIZE = 16
 POOL_OVERFLOW = 16
 
@@ -153,8 +155,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
-        if ":memory:" not in url and url.rstrip("/") != "sqlite:":
-            _size_pool(kwargs)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )
@@ -315,9 +315,10 @@ def _statement(cache: dict[Any, Any], table: Table, names: tuple[str, ...], buil
 
 def write_row(session: Session, obj: Base, **values: Any) -> None:
     """UPDATE the row of ``obj`` (loaded in ``session``) with ``values`` by its primary key,
-    and set them on ``obj`` as its loaded state. A change of the same columns still pending
-    in the session is replaced. Column defaults and ORM events do not run: for columns that
-    have none (see the callers)."""
+    and set them on ``obj`` as its loaded state. What the session holds is flushed first, so
+    statements keep the order of the code. Column defaults and ORM events do not run: for
+    columns that have none (see the callers). A rollback of the transaction, or of a
+    savepoint taken before, expires ``obj`` (see :func:`_forget_rows_written`)."""
     table = cast(Table, obj.__table__)
     names = tuple(values)
 
@@ -331,9 +332,11 @@ def write_row(session: Session, obj: Base, **values: Any) -> None:
     stmt = _statement(_UPDATES, table, names, build)
     params = {f"_v_{n}": v for n, v in values.items()}
     params["_id"] = obj.id  # type: ignore[attr-defined]
+    session.flush()
     session.connection().execute(stmt, params)
     for name, value in values.items():
         set_committed_value(obj, name, value)
+    _note_written(session, obj, new=False)
 
 
 def insert_row(session: Session, cls: type[_T], **values: Any) -> _T:
@@ -355,4 +358,47 @@ def insert_row(session: Session, cls: type[_T], **values: Any) -> _T:
     obj = cls(id=new_id.scalar_one(), **values)
     make_transient_to_detached(obj)
     session.add(obj)
+    _note_written(session, obj, new=True)
     return obj
+
+
+# The unit of work undoes in memory what a rollback undoes in the database; for rows written
+# past it, these do: a rollback expires the objects written (read again when next used) and
+# lets go of those inserted, or a later insert given the same id would clash with them.
+_WRITTEN = "biblioverse.rows_written"
+
+
+def _note_written(session: Session, obj: Any, *, new: bool) -> None:
+    here = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_WRITTEN, []).append((here, obj, new))
+
+
+def _under(transaction: Any, ended: Any) -> bool:
+    while transaction is not None:
+        if transaction is ended:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rows_written(session: Session, previous: Any) -> None:
+    written = session.info.get(_WRITTEN)
+    if not written:
+        return
+    kept = []
+    for transaction, obj, new in written:
+        if not _under(transaction, previous):
+            kept.append((transaction, obj, new))
+        elif new:
+            if obj in session:
+                session.expunge(obj)
+        elif obj in session:
+            session.expire(obj)
+    session.info[_WRITTEN] = kept
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _rows_written_kept(session: Session, transaction: Any) -> None:
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(_WRITTEN, None)  # committed, or rolled back (done above)

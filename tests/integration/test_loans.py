@@ -136,3 +136,28 @@ def test_desks_racing_for_one_copy_lend_it_once(session: Session, engine: Engine
         .where(circulation.Loan.returned_at.is_(None))
     )
     assert open_loans == 1
+
+
+def test_a_loan_undone_with_its_savepoint_leaves_nothing_in_the_session(
+    session: Session,
+) -> None:
+    """The loan and the copy are written past the session's unit of work (ADR 0021): a
+    desk page's savepoint that rolls back must still undo them in memory, and the copy can
+    be lent again at once (on SQLite the new loan may get the same id)."""
+    w = factories.world(session)
+    factories.rule(session, w)
+    (item,) = shelf(session, w, 1)
+    desk = w.actor(session, w.central_librarian)
+    session.commit()
+    with pytest.raises(RuntimeError), session.begin_nested():
+        loan = factories.lend(session, desk, w.reader_central, "L-0000", w.central)
+        assert item.status == "on_loan"
+        raise RuntimeError("the page failed after the loan")
+    assert item.status == "available"  # read again: the loan was rolled back
+    assert loan not in session
+    again = factories.lend(session, desk, w.reader_central, "L-0000", w.central)
+    back = circulation.checkin(session, desk, barcode="L-0000", at_unit_id=w.central.id, at=NOW)
+    assert back.loan is again and again.status == "returned" and item.status == "available"
+    session.rollback()
+    assert item.status == "available"
+    assert session.scalar(select(func.count()).select_from(circulation.Loan)) == 0

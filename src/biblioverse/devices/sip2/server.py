@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -111,8 +112,12 @@ class Sip2Server:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.factory = factory
-        # reads outside any write transaction (a PIN's check)
-        self.read_factory = make_session_factory(factory.kw["bind"], read_only=True)
+        # reads outside any write transaction (a PIN's check); without an engine to read
+        # from, a PIN is checked in the message's transaction as before
+        bind = factory.kw.get("bind")
+        self.read_factory = (
+            make_session_factory(bind, read_only=True) if isinstance(bind, Engine) else None
+        )
         self.handlers, self.merge = handlers or {}, merge or {}
         self.relay = relay
         self.limits = limits or Limits()
@@ -393,7 +398,7 @@ class Sip2Server:
         kiosk and desk would wait for it. None when there is nothing to check here."""
         card = request.get("AA")
         pin = request.fields.get("AD", [""])[0]
-        if not card or not pin or link.pin_known(card, pin):
+        if not card or not pin or self.read_factory is None or link.pin_known(card, pin):
             return None
         with self.read_factory() as session:
             reader = readers.by_card(session, card)
@@ -404,9 +409,9 @@ class Sip2Server:
         now = self.clock()
         try:
             pin_checked = self._check_pin(link, request)
-        except SQLAlchemyError as exc:
-            log.warning("sip2 %s: database error: %s", request.name, exc)
-            pin_checked = None  # checked in the transaction, as before
+        except Exception:  # checked in the transaction instead, where a fault is answered
+            log.exception("sip2 %s: the PIN could not be checked first", request.name)
+            pin_checked = None
         session = self.factory()
         try:
             ctx = acs.Context(session, link, request, now, self.currency, pin_checked=pin_checked)
