@@ -301,16 +301,29 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 # has nothing to flush (ADR 0021).
 
 _T = TypeVar("_T", bound=Base)
-_UPDATES: dict[tuple[Table, tuple[str, ...]], Any] = {}
-_INSERTS: dict[tuple[Table, tuple[str, ...]], Any] = {}
+_STATEMENTS: dict[tuple[str, Table, tuple[str, ...]], Any] = {}
 
 
-def _statement(cache: dict[Any, Any], table: Table, names: tuple[str, ...], build: Any) -> Any:
-    key = (table, names)
-    stmt = cache.get(key)
+def _statement(kind: str, table: Table, names: tuple[str, ...]) -> Any:
+    """``UPDATE table SET names ... WHERE id = :_id`` or ``INSERT ... RETURNING id``, built
+    once per table and set of columns; the values are bound as ``_v_<name>``."""
+    key = (kind, table, names)
+    stmt = _STATEMENTS.get(key)
     if stmt is None:
-        stmt = cache[key] = build()
+        values = {n: bindparam(f"_v_{n}", type_=table.c[n].type) for n in names}
+        if kind == "update":
+            stmt = update(table).where(table.c.id == bindparam("_id")).values(values)
+        else:
+            stmt = insert(table).values(values).returning(table.c.id)
+        _STATEMENTS[key] = stmt
     return stmt
+
+
+def plain_rows(session: Session, stmt: Any, params: dict[str, Any]) -> Any:
+    """The rows of a select of columns, on the session's connection: without the ORM's
+    work for entities, after a flush as the session's own execute would do."""
+    session.flush()
+    return session.connection().execute(stmt, params)
 
 
 def write_row(session: Session, obj: Base, **values: Any) -> None:
@@ -319,17 +332,7 @@ def write_row(session: Session, obj: Base, **values: Any) -> None:
     statements keep the order of the code. Column defaults and ORM events do not run: for
     columns that have none (see the callers). A rollback of the transaction, or of a
     savepoint taken before, expires ``obj`` (see :func:`_forget_rows_written`)."""
-    table = cast(Table, obj.__table__)
-    names = tuple(values)
-
-    def build() -> Any:
-        return (
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values({n: bindparam(f"_v_{n}", type_=table.c[n].type) for n in names})
-        )
-
-    stmt = _statement(_UPDATES, table, names, build)
+    stmt = _statement("update", cast(Table, obj.__table__), tuple(values))
     params = {f"_v_{n}": v for n, v in values.items()}
     params["_id"] = obj.id  # type: ignore[attr-defined]
     session.flush()
@@ -342,17 +345,7 @@ def write_row(session: Session, obj: Base, **values: Any) -> None:
 def insert_row(session: Session, cls: type[_T], **values: Any) -> _T:
     """INSERT a row of ``cls`` with ``values`` (every column but the id) and return it as a
     persistent object of ``session``, as if read back, without the unit of work."""
-    table = cast(Table, cls.__table__)
-    names = tuple(values)
-
-    def build() -> Any:
-        return (
-            insert(table)
-            .values({n: bindparam(f"_v_{n}", type_=table.c[n].type) for n in names})
-            .returning(table.c.id)
-        )
-
-    stmt = _statement(_INSERTS, table, names, build)
+    stmt = _statement("insert", cast(Table, cls.__table__), tuple(values))
     session.flush()
     new_id = session.connection().execute(stmt, {f"_v_{n}": v for n, v in values.items()})
     obj = cls(id=new_id.scalar_one(), **values)

@@ -38,7 +38,7 @@ from biblioverse.circulation.lifecycle import (
 )
 from biblioverse.circulation.matrix import Matrix
 from biblioverse.circulation.models import Hold, Loan, Transit
-from biblioverse.db import write_row
+from biblioverse.db import plain_rows, write_row
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
 from biblioverse.i18n import N_
@@ -353,8 +353,7 @@ _QUEUE_HEAD = (
 def _next_hold(session: Session, item: catalog.Item, m: Matrix) -> Hold | None:
     """The first waiting hold in the copy's title queue that this copy can fill."""
     # Plain rows (most titles have no queue); the hold chosen is loaded, already locked.
-    session.flush()
-    rows = session.connection().execute(_QUEUE_HEAD, {"record_id": item.record_id})
+    rows = plain_rows(session, _QUEUE_HEAD, {"record_id": item.record_id})
     owner = m.path(item.org_unit_id)
     for hold_id, hold_item_id, pickup_unit_id, category, home in rows:
         if hold_item_id not in (None, item.id):

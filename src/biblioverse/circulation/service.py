@@ -19,7 +19,7 @@ from biblioverse.circulation.errors import RuleNotFound
 from biblioverse.circulation.lifecycle import HOLD, LOAN, HoldState, LoanState, move
 from biblioverse.circulation.matrix import ANY, POLICY_FIELDS, Matrix, matrix
 from biblioverse.circulation.models import CirculationRule, Hold, Loan
-from biblioverse.db import insert_row, write_row
+from biblioverse.db import insert_row, plain_rows, write_row
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
 from biblioverse.i18n import N_
@@ -218,7 +218,8 @@ def checkout(
     # and this reader's waiting hold on the title (filled by the loan).
     # Read as plain rows (most loans concern no hold); the one filled is loaded below.
     set_aside, waiting = None, None
-    for hold in session.connection().execute(
+    for hold in plain_rows(
+        session,
         _HOLDS_OF_LOAN,
         {"item_id": item.id, "reader_id": reader.id, "record_id": item.record_id},
     ):

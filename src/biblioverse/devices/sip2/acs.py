@@ -85,11 +85,9 @@ class Link:
         """Whether this PIN was found right for this card earlier on this connection."""
         return hmac.compare_digest(self.pins.get(card, b""), self.pin_digest(card, pin))
 
-    def check_pin(self, reader: readers.Reader | None, card: str, pin: str) -> bool:
+    def check_pin(self, reader: readers.Reader, card: str, pin: str) -> bool:
         """Check a reader's PIN (argon2, tens of milliseconds, unless known already) and
         remember it when it is right."""
-        if reader is None:
-            return False
         if self.pin_known(card, pin):
             return True
         ok = verify_secret(reader.pin_hash, pin)
