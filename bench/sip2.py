@@ -34,6 +34,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -68,6 +69,7 @@ from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 import _pgbench  # noqa: E402
+from _proc import machine_busy, proc_cpu_s  # noqa: E402
 
 BIN = Path(sys.executable).parent / "biblioverse"
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
@@ -275,10 +277,29 @@ class Run:
     rtts: list[float]
     errors: list[str]
     elapsed: float
+    server_cpu_s: float = 0.0  # the server's processes, user and system
+    kiosks_cpu_s: float = 0.0  # this process: the kiosks' side
+    busy: float = 0.0  # the machine's CPUs, the fraction of their time in use
+
+
+def cpu_now(server_pid: int) -> tuple[float, float, tuple[float, float]]:
+    mine = resource.getrusage(resource.RUSAGE_SELF)
+    return proc_cpu_s(server_pid), mine.ru_utime + mine.ru_stime, machine_busy()
+
+
+def cpu_since(run: Run, server_pid: int, before: tuple[float, float, tuple[float, float]]) -> None:
+    server, kiosks, (busy, total) = cpu_now(server_pid)
+    run.server_cpu_s, run.kiosks_cpu_s = server - before[0], kiosks - before[1]
+    run.busy = (busy - before[2][0]) / max(1.0, total - before[2][1])
 
 
 async def load(
-    port: int, kiosks: list[Kiosk], seconds: float, warmup: float, paced: float | None
+    port: int,
+    server_pid: int,
+    kiosks: list[Kiosk],
+    seconds: float,
+    warmup: float,
+    paced: float | None,
 ) -> tuple[Run, Run | None]:
     """All kiosks log in first; then a warm-up (pools, caches, the first index commits);
     then the measured run, each kiosk sending as soon as it is answered. With ``paced``
@@ -292,11 +313,13 @@ async def load(
         scratch: list[float] = []
         await asyncio.gather(*(c.pairs(time.perf_counter() + warmup, scratch, []) for c in conns))
         full = Run(0, [], [], 0.0)
+        cpu0 = cpu_now(server_pid)
         start = time.perf_counter()
         counts = await asyncio.gather(
             *(c.pairs(start + seconds, full.rtts, full.errors) for c in conns)
         )
         full.messages, full.elapsed = sum(counts), time.perf_counter() - start
+        cpu_since(full, server_pid, cpu0)
         if paced is None:
             return full, None
         rate = paced or full.messages / full.elapsed / 2
@@ -479,7 +502,7 @@ def run_backend(
     )
     try:
         wait_port(port, proc)
-        full, at_pace = asyncio.run(load(port, kiosks, seconds, 2.0, paced))
+        full, at_pace = asyncio.run(load(port, proc.pid, kiosks, seconds, 2.0, paced))
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -504,6 +527,16 @@ def run_backend(
     emit("round_trip_p95_ms", p95, "ms", goal=10, better="lower", n=len(rtts))
     emit("round_trip_p50_ms", pct(rtts, 50) * 1000, "ms", n=len(rtts))
     emit("errors", len(errors), "messages", goal=0, better="lower")
+    # CPU a message: steadier from run to run than the rate, which follows the machine's load
+    emit(
+        "server_cpu_ms_per_message",
+        1000 * full.server_cpu_s / messages,
+        "ms",
+        better="lower",
+        note="the server's processes, user and system time",
+    )
+    emit("kiosks_cpu_ms_per_message", 1000 * full.kiosks_cpu_s / messages, "ms")
+    emit("machine_busy_pct", 100 * full.busy, "%", cpus=os.cpu_count())
     paced_out: dict[str, float] = {}
     if at_pace is not None and at_pace.rtts:
         paced_out = {
@@ -539,6 +572,8 @@ def run_backend(
     return {
         "rate": rate,
         "p95": p95,
+        "server_cpu_ms": 1000 * full.server_cpu_s / messages,
+        "busy": 100 * full.busy,
         "errors": len(errors),
         "peer_ms": per_msg * 1000,
         **raw,
@@ -592,7 +627,8 @@ def main() -> int:
             print(
                 f"{name} ({processes} server processes): {r['rate']:.0f} messages/s, "
                 f"p95 {r['p95']:.1f} ms, "
-                f"{r['errors']} errors; in-process {r['peer_ms']:.2f} ms/message",
+                f"{r['errors']} errors; server CPU {r['server_cpu_ms']:.2f} ms/message, "
+                f"machine {r['busy']:.0f}% busy; in-process {r['peer_ms']:.2f} ms/message",
                 file=sys.stderr,
             )
             if "paced_rate" in r:

@@ -211,6 +211,13 @@ def mark_published(session: Session, ids: Sequence[int]) -> None:
         )
 
 
+def publishes_here(session: Session, relay: Relay | None) -> bool:
+    """Whether :func:`publish_after_commit` would deliver events in the calling thread
+    (urgent ones, or any without a relay) rather than only wake the relay."""
+    info = session.info
+    return bool(info.get("outbox_urgent")) or (relay is None and bool(info.get("outbox_pending")))
+
+
 def publish_after_commit(
     session: Session,
     relay: Relay | None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -477,3 +478,47 @@ def test_a_pin_is_checked_before_the_transaction_so_others_may_write_meanwhile(
     assert [b"|CQN|" in a for a in answers] == [True, False, False]
     assert [b"|CQY|" in a for a in answers] == [False, True, True]
     assert checks == [("0000", True), ("1357", True)]  # the right PIN once, then remembered
+
+
+def test_a_kiosk_checking_a_new_pin_does_not_hold_up_the_others(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PIN's check (argon2, tens of milliseconds) runs beside the other kiosks' messages:
+    here it goes on only once another kiosk's loan has been answered. On SQLite the server
+    answers messages on its event loop's thread, and a check run there would stop it."""
+    w, _reader_id = _setup(session)
+    card = w.reader_central.card_number
+    session.rollback()
+    checking, lent_meanwhile = threading.Event(), threading.Event()
+    waited: list[bool] = []
+    real_verify = acs.verify_secret
+
+    def verify(stored: str | None, pin: str) -> bool:
+        checking.set()
+        waited.append(lent_meanwhile.wait(10))
+        return real_verify(stored, pin)
+
+    monkeypatch.setattr(acs, "verify_secret", verify)
+    date = "20261118    140000"
+    login = f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPk|\r".encode()
+    answers: list[bytes] = []
+    with sip2_server(engine) as running:
+        pin_kiosk, other = Wire(running.port, timeout=15), Wire(running.port)
+        try:
+            assert pin_kiosk.ask(login) == b"941\r" and other.ask(login) == b"941\r"
+            asking = threading.Thread(
+                target=lambda: answers.append(
+                    pin_kiosk.ask(f"23001{date}AOcentral|AA{card}|AC|AD1357|\r".encode())
+                )
+            )
+            asking.start()
+            assert checking.wait(10)
+            lent = other.ask(f"11NN{date}{' ' * 18}AOcentral|AA{card}|ABSIP-1|AC|\r".encode())
+            lent_meanwhile.set()
+            asking.join(15)
+        finally:
+            pin_kiosk.close()
+            other.close()
+    assert lent.startswith(b"121")  # the loan, answered while the PIN was being checked
+    assert waited == [True]
+    assert len(answers) == 1 and b"|CQY|" in answers[0]

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,6 +44,7 @@ from biblioverse.devices.sip2.protocol import (
 from biblioverse.errors import Throttled
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 DEFAULT_PORT = 6001
 _TERMINATOR = re.compile(rb"[\r\n]")
@@ -118,6 +119,11 @@ class Sip2Server:
         self.read_factory = (
             make_session_factory(bind, read_only=True) if isinstance(bind, Engine) else None
         )
+        # On SQLite a message's transaction holds the database's write lock from its first
+        # statement, so messages are answered one at a time whatever the threads; they run
+        # on the event loop's thread, which a thread of the pool would have to share the GIL
+        # with (ADR 0022). Logins and new PINs (argon2) still go to the pool.
+        self.inline = isinstance(bind, Engine) and bind.dialect.name == "sqlite"
         self.handlers, self.merge = handlers or {}, merge or {}
         self.relay = relay
         self.limits = limits or Limits()
@@ -352,16 +358,18 @@ class Sip2Server:
             if refused is None:
                 return None, None
             response = refused
-        else:
+        elif not self.inline:
             response = await self._run(self._handle, link, request)
+        else:
+            response = await self._inline(link, request)
         out = self._frame(link, response, request.sequence, sums)
         link.last = out
         self._note(link, "out", mask_response(response))
         return out, failure
 
     async def _run(
-        self, fn: Callable[[acs.Link, Request], Response], link: acs.Link, request: Request
-    ) -> Response:
+        self, fn: Callable[[acs.Link, Request], _T], link: acs.Link, request: Request
+    ) -> _T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, fn, link, request)
 
@@ -391,27 +399,67 @@ class Sip2Server:
         link.pins.clear()
         return Response("94", "1")
 
+    def _pin_to_check(self, link: acs.Link, request: Request) -> tuple[str, str] | None:
+        """The card and PIN of a request whose PIN this connection has not seen right yet."""
+        card = request.get("AA")
+        pin = request.fields.get("AD", [""])[0]
+        if not card or not pin or self.read_factory is None or link.pin_known(card, pin):
+            return None
+        return card, pin
+
     def _check_pin(self, link: acs.Link, request: Request) -> bool | None:
         """A PIN this connection has not seen right yet is checked before the message's
         transaction, on a snapshot: argon2 takes tens of milliseconds, and on SQLite a
         transaction holds the database's write lock from its first statement, so every
         kiosk and desk would wait for it. None when there is nothing to check here."""
-        card = request.get("AA")
-        pin = request.fields.get("AD", [""])[0]
-        if not card or not pin or self.read_factory is None or link.pin_known(card, pin):
+        wanted = self._pin_to_check(link, request)
+        if wanted is None or self.read_factory is None:
             return None
+        card, pin = wanted
         with self.read_factory() as session:
             reader = readers.by_card(session, card)
         return link.check_pin(reader, card, pin) if reader is not None else None
 
-    def _handle(self, link: acs.Link, request: Request) -> Response:
-        handler = acs.HANDLERS[request.command]
-        now = self.clock()
+    def _check_pin_first(self, link: acs.Link, request: Request) -> bool | None:
         try:
-            pin_checked = self._check_pin(link, request)
+            return self._check_pin(link, request)
         except Exception:  # checked in the transaction instead, where a fault is answered
             log.exception("sip2 %s: the PIN could not be checked first", request.name)
-            pin_checked = None
+            return None
+
+    def _handle(self, link: acs.Link, request: Request) -> Response:
+        """A message in a thread of the pool."""
+        pin_checked = self._check_pin_first(link, request)
+        response, done = self._transaction(link, request, pin_checked)
+        if done is not None:
+            self._publish(request, done)
+        return response
+
+    async def _inline(self, link: acs.Link, request: Request) -> Response:
+        """A message on the event loop's thread (SQLite); what may take long goes to the
+        pool: a new PIN's check before the transaction, and the events it publishes itself
+        after (urgent ones, a catalogue change that search must show at once)."""
+        loop = asyncio.get_running_loop()
+        pin_checked = None
+        if self._pin_to_check(link, request) is not None:
+            pin_checked = await loop.run_in_executor(
+                self.pool, self._check_pin_first, link, request
+            )
+        response, done = self._transaction(link, request, pin_checked)
+        if done is not None:
+            if events.publishes_here(done, self.relay):
+                await loop.run_in_executor(self.pool, self._publish, request, done)
+            else:
+                self._publish(request, done)
+        return response
+
+    def _transaction(
+        self, link: acs.Link, request: Request, pin_checked: bool | None
+    ) -> tuple[Response, Session | None]:
+        """The message's unit of work: its handler and the commit. With the answer, the
+        committed session, whose events are still to be published (None: refused)."""
+        handler = acs.HANDLERS[request.command]
+        now = self.clock()
         session = self.factory()
         try:
             ctx = acs.Context(session, link, request, now, self.currency, pin_checked=pin_checked)
@@ -424,7 +472,7 @@ class Sip2Server:
             assert refused is not None
             self._note(link, "note", f"database error in {request.name}", error="database")
             session.close()
-            return refused
+            return refused, None
         except Exception as exc:  # a fault of ours: the machine hears no, the log says why
             session.rollback()
             log.exception("sip2 %s failed", request.name)
@@ -432,16 +480,18 @@ class Sip2Server:
             assert refused is not None
             self._note(link, "note", f"{request.name} failed: {exc}", error=type(exc).__name__)
             session.close()
-            return refused
-        # Committed: whatever happens to the events now, the machine is told what was done
-        # (the outbox keeps what could not be published for the next pass).
+            return refused, None
+        return response, session
+
+    def _publish(self, request: Request, session: Session) -> None:
+        """Committed: whatever happens to the events now, the machine is told what was
+        done (the outbox keeps what could not be published for the next pass)."""
         try:
             events.publish_after_commit(session, self.relay, self.handlers, self.merge)
         except Exception:
             log.exception("sip2: events of %s not published yet", request.name)
         finally:
             session.close()
-        return response
 
 
 def tls_context(cert: str, key: str) -> ssl.SSLContext:
@@ -512,8 +562,8 @@ def serve(
             await server.serve_forever()
 
     def one() -> None:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(main())
+        with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=_loop()) as r:
+            r.run(main())
 
     if processes <= 1:
         one()
@@ -521,6 +571,16 @@ def serve(
     if port == 0:
         raise ValueError("several processes need a fixed port to share")
     _supervise([_fork(one) for _ in range(processes)])
+
+
+def _loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (it comes with uvicorn's standard extras, as
+    for the web app), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def _fork(run: Callable[[], None]) -> int:
