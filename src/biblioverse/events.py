@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -237,6 +238,11 @@ def publish_after_commit(
 
 
 RELAY_BATCH = 2000
+# The least time from one pass's start to the next one's while events keep coming. Each
+# pass refreshes the search index (a tantivy writer, a commit, its merges, a reload): passed
+# after every commit, under load that was over a third of a SIP2 server's CPU (ADR 0022).
+# A quiet moment's event is still published at once.
+RELAY_GAP = 0.5
 
 
 class Relay:
@@ -246,7 +252,8 @@ class Relay:
     each pass takes many events at once. An event is marked published only after its
     subscribers ran: a crash means a second delivery, never a lost one. ``topics``: the
     events this relay takes (None: all; the web app's relay serves every topic, the SIP2
-    server's only the search index's)."""
+    server's only the search index's). ``gap``: while events keep coming, a pass starts at
+    most that often, so that each takes what came meanwhile (:data:`RELAY_GAP`)."""
 
     def __init__(
         self,
@@ -257,10 +264,11 @@ class Relay:
         *,
         interval: float = 1.0,
         topics: Collection[str] | None = None,
+        gap: float = RELAY_GAP,
     ) -> None:
         self._factory, self._handlers, self._merge = factory, handlers, merge
         self._read_factory = read_factory  # to look without taking SQLite's write lock
-        self._interval = interval
+        self._interval, self._gap = interval, gap
         self._topics = frozenset(topics) if topics is not None else None
         # One pass at a time in this process (the relay's thread, a request publishing an
         # urgent event); on SQLite, in every process of the database too (see _passing).
@@ -272,6 +280,7 @@ class Relay:
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._stop = False
+        self._stopping = threading.Event()  # wakes a relay waiting out its gap
         self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
 
     def start(self) -> None:
@@ -296,6 +305,7 @@ class Relay:
         """End after the pass under way. Events committed after it stay in the outbox for
         the next start (or ``biblioverse`` commands, which relay what they find)."""
         self._stop = True
+        self._stopping.set()
         self._wake.set()
         self._thread.join(timeout=timeout)
         if self._thread.is_alive():
@@ -369,6 +379,9 @@ class Relay:
         while not self._stop:
             nudged = self._wake.wait(self._interval)
             self._wake.clear()
+            started = time.monotonic()
             self._pass(look_first=not nudged)
             if not self._wake.is_set():
                 self._idle.set()
+            else:  # committed meanwhile: wait out the gap, then take it all at once
+                self._stopping.wait(self._gap - (time.monotonic() - started))
