@@ -17,9 +17,11 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, circulation, devices, readers
+from biblioverse.accounts import LoginThrottle, ThrottlePolicy
 from biblioverse.circulation.models import Fee, Loan
 from biblioverse.devices import Traffic
 from biblioverse.devices.sip2 import acs
+from biblioverse.security import hash_secret
 from tests import factories
 from tests.factories import NOW, World
 from tests.integration.sip2_support import (
@@ -522,3 +524,84 @@ def test_a_kiosk_checking_a_new_pin_does_not_hold_up_the_others(
     assert lent.startswith(b"121")  # the loan, answered while the PIN was being checked
     assert waited == [True]
     assert len(answers) == 1 and b"|CQY|" in answers[0]
+
+
+def test_a_login_password_is_checked_before_the_transaction_so_others_may_write_meanwhile(
+    engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kiosk's login (argon2) is checked on a snapshot first, as a PIN is: kiosks logging
+    in again after a network outage do not hold SQLite's write lock in turn. A wrong
+    password is still refused and counted."""
+    _setup(session)
+    checks: list[tuple[str, bool]] = []  # (password, could another connection write meanwhile)
+    real_verify = devices.service.verify_secret
+
+    def verify(stored: str | None, password: str) -> bool:
+        free = True
+        if engine.dialect.name == "sqlite":
+            other = sqlite3.connect(str(engine.url.database), timeout=0)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.rollback()
+            except sqlite3.OperationalError:  # database is locked
+                free = False
+            finally:
+                other.close()
+        checks.append((password, free))
+        return real_verify(stored, password)
+
+    monkeypatch.setattr(devices.service, "verify_secret", verify)
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            wrong = wire.ask(f"9300CN{KIOSK_LOGIN}|COnot-the-password|CPk|\r".encode())
+            right = wire.ask(f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPk|\r".encode())
+        finally:
+            wire.close()
+    assert (wrong, right) == (b"940\r", b"941\r")
+    assert checks == [("not-the-password", True), (KIOSK_PASSWORD, True)]  # once each
+    session.rollback()
+    # the wrong password counted against the machine; the right one cleared its own count
+    counted = session.scalars(select(LoginThrottle.key)).all()
+    assert counted == ["sip2-addr:127.0.0.1"]
+
+
+def test_a_password_changed_after_the_first_check_is_checked_again(session: Session) -> None:
+    """The check made before the transaction holds only for the hash it was made against."""
+    w = factories.world(session)
+    kiosk_account(session, w)
+    session.commit()
+    at = NOW
+    checked = devices.service.sip2_password_first(
+        session, KIOSK_LOGIN, KIOSK_PASSWORD, address="10.0.0.9", at=at
+    )
+    assert checked.matches
+    account = session.scalars(select(devices.Sip2Account)).one()
+    account.password_hash = hash_secret("a new password")
+    session.flush()
+    policy = ThrottlePolicy()
+    login = devices.service.sip2_login
+    assert (
+        login(
+            session,
+            KIOSK_LOGIN,
+            KIOSK_PASSWORD,
+            address="10.0.0.9",
+            at=at,
+            policy=policy,
+            checked=checked,
+        )
+        is None
+    )
+    assert (
+        login(
+            session,
+            KIOSK_LOGIN,
+            "a new password",
+            address="10.0.0.9",
+            at=at,
+            policy=policy,
+            checked=checked,
+        )
+        is not None
+    )

@@ -204,6 +204,30 @@ class Terminal:
     locale: str
 
 
+def _sip2_throttle_keys(login: str, address: str) -> list[str]:
+    return [f"sip2:{login.lower()[:100]}@{address}", f"sip2-addr:{address}"]
+
+
+@dataclass(frozen=True)
+class PasswordChecked:
+    """A SIP2 login's password checked before its transaction, against the hash read then."""
+
+    stored: str | None
+    matches: bool
+
+
+def sip2_password_first(
+    session: Session, login: str, password: str, *, address: str, at: dt.datetime
+) -> PasswordChecked:
+    """Check a login's password on a snapshot, before the login's write transaction: argon2
+    takes tens of milliseconds, and on SQLite that transaction holds the database's write
+    lock from its first statement. A locked login raises Throttled here already, without
+    the argon2 check (guesses stay cheap to refuse)."""
+    accounts.check_throttle(session, _sip2_throttle_keys(login, address), at)
+    stored = session.scalar(select(Sip2Account.password_hash).where(Sip2Account.login == login))
+    return PasswordChecked(stored, verify_secret(stored, password))
+
+
 def sip2_login(
     session: Session,
     login: str,
@@ -212,6 +236,7 @@ def sip2_login(
     address: str,
     at: dt.datetime,
     policy: accounts.ThrottlePolicy,
+    checked: PasswordChecked | None = None,
 ) -> Terminal | None:
     """The account for a SIP2 login (93), or None: unknown login, wrong password or a
     disabled account look the same to the device.
@@ -220,13 +245,18 @@ def sip2_login(
     policy's account limit) and per address (its address limit). A locked key raises
     Throttled, even with the right password. The login is not locked for every address, so
     that guesses from one machine cannot shut a library's kiosks out. The caller commits.
+    ``checked``: the password checked first (:func:`sip2_password_first`), used if the
+    account's password has not changed since.
     """
-    pair_key = f"sip2:{login.lower()[:100]}@{address}"
-    address_key = f"sip2-addr:{address}"
+    pair_key, address_key = _sip2_throttle_keys(login, address)
     accounts.check_throttle(session, [pair_key, address_key], at)
     account = session.scalar(select(Sip2Account).where(Sip2Account.login == login))
     stored = account.password_hash if account is not None else None
-    refused = not verify_secret(stored, password) or account is None or not account.enabled
+    if checked is not None and checked.stored == stored:
+        matches = checked.matches
+    else:
+        matches = verify_secret(stored, password)
+    refused = not matches or account is None or not account.enabled
     device = (
         None if refused or account is None else session.get(accounts.DeviceKey, account.device_id)
     )

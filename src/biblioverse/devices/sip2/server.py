@@ -373,17 +373,42 @@ class Sip2Server:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, fn, link, request)
 
+    def _password_first(
+        self, login: str, password: str, host: str
+    ) -> service.PasswordChecked | None:
+        """The password checked on a snapshot before the login's transaction (as a PIN is,
+        see :meth:`_check_pin`); None: checked in the transaction. Throttled goes up."""
+        if self.read_factory is None:
+            return None
+        try:
+            with self.read_factory() as session:
+                return service.sip2_password_first(
+                    session, login, password, address=host, at=self.clock()
+                )
+        except Throttled:
+            raise
+        except Exception:
+            log.exception("sip2: the password of %s could not be checked first", host)
+            return None
+
     def _login(self, link: acs.Link, request: Request, host: str) -> Response:
+        login = request.get("CN")
+        password = request.fields.get("CO", [""])[0]
+        try:
+            checked = self._password_first(login, password, host)
+        except Throttled:
+            log.warning("sip2: login from %s refused: too many failed logins", host)
+            return Response("94", "0")
         with self.factory() as session:
-            password = request.fields.get("CO", [""])[0]
             try:
                 terminal = service.sip2_login(
                     session,
-                    request.get("CN"),
+                    login,
                     password,
                     address=host,
                     at=self.clock(),
                     policy=self.limits.throttle,
+                    checked=checked,
                 )
                 session.commit()  # the failure count, or its reset
             except Throttled:
