@@ -238,10 +238,10 @@ def publish_after_commit(
 
 
 RELAY_BATCH = 2000
-# The least time from one pass's start to the next one's while events keep coming. Each
-# pass refreshes the search index (a tantivy writer, a commit, its merges, a reload): passed
-# after every commit, under load that was over a third of a SIP2 server's CPU (ADR 0022).
-# A quiet moment's event is still published at once.
+# The least time from one pass's start to the next one's. Each pass refreshes the search
+# index (a tantivy writer, a commit, its merges, a reload): passed after every commit, under
+# load that was over a third of a SIP2 server's CPU (ADR 0022). An event that comes when no
+# pass began in the last half second is published at once.
 RELAY_GAP = 0.5
 
 
@@ -252,8 +252,8 @@ class Relay:
     each pass takes many events at once. An event is marked published only after its
     subscribers ran: a crash means a second delivery, never a lost one. ``topics``: the
     events this relay takes (None: all; the web app's relay serves every topic, the SIP2
-    server's only the search index's). ``gap``: while events keep coming, a pass starts at
-    most that often, so that each takes what came meanwhile (:data:`RELAY_GAP`)."""
+    server's only the search index's). ``gap``: a pass starts at most that often, and takes
+    what came meanwhile (:data:`RELAY_GAP`)."""
 
     def __init__(
         self,
@@ -376,12 +376,15 @@ class Relay:
                 return
 
     def _run(self) -> None:
+        started = -self._gap
         while not self._stop:
             nudged = self._wake.wait(self._interval)
+            # within the gap since the last pass began: wait it out, then take it all at once
+            self._stopping.wait(started + self._gap - time.monotonic())
+            if self._stop:
+                break
             self._wake.clear()
             started = time.monotonic()
             self._pass(look_first=not nudged)
             if not self._wake.is_set():
                 self._idle.set()
-            else:  # committed meanwhile: wait out the gap, then take it all at once
-                self._stopping.wait(self._gap - (time.monotonic() - started))

@@ -438,6 +438,22 @@ def test_a_kiosk_loan_and_return_read_the_copy_once_and_need_no_savepoint(
     assert session.scalars(select(Loan).where(Loan.returned_at.is_(None))).all() == []
 
 
+def _others_may_write(engine: Engine) -> bool:
+    """Whether another connection could take SQLite's write lock now (always on PostgreSQL,
+    whose writers do not shut each other out)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    other = sqlite3.connect(str(engine.url.database), timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.rollback()
+        return True
+    except sqlite3.OperationalError:  # database is locked
+        return False
+    finally:
+        other.close()
+
+
 def test_a_pin_is_checked_before_the_transaction_so_others_may_write_meanwhile(
     engine: Engine, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -452,16 +468,7 @@ def test_a_pin_is_checked_before_the_transaction_so_others_may_write_meanwhile(
     real_verify = acs.verify_secret
 
     def verify(stored: str | None, pin: str) -> bool:
-        free = True
-        if engine.dialect.name == "sqlite":
-            other = sqlite3.connect(str(engine.url.database), timeout=0)
-            try:
-                other.execute("BEGIN IMMEDIATE")
-                other.rollback()
-            except sqlite3.OperationalError:  # database is locked
-                free = False
-            finally:
-                other.close()
+        free = _others_may_write(engine)
         checks.append((pin, free))
         return real_verify(stored, pin)
 
@@ -537,16 +544,7 @@ def test_a_login_password_is_checked_before_the_transaction_so_others_may_write_
     real_verify = devices.service.verify_secret
 
     def verify(stored: str | None, password: str) -> bool:
-        free = True
-        if engine.dialect.name == "sqlite":
-            other = sqlite3.connect(str(engine.url.database), timeout=0)
-            try:
-                other.execute("BEGIN IMMEDIATE")
-                other.rollback()
-            except sqlite3.OperationalError:  # database is locked
-                free = False
-            finally:
-                other.close()
+        free = _others_may_write(engine)
         checks.append((password, free))
         return real_verify(stored, password)
 
@@ -605,3 +603,16 @@ def test_a_password_changed_after_the_first_check_is_checked_again(session: Sess
         )
         is not None
     )
+
+
+def test_a_pin_changed_after_the_first_check_is_checked_again() -> None:
+    """The check made before the transaction holds only for the PIN it was made against,
+    and only the transaction's verdict is remembered for the connection."""
+    link = acs.Link()
+    reader = readers.Reader(pin_hash=hash_secret("1357"))
+    checked = acs.pin_first(reader, "1357")
+    assert checked.matches and not link.pin_known("CARD1", "1357")  # not remembered yet
+    reader.pin_hash = hash_secret("2468")  # changed meanwhile
+    assert not link.check_pin(reader, "CARD1", "1357", checked)
+    assert link.check_pin(reader, "CARD1", "2468", acs.pin_first(reader, "2468"))
+    assert link.pin_known("CARD1", "2468")

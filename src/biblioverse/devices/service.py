@@ -209,23 +209,27 @@ def _sip2_throttle_keys(login: str, address: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class PasswordChecked:
-    """A SIP2 login's password checked before its transaction, against the hash read then."""
+class SecretChecked:
+    """A secret (a SIP2 login's password, a reader's PIN) checked before the transaction
+    that uses it, against the hash read then: it holds only while that hash is unchanged."""
 
     stored: str | None
     matches: bool
 
+    def holds_for(self, stored: str | None) -> bool:
+        return stored == self.stored
+
 
 def sip2_password_first(
     session: Session, login: str, password: str, *, address: str, at: dt.datetime
-) -> PasswordChecked:
+) -> SecretChecked:
     """Check a login's password on a snapshot, before the login's write transaction: argon2
     takes tens of milliseconds, and on SQLite that transaction holds the database's write
     lock from its first statement. A locked login raises Throttled here already, without
     the argon2 check (guesses stay cheap to refuse)."""
     accounts.check_throttle(session, _sip2_throttle_keys(login, address), at)
     stored = session.scalar(select(Sip2Account.password_hash).where(Sip2Account.login == login))
-    return PasswordChecked(stored, verify_secret(stored, password))
+    return SecretChecked(stored, verify_secret(stored, password))
 
 
 def sip2_login(
@@ -236,7 +240,7 @@ def sip2_login(
     address: str,
     at: dt.datetime,
     policy: accounts.ThrottlePolicy,
-    checked: PasswordChecked | None = None,
+    checked: SecretChecked | None = None,
 ) -> Terminal | None:
     """The account for a SIP2 login (93), or None: unknown login, wrong password or a
     disabled account look the same to the device.
@@ -252,7 +256,7 @@ def sip2_login(
     accounts.check_throttle(session, [pair_key, address_key], at)
     account = session.scalar(select(Sip2Account).where(Sip2Account.login == login))
     stored = account.password_hash if account is not None else None
-    if checked is not None and checked.stored == stored:
+    if checked is not None and checked.holds_for(stored):
         matches = checked.matches
     else:
         matches = verify_secret(stored, password)

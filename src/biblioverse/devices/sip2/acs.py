@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, circulation, i18n, libraries, readers
 from biblioverse.circulation import words
 from biblioverse.devices.models import Sip2ItemProperties
-from biblioverse.devices.service import Terminal
+from biblioverse.devices.service import SecretChecked, Terminal
 from biblioverse.devices.sip2.protocol import Request, Response, format_date, parse_date, yn
 from biblioverse.errors import DomainError, NotFound
 from biblioverse.i18n import N_
@@ -85,15 +85,28 @@ class Link:
         """Whether this PIN was found right for this card earlier on this connection."""
         return hmac.compare_digest(self.pins.get(card, b""), self.pin_digest(card, pin))
 
-    def check_pin(self, reader: readers.Reader, card: str, pin: str) -> bool:
-        """Check a reader's PIN (argon2, tens of milliseconds, unless known already) and
-        remember it when it is right."""
+    def check_pin(
+        self, reader: readers.Reader, card: str, pin: str, checked: SecretChecked | None = None
+    ) -> bool:
+        """Check a reader's PIN (argon2, tens of milliseconds, unless known already or
+        ``checked`` before the transaction against the same hash) and remember it when it
+        is right."""
         if self.pin_known(card, pin):
             return True
-        ok = verify_secret(reader.pin_hash, pin)
+        if checked is not None and checked.holds_for(reader.pin_hash):
+            ok = checked.matches
+        else:
+            ok = verify_secret(reader.pin_hash, pin)
         if ok:
             self.pins[card] = self.pin_digest(card, pin)
         return ok
+
+
+def pin_first(reader: readers.Reader, pin: str) -> SecretChecked:
+    """A reader's PIN checked before the message's transaction (argon2). It is remembered
+    for the connection by the transaction (:meth:`Link.check_pin`), if the reader's PIN is
+    still the one checked."""
+    return SecretChecked(reader.pin_hash, verify_secret(reader.pin_hash, pin))
 
 
 @cache
@@ -113,7 +126,7 @@ class Context:
         now: dt.datetime,
         currency: str,
         *,
-        pin_checked: bool | None = None,
+        pin_checked: SecretChecked | None = None,
     ):
         """``pin_checked``: the request's PIN (AD) for its card (AA), checked before the
         transaction (:meth:`Sip2Server._check_pin`); None when it was not."""
@@ -157,8 +170,7 @@ class Context:
         pin_ok: bool | None = None
         if reader is not None and pin:
             # checked by the server before this transaction began, or now
-            checked = self.pin_checked
-            pin_ok = checked if checked is not None else self.link.check_pin(reader, card, pin)
+            pin_ok = self.link.check_pin(reader, card, pin, self.pin_checked)
         elif pin:
             pin_ok = False
         return Patron(card, reader, pin_ok)

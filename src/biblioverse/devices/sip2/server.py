@@ -373,9 +373,7 @@ class Sip2Server:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, fn, link, request)
 
-    def _password_first(
-        self, login: str, password: str, host: str
-    ) -> service.PasswordChecked | None:
+    def _password_first(self, login: str, password: str, host: str) -> service.SecretChecked | None:
         """The password checked on a snapshot before the login's transaction (as a PIN is,
         see :meth:`_check_pin`); None: checked in the transaction. Throttled goes up."""
         if self.read_factory is None:
@@ -432,7 +430,7 @@ class Sip2Server:
             return None
         return card, pin
 
-    def _check_pin(self, link: acs.Link, request: Request) -> bool | None:
+    def _check_pin(self, link: acs.Link, request: Request) -> service.SecretChecked | None:
         """A PIN this connection has not seen right yet is checked before the message's
         transaction, on a snapshot: argon2 takes tens of milliseconds, and on SQLite a
         transaction holds the database's write lock from its first statement, so every
@@ -443,9 +441,11 @@ class Sip2Server:
         card, pin = wanted
         with self.read_factory() as session:
             reader = readers.by_card(session, card)
-        return link.check_pin(reader, card, pin) if reader is not None else None
+        if reader is None:
+            return None
+        return acs.pin_first(reader, pin)
 
-    def _check_pin_first(self, link: acs.Link, request: Request) -> bool | None:
+    def _check_pin_first(self, link: acs.Link, request: Request) -> service.SecretChecked | None:
         try:
             return self._check_pin(link, request)
         except Exception:  # checked in the transaction instead, where a fault is answered
@@ -473,13 +473,14 @@ class Sip2Server:
         response, done = self._transaction(link, request, pin_checked)
         if done is not None:
             if events.publishes_here(done, self.relay):
-                await loop.run_in_executor(self.pool, self._publish, request, done)
+                # shielded: a connection dropped meanwhile must not leave the session open
+                await asyncio.shield(loop.run_in_executor(self.pool, self._publish, request, done))
             else:
                 self._publish(request, done)
         return response
 
     def _transaction(
-        self, link: acs.Link, request: Request, pin_checked: bool | None
+        self, link: acs.Link, request: Request, pin_checked: service.SecretChecked | None
     ) -> tuple[Response, Session | None]:
         """The message's unit of work: its handler and the commit. With the answer, the
         committed session, whose events are still to be published (None: refused)."""
