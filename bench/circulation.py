@@ -14,7 +14,11 @@ line (see DESIGN.md) and a short human summary on stderr.
    staff bearer token, each on its own copies; then a contended run where all of them fight
    for 100 shared copies (409 item_on_loan / not_on_loan are expected there and counted
    apart). The peer is the same unit of work in-process, one thread: the service call, the
-   commit and the event relay (search index refresh) the request does, minus HTTP.
+   commit and the event relay (search index refresh) the request does, minus HTTP. Then,
+   when wrk is installed (``make bench-tools``), the clients' own cycles again from wrk
+   (C, outside Python: the httpx threads cost the machine CPU beside the server's), with
+   as many connections as clients: ``http_wrk_cycles_per_s`` and ``http_wrk_request_p95_ms``
+   (check-outs and check-ins together, as wrk times them).
 2. Hold targeting: holds, records, copies, readers and overdue loans bulk-inserted; the
    check-in look-up (``holds._next_hold``) on random copies, with the same SQL run on the raw
    driver (psycopg / sqlite3) as the peer; a full check-in routing a copy to a waiting hold;
@@ -533,6 +537,191 @@ def http_load(
     )
 
 
+# Each wrk thread lends and takes back its share of the clients' copies: a copy is lent
+# when it is free and taken back once its loan is answered, found again in the answer by
+# its item id; so no two requests in flight touch the same copy. wrk's own latency
+# histogram times every request, check-outs and check-ins together.
+WRK_CYCLES = """
+local jobs_of = {%(jobs)s}
+local headers = {["Authorization"] = "Bearer %(token)s",
+                 ["Content-Type"] = "application/json"}
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("me", #threads)
+end
+function init(args)
+  ready, by_item, lent, back, other = {}, {}, 0, 0, 0
+  for _, j in ipairs(jobs_of[me]) do
+    table.insert(ready, {j, "checkout"})
+    by_item[j[3]] = j
+  end
+end
+function request()
+  local next = table.remove(ready, 1)
+  if next == nil then  -- every copy of this thread in flight or lost to an error
+    return wrk.format("GET", "/health")
+  end
+  local j, op = next[1], next[2]
+  local body
+  if op == "checkout" then
+    body = string.format('{"reader_id":%%d,"barcode":"%%s","library_id":%(library)d}', j[2], j[1])
+  else
+    body = string.format('{"barcode":"%%s","library_id":%(library)d}', j[1])
+  end
+  return wrk.format("POST", "%(api)s/circulation/" .. op, headers, body)
+end
+function response(status, headers, body)
+  local item = tonumber(string.match(body, '"item_id":(%%d+)'))
+  local j = item and by_item[item]
+  if j ~= nil and status == 201 then
+    lent = lent + 1
+    table.insert(ready, {j, "checkin"})
+  elseif j ~= nil and status == 200 then
+    back = back + 1
+    table.insert(ready, {j, "checkout"})
+  else  -- a refusal, an error, or the health check of a thread with nothing to send
+    other = other + 1
+  end
+end
+done = function(summary, latency, requests)
+  -- failed requests; answers that were neither a loan nor a return are counted as "other"
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout
+  local lent, back, other = 0, 0, 0
+  for _, t in ipairs(threads) do
+    lent, back, other = lent + t:get("lent"), back + t:get("back"), other + t:get("other")
+  end
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%.3f %%.3f %%.3f %%.3f\\n",
+    summary.requests, errors, lent, back, other,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, summary.duration / 1e6))
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    errors: int  # answers other than a loan or a return, and failed requests
+    loans: int
+    returns: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    wall_s: float
+    server_cpu_s: float
+    machine_busy_pct: float
+
+
+def wrk_load(
+    server: Server, token: str, world: World, sizes: Sizes, engine: Engine
+) -> WrkResult | None:
+    """The clients' own copies lent and taken back by wrk (C, outside Python), with as many
+    connections as there were clients: the httpx clients' threads cost the machine as much
+    CPU as a fifth of the server's. None without wrk."""
+    if not shutil.which("wrk"):
+        return None
+    barcodes = [b for own in world.client_copies for b in own]
+    with engine.connect() as conn:
+        ids = dict(
+            conn.execute(
+                select(catalog.Item.barcode, catalog.Item.id).where(
+                    catalog.Item.barcode.in_(barcodes)
+                )
+            ).all()
+        )
+    threads = 2
+    jobs: list[list[str]] = [[] for _ in range(threads)]
+    for k, own in enumerate(world.client_copies):
+        reader = world.client_readers[k]
+        jobs[k % threads] += [f'{{"{b}", {reader}, {ids[b]}}}' for b in own]
+    script = Path(tempfile.mkdtemp()) / "cycles.lua"
+    script.write_text(
+        WRK_CYCLES
+        % {
+            "jobs": ", ".join("{" + ", ".join(j) + "}" for j in jobs),
+            "token": token,
+            "api": API,
+            "library": world.central_id,
+        }
+    )
+    command = ["wrk", f"-t{threads}", f"-c{sizes.clients}", "-s", str(script), server.base]
+
+    def run(seconds: float) -> str:
+        out = subprocess.run(
+            [*command[:3], f"-d{max(1, round(seconds))}s", *command[3:]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        give_back(server, token, world)  # copies left lent when wrk stopped
+        return out
+
+    run(2)  # connections, caches, the server's first requests: untimed
+    server_cpu0, busy0 = proc_cpu_s(server.process.pid), machine_busy()
+    out = run(sizes.seconds)
+    server_cpu1, busy1 = proc_cpu_s(server.process.pid), machine_busy()
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    n, errors, lent, back, other, p50, p95, p99, wall = line.split()[1:]
+    return WrkResult(
+        requests=int(n),
+        errors=int(errors) + int(other),
+        loans=int(lent),
+        returns=int(back),
+        p50_ms=float(p50),
+        p95_ms=float(p95),
+        p99_ms=float(p99),
+        wall_s=float(wall),
+        server_cpu_s=server_cpu1 - server_cpu0,
+        machine_busy_pct=100 * (busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1]),
+    )
+
+
+def give_back(server: Server, token: str, world: World) -> None:
+    """Take back every client copy still lent (a refusal for the others is expected)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.base, headers=headers, timeout=40) as c:
+        for own in world.client_copies:
+            for barcode in own:
+                r = c.post(
+                    f"{API}/circulation/checkin",
+                    json={"barcode": barcode, "library_id": world.central_id},
+                )
+                if r.status_code not in (200, 409):
+                    raise RuntimeError(f"could not take {barcode} back: {r.status_code}")
+
+
+def report_wrk(r: WrkResult | None, sizes: Sizes, workers: int) -> None:
+    if r is None:
+        emit("http_wrk_cycles_per_s", float("nan"), "cycles/s", note="wrk not found")
+        return
+    goal: dict[str, object] = {}
+    if _backend_name == "postgresql":
+        goal = {"goal": 500, "better": "higher"}
+    emit(
+        "http_wrk_cycles_per_s",
+        min(r.loans, r.returns) / r.wall_s,
+        "cycles/s",
+        **goal,
+        n=r.requests,
+        loans=r.loans,
+        returns=r.returns,
+        seconds=round(r.wall_s, 1),
+        clients=sizes.clients,
+        workers=workers,
+        load="wrk (C), 2 threads",
+        server_cpu_s=round(r.server_cpu_s, 1),
+        server_cpu_ms_per_request=round(1000 * r.server_cpu_s / max(1, r.requests), 2),
+        machine_busy_pct=round(r.machine_busy_pct),
+    )
+    extra: dict[str, object] = {"goal": 20, "better": "lower"} if goal else {}
+    emit("http_wrk_request_p50_ms", r.p50_ms, "ms", n=r.requests)
+    emit("http_wrk_request_p95_ms", r.p95_ms, "ms", n=r.requests, **extra)
+    emit("http_wrk_request_p99_ms", r.p99_ms, "ms", n=r.requests)
+    emit("http_wrk_errors", r.errors, "requests", goal=0, better="lower")
+
+
 def _lend(session: Session, actor: Actor, world: World, barcode: str) -> None:
     circulation.checkout(
         session,
@@ -658,10 +847,12 @@ def part_cycles(
         token = login(server.base)
         own = http_load(server, token, world, sizes, contended=False)
         contended = http_load(server, token, world, sizes, contended=True)
+        by_wrk = wrk_load(server, token, world, sizes, engine)
     finally:
         server.stop()
     report_load("own", own, sizes, workers)
     report_load("contended", contended, sizes, workers)
+    report_wrk(by_wrk, sizes, workers)
     problems = server.log_problems()
     kept = Path(tempfile.gettempdir()) / f"bench-circulation-{backend.name}-server.log"
     shutil.copyfile(server.log, kept)  # the data folder goes at the end
@@ -735,6 +926,15 @@ def part_cycles(
         "inproc_cycles_per_s": peer_rate,
         "inproc_checkout_p95": pct(peer.checkout, 95),
         "inproc_checkin_p95": pct(peer.checkin, 95),
+        **(
+            {
+                "wrk_cycles_per_s": min(by_wrk.loans, by_wrk.returns) / by_wrk.wall_s,
+                "wrk_p95": by_wrk.p95_ms,
+                "wrk_errors": by_wrk.errors,
+            }
+            if by_wrk is not None
+            else {}
+        ),
     }
 
 
@@ -1270,6 +1470,11 @@ def summarise(name: str, s: dict[str, Any]) -> list[str]:
             f"{c['checkout_p95']:.1f} ms, check-in {c['checkin_p95']:.1f} ms (goal <= 20); "
             f"errors {c['errors']}, contended refusals {c['contended_refusals']}"
         )
+        if "wrk_cycles_per_s" in c:
+            lines.append(
+                f"  the same cycles from wrk: {c['wrk_cycles_per_s']:.0f}/s, p95 "
+                f"{c['wrk_p95']:.1f} ms a request, errors {c['wrk_errors']}"
+            )
         if c["errors"]:
             lines.append(f"  outcomes of the uncontended run: {dict(c['outcomes'])}")
         if sum(c["server_log"].values()):
