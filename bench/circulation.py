@@ -646,7 +646,14 @@ def wrk_load(
             "library": world.central_id,
         }
     )
-    command = ["wrk", f"-t{threads}", f"-c{sizes.clients}", "-s", str(script), server.base]
+    # a request's timeout as the httpx clients' (wrk's default, 2 s, is shorter than what a
+    # request may wait for SQLite's write lock under this load)
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{sizes.clients}",
+        *("--timeout", "40s", "-s", str(script), server.base),
+    ]
 
     def run(seconds: float) -> str:
         out = subprocess.run(
@@ -1535,7 +1542,8 @@ def main() -> int:
             summary = run_backend(backend, sizes, args)
             emit("backend_total_s", time.perf_counter() - started, "s")
             summaries += summarise(name, summary)
-            if summary.get("cycles", {}).get("errors"):
+            cycles = summary.get("cycles", {})
+            if cycles.get("errors") or cycles.get("wrk_errors"):
                 failed = True  # as bench/search.py: failed requests fail the run
         except Exception:
             traceback.print_exc()
