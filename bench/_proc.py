@@ -26,3 +26,9 @@ def machine_busy() -> tuple[float, float]:
     values = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]
     return float(sum(values) - idle), float(sum(values))
+
+
+def busy_since(before: tuple[float, float]) -> float:
+    """The fraction of all CPUs' time in use since ``before`` (a :func:`machine_busy`)."""
+    busy, total = machine_busy()
+    return (busy - before[0]) / max(1.0, total - before[1])

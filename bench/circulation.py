@@ -69,7 +69,7 @@ from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 import _pgbench  # noqa: E402
-from _proc import machine_busy, proc_cpu_s  # noqa: E402
+from _proc import busy_since, machine_busy, proc_cpu_s  # noqa: E402
 
 BIN = Path(sys.executable).parent / "biblioverse"
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
@@ -514,7 +514,7 @@ def http_load(
         th.join()
     wall = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    server_cpu1, busy1 = proc_cpu_s(server.process.pid), machine_busy()
+    server_cpu1, busy = proc_cpu_s(server.process.pid), busy_since(busy0)
     errors = expected = 0
     for name, s in stats.items():
         for outcome, count in s.outcomes.items():
@@ -533,7 +533,7 @@ def http_load(
         expected_refusals=expected,
         client_cpu_s=(cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
         server_cpu_s=server_cpu1 - server_cpu0,
-        machine_busy_pct=100 * (busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1]),
+        machine_busy_pct=100 * busy,
     )
 
 
@@ -656,19 +656,19 @@ def wrk_load(
     ]
 
     def run(seconds: float) -> str:
-        out = subprocess.run(
+        return subprocess.run(
             [*command[:3], f"-d{max(1, round(seconds))}s", *command[3:]],
             capture_output=True,
             text=True,
             check=True,
         ).stdout
-        give_back(server, token, world)  # copies left lent when wrk stopped
-        return out
 
     run(2)  # connections, caches, the server's first requests: untimed
+    give_back(server, token, world)  # copies left lent when wrk stopped
     server_cpu0, busy0 = proc_cpu_s(server.process.pid), machine_busy()
     out = run(sizes.seconds)
-    server_cpu1, busy1 = proc_cpu_s(server.process.pid), machine_busy()
+    server_cpu1, busy = proc_cpu_s(server.process.pid), busy_since(busy0)
+    give_back(server, token, world)  # after the readings: not counted in the load's CPU
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
     n, errors, lent, back, other, p50, p95, p99, wall = line.split()[1:]
     return WrkResult(
@@ -681,7 +681,7 @@ def wrk_load(
         p99_ms=float(p99),
         wall_s=float(wall),
         server_cpu_s=server_cpu1 - server_cpu0,
-        machine_busy_pct=100 * (busy1[0] - busy0[0]) / max(1.0, busy1[1] - busy0[1]),
+        machine_busy_pct=100 * busy,
     )
 
 

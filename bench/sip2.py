@@ -69,7 +69,7 @@ from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 import _pgbench  # noqa: E402
-from _proc import machine_busy, proc_cpu_s  # noqa: E402
+from _proc import busy_since, machine_busy, proc_cpu_s  # noqa: E402
 
 BIN = Path(sys.executable).parent / "biblioverse"
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
@@ -288,9 +288,9 @@ def cpu_now(server_pid: int) -> tuple[float, float, tuple[float, float]]:
 
 
 def cpu_since(run: Run, server_pid: int, before: tuple[float, float, tuple[float, float]]) -> None:
-    server, kiosks, (busy, total) = cpu_now(server_pid)
+    run.busy = busy_since(before[2])
+    server, kiosks, _ = cpu_now(server_pid)
     run.server_cpu_s, run.kiosks_cpu_s = server - before[0], kiosks - before[1]
-    run.busy = (busy - before[2][0]) / max(1.0, total - before[2][1])
 
 
 async def load(

@@ -105,11 +105,25 @@ def has_pending(session: Session) -> bool:
     return bool(session.info.pop("outbox_pending", False))
 
 
+def _kind(session: Session) -> str:
+    info = session.info
+    return (
+        "urgent"
+        if info.get("outbox_urgent")
+        else ("deferred" if info.get("outbox_pending") else "")
+    )
+
+
 def pending_kind(session: Session) -> str:
     """ "urgent", "deferred" or "" (none): what this session recorded since last asked."""
-    urgent = session.info.pop("outbox_urgent", False)
-    pending = session.info.pop("outbox_pending", False)
-    return "urgent" if urgent else ("deferred" if pending else "")
+    kind = _kind(session)
+    session.info.pop("outbox_urgent", None)
+    session.info.pop("outbox_pending", None)
+    return kind
+
+
+def _delivered_here(kind: str, relay: Relay | None) -> bool:
+    return kind == "urgent" or (bool(kind) and relay is None)
 
 
 def subscribe(topic: str, handler: Subscriber) -> None:
@@ -215,8 +229,7 @@ def mark_published(session: Session, ids: Sequence[int]) -> None:
 def publishes_here(session: Session, relay: Relay | None) -> bool:
     """Whether :func:`publish_after_commit` would deliver events in the calling thread
     (urgent ones, or any without a relay) rather than only wake the relay."""
-    info = session.info
-    return bool(info.get("outbox_urgent")) or (relay is None and bool(info.get("outbox_pending")))
+    return _delivered_here(_kind(session), relay)
 
 
 def publish_after_commit(
@@ -230,7 +243,7 @@ def publish_after_commit(
     kind = pending_kind(session)
     if kind == "urgent" and relay is not None:
         relay.publish_now()  # as a pass of the relay would: on SQLite with no lock held
-    elif kind == "urgent" or (kind and relay is None):
+    elif _delivered_here(kind, relay):
         dispatch_pending(session, handlers=handlers, merge=merge)
         session.commit()
     elif kind and relay is not None:

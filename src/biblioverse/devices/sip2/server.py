@@ -467,9 +467,7 @@ class Sip2Server:
         loop = asyncio.get_running_loop()
         pin_checked = None
         if self._pin_to_check(link, request) is not None:
-            pin_checked = await loop.run_in_executor(
-                self.pool, self._check_pin_first, link, request
-            )
+            pin_checked = await self._run(self._check_pin_first, link, request)
         response, done = self._transaction(link, request, pin_checked)
         if done is not None:
             if events.publishes_here(done, self.relay):
