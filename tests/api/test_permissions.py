@@ -21,6 +21,8 @@ def _headers(
 ) -> dict[str, str]:
     if who == "anonymous":
         return {}
+    if who == "unknown-token":
+        return {"Authorization": "Bearer not-a-token-anyone-was-given"}
     if who.startswith("reader:"):
         return as_reader(who.split(":", 1)[1])
     return as_staff(who)
@@ -150,6 +152,44 @@ MATRIX: list[tuple[str, str, str, Any, int]] = [
         "POST",
         "/api/v1/devices",
         {"name": "Gate", "kind": "gate", "org_unit_id": "{airport}"},
+        403,
+    ),
+    # circulation's write requests (one unit of work each): credentials first, then roles
+    ("anonymous", "POST", "/api/v1/circulation/checkout", {}, 401),
+    ("anonymous", "POST", "/api/v1/circulation/checkin", {"barcode": "X"}, 401),
+    (
+        "unknown-token",
+        "POST",
+        "/api/v1/circulation/checkout",
+        {"barcode": "X", "library_id": 1},
+        401,
+    ),
+    (
+        "unknown-token",
+        "POST",
+        "/api/v1/circulation/holds",
+        {"record_id": 1, "pickup_library_id": 1},
+        401,
+    ),
+    (
+        "reader:CARD000001",
+        "POST",
+        "/api/v1/circulation/checkin",
+        {"barcode": "X", "library_id": "{central}"},
+        403,
+    ),
+    (
+        "reader:CARD000001",
+        "POST",
+        "/api/v1/circulation/payments",
+        {"reader_id": "{reader_central}", "amount": "1.00"},
+        403,
+    ),
+    (
+        "reader:CARD000001",
+        "POST",
+        "/api/v1/circulation/checkout",
+        {"reader_id": "{reader_community}", "barcode": "X", "library_id": "{central}"},
         403,
     ),
 ]

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response
 from pydantic import BaseModel, RootModel
+from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries, readers
 from biblioverse.access import Actor, Permission
@@ -42,10 +43,10 @@ from biblioverse.deps import (
     CurrentActor,
     CurrentStaff,
     DbSession,
-    IdempotencyHeader,
     Now,
-    once,
+    Work,
     require_permission,
+    staff_only,
 )
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
@@ -190,25 +191,18 @@ IDEMPOTENT = (
     description="Staff allowed to override may pass `override` with a reason to lend past "
     "an overridable refusal; the override is audited." + IDEMPOTENT,
 )
-def checkout(
-    body: CheckoutIn,
-    session: DbSession,
-    actor: CurrentActor,
-    now: Now,
-    idem: IdempotencyHeader,
-) -> BaseModel | Response:
-    if actor.is_reader:
-        reader_id, channel = actor.id, "mobile"
-        if body.reader_id not in (None, actor.id):
-            raise PermissionDenied("readers borrow on their own card only")
-    elif actor.is_staff:
-        if body.reader_id is None:
-            raise ValidationFailed([FieldError("reader_id", "required", "Whose card?")])
-        reader_id, channel = body.reader_id, "api"
-    else:
-        raise PermissionDenied("devices lend through SIP2")
-
-    def run() -> LoanOut:
+async def checkout(body: CheckoutIn, work: Work) -> Response:
+    def run(session: Session, actor: Actor) -> LoanOut:
+        if actor.is_reader:
+            reader_id, channel = actor.id, "mobile"
+            if body.reader_id not in (None, actor.id):
+                raise PermissionDenied("readers borrow on their own card only")
+        elif actor.is_staff:
+            if body.reader_id is None:
+                raise ValidationFailed([FieldError("reader_id", "required", "Whose card?")])
+            reader_id, channel = body.reader_id, "api"
+        else:
+            raise PermissionDenied("devices lend through SIP2")
         loan = service.checkout(
             session,
             actor,
@@ -217,12 +211,12 @@ def checkout(
             rfid_tag=body.rfid_tag,
             at_unit_id=body.library_id,
             channel=channel,
-            at=now,
+            at=work.now,
             override=body.override,
         )
         return _loan_out(loan)
 
-    return once(session, actor, idem, now, run, status.HTTP_201_CREATED)
+    return await work.run(run, status.HTTP_201_CREATED)
 
 
 @router.post(
@@ -232,25 +226,19 @@ def checkout(
     "(circulation staff); says where the copy goes next",
     description=IDEMPOTENT.strip(),
 )
-def checkin(
-    body: CheckinIn,
-    session: DbSession,
-    actor: CurrentStaff,
-    now: Now,
-    idem: IdempotencyHeader,
-) -> BaseModel | Response:
-    def run() -> CheckinOut:
+async def checkin(body: CheckinIn, work: Work) -> Response:
+    def run(session: Session, actor: Actor) -> CheckinOut:
         done = service.checkin(
             session,
-            actor,
+            staff_only(actor),
             barcode=body.barcode,
             rfid_tag=body.rfid_tag,
             at_unit_id=body.library_id,
-            at=now,
+            at=work.now,
         )
         return _checkin_out(done)
 
-    return once(session, actor, idem, now, run)
+    return await work.run(run)
 
 
 @router.post(
@@ -259,22 +247,13 @@ def checkin(
     summary="Renew a loan (the reader, or circulation staff)",
     description=IDEMPOTENT.strip(),
 )
-def renew(
-    loan_id: DbId,
-    session: DbSession,
-    actor: CurrentActor,
-    now: Now,
-    idem: IdempotencyHeader,
-    body: RenewIn | None = None,
-) -> BaseModel | Response:
+async def renew(loan_id: DbId, work: Work, body: RenewIn | None = None) -> Response:
     override = body.override if body is not None else None
-    return once(
-        session,
-        actor,
-        idem,
-        now,
-        lambda: _loan_out(service.renew(session, actor, loan_id, at=now, override=override)),
-    )
+
+    def run(session: Session, actor: Actor) -> LoanOut:
+        return _loan_out(service.renew(session, actor, loan_id, at=work.now, override=override))
+
+    return await work.run(run)
 
 
 # --- holds ----------------------------------------------------------------------------------
@@ -319,25 +298,21 @@ def _whose(actor: Actor, reader_id: int | None) -> int:
     description="Readers for themselves; circulation staff name the reader. A refusal "
     "answers 409 with its reason as the error code." + IDEMPOTENT,
 )
-def place_hold(
-    body: HoldIn, session: DbSession, actor: CurrentActor, now: Now, idem: IdempotencyHeader
-) -> BaseModel | Response:
-    reader_id = _whose(actor, body.reader_id)
-
-    def run() -> HoldOut:
+async def place_hold(body: HoldIn, work: Work) -> Response:
+    def run(session: Session, actor: Actor) -> HoldOut:
         hold = holds.place(
             session,
             actor,
-            reader_id=reader_id,
+            reader_id=_whose(actor, body.reader_id),
             record_id=body.record_id,
             item_id=body.item_id,
             pickup_unit_id=body.pickup_library_id,
-            at=now,
+            at=work.now,
             override=body.override,
         )
         return _hold_out(session, hold)
 
-    return once(session, actor, idem, now, run, status.HTTP_201_CREATED)
+    return await work.run(run, status.HTTP_201_CREATED)
 
 
 @router.get("/holds", summary="A reader's active holds with their queue positions")
@@ -411,24 +386,20 @@ def _one_courier(session: DbSession, row: CourierReturn) -> CourierOut:
     "at once; fines stop at the pickup time asked for. Readers for their own loans; "
     "circulation staff of the reader's home library name the reader." + IDEMPOTENT,
 )
-def request_courier(
-    body: CourierIn, session: DbSession, actor: CurrentActor, now: Now, idem: IdempotencyHeader
-) -> BaseModel | Response:
-    reader_id = _whose(actor, body.reader_id)
-
-    def run() -> CourierOut:
+async def request_courier(body: CourierIn, work: Work) -> Response:
+    def run(session: Session, actor: Actor) -> CourierOut:
         row = courier.request(
             session,
             actor,
-            reader_id=reader_id,
+            reader_id=_whose(actor, body.reader_id),
             loan_ids=body.loan_ids,
             address=body.address,
             pickup_at=body.pickup_at,
-            at=now,
+            at=work.now,
         )
         return _one_courier(session, row)
 
-    return once(session, actor, idem, now, run, status.HTTP_201_CREATED)
+    return await work.run(run, status.HTTP_201_CREATED)
 
 
 @router.get("/courier-returns", summary="A reader's courier returns, or those a library awaits")
@@ -583,14 +554,13 @@ def _transactions(rows: list[FeeTransaction]) -> list[TransactionOut]:
     summary="Take a payment at a desk; it settles the oldest fees first (circulation staff)",
     description=IDEMPOTENT.strip(),
 )
-def pay(
-    body: PaymentIn, session: DbSession, actor: CurrentStaff, now: Now, idem: IdempotencyHeader
-) -> BaseModel | Response:
-    def run() -> BaseModel:
-        rows = fees.pay(session, actor, body.reader_id, body.amount, at=now, note=body.note)
+async def pay(body: PaymentIn, work: Work) -> Response:
+    def run(session: Session, actor: Actor) -> BaseModel:
+        staff = staff_only(actor)
+        rows = fees.pay(session, staff, body.reader_id, body.amount, at=work.now, note=body.note)
         return TransactionList(_transactions(rows))
 
-    return once(session, actor, idem, now, run, status.HTTP_201_CREATED)
+    return await work.run(run, status.HTTP_201_CREATED)
 
 
 @router.post(
