@@ -13,16 +13,19 @@ service, the commit. Not counted: parsing HTTP (uvicorn's C parser) and the sock
 
 Prints one JSON object per line: ``cpu_ms_per_request`` (the process's CPU, every thread,
 over rounds of check-out/check-in pairs, the best of 7: the machine's speed varies),
-``statements_per_request`` and ``thread_hops_per_request`` (the functions sent to worker
-threads).
+``statements_per_request``, ``thread_hops_per_request`` (the functions sent to worker
+threads) and ``loop_python_calls_per_request`` (the Python calls on the event loop's thread,
+counted by cProfile: the same for the same code, whatever the machine does).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -139,6 +142,7 @@ async def drive(app: Any, world: circ.World, pairs: int) -> dict[str, float]:
         hops[0] += 1
         return await real_run_sync(*args, **kwargs)
 
+    profile = cProfile.Profile()  # the event loop's thread only (cProfile is per thread)
     anyio.to_thread.run_sync = counting_run_sync  # type: ignore[assignment]
     units = getattr(deps, "_UNITS", None)  # the unit-of-work threads (ADR 0023)
     if units is not None:
@@ -150,9 +154,11 @@ async def drive(app: Any, world: circ.World, pairs: int) -> dict[str, float]:
 
         units.submit = counting_submit
     try:
+        profile.enable()
         for i in range(50):
             await pair(codes[i % len(codes)])
     finally:
+        profile.disable()
         anyio.to_thread.run_sync = real_run_sync
         if units is not None:
             del units.submit
@@ -162,6 +168,7 @@ async def drive(app: Any, world: circ.World, pairs: int) -> dict[str, float]:
         "wall": best_wall,
         "hops": hops[0] / 100,
         "statements": statements[0] / 100,
+        "loop_calls": pstats.Stats(profile).total_calls / 100,  # type: ignore[attr-defined]
     }
 
 
@@ -191,6 +198,7 @@ def main() -> int:
             ("wall_ms_per_request", 1000 * out["wall"], "ms"),
             ("statements_per_request", out["statements"], "statements"),
             ("thread_hops_per_request", out["hops"], "hops"),
+            ("loop_python_calls_per_request", out["loop_calls"], "calls"),
         ):
             print(json.dumps({**row, "metric": metric, "value": round(value, 3), "unit": unit}))
     finally:

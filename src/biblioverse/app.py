@@ -325,6 +325,18 @@ class BodyLimit:
                 await self._refuse(send)
 
 
+class PagesSession(SessionMiddleware):
+    """The signed session cookie of the pages (staff and reader sign-in), not read or
+    written for the API under /api/, which authenticates each request by its bearer token
+    or device key."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 class LocaleMiddleware:
     """Sets the request's locale: the 'lang' cookie, else Accept-Language."""
 
@@ -359,6 +371,7 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp, *, requests: Counter, latency: Histogram) -> None:
         self.app, self.requests, self.latency = app, requests, latency
+        self._kept: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -378,9 +391,23 @@ class RequestMetrics:
         finally:
             name, method = route_template(scope), scope["method"]
             elapsed = time.perf_counter() - start
-            self.requests.labels(method, name, str(status)).inc()
-            self.latency.labels(method, name).observe(elapsed)
+            counter, histogram = self._children(method, name, status)
+            counter.inc()
+            histogram.observe(elapsed)
             access_log.info("%s %s %s %.1fms", method, name, status, elapsed * 1e3)
+
+    def _children(self, method: str, name: str, status: int) -> tuple[Any, Any]:
+        """The counter and histogram of these labels, kept: ``labels()`` takes a lock and
+        checks its arguments on every call. Route templates and statuses are few."""
+        key = (method, name, status)
+        found = self._kept.get(key)
+        if found is None:
+            found = (
+                self.requests.labels(method, name, str(status)),
+                self.latency.labels(method, name),
+            )
+            self._kept[key] = found
+        return found
 
 
 def install_metrics(app: FastAPI) -> None:
@@ -473,6 +500,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         ],
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks, off: the app counts and times requests itself
+        # (RequestMetrics, /metrics), and the hooks looked for a tracer on every request
+        # (a twentieth of the event loop's time in bench/api_handlers.py).
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -535,7 +566,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(
-        SessionMiddleware,
+        PagesSession,
         secret_key=settings.effective_secret_key,
         session_cookie="bv_session",
         max_age=settings.session_max_age_s,
