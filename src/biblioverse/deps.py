@@ -6,7 +6,9 @@ check-out's were for dependencies that only check or return a value.
 
 Authorisation lives here, not in handlers: ``CurrentActor`` for any signed-in principal,
 ``CurrentReader`` for readers, ``require_permission(...)`` for staff with a role that grants
-it somewhere; the service then checks the scope of the record it touches.
+it somewhere; the service then checks the scope of the record it touches. A request run as a
+:class:`UnitOfWork` names its check as the unit's ``allowed`` (``staff_only``, ...), which
+runs as soon as the actor is known, before anything else.
 """
 
 from __future__ import annotations
@@ -216,12 +218,6 @@ async def idempotency_request(request: Request) -> IdempotencyRequest | None:
     return IdempotencyRequest(key, idempotency.request_hash(request.method, request.url.path, body))
 
 
-IdempotencyHeader = Annotated[
-    IdempotencyRequest | None,
-    Depends(idempotency_request),
-]
-
-
 def once(
     session: Session,
     actor: Actor,
@@ -254,8 +250,9 @@ T = TypeVar("T")
 # Threads for :class:`UnitOfWork`, per process. A few: a unit of work spends most of its
 # time in Python, under the GIL, and more threads only took the GIL from each other (with
 # 32 clients on two PostgreSQL workers, wrk's cycles: 16 threads 134-143/s, 4 threads 171,
-# 3 threads 165-169, 2 threads 137-219; ADR 0023). Fewer than db.POOL_SIZE, so a unit of
-# work never waits for a connection another unit holds.
+# 3 threads 165-169, 2 threads 137-219; ADR 0023). Fewer than db.POOL_SIZE, so the units
+# alone never use up the engine's connections. A unit waits for others only as any
+# transaction does (SQLite's one writer, a locked row); nothing in it waits for this pool.
 UNIT_THREADS = 4
 _UNITS = ThreadPoolExecutor(max_workers=UNIT_THREADS, thread_name_prefix="unit-of-work")
 
@@ -285,19 +282,32 @@ class UnitOfWork:
     idem: IdempotencyRequest | None
 
     async def run(
-        self, work: Callable[[Session, Actor], BaseModel], status_code: int = 200
+        self,
+        work: Callable[[Session, Actor], BaseModel],
+        status_code: int = 200,
+        *,
+        allowed: Callable[[Actor], object] | None = None,
     ) -> Response:
         """The response of ``work(session, actor)``: its model as JSON (as FastAPI writes
-        it), or a stored answer replayed. Raises what the work, the authentication or the
-        commit raised: the app's error table answers it."""
-        return await in_thread(self._run, work, status_code)
+        it), or a stored answer replayed. ``allowed(actor)`` raises when the actor may not
+        make this request; it runs before the idempotency key is looked at, so a refused
+        caller is refused even with a key already used. Raises what the check, the work,
+        the authentication or the commit raised: the app's error table answers it."""
+        return await in_thread(self._run, work, status_code, allowed)
 
-    def _run(self, work: Callable[[Session, Actor], BaseModel], status_code: int) -> Response:
+    def _run(
+        self,
+        work: Callable[[Session, Actor], BaseModel],
+        status_code: int,
+        allowed: Callable[[Actor], object] | None,
+    ) -> Response:
         session: Session = self.state.session_factory()
         try:
             actor = resolve_actor(session, self.token, self.device_key, self.now)
-            if actor is None:
+            if actor is None:  # unit_of_work refused a request without credentials
                 raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
+            if allowed is not None:
+                allowed(actor)
             out = once(
                 session, actor, self.idem, self.now, lambda: work(session, actor), status_code
             )
@@ -316,12 +326,14 @@ class UnitOfWork:
             session.close()
 
 
-async def unit_of_work(request: Request, now: Now, idem: IdempotencyHeader) -> UnitOfWork:
-    """A request without credentials is refused here, before its body is read (as
-    ``CurrentActor`` refuses it); the credentials it sent are checked in the unit of work."""
+async def unit_of_work(request: Request, now: Now) -> UnitOfWork:
+    """A request without credentials is refused here, before its body and its idempotency
+    key are validated (as ``CurrentActor`` refuses it); the credentials it sent are checked
+    in the unit of work, after the body."""
     token, device_key = _bearer(request), request.headers.get("x-device-key")
     if not token and not device_key:
         raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
+    idem = await idempotency_request(request)
     return UnitOfWork(request.app.state, token, device_key, now, idem)
 
 

@@ -268,3 +268,38 @@ def test_a_reader_books_a_courier_and_the_home_library_collects(
     ]
     late = client.post(f"{API}/courier-returns/{body['id']}/cancel", headers=me)
     assert late.status_code == 409 and late.json()["error"] == "illegal_transition"
+
+
+def test_who_may_ask_is_checked_before_the_idempotency_key(
+    client: TestClient, session: Session, world: World, as_reader: Headers
+) -> None:
+    factories.rule(session, world)
+    factories.copies(session, world, "Keys", ["Q-1"])
+    central = world.central.id
+    session.commit()
+    phone = as_reader("CARD000001")
+    lent = client.post(
+        f"{API}/checkout",
+        json={"barcode": "Q-1", "library_id": central},
+        headers={**phone, "Idempotency-Key": "k1"},
+    )
+    assert lent.status_code == 201, lent.text
+    # The same key on requests the reader may not make: refused for who they are, not
+    # answered as a reused key.
+    back = client.post(
+        f"{API}/checkin",
+        json={"barcode": "Q-1", "library_id": central},
+        headers={**phone, "Idempotency-Key": "k1"},
+    )
+    assert back.status_code == 403 and back.json()["error"] == "forbidden"
+    theirs = client.post(
+        f"{API}/checkout",
+        json={"barcode": "Q-1", "library_id": central, "reader_id": world.reader_community.id},
+        headers={**phone, "Idempotency-Key": "k1"},
+    )
+    assert theirs.status_code == 403
+    # Without credentials, a bad key is not looked at: sign in first.
+    anonymous = client.post(
+        f"{API}/checkin", json={"barcode": "Q-1"}, headers={"Idempotency-Key": "x" * 81}
+    )
+    assert anonymous.status_code == 401

@@ -182,6 +182,19 @@ IDEMPOTENT = (
 )
 
 
+def _borrowing(actor: Actor, body: CheckoutIn) -> tuple[int, str]:
+    """Whose card a check-out is on and through which channel; refuses who may not ask."""
+    if actor.is_reader:
+        if body.reader_id not in (None, actor.id):
+            raise PermissionDenied("readers borrow on their own card only")
+        return actor.id, "mobile"
+    if actor.is_staff:
+        if body.reader_id is None:
+            raise ValidationFailed([FieldError("reader_id", "required", "Whose card?")])
+        return body.reader_id, "api"
+    raise PermissionDenied("devices lend through SIP2")
+
+
 @router.post(
     "/checkout",
     status_code=status.HTTP_201_CREATED,
@@ -193,16 +206,7 @@ IDEMPOTENT = (
 )
 async def checkout(body: CheckoutIn, work: Work) -> Response:
     def run(session: Session, actor: Actor) -> LoanOut:
-        if actor.is_reader:
-            reader_id, channel = actor.id, "mobile"
-            if body.reader_id not in (None, actor.id):
-                raise PermissionDenied("readers borrow on their own card only")
-        elif actor.is_staff:
-            if body.reader_id is None:
-                raise ValidationFailed([FieldError("reader_id", "required", "Whose card?")])
-            reader_id, channel = body.reader_id, "api"
-        else:
-            raise PermissionDenied("devices lend through SIP2")
+        reader_id, channel = _borrowing(actor, body)
         loan = service.checkout(
             session,
             actor,
@@ -216,7 +220,9 @@ async def checkout(body: CheckoutIn, work: Work) -> Response:
         )
         return _loan_out(loan)
 
-    return await work.run(run, status.HTTP_201_CREATED)
+    return await work.run(
+        run, status.HTTP_201_CREATED, allowed=lambda actor: _borrowing(actor, body)
+    )
 
 
 @router.post(
@@ -230,7 +236,7 @@ async def checkin(body: CheckinIn, work: Work) -> Response:
     def run(session: Session, actor: Actor) -> CheckinOut:
         done = service.checkin(
             session,
-            staff_only(actor),
+            actor,
             barcode=body.barcode,
             rfid_tag=body.rfid_tag,
             at_unit_id=body.library_id,
@@ -238,7 +244,7 @@ async def checkin(body: CheckinIn, work: Work) -> Response:
         )
         return _checkin_out(done)
 
-    return await work.run(run)
+    return await work.run(run, allowed=staff_only)
 
 
 @router.post(
@@ -312,7 +318,9 @@ async def place_hold(body: HoldIn, work: Work) -> Response:
         )
         return _hold_out(session, hold)
 
-    return await work.run(run, status.HTTP_201_CREATED)
+    return await work.run(
+        run, status.HTTP_201_CREATED, allowed=lambda actor: _whose(actor, body.reader_id)
+    )
 
 
 @router.get("/holds", summary="A reader's active holds with their queue positions")
@@ -399,7 +407,9 @@ async def request_courier(body: CourierIn, work: Work) -> Response:
         )
         return _one_courier(session, row)
 
-    return await work.run(run, status.HTTP_201_CREATED)
+    return await work.run(
+        run, status.HTTP_201_CREATED, allowed=lambda actor: _whose(actor, body.reader_id)
+    )
 
 
 @router.get("/courier-returns", summary="A reader's courier returns, or those a library awaits")
@@ -556,11 +566,10 @@ def _transactions(rows: list[FeeTransaction]) -> list[TransactionOut]:
 )
 async def pay(body: PaymentIn, work: Work) -> Response:
     def run(session: Session, actor: Actor) -> BaseModel:
-        staff = staff_only(actor)
-        rows = fees.pay(session, staff, body.reader_id, body.amount, at=work.now, note=body.note)
+        rows = fees.pay(session, actor, body.reader_id, body.amount, at=work.now, note=body.note)
         return TransactionList(_transactions(rows))
 
-    return await work.run(run, status.HTTP_201_CREATED)
+    return await work.run(run, status.HTTP_201_CREATED, allowed=staff_only)
 
 
 @router.post(
