@@ -272,8 +272,8 @@ class UnitOfWork:
     opened, the actor behind the request's credentials resolved, the handler's work run
     once per idempotency key, the commit and the urgent events published, the session
     closed. Through the dependencies above the same request took four thread hops (the
-    actor, the handler, FastAPI's check of the returned model, the commit), each a fifth
-    of a millisecond of the event loop's time under load (py-spy; ADR 0023)."""
+    actor, the handler, FastAPI's check of the returned model, the commit): together a
+    third of the event loop's time in bench/api_handlers.py (py-spy; ADR 0023)."""
 
     state: Any
     token: str | None
