@@ -259,7 +259,7 @@ _UNITS = ThreadPoolExecutor(max_workers=UNIT_THREADS, thread_name_prefix="unit-o
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in a worker thread, with the request's context variables (its locale).
-    The event loop's executor, not anyio's: the hop costs the loop a third as much (no
+    The event loop's executor, not anyio's: the hop costs the loop about half as much (no
     cancel scope, capacity limiter or run-variable look-ups), and a request dropped
     meanwhile leaves the thread to finish what it began."""
     call = contextvars.copy_context().run
