@@ -35,6 +35,7 @@ import os
 import platform
 import random
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -60,7 +61,15 @@ from sqlalchemy.orm import Session, sessionmaker
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from biblioverse import accounts, catalog, circulation, events, libraries, readers  # noqa: E402
+from biblioverse import (  # noqa: E402
+    accounts,
+    catalog,
+    circulation,
+    deps,
+    events,
+    libraries,
+    readers,
+)
 from biblioverse.access import Actor, Role  # noqa: E402
 from biblioverse.circulation import fees, holds  # noqa: E402
 from biblioverse.circulation.matrix import Matrix  # noqa: E402
@@ -68,6 +77,7 @@ from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E4
 from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+import _bare_api  # noqa: E402
 import _pgbench  # noqa: E402
 from _proc import busy_since, machine_busy, proc_cpu_s  # noqa: E402
 
@@ -368,12 +378,21 @@ class Server:
 
 
 def start_server(backend: Backend, workers: int) -> Server:
+    return serve(
+        backend,
+        lambda port: [str(BIN), "serve", "--port", str(port), "--workers", str(workers)],
+        server_env(backend),
+    )
+
+
+def serve(backend: Backend, command: Callable[[int], list[str]], env: dict[str, str]) -> Server:
+    """Start ``command(port)`` in its own process group; return once /health answers."""
     port = free_port()
     log = backend.data_dir / f"server-{port}.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port), "--workers", str(workers)],
-            env=server_env(backend),
+            command(port),
+            env=env,
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -921,8 +940,10 @@ def part_cycles(
     own_rate = own.cycles / own.wall_s
     emit("ratio_http_vs_inproc_cycles_per_s", own_rate / peer_rate, "x", better="higher")
     raw = raw_engine(backend, engine, factory, actor, world, sizes, own_rate)
+    floor = bare_python(backend, engine, world, sizes, workers, by_wrk)
     return {
         **raw,
+        **floor,
         "cycles_per_s": own_rate,
         "checkout_p95": pct(own.checkout.latencies, 95),
         "checkin_p95": pct(own.checkin.latencies, 95),
@@ -1018,6 +1039,68 @@ def raw_engine(
         "raw_cycle_p95": pct(r.cycle_ms, 95),
         "raw_script_matches": bool(matches),
     }
+
+
+def bare_python(
+    backend: Backend,
+    engine: Engine,
+    world: World,
+    sizes: Sizes,
+    workers: int,
+    api: WrkResult | None,
+) -> dict[str, Any]:
+    """The floor of any Python server (PostgreSQL, with wrk): the same cycles from wrk against
+    ``_bare_api``, a bare ASGI app on raw psycopg sending the script's statements, under the
+    same uvicorn, workers and threads as the app. See ``_bare_api``."""
+    if backend.name != "postgresql" or api is None:
+        return {}
+    bare = [_pgbench.shape(s) for s in _bare_api.CYCLE]
+    matches, check = _pgbench.script_check(bare, _pgbench.script_shapes())
+    emit("bare_python_statements_match", matches, "bool", **check)
+    token = secrets.token_urlsafe(16)
+    env = {
+        **os.environ,
+        "BARE_DSN": f"{PG_CONNINFO} dbname={engine.url.database}",
+        "BARE_TOKEN": token,
+        "BARE_UNIT": str(world.central_id),
+        "BARE_RULE": str(world.rule_id),
+        "BARE_THREADS": str(deps.UNIT_THREADS),
+    }
+    uvicorn = [str(BIN.parent / "uvicorn"), "_bare_api:app", "--app-dir", str(ROOT / "bench")]
+    options = ["--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log"]
+    conninfo = env["BARE_DSN"]
+    before = _pgbench.last_event_id(conninfo)
+    server = serve(
+        backend,
+        lambda port: [*uvicorn, "--port", str(port), "--workers", str(workers), *options],
+        env,
+    )
+    try:
+        r = wrk_load(server, token, world, sizes, engine)
+    finally:
+        server.stop()
+        _pgbench.forget_events(conninfo, before)
+    assert r is not None  # wrk ran for the app a moment ago
+    rate = min(r.loans, r.returns) / r.wall_s
+    emit(
+        "bare_python_cycles_per_s",
+        rate,
+        "cycles/s",
+        n=r.requests,
+        clients=sizes.clients,
+        workers=workers,
+        threads=deps.UNIT_THREADS,
+        server_cpu_ms_per_request=round(1000 * r.server_cpu_s / max(1, r.requests), 2),
+        machine_busy_pct=round(r.machine_busy_pct),
+        note="a bare ASGI app on raw psycopg, the script's statements, same uvicorn: "
+        "the floor of a Python server here",
+    )
+    for q, v in ((50, r.p50_ms), (95, r.p95_ms), (99, r.p99_ms)):
+        emit(f"bare_python_request_p{q}_ms", v, "ms", n=r.requests)
+    emit("bare_python_errors", r.errors, "requests", goal=0, better="lower")
+    api_rate = min(api.loans, api.returns) / api.wall_s
+    emit("ratio_http_vs_bare_python_cycles_per_s", api_rate / rate, "x", better="higher")
+    return {"bare_cycles_per_s": rate, "bare_p95": r.p95_ms, "bare_errors": r.errors}
 
 
 # --- 2. holds over a large queue ------------------------------------------------------------
@@ -1496,6 +1579,11 @@ def summarise(name: str, s: dict[str, Any]) -> list[str]:
                 f"  the database alone (pgbench, {same} statements as a live cycle): "
                 f"{c['raw_cycles_per_s']:.0f} cycles/s, cycle p95 {c['raw_cycle_p95']:.1f} ms"
             )
+        if "bare_cycles_per_s" in c:
+            lines.append(
+                f"  a bare Python server (no framework, no ORM) on the same statements, from "
+                f"wrk: {c['bare_cycles_per_s']:.0f} cycles/s, p95 {c['bare_p95']:.1f} ms a request"
+            )
     if h := s.get("holds"):
         lines.append(
             f"  {h['holds']:,} holds: next-hold p95 {h['next_hold_p95']:.2f} ms (goal <= 2, raw "
@@ -1543,7 +1631,7 @@ def main() -> int:
             emit("backend_total_s", time.perf_counter() - started, "s")
             summaries += summarise(name, summary)
             cycles = summary.get("cycles", {})
-            if cycles.get("errors") or cycles.get("wrk_errors"):
+            if cycles.get("errors") or cycles.get("wrk_errors") or cycles.get("bare_errors"):
                 failed = True  # as bench/search.py: failed requests fail the run
         except Exception:
             traceback.print_exc()
