@@ -456,13 +456,24 @@ CONTENDED_REFUSALS = {"checkout": "409 item_on_loan", "checkin": "409 not_on_loa
 
 
 def http_load(
-    server: Server, token: str, world: World, sizes: Sizes, *, contended: bool
+    server: Server,
+    token: str,
+    world: World,
+    sizes: Sizes,
+    *,
+    contended: bool,
+    paced: float | None = None,
 ) -> LoadResult:
     """``sizes.clients`` threads, each with a keep-alive httpx client, doing check-out then
-    check-in until the time is up. Each request is timed on the client."""
+    check-in until the time is up. Each request is timed on the client.
+
+    ``paced``: cycles a second between all clients, each client starting its cycles at
+    even intervals (staggered against the others) instead of as soon as the last is
+    answered; a check-out is timed from when it was due, so one held up by a slow cycle
+    counts its wait (the check-in follows its answer, and is timed from its sending)."""
     n = sizes.clients
     barrier = threading.Barrier(n + 1)
-    deadline = [0.0]
+    deadline = [0.0, 0.0]  # the end, and the start the paced clients count from
     lock = threading.Lock()
     stats = {"checkout": OpStats(), "checkin": OpStats()}
     cycles = [0]
@@ -477,8 +488,8 @@ def http_load(
         # lock), so that what it answers then is seen, not a client-side timeout.
         with httpx.Client(base_url=server.base, headers=headers, timeout=40) as c:
 
-            def op(name: str, body: dict[str, Any], timed: bool) -> None:
-                t = time.perf_counter()
+            def op(name: str, body: dict[str, Any], timed: bool, due: float = 0.0) -> None:
+                t = due or time.perf_counter()
                 try:
                     outcome = _outcome(c.post(f"{API}/circulation/{name}", json=body))
                 except httpx.HTTPError as exc:
@@ -487,7 +498,7 @@ def http_load(
                     mine[name].latencies.append((time.perf_counter() - t) * 1000)
                     mine[name].outcomes[outcome] += 1
 
-            def cycle(i: int, timed: bool) -> None:
+            def cycle(i: int, timed: bool, due: float = 0.0) -> None:
                 if contended:
                     barcode = rng.choice(world.shared_copies)
                 else:
@@ -498,6 +509,7 @@ def http_load(
                     "checkout",
                     {"reader_id": reader, "barcode": barcode, "library_id": central},
                     timed,
+                    due,
                 )
                 op("checkin", {"barcode": barcode, "library_id": central}, timed)
 
@@ -510,8 +522,15 @@ def http_load(
             except threading.BrokenBarrierError:
                 return
             i = 1
+            every = n / paced if paced else 0.0
+            due = deadline[1] + every * k / n
             while time.perf_counter() < deadline[0]:
-                cycle(i, timed=True)
+                if paced:
+                    time.sleep(max(0.0, due - time.perf_counter()))
+                    cycle(i, timed=True, due=due)
+                    due += every
+                else:
+                    cycle(i, timed=True)
                 i += 1
                 done += 1
         with lock:
@@ -523,12 +542,12 @@ def http_load(
     threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
     for th in threads:
         th.start()
-    deadline[0] = time.perf_counter() + 3600  # set for real once every client is warm
+    deadline[:] = [time.perf_counter() + 3600, 0.0]  # set for real once every client is warm
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     server_cpu0, busy0 = proc_cpu_s(server.process.pid), machine_busy()
-    barrier.wait(timeout=300)
     t0 = time.perf_counter()
-    deadline[0] = t0 + sizes.seconds
+    deadline[:] = [t0 + sizes.seconds, t0]  # read by the clients once the barrier opens
+    barrier.wait(timeout=300)
     for th in threads:
         th.join()
     wall = time.perf_counter() - t0
@@ -860,6 +879,32 @@ def report_load(kind: str, r: LoadResult, sizes: Sizes, workers: int) -> None:
         )
 
 
+def report_paced(r: LoadResult | None, sizes: Sizes) -> dict[str, Any]:
+    """The paced run (``http_paced_*``): the latency a reader sees at a steady rate below
+    what the server can do, each check-out timed from when it was due."""
+    if r is None:
+        return {}
+    rate = r.cycles / r.wall_s
+    both = r.checkout.latencies + r.checkin.latencies
+    emit(
+        "http_paced_cycles_per_s",
+        rate,
+        "cycles/s",
+        n=r.cycles,
+        clients=sizes.clients,
+        server_cpu_ms_per_request=round(1000 * r.server_cpu_s / max(1, len(both)), 2),
+        machine_busy_pct=round(r.machine_busy_pct),
+        note="httpx clients keeping to a rate between them; a check-out timed from when due",
+    )
+    for q in (50, 95, 99):
+        goal: dict[str, object] = {"goal": 20, "better": "lower"} if q == 95 else {}
+        emit(f"http_paced_request_p{q}_ms", pct(both, q), "ms", n=len(both), **goal)
+    for name, op in (("checkout", r.checkout), ("checkin", r.checkin)):
+        emit(f"http_paced_{name}_p95_ms", pct(op.latencies, 95), "ms", n=len(op.latencies))
+    emit("http_paced_errors", r.errors, "requests", goal=0, better="lower")
+    return {"paced_rate": rate, "paced_p95": pct(both, 95), "paced_errors": r.errors}
+
+
 def part_cycles(
     backend: Backend,
     engine: Engine,
@@ -867,18 +912,24 @@ def part_cycles(
     world: World,
     sizes: Sizes,
     workers: int,
+    paced_rate: float,
 ) -> dict[str, Any]:
     server = start_server(backend, workers)
+    at_pace: LoadResult | None = None
     try:
         token = login(server.base)
         own = http_load(server, token, world, sizes, contended=False)
         contended = http_load(server, token, world, sizes, contended=True)
         by_wrk = wrk_load(server, token, world, sizes, engine)
+        if paced_rate >= 0:
+            rate = paced_rate or own.cycles / own.wall_s / 2
+            at_pace = http_load(server, token, world, sizes, contended=False, paced=rate)
     finally:
         server.stop()
     report_load("own", own, sizes, workers)
     report_load("contended", contended, sizes, workers)
     report_wrk(by_wrk, sizes, workers)
+    paced_out = report_paced(at_pace, sizes)
     problems = server.log_problems()
     kept = Path(tempfile.gettempdir()) / f"bench-circulation-{backend.name}-server.log"
     shutil.copyfile(server.log, kept)  # the data folder goes at the end
@@ -944,6 +995,7 @@ def part_cycles(
     return {
         **raw,
         **floor,
+        **paced_out,
         "cycles_per_s": own_rate,
         "checkout_p95": pct(own.checkout.latencies, 95),
         "checkin_p95": pct(own.checkin.latencies, 95),
@@ -1544,7 +1596,9 @@ def run_backend(backend: Backend, sizes: Sizes, args: argparse.Namespace) -> dic
         world = seed_world(factory, sizes, utcnow())
         summary: dict[str, Any] = {}
         if not args.skip_http:
-            summary["cycles"] = part_cycles(backend, engine, factory, world, sizes, args.workers)
+            summary["cycles"] = part_cycles(
+                backend, engine, factory, world, sizes, args.workers, args.paced_rate
+            )
         if not args.skip_holds:
             summary["holds"] = part_holds(backend, engine, factory, world, sizes)
         return summary
@@ -1564,6 +1618,11 @@ def summarise(name: str, s: dict[str, Any]) -> list[str]:
             lines.append(
                 f"  the same cycles from wrk: {c['wrk_cycles_per_s']:.0f}/s, p95 "
                 f"{c['wrk_p95']:.1f} ms a request, errors {c['wrk_errors']}"
+            )
+        if "paced_rate" in c:
+            lines.append(
+                f"  paced at {c['paced_rate']:.0f} cycles/s: p95 {c['paced_p95']:.1f} ms a "
+                f"request, errors {c['paced_errors']}"
             )
         if c["errors"]:
             lines.append(f"  outcomes of the uncontended run: {dict(c['outcomes'])}")
@@ -1606,6 +1665,13 @@ def main() -> int:
         type=int,
         help="open overdue loans for the fines job (default 1 per 100 holds)",
     )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        default=0,
+        help="cycles/s of the paced API run (default 0: half the rate of the first run; "
+        "negative: no paced run)",
+    )
     parser.add_argument("--skip-http", action="store_true", help="only the holds part")
     parser.add_argument("--skip-holds", action="store_true", help="only the API cycles")
     args = parser.parse_args()
@@ -1631,7 +1697,8 @@ def main() -> int:
             emit("backend_total_s", time.perf_counter() - started, "s")
             summaries += summarise(name, summary)
             cycles = summary.get("cycles", {})
-            if cycles.get("errors") or cycles.get("wrk_errors") or cycles.get("bare_errors"):
+            failures = ("errors", "wrk_errors", "bare_errors", "paced_errors")
+            if any(cycles.get(f) for f in failures):
                 failed = True  # as bench/search.py: failed requests fail the run
         except Exception:
             traceback.print_exc()
