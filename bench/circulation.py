@@ -595,12 +595,16 @@ function init(args)
     by_item[j[3]] = j
   end
 end
+function stamp(j) end     -- the paced run's hooks (WRK_PACED)
+function answered(j) end
 function request()
   local next = table.remove(ready, 1)
   if next == nil then  -- every copy of this thread in flight or lost to an error
+    stamp({})
     return wrk.format("GET", "/health")
   end
   local j, op = next[1], next[2]
+  stamp(j)
   local body
   if op == "checkout" then
     body = string.format('{"reader_id":%%d,"barcode":"%%s","library_id":%(library)d}', j[2], j[1])
@@ -612,6 +616,9 @@ end
 function response(status, headers, body)
   local item = tonumber(string.match(body, '"item_id":(%%d+)'))
   local j = item and by_item[item]
+  if j ~= nil and (status == 201 or status == 200) then
+    answered(j)
+  end
   if j ~= nil and status == 201 then
     lent = lent + 1
     table.insert(ready, {j, "checkin"})
@@ -630,10 +637,49 @@ done = function(summary, latency, requests)
   for _, t in ipairs(threads) do
     lent, back, other = lent + t:get("lent"), back + t:get("back"), other + t:get("other")
   end
+  local q = {latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+             latency:percentile(99) / 1000}
+  local waited = {}  -- the paced run: each answer timed from when its request was due
+  for _, t in ipairs(threads) do
+    for _, ms in ipairs(t:get("waits") or {}) do table.insert(waited, ms) end
+  end
+  if #waited > 0 then
+    table.sort(waited)
+    for i, p in ipairs({50, 95, 99}) do
+      q[i] = waited[math.max(1, math.ceil(#waited * p / 100))]
+    end
+  end
   io.write(string.format("RESULT %%d %%d %%d %%d %%d %%.3f %%.3f %%.3f %%.3f\\n",
-    summary.requests, errors, lent, back, other,
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
-    latency:percentile(99) / 1000, summary.duration / 1e6))
+    summary.requests, errors, lent, back, other, q[1], q[2], q[3], summary.duration / 1e6))
+end
+"""
+
+# The paced run: each wrk thread sends its requests at even intervals (its share of the
+# rate, the two threads staggered), on whichever of its connections is free; a request is
+# timed from when it was due, so one that waited for a connection counts its wait. LuaJIT's
+# ffi reads the monotonic clock (Lua's own os.clock is CPU time).
+WRK_PACED = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bv_timespec;
+int clock_gettime(int clk_id, bv_timespec *tp);
+]]
+local clock = ffi.new("bv_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, clock)  -- CLOCK_MONOTONIC
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+local every, slot, dues = %(every_ms)f, nil, {}
+waits = {}
+function delay()
+  local now = now_ms()
+  slot = slot and slot + every or now + every * (me - 1) / %(threads)d
+  table.insert(dues, slot)
+  return math.max(0, slot - now)
+end
+function stamp(j) j.due = table.remove(dues, 1) end
+function answered(j)
+  if j.due then table.insert(waits, now_ms() - j.due) end
 end
 """
 
@@ -653,11 +699,17 @@ class WrkResult:
 
 
 def wrk_load(
-    server: Server, token: str, world: World, sizes: Sizes, engine: Engine
+    server: Server,
+    token: str,
+    world: World,
+    sizes: Sizes,
+    engine: Engine,
+    paced: float | None = None,
 ) -> WrkResult | None:
     """The clients' own copies lent and taken back by wrk (C, outside Python), with as many
     connections as there were clients: the httpx clients' threads cost the machine as much
-    CPU as a fifth of the server's. None without wrk."""
+    CPU as a fifth of the server's. None without wrk. ``paced``: cycles a second, sent at
+    even intervals, each request timed from when it was due (``WRK_PACED``)."""
     if not shutil.which("wrk"):
         return None
     barcodes = [b for own in world.client_copies for b in own]
@@ -683,6 +735,11 @@ def wrk_load(
             "api": API,
             "library": world.central_id,
         }
+        + (
+            WRK_PACED % {"every_ms": threads * 1000 / (2 * paced), "threads": threads}
+            if paced
+            else ""
+        )
     )
     # a request's timeout as the httpx clients' (wrk's default, 2 s, is shorter than what a
     # request may wait for SQLite's write lock under this load)
@@ -879,30 +936,43 @@ def report_load(kind: str, r: LoadResult, sizes: Sizes, workers: int) -> None:
         )
 
 
-def report_paced(r: LoadResult | None, sizes: Sizes) -> dict[str, Any]:
+def report_paced(
+    by_httpx: LoadResult | None, by_wrk: WrkResult | None, sizes: Sizes
+) -> dict[str, Any]:
     """The paced run (``http_paced_*``): the latency a reader sees at a steady rate below
-    what the server can do, each check-out timed from when it was due."""
-    if r is None:
+    what the server can do, each request (wrk) or check-out (httpx) timed from when it was
+    due. From wrk when it is installed, else from the httpx clients."""
+    if by_wrk is not None:
+        r = by_wrk
+        rate, n = min(r.loans, r.returns) / r.wall_s, r.loans + r.returns
+        cpu, busy, errors = r.server_cpu_s, r.machine_busy_pct, r.errors
+        p50, p95, p99 = r.p50_ms, r.p95_ms, r.p99_ms
+        load = "wrk (C), 2 threads"
+    elif by_httpx is not None:
+        r2 = by_httpx
+        both = r2.checkout.latencies + r2.checkin.latencies
+        rate, n = r2.cycles / r2.wall_s, len(both)
+        cpu, busy, errors = r2.server_cpu_s, r2.machine_busy_pct, r2.errors
+        p50, p95, p99 = pct(both, 50), pct(both, 95), pct(both, 99)
+        load = "httpx threads"
+    else:
         return {}
-    rate = r.cycles / r.wall_s
-    both = r.checkout.latencies + r.checkin.latencies
     emit(
         "http_paced_cycles_per_s",
         rate,
         "cycles/s",
-        n=r.cycles,
+        n=n,
         clients=sizes.clients,
-        server_cpu_ms_per_request=round(1000 * r.server_cpu_s / max(1, len(both)), 2),
-        machine_busy_pct=round(r.machine_busy_pct),
-        note="httpx clients keeping to a rate between them; a check-out timed from when due",
+        load=load,
+        server_cpu_ms_per_request=round(1000 * cpu / max(1, n), 2),
+        machine_busy_pct=round(busy),
+        note="requests sent at even intervals, each timed from when it was due",
     )
-    for q in (50, 95, 99):
-        goal: dict[str, object] = {"goal": 20, "better": "lower"} if q == 95 else {}
-        emit(f"http_paced_request_p{q}_ms", pct(both, q), "ms", n=len(both), **goal)
-    for name, op in (("checkout", r.checkout), ("checkin", r.checkin)):
-        emit(f"http_paced_{name}_p95_ms", pct(op.latencies, 95), "ms", n=len(op.latencies))
-    emit("http_paced_errors", r.errors, "requests", goal=0, better="lower")
-    return {"paced_rate": rate, "paced_p95": pct(both, 95), "paced_errors": r.errors}
+    emit("http_paced_request_p50_ms", p50, "ms", n=n)
+    emit("http_paced_request_p95_ms", p95, "ms", n=n, goal=20, better="lower")
+    emit("http_paced_request_p99_ms", p99, "ms", n=n)
+    emit("http_paced_errors", errors, "requests", goal=0, better="lower")
+    return {"paced_rate": rate, "paced_p95": p95, "paced_errors": errors}
 
 
 def part_cycles(
@@ -916,12 +986,16 @@ def part_cycles(
 ) -> dict[str, Any]:
     server = start_server(backend, workers)
     at_pace: LoadResult | None = None
+    wrk_paced: WrkResult | None = None
     try:
         token = login(server.base)
         own = http_load(server, token, world, sizes, contended=False)
         contended = http_load(server, token, world, sizes, contended=True)
         by_wrk = wrk_load(server, token, world, sizes, engine)
-        if paced_rate >= 0:
+        if paced_rate >= 0 and by_wrk is not None:
+            rate = paced_rate or min(by_wrk.loans, by_wrk.returns) / by_wrk.wall_s / 2
+            wrk_paced = wrk_load(server, token, world, sizes, engine, paced=rate)
+        elif paced_rate >= 0:
             rate = paced_rate or own.cycles / own.wall_s / 2
             at_pace = http_load(server, token, world, sizes, contended=False, paced=rate)
     finally:
@@ -929,7 +1003,7 @@ def part_cycles(
     report_load("own", own, sizes, workers)
     report_load("contended", contended, sizes, workers)
     report_wrk(by_wrk, sizes, workers)
-    paced_out = report_paced(at_pace, sizes)
+    paced_out = report_paced(at_pace, wrk_paced, sizes)
     problems = server.log_problems()
     kept = Path(tempfile.gettempdir()) / f"bench-circulation-{backend.name}-server.log"
     shutil.copyfile(server.log, kept)  # the data folder goes at the end
