@@ -81,7 +81,8 @@ QUEUE = (
     "ORDER BY holds.priority DESC, holds.placed_at, holds.id LIMIT 50 "
     "FOR UPDATE OF holds SKIP LOCKED"
 )
-# What a cycle sends, in order (``_pgbench.shape`` of each), for the check against the script.
+# What a cycle sends, in order, for the check against the script (verbs and tables only,
+# ``_pgbench.shape``): keep it in step with checkout() and checkin().
 _LOAN = ["BEGIN", ITEM, READER, HOLDS_OF, LEND, SHELVE, EVENT, EVENT, "COMMIT"]
 _RETURN = ["BEGIN", ITEM, OPEN_LOAN, RETURN, QUEUE, SHELVE, EVENT, EVENT, "COMMIT"]
 CYCLE = [*_LOAN, *_RETURN]

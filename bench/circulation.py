@@ -472,7 +472,12 @@ def http_load(
     answered; a check-out is timed from when it was due, so one held up by a slow cycle
     counts its wait (the check-in follows its answer, and is timed from its sending)."""
     n = sizes.clients
-    barrier = threading.Barrier(n + 1)
+
+    def start() -> None:  # the barrier's action: the clocks start once every client is warm
+        now = time.perf_counter()
+        deadline[:] = [now + sizes.seconds, now]
+
+    barrier = threading.Barrier(n + 1, action=start)
     deadline = [0.0, 0.0]  # the end, and the start the paced clients count from
     lock = threading.Lock()
     stats = {"checkout": OpStats(), "checkin": OpStats()}
@@ -526,6 +531,8 @@ def http_load(
             due = deadline[1] + every * k / n
             while time.perf_counter() < deadline[0]:
                 if paced:
+                    if due >= deadline[0]:
+                        break
                     time.sleep(max(0.0, due - time.perf_counter()))
                     cycle(i, timed=True, due=due)
                     due += every
@@ -542,12 +549,10 @@ def http_load(
     threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
     for th in threads:
         th.start()
-    deadline[:] = [time.perf_counter() + 3600, 0.0]  # set for real once every client is warm
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     server_cpu0, busy0 = proc_cpu_s(server.process.pid), machine_busy()
-    t0 = time.perf_counter()
-    deadline[:] = [t0 + sizes.seconds, t0]  # read by the clients once the barrier opens
     barrier.wait(timeout=300)
+    t0 = deadline[1]
     for th in threads:
         th.join()
     wall = time.perf_counter() - t0
@@ -675,7 +680,7 @@ function delay()
   local now = now_ms()
   slot = slot and slot + every or now + every * (me - 1) / %(threads)d
   table.insert(dues, slot)
-  return math.max(0, slot - now)
+  return math.max(0, math.ceil(slot - now))  -- wrk drops a fraction: never early
 end
 function stamp(j) j.due = table.remove(dues, 1) end
 function answered(j)
@@ -737,7 +742,7 @@ def wrk_load(
         }
         + (
             WRK_PACED % {"every_ms": threads * 1000 / (2 * paced), "threads": threads}
-            if paced
+            if paced is not None
             else ""
         )
     )
@@ -937,7 +942,7 @@ def report_load(kind: str, r: LoadResult, sizes: Sizes, workers: int) -> None:
 
 
 def report_paced(
-    by_httpx: LoadResult | None, by_wrk: WrkResult | None, sizes: Sizes
+    by_httpx: LoadResult | None, by_wrk: WrkResult | None, sizes: Sizes, asked: float
 ) -> dict[str, Any]:
     """The paced run (``http_paced_*``): the latency a reader sees at a steady rate below
     what the server can do, each request (wrk) or check-out (httpx) timed from when it was
@@ -948,6 +953,7 @@ def report_paced(
         cpu, busy, errors = r.server_cpu_s, r.machine_busy_pct, r.errors
         p50, p95, p99 = r.p50_ms, r.p95_ms, r.p99_ms
         load = "wrk (C), 2 threads"
+        note = "requests sent at even intervals, each timed from when it was due"
     elif by_httpx is not None:
         r2 = by_httpx
         both = r2.checkout.latencies + r2.checkin.latencies
@@ -955,6 +961,7 @@ def report_paced(
         cpu, busy, errors = r2.server_cpu_s, r2.machine_busy_pct, r2.errors
         p50, p95, p99 = pct(both, 50), pct(both, 95), pct(both, 99)
         load = "httpx threads"
+        note = "cycles started at even intervals, a check-out timed from when it was due"
     else:
         return {}
     emit(
@@ -962,11 +969,12 @@ def report_paced(
         rate,
         "cycles/s",
         n=n,
+        asked=round(asked, 1),
         clients=sizes.clients,
         load=load,
         server_cpu_ms_per_request=round(1000 * cpu / max(1, n), 2),
         machine_busy_pct=round(busy),
-        note="requests sent at even intervals, each timed from when it was due",
+        note=note,
     )
     emit("http_paced_request_p50_ms", p50, "ms", n=n)
     emit("http_paced_request_p95_ms", p95, "ms", n=n, goal=20, better="lower")
@@ -987,23 +995,25 @@ def part_cycles(
     server = start_server(backend, workers)
     at_pace: LoadResult | None = None
     wrk_paced: WrkResult | None = None
+    asked = 0.0  # cycles/s of the paced run (none when 0)
     try:
         token = login(server.base)
         own = http_load(server, token, world, sizes, contended=False)
         contended = http_load(server, token, world, sizes, contended=True)
         by_wrk = wrk_load(server, token, world, sizes, engine)
-        if paced_rate >= 0 and by_wrk is not None:
-            rate = paced_rate or min(by_wrk.loans, by_wrk.returns) / by_wrk.wall_s / 2
-            wrk_paced = wrk_load(server, token, world, sizes, engine, paced=rate)
-        elif paced_rate >= 0:
-            rate = paced_rate or own.cycles / own.wall_s / 2
-            at_pace = http_load(server, token, world, sizes, contended=False, paced=rate)
+        if paced_rate >= 0:
+            full = by_wrk.loans / by_wrk.wall_s if by_wrk else own.cycles / own.wall_s
+            asked = paced_rate or full / 2
+        if asked > 0 and by_wrk is not None:
+            wrk_paced = wrk_load(server, token, world, sizes, engine, paced=asked)
+        elif asked > 0:
+            at_pace = http_load(server, token, world, sizes, contended=False, paced=asked)
     finally:
         server.stop()
     report_load("own", own, sizes, workers)
     report_load("contended", contended, sizes, workers)
     report_wrk(by_wrk, sizes, workers)
-    paced_out = report_paced(at_pace, wrk_paced, sizes)
+    paced_out = report_paced(at_pace, wrk_paced, sizes, asked)
     problems = server.log_problems()
     kept = Path(tempfile.gettempdir()) / f"bench-circulation-{backend.name}-server.log"
     shutil.copyfile(server.log, kept)  # the data folder goes at the end
