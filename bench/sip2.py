@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -68,6 +69,7 @@ from biblioverse.devices.sip2.server import Limits, Sip2Server  # noqa: E402
 from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
+import _bare_sip2  # noqa: E402
 import _pgbench  # noqa: E402
 from _proc import busy_since, machine_busy, proc_cpu_s  # noqa: E402
 
@@ -472,6 +474,82 @@ def raw_engine(url: str, kiosks: list[Kiosk], unit_id: int, seconds: float) -> d
     return {"raw_rate": 2 * r.cycles_per_s, "raw_matches": matches}
 
 
+GOAL_RATE = 1000.0  # messages/s, the issue's goal
+
+
+def bare_python(
+    url: str, kiosks: list[Kiosk], unit_id: int, seconds: float, processes: int
+) -> dict[str, float]:
+    """The floor of any Python SIP2 server (PostgreSQL): the same kiosks against
+    ``_bare_sip2`` (asyncio on uvloop, raw psycopg, the script's statements, as many processes
+    and threads as the real server), back to back, then keeping to the goal's rate."""
+    bare = [_pgbench.shape(s) for s in _bare_sip2.CYCLE]
+    matches, check = _pgbench.script_check(bare, _pgbench.script_shapes(_pgbench.SIP2_SCRIPT))
+    emit("bare_python_statements_match", matches, "bool", **check)
+    dbname = url.rsplit("/", 1)[1]
+    conninfo = f"{PG_CONNINFO} dbname={dbname}"
+    with psycopg.connect(conninfo) as conn:
+        rule = conn.execute("SELECT min(id) FROM circulation_rules").fetchone()
+    port = free_port()
+    env = {
+        **os.environ,
+        "BARE_DSN": conninfo,
+        "BARE_UNIT": str(unit_id),
+        "BARE_RULE": str(rule[0] if rule else 0),
+    }
+    before = _pgbench.last_event_id(conninfo)
+    threads = Limits().workers
+    proc = subprocess.Popen(
+        [sys.executable, _bare_sip2.__file__, str(port), str(processes), str(threads)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_port(port, proc)
+        full, at_goal = asyncio.run(load(port, proc.pid, kiosks, seconds, 2.0, GOAL_RATE))
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        _pgbench.forget_events(conninfo, before)
+    rate = full.messages / full.elapsed
+    emit(
+        "bare_python_messages_per_s",
+        rate,
+        "messages/s",
+        processes=processes,
+        threads=threads,
+        server_cpu_ms_per_message=round(1000 * full.server_cpu_s / max(1, full.messages), 2),
+        machine_busy_pct=round(100 * full.busy),
+        note="asyncio on uvloop and raw psycopg, the script's statements: the floor of a "
+        "Python SIP2 server here",
+    )
+    emit("bare_python_round_trip_p95_ms", pct(full.rtts, 95) * 1000, "ms", n=len(full.rtts))
+    emit("bare_python_round_trip_p50_ms", pct(full.rtts, 50) * 1000, "ms")
+    out = {"bare_rate": rate, "bare_p95": pct(full.rtts, 95) * 1000}
+    errors = full.errors
+    if at_goal is not None and at_goal.rtts:
+        out["bare_goal_rate"] = at_goal.messages / at_goal.elapsed
+        out["bare_goal_p95"] = pct(at_goal.rtts, 95) * 1000
+        emit(
+            "bare_python_paced_messages_per_s",
+            out["bare_goal_rate"],
+            "messages/s",
+            asked=GOAL_RATE,
+            note="the kiosks keep to the goal's rate between them; timed from when each "
+            "message was due",
+        )
+        emit("bare_python_paced_round_trip_p95_ms", out["bare_goal_p95"], "ms", goal=10)
+        errors = errors + at_goal.errors
+    emit("bare_python_errors", len(errors), "messages", goal=0, better="lower")
+    out["bare_errors"] = len(errors)
+    return out
+
+
 def run_backend(
     backend: Backend,
     seconds: float,
@@ -564,7 +642,10 @@ def run_backend(
     emit("ratio_vs_inprocess_rate", (1 / per_msg) / rate, "x", better="lower")
     raw: dict[str, float] = {}
     if backend.name == "postgresql":
-        raw = raw_engine(backend.url, kiosks, unit_id, seconds)
+        # before pgbench: its last cycle may stop between the loan and the return
+        raw = bare_python(backend.url, kiosks, unit_id, seconds, processes)
+        emit("ratio_vs_bare_python_rate", rate / raw["bare_rate"], "x", better="higher")
+        raw |= raw_engine(backend.url, kiosks, unit_id, seconds)
         if raw:
             emit("ratio_vs_raw_engine_rate", rate / raw["raw_rate"], "x", better="higher")
     if errors:
@@ -641,6 +722,19 @@ def main() -> int:
                 print(
                     f"  the database alone (pgbench, {same} statements as a live kiosk): "
                     f"{r['raw_rate']:.0f} messages/s",
+                    file=sys.stderr,
+                )
+            if "bare_rate" in r:
+                at_goal = (
+                    f"; at {r['bare_goal_rate']:.0f} messages/s (the goal's rate) p95 "
+                    f"{r['bare_goal_p95']:.1f} ms"
+                    if "bare_goal_rate" in r
+                    else ""
+                )
+                print(
+                    f"  a bare Python SIP2 server (no framework, no ORM) on the same statements:"
+                    f" {r['bare_rate']:.0f} messages/s, p95 {r['bare_p95']:.1f} ms{at_goal}; "
+                    f"errors {r['bare_errors']}",
                     file=sys.stderr,
                 )
         except Exception as exc:

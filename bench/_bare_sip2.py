@@ -1,0 +1,225 @@
+"""The floor of any Python SIP2 server for the SIP2 benchmark's kiosks (not a benchmark itself:
+``make bench`` skips ``_*.py``; ``bench/sip2.py`` serves it on PostgreSQL).
+
+    BARE_DSN=... BARE_UNIT=... BARE_RULE=... python bench/_bare_sip2.py PORT PROCESSES THREADS
+
+An asyncio TCP server on uvloop, no framework, no ORM: one message per carriage return, its
+checksum checked and the answer's made, as the real server does with error detection on. It
+answers a login (93) without checking the password, and a checkout (11) and a check-in (09)
+with the statements of ``bench/sip2_cycle.pgbench`` through raw psycopg, prepared, one
+connection a thread, on a pool of THREADS threads, in PROCESSES processes sharing the port
+(the first starts the others, so its process group's CPU is the server's). No rules, no
+device log, no event relay: what the kiosks get from it is what the real server could give
+if everything it does above the database cost nothing in Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import psycopg
+
+_READER_COLUMNS = (
+    "readers.id, readers.card_number, readers.name, readers.email, readers.phone, "
+    "readers.birth_date, readers.guardian_name, readers.home_library_id, readers.category, "
+    "readers.status, readers.expires_on, readers.password_hash, readers.pin_hash, "
+    "readers.registered_via, readers.keep_history, readers.preferred_locale, "
+    "readers.blocked_reason, readers.created_at, readers.activated_at"
+)
+_ITEM_COLUMNS = (
+    "items.id, items.record_id, items.barcode, items.rfid_tag, items.org_unit_id, "
+    "items.location_id, items.at_unit_id, items.call_number, items.shelf_key, items.item_type, "
+    "items.price, items.status, items.circulates, items.created_at, records.title"
+)
+BY_CARD = f"SELECT {_READER_COLUMNS} FROM readers WHERE readers.card_number = %s"  # noqa: S608
+ITEM = (
+    f"SELECT {_ITEM_COLUMNS} FROM items JOIN records ON records.id = items.record_id "  # noqa: S608
+    "WHERE items.barcode = %s FOR UPDATE OF items"
+)
+BORROWER = (
+    f"SELECT {_READER_COLUMNS}, "  # noqa: S608
+    "(SELECT count(*) FROM loans WHERE loans.reader_id = %(r)s AND loans.returned_at IS NULL), "
+    "(SELECT coalesce(sum((fees.amount - fees.paid) - fees.waived), 0) FROM fees "
+    "WHERE fees.reader_id = %(r)s) FROM readers WHERE readers.id = %(r)s"
+)
+HOLDS_OF = (
+    "SELECT holds.id, holds.status, holds.trapped_item_id, holds.reader_id FROM holds "
+    "WHERE holds.trapped_item_id = %s AND holds.status IN ('ready', 'in_transit') "
+    "OR holds.reader_id = %s AND holds.record_id = %s AND holds.status = 'waiting' "
+    "ORDER BY holds.id FOR UPDATE"
+)
+LEND = (
+    "INSERT INTO loans (item_id, reader_id, org_unit_id, rule_id, channel, loaned_at, due_at, "
+    "renewals, returned_at, returned_unit_id, status, lost_at) VALUES (%s, %s, %s, %s, "
+    "'kiosk', now(), now() + interval '28 days', 0, NULL, NULL, 'open', NULL) "
+    "RETURNING loans.id, loans.due_at"
+)
+SHELVE = "UPDATE items SET status = %s, at_unit_id = NULL WHERE items.id = %s"
+EVENT = (
+    "INSERT INTO outbox_events (topic, payload, created_at, published_at) "
+    "VALUES (%s, %s::jsonb, now(), NULL)"
+)
+OPEN_LOAN = (
+    "SELECT loans.id, loans.item_id, loans.reader_id, loans.org_unit_id, loans.rule_id, "
+    "loans.channel, loans.loaned_at, loans.due_at, loans.renewals, loans.returned_at, "
+    "loans.returned_unit_id, loans.status, loans.lost_at, readers.category FROM loans "
+    "JOIN readers ON readers.id = loans.reader_id "
+    "WHERE loans.item_id = %s AND loans.returned_at IS NULL"
+)
+RETURN = (
+    "UPDATE loans SET status = 'returned', returned_at = now(), returned_unit_id = %s "
+    "WHERE loans.id = %s"
+)
+QUEUE = (
+    "SELECT holds.id, holds.item_id, holds.pickup_unit_id, readers.category, "
+    "readers.home_library_id FROM holds JOIN readers ON readers.id = holds.reader_id "
+    "WHERE holds.record_id = %s AND holds.status = 'waiting' "
+    "ORDER BY holds.priority DESC, holds.placed_at, holds.id LIMIT 50 "
+    "FOR UPDATE OF holds SKIP LOCKED"
+)
+# What a loan and a return send, in order, for the check against the script (verbs and
+# tables only, ``_pgbench.shape``): keep it in step with checkout() and checkin().
+_LOAN = ["BEGIN", BY_CARD, ITEM, BORROWER, HOLDS_OF, LEND, SHELVE, EVENT, EVENT, "COMMIT"]
+_RETURN = ["BEGIN", ITEM, OPEN_LOAN, RETURN, QUEUE, SHELVE, EVENT, EVENT, "COMMIT"]
+CYCLE = [*_LOAN, *_RETURN]
+
+_local = threading.local()
+
+
+def _connection() -> psycopg.Connection[Any]:
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = psycopg.connect(os.environ["BARE_DSN"], prepare_threshold=0)
+    return conn
+
+
+def checksum(data: bytes) -> bytes:
+    return b"%04X" % (-sum(data) & 0xFFFF)
+
+
+def _fields(message: bytes) -> dict[bytes, bytes]:
+    return {f[:2]: f[2:] for f in message.split(b"|")}
+
+
+def _events(cur: psycopg.Cursor[Any], topic: str, loan: int, item: int, record: int) -> None:
+    cur.executemany(
+        EVENT,
+        [
+            (topic, json.dumps({"loan_id": loan, "item_id": item})),
+            ("catalog.records.changed", json.dumps({"record_ids": [record]})),
+        ],
+    )
+
+
+def checkout(card: str, barcode: str, stamp: str) -> str:
+    conn, unit, rule = _connection(), int(os.environ["BARE_UNIT"]), int(os.environ["BARE_RULE"])
+    with conn.transaction(), conn.cursor() as cur:
+        reader = cur.execute(BY_CARD, (card,)).fetchone()
+        item = cur.execute(ITEM, (barcode,)).fetchone()
+        if reader is None or item is None or item[11] != "available":
+            return f"120NNN{stamp}AOcentral|AA{card}|AB{barcode}|AJ|AH|AFrefused|"
+        cur.execute(BORROWER, {"r": reader[0]}).fetchone()
+        cur.execute(HOLDS_OF, (item[0], reader[0], item[1])).fetchall()
+        row = cur.execute(LEND, (item[0], reader[0], unit, rule)).fetchone()
+        assert row is not None
+        cur.execute(SHELVE, ("on_loan", item[0]))
+        _events(cur, "circulation.loan.created", row[0], item[0], item[1])
+    due = row[1].strftime("%Y%m%d    %H%M%S")
+    return f"121NNY{stamp}AOcentral|AA{card}|AB{barcode}|AJ{item[14]}|AH{due}|"
+
+
+def checkin(barcode: str, stamp: str) -> str:
+    conn, unit = _connection(), int(os.environ["BARE_UNIT"])
+    with conn.transaction(), conn.cursor() as cur:
+        item = cur.execute(ITEM, (barcode,)).fetchone()
+        loan = cur.execute(OPEN_LOAN, (item[0],)).fetchone() if item else None
+        if item is None or loan is None:
+            return f"100YNN{stamp}AOcentral|AB{barcode}|AQcentral|AJ|AFnot on loan|"
+        cur.execute(RETURN, (unit, loan[0]))
+        cur.execute(QUEUE, (item[1],)).fetchall()
+        cur.execute(SHELVE, ("available", item[0]))
+        _events(cur, "circulation.loan.returned", loan[0], item[0], item[1])
+    return f"101YNN{stamp}AOcentral|AB{barcode}|AQcentral|AJ{item[14]}|"
+
+
+class Kiosk(asyncio.Protocol):
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool, self.buffer = pool, b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\r", 1)
+            asyncio.get_running_loop().create_task(self.answer(line.strip(b"\n\x00")))
+
+    async def answer(self, line: bytes) -> None:
+        seq = b"0"
+        at = line.rfind(b"AZ")
+        if at >= 0:
+            if checksum(line[: at + 2]) != line[at + 2 : at + 6].upper():
+                self._send("96")
+                return
+            ay = line.rfind(b"AY", 0, at)
+            seq = line[ay + 2 : ay + 3] if ay >= 0 else b"0"
+        stamp = time.strftime("%Y%m%d    %H%M%S")
+        code, fields = line[:2], _fields(line)
+        loop = asyncio.get_running_loop()
+        if code == b"93":
+            body = "941"
+        elif code == b"11":
+            card, barcode = fields[b"AA"].decode(), fields[b"AB"].decode()
+            body = await loop.run_in_executor(self.pool, checkout, card, barcode, stamp)
+        elif code == b"09":
+            barcode = fields[b"AB"].decode()
+            body = await loop.run_in_executor(self.pool, checkin, barcode, stamp)
+        else:
+            body = "96"
+        self._send(body, seq)
+
+    def _send(self, body: str, seq: bytes = b"0") -> None:
+        data = body.encode() + b"AY" + seq + b"AZ"
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data + checksum(data) + b"\r")
+
+
+async def serve(port: int, threads: int) -> None:
+    pool = ThreadPoolExecutor(threads)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: Kiosk(pool), "127.0.0.1", port, reuse_port=True, backlog=512
+    )
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    port, processes, threads = (int(a) for a in sys.argv[1:4])
+    children = [
+        subprocess.Popen([sys.executable, __file__, str(port), "1", str(threads)])
+        for _ in range(processes - 1)
+    ]
+    try:
+        import uvloop
+
+        uvloop.run(serve(port, threads))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            child.terminate()
+
+
+if __name__ == "__main__":
+    main()
