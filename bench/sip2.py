@@ -646,7 +646,7 @@ def run_backend(
         raw = bare_python(backend.url, kiosks, unit_id, seconds, processes)
         emit("ratio_vs_bare_python_rate", rate / raw["bare_rate"], "x", better="higher")
         raw |= raw_engine(backend.url, kiosks, unit_id, seconds)
-        if raw:
+        if "raw_rate" in raw:  # pgbench installed
             emit("ratio_vs_raw_engine_rate", rate / raw["raw_rate"], "x", better="higher")
     if errors:
         print(f"  first errors: {errors[:3]}", file=sys.stderr)
