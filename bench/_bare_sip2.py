@@ -16,89 +16,37 @@ if everything it does above the database cost nothing in Python.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-import psycopg
+from _bare_sql import (
+    BORROWER,
+    EVENT,
+    HOLDS_OF,
+    ITEM_COLUMNS,
+    LEND,
+    OPEN_LOAN,
+    QUEUE,
+    READER_COLUMNS,
+    RETURN,
+    SHELVE,
+    connection,
+    events,
+)
 
-_READER_COLUMNS = (
-    "readers.id, readers.card_number, readers.name, readers.email, readers.phone, "
-    "readers.birth_date, readers.guardian_name, readers.home_library_id, readers.category, "
-    "readers.status, readers.expires_on, readers.password_hash, readers.pin_hash, "
-    "readers.registered_via, readers.keep_history, readers.preferred_locale, "
-    "readers.blocked_reason, readers.created_at, readers.activated_at"
-)
-_ITEM_COLUMNS = (
-    "items.id, items.record_id, items.barcode, items.rfid_tag, items.org_unit_id, "
-    "items.location_id, items.at_unit_id, items.call_number, items.shelf_key, items.item_type, "
-    "items.price, items.status, items.circulates, items.created_at, records.title"
-)
-BY_CARD = f"SELECT {_READER_COLUMNS} FROM readers WHERE readers.card_number = %s"  # noqa: S608
+BY_CARD = f"SELECT {READER_COLUMNS} FROM readers WHERE readers.card_number = %s"  # noqa: S608
 ITEM = (
-    f"SELECT {_ITEM_COLUMNS} FROM items JOIN records ON records.id = items.record_id "  # noqa: S608
-    "WHERE items.barcode = %s FOR UPDATE OF items"
-)
-BORROWER = (
-    f"SELECT {_READER_COLUMNS}, "  # noqa: S608
-    "(SELECT count(*) FROM loans WHERE loans.reader_id = %(r)s AND loans.returned_at IS NULL), "
-    "(SELECT coalesce(sum((fees.amount - fees.paid) - fees.waived), 0) FROM fees "
-    "WHERE fees.reader_id = %(r)s) FROM readers WHERE readers.id = %(r)s"
-)
-HOLDS_OF = (
-    "SELECT holds.id, holds.status, holds.trapped_item_id, holds.reader_id FROM holds "
-    "WHERE holds.trapped_item_id = %s AND holds.status IN ('ready', 'in_transit') "
-    "OR holds.reader_id = %s AND holds.record_id = %s AND holds.status = 'waiting' "
-    "ORDER BY holds.id FOR UPDATE"
-)
-LEND = (
-    "INSERT INTO loans (item_id, reader_id, org_unit_id, rule_id, channel, loaned_at, due_at, "
-    "renewals, returned_at, returned_unit_id, status, lost_at) VALUES (%s, %s, %s, %s, "
-    "'kiosk', now(), now() + interval '28 days', 0, NULL, NULL, 'open', NULL) "
-    "RETURNING loans.id, loans.due_at"
-)
-SHELVE = "UPDATE items SET status = %s, at_unit_id = NULL WHERE items.id = %s"
-EVENT = (
-    "INSERT INTO outbox_events (topic, payload, created_at, published_at) "
-    "VALUES (%s, %s::jsonb, now(), NULL)"
-)
-OPEN_LOAN = (
-    "SELECT loans.id, loans.item_id, loans.reader_id, loans.org_unit_id, loans.rule_id, "
-    "loans.channel, loans.loaned_at, loans.due_at, loans.renewals, loans.returned_at, "
-    "loans.returned_unit_id, loans.status, loans.lost_at, readers.category FROM loans "
-    "JOIN readers ON readers.id = loans.reader_id "
-    "WHERE loans.item_id = %s AND loans.returned_at IS NULL"
-)
-RETURN = (
-    "UPDATE loans SET status = 'returned', returned_at = now(), returned_unit_id = %s "
-    "WHERE loans.id = %s"
-)
-QUEUE = (
-    "SELECT holds.id, holds.item_id, holds.pickup_unit_id, readers.category, "
-    "readers.home_library_id FROM holds JOIN readers ON readers.id = holds.reader_id "
-    "WHERE holds.record_id = %s AND holds.status = 'waiting' "
-    "ORDER BY holds.priority DESC, holds.placed_at, holds.id LIMIT 50 "
-    "FOR UPDATE OF holds SKIP LOCKED"
+    f"SELECT {ITEM_COLUMNS}, records.title FROM items "  # noqa: S608
+    "JOIN records ON records.id = items.record_id WHERE items.barcode = %s FOR UPDATE OF items"
 )
 # What a loan and a return send, in order, for the check against the script (verbs and
 # tables only, ``_pgbench.shape``): keep it in step with checkout() and checkin().
 _LOAN = ["BEGIN", BY_CARD, ITEM, BORROWER, HOLDS_OF, LEND, SHELVE, EVENT, EVENT, "COMMIT"]
 _RETURN = ["BEGIN", ITEM, OPEN_LOAN, RETURN, QUEUE, SHELVE, EVENT, EVENT, "COMMIT"]
 CYCLE = [*_LOAN, *_RETURN]
-
-_local = threading.local()
-
-
-def _connection() -> psycopg.Connection[Any]:
-    conn = getattr(_local, "conn", None)
-    if conn is None:
-        conn = _local.conn = psycopg.connect(os.environ["BARE_DSN"], prepare_threshold=0)
-    return conn
 
 
 def checksum(data: bytes) -> bytes:
@@ -109,18 +57,8 @@ def _fields(message: bytes) -> dict[bytes, bytes]:
     return {f[:2]: f[2:] for f in message.split(b"|")}
 
 
-def _events(cur: psycopg.Cursor[Any], topic: str, loan: int, item: int, record: int) -> None:
-    cur.executemany(
-        EVENT,
-        [
-            (topic, json.dumps({"loan_id": loan, "item_id": item})),
-            ("catalog.records.changed", json.dumps({"record_ids": [record]})),
-        ],
-    )
-
-
 def checkout(card: str, barcode: str, stamp: str) -> str:
-    conn, unit, rule = _connection(), int(os.environ["BARE_UNIT"]), int(os.environ["BARE_RULE"])
+    conn, unit, rule = connection(), int(os.environ["BARE_UNIT"]), int(os.environ["BARE_RULE"])
     with conn.transaction(), conn.cursor() as cur:
         reader = cur.execute(BY_CARD, (card,)).fetchone()
         item = cur.execute(ITEM, (barcode,)).fetchone()
@@ -128,16 +66,16 @@ def checkout(card: str, barcode: str, stamp: str) -> str:
             return f"120NNN{stamp}AOcentral|AA{card}|AB{barcode}|AJ|AH|AFrefused|"
         cur.execute(BORROWER, {"r": reader[0]}).fetchone()
         cur.execute(HOLDS_OF, (item[0], reader[0], item[1])).fetchall()
-        row = cur.execute(LEND, (item[0], reader[0], unit, rule)).fetchone()
+        row = cur.execute(LEND, (item[0], reader[0], unit, rule, "kiosk")).fetchone()
         assert row is not None
         cur.execute(SHELVE, ("on_loan", item[0]))
-        _events(cur, "circulation.loan.created", row[0], item[0], item[1])
+        events(cur, "circulation.loan.created", row[0], item[0], item[1])
     due = row[1].strftime("%Y%m%d    %H%M%S")
     return f"121NNY{stamp}AOcentral|AA{card}|AB{barcode}|AJ{item[14]}|AH{due}|"
 
 
 def checkin(barcode: str, stamp: str) -> str:
-    conn, unit = _connection(), int(os.environ["BARE_UNIT"])
+    conn, unit = connection(), int(os.environ["BARE_UNIT"])
     with conn.transaction(), conn.cursor() as cur:
         item = cur.execute(ITEM, (barcode,)).fetchone()
         loan = cur.execute(OPEN_LOAN, (item[0],)).fetchone() if item else None
@@ -146,7 +84,7 @@ def checkin(barcode: str, stamp: str) -> str:
         cur.execute(RETURN, (unit, loan[0]))
         cur.execute(QUEUE, (item[1],)).fetchall()
         cur.execute(SHELVE, ("available", item[0]))
-        _events(cur, "circulation.loan.returned", loan[0], item[0], item[1])
+        events(cur, "circulation.loan.returned", loan[0], item[0], item[1])
     return f"101YNN{stamp}AOcentral|AB{barcode}|AQcentral|AJ{item[14]}|"
 
 
