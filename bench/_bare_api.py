@@ -24,58 +24,46 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _bare_sql import (
-    BORROWER,
-    EVENT,
-    HOLDS_OF,
-    ITEM_COLUMNS,
-    LEND,
-    OPEN_LOAN,
-    QUEUE,
-    RETURN,
-    SHELVE,
-    connection,
-    events,
-)
+import _bare_sql as sql
 
 Message = dict[str, Any]
 Body = dict[str, Any]
 
-ITEM = f"SELECT {ITEM_COLUMNS} FROM items WHERE items.barcode = %s FOR UPDATE"  # noqa: S608
+ITEM = f"SELECT {sql.ITEM_COLUMNS} FROM items WHERE items.barcode = %s FOR UPDATE"  # noqa: S608
 # What a cycle sends, in order, for the check against the script (verbs and tables only,
 # ``_pgbench.shape``): keep it in step with checkout() and checkin().
-_LOAN = ["BEGIN", ITEM, BORROWER, HOLDS_OF, LEND, SHELVE, EVENT, EVENT, "COMMIT"]
-_RETURN = ["BEGIN", ITEM, OPEN_LOAN, RETURN, QUEUE, SHELVE, EVENT, EVENT, "COMMIT"]
+_LOAN = ["BEGIN", ITEM, sql.BORROWER, sql.HOLDS_OF, sql.LEND, *sql.ENDING]
+_RETURN = ["BEGIN", ITEM, sql.OPEN_LOAN, sql.RETURN, sql.QUEUE, *sql.ENDING]
 CYCLE = [*_LOAN, *_RETURN]
 
 
 def checkout(body: Body) -> tuple[int, Body]:
-    conn, unit, rule = connection(), int(os.environ["BARE_UNIT"]), int(os.environ["BARE_RULE"])
+    conn = sql.connection()
     with conn.transaction(), conn.cursor() as cur:
         item = cur.execute(ITEM, (body["barcode"],)).fetchone()
         if item is None or item[11] != "available":
             return 409, {"error": "item_on_loan"}
         reader = int(body["reader_id"])
-        cur.execute(BORROWER, {"r": reader}).fetchone()
-        cur.execute(HOLDS_OF, (item[0], reader, item[1])).fetchall()
-        row = cur.execute(LEND, (item[0], reader, unit, rule, "api")).fetchone()
+        cur.execute(sql.BORROWER, {"r": reader}).fetchone()
+        cur.execute(sql.HOLDS_OF, (item[0], reader, item[1])).fetchall()
+        row = cur.execute(sql.LEND, (item[0], reader, sql.UNIT, sql.RULE, "api")).fetchone()
         assert row is not None
-        cur.execute(SHELVE, ("on_loan", item[0]))
-        events(cur, "circulation.loan.created", row[0], item[0], item[1])
+        cur.execute(sql.SHELVE, ("on_loan", item[0]))
+        sql.events(cur, "circulation.loan.created", row[0], item[0], item[1])
     return 201, {"loan_id": row[0], "item_id": item[0], "due_at": row[1].isoformat()}
 
 
 def checkin(body: Body) -> tuple[int, Body]:
-    conn = connection()
+    conn = sql.connection()
     with conn.transaction(), conn.cursor() as cur:
         item = cur.execute(ITEM, (body["barcode"],)).fetchone()
-        loan = cur.execute(OPEN_LOAN, (item[0],)).fetchone() if item else None
+        loan = cur.execute(sql.OPEN_LOAN, (item[0],)).fetchone() if item else None
         if item is None or loan is None:
             return 409, {"error": "not_on_loan"}
-        cur.execute(RETURN, (int(os.environ["BARE_UNIT"]), loan[0]))
-        cur.execute(QUEUE, (item[1],)).fetchall()
-        cur.execute(SHELVE, ("available", item[0]))
-        events(cur, "circulation.loan.returned", loan[0], item[0], item[1])
+        cur.execute(sql.RETURN, (sql.UNIT, loan[0]))
+        cur.execute(sql.QUEUE, (item[1],)).fetchall()
+        cur.execute(sql.SHELVE, ("available", item[0]))
+        sql.events(cur, "circulation.loan.returned", loan[0], item[0], item[1])
     return 200, {"loan_id": loan[0], "item_id": item[0]}
 
 

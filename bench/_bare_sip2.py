@@ -16,36 +16,22 @@ if everything it does above the database cost nothing in Python.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from _bare_sql import (
-    BORROWER,
-    EVENT,
-    HOLDS_OF,
-    ITEM_COLUMNS,
-    LEND,
-    OPEN_LOAN,
-    QUEUE,
-    READER_COLUMNS,
-    RETURN,
-    SHELVE,
-    connection,
-    events,
-)
+import _bare_sql as sql
 
-BY_CARD = f"SELECT {READER_COLUMNS} FROM readers WHERE readers.card_number = %s"  # noqa: S608
+BY_CARD = f"SELECT {sql.READER_COLUMNS} FROM readers WHERE readers.card_number = %s"  # noqa: S608
 ITEM = (
-    f"SELECT {ITEM_COLUMNS}, records.title FROM items "  # noqa: S608
+    f"SELECT {sql.ITEM_COLUMNS}, records.title FROM items "  # noqa: S608
     "JOIN records ON records.id = items.record_id WHERE items.barcode = %s FOR UPDATE OF items"
 )
 # What a loan and a return send, in order, for the check against the script (verbs and
 # tables only, ``_pgbench.shape``): keep it in step with checkout() and checkin().
-_LOAN = ["BEGIN", BY_CARD, ITEM, BORROWER, HOLDS_OF, LEND, SHELVE, EVENT, EVENT, "COMMIT"]
-_RETURN = ["BEGIN", ITEM, OPEN_LOAN, RETURN, QUEUE, SHELVE, EVENT, EVENT, "COMMIT"]
+_LOAN = ["BEGIN", BY_CARD, ITEM, sql.BORROWER, sql.HOLDS_OF, sql.LEND, *sql.ENDING]
+_RETURN = ["BEGIN", ITEM, sql.OPEN_LOAN, sql.RETURN, sql.QUEUE, *sql.ENDING]
 CYCLE = [*_LOAN, *_RETURN]
 
 
@@ -58,33 +44,33 @@ def _fields(message: bytes) -> dict[bytes, bytes]:
 
 
 def checkout(card: str, barcode: str, stamp: str) -> str:
-    conn, unit, rule = connection(), int(os.environ["BARE_UNIT"]), int(os.environ["BARE_RULE"])
+    conn = sql.connection()
     with conn.transaction(), conn.cursor() as cur:
         reader = cur.execute(BY_CARD, (card,)).fetchone()
         item = cur.execute(ITEM, (barcode,)).fetchone()
         if reader is None or item is None or item[11] != "available":
             return f"120NNN{stamp}AOcentral|AA{card}|AB{barcode}|AJ|AH|AFrefused|"
-        cur.execute(BORROWER, {"r": reader[0]}).fetchone()
-        cur.execute(HOLDS_OF, (item[0], reader[0], item[1])).fetchall()
-        row = cur.execute(LEND, (item[0], reader[0], unit, rule, "kiosk")).fetchone()
+        cur.execute(sql.BORROWER, {"r": reader[0]}).fetchone()
+        cur.execute(sql.HOLDS_OF, (item[0], reader[0], item[1])).fetchall()
+        row = cur.execute(sql.LEND, (item[0], reader[0], sql.UNIT, sql.RULE, "kiosk")).fetchone()
         assert row is not None
-        cur.execute(SHELVE, ("on_loan", item[0]))
-        events(cur, "circulation.loan.created", row[0], item[0], item[1])
+        cur.execute(sql.SHELVE, ("on_loan", item[0]))
+        sql.events(cur, "circulation.loan.created", row[0], item[0], item[1])
     due = row[1].strftime("%Y%m%d    %H%M%S")
     return f"121NNY{stamp}AOcentral|AA{card}|AB{barcode}|AJ{item[14]}|AH{due}|"
 
 
 def checkin(barcode: str, stamp: str) -> str:
-    conn, unit = connection(), int(os.environ["BARE_UNIT"])
+    conn = sql.connection()
     with conn.transaction(), conn.cursor() as cur:
         item = cur.execute(ITEM, (barcode,)).fetchone()
-        loan = cur.execute(OPEN_LOAN, (item[0],)).fetchone() if item else None
+        loan = cur.execute(sql.OPEN_LOAN, (item[0],)).fetchone() if item else None
         if item is None or loan is None:
             return f"100YNN{stamp}AOcentral|AB{barcode}|AQcentral|AJ|AFnot on loan|"
-        cur.execute(RETURN, (unit, loan[0]))
-        cur.execute(QUEUE, (item[1],)).fetchall()
-        cur.execute(SHELVE, ("available", item[0]))
-        events(cur, "circulation.loan.returned", loan[0], item[0], item[1])
+        cur.execute(sql.RETURN, (sql.UNIT, loan[0]))
+        cur.execute(sql.QUEUE, (item[1],)).fetchall()
+        cur.execute(sql.SHELVE, ("available", item[0]))
+        sql.events(cur, "circulation.loan.returned", loan[0], item[0], item[1])
     return f"101YNN{stamp}AOcentral|AB{barcode}|AQcentral|AJ{item[14]}|"
 
 

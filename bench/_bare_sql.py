@@ -1,7 +1,7 @@
 """The statements and the connection shared by the bare servers (``_bare_api``, ``_bare_sip2``):
 what a loan and a return send to PostgreSQL, as ``bench/cycle.pgbench`` and
 ``bench/sip2_cycle.pgbench`` have them, through raw psycopg, prepared, one connection a thread
-(``BARE_DSN``)."""
+(``BARE_DSN``), loans made at ``BARE_UNIT`` under rule ``BARE_RULE``."""
 
 from __future__ import annotations
 
@@ -66,6 +66,10 @@ QUEUE = (
     "FOR UPDATE OF holds SKIP LOCKED"
 )
 
+# How a loan's and a return's transactions end: the copy's row, its two events, the commit.
+ENDING = [SHELVE, EVENT, EVENT, "COMMIT"]
+UNIT = int(os.environ.get("BARE_UNIT", "0"))  # read once (the bench imports this unset)
+RULE = int(os.environ.get("BARE_RULE", "0"))
 _local = threading.local()
 
 

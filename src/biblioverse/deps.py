@@ -33,6 +33,8 @@ from biblioverse.db import utcnow
 from biblioverse.errors import AuthenticationFailed, PermissionDenied
 from biblioverse.settings import Settings
 
+SIGN_IN_FIRST = "sign in first: send 'Authorization: Bearer <token>'"
+
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """The request owns the transaction: commit when the handler returns, roll back when
@@ -55,22 +57,18 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 def _finish(session: Session, state: Any) -> None:
     try:
-        _commit_and_publish(session, state)
+        session.commit()
+        events.publish_after_commit(
+            session,
+            getattr(state, "relay", None),
+            state.event_handlers,
+            state.event_merge,
+        )
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
-
-
-def _commit_and_publish(session: Session, state: Any) -> None:
-    session.commit()
-    events.publish_after_commit(
-        session,
-        getattr(state, "relay", None),
-        state.event_handlers,
-        state.event_merge,
-    )
 
 
 def _discard(session: Session) -> None:
@@ -154,7 +152,7 @@ OptionalActor = Annotated[Actor | None, Depends(optional_api_actor)]
 
 async def api_actor(actor: OptionalActor) -> Actor:
     if actor is None:
-        raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
+        raise AuthenticationFailed(SIGN_IN_FIRST)
     return actor
 
 
@@ -305,7 +303,7 @@ class UnitOfWork:
         try:
             actor = resolve_actor(session, self.token, self.device_key, self.now)
             if actor is None:  # unit_of_work refused a request without credentials
-                raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
+                raise AuthenticationFailed(SIGN_IN_FIRST)
             if allowed is not None:
                 allowed(actor)
             out = once(
@@ -317,13 +315,11 @@ class UnitOfWork:
                     status_code=status_code,
                     media_type="application/json",
                 )
-            _commit_and_publish(session, self.state)
-            return out
         except BaseException:
-            session.rollback()
+            _discard(session)
             raise
-        finally:
-            session.close()
+        _finish(session, self.state)  # as get_session ends a request's session
+        return out
 
 
 async def unit_of_work(request: Request, now: Now) -> UnitOfWork:
@@ -332,7 +328,7 @@ async def unit_of_work(request: Request, now: Now) -> UnitOfWork:
     in the unit of work, after the body."""
     token, device_key = _bearer(request), request.headers.get("x-device-key")
     if not token and not device_key:
-        raise AuthenticationFailed("sign in first: send 'Authorization: Bearer <token>'")
+        raise AuthenticationFailed(SIGN_IN_FIRST)
     idem = await idempotency_request(request)
     return UnitOfWork(request.app.state, token, device_key, now, idem)
 
