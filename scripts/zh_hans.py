@@ -6,6 +6,12 @@ fails when a message has no translation.
 """
 
 ZH_HANS: dict[str, str] = {
+    # sign-in security
+    "Current password": "当前密码",
+    "Only needed to change your e-mail address.": "仅在更改电子邮箱时需要填写。",
+    "Too many wrong passwords. Please wait and try again.": "密码错误次数过多，请稍后再试。",
+    "Your current password is needed for this change, and it was not right.": "此项更改需要当前密码，而您输入的密码不正确。",
+    "The consortium's default rule covers every reader and every copy; change its loan terms, not where it applies.": "联盟的默认规则适用于所有读者和所有复本：只能修改其借阅条件，不能更改其适用范围。",
     "%(n)d days": "%(n)d 天",
     "%(n)d hours": "%(n)d 小时",
     "Item type": "文献类型",

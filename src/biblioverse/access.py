@@ -32,6 +32,7 @@ class Permission(StrEnum):
     AUDIT_READ = "audit.read"
     DEVICES_MANAGE = "devices.manage"
     BUILDING_WATCH = "building.watch"  # zones, readings and alarms; acknowledge, resolve
+    BUILDING_MANAGE = "building.manage"  # the ranges a zone's readings must stay in
     PLANS_MANAGE = "plans.manage"  # the floor plan: rooms, shelves, points of interest
 
 
@@ -49,6 +50,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.FEES_WAIVE,
             Permission.AUDIT_READ,
             Permission.BUILDING_WATCH,
+            Permission.BUILDING_MANAGE,
             Permission.PLANS_MANAGE,
         }
     ),
@@ -72,6 +74,39 @@ GRANTABLE_BY: Mapping[Role, frozenset[Role]] = {
 }
 
 
+class DeviceKind(StrEnum):
+    KIOSK = "kiosk"  # a self-service machine: lends, takes back, renews over SIP2
+    PAD = "pad"  # a staff RFID pad at a desk, over SIP2
+    GATE = "gate"
+    SHELF = "shelf"  # a smart shelf's RFID reader
+    SORTER = "sorter"  # an automated return: takes back over SIP2
+    SENSOR = "sensor"
+    ROBOT = "robot"
+    SCREEN = "screen"
+
+
+class DeviceCapability(StrEnum):
+    """What a device's key lets it do. A device does what its kind needs and nothing else."""
+
+    HEARTBEAT = "heartbeat"  # say it is alive, check its own key
+    SIP2 = "sip2"  # circulation for the reader whose card and PIN it checked
+    SHELF_TAGS = "shelf.tags"  # post tag reads from its antennas
+    SENSOR_READINGS = "sensor.readings"
+    GATE_CHECK = "gate.check"
+
+
+DEVICE_CAPABILITIES: Mapping[DeviceKind, frozenset[DeviceCapability]] = {
+    DeviceKind.KIOSK: frozenset({DeviceCapability.HEARTBEAT, DeviceCapability.SIP2}),
+    DeviceKind.SORTER: frozenset({DeviceCapability.HEARTBEAT, DeviceCapability.SIP2}),
+    DeviceKind.PAD: frozenset({DeviceCapability.HEARTBEAT, DeviceCapability.SIP2}),
+    DeviceKind.GATE: frozenset({DeviceCapability.HEARTBEAT, DeviceCapability.GATE_CHECK}),
+    DeviceKind.SHELF: frozenset({DeviceCapability.HEARTBEAT, DeviceCapability.SHELF_TAGS}),
+    DeviceKind.SENSOR: frozenset({DeviceCapability.HEARTBEAT, DeviceCapability.SENSOR_READINGS}),
+    DeviceKind.ROBOT: frozenset({DeviceCapability.HEARTBEAT}),
+    DeviceKind.SCREEN: frozenset({DeviceCapability.HEARTBEAT}),
+}
+
+
 class PrincipalKind(StrEnum):
     STAFF = "staff"
     READER = "reader"
@@ -92,6 +127,7 @@ class Actor:
     display_name: str = ""
     grants: tuple[Grant, ...] = field(default_factory=tuple)
     org_unit_id: int | None = None  # a reader's home library, a device's branch
+    device_kind: DeviceKind | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -100,6 +136,20 @@ class Actor:
     @property
     def is_reader(self) -> bool:
         return self.kind is PrincipalKind.READER
+
+    @property
+    def is_device(self) -> bool:
+        return self.kind is PrincipalKind.DEVICE
+
+    def device_may(self, capability: DeviceCapability) -> bool:
+        """A device whose kind has ``capability``; never a person."""
+        kind = self.device_kind
+        return self.is_device and kind is not None and capability in DEVICE_CAPABILITIES[kind]
+
+    def acts_for_readers(self) -> bool:
+        """A person, or a self-service machine acting for the reader it identified: the
+        principals that circulation's services serve. Other devices never are."""
+        return not self.is_device or self.device_may(DeviceCapability.SIP2)
 
     def roles(self) -> set[Role]:
         return {g.role for g in self.grants}

@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, events, idempotency
-from biblioverse.access import Actor, Permission
+from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.db import utcnow
 from biblioverse.errors import AuthenticationFailed, PermissionDenied
 from biblioverse.settings import Settings
@@ -124,7 +124,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -144,7 +144,7 @@ def resolve_actor(
 
 
 def optional_api_actor(request: Request, session: DbSession, now: Now) -> Actor | None:
-    return resolve_actor(session, _bearer(request), request.headers.get("x-device-key"), now)
+    return resolve_actor(session, bearer_token(request), request.headers.get("x-device-key"), now)
 
 
 OptionalActor = Annotated[Actor | None, Depends(optional_api_actor)]
@@ -153,9 +153,20 @@ OptionalActor = Annotated[Actor | None, Depends(optional_api_actor)]
 async def api_actor(actor: OptionalActor) -> Actor:
     if actor is None:
         raise AuthenticationFailed(SIGN_IN_FIRST)
+    return person_only(actor)
+
+
+def person_only(actor: Actor) -> Actor:
+    """Staff or a reader. A device's key opens only the endpoints its kind needs, each
+    named by :func:`require_device`; everything else refuses it."""
+    if actor.is_device:
+        raise PermissionDenied(DEVICES_REFUSED)
     return actor
 
 
+DEVICES_REFUSED = "a device's key does not open this; sign in as a person"
+
+# Any signed-in person, staff or reader; never a device.
 CurrentActor = Annotated[Actor, Depends(api_actor)]
 
 
@@ -190,13 +201,27 @@ def require_permission(permission: Permission) -> Callable[[Actor], Awaitable[Ac
     return dependency
 
 
-async def device_actor(actor: CurrentActor) -> Actor:
-    if actor.kind.value != "device":
+async def device_actor(actor: OptionalActor) -> Actor:
+    if actor is None:
+        raise AuthenticationFailed(SIGN_IN_FIRST)
+    if not actor.is_device:
         raise PermissionDenied("this is for registered devices")
     return actor
 
 
+# Any registered device: what every kind may do (say it is alive, check its key).
 CurrentDevice = Annotated[Actor, Depends(device_actor)]
+
+
+def require_device(capability: DeviceCapability) -> Callable[[Actor], Awaitable[Actor]]:
+    """A device whose kind needs ``capability``: a shelf posts tags, a sensor readings."""
+
+    async def dependency(actor: CurrentDevice) -> Actor:
+        if not actor.device_may(capability):
+            raise PermissionDenied(f"a {actor.device_kind} may not do {capability.value}")
+        return actor
+
+    return dependency
 
 
 @dataclass(frozen=True)
@@ -304,6 +329,7 @@ class UnitOfWork:
             actor = resolve_actor(session, self.token, self.device_key, self.now)
             if actor is None:  # unit_of_work refused a request without credentials
                 raise AuthenticationFailed(SIGN_IN_FIRST)
+            person_only(actor)  # devices lend and take back over SIP2, not here
             if allowed is not None:
                 allowed(actor)
             out = once(
@@ -326,7 +352,7 @@ async def unit_of_work(request: Request, now: Now) -> UnitOfWork:
     """A request without credentials is refused here, before its body and its idempotency
     key are validated (as ``CurrentActor`` refuses it); the credentials it sent are checked
     in the unit of work, after the body."""
-    token, device_key = _bearer(request), request.headers.get("x-device-key")
+    token, device_key = bearer_token(request), request.headers.get("x-device-key")
     if not token and not device_key:
         raise AuthenticationFailed(SIGN_IN_FIRST)
     idem = await idempotency_request(request)

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     throttle_account_failures: int = 5
     throttle_address_failures: int = 30
     secure_cookies: bool = False
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: addresses
+    # or networks, comma-separated ("10.0.0.5, 10.1.0.0/16"). Empty: none, not even this
+    # machine, so a client cannot pose as another address to dodge sign-in throttling.
+    trusted_proxies: str = Field(default="", max_length=2000)
     # Smart shelves and sensors publish here (mqtt://user:password@host:1883); unset, the
     # app takes their messages over HTTP only.
     mqtt_url: str | None = None

@@ -22,7 +22,8 @@ def run(host: str, port: int, workers: int) -> None:
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=True,
+        # the app believes forwarded headers only from its configured proxies (app.py)
+        proxy_headers=False,
         # uvicorn's access log prints raw paths, which can carry card numbers; the app
         # logs each request by its route template instead.
         access_log=False,

@@ -224,3 +224,18 @@ def test_db_upgrade_rebuilds_a_search_index_of_another_version(demo_dir: Path) -
     assert re.search(r"search index rebuilt for this version: 30\d\d records", r.stdout)
     again = run("db", "upgrade", data_dir=demo_dir)
     assert "search index rebuilt" not in again.stdout
+
+
+def test_the_server_believes_no_forwarded_address_unless_told_of_a_proxy(tmp_path: Path) -> None:
+    # a client on this machine must not pose as another address to dodge sign-in throttling
+    data = tmp_path / "data"
+    assert run("db", "upgrade", data_dir=data).returncode == 0
+    with served(data) as url:
+        r = httpx.post(
+            f"{url}/api/v1/auth/token",
+            json={"kind": "staff", "login": "nobody", "password": "wrong"},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+        )
+        assert r.status_code == 401
+    keys = {k for (k,) in db(data).execute("SELECT key FROM login_throttles")}
+    assert "addr:127.0.0.1" in keys and "addr:203.0.113.9" not in keys

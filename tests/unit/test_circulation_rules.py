@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from biblioverse.circulation.rules import NoRule, Policy, Rule, due_at, policy_errors, resolve
+from biblioverse.circulation.errors import NoRule
+from biblioverse.circulation.rules import Policy, Rule, due_at, policy_errors, resolve
 from biblioverse.libraries.rules import Period, Schedule
 
 BJ = ZoneInfo("Asia/Shanghai")

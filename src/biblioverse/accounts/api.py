@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from biblioverse import audit, libraries
+from biblioverse import audit, libraries, readers
 from biblioverse.access import ROLE_PERMISSIONS, Actor, Permission, PrincipalKind
 from biblioverse.accounts import service
 from biblioverse.accounts.models import StaffUser
@@ -27,9 +27,11 @@ from biblioverse.deps import (
     AppSettings,
     CurrentActor,
     CurrentDevice,
+    CurrentReader,
     DbSession,
     LoginPolicy,
     Now,
+    bearer_token,
     client_address,
     require_permission,
 )
@@ -76,11 +78,44 @@ def token(
     return TokenOut(access_token=value, expires_at=expires, principal=principal_out(actor))
 
 
-@router.delete("/auth/token", status_code=status.HTTP_204_NO_CONTENT, summary="Sign out")
-def revoke(request: Request, actor: CurrentActor, session: DbSession, now: Now) -> Response:
-    value = request.headers.get("authorization", "").partition(" ")[2].strip()
-    service.revoke_token(session, value, at=now)
+@router.delete(
+    "/auth/token",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Sign out: this token and every other session and token of the same person end",
+)
+def revoke(actor: CurrentActor, session: DbSession, now: Now) -> Response:
+    service.sign_out(session, actor, at=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.patch(
+    "/readers/me",
+    tags=["readers"],
+    summary="Change one's own contact details, privacy, password or PIN",
+    description="A new password, PIN or e-mail address needs `current_password`; a new "
+    "password or PIN signs the reader out everywhere but this token.",
+)
+def change_me(
+    body: readers.OwnChangeIn,
+    request: Request,
+    actor: CurrentReader,
+    session: DbSession,
+    now: Now,
+    policy: LoginPolicy,
+) -> readers.ReaderOut:
+    change = readers.OwnChange(**body.model_dump(exclude_unset=True, exclude={"current_password"}))
+    with service.failures_kept(session):
+        done = service.change_own_account(
+            session,
+            actor,
+            change,
+            current_password=body.current_password,
+            address=client_address(request),
+            policy=policy,
+            keep_token=bearer_token(request),
+            at=now,
+        )
+    return readers.ReaderOut.of(done.reader, readers.local_today(now))
 
 
 @router.get("/me", summary="Who am I, and what may I do")

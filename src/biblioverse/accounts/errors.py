@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from biblioverse.errors import AuthenticationFailed, NotFound
+from biblioverse.errors import AuthenticationFailed, FieldError, NotFound, ValidationFailed
+from biblioverse.i18n import N_
 
 
 class StaffNotFound(NotFound):
@@ -25,3 +26,21 @@ class TokenInvalid(AuthenticationFailed):
 
 class AccountDisabled(AuthenticationFailed):
     code = "account_disabled"
+
+
+class WrongCurrentSecret(ValidationFailed):
+    """Changing a password, a PIN or an e-mail address needs the current password: a
+    session left open on a shared computer must not be enough to take the account."""
+
+    code = "wrong_current_password"
+
+    def __init__(self) -> None:
+        super().__init__(
+            [
+                FieldError(
+                    "current_password",
+                    "wrong_current_password",
+                    N_("Your current password is needed for this change, and it was not right."),
+                )
+            ]
+        )

@@ -81,6 +81,22 @@ class DeviceKey(Base):
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
+class SignInEpoch(Base):
+    """A person's sign-in generation. Page sessions carry the epoch they began in; a
+    password change or a sign-out moves it on, which ends every older session at once
+    (the session cookie itself cannot be recalled)."""
+
+    __tablename__ = "sign_in_epochs"
+    __table_args__ = (
+        CheckConstraint("principal_kind IN ('staff', 'reader')", name="principal_kind"),
+    )
+
+    principal_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    principal_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 class LoginThrottle(Base):
     """Failed sign-ins per account or per address, in a fixed window."""
 

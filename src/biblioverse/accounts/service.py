@@ -11,10 +11,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from biblioverse import libraries, readers, reference
-from biblioverse.access import Actor, Grant, Permission, PrincipalKind, Role
+from biblioverse.access import Actor, DeviceKind, Grant, Permission, PrincipalKind, Role
 from biblioverse.accounts import rules
-from biblioverse.accounts.errors import AccountDisabled, BadCredentials, StaffNotFound, TokenInvalid
-from biblioverse.accounts.models import ApiToken, DeviceKey, LoginThrottle, RoleGrant, StaffUser
+from biblioverse.accounts.errors import (
+    AccountDisabled,
+    BadCredentials,
+    StaffNotFound,
+    TokenInvalid,
+    WrongCurrentSecret,
+)
+from biblioverse.accounts.models import (
+    ApiToken,
+    DeviceKey,
+    LoginThrottle,
+    RoleGrant,
+    SignInEpoch,
+    StaffUser,
+)
 from biblioverse.audit import log_action
 from biblioverse.errors import (
     AuthenticationFailed,
@@ -46,8 +59,13 @@ def actor_for_reader(reader: readers.Reader) -> Actor:
     return Actor(PrincipalKind.READER, reader.id, reader.name, org_unit_id=reader.home_library_id)
 
 
-def actor_for(session: Session, kind: str, principal_id: int) -> Actor | None:
-    """The actor behind a session cookie or token, if the account still exists and may act."""
+def actor_for(
+    session: Session, kind: str, principal_id: int, *, epoch: int | None = None
+) -> Actor | None:
+    """The actor behind a session cookie or token, if the account still exists and may act.
+    ``epoch``: the sign-in epoch a page session began in; an older one has been ended."""
+    if epoch is not None and epoch != sign_in_epoch(session, kind, principal_id):
+        return None
     if kind == PrincipalKind.STAFF:
         staff = session.get(StaffUser, principal_id)
         return actor_for_staff(session, staff) if staff and staff.active else None
@@ -200,6 +218,8 @@ def change_staff(
             raise ValidationFailed(errors)
         staff.password_hash = hash_secret(password)
         changed.append("password")
+        # a reset password is a new key: whoever held the old one is signed out
+        end_sessions(session, PrincipalKind.STAFF.value, staff.id, at=at, keep_token=None)
     log_action(
         session,
         actor,
@@ -314,9 +334,17 @@ def failures_kept(session: Session) -> Iterator[None]:
     before the error leaves (the caller owns the transaction, and this is its choice)."""
     try:
         yield
-    except (AuthenticationFailed, Throttled):
+    except (AuthenticationFailed, Throttled, WrongCurrentSecret):
         session.commit()
         raise
+
+
+def _person_key(kind: PrincipalKind, principal_id: int | None, login: str) -> str:
+    """The throttle's key for an account: the person, whichever login named them (a
+    reader's card number and e-mail share one count); the login as typed for no one."""
+    if principal_id is not None:
+        return f"{kind.value}#{principal_id}"
+    return f"{kind.value}:{login.lower()}"
 
 
 def authenticate(
@@ -335,8 +363,6 @@ def authenticate(
     :func:`failures_kept` so that the failure count survives the failed request.
     """
     login = login.strip()
-    account_key, address_key = f"{kind.value}:{login.lower()}", f"addr:{address}"
-    check_throttle(session, [account_key, address_key], at)
     stored: str | None = None
     staff: StaffUser | None = None
     reader: readers.Reader | None = None
@@ -348,6 +374,9 @@ def authenticate(
         stored = reader.password_hash if reader else None
     else:
         raise BadCredentials()
+    person = staff.id if staff else reader.id if reader else None
+    account_key, address_key = _person_key(kind, person, login), f"addr:{address}"
+    check_throttle(session, [account_key, address_key], at)
     if not verify_secret(stored, secret):
         note_failure(session, account_key, policy.account_failures, policy, at)
         note_failure(session, address_key, policy.address_failures, policy, at)
@@ -434,9 +463,96 @@ def revoke_token(session: Session, token: str, *, at: dt.datetime) -> None:
         row.revoked_at = at
 
 
+# --- sessions: one person's sign-ins, ended together ----------------------------------
+
+
+def sign_in_epoch(session: Session, kind: str, principal_id: int) -> int:
+    row = session.get(SignInEpoch, (kind, principal_id))
+    return row.epoch if row is not None else 0
+
+
+def end_sessions(
+    session: Session, kind: str, principal_id: int, *, at: dt.datetime, keep_token: str | None
+) -> int:
+    """End every page session and API token of this person but the token ``keep_token``
+    (the one asking, if it asked by token). Returns the new epoch, in which the page
+    session that asked may carry on."""
+    row = session.get(SignInEpoch, (kind, principal_id), with_for_update=True)
+    if row is None:
+        row = SignInEpoch(principal_kind=kind, principal_id=principal_id, epoch=0, changed_at=at)
+        session.add(row)
+    row.epoch += 1
+    row.changed_at = at
+    kept = token_digest(keep_token) if keep_token else None
+    live = select(ApiToken).where(
+        ApiToken.principal_kind == kind,
+        ApiToken.principal_id == principal_id,
+        ApiToken.revoked_at.is_(None),
+        ApiToken.expires_at > at,
+    )
+    for token in session.scalars(live):
+        if token.digest != kept:
+            token.revoked_at = at  # through the ORM, so every process's token memo forgets
+    session.flush()
+    return row.epoch
+
+
+def sign_out(session: Session, actor: Actor, *, at: dt.datetime) -> None:
+    """Signing out anywhere ends the person's every session and token: a session copied
+    from a shared computer stops working too."""
+    end_sessions(session, actor.kind.value, actor.id, at=at, keep_token=None)
+
+
+@dataclass(frozen=True)
+class OwnChanged:
+    reader: readers.Reader
+    epoch: int | None  # the new sign-in epoch when the change ended the other sessions
+
+
+def change_own_account(
+    session: Session,
+    actor: Actor,
+    change: readers.OwnChange,
+    *,
+    current_password: str | None,
+    address: str,
+    policy: ThrottlePolicy,
+    keep_token: str | None,
+    at: dt.datetime,
+) -> OwnChanged:
+    """A reader changes their own settings. A new password, PIN or e-mail address needs
+    the current password (wrong guesses count as failed sign-ins of that person); a new
+    password or PIN ends every other session and token of theirs. Use inside
+    :func:`failures_kept`."""
+    reader = readers.get(session, actor.id)
+    needed = readers.needs_current_secret(reader, change)
+    stored = reader.password_hash or reader.pin_hash
+    person, address_key = _person_key(PrincipalKind.READER, reader.id, ""), f"addr:{address}"
+    if needed:
+        check_throttle(session, [person, address_key], at)
+    # A change refused in part is not written in part; the fields are checked before the
+    # password, so that a typing mistake is named first.
+    savepoint = session.begin_nested()
+    try:
+        reader = readers.change_own(session, actor, change)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if needed and not verify_secret(stored, current_password or ""):
+        savepoint.rollback()
+        note_failure(session, person, policy.account_failures, policy, at)
+        note_failure(session, address_key, policy.address_failures, policy, at)
+        raise WrongCurrentSecret()
+    savepoint.commit()
+    epoch = None
+    if change.new_password is not None or change.new_pin is not None:
+        epoch = end_sessions(session, actor.kind.value, actor.id, at=at, keep_token=keep_token)
+    return OwnChanged(reader, epoch)
+
+
 # --- devices ---------------------------------------------------------------------
 
-DEVICE_KINDS = ("kiosk", "pad", "gate", "shelf", "sorter", "sensor", "robot", "screen")
+DEVICE_KINDS = tuple(k.value for k in DeviceKind)
 
 
 def create_device_key(
@@ -497,4 +613,10 @@ def resolve_device(session: Session, key: str, *, at: dt.datetime) -> Actor:
 
 
 def device_actor(row: DeviceKey) -> Actor:
-    return Actor(PrincipalKind.DEVICE, row.id, row.name, org_unit_id=row.org_unit_id)
+    return Actor(
+        PrincipalKind.DEVICE,
+        row.id,
+        row.name,
+        org_unit_id=row.org_unit_id,
+        device_kind=DeviceKind(row.kind),
+    )

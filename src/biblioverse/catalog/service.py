@@ -1038,6 +1038,9 @@ ITEM_FIELDS = (
 def add_item(session: Session, actor: Actor, data: NewItem, *, at: dt.datetime) -> Item:
     """One copy added by staff, checked first: its record exists, its barcode and tag are
     free, its location belongs to its library."""
+    unit = libraries.get_unit(session, data.org_unit_id)
+    if not actor.can(Permission.CATALOG_MANAGE, unit.path):  # before saying what exists
+        raise PermissionDenied("you may not add items to this library")
     get_record(session, data.record_id)
     problems = copy_problems(
         session,

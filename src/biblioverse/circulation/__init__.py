@@ -2,11 +2,11 @@
 
 from biblioverse.circulation import courier, fees, holds, notices, words
 from biblioverse.circulation.checks import Standing, standing
-from biblioverse.circulation.errors import RuleNotFound
+from biblioverse.circulation.errors import NoRule, RuleNotFound
 from biblioverse.circulation.lifecycle import HoldState, LoanState, TransitState
 from biblioverse.circulation.matrix import Matrix, matrix
 from biblioverse.circulation.models import CirculationRule, Fee, Hold, Loan, Transit
-from biblioverse.circulation.rules import NoRule, PickupPolicy, Policy, Rule, due_at, resolve
+from biblioverse.circulation.rules import PickupPolicy, Policy, Rule, due_at, resolve
 from biblioverse.circulation.service import (
     Applied,
     Checkin,

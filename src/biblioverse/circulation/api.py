@@ -330,7 +330,7 @@ def list_holds(
     reader_id: Annotated[DbId | None, Query(description="staff: whose holds")] = None,
 ) -> list[HoldOut]:
     whose = _whose(actor, reader_id)
-    return [_hold_out(session, line.hold) for line in holds.holds_of(session, whose)]
+    return [_hold_out(session, line.hold) for line in holds.holds_for(session, actor, whose)]
 
 
 @router.post("/holds/{hold_id}/cancel", summary="Cancel a hold")
@@ -425,6 +425,7 @@ def list_couriers(
         unit = _desk_library(session, actor, library_id)
         return [_courier_out(x) for x in courier.to_collect(session, [unit.id])]
     whose = _whose(actor, reader_id)
+    readers.require_access(session, actor, whose, readers.ReaderAccess.FULL)  # addresses
     return [_courier_out(x) for x in courier.of_reader(session, whose)]
 
 
@@ -542,11 +543,10 @@ def list_fees(
     all: Annotated[bool, Query(description="settled fees too")] = False,
 ) -> FeesOut:
     whose = _whose(actor, reader_id)
-    readers.get(session, whose)
     return FeesOut(
         reader_id=whose,
         balance=fees.balance(session, whose),
-        fees=[_fee_out(f) for f in fees.fees_of(session, whose, open_only=not all)],
+        fees=[_fee_out(f) for f in fees.fees_for(session, actor, whose, open_only=not all)],
     )
 
 

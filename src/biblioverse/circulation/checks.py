@@ -14,6 +14,13 @@ from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.circulation import errors, fees, rules
 from biblioverse.circulation.models import Loan
+from biblioverse.errors import PermissionDenied
+
+
+def ensure_serves_readers(actor: Actor | None) -> None:
+    """Staff, readers and self-service machines lend, renew and hold; no other device."""
+    if actor is not None and not actor.acts_for_readers():
+        raise PermissionDenied(f"a {actor.device_kind} does not lend, renew or hold copies")
 
 
 class Gate:

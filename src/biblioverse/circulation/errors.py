@@ -47,6 +47,13 @@ class CourierReturnNotFound(NotFound):
         super().__init__("courier return", key)
 
 
+class NoRule(Conflict):
+    """No row of the matrix matches (the consortium has no default rule): a librarian must
+    add one before this can be lent."""
+
+    code = "no_circulation_rule"
+
+
 class Refused(Conflict):
     """A loan, renewal or hold refused; each reason has its own class and code. Staff whose
     role allows it may override the ``overridable`` ones, and the override is audited."""

@@ -265,6 +265,18 @@ def fees_of(session: Session, reader_id: int, *, open_only: bool = True) -> list
     return list(session.scalars(q))
 
 
+def fees_for(session: Session, actor: Actor, reader_id: int, *, open_only: bool) -> list[Fee]:
+    """A reader's fees as ``actor`` may see them: all for the reader and their home
+    library's staff; another library's desk sees those its libraries charged (the total
+    owed it sees anyway, to take a payment; docs/adr/0025)."""
+    _, level = readers.require_access(session, actor, reader_id, readers.ReaderAccess.DESK)
+    rows = fees_of(session, reader_id, open_only=open_only)
+    if level is readers.ReaderAccess.FULL:
+        return rows
+    paths = {u.id: u.path for u in libraries.unit_names(session).values()}
+    return [f for f in rows if actor.can(Permission.CIRCULATION_OPERATE, paths[f.org_unit_id])]
+
+
 def _amount(value: Decimal) -> Decimal:
     if not value.is_finite() or value <= 0:
         raise ValidationFailed([FieldError("amount", "invalid", N_("An amount above 0."))])
@@ -324,7 +336,11 @@ def pay(
     """Take a payment at a desk or a self-service machine; it settles the reader's oldest
     fees first, or only the fee named. More than is owed is refused, so no money is left
     unaccounted for."""
-    if actor.is_reader or (actor.is_staff and not actor.can(Permission.CIRCULATION_OPERATE)):
+    if (
+        actor.is_reader
+        or not actor.acts_for_readers()
+        or (actor.is_staff and not actor.can(Permission.CIRCULATION_OPERATE))
+    ):
         raise PermissionDenied("payments are taken at a circulation desk or a kiosk")
     amount = _amount(amount)
     readers.get(session, reader_id)

@@ -76,6 +76,7 @@ def _set(hold: Hold, target: HoldState) -> None:
 def _act_for(actor: Actor | None, reader_id: int) -> None:
     if actor is None:
         return
+    checks.ensure_serves_readers(actor)
     if actor.is_reader and actor.id != reader_id:
         raise PermissionDenied("readers place holds for themselves only")
     if actor.is_staff and not actor.can(Permission.CIRCULATION_OPERATE):
@@ -179,11 +180,40 @@ def _own_hold(session: Session, actor: Actor | None, hold_id: int) -> Hold:
     hold = session.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
     if hold is None:
         raise errors.HoldNotFound(hold_id)
+    checks.ensure_serves_readers(actor)
     if actor is not None and actor.is_reader and actor.id != hold.reader_id:
         raise errors.HoldNotFound(hold_id)  # another reader's hold does not exist for them
     if actor is not None and actor.is_staff and not actor.can(Permission.CIRCULATION_OPERATE):
         raise PermissionDenied("your roles do not include circulation")
+    # a self-service machine acts for the reader whose card and PIN it checked
+    if actor is not None and actor.is_staff and not _may_handle(session, actor, hold):
+        raise PermissionDenied("only the reader's home library, or the library it is collected at")
     return hold
+
+
+def _may_handle(session: Session, actor: Actor, hold: Hold) -> bool:
+    """Staff of the reader's home library handle all their holds; another library's desk
+    those to be collected there (docs/adr/0025)."""
+    reader = readers.get(session, hold.reader_id)
+    level = readers.access(session, actor, reader)
+    if level is readers.ReaderAccess.FULL:
+        return True
+    pickup = libraries.unit_name(session, hold.pickup_unit_id).path
+    return level is readers.ReaderAccess.DESK and _collects_here(actor, pickup)
+
+
+def _collects_here(actor: Actor, pickup_path: str) -> bool:
+    return actor.can(Permission.CIRCULATION_OPERATE, pickup_path)
+
+
+def holds_for(session: Session, actor: Actor, reader_id: int) -> list[HoldLine]:
+    """A reader's active holds as ``actor`` may see them: all of them for the reader and
+    their home library's staff; for another library's desk, those collected there."""
+    _, level = readers.require_access(session, actor, reader_id, readers.ReaderAccess.DESK)
+    lines = holds_of(session, reader_id)
+    if level is readers.ReaderAccess.FULL:
+        return lines
+    return [x for x in lines if _collects_here(actor, x.pickup.path)]
 
 
 def cancel(session: Session, actor: Actor | None, hold_id: int, *, at: dt.datetime) -> Hold:

@@ -235,7 +235,7 @@ def rules_page(
         else:
             try:
                 applied = service.explain(session, reader.id, item.id, at_unit_id=None, at=now)
-            except rules.NoRule:
+            except errors.NoRule:
                 problem = _("No rule applies: the consortium has no default rule.")
     return render(
         request,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from biblioverse.circulation.errors import NoRule
 from biblioverse.i18n import N_
 from biblioverse.libraries.rules import Schedule, first_open_moment, open_until, periods_on
 
@@ -97,8 +98,10 @@ class Explanation:
         return lines
 
 
-class NoRule(LookupError):
-    """No row of the matrix matches (the consortium has no default rule)."""
+def is_default_cell(org_path: str, reader_category: str | None, item_type: str | None) -> bool:
+    """The consortium's default row: at the root, for any reader and any copy (None).
+    Every loan falls back on it, so it may not be moved or narrowed."""
+    return org_path.count("/") == 2 and reader_category is None and item_type is None
 
 
 def resolve(rules: Iterable[Rule], org_path: str, category: str, item_type: str) -> Explanation:

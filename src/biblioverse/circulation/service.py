@@ -71,16 +71,42 @@ def save_rule(
     """Create a row of the matrix or change one; ``actor`` None is the system (the demo).
     Staff set rules for the units their role covers."""
     unit = libraries.get_unit(session, data.org_unit_id)
-    if actor is not None and not actor.can(Permission.CIRCULATION_RULES, unit.path):
+    found: CirculationRule | None = None
+    if rule_id is not None:
+        found = session.get(CirculationRule, rule_id)
+        if found is None:
+            raise RuleNotFound(rule_id)
+    # Both the row as stored and the row as it would be must be within the actor's scope:
+    # a branch librarian may neither change the consortium's rows nor move one to a branch.
+    scopes = [unit] if found is None else [libraries.get_unit(session, found.org_unit_id), unit]
+    if actor is not None and not all(
+        actor.can(Permission.CIRCULATION_RULES, u.path) for u in scopes
+    ):
         raise PermissionDenied("you may not set circulation rules here")
     problems = [FieldError(f, "invalid", m) for f, m in rules.policy_errors(data.policy)]
     if data.reader_category not in (None, *(c.value for c in readers.Category)):
         problems.append(FieldError("reader_category", "invalid", N_("Not a reader category.")))
     if data.item_type not in (None, *(t.value for t in catalog.ItemType)):
         problems.append(FieldError("item_type", "invalid", "Not an item type."))
+    cell = (data.org_unit_id, data.reader_category or ANY, data.item_type or ANY)
+    was_default = found is not None and rules.is_default_cell(
+        scopes[0].path,
+        None if found.reader_category == ANY else found.reader_category,
+        None if found.item_type == ANY else found.item_type,
+    )
+    if was_default and found is not None and cell != (found.org_unit_id, ANY, ANY):
+        problems.append(
+            FieldError(
+                "org_unit_id",
+                "default_rule",
+                N_(
+                    "The consortium's default rule covers every reader and every copy; "
+                    "change its loan terms, not where it applies."
+                ),
+            )
+        )
     if problems:
         raise ValidationFailed(problems)
-    cell = (data.org_unit_id, data.reader_category or ANY, data.item_type or ANY)
     clash = session.scalar(
         select(CirculationRule.id).where(
             CirculationRule.org_unit_id == cell[0],
@@ -90,13 +116,10 @@ def save_rule(
     )
     if clash is not None and clash != rule_id:
         raise DuplicateValue("circulation rule", "cell", "/".join(map(str, cell)))
-    if rule_id is None:
+    if found is None:
         row = CirculationRule()
         session.add(row)
     else:
-        found = session.get(CirculationRule, rule_id)
-        if found is None:
-            raise RuleNotFound(rule_id)
         row = found
     row.org_unit_id, row.reader_category, row.item_type = cell
     row.name = data.name
@@ -123,6 +146,7 @@ def save_rule(
 
 
 def _ensure_desk(actor: Actor | None, unit: libraries.UnitName) -> None:
+    checks.ensure_serves_readers(actor)
     if (
         actor is not None
         and actor.is_staff
@@ -368,8 +392,7 @@ def renew(
     if actor is not None and actor.is_reader and actor.id != loan.reader_id:
         raise errors.LoanNotFound(loan_id)  # another reader's loan does not exist for them
     unit = libraries.unit_name(session, loan.org_unit_id)
-    if actor is not None and actor.is_staff:
-        _ensure_desk(actor, unit)
+    _ensure_desk(actor, unit)
     gate = checks.Gate(actor, override, unit)
     assert loan.reader_id is not None
     reader = readers.get(session, loan.reader_id)

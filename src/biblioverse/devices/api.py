@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from biblioverse import accounts, catalog, libraries
-from biblioverse.access import Actor, Permission
-from biblioverse.deps import CurrentDevice, DbSession, Now, require_permission
+from biblioverse.access import Actor, DeviceCapability, Permission
+from biblioverse.deps import CurrentDevice, DbSession, Now, require_device, require_permission
 from biblioverse.devices.rfid import inventory, reports, tagdata
 from biblioverse.devices.rfid.rules import PayloadError, parse_report
 from biblioverse.devices.rfid.service import (
@@ -30,6 +30,8 @@ from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
 
 router = APIRouter(tags=["devices"])
+ShelfReader = Annotated[Actor, Depends(require_device(DeviceCapability.SHELF_TAGS))]
+Gate = Annotated[Actor, Depends(require_device(DeviceCapability.GATE_CHECK))]
 Collection = Annotated[Actor, Depends(require_permission(Permission.CATALOG_MANAGE))]
 OrgManager = Annotated[Actor, Depends(require_permission(Permission.ORG_MANAGE))]
 DeviceManager = Annotated[Actor, Depends(require_permission(Permission.DEVICES_MANAGE))]
@@ -88,9 +90,7 @@ def _ingest(
     summary='A shelf reader\'s snapshot or delta (one report, or {"reports": [...]})',
     response_model=IngestOut,
 )
-def post_tags(
-    actor: CurrentDevice, session: DbSession, now: Now, body: Any = Body(...)
-) -> Response:
+def post_tags(actor: ShelfReader, session: DbSession, now: Now, body: Any = Body(...)) -> Response:
     return _ingest(session, actor, body, now, None)
 
 
@@ -122,7 +122,7 @@ class GateOut(BaseModel):
 
 
 @router.post("/gates/check", summary="May these tags leave? (a security gate asks)")
-def gate(body: GateIn, actor: CurrentDevice, session: DbSession, now: Now) -> GateOut:
+def gate(body: GateIn, actor: Gate, session: DbSession, now: Now) -> GateOut:
     device = session.get(accounts.DeviceKey, actor.id)
     assert device is not None
     answers = gate_check(session, device, body.tags, at=now)

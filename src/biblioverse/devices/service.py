@@ -12,7 +12,7 @@ from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, i18n, libraries
-from biblioverse.access import Actor, Permission
+from biblioverse.access import DEVICE_CAPABILITIES, Actor, DeviceCapability, Permission
 from biblioverse.audit import log_action
 from biblioverse.devices.errors import Sip2AccountNotFound
 from biblioverse.devices.models import CHARSETS, Sip2Account, Sip2LogLine
@@ -20,7 +20,9 @@ from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, Val
 from biblioverse.i18n import N_
 from biblioverse.security import hash_secret, verify_secret
 
-SIP2_KINDS = ("kiosk", "pad", "sorter", "gate")
+SIP2_KINDS = tuple(
+    k.value for k, can in DEVICE_CAPABILITIES.items() if DeviceCapability.SIP2 in can
+)
 LOG_KEPT = 200  # lines per account
 _LOGIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.@")
 
@@ -264,7 +266,12 @@ def sip2_login(
     device = (
         None if refused or account is None else session.get(accounts.DeviceKey, account.device_id)
     )
-    if account is None or device is None or device.revoked_at is not None:
+    if (
+        account is None
+        or device is None
+        or device.revoked_at is not None
+        or not accounts.device_actor(device).device_may(DeviceCapability.SIP2)
+    ):
         accounts.note_failure(session, pair_key, policy.account_failures, policy, at)
         accounts.note_failure(session, address_key, policy.address_failures, policy, at)
         return None

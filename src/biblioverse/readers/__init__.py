@@ -2,7 +2,15 @@
 
 from biblioverse.readers.errors import InvalidStatusChange, ReaderNotFound
 from biblioverse.readers.models import Reader
-from biblioverse.readers.rules import Category, Channel, Status, effective_status
+from biblioverse.readers.rules import (
+    Category,
+    Channel,
+    ReaderAccess,
+    Status,
+    effective_status,
+    reader_access,
+)
+from biblioverse.readers.schemas import OwnChangeIn, ReaderOut
 from biblioverse.readers.service import (
     DEVICE_BLOCK,
     ImportFileInvalid,
@@ -11,6 +19,7 @@ from biblioverse.readers.service import (
     OwnChange,
     RowError,
     StaffChange,
+    access,
     activate,
     block_at_device,
     by_card,
@@ -27,7 +36,9 @@ from biblioverse.readers.service import (
     local_today,
     lookup_card,
     may_see_in_full,
+    needs_current_secret,
     register_online,
+    require_access,
     search,
     visible,
 )
@@ -41,11 +52,15 @@ __all__ = [
     "InvalidStatusChange",
     "NewReader",
     "OwnChange",
+    "OwnChangeIn",
     "Reader",
+    "ReaderAccess",
     "ReaderNotFound",
+    "ReaderOut",
     "RowError",
     "StaffChange",
     "Status",
+    "access",
     "activate",
     "block_at_device",
     "by_card",
@@ -63,7 +78,10 @@ __all__ = [
     "local_today",
     "lookup_card",
     "may_see_in_full",
+    "needs_current_secret",
+    "reader_access",
     "register_online",
+    "require_access",
     "search",
     "visible",
 ]

@@ -12,7 +12,6 @@ from biblioverse.fields import DbId, Offset
 from biblioverse.readers import service
 from biblioverse.readers.rules import Status
 from biblioverse.readers.schemas import (
-    OwnChangeIn,
     ReaderOut,
     ReaderPage,
     ReaderSummary,
@@ -40,12 +39,6 @@ def register(body: RegistrationIn, session: DbSession, now: Now) -> ReaderOut:
 @router.get("/me", summary="The signed-in reader's own account")
 def me(actor: CurrentReader, session: DbSession, now: Now) -> ReaderOut:
     return ReaderOut.of(service.get(session, actor.id), service.local_today(now))
-
-
-@router.patch("/me", summary="Change one's own contact details, privacy, password or PIN")
-def change_me(body: OwnChangeIn, actor: CurrentReader, session: DbSession, now: Now) -> ReaderOut:
-    change = service.OwnChange(**body.model_dump(exclude_unset=True))
-    return ReaderOut.of(service.change_own(session, actor, change), service.local_today(now))
 
 
 @router.get("", summary="Readers whose home library is in the caller's scope")

@@ -6,10 +6,31 @@ import datetime as dt
 import re
 import secrets
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
+from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.errors import FieldError
 from biblioverse.i18n import N_
+
+
+class ReaderAccess(IntEnum):
+    """How much of a reader's account an actor may see and act on (docs/adr/0025).
+    One card is valid at every member library, so any desk serves the reader standing at
+    it; browsing a reader's account is for the reader and the home library's staff."""
+
+    NONE = 0
+    DESK = 1  # serve them at this desk: card, status, lend, renew, holds to collect here
+    FULL = 2  # the reader themself, or staff whose role covers the reader's home library
+
+
+def reader_access(actor: Actor, reader_id: int, home_path: str) -> ReaderAccess:
+    if actor.is_reader:
+        return ReaderAccess.FULL if actor.id == reader_id else ReaderAccess.NONE
+    if actor.is_staff and actor.can(Permission.READERS_READ, home_path):
+        return ReaderAccess.FULL
+    if actor.can(Permission.CIRCULATION_OPERATE) or actor.device_may(DeviceCapability.SIP2):
+        return ReaderAccess.DESK
+    return ReaderAccess.NONE
 
 
 class Category(StrEnum):

@@ -53,6 +53,12 @@ class OwnChangeIn(BaseModel):
     preferred_locale: str | None = Field(default=None, pattern=r"^(en|zh_Hans)$")
     new_password: str | None = Field(default=None, max_length=128)
     new_pin: str | None = Field(default=None, max_length=6)
+    current_password: str | None = Field(
+        default=None,
+        max_length=128,
+        description="needed to change the password, the PIN or the e-mail address (a reader "
+        "without a password gives their PIN)",
+    )
 
 
 class ReaderSummary(BaseModel):

@@ -214,10 +214,24 @@ def _home_path(session: Session, reader: Reader) -> str:
     return libraries.get_unit(session, reader.home_library_id).path
 
 
+def access(session: Session, actor: Actor, reader: Reader) -> rules.ReaderAccess:
+    """What ``actor`` may see and do of this reader's account (``rules.reader_access``)."""
+    return rules.reader_access(actor, reader.id, _home_path(session, reader))
+
+
+def require_access(
+    session: Session, actor: Actor, reader_id: int, needed: rules.ReaderAccess
+) -> tuple[Reader, rules.ReaderAccess]:
+    """The reader and the actor's access to them, at least ``needed``; refused below it."""
+    reader = get(session, reader_id)
+    level = access(session, actor, reader)
+    if level < needed:
+        raise PermissionDenied("this reader's account is for their home library's staff")
+    return reader, level
+
+
 def may_see_in_full(session: Session, actor: Actor, reader: Reader) -> bool:
-    if actor.is_reader:
-        return actor.id == reader.id
-    return actor.is_staff and actor.can(Permission.READERS_READ, _home_path(session, reader))
+    return access(session, actor, reader) is rules.ReaderAccess.FULL
 
 
 def visible(session: Session, actor: Actor, reader_id: int) -> Reader:
@@ -389,7 +403,16 @@ class OwnChange:
     new_pin: str | None = None
 
 
+def needs_current_secret(reader: Reader, change: OwnChange) -> bool:
+    """A new password, PIN or e-mail address (the address a new password would be sent
+    to) needs the current password: what a stolen session must not be able to change."""
+    new_email = change.email is not None and _clean_email(change.email) != reader.email
+    return new_email or change.new_password is not None or change.new_pin is not None
+
+
 def change_own(session: Session, actor: Actor, change: OwnChange) -> Reader:
+    """Apply a reader's change to their own settings; the current password, where
+    :func:`needs_current_secret` asks for it, has been checked by the caller (accounts)."""
     if not actor.is_reader:
         raise PermissionDenied("only readers change their own settings here")
     reader = get(session, actor.id)

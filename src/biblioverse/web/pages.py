@@ -69,10 +69,20 @@ def page_actor(request: Request, session: ReadSession) -> Actor | None:
     kind, pid = request.session.get("kind"), request.session.get("id")
     if not kind or not isinstance(pid, int):
         return None
-    actor = accounts.actor_for(session, kind, pid)
+    epoch = request.session.get("epoch", 0)
+    actor = accounts.actor_for(session, kind, pid, epoch=epoch if isinstance(epoch, int) else -1)
     if actor is None:
         request.session.clear()
     return actor
+
+
+def start_session(request: Request, session: Session, actor: Actor) -> None:
+    """A fresh page session for who just signed in (no fixation), in their current
+    sign-in epoch: a later sign-out or new password anywhere ends it."""
+    request.session.clear()
+    epoch = accounts.sign_in_epoch(session, actor.kind.value, actor.id)
+    request.session.update({"kind": actor.kind.value, "id": actor.id, "epoch": epoch})
+    csrf_token(request)
 
 
 PageActor = Annotated[Actor | None, Depends(page_actor)]
@@ -246,15 +256,15 @@ def signin(
         return render(
             request, "signin.html", None, 401, next=next, kind=kind, error=msg, login=login
         )
-    request.session.clear()  # a fresh session on sign-in: no fixation
-    request.session.update({"kind": actor.kind.value, "id": actor.id})
-    csrf_token(request)
+    start_session(request, session, actor)
     default = "/staff" if actor.is_staff else "/account"
     return _redirect(_safe_next(next, default))
 
 
 @router.post("/signout", dependencies=[Csrf])
-def signout(request: Request) -> Response:
+def signout(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
+    if actor is not None:
+        accounts.sign_out(session, actor, at=now)
     request.session.clear()
     return _redirect("/")
 
@@ -353,9 +363,7 @@ def register(
             categories=_self_service_categories(),
         )
     session.flush()
-    request.session.clear()
-    request.session.update({"kind": "reader", "id": reader.id})
-    csrf_token(request)
+    start_session(request, session, accounts.actor_for_reader(reader))
     return _redirect("/account?welcome=1")
 
 
@@ -528,6 +536,7 @@ class SettingsForm(BaseModel):
     phone: str = Field(default="", max_length=100)
     preferred_locale: str = Field(default="", max_length=20)
     keep_history: str | None = Field(default=None, max_length=10)
+    current_password: str = Field(default="", max_length=128)
 
 
 def _settings_values(reader: readers.Reader) -> dict[str, str]:
@@ -541,7 +550,12 @@ def _settings_values(reader: readers.Reader) -> dict[str, str]:
 
 @router.post("/account/settings", response_class=HTMLResponse, dependencies=[Csrf])
 def account_settings(
-    request: Request, session: DbSession, actor: PageActor, form: Annotated[SettingsForm, Form()]
+    request: Request,
+    session: DbSession,
+    actor: PageActor,
+    now: Now,
+    policy: LoginPolicy,
+    form: Annotated[SettingsForm, Form()],
 ) -> Response:
     if actor is None or not actor.is_reader:
         return signin_redirect(request)
@@ -553,12 +567,23 @@ def account_settings(
     )
     errors: dict[str, str] = {}
     try:
-        with session.begin_nested():
-            readers.change_own(session, actor, change)
+        with accounts.failures_kept(session):
+            accounts.change_own_account(
+                session,
+                actor,
+                change,
+                current_password=form.current_password,
+                address=client_address(request),
+                policy=policy,
+                keep_token=None,
+                at=now,
+            )
     except ValidationFailed as exc:
         errors = {e.field: i18n.field_message(e) for e in exc.errors}
     except DuplicateValue:
         errors = {"email": _("This e-mail address is already registered.")}
+    except Throttled:
+        errors = {"current_password": _("Too many wrong passwords. Please wait and try again.")}
     reader = readers.get(session, actor.id)
     # After an error the form shows what the reader typed, not what is stored.
     values = (

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from biblioverse.access import Actor, Permission
-from biblioverse.deps import CurrentDevice, DbSession, Now, require_permission
+from biblioverse.access import Actor, DeviceCapability, Permission
+from biblioverse.deps import DbSession, Now, require_device, require_permission
 from biblioverse.devices.api import DeviceManager, Rejected
 from biblioverse.devices.building import service
 from biblioverse.devices.building.rules import Metric, parse_readings
@@ -24,7 +24,9 @@ from biblioverse.errors import FieldError, ValidationFailed
 from biblioverse.fields import DbId
 
 router = APIRouter(tags=["building"])
+Sensor = Annotated[Actor, Depends(require_device(DeviceCapability.SENSOR_READINGS))]
 Watcher = Annotated[Actor, Depends(require_permission(Permission.BUILDING_WATCH))]
+ZoneKeeper = Annotated[Actor, Depends(require_permission(Permission.BUILDING_MANAGE))]
 
 
 class ReadingsOut(BaseModel):
@@ -40,9 +42,7 @@ class ReadingsOut(BaseModel):
     summary='A sensor\'s values (one message, or {"reports": [...]})',
     response_model=ReadingsOut,
 )
-def post_readings(
-    actor: CurrentDevice, session: DbSession, now: Now, body: Any = Body(...)
-) -> Response:
+def post_readings(actor: Sensor, session: DbSession, now: Now, body: Any = Body(...)) -> Response:
     items = body.get("reports") if isinstance(body, dict) and "reports" in body else [body]
     if not isinstance(items, list) or len(items) > 100:
         raise ValidationFailed([FieldError("reports", "invalid", "a list of at most 100 messages")])
@@ -109,7 +109,7 @@ def put_threshold(
     location_id: DbId,
     metric: Metric,
     body: ThresholdIn,
-    actor: Watcher,
+    actor: ZoneKeeper,
     session: DbSession,
     now: Now,
 ) -> ThresholdOut:

@@ -142,7 +142,7 @@ def set_threshold(
     if problems:
         raise ValidationFailed(problems)
     loc = _location(session, location_id, "location_id")
-    libraries.ensure(actor, Permission.BUILDING_WATCH, _unit_path(session, loc.org_unit_id))
+    libraries.ensure(actor, Permission.BUILDING_MANAGE, _unit_path(session, loc.org_unit_id))
     row = session.scalar(
         select(ZoneThreshold).where(
             ZoneThreshold.location_id == location_id, ZoneThreshold.metric == m.value
