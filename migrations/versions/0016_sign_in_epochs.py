@@ -31,9 +31,7 @@ def upgrade() -> None:
             "principal_kind IN ('staff', 'reader')",
             name=op.f("ck_sign_in_epochs_principal_kind"),
         ),
-        sa.PrimaryKeyConstraint(
-            "principal_kind", "principal_id", name=op.f("pk_sign_in_epochs")
-        ),
+        sa.PrimaryKeyConstraint("principal_kind", "principal_id", name=op.f("pk_sign_in_epochs")),
     )
 
 
