@@ -5,7 +5,9 @@ answers what can be answered, closes what must be closed, and other connections 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
+from pathlib import Path
 
 import pysip2
 import pytest
@@ -26,7 +28,9 @@ from tests.integration.sip2_support import (
     Wire,
     kiosk_account,
     race_to_borrow,
+    sip2_client,
     sip2_server,
+    with_checksum,
 )
 
 LOGIN = f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPentrance|".encode()
@@ -289,3 +293,80 @@ def test_kiosks_racing_for_one_copy_lend_it_once(engine: Engine, session: Sessio
             wire.close()
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Loan)) == 1
+
+
+RESEND = "96AZFEF6\r"
+# AZ fields that are no checksum: empty, not hex, too long
+BAD_SUMS = ["", "|", "GGGG", "12345", "12 4", "Z"]
+
+
+def test_an_empty_or_unreadable_checksum_asks_for_a_resend(
+    engine: Engine, session: Session, tmp_path: Path
+) -> None:
+    """An AZ field that is empty or not hex digits is a corrupted message, as a wrong
+    checksum is: answered with 96 and nothing is done, login included."""
+    _world(session)
+    with sip2_server(engine) as running:
+        c = sip2_client(running.port, str(tmp_path))
+        try:
+            login = c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD)
+            assert c.get_response(with_checksum(login, "")) == RESEND
+            not_yet = c.get_response(c.sip_sc_status_request())
+            assert pysip2.decode_message(not_yet.encode()).message.online_status == "N"
+            logged_in = c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
+            assert pysip2.decode_message(logged_in.encode()).message.ok == "1"
+            for bad in BAD_SUMS:
+                assert c.get_response(with_checksum(c.sip_sc_status_request(), bad)) == RESEND
+            c.patron, c.patronpwd = "CARD000001", "1357"
+            checkout = c.sip_checkout_request("R-1")
+            assert c.get_response(with_checksum(checkout, "")) == RESEND
+            assert c.get_response(with_checksum(checkout, "XYZW")) == RESEND
+            online = c.get_response(c.sip_sc_status_request())
+            assert pysip2.decode_message(online.encode()).message.online_status == "Y"
+        finally:
+            c.disconnect()
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Loan)) == 0
+
+
+def test_an_account_that_requires_checksums_refuses_a_login_with_an_empty_one(
+    engine: Engine, session: Session, tmp_path: Path
+) -> None:
+    _world(session, error_detection=True)
+    with sip2_server(engine) as running:
+        c = sip2_client(running.port, str(tmp_path))
+        try:
+            for bad in BAD_SUMS:
+                login = c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD)
+                assert c.get_response(with_checksum(login, bad)) == RESEND
+            answer = c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
+            assert pysip2.decode_message(answer.encode()).message.ok == "1"
+            assert c.get_response(with_checksum(c.sip_sc_status_request(), "")) == RESEND
+        finally:
+            c.disconnect()
+
+
+def test_an_unknown_command_asks_for_a_resend_and_is_logged_without_its_data(
+    engine: Engine, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIP2 2.00 has no answer for a message it does not define but 96; the machine hears
+    it at once instead of waiting for its timeout, and the connection goes on."""
+    _world(session)
+    caplog.set_level(logging.INFO, logger="biblioverse.devices.sip2")
+    unknown = b"45N" + DATE.encode() + b"AOcentral|AACARD000001|ADsecret-pin|"
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            assert wire.ask(unknown + b"\r") == RESEND.encode()  # before login too
+            assert wire.ask(LOGIN + b"\r") == b"941\r"
+            assert wire.ask(unknown + b"\r") == RESEND.encode()
+            assert wire.ask(_summed(unknown, 2)) == RESEND.encode()
+            # a resend request is not answered with another: they would echo forever
+            assert wire.ask(b"96\r" + STATUS + b"\r").startswith(b"98Y")
+            assert _online(wire)
+        finally:
+            wire.close()
+        running.flush()
+    text = caplog.text
+    assert "45" in text and "unsupported" in text
+    assert "CARD000001" not in text and "secret-pin" not in text

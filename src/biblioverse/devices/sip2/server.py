@@ -36,6 +36,7 @@ from biblioverse.devices.sip2.protocol import (
     FrameError,
     Request,
     Response,
+    UnknownCommand,
     clean_frame,
     encode,
     parse,
@@ -338,6 +339,8 @@ class Sip2Server:
             return link.last, None
         try:
             request = parse(text, t.sequence)
+        except UnknownCommand as exc:
+            return self._unknown(link, exc, address), None
         except FrameError as exc:
             self._note(link, "in", f"{text[:2]}… ({exc})", error=str(exc), address=address)
             return None, None
@@ -371,6 +374,18 @@ class Sip2Server:
         link.last = out
         self._note(link, "out", mask_response(response))
         return out, failure
+
+    def _unknown(self, link: acs.Link, exc: UnknownCommand, address: str) -> bytes | None:
+        """A command SIP2 2.00 does not define: 96 is the one answer the standard has for any
+        message, and the machine hears it at once instead of waiting for its timeout. Only
+        the code is logged: the rest may hold a card number or a PIN."""
+        self._note(link, "in", f"{exc.command}… ({exc})", error=str(exc), address=address)
+        if link.terminal is not None:
+            log.info("sip2 device %d: %s", link.terminal.account_id, exc)
+        if exc.command == "96":
+            return None  # a resend request answered by another would go back and forth forever
+        self._note(link, "out", "96 (please resend)")
+        return self._frame(link, Response("96", ""), None, True)
 
     async def _run(
         self, fn: Callable[[acs.Link, Request], _T], link: acs.Link, request: Request
