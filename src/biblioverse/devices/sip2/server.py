@@ -59,7 +59,10 @@ BUSY = "The library system is busy. Please try again."
 class Limits:
     idle_timeout_s: float = 300.0  # a connection silent this long (or stalled mid-message) ends
     max_message: int = 4096  # bytes in one frame
+    # at the limit, a connection not logged in makes room; a logged-in one never does
     max_connections: int = 256
+    login_timeout_s: float = 10.0  # a connection that has not logged in by then is closed
+    max_per_address: int = 16  # connections not logged in from one address at once
     max_failed_logins: int = 5  # per connection, then it is closed
     # and across connections, per login and address and per address (as sign-ins are)
     throttle: accounts.ThrottlePolicy = field(default_factory=accounts.ThrottlePolicy)
@@ -69,6 +72,15 @@ class Limits:
     # 3 threads 440, 467; 2 threads 454, 512 (ADR 0023). Three leave room for a login's
     # argon2 check beside the messages.
     workers: int = 3
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A connection not logged in yet, so that it can be closed to make room."""
+
+    host: str
+    writer: asyncio.StreamWriter
+    evicted: bool = False
 
 
 def _masked(code: str, value: str) -> str:
@@ -142,12 +154,16 @@ class Sip2Server:
         self._traffic_lock = threading.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[Any]] = set()
+        # connections not logged in, by address, oldest first
+        self._waiting: dict[str, dict[_Waiting, None]] = {}
 
     # --- life ---
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Listen; returns the port (useful with port 0). ``reuse_port``: other processes
         listen on the same port too, and the kernel shares the connections among them."""
+        # a TLS handshake left hanging is a connection not logged in either
+        handshake = {"ssl_handshake_timeout": self.limits.login_timeout_s} if self.tls else {}
         self._server = await asyncio.start_server(
             self._client,
             host,
@@ -155,6 +171,7 @@ class Sip2Server:
             ssl=self.tls,
             limit=self.limits.max_message * 2,
             reuse_port=reuse_port,
+            **handshake,
         )
         self._flusher = asyncio.create_task(self._flush_every(1.0))
         return int(self._server.sockets[0].getsockname()[1])
@@ -232,15 +249,26 @@ class Sip2Server:
         assert task is not None
         peer = writer.get_extra_info("peername")
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        if self.connections >= self.limits.max_connections:
+        host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        if len(self._waiting.get(host, ())) >= self.limits.max_per_address:
+            log.warning(
+                "sip2: refused %s, %d connections from it not logged in",
+                address,
+                len(self._waiting[host]),
+            )
+            writer.close()
+            return
+        if self.connections >= self.limits.max_connections and not self._make_room():
             log.warning("sip2: refused %s, %d connections open", address, self.connections)
             writer.close()
             return
         self.connections += 1
         self._clients.add(task)
+        waiting = _Waiting(host, writer)
+        self._waiting.setdefault(host, {})[waiting] = None
         link = acs.Link()
         try:
-            await self._converse(link, reader, writer, address)
+            await self._converse(link, reader, writer, address, waiting)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass  # the device went away
         except asyncio.CancelledError:
@@ -248,12 +276,34 @@ class Sip2Server:
         except Exception:  # one broken conversation must never stop the others
             log.exception("sip2: connection %s failed", address)
         finally:
-            self.connections -= 1
+            if not waiting.evicted:  # an evicted connection gave its place up already
+                self.connections -= 1
+            self._logged_in(waiting)
             self._clients.discard(task)
             self._note(link, "note", "connection closed", address=address)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _logged_in(self, waiting: _Waiting) -> None:
+        """The connection no longer counts among those not logged in (it did, or it ended)."""
+        of_host = self._waiting.get(waiting.host)
+        if of_host is not None and of_host.pop(waiting, False) is None and not of_host:
+            del self._waiting[waiting.host]
+
+    def _make_room(self) -> bool:
+        """Close the oldest connection not logged in of the address with the most of them
+        (a flood's, rather than a kiosk's that is logging in); False: all are logged in."""
+        if not self._waiting:
+            return False
+        host = max(self._waiting, key=lambda h: len(self._waiting[h]))
+        oldest = next(iter(self._waiting[host]))
+        self._logged_in(oldest)
+        oldest.evicted = True
+        self.connections -= 1
+        log.info("sip2: closed a connection from %s not logged in, to make room", host)
+        oldest.writer.transport.abort()
+        return True
 
     async def _converse(
         self,
@@ -261,21 +311,32 @@ class Sip2Server:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         address: str,
+        waiting: _Waiting,
     ) -> None:
+        loop = asyncio.get_running_loop()
+        login_by = loop.time() + self.limits.login_timeout_s
         buffer = bytearray()
         failed_logins = 0
         while True:
+            if waiting.evicted:
+                return
             m = _TERMINATOR.search(buffer)
             if m is None:
                 if len(buffer) > self.limits.max_message:
                     self._note(link, "note", "closed: message too long", error="too long")
                     return
+                timeout = self.limits.idle_timeout_s
+                if link.terminal is None:
+                    timeout = min(timeout, login_by - loop.time())
                 try:
-                    chunk = await asyncio.wait_for(
-                        reader.read(65536), timeout=self.limits.idle_timeout_s
-                    )
+                    if timeout <= 0:
+                        raise TimeoutError
+                    chunk = await asyncio.wait_for(reader.read(65536), timeout=timeout)
                 except TimeoutError:
-                    why = "stalled in a message" if buffer else "idle"
+                    if link.terminal is None and loop.time() >= login_by:
+                        why = f"not logged in within {self.limits.login_timeout_s:g} s"
+                    else:
+                        why = "stalled in a message" if buffer else "idle"
                     self._note(link, "note", f"closed: {why}", address=address)
                     return
                 if not chunk:
@@ -290,6 +351,8 @@ class Sip2Server:
                 self._note(link, "note", "closed: message too long", error="too long")
                 return
             answer, close = await self._answer(link, frame, address)
+            if link.terminal is not None:
+                self._logged_in(waiting)
             if answer is not None:
                 writer.write(answer)
                 await writer.drain()
