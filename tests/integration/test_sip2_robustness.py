@@ -514,3 +514,48 @@ def test_the_connection_limits_come_from_the_settings(monkeypatch: pytest.Monkey
         defaults["sip2_login_timeout_s"].default,
         defaults["sip2_max_per_address"].default,
     )
+
+
+@pytest.mark.timeout(60)
+def test_logins_waiting_on_their_check_leave_a_thread_to_the_logged_in(
+    engine: Engine, session: Session
+) -> None:
+    """Logins (an argon2 check each) take at most all but one of the server's threads:
+    machines guessing passwords cannot hold up the messages of those logged in."""
+    _world(session)
+    with sip2_server(engine, limits=Limits(workers=3, idle_timeout_s=30)) as running:
+        kiosk = Wire(running.port)
+        guessing: list[Wire] = []
+        release = threading.Event()
+        busy = [0, 0]  # now, most at once
+        lock = threading.Lock()
+        try:
+            assert kiosk.ask(LOGIN + b"\r") == b"941\r"
+            real = running.server._login
+
+            def slow(link: object, request: object, host: str) -> object:
+                with lock:
+                    busy[0] += 1
+                    busy[1] = max(busy)
+                release.wait(20)
+                with lock:
+                    busy[0] -= 1
+                return real(link, request, host=host)  # type: ignore[arg-type]
+
+            running.server._login = slow  # type: ignore[assignment,method-assign]
+            for n in range(5):
+                wire = Wire(running.port, source=f"127.0.0.{10 + n}", timeout=20)
+                wire.send(f"9300CN{KIOSK_LOGIN}|COguess|\r".encode())
+                guessing.append(wire)
+            time.sleep(0.5)
+            began = time.monotonic()
+            assert pysip2.decode_message(kiosk.ask(ITEM)).message.circulation_status == "03"
+            assert time.monotonic() - began < 1.0
+            assert busy[1] == 2
+            release.set()
+            assert all(w.reply() == b"940\r" for w in guessing)
+        finally:
+            release.set()
+            kiosk.close()
+            for wire in guessing:
+                wire.close()

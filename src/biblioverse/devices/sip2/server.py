@@ -19,6 +19,7 @@ import re
 import signal
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -147,6 +148,8 @@ class Sip2Server:
         self.limits = limits or Limits()
         self.currency, self.clock, self.tls = currency, clock, tls
         self.pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="sip2")
+        # logins (argon2) take all threads but one: guesses must not hold up the logged in
+        self._logins = asyncio.Semaphore(max(1, self.limits.workers - 1))
         self.connections = 0
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -156,6 +159,7 @@ class Sip2Server:
         self._clients: set[asyncio.Task[Any]] = set()
         # connections not logged in, by address, oldest first
         self._waiting: dict[str, dict[_Waiting, None]] = {}
+        self._turned_away, self._turned_away_logged = 0, -1.0e9
 
     # --- life ---
 
@@ -251,15 +255,11 @@ class Sip2Server:
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         if len(self._waiting.get(host, ())) >= self.limits.max_per_address:
-            log.warning(
-                "sip2: refused %s, %d connections from it not logged in",
-                address,
-                len(self._waiting[host]),
-            )
+            self._turn_away(host, "too many connections from it not logged in")
             writer.close()
             return
         if self.connections >= self.limits.max_connections and not self._make_room():
-            log.warning("sip2: refused %s, %d connections open", address, self.connections)
+            self._turn_away(host, f"{self.connections} connections open, all logged in")
             writer.close()
             return
         self.connections += 1
@@ -301,9 +301,23 @@ class Sip2Server:
         self._logged_in(oldest)
         oldest.evicted = True
         self.connections -= 1
-        log.info("sip2: closed a connection from %s not logged in, to make room", host)
+        self._turn_away(host, "closed, not logged in, to make room")
         oldest.writer.transport.abort()
         return True
+
+    def _turn_away(self, host: str, why: str) -> None:
+        """Log a connection refused or closed for room: in a flood, one line a second with
+        the count, so that the flood does not fill the log too."""
+        self._turned_away += 1
+        now = time.monotonic()
+        if now - self._turned_away_logged >= 1.0:
+            log.warning(
+                "sip2: %d connection(s) turned away; the last from %s: %s",
+                self._turned_away,
+                host,
+                why,
+            )
+            self._turned_away, self._turned_away_logged = 0, now
 
     async def _converse(
         self,
@@ -413,7 +427,8 @@ class Sip2Server:
         failure = None
         if request.command == "93":
             host = address.rpartition(":")[0] or address  # failures count per machine
-            response = await self._run(functools.partial(self._login, host=host), link, request)
+            async with self._logins:
+                response = await self._run(functools.partial(self._login, host=host), link, request)
             failure = "login" if response.fixed == "0" else None
             # Noted once the device is known: a login counts among its messages.
             self._note(link, "in", mask(text, request), address=address)
