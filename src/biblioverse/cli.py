@@ -6,7 +6,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from biblioverse.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from biblioverse.devices.sip2.server import Limits
 
 app = typer.Typer(help="Biblioverse, the smart library platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -226,6 +229,23 @@ def rfid_simulate(
     console.print(f"{sim.published} messages published, {sim.walked_out} walk-outs")
 
 
+def _sip2_limits(settings: Settings, **options: Any) -> Limits:
+    """The SIP2 server's limits: the command's options and the settings (BIBLIOVERSE_*)."""
+    from biblioverse.accounts import ThrottlePolicy
+    from biblioverse.devices.sip2 import server
+
+    return server.Limits(
+        login_timeout_s=settings.sip2_login_timeout_s,
+        max_per_address=settings.sip2_max_per_address,
+        throttle=ThrottlePolicy(
+            window_s=settings.throttle_window_s,
+            account_failures=settings.throttle_account_failures,
+            address_failures=settings.throttle_address_failures,
+        ),
+        **options,
+    )
+
+
 def _sip2_in_background(settings: Settings, host: str, port: int) -> None:
     """The demo's SIP2 server, in a thread of the web app's process: it ends with it."""
     import threading
@@ -239,6 +259,7 @@ def _sip2_in_background(settings: Settings, host: str, port: int) -> None:
                 settings.data_dir / "index" / "catalog",
                 host,
                 port,
+                limits=_sip2_limits(settings),
                 currency=settings.currency,
             )
         except OSError as exc:
@@ -617,7 +638,6 @@ def sip2_serve(
     """Serve kiosks, RFID pads and return sorters over SIP2 (run `db upgrade` first)."""
     import logging
 
-    from biblioverse.accounts import ThrottlePolicy
     from biblioverse.devices.sip2 import server
 
     settings = _settings(data_dir)
@@ -636,15 +656,11 @@ def sip2_serve(
         settings.data_dir / "index" / "catalog",
         host,
         port,
-        limits=server.Limits(
+        limits=_sip2_limits(
+            settings,
             idle_timeout_s=idle_timeout,
             max_message=max_message,
             max_connections=max_connections,
-            throttle=ThrottlePolicy(
-                window_s=settings.throttle_window_s,
-                account_failures=settings.throttle_account_failures,
-                address_failures=settings.throttle_address_failures,
-            ),
         ),
         currency=settings.currency,
         tls=tls,

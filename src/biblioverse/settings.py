@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # How often the app looks for silent devices and for linkage actions to try again; 0
     # switches both off (tests).
     offline_check_s: int = Field(default=30, ge=0, le=3600)
+    # SIP2: a connection that has not logged in this many seconds after connecting is
+    # closed, and one address may hold this many such connections at once; logged-in
+    # machines do not count, so a flood of silent sockets cannot lock the kiosks out.
+    sip2_login_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    sip2_max_per_address: int = Field(default=16, ge=1, le=65_535)
     # Fees are kept in this currency (ISO 4217); a kiosk paying in another is refused.
     currency: str = Field(default="CNY", min_length=3, max_length=3)
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pysip2
+from Sip2.sip2 import Sip2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -143,3 +144,23 @@ def race_to_borrow(wires: list[Wire], cards: list[str], barcode: str) -> list[by
     refused = {pysip2.decode_message(a).message.screen_message for a in answers if a not in oks}
     assert refused == {("This copy is already on loan.",)}
     return answers
+
+
+def sip2_client(port: int, log_dir: str) -> Sip2:
+    """The PyPI ``sip2`` client, with sequence numbers and checksums (its defaults)."""
+    c = Sip2()
+    c.hostName, c.hostPort = "127.0.0.1", port
+    c.tlsEnable = False
+    c.socketTimeout = 10
+    c.logfile_path = log_dir  # the client writes its own log file
+    c.hostEncoding = "utf-8"
+    c.institutionId = "central"
+    c.scLocation = "Ground floor, entrance"
+    c.connect()
+    return c
+
+
+def with_checksum(request: str, value: str) -> str:
+    """A request the client wrote, its checksum (AZ) replaced by ``value``."""
+    at = request.rindex("AZ") + 2
+    return request[:at] + value + "\r"

@@ -161,3 +161,28 @@ def test_a_loan_undone_with_its_savepoint_leaves_nothing_in_the_session(
     session.rollback()
     assert item.status == "available"
     assert session.scalar(select(func.count()).select_from(circulation.Loan)) == 0
+
+
+def test_a_return_ends_its_loan_no_earlier_than_it_began(session: Session) -> None:
+    """Whoever takes the copy back (a desk now, a machine with the date it stored), the
+    loan ends between its start and now: one rule, in the service."""
+    w = factories.world(session)
+    factories.rule(session, w)
+    shelf(session, w, 3)
+    desk = w.actor(session, w.central_librarian)
+    lent = NOW - dt.timedelta(days=10)
+    for n in range(3):
+        factories.lend(session, desk, w.reader_central, f"L-{n:04d}", w.central, at=lent)
+    claims = {
+        "L-0000": lent - dt.timedelta(days=1),  # before the loan
+        "L-0001": NOW + dt.timedelta(hours=1),  # in the future
+        "L-0002": None,  # the desk: now
+    }
+    ended = {}
+    for barcode, claimed in claims.items():
+        back = circulation.checkin(
+            session, desk, barcode=barcode, at_unit_id=w.central.id, at=NOW, returned=claimed
+        )
+        assert back.loan is not None
+        ended[barcode] = back.loan.returned_at
+    assert ended == {"L-0000": lent, "L-0001": NOW, "L-0002": NOW}

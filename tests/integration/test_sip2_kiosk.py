@@ -9,11 +9,12 @@ import sqlite3
 import threading
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pysip2
 import pytest
 from Sip2.sip2 import Sip2
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, circulation, devices, readers
@@ -198,6 +199,51 @@ def test_refusals_reach_the_kiosk_screen_in_the_reader_language(
         finally:
             c.disconnect()
     assert session.scalar(select(Loan).where(Loan.reader_id == reader_id)) is None
+
+
+def _stamp(when: dt.datetime, zone: str) -> float:
+    """The Unix time the sip2 client writes (in the machine's local time, with a blank zone)
+    as ``when`` on the wall clock of the library's zone."""
+    return when.astimezone(ZoneInfo(zone)).replace(tzinfo=None).timestamp()
+
+
+def test_a_kiosk_return_is_never_before_its_loan_nor_in_the_future(
+    engine: Engine, session: Session, tmp_path: Path
+) -> None:
+    """A kiosk that went offline sends each return with the date it took the copy in: that
+    date is believed, but a return dated before its loan began ends the loan when it began
+    (a wrong clock, or a replay; the copy is back either way), and one in the future now."""
+    w, _reader_id = _setup(session)
+    desk = w.actor(session, w.central_librarian)
+    lent = NOW - dt.timedelta(days=5)
+    for barcode in ("SIP-1", "SIP-2", "SIP-3"):
+        factories.lend(session, desk, w.reader_central, barcode, w.central, at=lent)
+    session.commit()
+    session.rollback()
+    zone = w.central.timezone
+    dates = {
+        "SIP-1": NOW - dt.timedelta(days=8),  # before the loan began
+        "SIP-2": NOW - dt.timedelta(days=2),  # during the loan: offline
+        "SIP-3": NOW + dt.timedelta(days=3),  # in the future
+    }
+    with sip2_server(engine) as running:
+        c = _client(running.port, tmp_path)
+        try:
+            c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
+            for barcode, when in dates.items():
+                c.get_response(c.sip_checkin_request(barcode, returnDate=_stamp(when, zone)))
+                assert _strict(c.last_response).message.ok == "1"
+        finally:
+            c.disconnect()
+    session.rollback()
+    returned = {
+        item.barcode: loan.returned_at
+        for loan, item in session.execute(
+            select(Loan, catalog.Item).join(catalog.Item, catalog.Item.id == Loan.item_id)
+        )
+    }
+    assert returned == {"SIP-1": lent, "SIP-2": NOW - dt.timedelta(days=2), "SIP-3": NOW}
+    assert session.scalar(select(func.count()).select_from(Fee).where(Fee.kind != "manual")) == 0
 
 
 def test_a_return_sorter_is_told_where_each_copy_goes(engine: Engine, session: Session) -> None:

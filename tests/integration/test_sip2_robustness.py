@@ -5,7 +5,11 @@ answers what can be answered, closes what must be closed, and other connections 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import socket
+import threading
 import time
+from pathlib import Path
 
 import pysip2
 import pytest
@@ -26,7 +30,9 @@ from tests.integration.sip2_support import (
     Wire,
     kiosk_account,
     race_to_borrow,
+    sip2_client,
     sip2_server,
+    with_checksum,
 )
 
 LOGIN = f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPentrance|".encode()
@@ -289,3 +295,267 @@ def test_kiosks_racing_for_one_copy_lend_it_once(engine: Engine, session: Sessio
             wire.close()
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Loan)) == 1
+
+
+RESEND = "96AZFEF6\r"
+# AZ fields that are no checksum: empty, not hex, too long
+BAD_SUMS = ["", "|", "GGGG", "12345", "12 4", "Z"]
+
+
+def test_an_empty_or_unreadable_checksum_asks_for_a_resend(
+    engine: Engine, session: Session, tmp_path: Path
+) -> None:
+    """An AZ field that is empty or not hex digits is a corrupted message, as a wrong
+    checksum is: answered with 96 and nothing is done, login included."""
+    _world(session)
+    with sip2_server(engine) as running:
+        c = sip2_client(running.port, str(tmp_path))
+        try:
+            login = c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD)
+            assert c.get_response(with_checksum(login, "")) == RESEND
+            not_yet = c.get_response(c.sip_sc_status_request())
+            assert pysip2.decode_message(not_yet.encode()).message.online_status == "N"
+            logged_in = c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
+            assert pysip2.decode_message(logged_in.encode()).message.ok == "1"
+            for bad in BAD_SUMS:
+                assert c.get_response(with_checksum(c.sip_sc_status_request(), bad)) == RESEND
+            c.patron, c.patronpwd = "CARD000001", "1357"
+            checkout = c.sip_checkout_request("R-1")
+            assert c.get_response(with_checksum(checkout, "")) == RESEND
+            assert c.get_response(with_checksum(checkout, "XYZW")) == RESEND
+            online = c.get_response(c.sip_sc_status_request())
+            assert pysip2.decode_message(online.encode()).message.online_status == "Y"
+        finally:
+            c.disconnect()
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Loan)) == 0
+
+
+def test_an_account_that_requires_checksums_refuses_a_login_with_an_empty_one(
+    engine: Engine, session: Session, tmp_path: Path
+) -> None:
+    _world(session, error_detection=True)
+    with sip2_server(engine) as running:
+        c = sip2_client(running.port, str(tmp_path))
+        try:
+            for bad in BAD_SUMS:
+                login = c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD)
+                assert c.get_response(with_checksum(login, bad)) == RESEND
+            answer = c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
+            assert pysip2.decode_message(answer.encode()).message.ok == "1"
+            assert c.get_response(with_checksum(c.sip_sc_status_request(), "")) == RESEND
+        finally:
+            c.disconnect()
+
+
+def test_an_unknown_command_asks_for_a_resend_and_is_logged_without_its_data(
+    engine: Engine, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIP2 2.00 has no answer for a message it does not define but 96; the machine hears
+    it at once instead of waiting for its timeout, and the connection goes on."""
+    _world(session)
+    caplog.set_level(logging.INFO, logger="biblioverse.devices.sip2")
+    unknown = b"45N" + DATE.encode() + b"AOcentral|AACARD000001|ADsecret-pin|"
+    with sip2_server(engine) as running:
+        wire = Wire(running.port)
+        try:
+            assert wire.ask(unknown + b"\r") == RESEND.encode()  # before login too
+            assert wire.ask(LOGIN + b"\r") == b"941\r"
+            assert wire.ask(unknown + b"\r") == RESEND.encode()
+            assert wire.ask(_summed(unknown, 2)) == RESEND.encode()
+            # a resend request is not answered with another: they would echo forever
+            assert wire.ask(b"96\r" + STATUS + b"\r").startswith(b"98Y")
+            assert _online(wire)
+        finally:
+            wire.close()
+        running.flush()
+    text = caplog.text
+    assert "45" in text and "unsupported" in text
+    assert "CARD000001" not in text and "secret-pin" not in text
+
+
+ITEM = f"17{DATE}AOcentral|ABR-1|AC|\r".encode()
+
+
+def _open(port: int, source: str, half: bool) -> socket.socket | None:
+    """A connection that never logs in: silent, or half a login without its CR."""
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=2, source_address=(source, 0))
+        if half:
+            sock.sendall(b"9300CNkiosk-cent")
+    except OSError:
+        return None
+    return sock
+
+
+def _gone(sock: socket.socket, wait: float = 0.5) -> bool:
+    """Whether the server has closed the connection (waiting at most ``wait`` to hear)."""
+    sock.settimeout(wait)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_connections_not_logged_in_are_limited_per_address_and_in_time(
+    engine: Engine, session: Session
+) -> None:
+    _world(session)
+    limits = Limits(max_per_address=4, login_timeout_s=1.0, idle_timeout_s=30)
+    with sip2_server(engine, limits=limits) as running:
+        waiting = [_open(running.port, "127.0.0.5", half=n % 2 == 1) for n in range(4)]
+        assert all(s is not None and not _gone(s, 0.05) for s in waiting)
+        extra = _open(running.port, "127.0.0.5", half=False)
+        assert extra is not None and _gone(extra)  # a fifth from that address is refused
+        elsewhere = Wire(running.port, source="127.0.0.6")  # another address is not
+        kiosk: Wire | None = None
+        try:
+            assert _online(elsewhere) is False  # answered, not logged in
+            time.sleep(1.3)
+            # a second without a login: the four are closed, and the other one too
+            assert all(s is not None and _gone(s) for s in waiting)
+            assert elsewhere.closed()
+            kiosk = Wire(running.port, source="127.0.0.5")
+            assert kiosk.ask(LOGIN + b"\r") == b"941\r"
+            time.sleep(1.3)
+            assert _online(kiosk)  # logged in: only the idle timeout applies
+            # logged in, it no longer counts among the address's waiting connections
+            more = [_open(running.port, "127.0.0.5", half=False) for _ in range(4)]
+            assert all(s is not None and not _gone(s, 0.05) for s in more)
+            for s in more:
+                assert s is not None
+                s.close()
+        finally:
+            for s in [*waiting, extra]:
+                if s is not None:
+                    s.close()
+            elsewhere.close()
+            if kiosk is not None:
+                kiosk.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_flood_of_idle_and_half_open_connections_does_not_lock_kiosks_out(
+    engine: Engine, session: Session
+) -> None:
+    """Hundreds of connections that never log in, silent or stalled in half a message, from
+    the kiosk's own address and from twenty others, more than the server takes at once: a
+    kiosk logged in before is answered as quickly as ever, one that logs in meanwhile from
+    another address is served, and once the flood stops its connections are gone."""
+    _world(session)
+    limits = Limits(max_connections=64, max_per_address=16, login_timeout_s=2.0, idle_timeout_s=60)
+    sources = ["127.0.0.1"] + [f"127.0.0.{n}" for n in range(3, 23)]
+    with sip2_server(engine, limits=limits) as running:
+        kiosk = Wire(running.port)
+        late: Wire | None = None
+        opened: list[socket.socket] = []
+        stop, full = threading.Event(), threading.Event()
+
+        def flood() -> None:
+            n = 0
+            while not stop.is_set():
+                sock = _open(running.port, sources[n % len(sources)], half=n % 2 == 1)
+                if sock is not None:
+                    opened.append(sock)
+                n += 1
+                if n >= 300:
+                    full.set()
+                while len(opened) > 600:
+                    opened.pop(0).close()
+
+        try:
+            assert kiosk.ask(LOGIN + b"\r") == b"941\r"
+            usual = []
+            for _ in range(20):
+                began = time.monotonic()
+                assert pysip2.decode_message(kiosk.ask(ITEM)).message.circulation_status == "03"
+                usual.append(time.monotonic() - began)
+            flooding = threading.Thread(target=flood, name="flood", daemon=True)
+            flooding.start()
+            assert full.wait(30)
+            assert running.server.connections >= limits.max_connections - 2
+            late = Wire(running.port, source="127.0.0.2", timeout=5)
+            assert late.ask(LOGIN + b"\r") == b"941\r"
+            slowest = 0.0
+            until = time.monotonic() + 3.0
+            while time.monotonic() < until:
+                for wire in (kiosk, late):
+                    began = time.monotonic()
+                    answer = pysip2.decode_message(wire.ask(ITEM)).message
+                    assert answer.circulation_status == "03"
+                    slowest = max(slowest, time.monotonic() - began)
+            stop.set()
+            flooding.join(30)
+            assert slowest < max(1.0, 20 * max(usual))
+            time.sleep(limits.login_timeout_s + 1.0)
+            assert running.server.connections == 2  # the flood's are closed, the kiosks' not
+            assert _online(kiosk) and _online(late)
+        finally:
+            stop.set()
+            for sock in opened:
+                sock.close()
+            kiosk.close()
+            if late is not None:
+                late.close()
+
+
+def test_the_connection_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from biblioverse.cli import _sip2_limits
+    from biblioverse.settings import Settings, load_settings
+
+    monkeypatch.setenv("BIBLIOVERSE_SIP2_LOGIN_TIMEOUT_S", "4")
+    monkeypatch.setenv("BIBLIOVERSE_SIP2_MAX_PER_ADDRESS", "3")
+    limits = _sip2_limits(load_settings(), max_connections=9)
+    assert (limits.login_timeout_s, limits.max_per_address, limits.max_connections) == (4, 3, 9)
+    defaults = Settings.model_fields  # the server's own defaults are the settings'
+    assert (Limits().login_timeout_s, Limits().max_per_address) == (
+        defaults["sip2_login_timeout_s"].default,
+        defaults["sip2_max_per_address"].default,
+    )
+
+
+@pytest.mark.timeout(60)
+def test_logins_waiting_on_their_check_leave_a_thread_to_the_logged_in(
+    engine: Engine, session: Session
+) -> None:
+    """Logins (an argon2 check each) take at most all but one of the server's threads:
+    machines guessing passwords cannot hold up the messages of those logged in."""
+    _world(session)
+    with sip2_server(engine, limits=Limits(workers=3, idle_timeout_s=30)) as running:
+        kiosk = Wire(running.port)
+        guessing: list[Wire] = []
+        release = threading.Event()
+        busy = [0, 0]  # now, most at once
+        lock = threading.Lock()
+        try:
+            assert kiosk.ask(LOGIN + b"\r") == b"941\r"
+            real = running.server._login
+
+            def slow(link: object, request: object, host: str) -> object:
+                with lock:
+                    busy[0] += 1
+                    busy[1] = max(busy)
+                release.wait(20)
+                with lock:
+                    busy[0] -= 1
+                return real(link, request, host=host)  # type: ignore[arg-type]
+
+            running.server._login = slow  # type: ignore[assignment,method-assign]
+            for n in range(5):
+                wire = Wire(running.port, source=f"127.0.0.{10 + n}", timeout=20)
+                wire.send(f"9300CN{KIOSK_LOGIN}|COguess|\r".encode())
+                guessing.append(wire)
+            time.sleep(0.5)
+            began = time.monotonic()
+            assert pysip2.decode_message(kiosk.ask(ITEM)).message.circulation_status == "03"
+            assert time.monotonic() - began < 1.0
+            assert busy[1] == 2
+            release.set()
+            assert all(w.reply() == b"940\r" for w in guessing)
+        finally:
+            release.set()
+            kiosk.close()
+            for wire in guessing:
+                wire.close()

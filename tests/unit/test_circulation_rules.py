@@ -101,3 +101,24 @@ def test_policies_that_cannot_work_name_their_fields() -> None:
     bad = Policy(loan_days=0, renewals=-1, fine_cap=Decimal("-1"))
     assert [f for f, _m in policy_errors(bad)] == ["loan_days", "renewals", "fine_cap"]
     assert policy_errors(Policy(loan_hours=3, loan_days=0)) == []
+
+
+def test_a_return_is_never_before_its_loan_began_nor_after_now() -> None:
+    from biblioverse.circulation.rules import OFFLINE_RETURNS, returned_at
+
+    now = dt.datetime(2026, 11, 18, 6, 0, tzinfo=dt.UTC)
+    lent = now - dt.timedelta(days=5)
+    day = dt.timedelta(days=1)
+    assert returned_at(None, loaned_at=lent, now=now) == now  # a desk's return: now
+    assert returned_at(now - 2 * day, loaned_at=lent, now=now) == now - 2 * day  # offline
+    assert returned_at(now - 8 * day, loaned_at=lent, now=now) == lent  # before the loan
+    assert returned_at(lent, loaned_at=lent, now=now) == lent
+    assert returned_at(now + day, loaned_at=lent, now=now) == now  # in the future
+    # older than a machine keeps returns offline: not believed, as if it came back now
+    old = now - OFFLINE_RETURNS - dt.timedelta(seconds=1)
+    assert returned_at(old, loaned_at=old - day, now=now) == now
+    # a loan whose start is after this clock (another server's clock ahead) ends no earlier
+    assert returned_at(None, loaned_at=now + day, now=now) == now + day
+    # in another zone, the same moment
+    local = (now - 2 * day).astimezone(BJ)
+    assert returned_at(local, loaned_at=lent, now=now) == now - 2 * day

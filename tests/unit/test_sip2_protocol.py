@@ -70,6 +70,31 @@ def test_a_checksum_without_its_leading_zeros_is_accepted() -> None:
     assert trailer(body + short.encode()).checksum_ok is True
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"9900302.00AY1AZ",  # empty
+        b"9900302.00AY1AZ|",
+        b"9900302.00AZ",  # right after the fixed fields, no sequence number
+        b"9900302.00AY1AZGGGG",  # not hex
+        b"9900302.00AY1AZ12G4",
+        b"9900302.00AY1AZ12345",  # too long
+        b"11NN20261118    140000                  AOcentral|AACARD1|ABR-1|AC|AZ",
+        b"97AZ",
+    ],
+)
+def test_an_empty_or_unreadable_checksum_is_a_wrong_one(frame: bytes) -> None:
+    t = trailer(frame)
+    assert t.checksum is not None and t.checksum_ok is False
+
+
+def test_letters_az_ending_a_value_are_no_checksum() -> None:
+    # the last field without its separator, its value ending in "AZ"
+    t = trailer(b"1720261118    140000AOcentral|ABGAZ")
+    assert (t.checksum, t.checksum_ok) == (None, None)
+    assert parse(t.body.decode()).get("AB") == "GAZ"
+
+
 def test_frames_lose_line_feeds_and_trailing_nuls() -> None:
     assert clean_frame(b"\n9900302.00\x00\x00") == b"9900302.00"
     assert clean_frame(b"9300CNkiosk|COsecret|\r\n") == b"9300CNkiosk|COsecret|"

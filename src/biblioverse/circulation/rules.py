@@ -168,6 +168,26 @@ def overdue_days(due: dt.datetime, until: dt.datetime, tz: dt.tzinfo) -> int:
     return max(0, (until.astimezone(tz).date() - due.astimezone(tz).date()).days)
 
 
+# How far back a machine that kept returns while offline is believed (SIP2 check-in).
+OFFLINE_RETURNS = dt.timedelta(days=30)
+
+
+def returned_at(
+    claimed: dt.datetime | None,
+    *,
+    loaned_at: dt.datetime,
+    now: dt.datetime,
+    window: dt.timedelta = OFFLINE_RETURNS,
+) -> dt.datetime:
+    """When a loan ends. ``claimed``: the time a machine says the copy came back (it took the
+    return while offline); believed within ``window``, never later than now, and never
+    before the loan began: a date before that is a wrong clock or a replayed return, and
+    the copy is back either way, so the loan ends when it began rather than being refused
+    (which would keep it open, its fines running). None, or older than the window: now."""
+    at = now if claimed is None or claimed < now - window else min(claimed, now)
+    return max(at, loaned_at)
+
+
 def overdue_fine(policy: Policy, days: int) -> Decimal:
     """The fine for ``days`` late, capped by the rule."""
     return min(policy.fine_per_day * days, policy.fine_cap)

@@ -324,12 +324,15 @@ def checkin(
     rfid_tag: str | None = None,
     at_unit_id: int,
     at: dt.datetime,
+    returned: dt.datetime | None = None,
     locked: catalog.Item | None = None,
 ) -> Checkin:
     """Take a copy back at any member library, or receive one arriving in transit, or set
     one from the shelf aside for a hold; then route it (hold shelf, transit, or shelf).
-    Fines stop now. Scanning a copy that is on its shelf with nothing to do is refused as
-    not on loan. ``locked`` as for :func:`checkout`."""
+    Fines stop when the loan ends: now, or at ``returned``, the time a machine that was
+    offline took the copy in, as :func:`rules.returned_at` bounds it. Scanning a copy that
+    is on its shelf with nothing to do is refused as not on loan. ``locked`` as for
+    :func:`checkout`."""
     unit = libraries.unit_name(session, at_unit_id)
     _ensure_desk(actor, unit)
     item = locked or catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
@@ -339,13 +342,14 @@ def checkin(
     loan: Loan | None = None
     if found is not None:
         loan = found[0]
+        ended = rules.returned_at(returned, loaned_at=loan.loaned_at, now=at)
         policy = m.rule(item.org_unit_id, found.category, item.item_type).rule.policy
-        fees.on_return(session, loan, item, policy, at)
+        fees.on_return(session, loan, item, policy, ended)
         write_row(
             session,
             loan,
             status=move(LOAN, "loan", loan.status, LoanState.RETURNED),
-            returned_at=at,
+            returned_at=ended,
             returned_unit_id=unit.id,
         )
         # The copy's new status is written by the routing, which every way sets one.

@@ -533,13 +533,11 @@ def renew_all(ctx: Context) -> Response:
     return Response("66", fixed, fields)
 
 
-def _return_date(ctx: Context) -> dt.datetime:
-    """When the copy came back: the machine's return date when it stored the return while
-    offline (at most 30 days ago), otherwise now."""
+def _return_date(ctx: Context) -> dt.datetime | None:
+    """The return date the machine sent (it stored the return while offline); the check-in
+    bounds it by the loan and the clock (:func:`circulation.rules.returned_at`)."""
     given = parse_date(ctx.request.fixed.get("return_date", ""), ctx.tz)
-    if given is not None and ctx.now - dt.timedelta(days=30) <= given < ctx.now:
-        return given.astimezone(dt.UTC)
-    return ctx.now
+    return given.astimezone(dt.UTC) if given is not None else None
 
 
 @handles("09")
@@ -571,7 +569,8 @@ def checkin(ctx: Context) -> Response:
             ctx.terminal.actor,
             barcode=item.barcode,
             at_unit_id=ctx.terminal.unit_id,
-            at=_return_date(ctx),
+            at=ctx.now,
+            returned=_return_date(ctx),
             locked=item,
         )
     except DomainError as refusal:

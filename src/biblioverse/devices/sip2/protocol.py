@@ -24,10 +24,19 @@ _CODE = re.compile(r"[A-Z]{2}")
 # The error-detection trailer: AY<sequence>AZ<checksum> or, in 96/97, AZ<checksum> alone.
 # Some terminals drop the checksum's leading zeros or write it in lower case.
 _TRAILER = re.compile(rb"(?:\|?AY(?P<seq>[0-9]{1,2}))?(?:\|?AZ(?P<sum>[0-9A-Fa-f]{1,4}))?\|?$")
+_AFTER_SEQUENCE = re.compile(rb"AY[0-9]{1,2}$")
 
 
 class FrameError(ValueError):
     """A frame that cannot be read as a SIP2 message (the reason is for the device log)."""
+
+
+class UnknownCommand(FrameError):
+    """A frame with a command code SIP2 2.00 does not define (or this server does not read)."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(f"unsupported command {command}")
+        self.command = command
 
 
 @dataclass(frozen=True)
@@ -145,9 +154,38 @@ class Trailer:
     checksum_ok: bool | None  # None when the frame carries no checksum
 
 
+def _opens_field(frame: bytes, at: int) -> bool:
+    """Whether the two letters at ``at`` open a field (after a separator, a sequence number or
+    the message's fixed fields) rather than end a value that lacks its separator."""
+    before = frame[:at]
+    if before.endswith(b"|") or _AFTER_SEQUENCE.search(before):
+        return True
+    spec = REQUESTS.get(before[:2].decode("latin-1"))
+    return spec is not None and at == 2 + spec.fixed_length
+
+
+def _unreadable_checksum(frame: bytes) -> Trailer | None:
+    """A frame ending in an AZ field that holds no checksum: corrupted, like a wrong sum."""
+    end = len(frame) - 1 if frame.endswith(b"|") else len(frame)
+    start = frame.rfind(b"|", 0, end) + 1  # the last field
+    at = frame.find(b"AZ", start, end)
+    while at >= 0 and not _opens_field(frame, at):
+        at = frame.find(b"AZ", at + 1, end)
+    if at < 0:
+        return None
+    seq = _AFTER_SEQUENCE.search(frame[:at])
+    sequence = seq.group()[2:].decode() if seq else None
+    return Trailer(frame[:at], sequence, frame[at + 2 : end].decode("latin-1"), False)
+
+
 def trailer(frame: bytes) -> Trailer:
-    """Split off AY/AZ and check the checksum over every byte from the first through 'AZ'."""
+    """Split off AY/AZ and check the checksum over every byte from the first through 'AZ'.
+    An AZ that is empty or not one to four hex digits counts as a wrong checksum."""
     m = _TRAILER.search(frame)
+    if m is None or m.start() == m.end() or not m.group("sum"):
+        unreadable = _unreadable_checksum(frame)
+        if unreadable is not None:
+            return unreadable
     if m is None or m.start() == m.end() or not (m.group("seq") or m.group("sum")):
         return Trailer(frame, None, None, None)
     seq, given = m.group("seq"), m.group("sum")
@@ -193,7 +231,7 @@ def parse(text: str, sequence: str | None = None) -> Request:
     command = text[:2]
     spec = REQUESTS.get(command)
     if spec is None:
-        raise FrameError(f"unsupported command {command}")
+        raise UnknownCommand(command)
     body = text[2:]
     end = _fixed_end(spec, body)
     fixed_text, rest = body[:end], body[end:]

@@ -19,6 +19,7 @@ import re
 import signal
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from biblioverse.devices.sip2.protocol import (
     FrameError,
     Request,
     Response,
+    UnknownCommand,
     clean_frame,
     encode,
     parse,
@@ -58,7 +60,10 @@ BUSY = "The library system is busy. Please try again."
 class Limits:
     idle_timeout_s: float = 300.0  # a connection silent this long (or stalled mid-message) ends
     max_message: int = 4096  # bytes in one frame
+    # at the limit, a connection not logged in makes room; a logged-in one never does
     max_connections: int = 256
+    login_timeout_s: float = 10.0  # a connection that has not logged in by then is closed
+    max_per_address: int = 16  # connections not logged in from one address at once
     max_failed_logins: int = 5  # per connection, then it is closed
     # and across connections, per login and address and per address (as sign-ins are)
     throttle: accounts.ThrottlePolicy = field(default_factory=accounts.ThrottlePolicy)
@@ -68,6 +73,15 @@ class Limits:
     # 3 threads 440, 467; 2 threads 454, 512 (ADR 0023). Three leave room for a login's
     # argon2 check beside the messages.
     workers: int = 3
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A connection not logged in yet, so that it can be closed to make room."""
+
+    host: str
+    writer: asyncio.StreamWriter
+    evicted: bool = False
 
 
 def _masked(code: str, value: str) -> str:
@@ -134,6 +148,8 @@ class Sip2Server:
         self.limits = limits or Limits()
         self.currency, self.clock, self.tls = currency, clock, tls
         self.pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="sip2")
+        # logins (argon2) take all threads but one: guesses must not hold up the logged in
+        self._logins = asyncio.Semaphore(max(1, self.limits.workers - 1))
         self.connections = 0
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -141,12 +157,17 @@ class Sip2Server:
         self._traffic_lock = threading.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[Any]] = set()
+        # connections not logged in, by address, oldest first
+        self._waiting: dict[str, dict[_Waiting, None]] = {}
+        self._turned_away, self._turned_away_logged = 0, -1.0e9
 
     # --- life ---
 
     async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
         """Listen; returns the port (useful with port 0). ``reuse_port``: other processes
         listen on the same port too, and the kernel shares the connections among them."""
+        # a TLS handshake left hanging is a connection not logged in either
+        handshake = {"ssl_handshake_timeout": self.limits.login_timeout_s} if self.tls else {}
         self._server = await asyncio.start_server(
             self._client,
             host,
@@ -154,6 +175,7 @@ class Sip2Server:
             ssl=self.tls,
             limit=self.limits.max_message * 2,
             reuse_port=reuse_port,
+            **handshake,
         )
         self._flusher = asyncio.create_task(self._flush_every(1.0))
         return int(self._server.sockets[0].getsockname()[1])
@@ -231,15 +253,22 @@ class Sip2Server:
         assert task is not None
         peer = writer.get_extra_info("peername")
         address = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        if self.connections >= self.limits.max_connections:
-            log.warning("sip2: refused %s, %d connections open", address, self.connections)
+        host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        if len(self._waiting.get(host, ())) >= self.limits.max_per_address:
+            self._turn_away(host, "too many connections from it not logged in")
+            writer.close()
+            return
+        if self.connections >= self.limits.max_connections and not self._make_room():
+            self._turn_away(host, f"{self.connections} connections open, all logged in")
             writer.close()
             return
         self.connections += 1
         self._clients.add(task)
+        waiting = _Waiting(host, writer)
+        self._waiting.setdefault(host, {})[waiting] = None
         link = acs.Link()
         try:
-            await self._converse(link, reader, writer, address)
+            await self._converse(link, reader, writer, address, waiting)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass  # the device went away
         except asyncio.CancelledError:
@@ -247,12 +276,48 @@ class Sip2Server:
         except Exception:  # one broken conversation must never stop the others
             log.exception("sip2: connection %s failed", address)
         finally:
-            self.connections -= 1
+            if not waiting.evicted:  # an evicted connection gave its place up already
+                self.connections -= 1
+            self._logged_in(waiting)
             self._clients.discard(task)
             self._note(link, "note", "connection closed", address=address)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    def _logged_in(self, waiting: _Waiting) -> None:
+        """The connection no longer counts among those not logged in (it did, or it ended)."""
+        of_host = self._waiting.get(waiting.host)
+        if of_host is not None and of_host.pop(waiting, False) is None and not of_host:
+            del self._waiting[waiting.host]
+
+    def _make_room(self) -> bool:
+        """Close the oldest connection not logged in of the address with the most of them
+        (a flood's, rather than a kiosk's that is logging in); False: all are logged in."""
+        if not self._waiting:
+            return False
+        host = max(self._waiting, key=lambda h: len(self._waiting[h]))
+        oldest = next(iter(self._waiting[host]))
+        self._logged_in(oldest)
+        oldest.evicted = True
+        self.connections -= 1
+        self._turn_away(host, "closed, not logged in, to make room")
+        oldest.writer.transport.abort()
+        return True
+
+    def _turn_away(self, host: str, why: str) -> None:
+        """Log a connection refused or closed for room: in a flood, one line a second with
+        the count, so that the flood does not fill the log too."""
+        self._turned_away += 1
+        now = time.monotonic()
+        if now - self._turned_away_logged >= 1.0:
+            log.warning(
+                "sip2: %d connection(s) turned away; the last from %s: %s",
+                self._turned_away,
+                host,
+                why,
+            )
+            self._turned_away, self._turned_away_logged = 0, now
 
     async def _converse(
         self,
@@ -260,21 +325,32 @@ class Sip2Server:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         address: str,
+        waiting: _Waiting,
     ) -> None:
+        loop = asyncio.get_running_loop()
+        login_by = loop.time() + self.limits.login_timeout_s
         buffer = bytearray()
         failed_logins = 0
         while True:
+            if waiting.evicted:
+                return
             m = _TERMINATOR.search(buffer)
             if m is None:
                 if len(buffer) > self.limits.max_message:
                     self._note(link, "note", "closed: message too long", error="too long")
                     return
+                timeout = self.limits.idle_timeout_s
+                if link.terminal is None:
+                    timeout = min(timeout, login_by - loop.time())
                 try:
-                    chunk = await asyncio.wait_for(
-                        reader.read(65536), timeout=self.limits.idle_timeout_s
-                    )
+                    if timeout <= 0:
+                        raise TimeoutError
+                    chunk = await asyncio.wait_for(reader.read(65536), timeout=timeout)
                 except TimeoutError:
-                    why = "stalled in a message" if buffer else "idle"
+                    if link.terminal is None and loop.time() >= login_by:
+                        why = f"not logged in within {self.limits.login_timeout_s:g} s"
+                    else:
+                        why = "stalled in a message" if buffer else "idle"
                     self._note(link, "note", f"closed: {why}", address=address)
                     return
                 if not chunk:
@@ -289,6 +365,8 @@ class Sip2Server:
                 self._note(link, "note", "closed: message too long", error="too long")
                 return
             answer, close = await self._answer(link, frame, address)
+            if link.terminal is not None:
+                self._logged_in(waiting)
             if answer is not None:
                 writer.write(answer)
                 await writer.drain()
@@ -338,6 +416,8 @@ class Sip2Server:
             return link.last, None
         try:
             request = parse(text, t.sequence)
+        except UnknownCommand as exc:
+            return self._unknown(link, exc, address), None
         except FrameError as exc:
             self._note(link, "in", f"{text[:2]}… ({exc})", error=str(exc), address=address)
             return None, None
@@ -347,7 +427,8 @@ class Sip2Server:
         failure = None
         if request.command == "93":
             host = address.rpartition(":")[0] or address  # failures count per machine
-            response = await self._run(functools.partial(self._login, host=host), link, request)
+            async with self._logins:
+                response = await self._run(functools.partial(self._login, host=host), link, request)
             failure = "login" if response.fixed == "0" else None
             # Noted once the device is known: a login counts among its messages.
             self._note(link, "in", mask(text, request), address=address)
@@ -371,6 +452,18 @@ class Sip2Server:
         link.last = out
         self._note(link, "out", mask_response(response))
         return out, failure
+
+    def _unknown(self, link: acs.Link, exc: UnknownCommand, address: str) -> bytes | None:
+        """A command SIP2 2.00 does not define: 96 is the one answer the standard has for any
+        message, and the machine hears it at once instead of waiting for its timeout. Only
+        the code is logged: the rest may hold a card number or a PIN."""
+        self._note(link, "in", f"{exc.command}… ({exc})", error=str(exc), address=address)
+        if link.terminal is not None:
+            log.info("sip2 device %d: %s", link.terminal.account_id, exc)
+        if exc.command == "96":
+            return None  # a resend request answered by another would go back and forth forever
+        self._note(link, "out", "96 (please resend)")
+        return self._frame(link, Response("96", ""), None, True)
 
     async def _run(
         self, fn: Callable[[acs.Link, Request], _T], link: acs.Link, request: Request
