@@ -66,6 +66,8 @@ def small_index(
             at=factories.NOW,
         )
         ids[key] = record.id
+    # Read before the commit expires it: loading it later would begin a transaction that
+    # holds SQLite's write lock until teardown, and the app's relay would wait on it.
     ids["central"] = world.central.id
     session.commit()
     previous = app.state.search_index
