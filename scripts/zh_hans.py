@@ -877,6 +877,8 @@ ZH_HANS: dict[str, str] = {
     "unknown time zone %(name)r": "未知的时区 %(name)r",
     "weekday is 0 (Monday) to 6": "星期为 0（星期一）至 6",
     "you cannot disable your own account": "不能停用您自己的账户",
+    "padding after the last record at byte %(offset)d, skipped: %(size)d bytes (%(bytes)s)": "最后一条记录之后第 %(offset)d 字节处的填充已跳过：%(size)d 字节（%(bytes)s）",
+    "padding between records at byte %(offset)d, skipped: %(size)d bytes (%(bytes)s)": "记录之间第 %(offset)d 字节处的填充已跳过：%(size)d 字节（%(bytes)s）",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

@@ -173,6 +173,69 @@ def test_garbage_between_records_is_skipped_to_the_next_record(session: Session)
     ]
 
 
+TEST_DAT = (PYMARC / "test.dat").read_bytes()  # pymarc's ten good records
+
+
+@pytest.mark.parametrize(
+    ("padding", "shown"),
+    [
+        (b"\x1d", "1D"),
+        (b"\x1d\x1d", "1D 1D"),
+        (b"\x00", "00"),
+        (b"\x1d\x1d\x00 \n", "1D 1D 00 20 0A"),
+        (b"\r\n\x1a", "0D 0A 1A"),
+        (b"\x00" * 2000, "00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 …"),
+    ],
+)
+def test_padding_after_the_last_record_is_one_warning(
+    session: Session, padding: bytes, shown: str
+) -> None:
+    report = catalog.import_marc(session, None, TEST_DAT + padding, at=factories.NOW)
+    session.commit()
+    assert (report.read, report.created, report.bad) == (10, 10, [])
+    assert count(session) == 10
+    [warning] = report.warnings
+    assert (warning.position, warning.offset, warning.control_number) == (10, len(TEST_DAT), None)
+    assert warning.reason == (
+        f"padding after the last record at byte {len(TEST_DAT)}, skipped: "
+        f"{len(padding)} bytes ({shown})"
+    )
+    assert warning.template is not None and warning.template % warning.params == warning.reason
+
+
+@pytest.mark.parametrize("workers", [1, 2])  # read here, or in parsing processes
+def test_padding_between_records_is_skipped_with_a_warning(session: Session, workers: int) -> None:
+    r = raws(TEST_DAT)
+    data = b"".join(r[:3]) + b"\r\n" + b"".join(r[3:7]) + b"\x00" * 5 + b"\x1d" + b"".join(r[7:])
+    report = catalog.import_marc(session, None, data, at=factories.NOW, workers=workers)
+    assert (report.read, report.created, report.bad) == (10, 10, [])
+    first, second = len(b"".join(r[:3])), len(b"".join(r[:7])) + 2
+    assert [(w.position, w.offset, w.reason) for w in report.warnings] == [
+        (3, first, f"padding between records at byte {first}, skipped: 2 bytes (0D 0A)"),
+        (
+            7,
+            second,
+            f"padding between records at byte {second}, skipped: 6 bytes (00 00 00 00 00 1D)",
+        ),
+    ]
+    assert raws(data) == r  # the reader alone skips it too
+
+
+def test_a_bad_record_among_padding_is_still_bad(session: Session) -> None:
+    r = raws(TEST_DAT)
+    garbage = r[0] + b"\x1d" + b"GARBAGE without a length\x1d" + r[1] + b"\x1d\x00"
+    report = catalog.import_marc(session, None, garbage, at=factories.NOW)
+    assert report.read == 3 and report.created == 2
+    start = len(r[0]) + 1
+    assert [(b.position, b.offset, b.reason) for b in report.bad] == [
+        (2, start, f"no record length at byte {start} (found b'GARBA')")
+    ]
+    assert [(w.position, w.offset) for w in report.warnings] == [
+        (1, len(r[0])),
+        (3, len(garbage) - 2),
+    ]
+
+
 def test_852_holdings_become_items_once(session: Session) -> None:
     w = factories.world(session)
     r = pymarc.Record(leader="00000nam a2200000 a 4500")

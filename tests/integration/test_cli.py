@@ -187,6 +187,25 @@ def test_catalog_import_lists_bad_records_and_export_round_trips(
     assert xml.read_bytes().count(b"<record>") == 3004
 
 
+def test_catalog_import_warns_of_padding_after_the_last_record(tmp_path: Path) -> None:
+    """Older systems end a file with extra record terminators, a NUL or a line end: every
+    record goes in, the padding is one warning, and the command succeeds."""
+    data = tmp_path / "data"
+    admin = ("--username", "chief", "--full-name", "Chief", "--password", "a strong password")
+    assert run("users", "create-admin", *admin, data_dir=data).returncode == 0
+    records = (Path(__file__).resolve().parents[1] / "data/pymarc/test.dat").read_bytes()
+    padded = tmp_path / "padded.mrc"
+    padded.write_bytes(records + b"\x1d\x1d\x00 \n")
+    r = run("catalog", "import", str(padded), "--as", "chief", data_dir=data)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "read 10 records: 10 new, 0 updated, 0 bad, 1 warnings" in r.stdout
+    table = " ".join(re.sub(r"[│┃|]", " ", r.stdout).split())  # the reason may wrap
+    assert f"padding after the last record at byte {len(records)}, skipped: 5 bytes" in table
+    assert "(1D 1D 00 20 0A)" in table
+    with db(data) as con:
+        assert con.execute("SELECT count(*) FROM records").fetchone() == (10,)
+
+
 def test_catalog_import_refuses_a_circulation_desk(demo_dir: Path) -> None:
     bad = Path(__file__).resolve().parents[1] / "data/pymarc/marc8.dat"
     r = run("catalog", "import", str(bad), "--as", "airport-desk", data_dir=demo_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings as warnings_module
 import xml.sax
 from collections.abc import Iterator
@@ -27,6 +28,10 @@ else:
     marcxml = lazy_module("pymarc.marcxml")
 
 RECORD_TERMINATOR = 0x1D
+# What older systems write after the last record or between records: extra record
+# terminators, NULs, the DOS end-of-file mark, blanks and line ends. No leader starts so
+# (a leader starts with five digits), so a run of them at a record boundary is padding.
+_PADDING = re.compile(rb"[\x1d\x00\x1a \t\r\n]+")
 
 
 @dataclass
@@ -167,20 +172,24 @@ class _PymarcComplaints(logging.Handler):
 class Piece:
     """One record's bytes cut from an ISO 2709 file, or why they could not be cut."""
 
-    position: int
+    position: int  # of a padding run: the record before it (0 at the start of the file)
     offset: int
     chunk: bytes
     error: str | None = None
+    padding: bool = False  # bytes between or after records, not a record
 
 
 def split_iso2709(data: bytes) -> Iterator[Piece]:
     """Split on the record length in each leader; resynchronise on the record terminator
-    after a damaged record so one bad record does not lose the rest of the file."""
+    after a damaged record so one bad record does not lose the rest of the file. A run of
+    padding where a record would start is one piece of its own, marked ``padding``."""
     offset, position, size = 0, 0, len(data)
     while offset < size:
+        if run := _PADDING.match(data, offset):
+            yield Piece(position, offset, run.group(0), padding=True)
+            offset = run.end()
+            continue
         length_text = data[offset : offset + 5]
-        if not length_text.isdigit() and not data[offset:].strip(b" \r\n\x00\x1a"):
-            return  # trailing padding (looked for only where no record starts)
         position += 1
         length = int(length_text) if length_text.isdigit() else 0
         problem = None
@@ -216,9 +225,10 @@ def read_piece(piece: Piece) -> ReadRecord:
 
 
 def read_iso2709(data: bytes) -> Iterator[ReadRecord]:
-    """Every record of an ISO 2709 file, read, in file order."""
+    """Every record of an ISO 2709 file, read, in file order (padding left out)."""
     for piece in split_iso2709(data):
-        yield read_piece(piece)
+        if not piece.padding:
+            yield read_piece(piece)
 
 
 def read_marcxml(data: bytes) -> tuple[list[ReadRecord], str | None]:

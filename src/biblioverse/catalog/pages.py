@@ -14,7 +14,7 @@ from biblioverse import libraries
 from biblioverse.catalog import service
 from biblioverse.catalog.api import Filters, Index, holdings_of
 from biblioverse.catalog.models import Item, Record
-from biblioverse.catalog.search import DEFAULT_FACETS, FACETS, SearchQuery
+from biblioverse.catalog.search import DEFAULT_FACETS, FACETS, SearchQuery, fielded_phrase
 from biblioverse.deps import ReadSession
 from biblioverse.fields import DbId
 from biblioverse.web.pages import PageActor, render
@@ -163,9 +163,8 @@ def record_page(
     }
     like = None
     if record.subjects:
-        similar = index.search(
-            SearchQuery(f'subject:"{record.subjects[0].split(" -- ")[0]}"', limit=6)
-        )
+        heading = record.subjects[0].split(" -- ")[0]
+        similar = index.search(SearchQuery(fielded_phrase("subject", heading), limit=6))
         like_ids = [h.record_id for h in similar.hits if h.record_id != record.id][:5]
         like = list(session.scalars(select(Record).where(Record.id.in_(like_ids))))
     return render(
@@ -178,5 +177,6 @@ def record_page(
         locations=locations,
         more_like_this=like or [],
         json_ld=_json_ld(record, record.isbns[0] if record.isbns else None),
+        fielded_phrase=fielded_phrase,
         section="catalog",
     )

@@ -236,8 +236,44 @@ _SYNTAX = re.compile(r'[+\-&|!(){}\[\]^"~*?:\\/]')
 
 
 def plain_words(text: str) -> str:
-    """A query stripped of query syntax: what is searched when the syntax does not parse."""
+    """A query stripped of query syntax, for spelling suggestions."""
     return " ".join(_SYNTAX.sub(" ", text).split())
+
+
+# Marks people type inside names and words (O'Reilly, children's, `code`, <b>) that tantivy
+# reads as a single-quoted phrase or a range; escaped, they are text. A range after a field
+# name ("year:>1990") is left as syntax.
+_WORD_MARKS = re.compile(r"['`]|(?<!:)[<>]")
+
+
+def readable(text: str) -> str:
+    """A reader's query with the marks tantivy would misread as syntax escaped."""
+    return _WORD_MARKS.sub(lambda m: "\\" + m.group(0), text)
+
+
+def quoted(text: str) -> str:
+    """Text as one double-quoted phrase of the query language, whatever it holds."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def fielded_phrase(name: str, text: str) -> str:
+    """A query for ``text`` as a phrase in field ``name`` (the links of a record page)."""
+    return f"{name}:{quoted(text)}"
+
+
+def literal_words(text: str) -> str:
+    """The query searched when a reader's syntax does not parse: each word as typed, quoted,
+    so that no operator, bracket or quote in it is syntax; a known field's prefix is kept
+    ("author:(tabb" asks for tabb in authors). Words with no letter or digit are dropped."""
+    out = []
+    for word in text.split():
+        name, colon, rest = word.partition(":")
+        prefix = f"{name}:" if colon and name in BOOSTS and rest else ""
+        if prefix:
+            word = rest
+        if _TOKEN.search(word):
+            out.append(prefix + quoted(word))
+    return " ".join(out)
 
 
 class IndexOutdated(RuntimeError):
@@ -406,22 +442,35 @@ class TantivyIndex:
 
     # --- reading ---------------------------------------------------------------------
 
+    def _query(self, text: str) -> tantivy.Query:
+        return self.index.parse_query(
+            text, list(BOOSTS), field_boosts=PARSE_BOOSTS, conjunction_by_default=True
+        )
+
     def _parse(self, text: str) -> tuple[tantivy.Query, bool]:
+        """The query a reader typed, and whether it was searched as plain words. Never
+        raises: what the grammar refuses is searched word by word."""
         segmented = segment(text)
+        written = two_word_phrases(readable(segmented))
         try:
-            return self.index.parse_query(
-                two_word_phrases(segmented),
-                list(BOOSTS),
-                field_boosts=PARSE_BOOSTS,
-                conjunction_by_default=True,
-            ), False
-        except ValueError:
-            words = plain_words(segmented)
-            if not words:
-                return tantivy.Query.empty_query(), True
-            return self.index.parse_query(
-                words, list(BOOSTS), field_boosts=PARSE_BOOSTS, conjunction_by_default=True
-            ), True
+            return self._query(written), False
+        except ValueError as exc:
+            # "-history" or "NOT history": everything but history (tantivy refuses a query
+            # of exclusions alone, and "*" is every record).
+            if "excluding" in str(exc):
+                try:
+                    return self._query(f"* {written}"), False
+                except ValueError:
+                    pass
+        return self._words(text), True
+
+    def _words(self, text: str) -> tantivy.Query:
+        """The reader's words as typed, none of them syntax."""
+        words = literal_words(segment(text))
+        try:
+            return self._query(words) if words else tantivy.Query.empty_query()
+        except ValueError:  # quoted words always parse; this is the last guard
+            return tantivy.Query.empty_query()
 
     def _filtered(self, base: tantivy.Query, filters: dict[str, list[str]]) -> tantivy.Query:
         clauses = [(tantivy.Occur.Must, base)]
@@ -449,6 +498,23 @@ class TantivyIndex:
             base, fell_back = self._parse(text)
         else:
             base = tantivy.Query.all_query()
+        try:
+            return self._page(searcher, query, text, base, fell_back)
+        except ValueError:
+            # Some queries parse and fail only when run ("title:*" asks a column that
+            # field does not have): searched as words like those that do not parse.
+            if fell_back:
+                raise
+            return self._page(searcher, query, text, self._words(text), True)
+
+    def _page(
+        self,
+        searcher: tantivy.Searcher,
+        query: SearchQuery,
+        text: str,
+        base: tantivy.Query,
+        fell_back: bool,
+    ) -> SearchPage:
         q = self._filtered(base, query.filters)
         order_by, order = {
             "year_desc": ("year", tantivy.Order.Desc),
@@ -545,8 +611,15 @@ class TantivyIndex:
     def matching_ids(self, query: SearchQuery, limit: int) -> list[int]:
         """Every record id a query matches, best first, up to ``limit``: for exports."""
         searcher = self.index.searcher()
-        base = self._parse(query.text)[0] if query.text.strip() else tantivy.Query.all_query()
-        result = searcher.search(self._filtered(base, query.filters), limit=limit, count=False)
+        text = query.text.strip()
+        base, fell_back = self._parse(text) if text else (tantivy.Query.all_query(), False)
+        try:
+            result = searcher.search(self._filtered(base, query.filters), limit, count=False)
+        except ValueError:  # as in search(): it parsed but cannot run
+            if fell_back:
+                raise
+            words = self._filtered(self._words(text), query.filters)
+            result = searcher.search(words, limit, count=False)
         return [int(searcher.doc(a).get_first("id") or 0) for _s, a in result.hits]
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:

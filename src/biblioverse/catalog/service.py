@@ -42,7 +42,11 @@ class BadRecord:
     position: int
     offset: int | None
     control_number: str | None
-    reason: str
+    reason: str  # English
+    # A reason with values also comes as its template (marked with N_) and the values, so
+    # that a page can translate it (as FieldError does).
+    template: str | None = None
+    params: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Parsed:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     extracted: rules.Extracted | None = None
+    padding: bytes | None = None  # not a record: padding between or after records
 
 
 def parse_read(read: marcio.ReadRecord) -> Parsed:
@@ -91,9 +96,15 @@ def parse_read(read: marcio.ReadRecord) -> Parsed:
     return parsed
 
 
+def parse_piece(piece: marcio.Piece) -> Parsed:
+    if piece.padding:
+        return Parsed(piece.position, piece.offset, None, False, None, padding=piece.chunk)
+    return parse_read(marcio.read_piece(piece))
+
+
 def parse_pieces(pieces: list[marcio.Piece]) -> list[Parsed]:
     """Read and extract a batch of records: the work a parsing process does."""
-    return [parse_read(marcio.read_piece(p)) for p in pieces]
+    return [parse_piece(p) for p in pieces]
 
 
 # Records per task sent to a parsing process, and the smallest file worth the processes.
@@ -108,7 +119,7 @@ def parse_iso2709(data: bytes, workers: int) -> Iterator[Parsed]:
     pieces = marcio.split_iso2709(data)
     if workers <= 1:
         for piece in pieces:
-            yield parse_read(marcio.read_piece(piece))
+            yield parse_piece(piece)
         return
     # spawn, not fork: the caller may be a threaded server.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -348,6 +359,23 @@ def _holdings_to_items(
     return made
 
 
+PADDING_AFTER = N_(
+    "padding after the last record at byte %(offset)d, skipped: %(size)d bytes (%(bytes)s)"
+)
+PADDING_BETWEEN = N_(
+    "padding between records at byte %(offset)d, skipped: %(size)d bytes (%(bytes)s)"
+)
+
+
+def padding_warning(read: Parsed, file_size: int) -> BadRecord:
+    """Padding is no record, so no failure: one warning per run, with its first bytes."""
+    padding, offset = read.padding or b"", read.offset or 0
+    shown = " ".join(f"{b:02X}" for b in padding[:16]) + (" …" if len(padding) > 16 else "")
+    template = PADDING_AFTER if offset + len(padding) == file_size else PADDING_BETWEEN
+    params: dict[str, object] = {"offset": offset, "size": len(padding), "bytes": shown}
+    return BadRecord(read.position, offset, None, template % params, template, params)
+
+
 def import_marc(
     session: Session,
     actor: Actor | None,
@@ -395,6 +423,9 @@ def import_marc(
             batch.clear()
 
     for read in source:
+        if read.padding is not None:
+            report.warnings.append(padding_warning(read, len(data)))
+            continue
         report.read += 1
         if read.warnings:
             report.warnings += [
