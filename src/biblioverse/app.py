@@ -47,7 +47,7 @@ from biblioverse.devices.api import router as devices_router
 from biblioverse.devices.building.api import router as building_router
 from biblioverse.devices.building.linkage import Linkage, OfflineWatch, mqtt_publisher
 from biblioverse.devices.rfid.ingest import Ingestor, MqttIngestion
-from biblioverse.errors import DomainError
+from biblioverse.errors import STATUS_BY_KIND, DomainError
 from biblioverse.libraries.api import router as libraries_router
 from biblioverse.readers.api import router as readers_router
 from biblioverse.settings import Settings, load_settings
@@ -60,16 +60,6 @@ from biblioverse.web.pages import STATIC_DIR
 
 log = logging.getLogger("biblioverse")
 access_log = logging.getLogger("biblioverse.access")
-
-# The one table from a domain error's kind to an HTTP status.
-STATUS_BY_KIND: dict[str, int] = {
-    "invalid": 422,
-    "unauthenticated": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "throttled": 429,
-}
 
 
 class ErrorOut(BaseModel):

@@ -100,3 +100,18 @@ class Throttled(DomainError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(message, details={"retry_after_s": retry_after_s})
         self.retry_after_s = retry_after_s
+
+
+# The one table from a domain error's kind to an HTTP status, for the API and the pages.
+STATUS_BY_KIND: dict[str, int] = {
+    "invalid": 422,
+    "unauthenticated": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "throttled": 429,
+}
+
+
+def status_of(exc: DomainError) -> int:
+    return STATUS_BY_KIND.get(exc.kind, 400)

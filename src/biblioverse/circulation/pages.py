@@ -19,7 +19,13 @@ from biblioverse.circulation import courier, errors, holds, rules, service
 from biblioverse.circulation.matrix import matrix
 from biblioverse.circulation.words import DESK, NO_COPY, NO_READER, READER
 from biblioverse.deps import DbSession, Now
-from biblioverse.errors import DomainError, DuplicateValue, PermissionDenied, ValidationFailed
+from biblioverse.errors import (
+    DomainError,
+    DuplicateValue,
+    PermissionDenied,
+    ValidationFailed,
+    status_of,
+)
 from biblioverse.fields import DbId
 from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
@@ -145,7 +151,13 @@ def lend(
             else None
         )
         return _page(
-            request, session, who, kept, status_code=409, refusal=_reason(exc), overridable=again
+            request,
+            session,
+            who,
+            kept,
+            status_code=status_of(exc),
+            refusal=_reason(exc),
+            overridable=again,
         )
     unit = libraries.get_unit(session, loan.org_unit_id)
     result = _("%(barcode)s lent to %(name)s, due %(due)s.") % {
@@ -179,7 +191,7 @@ def take_back(
             )
     except DomainError as exc:
         kept = form.model_copy(update={"barcode": ""})
-        return _page(request, session, who, kept, status_code=409, refusal=_reason(exc))
+        return _page(request, session, who, kept, status_code=status_of(exc), refusal=_reason(exc))
     result = _routing_words(session, form.barcode.strip(), done)
     return _page(request, session, who, form.model_copy(update={"barcode": ""}), result=result)
 
@@ -420,6 +432,9 @@ async def _save_rule(
             }
         except PermissionDenied:
             problems = {"org_unit_id": _("You may not set loan rules for this library.")}
+            return _rule_form(
+                request, session, who, rule_id, values, errors_=problems, status_code=403
+            )
         except errors.RuleNotFound:
             return error_page(request, 404, _("No such rule."))
     return _rule_form(request, session, who, rule_id, values, errors_=problems, status_code=422)
@@ -493,7 +508,9 @@ def place_hold(
             )
     except DomainError as exc:
         refusal = _(READER[exc.code]) if exc.code in READER else _reason(exc)
-        return _hold_page(request, session, actor, record_id, refusal=refusal, status_code=409)
+        return _hold_page(
+            request, session, actor, record_id, refusal=refusal, status_code=status_of(exc)
+        )
     return RedirectResponse(f"/account?held={hold.id}#holds", status_code=303)
 
 
@@ -598,7 +615,7 @@ def _logistics_step(
         with session.begin_nested():
             step(who)
     except DomainError as exc:
-        return error_page(request, 409, _reason(exc))
+        return error_page(request, status_of(exc), _reason(exc))
     return RedirectResponse(f"/staff/transits?{then}", status_code=303)
 
 
@@ -692,7 +709,7 @@ async def book_courier(
     except DomainError as exc:
         refusal = _(READER[exc.code]) if exc.code in READER else _reason(exc)
         return _courier_page(
-            request, session, actor, now, values=values, refusal=refusal, status_code=409
+            request, session, actor, now, values=values, refusal=refusal, status_code=status_of(exc)
         )
     return RedirectResponse(f"/account?courier={row.id}#courier", status_code=303)
 
@@ -797,7 +814,9 @@ def borrow(
             )
     except DomainError as exc:
         refusal = _(READER[exc.code]) if exc.code in READER else _reason(exc)
-        return _borrow_page(request, session, actor, form, refusal=refusal, status_code=409)
+        return _borrow_page(
+            request, session, actor, form, refusal=refusal, status_code=status_of(exc)
+        )
     title = catalog.get_record(session, catalog.get_item(session, loan.item_id).record_id).title
     unit = libraries.get_unit(session, loan.org_unit_id)
     result = _("You borrowed %(title)s. Due %(due)s.") % {

@@ -153,6 +153,7 @@ def shelves_live(
         "staff/_shelves_live.html",
         who,
         chosen=chosen,
+        scopes=SCOPES,  # an open inventory's row names its scope
         inventories=_inventories(session, who, chosen.id),
         **_shelf_live(session, chosen.id, now),
     )

@@ -200,6 +200,7 @@ async def _save(
         enabled=values.get("enabled") == "on",
     )
     problems: dict[str, str]
+    status = 422
     try:
         with session.begin_nested():
             if account_id is None:
@@ -214,5 +215,6 @@ async def _save(
         problems = {"login": _("Another device has this login.")}
     except PermissionDenied:
         problems = {"org_unit_id": _("Your role does not include devices of this library.")}
+        status = 403
     shown = {k: v for k, v in values.items() if k != "password"}
-    return _form(request, session, who, line, shown, errors=problems, status_code=422)
+    return _form(request, session, who, line, shown, errors=problems, status_code=status)
