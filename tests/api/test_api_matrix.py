@@ -18,20 +18,14 @@ Every record the operations name belongs to the central library and its reader
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from biblioverse.app import create_app
 from biblioverse.deps import get_now
-from biblioverse.settings import Settings
 from tests.api import matrix_world
-from tests.api.matrix_requests import request_for
+from tests.api.matrix_support import compare, observing, read_table, request_for, routes_of
 from tests.factories import NOW
 
 COLUMNS = [short for _, short in matrix_world.PRINCIPALS]
@@ -144,14 +138,7 @@ GET /health                                                   ok   ok   ok   ok 
 
 
 def expected() -> dict[str, dict[str, str]]:
-    rows: dict[str, dict[str, str]] = {}
-    for line in TABLE.strip().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        method, path, *answers = line.split()
-        assert len(answers) == len(COLUMNS), f"{method} {path}: {len(answers)} answers"
-        rows[f"{method} {path}"] = dict(zip(COLUMNS, answers, strict=True))
-    return rows
+    return read_table(TABLE, COLUMNS)
 
 
 def operations(app: FastAPI) -> list[str]:
@@ -175,19 +162,11 @@ def test_every_operation_has_a_row(app: FastAPI) -> None:
     assert not stale, f"rows for operations that no longer exist: {stale}"
 
 
-def _all_operations() -> list[str]:
-    """The operations of the OpenAPI document, read when the tests are collected."""
-    with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(data_dir=Path(folder), secret_key="collecting", offline_check_s=0)
-        return operations(create_app(settings))
-
-
-@pytest.mark.parametrize("operation", _all_operations())
+@pytest.mark.parametrize("operation", routes_of(operations))
 def test_who_may_call(client: TestClient, app: FastAPI, session: Session, operation: str) -> None:
     app.dependency_overrides[get_now] = lambda: NOW
     want = expected().get(operation)
-    observing = os.environ.get("BIBLIOVERSE_MATRIX_OBSERVE")
-    assert want is not None or observing, f"{operation} has no row in the matrix"
+    assert want is not None or observing(), f"{operation} has no row in the matrix"
     world = matrix_world.build(session)
     got: dict[str, str] = {}
     # Those who should be refused go first: a record an allowed caller created or changed
@@ -201,10 +180,4 @@ def test_who_may_call(client: TestClient, app: FastAPI, session: Session, operat
         r = client.request(method, url, params=query, json=body, headers=world.headers[who])
         got[short] = outcome(r.status_code)
         assert r.status_code < 500, f"{operation} as {who}: {r.status_code} {r.text}"
-    if observing:  # prints the rows as they stand, for a reviewer to compare
-        with Path(observing).open("a") as out:
-            out.write(f"{operation} {' '.join(got[c] for c in COLUMNS)}\n")
-        return
-    assert want is not None
-    wrong = {c: f"{got[c]} (want {want[c]})" for c in COLUMNS if got[c] != want[c]}
-    assert not wrong, f"{operation}: {wrong}"
+    compare(operation, want, got, COLUMNS)

@@ -23,10 +23,7 @@ The records are the central library's and its reader's, as in the API's matrix
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,12 +32,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from biblioverse import devices
-from biblioverse.app import create_app
 from biblioverse.circulation import pages as circulation_pages
 from biblioverse.deps import get_now
-from biblioverse.settings import Settings
 from tests.api import matrix_world
-from tests.api.matrix_requests import fill
+from tests.api.matrix_support import compare, fill, observing, read_table, routes_of
 from tests.factories import NOW, READER_PW, STAFF_PW
 
 PEOPLE = (
@@ -223,14 +218,7 @@ GET /twin/items/{item_id}/card                ok   ok   ok   ok   ok   ok   ok  
 
 
 def expected() -> dict[str, dict[str, str]]:
-    rows: dict[str, dict[str, str]] = {}
-    for line in TABLE.strip().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        method, path, *answers = line.split()
-        assert len(answers) == len(COLUMNS), f"{method} {path}: {len(answers)} answers"
-        rows[f"{method} {path}"] = dict(zip(COLUMNS, answers, strict=True))
-    return rows
+    return read_table(TABLE, COLUMNS)
 
 
 def page_routes(app: FastAPI) -> list[str]:
@@ -245,12 +233,6 @@ def page_routes(app: FastAPI) -> list[str]:
             for method in set(getattr(r, "methods", None) or ()) - {"HEAD"}:
                 found.add(f"{method} {path}")
     return sorted(found)
-
-
-def _all_pages() -> list[str]:
-    with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(data_dir=Path(folder), secret_key="collecting", offline_check_s=0)
-        return page_routes(create_app(settings))
 
 
 def outcome(r: Any) -> str:
@@ -291,12 +273,11 @@ def test_every_page_has_a_row(app: FastAPI) -> None:
     assert not [p for p in rows if p not in pages], "rows for pages that no longer exist"
 
 
-@pytest.mark.parametrize("route", _all_pages())
+@pytest.mark.parametrize("route", routes_of(page_routes))
 def test_who_may_open(client: TestClient, app: FastAPI, session: Session, route: str) -> None:
     app.dependency_overrides[get_now] = lambda: NOW
     want = expected().get(route)
-    observing = os.environ.get("BIBLIOVERSE_MATRIX_OBSERVE")
-    assert want is not None or observing, f"{route} has no row in the page matrix"
+    assert want is not None or observing(), f"{route} has no row in the matrix"
     world = matrix_world.build(session)
     account, _ = devices.create_sip2_account(
         session,
@@ -333,10 +314,4 @@ def test_who_may_open(client: TestClient, app: FastAPI, session: Session, route:
             )
         assert r.status_code < 500, f"{route} as {short}: {r.status_code} {r.text[:300]}"
         got[short] = outcome(r)
-    if observing:
-        with Path(observing).open("a") as out:
-            out.write(f"{route} {' '.join(got[c] for c in COLUMNS)}\n")
-        return
-    assert want is not None
-    wrong = {c: f"{got[c]} (want {want[c]})" for c in COLUMNS if got[c] != want[c]}
-    assert not wrong, f"{route}: {wrong}"
+    compare(route, want, got, COLUMNS)

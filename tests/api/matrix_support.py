@@ -1,11 +1,60 @@
-"""What the generated permission matrix sends for each operation: path values naming the
-central library's records, and a valid query and body, so that a caller who is allowed gets
-an answer (2xx, or 409 once an earlier caller changed the record) and one who is not gets
-401, 403 or 404, never a 422 that would hide the question."""
+"""The generated permission matrices' shared parts: their tables read, the app whose routes
+they cover, what a run compares; and what the API's matrix sends for each operation (path
+values naming the central library's records, and a valid query and body, so that a caller
+who is allowed gets an answer, 2xx or 409 once an earlier caller changed the record, and one
+who is not gets 401, 403 or 404, never a 422 that would hide the question)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from fastapi import FastAPI
+
+from biblioverse.app import create_app
+from biblioverse.settings import Settings
+
+
+def read_table(table: str, columns: list[str]) -> dict[str, dict[str, str]]:
+    """The rows of a matrix: 'METHOD /path' to each column's expected answer."""
+    rows: dict[str, dict[str, str]] = {}
+    for line in table.strip().splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        method, path, *answers = line.split()
+        assert len(answers) == len(columns), f"{method} {path}: {len(answers)} answers"
+        rows[f"{method} {path}"] = dict(zip(columns, answers, strict=True))
+    return rows
+
+
+def routes_of(listing: Callable[[FastAPI], list[str]]) -> list[str]:
+    """What ``listing`` finds in an app made for the purpose, when the tests are collected."""
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(data_dir=Path(folder), secret_key="collecting", offline_check_s=0)
+        return listing(create_app(settings))
+
+
+def observing() -> str | None:
+    """BIBLIOVERSE_MATRIX_OBSERVE=FILE: write each row as it stands instead of comparing, for a
+    reviewer to read against the table."""
+    return os.environ.get("BIBLIOVERSE_MATRIX_OBSERVE")
+
+
+def compare(
+    route: str, want: dict[str, str] | None, got: dict[str, str], columns: list[str]
+) -> None:
+    where = observing()
+    if where:
+        with Path(where).open("a") as out:
+            out.write(f"{route} {' '.join(got[c] for c in columns)}\n")
+        return
+    assert want is not None, f"{route} has no row in the matrix"
+    wrong = {c: f"{got[c]} (want {want[c]})" for c in columns if got[c] != want[c]}
+    assert not wrong, f"{route}: {wrong}"
+
 
 # Path parameters by name; where one name means different records, by operation below.
 PATH_VALUES = {
