@@ -102,7 +102,7 @@ def test_a_reader_borrows_by_phone_and_sees_their_fees(
     assert page.status_code == 200 and 'id="borrow-barcode"' in page.text
     form = {"csrf_token": csrf_of(page.text), "library_id": central}
     unknown = client.post("/borrow", data={**form, "barcode": "NOPE"})
-    assert unknown.status_code == 409 and "No copy has this barcode." in unknown.text
+    assert unknown.status_code == 404 and "No copy has this barcode." in unknown.text
     desk_only = client.post("/borrow", data={**form, "barcode": "B-2"})
     assert desk_only.status_code == 409 and "lent at the desk, not by phone" in desk_only.text
     lent = client.post("/borrow", data={**form, "barcode": "B-1"})
