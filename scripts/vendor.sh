@@ -11,6 +11,7 @@ PICO=@picocss/pico@2.1.1
 HTMX=htmx.org@2.0.11
 SWAGGER=swagger-ui-dist@5.35.0
 THREE=three@0.187.0
+AXE=axe-core@4.14.1  # the browser tests' accessibility checker, not served to readers
 
 fetch() {  # fetch PKG -> unpacked into $work/NAME
   local spec=$1 name=$2
@@ -21,6 +22,7 @@ fetch "$PICO" pico
 fetch "$HTMX" htmx
 fetch "$SWAGGER" swagger
 fetch "$THREE" three
+fetch "$AXE" axe
 
 mkdir -p "$dest/pico" "$dest/htmx" "$dest/swagger-ui" "$dest/three/addons/controls" "$dest/three/addons/webxr"
 cp "$work/pico/package/css/pico.min.css" "$dest/pico/"
@@ -34,4 +36,6 @@ cp "$work/three/package/build/three.module.js" "$work/three/package/build/three.
 cp "$work/three/package/examples/jsm/controls/OrbitControls.js" "$dest/three/addons/controls/"
 cp "$work/three/package/examples/jsm/webxr/VRButton.js" "$dest/three/addons/webxr/"
 cp "$work/three/package/LICENSE" "$dest/three/LICENSE"
-echo "vendored: $PICO $HTMX $SWAGGER $THREE"
+mkdir -p tests/e2e/vendor/axe-core
+cp "$work/axe/package/axe.min.js" "$work/axe/package/LICENSE" tests/e2e/vendor/axe-core/
+echo "vendored: $PICO $HTMX $SWAGGER $THREE $AXE"

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from biblioverse import catalog
@@ -18,7 +18,7 @@ from biblioverse.devices.building.service import apply_readings
 from biblioverse.devices.rfid import simulate
 from biblioverse.devices.rfid.rules import Kind, Report
 from biblioverse.devices.rfid.service import apply_reports
-from tests.e2e.conftest import Console, shot
+from tests.e2e.conftest import Console, accessibility_problems, shot
 
 READER_CARD = demo_card(1)
 
@@ -526,3 +526,55 @@ def test_building_and_shelves_pages_in_chinese(page: Page, server: str) -> None:
     expect(page.locator("#inventories tbody tr").first).to_contain_text("%")
     shot(page, "shelves-inventory-zh")
     page.goto(f"{server}/lang/en?next=/")
+
+
+def test_a_new_email_needs_the_current_password_on_a_phone(phone: Page, server: str) -> None:
+    sign_in(phone, server, "reader", READER_CARD, READER_PASSWORD)
+    expect(phone.locator("#s-current")).to_be_visible()
+    assert accessibility_problems(phone) == []
+    phone.locator("#s-email").fill("new.address@example.org")
+    phone.locator("#s-email").press("Enter")
+    expect(phone.locator("#s-current")).to_be_focused()
+    expect(phone.locator("#se-current")).to_have_text(
+        "Your current password is needed for this change, and it was not right."
+    )
+    assert no_horizontal_scroll(phone)
+    assert accessibility_problems(phone) == []
+    shot(phone, "account-settings-current-password-phone")
+    phone.locator("#s-current").fill(READER_PASSWORD)
+    phone.locator("#s-current").press("Enter")
+    expect(phone.locator("#settings-form [role=status]")).to_have_text("Saved.")
+    expect(phone.locator("#s-email")).to_have_value("new.address@example.org")
+
+
+def test_signing_out_ends_the_session_everywhere(
+    browser: Browser, server: str, console: Console
+) -> None:
+    first, second = browser.new_context(), browser.new_context()
+    try:
+        a, b = first.new_page(), second.new_page()
+        for p in (a, b):
+            sign_in(p, server, "reader", demo_card(2), READER_PASSWORD)
+            expect(p).to_have_url(re.compile(r"/account"))
+        a.get_by_role("button", name="Sign out").click()
+        expect(a).to_have_url(f"{server}/")
+        b.goto(f"{server}/account")
+        expect(b).to_have_url(re.compile(r"/signin"))
+    finally:
+        first.close()
+        second.close()
+
+
+def test_main_pages_have_no_serious_accessibility_problem_on_a_phone(
+    phone: Page, server: str
+) -> None:
+    public = ["/", "/catalog?q=history", "/signin", "/register"]
+    found: dict[str, list[str]] = {}
+    for path in public:
+        phone.goto(f"{server}{path}")
+        found[path] = accessibility_problems(phone)
+    sign_in(phone, server, "staff", "librarian", STAFF_PASSWORD)
+    for path in ("/staff", "/staff/desk", "/staff/readers", "/staff/rules", "/staff/transits"):
+        phone.goto(f"{server}{path}")
+        found[path] = accessibility_problems(phone)
+    assert {p: v for p, v in found.items() if v} == {}
