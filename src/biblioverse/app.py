@@ -255,6 +255,57 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class ContainErrors:
+    """The outermost layer: no exception reaches the server once the answer is complete.
+
+    Starlette's ServerErrorMiddleware sends the 500 from the error table and then raises the
+    exception again; uvicorn, seeing it, drops the keep-alive connection without a word, and
+    with it the request the client sends next. The error table has logged it by then."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if finished:
+                return
+            if started:
+                raise  # half an answer: only closing the connection tells the client
+            # The error table itself failed: answer, and end a connection in an unknown state.
+            log.exception("unhandled error with no answer on %s", route_template(scope))
+            body = json.dumps(
+                error_body("internal_error", "something went wrong on our side")
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+
+class Biblioverse(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        return ContainErrors(super().build_middleware_stack())
+
+
 class _BodyTooLarge(HTTPException):
     """Raised while the app reads a chunked body; an HTTP error, so FastAPI lets it through
     to the error table instead of calling it an unreadable body."""
@@ -468,7 +519,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine.dispose()
         read_engine.dispose()
 
-    app = FastAPI(
+    app = Biblioverse(
         title="Biblioverse",
         version=__version__,
         description="Smart library platform: consortium, readers, catalog, circulation, devices.",
