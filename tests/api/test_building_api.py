@@ -206,6 +206,12 @@ def test_bad_readings_and_ranges_are_named(
         (reading(1, "seat", 1), "readings[0].channel"),
         ({"seq": 1, "ts": T.isoformat(), "readings": []}, "readings"),
         ({"seq": -1, "ts": T.isoformat(), "readings": [{"metric": "co2", "value": 400}]}, "seq"),
+        # beyond 64 bits, or before the calendar starts: named, not a server error
+        (reading(10**30, "co2", 400), "seq"),
+        (reading(1, "co2", 10**30), "readings[0].value"),
+        ({**reading(1, "co2", 400), "ts": 10**30}, "ts"),
+        ({**reading(1, "co2", 400), "ts": "0001-01-01T00:00:00+14:00"}, "ts"),
+        ({"reports": [reading(10**30, "co2", 400)]}, "seq"),
     ]
     for body, field in cases:
         r = client.post("/api/v1/devices/me/readings", json=body, headers=key)

@@ -17,7 +17,7 @@ from biblioverse import accounts, catalog, libraries
 from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.deps import CurrentDevice, DbSession, Now, require_device, require_permission
 from biblioverse.devices.rfid import inventory, reports, tagdata
-from biblioverse.devices.rfid.rules import PayloadError, parse_report
+from biblioverse.devices.rfid.rules import PayloadError, as_message, parse_report
 from biblioverse.devices.rfid.service import (
     AntennaMap,
     Health,
@@ -65,7 +65,7 @@ def _ingest(
     for i, item in enumerate(items):
         try:
             parsed.append(
-                parse_report(orjson.dumps(item), device_id=actor.id, received=now, kind=kind)
+                parse_report(as_message(item), device_id=actor.id, received=now, kind=kind)
             )
         except PayloadError as exc:
             health[actor.id].error(exc.kind, str(exc), now)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -18,7 +17,7 @@ from biblioverse.devices.api import DeviceManager, Rejected
 from biblioverse.devices.building import service
 from biblioverse.devices.building.rules import Metric, parse_readings
 from biblioverse.devices.models import Alarm, AlarmAction
-from biblioverse.devices.rfid.rules import PayloadError
+from biblioverse.devices.rfid.rules import PayloadError, as_message
 from biblioverse.devices.rfid.service import Health, save_health
 from biblioverse.errors import FieldError, ValidationFailed
 from biblioverse.fields import DbId
@@ -50,7 +49,7 @@ def post_readings(actor: Sensor, session: DbSession, now: Now, body: Any = Body(
     parsed, rejected = [], []
     for i, item in enumerate(items):
         try:
-            parsed.append(parse_readings(orjson.dumps(item), device_id=actor.id, received=now))
+            parsed.append(parse_readings(as_message(item), device_id=actor.id, received=now))
         except PayloadError as exc:
             health[actor.id].error(exc.kind, str(exc), now)
             rejected.append(Rejected(index=i, field=exc.field, message=exc.message))
