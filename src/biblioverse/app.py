@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import ipaddress
 import json
 import logging
 import time
@@ -452,7 +454,24 @@ class RequestMetrics:
         return found
 
 
-def install_metrics(app: FastAPI) -> None:
+def _loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, such as the test client's
+        return False
+
+
+def _metrics_allowed(request: Request, settings: Settings) -> bool:
+    if not settings.metrics_enabled:
+        return False
+    if settings.metrics_token is None:
+        return _loopback(request.client.host if request.client else None)
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    expected = settings.metrics_token.encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), expected)
+
+
+def install_metrics(app: FastAPI, settings: Settings) -> None:
     registry = CollectorRegistry()
     requests = Counter(
         "biblioverse_http_requests_total",
@@ -469,7 +488,10 @@ def install_metrics(app: FastAPI) -> None:
     app.add_middleware(RequestMetrics, requests=requests, latency=latency)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        # Refused as if absent: a scanner learns nothing, the operator reads the setting.
+        if not _metrics_allowed(request, settings):
+            raise StarletteHTTPException(404)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -553,7 +575,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_session_factory = make_session_factory(read_engine, read_only=True)
 
     install_error_handlers(app)
-    install_metrics(app)
+    install_metrics(app, settings)
 
     app.state.search_index = TantivyIndex(settings.data_dir / "index" / "catalog")
     app.state.unit_names = libraries.UnitNameCache(app.state.read_session_factory)
