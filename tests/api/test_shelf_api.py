@@ -241,3 +241,14 @@ def test_numbers_and_times_beyond_the_columns_are_named_not_500(
     assert posted.json()["rejected"] == [
         {"index": 1, "field": "seq", "message": "a whole number, 0 or more"}
     ]
+
+
+def test_a_body_that_is_not_json_is_named_not_500(
+    client: TestClient, session: Session, world: World
+) -> None:
+    key = {"X-Device-Key": room(session, world).key, "Content-Type": "text/plain"}
+    session.rollback()
+    for path in ("/tags", "/heartbeat", "/readings"):
+        posted = client.post(f"/api/v1/devices/me{path}", content=b"null", headers=key)
+        assert posted.status_code == 422, (path, posted.text)
+        assert posted.json()["details"][0]["field"] == "body"

@@ -54,9 +54,18 @@ class IngestOut(BaseModel):
     rejected: list[Rejected]
 
 
+def json_only(body: Any) -> None:
+    """A device's body as JSON: FastAPI hands over one sent as another type as its bytes."""
+    if isinstance(body, bytes):
+        raise ValidationFailed(
+            [FieldError("body", "invalid", "a JSON body (Content-Type: application/json)")]
+        )
+
+
 def _ingest(
     session: DbSession, actor: Actor, body: Any, now: dt.datetime, kind: str | None
 ) -> Response:
+    json_only(body)
     items = body.get("reports") if isinstance(body, dict) and "reports" in body else [body]
     if not isinstance(items, list) or len(items) > 500:
         raise ValidationFailed([FieldError("reports", "invalid", "a list of at most 500 reports")])

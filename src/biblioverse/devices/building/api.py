@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.deps import DbSession, Now, require_device, require_permission
-from biblioverse.devices.api import DeviceManager, Rejected
+from biblioverse.devices.api import DeviceManager, Rejected, json_only
 from biblioverse.devices.building import service
 from biblioverse.devices.building.rules import Metric, parse_readings
 from biblioverse.devices.models import Alarm, AlarmAction
@@ -42,6 +42,7 @@ class ReadingsOut(BaseModel):
     response_model=ReadingsOut,
 )
 def post_readings(actor: Sensor, session: DbSession, now: Now, body: Any = Body(...)) -> Response:
+    json_only(body)
     items = body.get("reports") if isinstance(body, dict) and "reports" in body else [body]
     if not isinstance(items, list) or len(items) > 100:
         raise ValidationFailed([FieldError("reports", "invalid", "a list of at most 100 messages")])
