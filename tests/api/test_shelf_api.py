@@ -252,3 +252,33 @@ def test_a_body_that_is_not_json_is_named_not_500(
         posted = client.post(f"/api/v1/devices/me{path}", content=b"null", headers=key)
         assert posted.status_code == 422, (path, posted.text)
         assert posted.json()["details"][0]["field"] == "body"
+
+
+def test_ids_beyond_their_columns_are_named_not_500(
+    client: TestClient, session: Session, world: World, as_staff: Headers
+) -> None:
+    r = room(session, world)
+    central = world.central.id
+    session.rollback()
+    admin, huge = as_staff("admin"), 10**30
+    cases = [
+        (
+            f"/api/v1/libraries/{central}/shelves",
+            {"location_id": huge, "code": "X", "first_call": "A", "last_call": "B"},
+            "body.location_id",
+        ),
+        (
+            f"/api/v1/devices/{r.device_id}/antennas",
+            {"antenna": 9, "shelf_id": huge, "level": 1},
+            "body.shelf_id",
+        ),
+        (
+            f"/api/v1/libraries/{central}/inventories",
+            {"scope": "zone", "location_id": huge},
+            "body.location_id",
+        ),
+    ]
+    for path, body, field in cases:
+        posted = client.post(path, json=body, headers=admin)
+        assert posted.status_code == 422, (path, posted.text)
+        assert posted.json()["details"][0]["field"] == field, posted.json()

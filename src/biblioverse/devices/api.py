@@ -276,7 +276,7 @@ def bind(body: BindIn, actor: Collection, session: DbSession, now: Now) -> dict[
 
 
 class ShelfIn(BaseModel):
-    location_id: int
+    location_id: DbId
     code: str = Field(min_length=1, max_length=32)
     first_call: str = Field(min_length=1, max_length=120)
     last_call: str = Field(min_length=1, max_length=120)
@@ -318,7 +318,7 @@ def list_shelves(unit_id: DbId, session: DbSession) -> list[ShelfOut]:
 
 class AntennaIn(BaseModel):
     antenna: int = Field(ge=0, le=255)
-    shelf_id: int
+    shelf_id: DbId
     level: int = Field(ge=1, le=12)
     side: Literal["A", "B"] = "A"
 
@@ -426,7 +426,7 @@ def reconciliation(
 class InventoryIn(BaseModel):
     scope: Literal["library", "floor", "zone", "shelves"]
     floor: int | None = Field(default=None, ge=-5, le=200)
-    location_id: int | None = None
+    location_id: DbId | None = None
     first_shelf: str | None = Field(default=None, max_length=32)
     last_shelf: str | None = Field(default=None, max_length=32)
 

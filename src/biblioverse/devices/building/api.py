@@ -20,7 +20,7 @@ from biblioverse.devices.models import Alarm, AlarmAction
 from biblioverse.devices.rfid.rules import PayloadError, as_message
 from biblioverse.devices.rfid.service import Health, save_health
 from biblioverse.errors import FieldError, ValidationFailed
-from biblioverse.fields import DbId
+from biblioverse.fields import DbId, Line
 
 router = APIRouter(tags=["building"])
 Sensor = Annotated[Actor, Depends(require_device(DeviceCapability.SENSOR_READINGS))]
@@ -76,7 +76,7 @@ def post_readings(actor: Sensor, session: DbSession, now: Now, body: Any = Body(
 
 
 class PlacementIn(BaseModel):
-    location_id: int
+    location_id: DbId
 
 
 @router.put("/devices/{device_id}/zone", summary="Put a sensor in a zone (a location)")
@@ -285,10 +285,10 @@ def resolve(
 
 
 class RuleIn(BaseModel):
-    name: str = Field(min_length=1, max_length=120)
+    name: Line = Field(min_length=1, max_length=120)
     kind: Literal["threshold", "offline", "gate"] | None = None
     metric: Metric | None = None
-    location_id: int | None = None
+    location_id: DbId | None = None
     trigger: Literal["raised", "resolved"] = "raised"
     actions: list[dict[str, Any]] = Field(min_length=1, max_length=10)
     enabled: bool = True
