@@ -421,3 +421,17 @@ def test_ids_and_numbers_beyond_their_columns_are_named_not_500(
         )
         assert r.status_code == 422, (body, r.text)
         assert r.json()["details"][0]["field"] == field, r.json()
+
+
+def test_readings_that_are_not_json_are_named_not_500(
+    client: TestClient, session: Session, world: World
+) -> None:
+    _, _, key = ancient_room(session, world)
+    session.rollback()
+    posted = client.post(
+        "/api/v1/devices/me/readings",
+        content=b"null",
+        headers={**key, "Content-Type": "text/plain"},
+    )
+    assert posted.status_code == 422, posted.text
+    assert posted.json()["details"][0]["field"] == "body"
