@@ -2,8 +2,9 @@
 
 Each operation gets the schema's examples, its boundary values (the coverage phase) and
 generated cases, valid and invalid, each sent as an anonymous client, a reader, an
-administrator and (on the devices' own routes) a shelf reader's key, against a fresh world.
-The run is seeded and derandomised, so it finds the same things each time, and bounded.
+administrator and (on the devices' own routes) a shelf reader's, sensor's or gate's key,
+against a fresh world. The run is seeded and derandomised, so it finds the same things each
+time, and bounded.
 
 Schemathesis's own pytest loader (`schemathesis.pytest.from_fixture`) does not run under
 pytest 9.2 (it sets a node id pytest no longer has), so the test builds each operation's
@@ -72,12 +73,17 @@ def fresh_world(engine: Engine) -> dict[str, dict[str, str]]:
                 ("admin", w.actor(session, w.admin)),
             )
         }
+        keys = {"shelf": shelf.key}
+        for kind in ("sensor", "gate"):
+            _, keys[kind] = accounts.create_device_key(
+                session, None, name=kind, kind=kind, org_unit_id=w.central.id, at=factories.NOW
+            )
         session.commit()
     return {
         "anonymous": {},
         "reader": {"Authorization": f"Bearer {tokens['reader']}"},
         "admin": {"Authorization": f"Bearer {tokens['admin']}"},
-        "device": {"X-Device-Key": shelf.key},
+        **{kind: {"X-Device-Key": key} for kind, key in keys.items()},
     }
 
 
@@ -103,9 +109,17 @@ def api_schema(database_url: str, tmp_path: Path) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_asgi("/api/v1/openapi.json", NoLifespan(app), config=config)
 
 
+def _device(path: str) -> list[str]:
+    """The device whose own route this is, if any."""
+    if path == "/api/v1/devices/me/readings":
+        return ["sensor"]
+    if path.startswith("/api/v1/gates"):
+        return ["gate"]
+    return ["shelf"] if path.startswith("/api/v1/devices/me") else []
+
+
 def _callers(case: schemathesis.Case) -> list[str]:
-    devices_own = case.operation.path.startswith(("/api/v1/devices/me", "/api/v1/gates"))
-    device = ["device"] if devices_own else []
+    device = _device(case.operation.path)
     if case.meta is not None and case.meta.generation.mode is GenerationMode.NEGATIVE:
         # invalid input is refused alike whoever sends it; the administrator gets furthest
         return ["admin", *device]
