@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from biblioverse.app import create_app
+from biblioverse.settings import Settings
 from tests.factories import STAFF_PW, World
 
 
@@ -100,3 +103,21 @@ def test_request_log_names_the_route_not_the_card(
         )
     assert "GET /api/v1/readers/by-card/{card_number} 200" in caplog.text
     assert "CARD000002" not in caplog.text
+
+
+def test_metrics_count_a_trusted_proxys_client_not_the_proxy(
+    database_url: str, tmp_path: Path
+) -> None:
+    app = create_app(
+        Settings(
+            database_url=database_url,
+            data_dir=tmp_path,
+            secret_key="test-secret-key-not-for-production",
+            offline_check_s=0,
+            trusted_proxies="127.0.0.1",
+        )
+    )
+    proxy = TestClient(app, client=("127.0.0.1", 50000))
+    assert proxy.get("/metrics").status_code == 200
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    assert proxy.get("/metrics", headers=forwarded).status_code == 404
