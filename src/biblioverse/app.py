@@ -304,6 +304,9 @@ class ContainErrors:
 
 
 class Biblioverse(FastAPI):
+    """FastAPI with ContainErrors outside Starlette's ServerErrorMiddleware, which FastAPI
+    always puts outermost."""
+
     def build_middleware_stack(self) -> ASGIApp:
         return ContainErrors(super().build_middleware_stack())
 
