@@ -6,12 +6,15 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.types import ASGIApp
 
 BIN = Path(sys.executable).parent / "biblioverse"
 
@@ -57,3 +60,23 @@ def served(data_dir: Path, *, timeout_s: float = 15, cwd: Path | None = None) ->
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+@contextmanager
+def served_app(app: ASGIApp, *, timeout_s: float = 15) -> Iterator[tuple[str, int]]:
+    """Serve an app object with a real uvicorn server in a thread of this process (for an
+    app a test built itself); yields the host and port."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError(f"uvicorn did not start on port {port}")
+            time.sleep(0.05)
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

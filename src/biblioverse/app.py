@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import ipaddress
 import json
 import logging
 import time
@@ -255,6 +257,60 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class ContainErrors:
+    """The outermost layer: no exception reaches the server once the answer is complete.
+
+    Starlette's ServerErrorMiddleware sends the 500 from the error table and then raises the
+    exception again; uvicorn, seeing it, drops the keep-alive connection without a word, and
+    with it the request the client sends next. The error table has logged it by then."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if finished:
+                return
+            if started:
+                raise  # half an answer: only closing the connection tells the client
+            # The error table itself failed: answer, and end a connection in an unknown state.
+            log.exception("unhandled error with no answer on %s", route_template(scope))
+            body = json.dumps(
+                error_body("internal_error", "something went wrong on our side")
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+
+class Biblioverse(FastAPI):
+    """FastAPI with ContainErrors outside Starlette's ServerErrorMiddleware, which FastAPI
+    always puts outermost."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return ContainErrors(super().build_middleware_stack())
+
+
 class _BodyTooLarge(HTTPException):
     """Raised while the app reads a chunked body; an HTTP error, so FastAPI lets it through
     to the error table instead of calling it an unreadable body."""
@@ -401,7 +457,24 @@ class RequestMetrics:
         return found
 
 
-def install_metrics(app: FastAPI) -> None:
+def _loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, such as the test client's
+        return False
+
+
+def _metrics_allowed(request: Request, settings: Settings) -> bool:
+    if not settings.metrics_enabled:
+        return False
+    if settings.metrics_token is None:
+        return _loopback(request.client.host if request.client else None)
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    expected = settings.metrics_token.encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(sent.strip().encode(), expected)
+
+
+def install_metrics(app: FastAPI, settings: Settings) -> None:
     registry = CollectorRegistry()
     requests = Counter(
         "biblioverse_http_requests_total",
@@ -418,7 +491,10 @@ def install_metrics(app: FastAPI) -> None:
     app.add_middleware(RequestMetrics, requests=requests, latency=latency)
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        # Refused as if absent: a scanner learns nothing, the operator reads the setting.
+        if not _metrics_allowed(request, settings):
+            raise StarletteHTTPException(404)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -468,7 +544,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine.dispose()
         read_engine.dispose()
 
-    app = FastAPI(
+    app = Biblioverse(
         title="Biblioverse",
         version=__version__,
         description="Smart library platform: consortium, readers, catalog, circulation, devices.",
@@ -502,7 +578,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_session_factory = make_session_factory(read_engine, read_only=True)
 
     install_error_handlers(app)
-    install_metrics(app)
+    install_metrics(app, settings)
 
     app.state.search_index = TantivyIndex(settings.data_dir / "index" / "catalog")
     app.state.unit_names = libraries.UnitNameCache(app.state.read_session_factory)

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     sip2_max_per_address: int = Field(default=16, ge=1, le=65_535)
     # Fees are kept in this currency (ISO 4217); a kiosk paying in another is refused.
     currency: str = Field(default="CNY", min_length=3, max_length=3)
+    # Who may read /metrics (request counts and latencies by route). With a token (at least
+    # 16 characters), a scraper that sends `Authorization: Bearer <token>`, from anywhere;
+    # with none, a client on this machine only (127.0.0.0/8, ::1). A reverse proxy on this
+    # machine must be in trusted_proxies (its clients' addresses then count) or every client
+    # it passes on looks local: set a token there. Anyone else gets 404; disabled, everyone.
+    metrics_enabled: bool = True
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -206,6 +206,12 @@ def test_bad_readings_and_ranges_are_named(
         (reading(1, "seat", 1), "readings[0].channel"),
         ({"seq": 1, "ts": T.isoformat(), "readings": []}, "readings"),
         ({"seq": -1, "ts": T.isoformat(), "readings": [{"metric": "co2", "value": 400}]}, "seq"),
+        # beyond 64 bits, or before the calendar starts: named, not a server error
+        (reading(10**30, "co2", 400), "seq"),
+        (reading(1, "co2", 10**30), "readings[0].value"),
+        ({**reading(1, "co2", 400), "ts": 10**30}, "ts"),
+        ({**reading(1, "co2", 400), "ts": "0001-01-01T00:00:00+14:00"}, "ts"),
+        ({"reports": [reading(10**30, "co2", 400)]}, "seq"),
     ]
     for body, field in cases:
         r = client.post("/api/v1/devices/me/readings", json=body, headers=key)
@@ -377,3 +383,55 @@ def test_a_gate_alarm_is_an_alarm_the_desk_sees(
     assert [(a["kind"], a["item_id"], a["device_id"]) for a in alarms] == [
         ("gate", r.items["B1"], gate_id)
     ]
+
+
+def test_ids_and_numbers_beyond_their_columns_are_named_not_500(
+    client: TestClient, session: Session, world: World, as_staff: Headers
+) -> None:
+    _, device, _ = ancient_room(session, world)
+    central = world.central.id
+    session.rollback()
+    admin = as_staff("admin")
+    huge = 10**30
+    zone = client.put(f"/api/v1/devices/{device}/zone", json={"location_id": huge}, headers=admin)
+    assert zone.status_code == 422 and zone.json()["details"][0]["field"] == "body.location_id"
+    cases = [
+        ({"location_id": huge, "actions": [{"type": "notify"}]}, "body.location_id"),
+        (
+            {"actions": [{"type": "mqtt", "device_id": huge, "command": "on"}]},
+            "actions[0].device_id",
+        ),
+        (
+            {"actions": [{"type": "mqtt", "device_id": 2**31, "command": "on"}]},
+            "actions[0].device_id",
+        ),
+        (
+            {
+                "actions": [
+                    {"type": "mqtt", "device_id": device, "command": "on", "args": {"a": huge}}
+                ]
+            },
+            "actions[0].args",
+        ),
+        ({"name": "dry\x00", "actions": [{"type": "notify"}]}, "body.name"),
+    ]
+    for body, field in cases:
+        r = client.post(
+            f"/api/v1/libraries/{central}/linkage-rules", json={"name": "x", **body}, headers=admin
+        )
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["details"][0]["field"] == field, r.json()
+
+
+def test_readings_that_are_not_json_are_named_not_500(
+    client: TestClient, session: Session, world: World
+) -> None:
+    _, _, key = ancient_room(session, world)
+    session.rollback()
+    posted = client.post(
+        "/api/v1/devices/me/readings",
+        content=b"null",
+        headers={**key, "Content-Type": "text/plain"},
+    )
+    assert posted.status_code == 422, posted.text
+    assert posted.json()["details"][0]["field"] == "body"

@@ -161,3 +161,33 @@ def test_a_loan_reaches_search_availability_through_the_relay_after_the_answer(
     assert back.status_code == 200
     assert app.state.relay.drain(timeout=10)
     assert available() == 1
+
+
+def test_with_no_rule_in_the_matrix_circulation_answers_409_not_500(
+    client: TestClient, session: Session, world: World, as_staff: Headers, as_reader: Headers
+) -> None:
+    (copy,) = factories.copies(session, world, "Before any rule", ["N-0"])
+    ids = {"record": copy.record_id, "item": copy.id, "reader": world.reader_central.id}
+    central = world.central.id
+    session.commit()
+    desk, phone = as_staff("central-lib"), as_reader("CARD000001")
+    answers = [
+        client.get(
+            "/api/v1/circulation/explain",
+            params={"reader_id": ids["reader"], "item_id": ids["item"]},
+            headers=desk,
+        ),
+        client.post(
+            "/api/v1/circulation/checkout",
+            json={"reader_id": ids["reader"], "barcode": "N-0", "library_id": central},
+            headers=desk,
+        ),
+        client.post(
+            "/api/v1/circulation/holds",
+            json={"record_id": ids["record"], "pickup_library_id": central},
+            headers=phone,
+        ),
+    ]
+    for r in answers:
+        assert r.status_code == 409, r.text
+        assert r.json()["error"] == "no_circulation_rule"

@@ -213,3 +213,72 @@ def test_a_programming_station_encodes_and_binds_a_new_tag(
         client.post("/api/v1/rfid/encode", json={"barcode": "B1"}, headers=reader).status_code
         == 403
     )
+
+
+def test_numbers_and_times_beyond_the_columns_are_named_not_500(
+    client: TestClient, session: Session, world: World
+) -> None:
+    r = room(session, world)
+    key = {"X-Device-Key": r.key}
+    session.rollback()
+    huge = 10**30  # beyond 64 bits: orjson could not write it back out
+    cases = [
+        ({**snapshot(huge, 1, []), "device": r.device_id}, "/tags", "seq"),
+        ({**snapshot(1, 1, []), "ts": huge}, "/tags", "ts"),
+        ({**snapshot(1, 1, []), "ts": "0001-01-01T00:00:00+14:00"}, "/tags", "ts"),
+        ({**snapshot(1, 1, []), "ts": "0001-01-02T00:00:00Z"}, "/tags", "ts"),
+        (snapshot(1, 2**31, []), "/tags", "antenna"),
+        ({"seq": huge, "ts": T.isoformat()}, "/heartbeat", "seq"),
+    ]
+    for body, path, field in cases:
+        posted = client.post(f"/api/v1/devices/me{path}", json=body, headers=key)
+        assert posted.status_code == 422, (body, posted.text)
+        assert posted.json()["rejected"][-1]["field"] == field, posted.json()
+    # a batch: the good report goes in, the huge one is named by its index
+    mixed = {"reports": [{**snapshot(1, 1, []), "note": [huge]}, snapshot(huge, 1, [])]}
+    posted = client.post("/api/v1/devices/me/tags", json=mixed, headers=key)
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["rejected"] == [
+        {"index": 1, "field": "seq", "message": "a whole number, 0 or more"}
+    ]
+
+
+def test_a_body_that_is_not_json_is_named_not_500(
+    client: TestClient, session: Session, world: World
+) -> None:
+    key = {"X-Device-Key": room(session, world).key, "Content-Type": "text/plain"}
+    session.rollback()
+    for path in ("/tags", "/heartbeat"):
+        posted = client.post(f"/api/v1/devices/me{path}", content=b"null", headers=key)
+        assert posted.status_code == 422, (path, posted.text)
+        assert posted.json()["details"][0]["field"] == "body"
+
+
+def test_ids_beyond_their_columns_are_named_not_500(
+    client: TestClient, session: Session, world: World, as_staff: Headers
+) -> None:
+    r = room(session, world)
+    central = world.central.id
+    session.rollback()
+    admin, huge = as_staff("admin"), 10**30
+    cases = [
+        (
+            f"/api/v1/libraries/{central}/shelves",
+            {"location_id": huge, "code": "X", "first_call": "A", "last_call": "B"},
+            "body.location_id",
+        ),
+        (
+            f"/api/v1/devices/{r.device_id}/antennas",
+            {"antenna": 9, "shelf_id": huge, "level": 1},
+            "body.shelf_id",
+        ),
+        (
+            f"/api/v1/libraries/{central}/inventories",
+            {"scope": "zone", "location_id": huge},
+            "body.location_id",
+        ),
+    ]
+    for path, body, field in cases:
+        posted = client.post(path, json=body, headers=admin)
+        assert posted.status_code == 422, (path, posted.text)
+        assert posted.json()["details"][0]["field"] == field, posted.json()

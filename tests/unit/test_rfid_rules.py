@@ -99,6 +99,11 @@ def test_a_message_is_read_with_its_faults_named() -> None:
             b'"removed": ["AAAA"]}',
             "removed",
         ),
+        # as MQTT brings them: before the calendar's start, and an integer beyond 64 bits
+        (b'{"type": "heartbeat", "seq": 1, "ts": "0001-01-01T00:00:00+14:00"}', "ts"),
+        (b'{"type": "heartbeat", "seq": 1, "ts": "1899-12-31T23:59:59Z"}', "ts"),
+        (b'{"type": "heartbeat", "seq": 100000000000000000000000000000, "ts": 0}', "seq"),
+        (b'{"type": "snapshot", "seq": 1, "ts": 0, "antenna": 2147483648}', "antenna"),
     ]:
         with pytest.raises(PayloadError) as err:
             parse_report(payload, device_id=5, received=T0)

@@ -17,7 +17,7 @@ from biblioverse import accounts, catalog, libraries
 from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.deps import CurrentDevice, DbSession, Now, require_device, require_permission
 from biblioverse.devices.rfid import inventory, reports, tagdata
-from biblioverse.devices.rfid.rules import PayloadError, parse_report
+from biblioverse.devices.rfid.rules import PayloadError, as_message, parse_report
 from biblioverse.devices.rfid.service import (
     AntennaMap,
     Health,
@@ -54,9 +54,18 @@ class IngestOut(BaseModel):
     rejected: list[Rejected]
 
 
+def json_only(body: Any) -> None:
+    """A device's body as JSON: FastAPI hands over one sent as another type as its bytes."""
+    if isinstance(body, bytes):
+        raise ValidationFailed(
+            [FieldError("body", "invalid", "a JSON body (Content-Type: application/json)")]
+        )
+
+
 def _ingest(
     session: DbSession, actor: Actor, body: Any, now: dt.datetime, kind: str | None
 ) -> Response:
+    json_only(body)
     items = body.get("reports") if isinstance(body, dict) and "reports" in body else [body]
     if not isinstance(items, list) or len(items) > 500:
         raise ValidationFailed([FieldError("reports", "invalid", "a list of at most 500 reports")])
@@ -65,7 +74,7 @@ def _ingest(
     for i, item in enumerate(items):
         try:
             parsed.append(
-                parse_report(orjson.dumps(item), device_id=actor.id, received=now, kind=kind)
+                parse_report(as_message(item), device_id=actor.id, received=now, kind=kind)
             )
         except PayloadError as exc:
             health[actor.id].error(exc.kind, str(exc), now)
@@ -267,7 +276,7 @@ def bind(body: BindIn, actor: Collection, session: DbSession, now: Now) -> dict[
 
 
 class ShelfIn(BaseModel):
-    location_id: int
+    location_id: DbId
     code: str = Field(min_length=1, max_length=32)
     first_call: str = Field(min_length=1, max_length=120)
     last_call: str = Field(min_length=1, max_length=120)
@@ -309,7 +318,7 @@ def list_shelves(unit_id: DbId, session: DbSession) -> list[ShelfOut]:
 
 class AntennaIn(BaseModel):
     antenna: int = Field(ge=0, le=255)
-    shelf_id: int
+    shelf_id: DbId
     level: int = Field(ge=1, le=12)
     side: Literal["A", "B"] = "A"
 
@@ -417,7 +426,7 @@ def reconciliation(
 class InventoryIn(BaseModel):
     scope: Literal["library", "floor", "zone", "shelves"]
     floor: int | None = Field(default=None, ge=-5, le=200)
-    location_id: int | None = None
+    location_id: DbId | None = None
     first_shelf: str | None = Field(default=None, max_length=32)
     last_shelf: str | None = Field(default=None, max_length=32)
 

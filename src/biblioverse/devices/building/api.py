@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -14,14 +13,14 @@ from sqlalchemy import select
 
 from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.deps import DbSession, Now, require_device, require_permission
-from biblioverse.devices.api import DeviceManager, Rejected
+from biblioverse.devices.api import DeviceManager, Rejected, json_only
 from biblioverse.devices.building import service
 from biblioverse.devices.building.rules import Metric, parse_readings
 from biblioverse.devices.models import Alarm, AlarmAction
-from biblioverse.devices.rfid.rules import PayloadError
+from biblioverse.devices.rfid.rules import PayloadError, as_message
 from biblioverse.devices.rfid.service import Health, save_health
 from biblioverse.errors import FieldError, ValidationFailed
-from biblioverse.fields import DbId
+from biblioverse.fields import DbId, Line
 
 router = APIRouter(tags=["building"])
 Sensor = Annotated[Actor, Depends(require_device(DeviceCapability.SENSOR_READINGS))]
@@ -43,6 +42,7 @@ class ReadingsOut(BaseModel):
     response_model=ReadingsOut,
 )
 def post_readings(actor: Sensor, session: DbSession, now: Now, body: Any = Body(...)) -> Response:
+    json_only(body)
     items = body.get("reports") if isinstance(body, dict) and "reports" in body else [body]
     if not isinstance(items, list) or len(items) > 100:
         raise ValidationFailed([FieldError("reports", "invalid", "a list of at most 100 messages")])
@@ -50,7 +50,7 @@ def post_readings(actor: Sensor, session: DbSession, now: Now, body: Any = Body(
     parsed, rejected = [], []
     for i, item in enumerate(items):
         try:
-            parsed.append(parse_readings(orjson.dumps(item), device_id=actor.id, received=now))
+            parsed.append(parse_readings(as_message(item), device_id=actor.id, received=now))
         except PayloadError as exc:
             health[actor.id].error(exc.kind, str(exc), now)
             rejected.append(Rejected(index=i, field=exc.field, message=exc.message))
@@ -76,7 +76,7 @@ def post_readings(actor: Sensor, session: DbSession, now: Now, body: Any = Body(
 
 
 class PlacementIn(BaseModel):
-    location_id: int
+    location_id: DbId
 
 
 @router.put("/devices/{device_id}/zone", summary="Put a sensor in a zone (a location)")
@@ -285,10 +285,10 @@ def resolve(
 
 
 class RuleIn(BaseModel):
-    name: str = Field(min_length=1, max_length=120)
+    name: Line = Field(min_length=1, max_length=120)
     kind: Literal["threshold", "offline", "gate"] | None = None
     metric: Metric | None = None
-    location_id: int | None = None
+    location_id: DbId | None = None
     trigger: Literal["raised", "resolved"] = "raised"
     actions: list[dict[str, Any]] = Field(min_length=1, max_length=10)
     enabled: bool = True

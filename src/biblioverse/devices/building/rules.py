@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from biblioverse.devices.rfid.rules import PayloadError, read_header
+from biblioverse.fields import MAX_ID
 
 MAX_READINGS = 500  # per message: a seat-sensor gateway of a large reading room
 _CHANNEL = re.compile(r"^[0-9A-Za-z._:-]{1,32}$")
@@ -196,13 +197,17 @@ def check_action(action: Any, index: int) -> dict[str, Any]:
         return {"type": kind.value}
     if kind is ActionType.MQTT:
         device = action.get("device_id")
-        if not isinstance(device, int) or isinstance(device, bool) or device <= 0:
+        if not isinstance(device, int) or isinstance(device, bool) or not 0 < device <= MAX_ID:
             raise ValueError(f"{where}.device_id: the registry id of the device to command")
         command = action.get("command")
         if not isinstance(command, str) or not re.match(r"^[a-z][a-z0-9_]{0,39}$", command):
             raise ValueError(f"{where}.command: a word such as dehumidifier_on")
         args = action.get("args", {})
-        if not isinstance(args, dict) or len(orjson.dumps(args)) > 1000:
+        try:
+            written = orjson.dumps(args) if isinstance(args, dict) else None
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, which no device reads
+            written = None
+        if written is None or len(written) > 1000:
             raise ValueError(f"{where}.args: an object of at most 1000 bytes")
         return {"type": kind.value, "device_id": device, "command": command, "args": args}
     url = action.get("url")

@@ -12,6 +12,7 @@ may arrive in any order.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ import orjson
 
 MAX_TAGS = 5000  # per message: a full shelf reader with a dozen antennas stays under this
 MAX_SEQ = 2**63 - 1
+MAX_ANTENNA = 2**31 - 1  # the antennas' integer column
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)  # older is no clock: the arithmetic of order
 MAX_AHEAD = dt.timedelta(minutes=2)  # a reader's clock may run this far ahead of ours
 IN_LIBRARY_USE = dt.timedelta(hours=4)  # off the shelf longer than this is no browsing
 _TAG = re.compile(r"^[0-9A-Za-z]{4,64}$")
@@ -73,11 +76,13 @@ class Report:
         return len(self.tags) + len(self.added) + len(self.removed)
 
 
-def whole_number(data: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+def whole_number(
+    data: dict[str, Any], name: str, *, required: bool = True, most: int = MAX_SEQ
+) -> int | None:
     value = data.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEQ:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= most:
         raise PayloadError(name, "a whole number, 0 or more")
     return value
 
@@ -95,8 +100,24 @@ def reader_time(value: Any) -> dt.datetime:
             raise PayloadError("ts", "an ISO 8601 time such as 2026-11-21T09:30:00Z") from exc
         if when.tzinfo is None:
             raise PayloadError("ts", "the time needs its offset (Z or +08:00)")
-        return when.astimezone(dt.UTC)
+        try:
+            when = when.astimezone(dt.UTC)
+        except OverflowError as exc:  # 0001-01-01T00:00+14:00 is before the calendar's start
+            raise PayloadError("ts", "a time after 1900") from exc
+        if when < EARLIEST:
+            raise PayloadError("ts", "a time after 1900")
+        return when
     raise PayloadError("ts", "an ISO 8601 time or milliseconds since 1970")
+
+
+def as_message(data: Any) -> bytes:
+    """What HTTP read, as the JSON bytes a device publishes over MQTT, so both are parsed
+    alike."""
+    try:
+        return orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        # beyond 64 bits: orjson reads it back as a float, as from MQTT, and the check refuses it
+        return json.dumps(data).encode()
 
 
 def _tags(data: dict[str, Any], name: str) -> tuple[str, ...]:
@@ -147,7 +168,7 @@ def parse_report(
         raise PayloadError("type", "snapshot, delta or heartbeat") from exc
     if report_kind is Kind.HEARTBEAT:
         return Report(device_id, report_kind, seq, ts, skewed=skewed)
-    antenna = whole_number(data, "antenna")
+    antenna = whole_number(data, "antenna", most=MAX_ANTENNA)
     if report_kind is Kind.SNAPSHOT:
         return Report(
             device_id, report_kind, seq, ts, antenna, tags=_tags(data, "tags"), skewed=skewed
