@@ -210,7 +210,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # by route template: a raw path can carry a card number
+        log.exception("unhandled error on %s %s", request.method, route_template(request.scope))
         return error_response(request, 500, "internal_error", "something went wrong on our side")
 
 
