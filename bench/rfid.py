@@ -49,18 +49,18 @@ from sqlalchemy import insert, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from biblioverse import accounts, catalog, devices, libraries, migrate  # noqa: E402
+from biblioverse import accounts, catalog, libraries, migrate  # noqa: E402
 from biblioverse.callnumbers import shelf_key  # noqa: E402
 from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
-from biblioverse.devices.models import Antenna, ItemPosition  # noqa: E402
-from biblioverse.devices.rfid import reports  # noqa: E402
-from biblioverse.devices.rfid.ingest import (  # noqa: E402
+from biblioverse.devices.ingest import (  # noqa: E402
     TOPIC_ROOT,
     FloodLimit,
     Ingestor,
     MqttIngestion,
 )
 from biblioverse.libraries import OrgKind, UnitInput  # noqa: E402
+from biblioverse.shelves import reports  # noqa: E402
+from biblioverse.shelves.models import Antenna, ItemPosition  # noqa: E402
 
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
 READERS, ANTENNAS = 50, 10
@@ -251,7 +251,7 @@ def bench_ingest(url: str, items: int, rounds: int, rate: float) -> None:
             )
             device_ids.append(device.id)
             for a in range(ANTENNAS):
-                devices.add_antenna(
+                shelves.add_antenna(
                     session,
                     None,
                     device_id=device.id,
@@ -389,7 +389,7 @@ def bench_alarms(url: str, trials: int, data_dir: Path) -> None:
     import httpx
 
     from biblioverse.access import Role
-    from biblioverse.devices.building import service as building
+    from biblioverse.building import service as building
 
     engine = make_engine(url)
     factory = make_session_factory(engine)
@@ -521,7 +521,7 @@ def bench_reconcile(url: str, items: int) -> None:
         antenna_ids = []
         for n, shelf in enumerate(shelves):
             a = (
-                devices.add_antenna(
+                shelves.add_antenna(
                     session,
                     None,
                     device_id=device.id,
@@ -537,7 +537,7 @@ def bench_reconcile(url: str, items: int) -> None:
                 d2, _ = accounts.create_device_key(
                     session, None, name=f"inv {n}", kind="shelf", org_unit_id=unit.id, at=utcnow()
                 )
-                a = devices.add_antenna(
+                a = shelves.add_antenna(
                     session,
                     None,
                     device_id=d2.id,

@@ -56,17 +56,17 @@ sys.path.insert(0, str(ROOT / "src"))
 from biblioverse import (  # noqa: E402
     catalog,
     circulation,
-    devices,
     events,
     libraries,
     migrate,
     readers,
+    sip2,
 )
 from biblioverse.access import Actor, Grant, PrincipalKind, Role  # noqa: E402
 from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
-from biblioverse.devices.sip2.protocol import checksum  # noqa: E402
-from biblioverse.devices.sip2.server import Limits, Sip2Server  # noqa: E402
 from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
+from biblioverse.sip2.protocol import checksum  # noqa: E402
+from biblioverse.sip2.server import Limits, Sip2Server  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 import _bare_sip2  # noqa: E402
@@ -181,10 +181,10 @@ def seed(url: str, kiosks: int, copies: int) -> tuple[list[Kiosk], list[str], in
         out = []
         for k in range(kiosks):
             reader(k)
-            devices.create_sip2_account(
+            sip2.create_sip2_account(
                 session,
                 None,
-                devices.Sip2AccountInput(
+                sip2.Sip2AccountInput(
                     name=f"Kiosk {k}",
                     login=f"kiosk-{k}",
                     password=KIOSK_PW,

@@ -34,8 +34,8 @@ from biblioverse import migrate  # noqa: E402
 from biblioverse.accounts import ThrottlePolicy  # noqa: E402
 from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
 from biblioverse.devices import service  # noqa: E402
-from biblioverse.devices.sip2 import acs  # noqa: E402
-from biblioverse.devices.sip2.protocol import Response, parse  # noqa: E402
+from biblioverse.sip2 import acs  # noqa: E402
+from biblioverse.sip2.protocol import Response, parse  # noqa: E402
 
 
 def main() -> int:

@@ -34,6 +34,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from biblioverse import __version__, events, i18n, libraries
 from biblioverse.accounts.api import router as accounts_router
+from biblioverse.building import pages as building_pages
+from biblioverse.building.api import router as building_router
+from biblioverse.building.linkage import Linkage, OfflineWatch, mqtt_publisher
 from biblioverse.catalog import TantivyIndex
 from biblioverse.catalog import console as catalog_console
 from biblioverse.catalog import pages as catalog_pages
@@ -43,16 +46,14 @@ from biblioverse.catalog.api import router as catalog_router
 from biblioverse.circulation import pages as circulation_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
-from biblioverse.devices import live_pages as devices_live_pages
-from biblioverse.devices import pages as devices_pages
-from biblioverse.devices.api import router as devices_router
-from biblioverse.devices.building.api import router as building_router
-from biblioverse.devices.building.linkage import Linkage, OfflineWatch, mqtt_publisher
-from biblioverse.devices.rfid.ingest import Ingestor, MqttIngestion
+from biblioverse.devices.ingest import Ingestor, MqttIngestion
 from biblioverse.errors import STATUS_BY_KIND, DomainError
 from biblioverse.libraries.api import router as libraries_router
 from biblioverse.readers.api import router as readers_router
 from biblioverse.settings import Settings, load_settings
+from biblioverse.shelves import pages as shelves_pages
+from biblioverse.shelves.api import router as shelves_router
+from biblioverse.sip2 import pages as sip2_pages
 from biblioverse.twin import Twins
 from biblioverse.twin import pages as twin_pages
 from biblioverse.twin.api import router as twin_router
@@ -605,7 +606,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         libraries_router,
         readers_router,
         catalog_router,
-        devices_router,
+        shelves_router,
         building_router,
         twin_router,
     ):
@@ -628,8 +629,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(catalog_pages.router)
     app.include_router(catalog_console.router)
     app.include_router(circulation_pages.router)
-    app.include_router(devices_pages.router)
-    app.include_router(devices_live_pages.router)
+    app.include_router(sip2_pages.router)
+    app.include_router(shelves_pages.router)
+    app.include_router(building_pages.router)
     app.include_router(twin_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

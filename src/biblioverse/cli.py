@@ -16,7 +16,7 @@ from rich.table import Table
 from biblioverse.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from biblioverse.devices.sip2.server import Limits
+    from biblioverse.sip2.server import Limits
 
 app = typer.Typer(help="Biblioverse, the smart library platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -183,7 +183,7 @@ def demo(
 def _broker_answers(url: str) -> bool:
     import socket
 
-    from biblioverse.devices.rfid.ingest import mqtt_settings
+    from biblioverse.devices.ingest import mqtt_settings
 
     where = mqtt_settings(url)
     try:
@@ -197,7 +197,7 @@ def _simulate_in_background(settings: Settings, url: str) -> None:
     """The demo's shelf reader, gate and sensors, in a thread: they end with the app."""
     import threading
 
-    from biblioverse.devices.rfid.simulate import Simulator
+    from biblioverse.devices.simulate import Simulator
 
     def run() -> None:
         time.sleep(3)  # the app subscribes first
@@ -219,7 +219,7 @@ def rfid_simulate(
     data_dir: DataDir = None,
 ) -> None:
     """Publish the demo library's shelf, gate and sensor traffic to the broker."""
-    from biblioverse.devices.rfid.simulate import Simulator
+    from biblioverse.devices.simulate import Simulator
 
     settings = _settings(data_dir)
     sim = Simulator(_factory(settings), mqtt_url, speed=speed)
@@ -232,7 +232,7 @@ def rfid_simulate(
 def _sip2_limits(settings: Settings, **options: Any) -> Limits:
     """The SIP2 server's limits: the command's options and the settings (BIBLIOVERSE_*)."""
     from biblioverse.accounts import ThrottlePolicy
-    from biblioverse.devices.sip2 import server
+    from biblioverse.sip2 import server
 
     return server.Limits(
         login_timeout_s=settings.sip2_login_timeout_s,
@@ -250,7 +250,7 @@ def _sip2_in_background(settings: Settings, host: str, port: int) -> None:
     """The demo's SIP2 server, in a thread of the web app's process: it ends with it."""
     import threading
 
-    from biblioverse.devices.sip2 import server
+    from biblioverse.sip2 import server
 
     def run() -> None:
         try:
@@ -638,7 +638,7 @@ def sip2_serve(
     """Serve kiosks, RFID pads and return sorters over SIP2 (run `db upgrade` first)."""
     import logging
 
-    from biblioverse.devices.sip2 import server
+    from biblioverse.sip2 import server
 
     settings = _settings(data_dir)
     if (tls_cert is None) != (tls_key is None):

@@ -13,7 +13,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, catalog, circulation, devices, libraries, readers
+from biblioverse import accounts, catalog, circulation, libraries, readers, sip2
+from biblioverse import shelves as smart_shelves
 from biblioverse.access import Role
 from biblioverse.libraries import OrgKind, Period, UnitInput
 from biblioverse.readers.rules import luhn_check_digit
@@ -637,10 +638,10 @@ def seed(
             (airport, "Airport kiosk", "Departures hall, gate C", "kiosk"),
         ]
     ):
-        devices.create_sip2_account(
+        sip2.create_sip2_account(
             session,
             None,
-            devices.Sip2AccountInput(
+            sip2.Sip2AccountInput(
                 name=name,
                 login=KIOSK_LOGINS[code],
                 password=KIOSK_PASSWORD,
@@ -815,7 +816,7 @@ def seed_smart_building(session: Session, *, at: dt.datetime) -> None:
     that stand there; a shelf reader with an antenna per shelf; a gate; sensors in the
     ancient books room, the children's library, the lobby and the reading room; their
     ranges; and linkage rules. `biblioverse rfid simulate` brings them to life."""
-    from biblioverse.devices.building import service as building
+    from biblioverse.building import service as building
 
     central = libraries.get_unit_by_code(session, "central")
     locs = {loc.code: loc for loc in libraries.locations_of(session, central.id)}
@@ -824,7 +825,7 @@ def seed_smart_building(session: Session, *, at: dt.datetime) -> None:
         session, None, name="Shelf reader 2F-SOC", kind="shelf", org_unit_id=central.id, at=at
     )
     for n, shelf in enumerate((s for s in shelves if s.location_id == locs["2F-SOC"].id), 1):
-        devices.add_antenna(
+        smart_shelves.add_antenna(
             session, None, device_id=reader.id, antenna=n, shelf_id=shelf.id, level=3, at=at
         )
     accounts.create_device_key(

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, circulation, devices, libraries, readers, twin
+from biblioverse import accounts, circulation, libraries, readers, shelves, twin
 from biblioverse.access import DeviceKind, PrincipalKind, Role
+from biblioverse.building import service as building
 from biblioverse.circulation.matrix import matrix
-from biblioverse.devices.building import service as building
-from biblioverse.devices.rfid import inventory, tagdata
+from biblioverse.shelves import inventory, tagdata
 from biblioverse.twin import layout
 from tests import factories
 from tests.factories import NOW, World
@@ -134,7 +134,7 @@ def build(session: Session) -> MatrixWorld:
             at=NOW,
         )
         keys[kind.value], device_ids[kind.value] = key, row.id
-    devices.add_antenna(
+    shelves.add_antenna(
         session, None, device_id=device_ids["shelf"], antenna=1, shelf_id=shelf.id, level=1, at=NOW
     )
     building.place_sensor(

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, libraries
-from biblioverse.devices.building.linkage import sign
+from biblioverse.building.linkage import sign
 from tests.factories import NOW, World
 
 Headers = Callable[[str], dict[str, str]]

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import devices, security
-from biblioverse.devices.service import Traffic
+from biblioverse import security, sip2
+from biblioverse.sip2.service import Traffic
 from tests.api.test_pages import csrf_of, sign_in
 from tests.factories import NOW, STAFF_PW, World
 
@@ -48,13 +48,13 @@ def test_an_admin_registers_a_kiosk_and_watches_its_log(
     assert "1 to 60 letters, digits" in bad.text and "At least 8 characters." in bad.text
     assert "A name for the device." in bad.text
     assert 'value="short"' not in bad.text  # a password is never sent back
-    assert session.scalar(select(devices.Sip2Account)) is None
+    assert session.scalar(select(sip2.Sip2Account)) is None
     session.rollback()  # SQLite: let go before the app writes
 
     made = client.post("/staff/devices/new", data=_form(page.text, org_unit_id=central))
     assert made.status_code == 201 and "shown this once" in made.text and "bvd_" in made.text
     session.rollback()
-    account = session.scalar(select(devices.Sip2Account))
+    account = session.scalar(select(sip2.Sip2Account))
     assert account is not None and account.locale == "zh_Hans" and not account.error_detection
     assert security.verify_secret(account.password_hash, "a-long-password")
     account_id = account.id
@@ -63,7 +63,7 @@ def test_an_admin_registers_a_kiosk_and_watches_its_log(
     assert taken.status_code == 422 and "Another device has this login." in taken.text
 
     # The server reports what the kiosk did; the page shows it.
-    devices.record_traffic(
+    sip2.record_traffic(
         session,
         {
             account_id: Traffic(
@@ -94,7 +94,7 @@ def test_an_admin_registers_a_kiosk_and_watches_its_log(
     )
     assert changed.status_code == 200 and "The device is saved." in changed.text
     session.rollback()
-    account = session.get(devices.Sip2Account, account_id)
+    account = session.get(sip2.Sip2Account, account_id)
     assert account is not None and account.error_detection
     assert security.verify_secret(account.password_hash, "a-long-password")  # kept
     session.rollback()
@@ -103,10 +103,10 @@ def test_an_admin_registers_a_kiosk_and_watches_its_log(
 def test_devices_stay_within_the_role_and_the_library(
     client: TestClient, session: Session, world: World
 ) -> None:
-    account, _key = devices.create_sip2_account(
+    account, _key = sip2.create_sip2_account(
         session,
         None,
-        devices.Sip2AccountInput(
+        sip2.Sip2AccountInput(
             name="Airport kiosk",
             login="kiosk-air",
             password="a-long-password",

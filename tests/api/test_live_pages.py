@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, libraries
-from biblioverse.devices.building import service as building
+from biblioverse.building import service as building
 from tests.api.test_pages import csrf_of, sign_in
 from tests.factories import NOW, STAFF_PW, World
 from tests.integration.rfid_support import room

@@ -31,7 +31,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from biblioverse import devices
+from biblioverse import sip2
 from biblioverse.circulation import pages as circulation_pages
 from biblioverse.deps import get_now
 from tests.api import matrix_world
@@ -279,10 +279,10 @@ def test_who_may_open(client: TestClient, app: FastAPI, session: Session, route:
     want = expected().get(route)
     assert want is not None or observing(), f"{route} has no row in the matrix"
     world = matrix_world.build(session)
-    account, _ = devices.create_sip2_account(
+    account, _ = sip2.create_sip2_account(
         session,
         None,
-        devices.Sip2AccountInput("The kiosk", "matrix-kiosk", world.w.central.id, "kiosk-pw-2026"),
+        sip2.Sip2AccountInput("The kiosk", "matrix-kiosk", world.w.central.id, "kiosk-pw-2026"),
         at=NOW,
     )
     world.ids["sip2_account"] = account.id

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, catalog
-from biblioverse.devices.models import DeviceHealth, GateEvent
+from biblioverse.devices.models import DeviceHealth
+from biblioverse.shelves.models import GateEvent
 from tests.factories import NOW, World, lend, rule
 from tests.integration.rfid_support import room
 

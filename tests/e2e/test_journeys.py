@@ -11,13 +11,13 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select
 
 from biblioverse import catalog
+from biblioverse.building.rules import Metric, Reading, ReadingReport
+from biblioverse.building.service import apply_readings
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.demo import READER_PASSWORD, STAFF_PASSWORD, demo_card
-from biblioverse.devices.building.rules import Metric, Reading, ReadingReport
-from biblioverse.devices.building.service import apply_readings
-from biblioverse.devices.rfid import simulate
-from biblioverse.devices.rfid.rules import Kind, Report
-from biblioverse.devices.rfid.service import apply_reports
+from biblioverse.shelves import simulate
+from biblioverse.shelves.rules import Kind, Report
+from biblioverse.shelves.service import apply_reports
 from tests.e2e.conftest import Console, accessibility_problems, shot
 
 READER_CARD = demo_card(1)

@@ -15,9 +15,9 @@ import paho.mqtt.client as paho
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, catalog, devices, libraries
+from biblioverse import accounts, catalog, libraries, shelves
 from biblioverse.db import make_session_factory
-from biblioverse.devices.rfid.ingest import TOPIC_ROOT, FloodLimit, Ingestor, MqttIngestion
+from biblioverse.devices.ingest import TOPIC_ROOT, FloodLimit, Ingestor, MqttIngestion
 from tests.factories import NOW, World
 
 BROKER = "mqtt://127.0.0.1:1883"
@@ -55,7 +55,7 @@ def room(session: Session, w: World) -> Room:
         session, None, name="Shelf reader I", kind="shelf", org_unit_id=w.central.id, at=NOW
     )
     for antenna, shelf, level in ((1, s1, 1), (2, s1, 2), (3, s2, 1)):
-        devices.add_antenna(
+        shelves.add_antenna(
             session,
             None,
             device_id=device.id,

@@ -15,9 +15,9 @@ from Sip2.sip2 import Sip2
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from biblioverse import devices
+from biblioverse import sip2
 from biblioverse.db import make_session_factory
-from biblioverse.devices.sip2.server import Limits, Sip2Server
+from biblioverse.sip2.server import Limits, Sip2Server
 from tests.factories import NOW, World
 
 KIOSK_LOGIN = "kiosk-central-1"
@@ -66,8 +66,8 @@ def kiosk_account(
     error_detection: bool = False,
     charset: str = "utf-8",
     **kw: object,
-) -> devices.Sip2Account:
-    data = devices.Sip2AccountInput(
+) -> sip2.Sip2Account:
+    data = sip2.Sip2AccountInput(
         name="Central entrance kiosk",
         login=KIOSK_LOGIN,
         password=KIOSK_PASSWORD,
@@ -78,7 +78,7 @@ def kiosk_account(
     )
     for k, v in kw.items():
         setattr(data, k, v)
-    account, _key = devices.create_sip2_account(session, None, data, at=NOW)
+    account, _key = sip2.create_sip2_account(session, None, data, at=NOW)
     return account
 
 

@@ -16,10 +16,11 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, libraries
+from biblioverse.building import service
+from biblioverse.building.linkage import COMMAND_TOPIC, Linkage, mqtt_publisher
+from biblioverse.building.models import Alarm
 from biblioverse.db import make_session_factory
-from biblioverse.devices.building import service
-from biblioverse.devices.building.linkage import COMMAND_TOPIC, Linkage, mqtt_publisher
-from biblioverse.devices.models import Alarm, DeviceHealth
+from biblioverse.devices.models import DeviceHealth
 from tests.factories import NOW, World, world
 from tests.integration.rfid_support import BROKER, ingesting
 
@@ -119,7 +120,7 @@ def test_a_linkage_rule_commands_a_device_over_mqtt(engine: Engine, session: Ses
     try:
         factory = make_session_factory(engine)
         with factory() as s:
-            from biblioverse.devices.building.rules import Metric, Reading, ReadingReport
+            from biblioverse.building.rules import Metric, Reading, ReadingReport
 
             applied = service.apply_readings(
                 s,
@@ -201,9 +202,9 @@ def test_a_failed_linkage_action_is_tried_again_until_it_goes_through(
     5 minutes, and reaches the device once the broker is back. An action that keeps failing
     is given up after 5 attempts; a raising action whose alarm was resolved meanwhile is not
     sent late; two processes sweeping at once send an action once."""
-    from biblioverse.devices.building.linkage import LEASE, RETRY_AFTER
-    from biblioverse.devices.building.rules import Metric, Reading, ReadingReport
-    from biblioverse.devices.models import AlarmAction
+    from biblioverse.building.linkage import LEASE, RETRY_AFTER
+    from biblioverse.building.models import AlarmAction
+    from biblioverse.building.rules import Metric, Reading, ReadingReport
 
     w, _loc, sensor, fan = _drying_rule(session)
     admin = w.actor(session, w.admin)

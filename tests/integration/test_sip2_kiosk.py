@@ -17,12 +17,11 @@ from Sip2.sip2 import Sip2
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, circulation, devices, readers
+from biblioverse import catalog, circulation, readers, sip2
 from biblioverse.accounts import LoginThrottle, ThrottlePolicy
 from biblioverse.circulation.models import Fee, Loan
-from biblioverse.devices import Traffic
-from biblioverse.devices.sip2 import acs
 from biblioverse.security import hash_secret
+from biblioverse.sip2 import Traffic, acs
 from tests import factories
 from tests.factories import NOW, World
 from tests.integration.sip2_support import (
@@ -151,10 +150,10 @@ def test_a_full_kiosk_session_with_a_client_we_did_not_write(
     assert loan is not None and loan.channel == "kiosk" and loan.renewals == 1
     assert loan.returned_at is not None
     assert circulation.fees.balance(session, reader_id) == Decimal("0.00")
-    line = devices.sip2_accounts(session, w.actor(session, w.admin))[0]
+    line = sip2.sip2_accounts(session, w.actor(session, w.admin))[0]
     assert line.account.messages == 8 and line.account.errors == 0
     assert line.device.last_seen_at is not None
-    log = devices.log_of(session, w.actor(session, w.admin), line.account.id)
+    log = sip2.log_of(session, w.actor(session, w.admin), line.account.id)
     text = "\n".join(x.text for x in log)
     assert "1357" not in text and KIOSK_PASSWORD not in text and "Reader 1" not in text
     assert "reader1@example.org" not in text and "CARD000001" not in text
@@ -394,12 +393,12 @@ def test_device_log_keeps_the_newest_lines_of_each_account(session: Session) -> 
     first = kiosk_account(session, w)
     second = kiosk_account(session, w, login="kiosk-second", name="Second kiosk")
     first_id, second_id = first.id, second.id
-    kept = devices.service.LOG_KEPT
+    kept = sip2.service.LOG_KEPT
 
     def lines(tag: str, n: int) -> list[tuple[dt.datetime, str, str]]:
         return [(NOW + dt.timedelta(seconds=i), "in", f"{tag} {i}") for i in range(n)]
 
-    devices.record_traffic(
+    sip2.record_traffic(
         session,
         {
             first_id: Traffic(
@@ -413,7 +412,7 @@ def test_device_log_keeps_the_newest_lines_of_each_account(session: Session) -> 
             second_id: Traffic(messages=3, lines=lines("b", 3)),
         },
     )
-    devices.record_traffic(
+    sip2.record_traffic(
         session,
         {
             first_id: Traffic(
@@ -426,19 +425,19 @@ def test_device_log_keeps_the_newest_lines_of_each_account(session: Session) -> 
     def texts(account_id: int) -> list[str]:
         return [
             line.text
-            for line in devices.log_of(session, w.actor(session, w.admin), account_id, limit=1000)
+            for line in sip2.log_of(session, w.actor(session, w.admin), account_id, limit=1000)
         ]
 
     shown = texts(first_id)
     assert len(shown) == kept
     assert shown[:5] == ["c 4", "c 3", "c 2", "c 1", "c 0"] and shown[-1] == "a 5"
     assert texts(second_id) == ["b 2", "b 1", "b 0"]
-    one = session.get(devices.Sip2Account, first_id)
+    one = session.get(sip2.Sip2Account, first_id)
     assert one is not None
     session.refresh(one)
     assert (one.messages, one.errors) == (kept + 5, 1)
     assert one.last_error == "bad checksum" and one.last_address == "10.0.0.7:51000"
-    two = session.get(devices.Sip2Account, second_id)
+    two = session.get(sip2.Sip2Account, second_id)
     assert two is not None
     session.refresh(two)
     assert (two.messages, two.errors, two.last_error) == (3, 0, None)
@@ -587,14 +586,14 @@ def test_a_login_password_is_checked_before_the_transaction_so_others_may_write_
     password is still refused and counted."""
     _setup(session)
     checks: list[tuple[str, bool]] = []  # (password, could another connection write meanwhile)
-    real_verify = devices.service.verify_secret
+    real_verify = sip2.service.verify_secret
 
     def verify(stored: str | None, password: str) -> bool:
         free = _others_may_write(engine)
         checks.append((password, free))
         return real_verify(stored, password)
 
-    monkeypatch.setattr(devices.service, "verify_secret", verify)
+    monkeypatch.setattr(sip2.service, "verify_secret", verify)
     with sip2_server(engine) as running:
         wire = Wire(running.port)
         try:
@@ -616,15 +615,15 @@ def test_a_password_changed_after_the_first_check_is_checked_again(session: Sess
     kiosk_account(session, w)
     session.commit()
     at = NOW
-    checked = devices.service.sip2_password_first(
+    checked = sip2.service.sip2_password_first(
         session, KIOSK_LOGIN, KIOSK_PASSWORD, address="10.0.0.9", at=at
     )
     assert checked.matches
-    account = session.scalars(select(devices.Sip2Account)).one()
+    account = session.scalars(select(sip2.Sip2Account)).one()
     account.password_hash = hash_secret("a new password")
     session.flush()
     policy = ThrottlePolicy()
-    login = devices.service.sip2_login
+    login = sip2.service.sip2_login
     assert (
         login(
             session,

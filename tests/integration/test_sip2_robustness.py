@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 from biblioverse.accounts import LoginThrottle, ThrottlePolicy
 from biblioverse.circulation.models import Loan
-from biblioverse.devices.sip2.protocol import checksum
-from biblioverse.devices.sip2.server import Limits
+from biblioverse.sip2.protocol import checksum
+from biblioverse.sip2.server import Limits
 from tests import factories
 from tests.factories import NOW
 from tests.integration.sip2_support import (
@@ -354,7 +354,7 @@ def test_an_unknown_command_asks_for_a_resend_and_is_logged_without_its_data(
     """SIP2 2.00 has no answer for a message it does not define but 96; the machine hears
     it at once instead of waiting for its timeout, and the connection goes on."""
     _world(session)
-    caplog.set_level(logging.INFO, logger="biblioverse.devices.sip2")
+    caplog.set_level(logging.INFO, logger="biblioverse.sip2")
     unknown = b"45N" + DATE.encode() + b"AOcentral|AACARD000001|ADsecret-pin|"
     with sip2_server(engine) as running:
         wire = Wire(running.port)

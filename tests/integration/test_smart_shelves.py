@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, devices
-from biblioverse.devices.models import DeviceHealth, ItemPosition, ShelfUse, UnknownTag
-from biblioverse.devices.rfid import reports
-from biblioverse.devices.rfid.ingest import FloodLimit
+from biblioverse import catalog, shelves
+from biblioverse.devices.ingest import FloodLimit
+from biblioverse.devices.models import DeviceHealth
+from biblioverse.shelves import reports
+from biblioverse.shelves.models import ItemPosition, ShelfUse, UnknownTag
 from tests.factories import NOW, lend, rule, world
 from tests.integration.rfid_support import ingesting, message, room
 
@@ -72,11 +73,11 @@ def test_copies_move_between_shelves_as_the_reader_sees_them(
         run.publish(r.device_id, message("delta", 5, at(120), 1, removed=[b3]))
         run.settle(5)
         assert positions(session)[i3] == (r.shelf1, 1, "off_shelf")
-    where = devices.where_is(session, _item(session, i2))
+    where = shelves.where_is(session, _item(session, i2))
     assert where.source == "rfid" and where.shelf is not None and where.shelf.code == "I-2"
     assert where.level == 1 and where.seen_at == at(90)
     # B3 is off its shelf: where it belongs is all we can say
-    where = devices.where_is(session, _item(session, i3))
+    where = shelves.where_is(session, _item(session, i3))
     assert where.source == "call_number" and where.shelf is not None
     assert where.shelf.code == "I-1" and not where.on_shelf
     h = health(session, r.device_id)
@@ -188,7 +189,7 @@ def test_bad_messages_are_counted_against_their_device_and_harm_nothing(
     unknown = session.get(UnknownTag, "E2000000DEADBEEF")
     assert unknown is not None and unknown.reads == 1
     assert run.ingestor.stats.rejected >= 1  # the message of a device that does not exist
-    where = devices.where_is(session, _item(session, i1))
+    where = shelves.where_is(session, _item(session, i1))
     assert where.seen_at == NOW  # the skewed snapshot, at our time
 
 

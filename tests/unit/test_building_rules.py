@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from biblioverse.devices.building.rules import (
+from biblioverse.building.rules import (
     AlarmFacts,
     Limits,
     Metric,
@@ -18,7 +18,7 @@ from biblioverse.devices.building.rules import (
     parse_readings,
     rule_matches,
 )
-from biblioverse.devices.rfid.rules import ErrorKind, PayloadError
+from biblioverse.shelves.rules import ErrorKind, PayloadError
 
 NOW = dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)
 

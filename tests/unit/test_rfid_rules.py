@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biblioverse.devices.rfid.rules import (
+from biblioverse.shelves.rules import (
     Board,
     ErrorKind,
     Kind,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from biblioverse.devices.rfid import tagdata as t
+from biblioverse.shelves import tagdata as t
 
 # libdanrfid's test block: barcode 11223344, owner DE-705, CRC 0x3E51 stored low byte first
 DANISH = "11010131313232333334340000000000000000513e4445373035000000000000"

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biblioverse.devices.sip2 import acs
-from biblioverse.devices.sip2.protocol import (
+from biblioverse.sip2 import acs
+from biblioverse.sip2.protocol import (
     FrameError,
     Response,
     checksum,

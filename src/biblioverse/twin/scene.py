@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, devices, libraries
+from biblioverse import catalog, libraries
+from biblioverse import shelves as smart_shelves
 from biblioverse.twin.rules import Plan
 
 BOOK_WIDTH = 0.032  # metres of shelf a book takes, on average
@@ -56,7 +57,7 @@ def build(session: Session, unit_id: int, plan: Plan) -> dict[str, Any]:
     active: list[libraries.Shelf] = []
     nxt = 0
     by_shelf_id = {r.id: index[r.code] for r in ranges}
-    read = devices.standing_on(session, by_shelf_id)
+    read = smart_shelves.standing_on(session, by_shelf_id)
     rows = session.execute(
         select(catalog.Item.id, catalog.Item.shelf_key, catalog.Item.call_number)
         .where(

@@ -13,7 +13,7 @@ from babel.support import NullTranslations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, devices, libraries
+from biblioverse import catalog, libraries, shelves
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.errors import FieldError, ValidationFailed
@@ -286,7 +286,7 @@ class Spot:
 
 
 def locate(session: Session, item: catalog.Item, plan: rules.Plan) -> Spot:
-    where = devices.where_is(session, item)
+    where = shelves.where_is(session, item)
     if where.shelf is not None and plan.shelf(where.shelf.code) is not None:
         placed = plan.shelf(where.shelf.code)
         assert placed is not None

@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from biblioverse.devices.building.rules import ReadingReport, parse_readings
-from biblioverse.devices.building.service import apply_readings
-from biblioverse.devices.rfid.rules import ErrorKind, PayloadError, Report, parse_report
-from biblioverse.devices.rfid.service import AntennaMap, Applied, Health, TagResolver, apply_reports
+from biblioverse.building.rules import ReadingReport, parse_readings
+from biblioverse.building.service import apply_readings
+from biblioverse.shelves.rules import ErrorKind, PayloadError, Report, parse_report
+from biblioverse.shelves.service import AntennaMap, Applied, Health, TagResolver, apply_reports
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,16 @@ from biblioverse import events, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.accounts import DeviceKey
 from biblioverse.audit import log_action
-from biblioverse.devices.building.rules import (
+from biblioverse.building.errors import AlarmNotFound, LinkageRuleNotFound
+from biblioverse.building.models import (
+    Alarm,
+    AlarmAction,
+    LinkageRule,
+    SensorPlacement,
+    SensorReading,
+    ZoneThreshold,
+)
+from biblioverse.building.rules import (
     METRICS,
     AlarmKind,
     AlarmState,
@@ -37,20 +46,11 @@ from biblioverse.devices.building.rules import (
     offline_key,
     threshold_key,
 )
-from biblioverse.devices.errors import AlarmNotFound, LinkageRuleNotFound
-from biblioverse.devices.models import (
-    Alarm,
-    AlarmAction,
-    DeviceHealth,
-    LinkageRule,
-    SensorPlacement,
-    SensorReading,
-    ZoneThreshold,
-)
-from biblioverse.devices.rfid.rules import ErrorKind
-from biblioverse.devices.rfid.service import Health, upsert_insert
+from biblioverse.devices.models import DeviceHealth
 from biblioverse.errors import FieldError, ValidationFailed
 from biblioverse.i18n import N_
+from biblioverse.shelves.rules import ErrorKind
+from biblioverse.shelves.service import Health, upsert_insert
 
 OPEN = (AlarmState.RAISED.value, AlarmState.ACKNOWLEDGED.value)
 WATCHED_KINDS = ("shelf", "gate", "sensor", "pad")  # devices whose silence is an alarm

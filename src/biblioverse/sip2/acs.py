@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session
 
 from biblioverse import catalog, circulation, i18n, libraries, readers
 from biblioverse.circulation import words
-from biblioverse.devices.models import Sip2ItemProperties
-from biblioverse.devices.service import SecretChecked, Terminal
-from biblioverse.devices.sip2.protocol import Request, Response, format_date, parse_date, yn
 from biblioverse.errors import DomainError, NotFound
 from biblioverse.i18n import N_
 from biblioverse.security import verify_secret
+from biblioverse.sip2.models import Sip2ItemProperties
+from biblioverse.sip2.protocol import Request, Response, format_date, parse_date, yn
+from biblioverse.sip2.service import SecretChecked, Terminal
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,11 @@ from pydantic import BaseModel, Field
 from biblioverse import accounts, catalog, libraries
 from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.deps import CurrentDevice, DbSession, Now, require_device, require_permission
-from biblioverse.devices.rfid import inventory, reports, tagdata
-from biblioverse.devices.rfid.rules import PayloadError, as_message, parse_report
-from biblioverse.devices.rfid.service import (
+from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
+from biblioverse.fields import DbId
+from biblioverse.shelves import inventory, reports, tagdata
+from biblioverse.shelves.rules import PayloadError, as_message, parse_report
+from biblioverse.shelves.service import (
     AntennaMap,
     Health,
     add_antenna,
@@ -26,8 +28,6 @@ from biblioverse.devices.rfid.service import (
     gate_check,
     where_is,
 )
-from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
-from biblioverse.fields import DbId
 
 router = APIRouter(tags=["devices"])
 ShelfReader = Annotated[Actor, Depends(require_device(DeviceCapability.SHELF_TAGS))]

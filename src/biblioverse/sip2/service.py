@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from biblioverse import accounts, i18n, libraries
 from biblioverse.access import DEVICE_CAPABILITIES, Actor, DeviceCapability, Permission
 from biblioverse.audit import log_action
-from biblioverse.devices.errors import Sip2AccountNotFound
-from biblioverse.devices.models import CHARSETS, Sip2Account, Sip2LogLine
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.i18n import N_
 from biblioverse.security import hash_secret, verify_secret
+from biblioverse.sip2.errors import Sip2AccountNotFound
+from biblioverse.sip2.models import CHARSETS, Sip2Account, Sip2LogLine
 
 SIP2_KINDS = tuple(
     k.value for k, can in DEVICE_CAPABILITIES.items() if DeviceCapability.SIP2 in can

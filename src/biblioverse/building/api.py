@@ -12,15 +12,15 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from biblioverse.access import Actor, DeviceCapability, Permission
+from biblioverse.building import service
+from biblioverse.building.models import Alarm, AlarmAction
+from biblioverse.building.rules import Metric, parse_readings
 from biblioverse.deps import DbSession, Now, require_device, require_permission
-from biblioverse.devices.api import DeviceManager, Rejected, json_only
-from biblioverse.devices.building import service
-from biblioverse.devices.building.rules import Metric, parse_readings
-from biblioverse.devices.models import Alarm, AlarmAction
-from biblioverse.devices.rfid.rules import PayloadError, as_message
-from biblioverse.devices.rfid.service import Health, save_health
 from biblioverse.errors import FieldError, ValidationFailed
 from biblioverse.fields import DbId, Line
+from biblioverse.shelves.api import DeviceManager, Rejected, json_only
+from biblioverse.shelves.rules import PayloadError, as_message
+from biblioverse.shelves.service import Health, save_health
 
 router = APIRouter(tags=["building"])
 Sensor = Annotated[Actor, Depends(require_device(DeviceCapability.SENSOR_READINGS))]

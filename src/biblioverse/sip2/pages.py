@@ -11,13 +11,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from biblioverse import i18n, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.deps import DbSession, Now
-from biblioverse.devices import service
-from biblioverse.devices.errors import Sip2AccountNotFound
-from biblioverse.devices.models import CHARSETS
 from biblioverse.errors import DuplicateValue, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
 from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
+from biblioverse.sip2 import service
+from biblioverse.sip2.errors import Sip2AccountNotFound
+from biblioverse.sip2.models import CHARSETS
 from biblioverse.web.pages import Csrf, PageActor, error_page, render, staff_or_redirect
 
 router = APIRouter(include_in_schema=False)

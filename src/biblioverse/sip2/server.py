@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from biblioverse import accounts, events, readers
 from biblioverse.db import make_session_factory, utcnow
-from biblioverse.devices import service
-from biblioverse.devices.sip2 import acs
-from biblioverse.devices.sip2.protocol import (
+from biblioverse.errors import Throttled
+from biblioverse.sip2 import acs, service
+from biblioverse.sip2.protocol import (
     FrameError,
     Request,
     Response,
@@ -43,7 +43,6 @@ from biblioverse.devices.sip2.protocol import (
     parse,
     trailer,
 )
-from biblioverse.errors import Throttled
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

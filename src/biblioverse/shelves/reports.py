@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries
-from biblioverse.devices.models import Antenna, ItemPosition, ShelfUse, UnknownTag
+from biblioverse.shelves.models import Antenna, ItemPosition, ShelfUse, UnknownTag
 
 Item = catalog.Item
 Shelf = libraries.Shelf

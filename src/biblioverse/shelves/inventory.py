@@ -26,12 +26,12 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
-from biblioverse.devices.errors import InventoryClosed, InventoryNotFound
-from biblioverse.devices.models import Inventory, InventoryRead, InventoryUnknown
-from biblioverse.devices.rfid.reports import Record, expected_on
-from biblioverse.devices.rfid.service import TagResolver, chunks, upsert_insert
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.i18n import N_
+from biblioverse.shelves.errors import InventoryClosed, InventoryNotFound
+from biblioverse.shelves.models import Inventory, InventoryRead, InventoryUnknown
+from biblioverse.shelves.reports import Record, expected_on
+from biblioverse.shelves.service import TagResolver, chunks, upsert_insert
 
 Item = catalog.Item
 Shelf = libraries.Shelf

@@ -23,15 +23,11 @@ from biblioverse import catalog, events, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.accounts import DeviceKey
 from biblioverse.audit import log_action
-from biblioverse.devices.models import (
-    Antenna,
-    DeviceHealth,
-    GateEvent,
-    ItemPosition,
-    ShelfUse,
-    UnknownTag,
-)
-from biblioverse.devices.rfid.rules import (
+from biblioverse.devices.models import DeviceHealth
+from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
+from biblioverse.i18n import N_
+from biblioverse.shelves.models import Antenna, GateEvent, ItemPosition, ShelfUse, UnknownTag
+from biblioverse.shelves.rules import (
     Board,
     ErrorKind,
     Kind,
@@ -39,9 +35,7 @@ from biblioverse.devices.rfid.rules import (
     Report,
     State,
 )
-from biblioverse.devices.rfid.tagdata import barcode_of
-from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
-from biblioverse.i18n import N_
+from biblioverse.shelves.tagdata import barcode_of
 
 CHUNK = 900  # bound parameters per IN (...): SQLite allows 999 in older builds
 SHELF_KINDS = ("shelf", "pad")  # readers that report tags on antennas
@@ -344,7 +338,7 @@ def _count_for_inventories(
     session: Session, usable: Sequence[tuple[Report, AntennaPlace]], copies: dict[str, int | None]
 ) -> None:
     """What the shelves of an open inventory read counts for it (snapshots, copies put back)."""
-    from biblioverse.devices.rfid import inventory
+    from biblioverse.shelves import inventory
 
     scopes = inventory.open_scopes(session)
     for inventory_id, shelves in scopes.items():
@@ -564,7 +558,7 @@ def gate_check(
                 urgent=True,
             )
             # ... and an alarm the desk sees, acknowledges and resolves like any other
-            from biblioverse.devices.building.service import raise_gate_alarm
+            from biblioverse.building.service import raise_gate_alarm
 
             raise_gate_alarm(session, device=device, item_id=item_id, tag=tag, at=at)
     return answers

@@ -31,10 +31,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, catalog, libraries
-from biblioverse.devices.models import Antenna, SensorPlacement
-from biblioverse.devices.rfid.ingest import TOPIC_ROOT, mqtt_settings
-from biblioverse.devices.rfid.reports import expected_on
-from biblioverse.devices.rfid.service import gate_check
+from biblioverse.building.models import SensorPlacement
+from biblioverse.devices.ingest import TOPIC_ROOT, mqtt_settings
+from biblioverse.shelves.models import Antenna
+from biblioverse.shelves.reports import expected_on
+from biblioverse.shelves.service import gate_check
 
 log = logging.getLogger(__name__)
 
