@@ -52,14 +52,14 @@ sys.path.insert(0, str(ROOT / "src"))
 from biblioverse import accounts, catalog, libraries, migrate  # noqa: E402
 from biblioverse.callnumbers import shelf_key  # noqa: E402
 from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
-from biblioverse.devices.ingest import (  # noqa: E402
+from biblioverse.libraries import OrgKind, UnitInput  # noqa: E402
+from biblioverse.shelves import reports  # noqa: E402
+from biblioverse.shelves.ingest import (  # noqa: E402
     TOPIC_ROOT,
     FloodLimit,
     Ingestor,
     MqttIngestion,
 )
-from biblioverse.libraries import OrgKind, UnitInput  # noqa: E402
-from biblioverse.shelves import reports  # noqa: E402
 from biblioverse.shelves.models import Antenna, ItemPosition  # noqa: E402
 
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"

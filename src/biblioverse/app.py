@@ -37,6 +37,7 @@ from biblioverse.accounts.api import router as accounts_router
 from biblioverse.building import pages as building_pages
 from biblioverse.building.api import router as building_router
 from biblioverse.building.linkage import Linkage, OfflineWatch, mqtt_publisher
+from biblioverse.building.subscribers import GateAlarms
 from biblioverse.catalog import TantivyIndex
 from biblioverse.catalog import console as catalog_console
 from biblioverse.catalog import pages as catalog_pages
@@ -46,13 +47,13 @@ from biblioverse.catalog.api import router as catalog_router
 from biblioverse.circulation import pages as circulation_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
-from biblioverse.devices.ingest import Ingestor, MqttIngestion
 from biblioverse.errors import STATUS_BY_KIND, DomainError
 from biblioverse.libraries.api import router as libraries_router
 from biblioverse.readers.api import router as readers_router
 from biblioverse.settings import Settings, load_settings
 from biblioverse.shelves import pages as shelves_pages
 from biblioverse.shelves.api import router as shelves_router
+from biblioverse.shelves.ingest import Ingestor, MqttIngestion
 from biblioverse.sip2 import pages as sip2_pages
 from biblioverse.twin import Twins
 from biblioverse.twin import pages as twin_pages
@@ -595,6 +596,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for topic in ("alarm.raised", "alarm.resolved"):
         app.state.event_handlers.setdefault(topic, []).append(app.state.linkage)
+
+    def nudge_relay() -> None:  # the linkage rules hear of an alarm a subscriber raised
+        if app.state.relay is not None:
+            app.state.relay.nudge()
+
+    gate_alarms = GateAlarms(app.state.session_factory, after=nudge_relay)
+    app.state.event_handlers.setdefault("gate.alarm", []).append(gate_alarms)
 
     add_search_route(app, "/api/v1", ERROR_RESPONSES)  # first: the busiest route
     # Then circulation, the busiest writes: a request is matched against the routes in

@@ -183,7 +183,7 @@ def demo(
 def _broker_answers(url: str) -> bool:
     import socket
 
-    from biblioverse.devices.ingest import mqtt_settings
+    from biblioverse.devices.mqtt import mqtt_settings
 
     where = mqtt_settings(url)
     try:
@@ -197,7 +197,7 @@ def _simulate_in_background(settings: Settings, url: str) -> None:
     """The demo's shelf reader, gate and sensors, in a thread: they end with the app."""
     import threading
 
-    from biblioverse.devices.simulate import Simulator
+    from biblioverse.shelves.simulate import Simulator
 
     def run() -> None:
         time.sleep(3)  # the app subscribes first
@@ -219,7 +219,7 @@ def rfid_simulate(
     data_dir: DataDir = None,
 ) -> None:
     """Publish the demo library's shelf, gate and sensor traffic to the broker."""
-    from biblioverse.devices.simulate import Simulator
+    from biblioverse.shelves.simulate import Simulator
 
     settings = _settings(data_dir)
     sim = Simulator(_factory(settings), mqtt_url, speed=speed)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from biblioverse import accounts, catalog, libraries, shelves
 from biblioverse.db import make_session_factory
-from biblioverse.devices.ingest import TOPIC_ROOT, FloodLimit, Ingestor, MqttIngestion
+from biblioverse.devices.mqtt import TOPIC_ROOT
+from biblioverse.shelves.ingest import FloodLimit, Ingestor, MqttIngestion
 from tests.factories import NOW, World
 
 BROKER = "mqtt://127.0.0.1:1883"

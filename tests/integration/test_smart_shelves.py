@@ -10,9 +10,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, shelves
-from biblioverse.devices.ingest import FloodLimit
 from biblioverse.devices.models import DeviceHealth
 from biblioverse.shelves import reports
+from biblioverse.shelves.ingest import FloodLimit
 from biblioverse.shelves.models import ItemPosition, ShelfUse, UnknownTag
 from tests.factories import NOW, lend, rule, world
 from tests.integration.rfid_support import ingesting, message, room

@@ -18,7 +18,7 @@ from biblioverse.building.rules import (
     parse_readings,
     rule_matches,
 )
-from biblioverse.shelves.rules import ErrorKind, PayloadError
+from biblioverse.devices.rules import ErrorKind, PayloadError
 
 NOW = dt.datetime(2026, 11, 21, 2, 0, tzinfo=dt.UTC)
 

@@ -8,13 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from biblioverse.shelves.rules import (
-    Board,
-    ErrorKind,
-    Kind,
-    PayloadError,
-    parse_report,
-)
+from biblioverse.devices.rules import ErrorKind, PayloadError
+from biblioverse.shelves.rules import Board, Kind, parse_report
 
 T0 = dt.datetime(2026, 11, 21, 9, 0, tzinfo=dt.UTC)
 ITEMS = (1, 2, 3, 4)

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from biblioverse import libraries
 from biblioverse.building.models import Alarm, AlarmAction, LinkageRule
 from biblioverse.building.rules import AlarmFacts, AlarmState, RuleFacts, rule_matches
+from biblioverse.building.service import check_offline
 
 log = logging.getLogger(__name__)
 
@@ -352,7 +353,7 @@ def mqtt_publisher(url: str, timeout: float = 5.0) -> Callable[[str, bytes], Non
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from biblioverse.devices.ingest import mqtt_settings
+    from biblioverse.devices.mqtt import mqtt_settings
 
     settings = mqtt_settings(url)
 
@@ -405,8 +406,6 @@ class OfflineWatch:
         self._thread.join(5)
 
     def check(self) -> tuple[list[int], list[int]]:
-        from biblioverse.building.service import check_offline
-
         with self._factory() as session:
             judged = check_offline(session, at=self._clock(), after=self._after)
             session.commit()

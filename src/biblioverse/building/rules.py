@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
+from biblioverse.devices.rules import PayloadError, read_header
 from biblioverse.fields import MAX_ID
-from biblioverse.shelves.rules import PayloadError, read_header
 
 MAX_READINGS = 500  # per message: a seat-sensor gateway of a large reading room
 _CHANNEL = re.compile(r"^[0-9A-Za-z._:-]{1,32}$")

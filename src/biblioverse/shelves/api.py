@@ -16,18 +16,15 @@ from pydantic import BaseModel, Field
 from biblioverse import accounts, catalog, libraries
 from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.deps import CurrentDevice, DbSession, Now, require_device, require_permission
+from biblioverse.devices.api import json_only
+from biblioverse.devices.rules import PayloadError, as_message
+from biblioverse.devices.schemas import Rejected
+from biblioverse.devices.service import Health
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
 from biblioverse.shelves import inventory, reports, tagdata
-from biblioverse.shelves.rules import PayloadError, as_message, parse_report
-from biblioverse.shelves.service import (
-    AntennaMap,
-    Health,
-    add_antenna,
-    apply_reports,
-    gate_check,
-    where_is,
-)
+from biblioverse.shelves.rules import parse_report
+from biblioverse.shelves.service import AntennaMap, add_antenna, apply_reports, gate_check, where_is
 
 router = APIRouter(tags=["devices"])
 ShelfReader = Annotated[Actor, Depends(require_device(DeviceCapability.SHELF_TAGS))]
@@ -40,26 +37,12 @@ DeviceManager = Annotated[Actor, Depends(require_permission(Permission.DEVICES_M
 # --- what shelf readers post -------------------------------------------------------------
 
 
-class Rejected(BaseModel):
-    index: int
-    field: str
-    message: str
-
-
 class IngestOut(BaseModel):
     accepted: int
     reads: int
     moved: int
     unknown_tags: int
     rejected: list[Rejected]
-
-
-def json_only(body: Any) -> None:
-    """A device's body as JSON: FastAPI hands over one sent as another type as its bytes."""
-    if isinstance(body, bytes):
-        raise ValidationFailed(
-            [FieldError("body", "invalid", "a JSON body (Content-Type: application/json)")]
-        )
 
 
 def _ingest(

@@ -26,12 +26,14 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
+from biblioverse.devices.service import chunks, upsert_insert
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.i18n import N_
 from biblioverse.shelves.errors import InventoryClosed, InventoryNotFound
 from biblioverse.shelves.models import Inventory, InventoryRead, InventoryUnknown
 from biblioverse.shelves.reports import Record, expected_on
-from biblioverse.shelves.service import TagResolver, chunks, upsert_insert
+from biblioverse.shelves.rules import Kind, Report
+from biblioverse.shelves.service import READ_OBSERVERS, AntennaPlace, TagResolver
 
 Item = catalog.Item
 Shelf = libraries.Shelf
@@ -437,3 +439,26 @@ def close(
         details={**inv.summary, "marked_missing": marked},
     )
     return inv
+
+
+def count_shelf_reads(
+    session: Session, usable: Sequence[tuple[Report, AntennaPlace]], copies: dict[str, int | None]
+) -> None:
+    """What the shelves of an open inventory read counts for it (snapshots, copies put back)."""
+    scopes = open_scopes(session)
+    for inventory_id, shelves in scopes.items():
+        reads, unknown = [], []
+        for r, place in usable:
+            if place.shelf_id not in shelves:
+                continue
+            for tag in r.tags if r.kind is Kind.SNAPSHOT else r.added:
+                c = copies.get(tag)
+                if c is None:
+                    unknown.append((tag, place.shelf_id, r.ts))
+                else:
+                    reads.append((c, place.shelf_id, r.ts))
+        if reads or unknown:
+            record_reads(session, inventory_id, reads, unknown, source="shelf")
+
+
+READ_OBSERVERS.append(count_shelf_reads)

@@ -12,20 +12,20 @@ may arrive in any order.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-import orjson
+from biblioverse.devices.rules import (
+    PayloadError,
+    read_header,
+    whole_number,
+)
 
 MAX_TAGS = 5000  # per message: a full shelf reader with a dozen antennas stays under this
-MAX_SEQ = 2**63 - 1
 MAX_ANTENNA = 2**31 - 1  # the antennas' integer column
-EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)  # older is no clock: the arithmetic of order
-MAX_AHEAD = dt.timedelta(minutes=2)  # a reader's clock may run this far ahead of ours
 IN_LIBRARY_USE = dt.timedelta(hours=4)  # off the shelf longer than this is no browsing
 _TAG = re.compile(r"^[0-9A-Za-z]{4,64}$")
 
@@ -34,25 +34,6 @@ class Kind(StrEnum):
     SNAPSHOT = "snapshot"
     DELTA = "delta"
     HEARTBEAT = "heartbeat"
-
-
-class ErrorKind(StrEnum):
-    MALFORMED = "malformed"
-    UNKNOWN_DEVICE = "unknown_device"
-    UNKNOWN_ANTENNA = "unknown_antenna"
-    CLOCK_SKEW = "clock_skew"
-    FLOOD = "flood"
-    WRONG_DEVICE = "wrong_device"
-
-
-class PayloadError(ValueError):
-    """A message that cannot be read; `field` names the part that is wrong."""
-
-    def __init__(self, field: str, message: str, kind: ErrorKind = ErrorKind.MALFORMED) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -76,50 +57,6 @@ class Report:
         return len(self.tags) + len(self.added) + len(self.removed)
 
 
-def whole_number(
-    data: dict[str, Any], name: str, *, required: bool = True, most: int = MAX_SEQ
-) -> int | None:
-    value = data.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= most:
-        raise PayloadError(name, "a whole number, 0 or more")
-    return value
-
-
-def reader_time(value: Any) -> dt.datetime:
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return dt.datetime.fromtimestamp(value / 1000, dt.UTC)  # milliseconds
-        except (OverflowError, OSError, ValueError) as exc:
-            raise PayloadError("ts", "milliseconds since 1970 out of range") from exc
-    if isinstance(value, str):
-        try:
-            when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise PayloadError("ts", "an ISO 8601 time such as 2026-11-21T09:30:00Z") from exc
-        if when.tzinfo is None:
-            raise PayloadError("ts", "the time needs its offset (Z or +08:00)")
-        try:
-            when = when.astimezone(dt.UTC)
-        except OverflowError as exc:  # 0001-01-01T00:00+14:00 is before the calendar's start
-            raise PayloadError("ts", "a time after 1900") from exc
-        if when < EARLIEST:
-            raise PayloadError("ts", "a time after 1900")
-        return when
-    raise PayloadError("ts", "an ISO 8601 time or milliseconds since 1970")
-
-
-def as_message(data: Any) -> bytes:
-    """What HTTP read, as the JSON bytes a device publishes over MQTT, so both are parsed
-    alike."""
-    try:
-        return orjson.dumps(data)
-    except orjson.JSONEncodeError:
-        # beyond 64 bits: orjson reads it back as a float, as from MQTT, and the check refuses it
-        return json.dumps(data).encode()
-
-
 def _tags(data: dict[str, Any], name: str) -> tuple[str, ...]:
     value = data.get(name, [])
     if not isinstance(value, list):
@@ -132,28 +69,6 @@ def _tags(data: dict[str, Any], name: str) -> tuple[str, ...]:
             raise PayloadError(f"{name}[{i}]", "4 to 64 letters or digits (an EPC or a UID)")
         out[tag.upper()] = None
     return tuple(out)
-
-
-def read_header(
-    payload: bytes | str, *, device_id: int, received: dt.datetime
-) -> tuple[dict[str, Any], int, dt.datetime, bool]:
-    """What every device message starts with: a JSON object, the device (if it names one,
-    itself), its sequence number and its time (ours when its clock runs ahead); returns
-    (the object, seq, ts, whether the clock was ahead)."""
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        raise PayloadError("payload", "not JSON") from exc
-    if not isinstance(data, dict):
-        raise PayloadError("payload", "a JSON object")
-    claimed = data.get("device")
-    if claimed is not None and claimed != device_id:
-        raise PayloadError("device", "a device publishes only as itself", ErrorKind.WRONG_DEVICE)
-    seq = whole_number(data, "seq")
-    assert seq is not None
-    ts = reader_time(data.get("ts"))
-    skewed = ts > received + MAX_AHEAD
-    return data, seq, (received if skewed else ts), skewed
 
 
 def parse_report(

@@ -11,45 +11,33 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, events, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.accounts import DeviceKey
 from biblioverse.audit import log_action
-from biblioverse.devices.models import DeviceHealth
+from biblioverse.devices.rules import ErrorKind
+from biblioverse.devices.service import Health, chunks, save_health, upsert_insert
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.i18n import N_
 from biblioverse.shelves.models import Antenna, GateEvent, ItemPosition, ShelfUse, UnknownTag
-from biblioverse.shelves.rules import (
-    Board,
-    ErrorKind,
-    Kind,
-    Position,
-    Report,
-    State,
-)
+from biblioverse.shelves.rules import Board, Kind, Position, Report, State
 from biblioverse.shelves.tagdata import barcode_of
 
-CHUNK = 900  # bound parameters per IN (...): SQLite allows 999 in older builds
-SHELF_KINDS = ("shelf", "pad")  # readers that report tags on antennas
+SHELF_KINDS = ("shelf", "pad")
+# Who else counts what a batch read, in its transaction: inventories register here, so that
+# applying reads does not depend on them (shelves.inventory).
+ReadObserver = Callable[
+    [Session, "Sequence[tuple[Report, AntennaPlace]]", dict[str, int | None]], None
+]
+READ_OBSERVERS: list[ReadObserver] = []  # readers that report tags on antennas
 TAG_CACHE_SECONDS = 30.0
-
-
-def chunks(values: Sequence[object]) -> Iterable[Sequence[object]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
-def upsert_insert(session: Session):  # type: ignore[no-untyped-def]
-    """INSERT ... ON CONFLICT for the session's database."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 # --- devices and antennas ------------------------------------------------------------
@@ -125,62 +113,6 @@ class TagResolver:
 
 
 # --- health --------------------------------------------------------------------------
-
-
-@dataclass
-class Health:
-    """What a batch learnt of each device, added to `device_health` in one statement each."""
-
-    messages: int = 0
-    reads: int = 0
-    last_seq: int = 0
-    last_message_at: dt.datetime | None = None
-    heartbeat_at: dt.datetime | None = None
-    errors: dict[str, int] = field(default_factory=dict)
-    last_error: str | None = None
-    last_error_at: dt.datetime | None = None
-
-    def error(self, kind: ErrorKind | str, message: str, at: dt.datetime) -> None:
-        self.errors[str(kind)] = self.errors.get(str(kind), 0) + 1
-        self.last_error = f"{kind}: {message}"[:300]
-        self.last_error_at = at
-
-
-def save_health(session: Session, health: dict[int, Health], known: Iterable[int]) -> None:
-    """Adds to the health rows of registered devices; what a stranger sent (a topic naming
-    no device) is only counted by the ingestor."""
-    known = set(known)
-    for device_id, h in health.items():
-        if device_id not in known:
-            continue
-        row = session.get(DeviceHealth, device_id, with_for_update=True)
-        if row is None:
-            row = DeviceHealth(
-                device_id=device_id,
-                last_seq=0,
-                messages=0,
-                reads=0,
-                errors=0,
-                error_counts={},
-            )
-            session.add(row)
-        row.messages += h.messages
-        row.reads += h.reads
-        row.last_seq = max(row.last_seq, h.last_seq)
-        if h.last_message_at and (
-            row.last_message_at is None or h.last_message_at > row.last_message_at
-        ):
-            row.last_message_at = h.last_message_at
-        if h.heartbeat_at and (row.heartbeat_at is None or h.heartbeat_at > row.heartbeat_at):
-            row.heartbeat_at = h.heartbeat_at
-        if h.errors:
-            counts = dict(row.error_counts or {})
-            for kind, n in h.errors.items():
-                counts[kind] = counts.get(kind, 0) + n
-            row.error_counts = counts
-            row.errors += sum(h.errors.values())
-            row.last_error = h.last_error
-            row.last_error_at = h.last_error_at
 
 
 # --- applying reports ----------------------------------------------------------------
@@ -319,7 +251,8 @@ def apply_reports(
                 board.take(item_id, place.id, r.order)
 
     _write(session, board, antennas, unknown, at=at)
-    _count_for_inventories(session, usable, copies)
+    for observe in READ_OBSERVERS:
+        observe(session, usable, copies)
     save_health(session, health, antennas.devices)
     result.moved = board.moves
     result.unknown_tags = len(unknown)
@@ -332,28 +265,6 @@ def apply_reports(
             at=at,
         )
     return result
-
-
-def _count_for_inventories(
-    session: Session, usable: Sequence[tuple[Report, AntennaPlace]], copies: dict[str, int | None]
-) -> None:
-    """What the shelves of an open inventory read counts for it (snapshots, copies put back)."""
-    from biblioverse.shelves import inventory
-
-    scopes = inventory.open_scopes(session)
-    for inventory_id, shelves in scopes.items():
-        reads, unknown = [], []
-        for r, place in usable:
-            if place.shelf_id not in shelves:
-                continue
-            for tag in r.tags if r.kind is Kind.SNAPSHOT else r.added:
-                c = copies.get(tag)
-                if c is None:
-                    unknown.append((tag, place.shelf_id, r.ts))
-                else:
-                    reads.append((c, place.shelf_id, r.ts))
-        if reads or unknown:
-            inventory.record_reads(session, inventory_id, reads, unknown, source="shelf")
 
 
 def _write(
@@ -550,17 +461,14 @@ def gate_check(
                     device_id=device.id, at=at, tag=tag, item_id=item_id, reason="not_checked_out"
                 )
             )
+            # the building subscribes: an alarm the desk sees, acknowledges and resolves
             events.record(
                 session,
                 "gate.alarm",
-                {"device_id": device.id, "tag": tag, "item_id": item_id},
+                {"device_id": device.id, "tag": tag, "item_id": item_id, "at": at.isoformat()},
                 at=at,
                 urgent=True,
             )
-            # ... and an alarm the desk sees, acknowledges and resolves like any other
-            from biblioverse.building.service import raise_gate_alarm
-
-            raise_gate_alarm(session, device=device, item_id=item_id, tag=tag, at=at)
     return answers
 
 

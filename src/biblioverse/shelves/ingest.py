@@ -24,18 +24,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from biblioverse.building.rules import ReadingReport, parse_readings
 from biblioverse.building.service import apply_readings
-from biblioverse.shelves.rules import ErrorKind, PayloadError, Report, parse_report
-from biblioverse.shelves.service import AntennaMap, Applied, Health, TagResolver, apply_reports
+from biblioverse.devices.mqtt import TOPIC_ROOT, mqtt_settings
+from biblioverse.devices.rules import ErrorKind, PayloadError
+from biblioverse.devices.service import Health
+from biblioverse.shelves.rules import Report, parse_report
+from biblioverse.shelves.service import AntennaMap, Applied, TagResolver, apply_reports
 
 log = logging.getLogger(__name__)
 
-TOPIC_ROOT = "biblioverse/v1/devices"
 TOPIC_KINDS = {"tags": None, "heartbeat": "heartbeat", "readings": "readings"}
 ANTENNA_MAP_SECONDS = 10.0  # a new shelf or antenna is picked up this quickly
 MAX_BUCKETS = 100_000  # flood buckets kept, one per device id seen
@@ -210,25 +211,6 @@ class Ingestor:
 
 
 # --- MQTT ---------------------------------------------------------------------------
-
-
-def mqtt_settings(url: str) -> dict[str, object]:
-    """`mqtt://user:password@host:port` (or `mqtts://`) to aiomqtt's arguments."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts", "tcp"):
-        raise ValueError(f"BIBLIOVERSE_MQTT_URL: scheme {parts.scheme!r}; use mqtt:// or mqtts://")
-    out: dict[str, object] = {
-        "hostname": parts.hostname or "127.0.0.1",
-        "port": parts.port or (8883 if parts.scheme == "mqtts" else 1883),
-    }
-    if parts.username:
-        out["username"] = parts.username
-        out["password"] = parts.password
-    if parts.scheme == "mqtts":
-        import ssl
-
-        out["tls_context"] = ssl.create_default_context()
-    return out
 
 
 async def run_mqtt(

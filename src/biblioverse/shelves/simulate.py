@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import accounts, catalog, libraries
 from biblioverse.building.models import SensorPlacement
-from biblioverse.devices.ingest import TOPIC_ROOT, mqtt_settings
+from biblioverse.devices.mqtt import TOPIC_ROOT, mqtt_settings
 from biblioverse.shelves.models import Antenna
 from biblioverse.shelves.reports import expected_on
 from biblioverse.shelves.service import gate_check
