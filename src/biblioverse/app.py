@@ -142,6 +142,16 @@ def install_error_handlers(app: FastAPI) -> None:
             page_message=exc.message,
         )
 
+    @app.exception_handler(pages.SignInFirst)
+    async def sign_in_first(request: Request, exc: pages.SignInFirst) -> Response:
+        if exc.json:
+            return JSONResponse(error_body("unauthenticated", "sign in as a reader first"), 401)
+        return pages.signin_redirect(request)
+
+    @app.exception_handler(pages.PageForbidden)
+    async def page_forbidden(request: Request, exc: pages.PageForbidden) -> Response:
+        return pages.error_page(request, 403, exc.message)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         details = [

@@ -5,9 +5,9 @@ seconds."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from biblioverse.access import Actor, Permission
@@ -23,7 +23,7 @@ from biblioverse.web.pages import (
     chosen_of,
     places_for,
     render,
-    staff_or_redirect,
+    staff_page,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -48,10 +48,10 @@ ALARM_STATES = {
 }
 
 
-def _building_who(request: Request, actor: Actor | None) -> Actor | Response:
-    return staff_or_redirect(
-        request, actor, Permission.BUILDING_WATCH, N_("Your role does not include the building.")
-    )
+BuildingWatcher = Annotated[
+    Actor,
+    Depends(staff_page(Permission.BUILDING_WATCH, N_("Your role does not include the building."))),
+]
 
 
 def _building_live(
@@ -69,11 +69,8 @@ def _building_live(
 
 @router.get("/staff/building", response_class=HTMLResponse)
 def building_page(
-    request: Request, session: DbSession, actor: PageActor, now: Now, library: str = ""
+    request: Request, session: DbSession, who: BuildingWatcher, now: Now, library: str = ""
 ) -> Response:
-    who = _building_who(request, actor)
-    if isinstance(who, Response):
-        return who
     places = places_for(session, who, Permission.BUILDING_WATCH)
     chosen = chosen_of(places, library)
     ctx = _building_live(session, who, chosen.id, now) if chosen is not None else {}
@@ -90,11 +87,8 @@ def building_page(
 
 @router.get("/staff/building/live", response_class=HTMLResponse)
 def building_live(
-    request: Request, session: DbSession, actor: PageActor, now: Now, library: str = ""
+    request: Request, session: DbSession, who: BuildingWatcher, now: Now, library: str = ""
 ) -> Response:
-    who = _building_who(request, actor)
-    if isinstance(who, Response):
-        return who
     chosen = chosen_of(places_for(session, who, Permission.BUILDING_WATCH), library)
     if chosen is None:
         return Response(status_code=204)
@@ -123,11 +117,8 @@ def alarm_badge(request: Request, session: DbSession, actor: PageActor) -> Respo
 
 @router.post("/staff/alarms/{alarm_id}/{step}", dependencies=[Csrf])
 async def change_alarm(
-    request: Request, alarm_id: DbId, step: str, session: DbSession, actor: PageActor, now: Now
+    request: Request, alarm_id: DbId, step: str, session: DbSession, who: BuildingWatcher, now: Now
 ) -> Response:
-    who = _building_who(request, actor)
-    if isinstance(who, Response):
-        return who
     form = await request.form()
     note = str(form.get("note", ""))[:300]
     if step == "acknowledge":

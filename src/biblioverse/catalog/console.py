@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -23,7 +23,11 @@ from biblioverse.errors import DuplicateValue, ValidationFailed
 from biblioverse.fields import DbId
 from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
-from biblioverse.web.pages import Csrf, PageActor, render, staff_or_redirect
+from biblioverse.web.pages import (
+    Csrf,
+    render,
+    staff_page,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,10 +78,10 @@ def _values(form: RecordForm) -> dict[str, str]:
     return out
 
 
-def _cataloguer(request: Request, actor: Actor | None) -> Actor | Response:
-    return staff_or_redirect(
-        request, actor, Permission.CATALOG_MANAGE, N_("Your role does not include cataloguing.")
-    )
+Cataloguer = Annotated[
+    Actor,
+    Depends(staff_page(Permission.CATALOG_MANAGE, N_("Your role does not include cataloguing."))),
+]
 
 
 def _libraries_for(session: Session, actor: Actor) -> list[libraries.OrgUnit]:
@@ -90,13 +94,10 @@ def _libraries_for(session: Session, actor: Actor) -> list[libraries.OrgUnit]:
 @router.get("/staff/catalog", response_class=HTMLResponse)
 def find_records(
     request: Request,
-    actor: PageActor,
+    who: Cataloguer,
     index: Index,
     q: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
-    who = _cataloguer(request, actor)
-    if isinstance(who, Response):
-        return who
     page = index.search(SearchQuery(q, limit=30, facets=())) if q.strip() else None
     return render(request, "staff/catalog.html", who, q=q, page=page, section="cataloguing")
 
@@ -140,10 +141,7 @@ def _record_page(
 
 
 @router.get("/staff/catalog/records/new", response_class=HTMLResponse)
-def new_record(request: Request, session: DbSession, actor: PageActor) -> Response:
-    who = _cataloguer(request, actor)
-    if isinstance(who, Response):
-        return who
+def new_record(request: Request, session: DbSession, who: Cataloguer) -> Response:
     return _record_page(request, session, who, None, {}, {})
 
 
@@ -152,12 +150,9 @@ def edit_record(
     request: Request,
     record_id: DbId,
     session: DbSession,
-    actor: PageActor,
+    who: Cataloguer,
     saved: str = "",
 ) -> Response:
-    who = _cataloguer(request, actor)
-    if isinstance(who, Response):
-        return who
     values = _values(service.record_form(session, record_id))
     note = {"record": _("Saved."), "copy": _("Copy added.")}.get(saved, "")
     return _record_page(request, session, who, record_id, values, {}, note=note)
@@ -190,13 +185,10 @@ def _save(
 def create_record(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    who: Cataloguer,
     now: Now,
     fields: Annotated[RecordFields, Form()],
 ) -> Response:
-    who = _cataloguer(request, actor)
-    if isinstance(who, Response):
-        return who
     return _save(request, session, who, None, fields, now)
 
 
@@ -205,13 +197,10 @@ def update_record(
     request: Request,
     record_id: DbId,
     session: DbSession,
-    actor: PageActor,
+    who: Cataloguer,
     now: Now,
     fields: Annotated[RecordFields, Form()],
 ) -> Response:
-    who = _cataloguer(request, actor)
-    if isinstance(who, Response):
-        return who
     service.get_record(session, record_id)
     return _save(request, session, who, record_id, fields, now)
 
@@ -232,13 +221,10 @@ def add_copy(
     request: Request,
     record_id: DbId,
     session: DbSession,
-    actor: PageActor,
+    who: Cataloguer,
     now: Now,
     fields: Annotated[CopyFields, Form()],
 ) -> Response:
-    who = _cataloguer(request, actor)
-    if isinstance(who, Response):
-        return who
     service.get_record(session, record_id)
     errors: dict[str, str] = {}
     barcode = fields.barcode.strip()
@@ -320,11 +306,8 @@ def _item_page(
 
 @router.get("/staff/catalog/items/{item_id}", response_class=HTMLResponse)
 def edit_item(
-    request: Request, item_id: DbId, session: DbSession, actor: PageActor, saved: str = ""
+    request: Request, item_id: DbId, session: DbSession, who: Cataloguer, saved: str = ""
 ) -> Response:
-    who = _cataloguer(request, actor)
-    if isinstance(who, Response):
-        return who
     item = service.get_item(session, item_id)
     return _item_page(request, session, who, item, {}, note=_("Saved.") if saved else "")
 
@@ -334,13 +317,10 @@ def update_item(
     request: Request,
     item_id: DbId,
     session: DbSession,
-    actor: PageActor,
+    who: Cataloguer,
     now: Now,
     fields: Annotated[ItemFields, Form()],
 ) -> Response:
-    who = _cataloguer(request, actor)
-    if isinstance(who, Response):
-        return who
     item = service.get_item(session, item_id)
     errors: dict[str, str] = {}
     location = fields.location_id.strip()

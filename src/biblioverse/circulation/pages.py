@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -31,11 +31,10 @@ from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
 from biblioverse.web.pages import (
     Csrf,
-    PageActor,
+    ReaderPage,
     error_page,
     render,
-    signin_redirect,
-    staff_or_redirect,
+    staff_page,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -85,20 +84,16 @@ def _page(
     )
 
 
-def _operator(request: Request, actor: Actor | None) -> Actor | Response:
-    return staff_or_redirect(
-        request,
-        actor,
-        Permission.CIRCULATION_OPERATE,
-        N_("Your role does not include circulation."),
-    )
+DeskOperator = Annotated[
+    Actor,
+    Depends(
+        staff_page(Permission.CIRCULATION_OPERATE, N_("Your role does not include circulation."))
+    ),
+]
 
 
 @router.get("/staff/desk", response_class=HTMLResponse)
-def desk(request: Request, session: DbSession, actor: PageActor, library: str = "") -> Response:
-    who = _operator(request, actor)
-    if isinstance(who, Response):
-        return who
+def desk(request: Request, session: DbSession, who: DeskOperator, library: str = "") -> Response:
     return _page(request, session, who, DeskForm(library_id=library))
 
 
@@ -118,13 +113,10 @@ def _reason(exc: DomainError) -> str:
 def lend(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    who: DeskOperator,
     now: Now,
     form: Annotated[DeskForm, Form()],
 ) -> Response:
-    who = _operator(request, actor)
-    if isinstance(who, Response):
-        return who
     reader = readers.by_card(session, form.card_number)
     if reader is None:
         return _page(request, session, who, form, status_code=409, refusal=_(NO_READER))
@@ -173,13 +165,10 @@ def lend(
 def take_back(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    who: DeskOperator,
     now: Now,
     form: Annotated[DeskForm, Form()],
 ) -> Response:
-    who = _operator(request, actor)
-    if isinstance(who, Response):
-        return who
     try:
         with session.begin_nested():
             done = service.checkin(
@@ -224,16 +213,13 @@ def _routing_words(session: DbSession, barcode: str, done: service.Checkin) -> s
 def rules_page(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    who: DeskOperator,
     now: Now,
     card_number: Annotated[str, Query(max_length=40)] = "",
     barcode: Annotated[str, Query(max_length=64)] = "",
     saved: int = 0,
 ) -> Response:
     """The rule matrix, and which row applies to a card and a copy, and why."""
-    who = _operator(request, actor)
-    if isinstance(who, Response):
-        return who
     units = libraries.unit_names(session)
     by_path = {u.path: u for u in units.values()}
     applied, problem = None, ""
@@ -364,28 +350,23 @@ def _rule_form(
     )
 
 
-def _rule_setter(request: Request, actor: Actor | None) -> Actor | Response:
-    return staff_or_redirect(
-        request,
-        actor,
-        Permission.CIRCULATION_RULES,
-        N_("Your role does not include setting loan rules."),
-    )
+RuleSetter = Annotated[
+    Actor,
+    Depends(
+        staff_page(
+            Permission.CIRCULATION_RULES, N_("Your role does not include setting loan rules.")
+        )
+    ),
+]
 
 
 @router.get("/staff/rules/new", response_class=HTMLResponse)
-def new_rule(request: Request, session: DbSession, actor: PageActor) -> Response:
-    who = _rule_setter(request, actor)
-    if isinstance(who, Response):
-        return who
+def new_rule(request: Request, session: DbSession, who: RuleSetter) -> Response:
     return _rule_form(request, session, who, None, _rule_values(None, None))
 
 
 @router.get("/staff/rules/{rule_id}", response_class=HTMLResponse)
-def edit_rule(request: Request, rule_id: DbId, session: DbSession, actor: PageActor) -> Response:
-    who = _rule_setter(request, actor)
-    if isinstance(who, Response):
-        return who
+def edit_rule(request: Request, rule_id: DbId, session: DbSession, who: RuleSetter) -> Response:
     rule = next((r for r in matrix(session) if r.id == rule_id), None)
     if rule is None:
         return error_page(request, 404, _("No such rule."))
@@ -396,23 +377,20 @@ def edit_rule(request: Request, rule_id: DbId, session: DbSession, actor: PageAc
 
 
 @router.post("/staff/rules/new", response_class=HTMLResponse, dependencies=[Csrf])
-async def add_rule(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
-    return await _save_rule(request, session, actor, now, None)
+async def add_rule(request: Request, session: DbSession, who: RuleSetter, now: Now) -> Response:
+    return await _save_rule(request, session, who, now, None)
 
 
 @router.post("/staff/rules/{rule_id}", response_class=HTMLResponse, dependencies=[Csrf])
 async def change_rule(
-    request: Request, rule_id: DbId, session: DbSession, actor: PageActor, now: Now
+    request: Request, rule_id: DbId, session: DbSession, who: RuleSetter, now: Now
 ) -> Response:
-    return await _save_rule(request, session, actor, now, rule_id)
+    return await _save_rule(request, session, who, now, rule_id)
 
 
 async def _save_rule(
-    request: Request, session: DbSession, actor: Actor | None, now: dt.datetime, rule_id: int | None
+    request: Request, session: DbSession, who: Actor, now: dt.datetime, rule_id: int | None
 ) -> Response:
-    who = _rule_setter(request, actor)
-    if isinstance(who, Response):
-        return who
     form = await request.form()
     values = {k: str(v)[:200] for k, v in form.items() if isinstance(v, str)}
     data, problems = _parse_rule(values)
@@ -448,10 +426,8 @@ class HoldForm(BaseModel):
 
 
 @router.get("/catalog/records/{record_id}/hold", response_class=HTMLResponse)
-def hold_page(request: Request, record_id: DbId, session: DbSession, actor: PageActor) -> Response:
+def hold_page(request: Request, record_id: DbId, session: DbSession, actor: ReaderPage) -> Response:
     """Reserve a title: choose where to collect it."""
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     return _hold_page(request, session, actor, record_id)
 
 
@@ -487,12 +463,10 @@ def place_hold(
     request: Request,
     record_id: DbId,
     session: DbSession,
-    actor: PageActor,
+    actor: ReaderPage,
     now: Now,
     form: Annotated[HoldForm, Form()],
 ) -> Response:
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     if not form.pickup_library_id.isdigit():
         words = _("Choose a library to collect it at.")
         return _hold_page(request, session, actor, record_id, refusal=words, status_code=409)
@@ -520,12 +494,10 @@ def change_hold(
     hold_id: DbId,
     step: Literal["cancel", "suspend", "resume"],
     session: DbSession,
-    actor: PageActor,
+    actor: ReaderPage,
     now: Now,
 ) -> Response:
     """Cancel, suspend (until resumed) or resume one of the reader's holds."""
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     try:
         with session.begin_nested():
             if step == "cancel":
@@ -546,7 +518,7 @@ def change_hold(
 def transits_page(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    who: DeskOperator,
     library: str = "",
     shipped: int = 0,
     collected: int = 0,
@@ -554,9 +526,6 @@ def transits_page(
     """A library's day of holds and logistics: copies to fetch from the shelves for holds,
     copies to send, courier pickups of its readers' returns, copies on their way here,
     and the hold shelf."""
-    who = _operator(request, actor)
-    if isinstance(who, Response):
-        return who
     desks = _desks(session, who)
     chosen = next((u for u in desks if str(u.id) == library), desks[0] if desks else None)
     ctx: dict[str, Any] = {}
@@ -587,14 +556,14 @@ def ship_transit(
     request: Request,
     transit_id: DbId,
     session: DbSession,
-    actor: PageActor,
+    who: DeskOperator,
     now: Now,
     library: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     return _logistics_step(
         request,
         session,
-        actor,
+        who,
         lambda who: holds.ship(session, who, transit_id, at=now),
         f"library={library}&shipped=1",
     )
@@ -603,14 +572,11 @@ def ship_transit(
 def _logistics_step(
     request: Request,
     session: DbSession,
-    actor: Actor | None,
+    who: Actor,
     step: Callable[[Actor], object],
     then: str,
 ) -> Response:
     """A button of the holds and transits page: do the step, back to the page saying so."""
-    who = _operator(request, actor)
-    if isinstance(who, Response):
-        return who
     try:
         with session.begin_nested():
             step(who)
@@ -666,19 +632,15 @@ def _courier_page(
 
 
 @router.get("/account/courier", response_class=HTMLResponse)
-def courier_page(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
+def courier_page(request: Request, session: DbSession, actor: ReaderPage, now: Now) -> Response:
     """Send books back by courier: choose them, the address and the time."""
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     return _courier_page(request, session, actor, now)
 
 
 @router.post("/account/courier", response_class=HTMLResponse, dependencies=[Csrf])
 async def book_courier(
-    request: Request, session: DbSession, actor: PageActor, now: Now
+    request: Request, session: DbSession, actor: ReaderPage, now: Now
 ) -> Response:
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     form = await request.form()
     address = str(form.get("address", ""))[:600]
     when = str(form.get("pickup_at", ""))[:40]
@@ -716,10 +678,8 @@ async def book_courier(
 
 @router.post("/account/courier/{courier_id}/cancel", dependencies=[Csrf])
 def cancel_courier(
-    request: Request, courier_id: DbId, session: DbSession, actor: PageActor, now: Now
+    request: Request, courier_id: DbId, session: DbSession, actor: ReaderPage, now: Now
 ) -> Response:
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     try:
         with session.begin_nested():
             courier.cancel(session, actor, courier_id, at=now)
@@ -733,14 +693,14 @@ def collect_courier(
     request: Request,
     courier_id: DbId,
     session: DbSession,
-    actor: PageActor,
+    who: DeskOperator,
     now: Now,
     library: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     return _logistics_step(
         request,
         session,
-        actor,
+        who,
         lambda who: courier.collect(session, who, courier_id, at=now),
         f"library={library}&collected=1",
     )
@@ -778,12 +738,10 @@ def _borrow_page(
 
 @router.get("/borrow", response_class=HTMLResponse)
 def borrow_page(
-    request: Request, session: DbSession, actor: PageActor, library: str = ""
+    request: Request, session: DbSession, actor: ReaderPage, library: str = ""
 ) -> Response:
     """Borrow with the phone: scan the copy's barcode with the camera (or type it) in the
     library where you stand."""
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     return _borrow_page(request, session, actor, BorrowForm(library_id=library))
 
 
@@ -791,12 +749,10 @@ def borrow_page(
 def borrow(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    actor: ReaderPage,
     now: Now,
     form: Annotated[BorrowForm, Form()],
 ) -> Response:
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     barcode = form.barcode.strip()
     if not form.library_id.isdigit():
         words = _("Choose the library you are in.")

@@ -5,9 +5,9 @@ asks for again every few seconds."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from biblioverse import i18n, libraries
@@ -20,11 +20,10 @@ from biblioverse.shelves import inventory, reports
 from biblioverse.shelves.api import REPORTS, report_rows, table
 from biblioverse.web.pages import (
     Csrf,
-    PageActor,
     chosen_of,
     places_for,
     render,
-    staff_or_redirect,
+    staff_page,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -37,10 +36,10 @@ SCOPES = {
 }
 
 
-def _shelves_who(request: Request, actor: Actor | None) -> Actor | Response:
-    return staff_or_redirect(
-        request, actor, Permission.CATALOG_MANAGE, N_("Your role does not include the shelves.")
-    )
+ShelfKeeper = Annotated[
+    Actor,
+    Depends(staff_page(Permission.CATALOG_MANAGE, N_("Your role does not include the shelves."))),
+]
 
 
 def _shelf_live(session: DbSession, unit_id: int, now: dt.datetime) -> dict[str, Any]:
@@ -102,24 +101,18 @@ def _shelves_view(
 def shelves_page(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    who: ShelfKeeper,
     now: Now,
     library: str = "",
     closed: int = 0,
 ) -> Response:
-    who = _shelves_who(request, actor)
-    if isinstance(who, Response):
-        return who
     return _shelves_view(request, session, who, now, library, closed=closed)
 
 
 @router.get("/staff/shelves/live", response_class=HTMLResponse)
 def shelves_live(
-    request: Request, session: DbSession, actor: PageActor, now: Now, library: str = ""
+    request: Request, session: DbSession, who: ShelfKeeper, now: Now, library: str = ""
 ) -> Response:
-    who = _shelves_who(request, actor)
-    if isinstance(who, Response):
-        return who
     chosen = chosen_of(places_for(session, who, Permission.CATALOG_MANAGE), library)
     if chosen is None:
         return Response(status_code=204)
@@ -136,11 +129,8 @@ def shelves_live(
 
 @router.get("/staff/shelves/{unit_id}/{kind}.csv")
 def shelves_csv(
-    request: Request, unit_id: DbId, kind: str, session: DbSession, actor: PageActor, now: Now
+    request: Request, unit_id: DbId, kind: str, session: DbSession, who: ShelfKeeper, now: Now
 ) -> Response:
-    who = _shelves_who(request, actor)
-    if isinstance(who, Response):
-        return who
     unit = libraries.get_unit(session, unit_id)
     if kind not in REPORTS or not who.can(Permission.CATALOG_MANAGE, unit.path):
         return Response(status_code=404)
@@ -149,11 +139,8 @@ def shelves_csv(
 
 @router.get("/staff/inventories/{inventory_id}.csv")
 def inventory_csv(
-    request: Request, inventory_id: DbId, session: DbSession, actor: PageActor
+    request: Request, inventory_id: DbId, session: DbSession, who: ShelfKeeper
 ) -> Response:
-    who = _shelves_who(request, actor)
-    if isinstance(who, Response):
-        return who
     try:
         inv = inventory.get(session, who, inventory_id)
     except DomainError:
@@ -164,11 +151,8 @@ def inventory_csv(
 
 @router.post("/staff/inventories", response_class=HTMLResponse, dependencies=[Csrf])
 async def start_inventory(
-    request: Request, session: DbSession, actor: PageActor, now: Now
+    request: Request, session: DbSession, who: ShelfKeeper, now: Now
 ) -> Response:
-    who = _shelves_who(request, actor)
-    if isinstance(who, Response):
-        return who
     form = await request.form()
     values = {k: str(v)[:40] for k, v in form.items() if isinstance(v, str)}
     library = values.get("library", "")
@@ -197,11 +181,8 @@ async def start_inventory(
 
 @router.post("/staff/inventories/{inventory_id}/close", dependencies=[Csrf])
 async def close_inventory(
-    request: Request, inventory_id: DbId, session: DbSession, actor: PageActor, now: Now
+    request: Request, inventory_id: DbId, session: DbSession, who: ShelfKeeper, now: Now
 ) -> Response:
-    who = _shelves_who(request, actor)
-    if isinstance(who, Response):
-        return who
     form = await request.form()
     inv = inventory.close(
         session, who, inventory_id, mark_missing=form.get("mark_missing") == "on", at=now

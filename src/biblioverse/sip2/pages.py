@@ -4,8 +4,9 @@ device's last seen time, counts and a live log of its last messages."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from biblioverse import i18n, libraries
@@ -18,25 +19,26 @@ from biblioverse.i18n import gettext as _
 from biblioverse.sip2 import service
 from biblioverse.sip2.errors import Sip2AccountNotFound
 from biblioverse.sip2.models import CHARSETS
-from biblioverse.web.pages import Csrf, PageActor, error_page, render, staff_or_redirect
+from biblioverse.web.pages import (
+    Csrf,
+    error_page,
+    render,
+    staff_page,
+)
 
 router = APIRouter(include_in_schema=False)
 FORM_FIELDS = ("name", "kind", "login", "password", "org_unit_id", "location", "charset", "locale")
 
 
-def _manager(request: Request, actor: Actor | None) -> Actor | Response:
-    return staff_or_redirect(
-        request, actor, Permission.DEVICES_MANAGE, N_("Your role does not include devices.")
-    )
+DeviceManager = Annotated[
+    Actor, Depends(staff_page(Permission.DEVICES_MANAGE, N_("Your role does not include devices.")))
+]
 
 
 @router.get("/staff/devices", response_class=HTMLResponse)
 def devices_page(
-    request: Request, session: DbSession, actor: PageActor, saved: int = 0
+    request: Request, session: DbSession, who: DeviceManager, saved: int = 0
 ) -> Response:
-    who = _manager(request, actor)
-    if isinstance(who, Response):
-        return who
     return render(
         request,
         "staff/devices.html",
@@ -98,10 +100,7 @@ def _form(
 
 
 @router.get("/staff/devices/new", response_class=HTMLResponse)
-def new_device(request: Request, session: DbSession, actor: PageActor) -> Response:
-    who = _manager(request, actor)
-    if isinstance(who, Response):
-        return who
+def new_device(request: Request, session: DbSession, who: DeviceManager) -> Response:
     return _form(request, session, who, None, _values(None))
 
 
@@ -117,11 +116,8 @@ def _line(
 
 @router.get("/staff/devices/{account_id}", response_class=HTMLResponse)
 def edit_device(
-    request: Request, account_id: DbId, session: DbSession, actor: PageActor
+    request: Request, account_id: DbId, session: DbSession, who: DeviceManager
 ) -> Response:
-    who = _manager(request, actor)
-    if isinstance(who, Response):
-        return who
     line = _line(request, session, who, account_id)
     if isinstance(line, Response):
         return line
@@ -130,12 +126,9 @@ def edit_device(
 
 @router.get("/staff/devices/{account_id}/log", response_class=HTMLResponse)
 def device_log(
-    request: Request, account_id: DbId, session: DbSession, actor: PageActor
+    request: Request, account_id: DbId, session: DbSession, who: DeviceManager
 ) -> Response:
     """The live part of the device page (polled): counts, last seen and the newest lines."""
-    who = _manager(request, actor)
-    if isinstance(who, Response):
-        return who
     line = _line(request, session, who, account_id)
     if isinstance(line, Response):
         return line
@@ -149,27 +142,26 @@ def device_log(
 
 
 @router.post("/staff/devices/new", response_class=HTMLResponse, dependencies=[Csrf])
-async def add_device(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
-    return await _save(request, session, actor, now, None)
+async def add_device(
+    request: Request, session: DbSession, who: DeviceManager, now: Now
+) -> Response:
+    return await _save(request, session, who, now, None)
 
 
 @router.post("/staff/devices/{account_id}", response_class=HTMLResponse, dependencies=[Csrf])
 async def change_device(
-    request: Request, account_id: DbId, session: DbSession, actor: PageActor, now: Now
+    request: Request, account_id: DbId, session: DbSession, who: DeviceManager, now: Now
 ) -> Response:
-    return await _save(request, session, actor, now, account_id)
+    return await _save(request, session, who, now, account_id)
 
 
 async def _save(
     request: Request,
     session: DbSession,
-    actor: Actor | None,
+    who: Actor,
     now: dt.datetime,
     account_id: int | None,
 ) -> Response:
-    who = _manager(request, actor)
-    if isinstance(who, Response):
-        return who
     line = _line(request, session, who, account_id) if account_id is not None else None
     if isinstance(line, Response):
         return line

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import orjson
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 from starlette.datastructures import UploadFile
@@ -35,7 +35,7 @@ from biblioverse.web.pages import (
     error_page,
     places_for,
     render,
-    staff_or_redirect,
+    staff_page,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -382,10 +382,10 @@ def book_card(request: Request, item_id: DbId, session: ReadSession, actor: Page
 # --- the staff console: floor plans -------------------------------------------------------------
 
 
-def _plans_who(request: Request, actor: Actor | None) -> Actor | Response:
-    return staff_or_redirect(
-        request, actor, Permission.PLANS_MANAGE, N_("Your role does not include floor plans.")
-    )
+PlanKeeper = Annotated[
+    Actor,
+    Depends(staff_page(Permission.PLANS_MANAGE, N_("Your role does not include floor plans."))),
+]
 
 
 def _plans_view(
@@ -433,16 +433,13 @@ def _plans_view(
 def floor_plans_page(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    who: PlanKeeper,
     cache: Cache,
     library: str = "",
     saved: int = 0,
 ) -> Response:
     """A branch's plan as it stands (version, floors, what is on them), where to see it,
     and a form to replace it with a GeoJSON file."""
-    who = _plans_who(request, actor)
-    if isinstance(who, Response):
-        return who
     return _plans_view(request, session, who, cache, library, saved=saved)
 
 
@@ -451,13 +448,10 @@ PLAN_FILE_BYTES = 900_000  # under the app's body limit, with room for the form 
 
 @router.post("/staff/floor-plans", response_class=HTMLResponse, dependencies=[Csrf])
 async def upload_floor_plan(
-    request: Request, session: DbSession, actor: PageActor, now: Now, cache: Cache
+    request: Request, session: DbSession, who: PlanKeeper, now: Now, cache: Cache
 ) -> Response:
     """Check a GeoJSON file whole and store it as the branch's plan; every problem is
     listed with the feature it concerns, and nothing changes unless all is well."""
-    who = _plans_who(request, actor)
-    if isinstance(who, Response):
-        return who
     form = await request.form()
     library = str(form.get("library", ""))[:20]
     unit = next(

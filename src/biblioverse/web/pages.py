@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlparse
@@ -374,7 +375,7 @@ def register(
 def account(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    actor: ReaderPage,
     now: Now,
     welcome: int = 0,
     renewed: int = 0,
@@ -386,8 +387,6 @@ def account(
     courier_cancelled: int = 0,
     courier_refused: Annotated[str, Query(max_length=40)] = "",
 ) -> Response:
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     reader = readers.get(session, actor.id)
     home = libraries.get_unit(session, reader.home_library_id)
     units = libraries.unit_names(session)
@@ -437,10 +436,8 @@ HOLD_NOTICES = {
 
 @router.post("/account/loans/{loan_id}/renew", dependencies=[Csrf])
 def renew_loan(
-    loan_id: DbId, request: Request, session: DbSession, actor: PageActor, now: Now
+    loan_id: DbId, request: Request, session: DbSession, actor: ReaderPage, now: Now
 ) -> Response:
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     try:
         with session.begin_nested():
             circulation.renew(session, actor, loan_id, at=now)
@@ -450,10 +447,8 @@ def renew_loan(
 
 
 @router.get("/account/data.json")
-def account_data(session: DbSession, actor: PageActor, now: Now) -> Response:
+def account_data(session: DbSession, actor: ReaderFile, now: Now) -> Response:
     """Everything the library holds about the signed-in reader, as one JSON file to keep."""
-    if actor is None or not actor.is_reader:
-        return JSONResponse({"error": "sign in as a reader first"}, status_code=401)
     reader = readers.get(session, actor.id)
     units = libraries.unit_names(session)
 
@@ -552,13 +547,11 @@ def _settings_values(reader: readers.Reader) -> dict[str, str]:
 def account_settings(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    actor: ReaderPage,
     now: Now,
     policy: LoginPolicy,
     form: Annotated[SettingsForm, Form()],
 ) -> Response:
-    if actor is None or not actor.is_reader:
-        return signin_redirect(request)
     change = readers.OwnChange(
         keep_history=form.keep_history == "on",
         phone=form.phone,
@@ -626,21 +619,66 @@ def chosen_of(places: list[libraries.OrgUnit], library: str) -> libraries.OrgUni
     return next((u for u in places if str(u.id) == library), places[0] if places else None)
 
 
-def staff_or_redirect(
-    request: Request,
-    actor: Actor | None,
-    permission: Permission | None = None,
-    refusal: str = "",
-) -> Actor | Response:
-    """Signed-in staff (whose roles include ``permission`` somewhere, if given); otherwise
-    the sign-in page, or a page saying ``refusal`` (marked with N_, translated here)."""
-    if actor is None:
-        return signin_redirect(request)
-    if not actor.is_staff:
-        return error_page(request, 403, _("The staff console is for library staff."))
-    if permission is not None and not actor.can(permission):
-        return error_page(request, 403, _(refusal))
+class SignInFirst(Exception):
+    """A page for signed-in people, asked by someone who is not: the app answers with the
+    sign-in page (``json``: a 401, for a file a script asked for)."""
+
+    def __init__(self, *, json: bool = False) -> None:
+        super().__init__("sign in first")
+        self.json = json
+
+
+class PageForbidden(Exception):
+    """Signed in, but this page is not for them: the app answers with a 403 page."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def staff_page(
+    permission: Permission | None = None, refusal: str = ""
+) -> Callable[[Actor | None], Awaitable[Actor]]:
+    """A page dependency: signed-in staff whose roles include ``permission`` somewhere (the
+    page's service then checks the library); else the sign-in page, or a page saying
+    ``refusal`` (marked with N_, translated when it is said)."""
+
+    async def dependency(actor: PageActor) -> Actor:
+        if actor is None:
+            raise SignInFirst()
+        if not actor.is_staff:
+            raise PageForbidden(_("The staff console is for library staff."))
+        if permission is not None and not actor.can(permission):
+            raise PageForbidden(_(refusal))
+        return actor
+
+    return dependency
+
+
+async def reader_page(actor: PageActor) -> Actor:
+    if actor is None or not actor.is_reader:
+        raise SignInFirst()
     return actor
+
+
+async def reader_file(actor: PageActor) -> Actor:
+    if actor is None or not actor.is_reader:
+        raise SignInFirst(json=True)
+    return actor
+
+
+ReaderDesk = Annotated[
+    Actor,
+    Depends(staff_page(Permission.READERS_READ, N_("Your role does not include reader accounts."))),
+]
+Auditor = Annotated[
+    Actor,
+    Depends(staff_page(Permission.AUDIT_READ, N_("Your role does not include the audit log."))),
+]
+# Who may open a page: each handler names one, and the app answers a refusal.
+StaffPage = Annotated[Actor, Depends(staff_page())]
+ReaderPage = Annotated[Actor, Depends(reader_page)]
+ReaderFile = Annotated[Actor, Depends(reader_file)]
 
 
 def _scope_names(session: Session, actor: Actor) -> list[tuple[str, str]]:
@@ -652,10 +690,7 @@ def _scope_names(session: Session, actor: Actor) -> list[tuple[str, str]]:
 
 
 @router.get("/staff", response_class=HTMLResponse)
-def staff_home(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
-    who = staff_or_redirect(request, actor)
-    if isinstance(who, Response):
-        return who
+def staff_home(request: Request, session: DbSession, who: StaffPage, now: Now) -> Response:
     counts: dict[str, int] = {}
     if who.can(Permission.READERS_READ):
         unit_ids = libraries.units_within(session, who.scopes_for(Permission.READERS_READ))
@@ -691,17 +726,12 @@ def _reader_row_context(session: Session, now: dt.datetime) -> dict[str, Any]:
 def staff_readers(
     request: Request,
     session: DbSession,
-    actor: PageActor,
+    who: ReaderDesk,
     now: Now,
     q: Annotated[str, Query(max_length=200)] = "",
     status: str = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    who = staff_or_redirect(
-        request, actor, Permission.READERS_READ, N_("Your role does not include reader accounts.")
-    )
-    if isinstance(who, Response):
-        return who
     wanted = readers.Status(status) if status in {s.value for s in readers.Status} else None
     rows, total = readers.search(
         session,
@@ -736,11 +766,8 @@ def staff_readers(
     "/staff/readers/{reader_id}/activate", response_class=HTMLResponse, dependencies=[Csrf]
 )
 def staff_activate(
-    reader_id: DbId, request: Request, session: DbSession, actor: PageActor, now: Now
+    reader_id: DbId, request: Request, session: DbSession, who: StaffPage, now: Now
 ) -> Response:
-    who = staff_or_redirect(request, actor)
-    if isinstance(who, Response):
-        return who
     note = ""
     try:
         with session.begin_nested():
@@ -761,22 +788,14 @@ def staff_activate(
 
 
 @router.get("/staff/libraries", response_class=HTMLResponse)
-def staff_libraries(request: Request, session: DbSession, actor: PageActor, now: Now) -> Response:
-    who = staff_or_redirect(request, actor)
-    if isinstance(who, Response):
-        return who
+def staff_libraries(request: Request, session: DbSession, who: StaffPage, now: Now) -> Response:
     units = libraries.list_units(session)
     rows = [(u, libraries.locations_of(session, u.id)) for u in units]
     return render(request, "staff/libraries.html", who, rows=rows, section="libraries", now=now)
 
 
 @router.get("/staff/audit", response_class=HTMLResponse)
-def staff_audit(request: Request, session: DbSession, actor: PageActor) -> Response:
-    who = staff_or_redirect(
-        request, actor, Permission.AUDIT_READ, N_("Your role does not include the audit log.")
-    )
-    if isinstance(who, Response):
-        return who
+def staff_audit(request: Request, session: DbSession, who: Auditor) -> Response:
     unit_ids = libraries.units_within(session, who.scopes_for(Permission.AUDIT_READ))
     rows = audit.entries(session, unit_ids=unit_ids, limit=200)
     staff_ids = {e.actor_id for e in rows if e.actor_kind == PrincipalKind.STAFF}
