@@ -581,8 +581,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         lifespan=lifespan,
         # FastAPI's own OpenTelemetry hooks, off: the app counts and times requests itself
-        # (RequestMetrics, /metrics), and the hooks looked for a tracer on every request
-        # (a twentieth of the event loop's time in bench/api_handlers.py).
+        # (RequestMetrics, /metrics), and the hooks looked for a tracer on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
@@ -616,8 +615,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     add_search_route(app, "/api/v1", ERROR_RESPONSES)  # first: the busiest route
     # Then circulation, the busiest writes: a request is matched against the routes in
-    # order, and matching through the routers before it had been 9% of a web worker's time
-    # under check-outs and check-ins (py-spy). No other router has a /circulation path.
+    # order, and matching through the routers before it showed in a web worker's profile
+    # under check-outs and check-ins. No other router has a /circulation path.
     for router in (
         circulation_router,
         accounts_router,

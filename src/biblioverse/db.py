@@ -151,7 +151,7 @@ def _size_pool(kwargs: dict[str, Any]) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    # orjson for JSON columns: json.dumps was an eighth of a large import's time.
+    # orjson for JSON columns: json.dumps was a large share of a large import's time.
     kwargs.setdefault("json_serializer", _json_dumps)
     kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
@@ -179,7 +179,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         def _begin(conn: Any, statement: str) -> None:
             # Straight to the driver: through exec_driver_sql (events, an execution context,
-            # a cursor) the BEGIN of every unit of work was 8% of a SIP2 server's time. Its
+            # a cursor) the BEGIN of every unit of work was a visible share of a SIP2
+            # server's time. Its
             # errors are raised as the rest of SQLAlchemy raises them; statement logging
             # (echo) and cursor events do not see it.
             try:
@@ -227,8 +228,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     _size_pool(kwargs)
     engine = create_engine(url, **kwargs)
-    # Not pool_pre_ping: its SELECT 1 is a round trip on every checkout (a one-off loop:
-    # 0.14 ms of CPU and 0.23 ms of wall time a checkout; see docs/benchmarks.md).
+    # Not pool_pre_ping: its SELECT 1 is a round trip on every checkout (docs/benchmarks.md).
     event.listen(engine, "checkout", _refuse_if_closed)
     return engine
 
@@ -295,8 +295,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 # --- rows written outside the unit of work --------------------------------------------------
 #
 # A check-out or check-in writes two or three rows it has already read. Through the session's
-# unit of work each write cost a flush (history, dependency sort, events): a third of the
-# time of a message at a kiosk. These write the row with one statement built once per set of
+# unit of work each write cost a flush (history, dependency sort, events), a large share of
+# a message at a kiosk. These write the row with one statement built once per set of
 # columns and leave the object as if it had been read with the new values, so the session
 # has nothing to flush (ADR 0021).
 

@@ -271,9 +271,8 @@ def once(
 T = TypeVar("T")
 
 # Threads for :class:`UnitOfWork`, per process. A few: a unit of work spends most of its
-# time in Python, under the GIL, and more threads only took the GIL from each other (with
-# 32 clients on two PostgreSQL workers, wrk's cycles: 16 threads 134-143/s, 4 threads 171,
-# 3 threads 165-169, 2 threads 137-219; ADR 0023). Fewer than db.POOL_SIZE, so the units
+# time in Python, under the GIL, and more threads only took the GIL from each other (ADR
+# 0023; the runs are in docs/benchmarks.md). Fewer than db.POOL_SIZE, so the units
 # alone never use up the engine's connections. A unit waits for others only as any
 # transaction does (SQLite's one writer, a locked row); nothing in it waits for this pool.
 UNIT_THREADS = 4

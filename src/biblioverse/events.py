@@ -62,8 +62,8 @@ def record(
 
 
 # The events of a transaction wait in the session and are written in one statement when it
-# commits: added one by one to the session they went through its unit of work, a sixth of a
-# check-out's time. An event recorded inside a savepoint that rolls back goes with it.
+# commits: added one by one to the session they went through its unit of work, which a
+# check-out felt. An event recorded inside a savepoint that rolls back goes with it.
 _ROWS = "outbox_rows"
 _MARKS = "outbox_marks"
 _OUTBOX = cast(Table, OutboxEvent.__table__)
@@ -253,7 +253,7 @@ def publish_after_commit(
 RELAY_BATCH = 2000
 # The least time from one pass's start to the next one's. Each pass refreshes the search
 # index (a tantivy writer, a commit, its merges, a reload): passed after every commit, under
-# load that was over a third of a SIP2 server's CPU (ADR 0022). An event that comes when no
+# load it took much of a SIP2 server's CPU (ADR 0022). An event that comes when no
 # pass began in the last half second is published at once.
 RELAY_GAP = 0.5
 

@@ -320,7 +320,7 @@ class Linkage:
                 return "failed", f"MQTT: {exc}", True
             return "done", f"published to {topic}", False
         if kind == "webhook":
-            import httpx  # with the first webhook: it brings 5 MB of every web worker's memory
+            import httpx  # with the first webhook: not in every web worker's memory
 
             body = orjson.dumps(alarm)
             headers = {"Content-Type": "application/json", "X-Biblioverse-Event": alarm["event"]}

@@ -27,8 +27,8 @@ import tantivy
 
 FACETS = ("library", "item_type", "language", "subject", "decade", "availability")
 # Counted unless a caller asks otherwise. Subjects run to tens of thousands of values and
-# counting them was most of a broad search's time (5 of 7 ms for "history" in 250,000
-# records), so they are counted when asked for: the page loads them when a reader opens them.
+# counting them was most of a broad search's time, so they are counted when asked for: the
+# page loads them when a reader opens them.
 DEFAULT_FACETS = ("library", "item_type", "language", "decade", "availability")
 SORTS = ("relevance", "year_desc", "year_asc", "title")
 # Fields a reader may name in a query ("title:hamlet"), and how much a match in each counts.
@@ -46,7 +46,7 @@ BOOSTS = {
 WRITER_ATTEMPTS = 20
 # Adjacent word pairs of subject headings, each one term: a two-word phrase such as "united
 # states" then reads one posting list in subjects instead of checking the positions of two
-# words that stand in most headings (2 ms of the phrase's 2.2 in 250,000 records). The
+# words that stand in most headings (most of such a phrase's time). The
 # "common grams" idea of large library catalogues; other fields are short and keep their
 # positions.
 SUBJECT_PAIRS = "subject_pairs"
@@ -164,8 +164,7 @@ def _facet_field(name: str) -> str:
     return f"f_{name}"
 
 
-# Facets kept as numbers: a numeric column is counted about twice as fast as a text one
-# (0.18 against 0.39 ms for the decades of "history" in 250,000 records). A decade is its
+# Facets kept as numbers: a numeric column is counted faster than a text one. A decade is its
 # first year (1990 for "1990s"), availability 1 or 0, a MARC language code its three
 # letters in base 26 ("eng" 3,048); a language that is no such code is not counted.
 NUMERIC_FACETS = ("language", "decade", "availability")
@@ -544,9 +543,8 @@ class TantivyIndex:
             score_value = float(score) if isinstance(score, float) else 0.0
             hits.append(Hit(int(doc.get_first("id") or 0), score_value, marker(title), card))
         # The facets are counted here, after the ranking, not beside it in a second thread:
-        # the thread made a lone search faster (1.1 against 1.4 ms) but cost 0.2 to 0.3 ms
-        # more CPU a search, and with 8 clients on 2 cores it is CPU that sets the waiting
-        # (interleaved runs under wrk: 913, 913, 971, 776 against 803, 765, 802, 850 q/s).
+        # the thread made a lone search faster but cost more CPU a search, and with many
+        # clients on few cores it is CPU that sets the waiting (docs/benchmarks.md).
         facets = self._facet_counts(searcher, q, query.facets) if query.facets else {}
         if counted:
             total = sum(n for _v, n in facets.get("availability", []))
@@ -562,9 +560,9 @@ class TantivyIndex:
         self, searcher: tantivy.Searcher, q: tantivy.Query, names: Sequence[str] = DEFAULT_FACETS
     ) -> dict[str, list[tuple[str, int]]]:
         # One terms aggregation per facet, single-valued columns mostly: measured faster
-        # than one multi-valued column holding them all (1.8 against 2.7 ms for "history"
-        # in 250,000 records). segment_size bounds the per-segment candidates: counting
-        # every subject took 1.7 of a search's 1.9 ms; the top 20 stay right.
+        # than one multi-valued column holding them all. segment_size bounds the
+        # per-segment candidates: counting every subject was most of a search; the top 20
+        # stay right.
         spec = {
             name: {"terms": {"field": _facet_field(name), "size": 20, "segment_size": 40}}
             for name in names

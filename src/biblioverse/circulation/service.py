@@ -162,7 +162,7 @@ def _changed(session: Session, item: catalog.Item, topic: str, loan: Loan, at: d
 
 
 # The statements of every check-out and check-in are built once: building them per call
-# (their clauses and cache keys) was a fifth of the time of a loan.
+# (their clauses and cache keys) was a large share of a loan's time.
 _BORROWER = select(
     readers.Reader,
     select(func.count())

@@ -68,8 +68,7 @@ class Limits:
     throttle: accounts.ThrottlePolicy = field(default_factory=accounts.ThrottlePolicy)
     # Threads doing database work (PostgreSQL; on SQLite the event loop does it). A few: a
     # message's work is mostly Python, under the GIL, and more threads took it from each
-    # other. bench/sip2.py on PostgreSQL, alternating: 8 threads 345, 446, 395 messages/s;
-    # 3 threads 440, 467; 2 threads 454, 512 (ADR 0023). Three leave room for a login's
+    # other (ADR 0023; the runs are in docs/benchmarks.md). Three leave room for a login's
     # argon2 check beside the messages.
     workers: int = 3
 

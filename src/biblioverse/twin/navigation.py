@@ -96,8 +96,8 @@ class Navigator:
     gains nothing from running beside another under the GIL)."""
 
     def __init__(self, plan: Plan) -> None:
-        # networkx is imported with the first plan, not with the module: it is 16 MB of
-        # every web worker's memory, and most workers serve no route for a long time.
+        # networkx is imported with the first plan, not with the module: it weighs on every
+        # web worker's memory, and most workers serve no route for a long time.
         import networkx as nx
 
         self.plan = plan
