@@ -7,7 +7,8 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test install browser broker lint typecheck pytest serve i18n vendor bench bench-tools clean loc-data
+.PHONY: demo test install browser broker lint typecheck pytest serve i18n vendor bench bench-tools clean loc-data \
+	test-unit test-api test-integration test-e2e
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,7 @@ browser:
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts migrations
 	$(BIN)/ruff format --check src tests bench scripts migrations
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -62,6 +64,17 @@ pytest: $(STAMP) browser broker
 
 # SQLite always; PostgreSQL too when BIBLIOVERSE_TEST_DATABASE_URL names a server.
 test: lint typecheck pytest
+
+# One tier at a time, while working on it: rules; the HTTP API and pages; services on a
+# real database (and the broker); the browser.
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+test-api: $(STAMP)
+	$(BIN)/pytest tests/api
+test-integration: $(STAMP) broker
+	$(BIN)/pytest tests/integration
+test-e2e: $(STAMP) browser
+	$(BIN)/pytest tests/e2e
 
 i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -k gettext -k ngettext:1,2 --no-location \
