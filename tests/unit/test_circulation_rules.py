@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from biblioverse.circulation.errors import NoRule
-from biblioverse.circulation.rules import Policy, Rule, due_at, policy_errors, resolve
+from biblioverse.circulation.rules import (
+    Policy,
+    Rule,
+    due_at,
+    hold_expires_at,
+    policy_errors,
+    resolve,
+)
 from biblioverse.libraries.rules import Period, Schedule
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -95,6 +102,13 @@ def test_an_hour_loan_ends_at_closing_time_at_the_latest() -> None:
 def test_an_hour_loan_made_while_closed_counts_from_the_next_opening() -> None:
     # A kiosk in the night on Sunday: the branch opens at 12:00 on Monday.
     assert due_at(Policy(loan_hours=2), at(9, 6, 23), CENTRAL) == at(9, 7, 14)
+
+
+def test_a_hold_waits_its_shelf_days_to_closing_time_whatever_the_loan_period() -> None:
+    # set aside on 25 September with 7 hold-shelf days: 2 October is in the Golden Week
+    hour_loans = Policy(loan_hours=3, hold_shelf_days=7)
+    assert hold_expires_at(hour_loans, at(9, 25, 15), CENTRAL) == at(10, 8, 21)
+    assert hold_expires_at(Policy(hold_shelf_days=3), at(9, 1, 10), CENTRAL) == at(9, 4, 21)
 
 
 def test_policies_that_cannot_work_name_their_fields() -> None:

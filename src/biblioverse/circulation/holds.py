@@ -441,10 +441,9 @@ def _to_hold(
         if hold.status != HoldState.READY:
             _set(hold, HoldState.READY)
             reader = readers.get(session, hold.reader_id)
-            days = m.policy(item, reader).hold_shelf_days
             hold.ready_at = at
-            hold.expires_at = rules.due_at(
-                rules.Policy(loan_days=days), at, libraries.schedule(session, here)
+            hold.expires_at = rules.hold_expires_at(
+                m.policy(item, reader), at, libraries.schedule(session, here)
             ).astimezone(dt.UTC)
             _event(session, "circulation.hold.ready", hold, at)
             notices.hold_ready(session, hold, catalog.get_record(session, hold.record_id).title, at)

@@ -130,7 +130,18 @@ def due_at(policy: Policy, start: dt.datetime, schedule: Schedule) -> dt.datetim
         closing = open_until(schedule, begin)
         due = begin + dt.timedelta(hours=policy.loan_hours)
         return min(due, closing) if closing is not None else due
-    day = local.date() + dt.timedelta(days=policy.loan_days)
+    return _closing_of_open_day(local.date() + dt.timedelta(days=policy.loan_days), schedule)
+
+
+def hold_expires_at(policy: Policy, ready: dt.datetime, schedule: Schedule) -> dt.datetime:
+    """When a copy set aside at ``ready`` leaves the hold shelf unless collected: closing
+    time of the policy's last hold-shelf day, moved to the next day the branch opens."""
+    local = ready.astimezone(schedule.tz)
+    return _closing_of_open_day(local.date() + dt.timedelta(days=policy.hold_shelf_days), schedule)
+
+
+def _closing_of_open_day(day: dt.date, schedule: Schedule) -> dt.datetime:
+    """Closing time of ``day``, or of the next day the branch opens."""
     for offset in range(400):
         periods = periods_on(schedule, day + dt.timedelta(days=offset))
         if periods:
