@@ -37,7 +37,7 @@ from biblioverse.shelves.service import READ_OBSERVERS, AntennaPlace, TagResolve
 
 Item = catalog.Item
 Shelf = libraries.Shelf
-EXPECTED = ("available", "missing")
+LOOKED_FOR = ("available", "missing")  # on the shelf, and missing copies an inventory may find
 MAX_READS = 5000  # per handheld message
 
 
@@ -314,7 +314,7 @@ def progress(session: Session, inv: Inventory) -> Progress:
             )
             .select_from(Item)
             .outerjoin(R, and_(R.item_id == Item.id, R.inventory_id == inv.id))
-            .where(*expected_on(inv.org_unit_id, first, end, EXPECTED))
+            .where(*expected_on(inv.org_unit_id, first, end, LOOKED_FOR))
         ).one()
         here = read_on.get(shelf_id, 0)
         shelves.append(ShelfProgress(shelf_id, code, e, f, here - exact))
@@ -363,7 +363,7 @@ def report(session: Session, inv: Inventory, *, limit: int = 100_000) -> list[Li
             )
             .join(Record, Record.id == Item.record_id)
             .outerjoin(R, and_(R.item_id == Item.id, R.inventory_id == inv.id))
-            .where(*expected_on(inv.org_unit_id, first, end, EXPECTED))
+            .where(*expected_on(inv.org_unit_id, first, end, LOOKED_FOR))
             .order_by(Item.shelf_key)
         )
         for item_id, barcode, title, call, status, read_shelf, read_at in rows:

@@ -23,7 +23,7 @@ from biblioverse.shelves.models import Antenna, ItemPosition, ShelfUse, UnknownT
 Item = catalog.Item
 Shelf = libraries.Shelf
 Record = catalog.Record
-EXPECTED = ("available",)  # statuses of copies that should stand on their shelf
+SHOULD_STAND = ("available",)  # statuses of copies that should stand on their shelf
 MISSING_AFTER = dt.timedelta(days=2)
 
 
@@ -108,7 +108,7 @@ def _smart_shelves(session: Session, unit_ids: Sequence[int]) -> list[Any]:
 
 
 def expected_on(
-    unit_id: int, first: str, end: str, statuses: Sequence[str] = EXPECTED
+    unit_id: int, first: str, end: str, statuses: Sequence[str] = SHOULD_STAND
 ) -> list[ColumnElement[bool]]:
     """Copies that should stand on the shelf from `first` to `end`. One index range over the
     copies' keys per shelf: every engine plans that well, where a range join of copies to
@@ -283,7 +283,7 @@ def reconcile(
             Shelf.org_unit_id.in_(unit_ids),
             P.state == "on_shelf",
             seen_recently,
-            Item.status.not_in(EXPECTED),
+            Item.status.not_in(SHOULD_STAND),
         )
     )
     return Reconciliation(
