@@ -2,6 +2,15 @@
 
 from biblioverse.catalog.editing import RecordForm
 from biblioverse.catalog.errors import CatalogFileInvalid, ItemNotFound, RecordNotFound
+from biblioverse.catalog.indexing import (
+    availability_changed,
+    merge_record_changes,
+    rebuild_index,
+    reindex_records,
+    reindexer,
+    search_docs,
+    subscribers,
+)
 from biblioverse.catalog.models import Item, Record, RecordKey
 from biblioverse.catalog.rules import ItemStatus, ItemType, normalise_isbn
 from biblioverse.catalog.search import (
@@ -20,7 +29,6 @@ from biblioverse.catalog.service import (
     NewItem,
     add_item,
     add_items,
-    availability_changed,
     export_marc,
     export_marcxml,
     find_item,
@@ -29,14 +37,8 @@ from biblioverse.catalog.service import (
     import_items_csv,
     import_marc,
     item_for_update,
-    merge_record_changes,
-    rebuild_index,
     record_form,
-    reindex_records,
-    reindexer,
     save_record,
-    search_docs,
-    subscribers,
     update_item,
 )
 
