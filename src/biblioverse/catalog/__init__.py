@@ -2,6 +2,13 @@
 
 from biblioverse.catalog.editing import RecordForm
 from biblioverse.catalog.errors import CatalogFileInvalid, ItemNotFound, RecordNotFound
+from biblioverse.catalog.importing import (
+    BadRecord,
+    CatalogImportReport,
+    ItemImportReport,
+    import_items_csv,
+    import_marc,
+)
 from biblioverse.catalog.indexing import (
     availability_changed,
     merge_record_changes,
@@ -22,10 +29,7 @@ from biblioverse.catalog.search import (
     TantivyIndex,
 )
 from biblioverse.catalog.service import (
-    BadRecord,
-    CatalogImportReport,
     ItemChange,
-    ItemImportReport,
     NewItem,
     add_item,
     add_items,
@@ -34,8 +38,6 @@ from biblioverse.catalog.service import (
     find_item,
     get_item,
     get_record,
-    import_items_csv,
-    import_marc,
     item_for_update,
     record_form,
     save_record,
