@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from biblioverse import catalog  # noqa: E402
+from biblioverse.catalog.importing import parse_workers  # noqa: E402
 from biblioverse.catalog.search import SearchQuery  # noqa: E402
 from biblioverse.db import make_engine, make_session_factory, transaction, utcnow  # noqa: E402
 from biblioverse.migrate import upgrade  # noqa: E402
@@ -236,7 +237,7 @@ def import_and_index(url: str, index_dir: Path, data: bytes, machine: str) -> ca
         better="higher",
         n=report.created,
         machine=machine,
-        workers=catalog.service.parse_workers(report.read),
+        workers=parse_workers(report.read),
         note="parse to searchable: stored, indexed and committed",
     )
     start = time.perf_counter()
