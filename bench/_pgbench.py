@@ -165,6 +165,22 @@ class PeerResult:
         return self.cycles / self.seconds if self.seconds else 0.0
 
 
+def run_prepared(
+    conninfo: str,
+    copies: Sequence[Sequence[tuple[str, int, str | None]]],
+    dbname: str,
+    **options: Any,
+) -> PeerResult:
+    """``prepare`` the copies, ``run`` pgbench with ``options``, then ``forget_events`` what it
+    wrote to the outbox."""
+    prepare(conninfo, copies)
+    before = last_event_id(conninfo)
+    try:
+        return run(dbname, copies_each=min(len(c) for c in copies), **options)
+    finally:
+        forget_events(conninfo, before)
+
+
 def run(
     dbname: str,
     *,

@@ -3,7 +3,7 @@ Python, without the network, uvicorn or the other clients.
 
     .venv/bin/python bench/api_handlers.py                       # SQLite
     .venv/bin/python bench/api_handlers.py --backend postgresql
-    PYTHONPATH=/tmp/old/src .venv/bin/python /tmp/old/bench/api_handlers.py   # a worktree
+    PYTHONPATH=/tmp/old/src .venv/bin/python /tmp/old/bench/api_handlers.py   # a worktree, with _harness.py
 
 The app of ``biblioverse serve`` (``create_app``, its lifespan and so its events' relay) is
 called as an ASGI application, one request at a time, with the staff bearer token and the
@@ -20,27 +20,22 @@ counted by cProfile: the same for the same code, whatever the machine does).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import cProfile
 import json
 import os
 import pstats
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
+import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
+import anyio.to_thread
+import circulation as circ  # its seed
 from sqlalchemy import event
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-import anyio.to_thread  # noqa: E402
-import circulation as circ  # noqa: E402  (its seed and backends; it puts src/ on the path)
-
-from biblioverse import deps, migrate  # noqa: E402
-from biblioverse.app import create_app  # noqa: E402
-from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
+from biblioverse import deps, migrate
+from biblioverse.app import create_app
+from biblioverse.db import make_engine, make_session_factory, utcnow
 
 Reply = tuple[int, bytes]
 
@@ -173,18 +168,21 @@ async def drive(app: Any, world: circ.World, pairs: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser = h.arguments(__doc__)
+    h.add_backend(parser, both=False)
     parser.add_argument("--pairs", type=int, default=200, help="pairs a round (7 rounds)")
     args = parser.parse_args()
-    backend = circ.sqlite_backend() if args.backend == "sqlite" else circ.postgres_backend()
+    h.start("api_handlers")
+    h.emit_machine()
+    h.set_backend(args.backend)
+    backend = h.open_backend(args.backend, "circ")
     try:
         migrate.upgrade(backend.url)
         seed_engine = make_engine(backend.url)
         sizes = circ.Sizes(1, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0)
         world = circ.seed_world(make_session_factory(seed_engine), sizes, utcnow())
         seed_engine.dispose()
-        os.environ.update(circ.server_env(backend))
+        os.environ.update(backend.env())
         app = create_app()
 
         async def run() -> dict[str, float]:
@@ -192,15 +190,11 @@ def main() -> int:
                 return await drive(app, world, args.pairs)
 
         out = asyncio.run(run())
-        row = {"bench": "api_handlers", "backend": args.backend}
-        for metric, value, unit in (
-            ("cpu_ms_per_request", 1000 * out["cpu"], "ms"),
-            ("wall_ms_per_request", 1000 * out["wall"], "ms"),
-            ("statements_per_request", out["statements"], "statements"),
-            ("thread_hops_per_request", out["hops"], "hops"),
-            ("loop_python_calls_per_request", out["loop_calls"], "calls"),
-        ):
-            print(json.dumps({**row, "metric": metric, "value": round(value, 3), "unit": unit}))
+        h.emit("cpu_ms_per_request", 1000 * out["cpu"], "ms")
+        h.emit("wall_ms_per_request", 1000 * out["wall"], "ms")
+        h.emit("statements_per_request", out["statements"], "statements")
+        h.emit("thread_hops_per_request", out["hops"], "hops")
+        h.emit("loop_python_calls_per_request", out["loop_calls"], "calls")
     finally:
         backend.drop()
     return 0

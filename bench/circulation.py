@@ -28,19 +28,11 @@ line (see DESIGN.md) and a short human summary on stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
-import json
 import os
-import platform
 import random
-import resource
 import secrets
 import shutil
-import signal
-import socket
-import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,41 +40,36 @@ import threading
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _bare_api
+import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
+import _pgbench
+import _seed
 import httpx
 import psycopg
+from _harness import Backend, Server, emit, percentile
+from _proc import busy_since, machine_busy, proc_cpu_s, self_cpu_s
 from sqlalchemy import Engine, Table, event, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from biblioverse import (  # noqa: E402
+from biblioverse import (
     accounts,
     catalog,
     circulation,
     deps,
     events,
     libraries,
-    readers,
 )
-from biblioverse.access import Actor, Role  # noqa: E402
-from biblioverse.circulation import fees, holds  # noqa: E402
-from biblioverse.circulation.matrix import Matrix  # noqa: E402
-from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
-from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
+from biblioverse.access import Actor, Role
+from biblioverse.circulation import fees, holds
+from biblioverse.circulation.matrix import Matrix
+from biblioverse.db import make_engine, make_session_factory, utcnow
+from biblioverse.libraries import OrgKind, Period
 
-sys.path.insert(0, str(ROOT / "bench"))
-import _bare_api  # noqa: E402
-import _pgbench  # noqa: E402
-from _proc import busy_since, machine_busy, proc_cpu_s  # noqa: E402
-
-BIN = Path(sys.executable).parent / "biblioverse"
-PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
 API = "/api/v1"
 DESK_USER, DESK_PW = "bench-desk", "bench-desk-password-1"
 ADMIN_USER = "bench-admin"
@@ -90,40 +77,6 @@ ADMIN_USER = "bench-admin"
 TABLES = catalog.Record.metadata.tables
 RECORDS, ITEMS, READERS = TABLES["records"], TABLES["items"], TABLES["readers"]
 HOLDS, LOANS = TABLES["holds"], TABLES["loans"]
-
-_backend_name = ""
-
-
-def emit(metric: str, value: float, unit: str, **extra: object) -> None:
-    print(
-        json.dumps(
-            {
-                "bench": "circulation",
-                "backend": _backend_name,
-                "metric": metric,
-                "value": round(value, 3),
-                "unit": unit,
-                **extra,
-            }
-        ),
-        flush=True,
-    )
-
-
-def pct(samples: Sequence[float], q: int) -> float:
-    """The q-th percentile (1..99) of the samples; the largest when there are few."""
-    if not samples:
-        return float("nan")
-    if len(samples) < 20:
-        return max(samples) if q > 50 else statistics.median(samples)
-    return statistics.quantiles(samples, n=100)[q - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 # --- sizes and databases --------------------------------------------------------------------
 
@@ -158,62 +111,6 @@ class Sizes:
         return s
 
 
-@dataclass
-class Backend:
-    name: str
-    url: str  # SQLAlchemy URL
-    data_dir: Path
-    raw_connect: Callable[[], Any]  # a DB-API connection of the raw driver
-    drop: Callable[[], None]
-
-
-def sqlite_backend() -> Backend:
-    work = Path(tempfile.mkdtemp(prefix="bv-bench-circ-"))
-    path = work / "biblioverse.db"
-
-    def connect() -> sqlite3.Connection:
-        conn = sqlite3.connect(path)
-        conn.execute("PRAGMA cache_size=-65536")  # as the app's engine sets it
-        return conn
-
-    return Backend(
-        "sqlite",
-        f"sqlite:///{path}",
-        work,
-        connect,
-        lambda: shutil.rmtree(work, ignore_errors=True),
-    )
-
-
-def postgres_backend() -> Backend:
-    name = f"bench_circ_{os.getpid()}"
-    with psycopg.connect(PG_CONNINFO + " dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    work = Path(tempfile.mkdtemp(prefix="bv-bench-circ-"))
-
-    def drop() -> None:
-        with psycopg.connect(PG_CONNINFO + " dbname=postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        shutil.rmtree(work, ignore_errors=True)
-
-    return Backend(
-        "postgresql",
-        f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
-        work,
-        lambda: psycopg.connect(f"{PG_CONNINFO} dbname={name}"),
-        drop,
-    )
-
-
-def server_env(backend: Backend) -> dict[str, str]:
-    return {
-        **os.environ,
-        "BIBLIOVERSE_DATA_DIR": str(backend.data_dir),
-        "BIBLIOVERSE_DATABASE_URL": backend.url,
-    }
-
-
 # --- the world, through the services --------------------------------------------------------
 
 
@@ -236,16 +133,10 @@ def seed_world(factory: sessionmaker[Session], sizes: Sizes, at: dt.datetime) ->
     """Org units with opening hours, staff, one generous rule, readers and copies, created
     through the services the way tests/factories.py does."""
     with factory() as session:
-
-        def unit(kind: OrgKind, code: str, parent: int | None) -> libraries.OrgUnit:
-            name = f"{code.title()} Library"
-            data = UnitInput(kind, code, name, f"{code}图书馆", parent_id=parent)
-            return libraries.create_unit(session, None, data, at=at)
-
-        consortium = unit(OrgKind.CONSORTIUM, "consortium", None)
-        central = unit(OrgKind.LIBRARY, "central", consortium.id)
-        airport = unit(OrgKind.BRANCH, "airport", central.id)
-        community = unit(OrgKind.BRANCH, "community", central.id)
+        consortium = _seed.unit(session, OrgKind.CONSORTIUM, "consortium", None, at)
+        central = _seed.unit(session, OrgKind.LIBRARY, "central", consortium.id, at)
+        airport = _seed.unit(session, OrgKind.BRANCH, "airport", central.id, at)
+        community = _seed.unit(session, OrgKind.BRANCH, "community", central.id, at)
         for u in (central, airport, community):
             hours = {wd: [Period(9 * 60, 21 * 60)] for wd in range(7)}
             libraries.set_weekly_hours(session, None, u, hours, at=at)
@@ -283,23 +174,11 @@ def seed_world(factory: sessionmaker[Session], sizes: Sizes, at: dt.datetime) ->
         boss = accounts.actor_for_staff(session, admin)
 
         def reader(n: int) -> int:
-            data = readers.NewReader(
-                name=f"Bench Reader {n}",
-                birth_date=dt.date(1990, 1, n % 28 + 1),
-                category="adult",
-                home_library_id=central.id,
-                card_number=f"BC{n:08d}",
-            )
-            return readers.create_by_staff(session, boss, data, at=at).id
+            name, card = f"Bench Reader {n}", f"BC{n:08d}"
+            return _seed.reader(session, boss, n, name=name, card=card, home=central.id, at=at)
 
         def copies(title: str, barcodes: list[str]) -> list[str]:
-            record = catalog.save_record(
-                session, boss, None, catalog.RecordForm(title=title), at=at
-            )
-            catalog.add_items(
-                session, None, [catalog.NewItem(record.id, b, central.id) for b in barcodes], at=at
-            )
-            return barcodes
+            return _seed.copies(session, boss, title, barcodes, central.id, at)
 
         client_readers = [reader(k) for k in range(sizes.clients)]
         client_copies = [
@@ -342,73 +221,22 @@ def desk_actor(factory: sessionmaker[Session], world: World) -> Actor:
 # --- 1. cycles through the API --------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base: str
-    log: Path
-
-    def stop(self) -> None:
-        """SIGTERM to the server's own process group (uvicorn and its workers), SIGKILL
-        to what is left after 15 s: a worker stuck in a wait must not outlive the run (it
-        would keep the search index's writer lock)."""
-        group = self.process.pid  # the server leads its own session (start_new_session)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGTERM)
-        end = time.monotonic() + 15
-        while time.monotonic() < end:
-            self.process.poll()
-            try:
-                os.killpg(group, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-        self.process.wait()
-
-    def log_problems(self) -> dict[str, int]:
-        out = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return {
-            "subscriber_failed": out.count("subscriber failed"),
-            "unhandled_error": out.count("unhandled error"),
-            "database_unavailable": out.count("database unavailable"),
-        }
+def log_problems(log: Path) -> dict[str, int]:
+    """Lines of the server's log that say something went wrong under the load."""
+    out = log.read_text(errors="replace") if log.exists() else ""
+    return {
+        "subscriber_failed": out.count("subscriber failed"),
+        "unhandled_error": out.count("unhandled error"),
+        "database_unavailable": out.count("database unavailable"),
+    }
 
 
 def start_server(backend: Backend, workers: int) -> Server:
-    return serve(
-        backend,
-        lambda port: [str(BIN), "serve", "--port", str(port), "--workers", str(workers)],
-        server_env(backend),
+    return h.serve(
+        lambda port: [str(h.BIN), "serve", "--port", str(port), "--workers", str(workers)],
+        backend.env(),
+        backend.data_dir / "server-app.log",
     )
-
-
-def serve(backend: Backend, command: Callable[[int], list[str]], env: dict[str, str]) -> Server:
-    """Start ``command(port)`` in its own process group; return once /health answers."""
-    port = free_port()
-    log = backend.data_dir / f"server-{port}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command(port),
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = Server(process, f"http://127.0.0.1:{port}", log)
-    for _ in range(300):
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{server.base}/health").status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError("server did not answer /health in 30 s")
 
 
 def login(base: str) -> str:
@@ -549,14 +377,14 @@ def http_load(
     threads = [threading.Thread(target=client, args=(k,)) for k in range(n)]
     for th in threads:
         th.start()
-    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = self_cpu_s()
     server_cpu0, busy0 = proc_cpu_s(server.process.pid), machine_busy()
     barrier.wait(timeout=300)
     t0 = deadline[1]
     for th in threads:
         th.join()
     wall = time.perf_counter() - t0
-    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu1 = self_cpu_s()
     server_cpu1, busy = proc_cpu_s(server.process.pid), busy_since(busy0)
     errors = expected = 0
     for name, s in stats.items():
@@ -574,7 +402,7 @@ def http_load(
         checkin=stats["checkin"],
         errors=errors,
         expected_refusals=expected,
-        client_cpu_s=(cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+        client_cpu_s=cpu1 - cpu0,
         server_cpu_s=server_cpu1 - server_cpu0,
         machine_busy_pct=100 * busy,
     )
@@ -715,7 +543,7 @@ def wrk_load(
     connections as there were clients: the httpx clients' threads cost the machine as much
     CPU as a fifth of the server's. None without wrk. ``paced``: cycles a second, sent at
     even intervals, each request timed from when it was due (``WRK_PACED``)."""
-    if not shutil.which("wrk"):
+    if not h.wrk_available():
         return None
     barcodes = [b for own in world.client_copies for b in own]
     with engine.connect() as conn:
@@ -731,46 +559,36 @@ def wrk_load(
     for k, own in enumerate(world.client_copies):
         reader = world.client_readers[k]
         jobs[k % threads] += [f'{{"{b}", {reader}, {ids[b]}}}' for b in own]
-    script = Path(tempfile.mkdtemp()) / "cycles.lua"
-    script.write_text(
-        WRK_CYCLES
-        % {
-            "jobs": ", ".join("{" + ", ".join(j) + "}" for j in jobs),
-            "token": token,
-            "api": API,
-            "library": world.central_id,
-        }
-        + (
-            WRK_PACED % {"every_ms": threads * 1000 / (2 * paced), "threads": threads}
-            if paced is not None
-            else ""
-        )
+    lua = WRK_CYCLES % {
+        "jobs": ", ".join("{" + ", ".join(j) + "}" for j in jobs),
+        "token": token,
+        "api": API,
+        "library": world.central_id,
+    } + (
+        WRK_PACED % {"every_ms": threads * 1000 / (2 * paced), "threads": threads}
+        if paced is not None
+        else ""
     )
-    # a request's timeout as the httpx clients' (wrk's default, 2 s, is shorter than what a
-    # request may wait for SQLite's write lock under this load)
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{sizes.clients}",
-        *("--timeout", "40s", "-s", str(script), server.base),
-    ]
 
-    def run(seconds: float) -> str:
-        return subprocess.run(
-            [*command[:3], f"-d{max(1, round(seconds))}s", *command[3:]],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+    def run(seconds: float) -> list[str]:
+        # a request's timeout as the httpx clients' (wrk's default, 2 s, is shorter than
+        # what a request may wait for SQLite's write lock under this load)
+        return h.run_wrk(
+            server.base,
+            lua,
+            threads=threads,
+            connections=sizes.clients,
+            seconds=seconds,
+            timeout="40s",
+        )
 
     run(2)  # connections, caches, the server's first requests: untimed
     give_back(server, token, world)  # copies left lent when wrk stopped
     server_cpu0, busy0 = proc_cpu_s(server.process.pid), machine_busy()
-    out = run(sizes.seconds)
+    fields = run(sizes.seconds)
     server_cpu1, busy = proc_cpu_s(server.process.pid), busy_since(busy0)
     give_back(server, token, world)  # after the readings: not counted in the load's CPU
-    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-    n, errors, lent, back, other, p50, p95, p99, wall = line.split()[1:]
+    n, errors, lent, back, other, p50, p95, p99, wall = fields
     return WrkResult(
         requests=int(n),
         errors=int(errors) + int(other),
@@ -804,7 +622,7 @@ def report_wrk(r: WrkResult | None, sizes: Sizes, workers: int) -> None:
         emit("http_wrk_cycles_per_s", float("nan"), "cycles/s", note="wrk not found")
         return
     goal: dict[str, object] = {}
-    if _backend_name == "postgresql":
+    if h.backend_name() == "postgresql":
         goal = {"goal": 500, "better": "higher"}
     emit(
         "http_wrk_cycles_per_s",
@@ -892,7 +710,9 @@ def report_load(kind: str, r: LoadResult, sizes: Sizes, workers: int) -> None:
     rate = r.cycles / r.wall_s
     common = {"clients": sizes.clients, "workers": workers, "load": "httpx threads"}
     goal = (
-        {"goal": 500, "better": "higher"} if kind == "own" and _backend_name == "postgresql" else {}
+        {"goal": 500, "better": "higher"}
+        if kind == "own" and h.backend_name() == "postgresql"
+        else {}
     )
     emit(
         f"http_{kind}_cycles_per_s",
@@ -909,11 +729,11 @@ def report_load(kind: str, r: LoadResult, sizes: Sizes, workers: int) -> None:
     for name, s in (("checkout", r.checkout), ("checkin", r.checkin)):
         for q in (50, 95, 99):
             extra: dict[str, object] = {}
-            if q == 95 and kind == "own" and _backend_name == "postgresql":
+            if q == 95 and kind == "own" and h.backend_name() == "postgresql":
                 extra = {"goal": 20, "better": "lower"}
             emit(
                 f"http_{kind}_{name}_p{q}_ms",
-                pct(s.latencies, q),
+                percentile(s.latencies, q),
                 "ms",
                 n=len(s.latencies),
                 **extra,
@@ -959,7 +779,7 @@ def report_paced(
         both = r2.checkout.latencies + r2.checkin.latencies
         rate, n = r2.cycles / r2.wall_s, len(both)
         cpu, busy, errors = r2.server_cpu_s, r2.machine_busy_pct, r2.errors
-        p50, p95, p99 = pct(both, 50), pct(both, 95), pct(both, 99)
+        p50, p95, p99 = percentile(both, 50), percentile(both, 95), percentile(both, 99)
         load = "httpx threads"
         note = "cycles started at even intervals, a check-out timed from when it was due"
     else:
@@ -1014,7 +834,7 @@ def part_cycles(
     report_load("contended", contended, sizes, workers)
     report_wrk(by_wrk, sizes, workers)
     paced_out = report_paced(at_pace, wrk_paced, sizes, asked)
-    problems = server.log_problems()
+    problems = log_problems(server.log)
     kept = Path(tempfile.gettempdir()) / f"bench-circulation-{backend.name}-server.log"
     shutil.copyfile(server.log, kept)  # the data folder goes at the end
     emit(
@@ -1049,7 +869,7 @@ def part_cycles(
     )
     for name, lat in (("checkout", peer.checkout), ("checkin", peer.checkin)):
         for q in (50, 95, 99):
-            emit(f"inproc_{name}_p{q}_ms", pct(lat, q), "ms", n=len(lat))
+            emit(f"inproc_{name}_p{q}_ms", percentile(lat, q), "ms", n=len(lat))
     emit(
         "inproc_no_relay_cycles_per_s",
         bare.cycles / bare.wall_s,
@@ -1059,14 +879,14 @@ def part_cycles(
         note="service + commit only: what the event relay costs is the difference",
     )
     for name, lat in (("checkout", bare.checkout), ("checkin", bare.checkin)):
-        emit(f"inproc_no_relay_{name}_p95_ms", pct(lat, 95), "ms", n=len(lat))
+        emit(f"inproc_no_relay_{name}_p95_ms", percentile(lat, 95), "ms", n=len(lat))
     for name, http_lat, raw_lat in (
         ("checkout", own.checkout.latencies, peer.checkout),
         ("checkin", own.checkin.latencies, peer.checkin),
     ):
         emit(
             f"ratio_http_vs_inproc_{name}_p95",
-            pct(http_lat, 95) / pct(raw_lat, 95),
+            percentile(http_lat, 95) / percentile(raw_lat, 95),
             "x",
             better="lower",
             http=f"{sizes.clients} clients",
@@ -1081,15 +901,15 @@ def part_cycles(
         **floor,
         **paced_out,
         "cycles_per_s": own_rate,
-        "checkout_p95": pct(own.checkout.latencies, 95),
-        "checkin_p95": pct(own.checkin.latencies, 95),
+        "checkout_p95": percentile(own.checkout.latencies, 95),
+        "checkin_p95": percentile(own.checkin.latencies, 95),
         "errors": own.errors + contended.errors,
         "contended_refusals": contended.expected_refusals,
         "outcomes": own.checkout.outcomes + own.checkin.outcomes,
         "server_log": problems,
         "inproc_cycles_per_s": peer_rate,
-        "inproc_checkout_p95": pct(peer.checkout, 95),
-        "inproc_checkin_p95": pct(peer.checkin, 95),
+        "inproc_checkout_p95": percentile(peer.checkout, 95),
+        "inproc_checkin_p95": percentile(peer.checkin, 95),
         **(
             {
                 "wrk_cycles_per_s": min(by_wrk.loans, by_wrk.returns) / by_wrk.wall_s,
@@ -1132,24 +952,19 @@ def raw_engine(
     scripted = _pgbench.script_shapes()
     matches, check = _pgbench.script_check(live, scripted)
     emit("raw_engine_script_matches", matches, "bool", **check)
-    conninfo = f"{PG_CONNINFO} dbname={engine.url.database}"
     copies = [
         [(barcode, world.client_readers[k], None) for barcode in own]
         for k, own in enumerate(world.client_copies)
     ]
-    _pgbench.prepare(conninfo, copies)
-    before = _pgbench.last_event_id(conninfo)
-    try:
-        r = _pgbench.run(
-            str(engine.url.database),
-            clients=sizes.clients,
-            copies_each=min(len(c) for c in copies),
-            seconds=sizes.seconds,
-            unit_id=world.central_id,
-            rule_id=world.rule_id,
-        )
-    finally:
-        _pgbench.forget_events(conninfo, before)
+    r = _pgbench.run_prepared(
+        backend.conninfo(),
+        copies,
+        backend.dbname,
+        clients=sizes.clients,
+        seconds=sizes.seconds,
+        unit_id=world.central_id,
+        rule_id=world.rule_id,
+    )
     emit(
         "raw_engine_cycles_per_s",
         r.cycles_per_s,
@@ -1160,7 +975,7 @@ def raw_engine(
         note="pgbench (C, prepared statements) sending a cycle's statements: the database alone",
     )
     for q in (50, 95):
-        emit(f"raw_engine_cycle_p{q}_ms", pct(r.cycle_ms, q), "ms", note="two transactions")
+        emit(f"raw_engine_cycle_p{q}_ms", percentile(r.cycle_ms, q), "ms", note="two transactions")
     emit("ratio_http_vs_raw_engine_cycles_per_s", api_rate / r.cycles_per_s, "x", better="higher")
     # Little's law: clients that send again as soon as they are answered wait on average
     # clients / requests-per-second; the p95 goal (20 ms per request) needs at least this.
@@ -1172,7 +987,7 @@ def raw_engine(
     )
     return {
         "raw_cycles_per_s": r.cycles_per_s,
-        "raw_cycle_p95": pct(r.cycle_ms, 95),
+        "raw_cycle_p95": percentile(r.cycle_ms, 95),
         "raw_script_matches": bool(matches),
     }
 
@@ -1196,20 +1011,20 @@ def bare_python(
     token = secrets.token_urlsafe(16)
     env = {
         **os.environ,
-        "BARE_DSN": f"{PG_CONNINFO} dbname={engine.url.database}",
+        "BARE_DSN": backend.conninfo(),
         "BARE_TOKEN": token,
         "BARE_UNIT": str(world.central_id),
         "BARE_RULE": str(world.rule_id),
         "BARE_THREADS": str(deps.UNIT_THREADS),
     }
-    uvicorn = [str(BIN.parent / "uvicorn"), "_bare_api:app", "--app-dir", str(ROOT / "bench")]
+    uvicorn = [str(h.BIN.parent / "uvicorn"), "_bare_api:app", "--app-dir", str(h.ROOT / "bench")]
     options = ["--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log"]
     conninfo = env["BARE_DSN"]
     before = _pgbench.last_event_id(conninfo)
-    server = serve(
-        backend,
+    server = h.serve(
         lambda port: [*uvicorn, "--port", str(port), "--workers", str(workers), *options],
         env,
+        backend.data_dir / "server-bare.log",
     )
     try:
         r = wrk_load(server, token, world, sizes, engine)
@@ -1553,7 +1368,7 @@ def part_holds(
         extra: dict[str, object] = {"goal": 2, "better": "lower"} if q == 95 else {}
         emit(
             f"next_hold_p{q}_ms",
-            pct(lookup, q),
+            percentile(lookup, q),
             "ms",
             n=len(lookup),
             **extra,
@@ -1563,16 +1378,24 @@ def part_holds(
     emit("next_hold_found_share", 100 * found / len(lookup), "%", n=len(lookup))
     emit(
         "next_hold_query_only_p95_ms",
-        pct(query, 95),
+        percentile(query, 95),
         "ms",
         n=len(query),
         note="Matrix built before",
     )
-    emit("raw_driver_hold_query_p50_ms", pct(raw, 50), "ms", n=len(raw), driver=backend.name)
-    emit("raw_driver_hold_query_p95_ms", pct(raw, 95), "ms", n=len(raw), driver=backend.name)
-    emit("ratio_next_hold_vs_raw_p95", pct(lookup, 95) / pct(raw, 95), "x", better="lower")
+    emit("raw_driver_hold_query_p50_ms", percentile(raw, 50), "ms", n=len(raw), driver=backend.name)
+    emit("raw_driver_hold_query_p95_ms", percentile(raw, 95), "ms", n=len(raw), driver=backend.name)
     emit(
-        "ratio_next_hold_query_only_vs_raw_p95", pct(query, 95) / pct(raw, 95), "x", better="lower"
+        "ratio_next_hold_vs_raw_p95",
+        percentile(lookup, 95) / percentile(raw, 95),
+        "x",
+        better="lower",
+    )
+    emit(
+        "ratio_next_hold_query_only_vs_raw_p95",
+        percentile(query, 95) / percentile(raw, 95),
+        "x",
+        better="lower",
     )
 
     # A full check-in of a copy whose title has waiting holds: lent to a reader without
@@ -1610,20 +1433,20 @@ def part_holds(
         routed[action] += 1
     emit(
         "checkin_to_hold_p95_ms",
-        pct(in_ms, 95),
+        percentile(in_ms, 95),
         "ms",
         n=len(in_ms),
-        p50=round(pct(in_ms, 50), 2),
+        p50=round(percentile(in_ms, 50), 2),
         routed=dict(routed),
         **size,
         note="circulation.checkin + commit, in-process",
     )
     emit(
         "checkout_queued_title_p95_ms",
-        pct(out_ms, 95),
+        percentile(out_ms, 95),
         "ms",
         n=len(out_ms),
-        p50=round(pct(out_ms, 50), 2),
+        p50=round(percentile(out_ms, 50), 2),
     )
 
     # (b) the nightly job over the whole database.
@@ -1659,9 +1482,9 @@ def part_holds(
             file=sys.stderr,
         )
     return {
-        "next_hold_p95": pct(lookup, 95),
-        "raw_p95": pct(raw, 95),
-        "checkin_to_hold_p95": pct(in_ms, 95),
+        "next_hold_p95": percentile(lookup, 95),
+        "raw_p95": percentile(raw, 95),
+        "checkin_to_hold_p95": percentile(in_ms, 95),
         "nightly_s": t3 - t0,
         "holds": data.holds,
     }
@@ -1672,7 +1495,7 @@ def part_holds(
 
 def run_backend(backend: Backend, sizes: Sizes, args: argparse.Namespace) -> dict[str, Any]:
     subprocess.run(
-        [str(BIN), "db", "upgrade"], env=server_env(backend), check=True, capture_output=True
+        [str(h.BIN), "db", "upgrade"], env=backend.env(), check=True, capture_output=True
     )
     engine = make_engine(backend.url)
     factory = make_session_factory(engine)
@@ -1737,40 +1560,30 @@ def summarise(name: str, s: dict[str, Any]) -> list[str]:
 
 
 def main() -> int:
-    global _backend_name
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="100,000 holds, 5 s load runs")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--seconds", type=float, help="length of each HTTP load run")
+    parser = h.arguments(__doc__, quick="100,000 holds, 5 s load runs")
+    h.add_backend(parser)
+    h.add_workers(parser)
+    h.add_seconds(parser, "length of each HTTP load run")
     parser.add_argument("--clients", type=int, help="concurrent HTTP clients (default 32)")
     parser.add_argument(
         "--overdue-loans",
         type=int,
         help="open overdue loans for the fines job (default 1 per 100 holds)",
     )
-    parser.add_argument(
-        "--paced-rate",
-        type=float,
-        default=0,
-        help="cycles/s of the paced API run (default 0: half the rate of the first run; "
-        "negative: no paced run)",
-    )
+    h.add_paced_rate(parser, "cycles/s")
     parser.add_argument("--skip-http", action="store_true", help="only the holds part")
     parser.add_argument("--skip-holds", action="store_true", help="only the API cycles")
     args = parser.parse_args()
-    # A SIGTERM (a CI timeout) unwinds too: the server stops and the database is dropped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    h.unwind_on_sigterm()
+    h.start("circulation")
     sizes = Sizes.of(args.quick, args)
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    emit("machine", os.cpu_count() or 0, "cores", machine=machine, quick=args.quick)
-    names = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    machine = h.emit_machine(quick=args.quick)
     summaries: list[str] = []
     failed = False
-    for name in names:
-        _backend_name = name
+    for name in h.backends(args):
+        h.set_backend(name)
         try:
-            backend = postgres_backend() if name == "postgresql" else sqlite_backend()
+            backend = h.open_backend(name, "circ")
         except psycopg.OperationalError as exc:
             print(f"{name}: cannot reach the server: {exc}", file=sys.stderr)
             failed = True

@@ -16,47 +16,27 @@ networkx's A* with the straight-line heuristic only (what A* is without the land
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import os
-import platform
 import random
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
+import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
 import networkx as nx
+from _harness import emit, percentile
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from biblioverse.i18n import translations  # noqa: E402
-from biblioverse.twin import directions, layout, navigation, rules  # noqa: E402
-
-
-def emit(metric: str, value: float, unit: str, **extra: object) -> None:
-    row = {"bench": "navigation", "metric": metric, "value": round(value, 3), "unit": unit}
-    print(json.dumps({**row, **extra}), flush=True)
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))]
+from biblioverse.i18n import translations
+from biblioverse.twin import directions, layout, navigation, rules
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
+    ap = h.arguments(__doc__, quick="2 floors, 80 shelves, 300 queries")
     ap.add_argument("--queries", type=int, default=2000)
     args = ap.parse_args()
     levels, per_zone = (2, 20) if args.quick else (3, 55)
     queries = 300 if args.quick else args.queries
-    print(
-        f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        file=sys.stderr,
-    )
+    h.start("navigation")
+    h.emit_machine(quick=args.quick)
 
     t0 = time.perf_counter()
     plan = rules.read_geojson(layout.bench_building(shelves_per_zone=per_zone, levels=levels))
@@ -124,7 +104,7 @@ def main() -> None:
         metres += found.metres
     emit(
         "route_p95_ms",
-        pct(total, 0.95),
+        percentile(total, 95),
         "ms",
         goal=5,
         better="lower",
@@ -132,9 +112,9 @@ def main() -> None:
         shelves=n,
         floors=levels,
     )
-    emit("route_p50_ms", pct(total, 0.50), "ms")
+    emit("route_p50_ms", percentile(total, 50), "ms")
     for kind, values in sorted(times.items()):
-        emit(f"{kind}_p95_ms", pct(values, 0.95), "ms", n=len(values))
+        emit(f"{kind}_p95_ms", percentile(values, 95), "ms", n=len(values))
     emit("mean_route_m", metres / len(mix), "m")
 
     # peers: plain Dijkstra and straight-line A* between the same graph nodes
@@ -165,10 +145,10 @@ def main() -> None:
         ours.append((q1 - q0) * 1000)
         dij.append((q2 - q1) * 1000)
         plain.append((q3 - q2) * 1000)
-    emit("poi_to_shelf_search_p95_ms", pct(ours, 0.95), "ms", n=len(ours))
-    emit("peer_networkx_dijkstra_p95_ms", pct(dij, 0.95), "ms", n=len(dij))
-    emit("peer_networkx_astar_straight_line_p95_ms", pct(plain, 0.95), "ms", n=len(plain))
-    emit("ratio_vs_dijkstra", pct(ours, 0.95) / pct(dij, 0.95), "x", better="lower")
+    emit("poi_to_shelf_search_p95_ms", percentile(ours, 95), "ms", n=len(ours))
+    emit("peer_networkx_dijkstra_p95_ms", percentile(dij, 95), "ms", n=len(dij))
+    emit("peer_networkx_astar_straight_line_p95_ms", percentile(plain, 95), "ms", n=len(plain))
+    emit("ratio_vs_dijkstra", percentile(ours, 95) / percentile(dij, 95), "x", better="lower")
 
 
 if __name__ == "__main__":

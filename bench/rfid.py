@@ -32,48 +32,29 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
 import orjson
 import paho.mqtt.client as paho
-import psycopg
+from _harness import emit, percentile
 from sqlalchemy import insert, select, text
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from biblioverse import accounts, catalog, libraries, migrate
+from biblioverse.callnumbers import shelf_key
+from biblioverse.db import make_engine, make_session_factory, utcnow
+from biblioverse.devices.mqtt import TOPIC_ROOT
+from biblioverse.libraries import OrgKind, UnitInput
+from biblioverse.shelves import reports
+from biblioverse.shelves.ingest import FloodLimit, Ingestor, MqttIngestion
+from biblioverse.shelves.models import Antenna, ItemPosition
 
-from biblioverse import accounts, catalog, libraries, migrate  # noqa: E402
-from biblioverse.callnumbers import shelf_key  # noqa: E402
-from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
-from biblioverse.libraries import OrgKind, UnitInput  # noqa: E402
-from biblioverse.shelves import reports  # noqa: E402
-from biblioverse.shelves.ingest import (  # noqa: E402
-    TOPIC_ROOT,
-    FloodLimit,
-    Ingestor,
-    MqttIngestion,
-)
-from biblioverse.shelves.models import Antenna, ItemPosition  # noqa: E402
-
-PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
 READERS, ANTENNAS = 50, 10
-_backend = ""
-
-
-def emit(metric: str, value: float, unit: str, **extra: object) -> None:
-    row = {"bench": "rfid", "backend": _backend, "metric": metric, "value": round(value, 3)}
-    print(json.dumps({**row, "unit": unit, **extra}), flush=True)
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 # --- a library with shelves -----------------------------------------------------------------
@@ -336,7 +317,7 @@ def bench_ingest(url: str, items: int, rounds: int, rate: float) -> None:
     emit("raw_broker_reads_per_s", total / raw, "reads/s", n=total)
     emit("ratio_vs_raw_broker", took / raw, "x", better="lower")
     print(
-        f"[{_backend}] ingest {total} reads in {took:.2f} s ({total / took:.0f}/s); broker alone {raw:.2f} s; {wrong} wrong",
+        f"[{h.backend_name()}] ingest {total} reads in {took:.2f} s ({total / took:.0f}/s); broker alone {raw:.2f} s; {wrong} wrong",
         file=sys.stderr,
     )
     engine.dispose()
@@ -345,19 +326,6 @@ def bench_ingest(url: str, items: int, rounds: int, rate: float) -> None:
 # --- alarms --------------------------------------------------------------------------------------
 
 BENCH_USER, BENCH_PW = "bench-librarian", "bench-librarian-password-1"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
 def _broker_round_trip(trials: int) -> list[float]:
@@ -417,31 +385,17 @@ def bench_alarms(url: str, trials: int, data_dir: Path) -> None:
         session.commit()
         unit_id, sensor_id = unit.id, sensor.id
     engine.dispose()
-    port = _free_port()
     env = {
-        **os.environ,
-        "BIBLIOVERSE_DATABASE_URL": url,
-        "BIBLIOVERSE_DATA_DIR": str(data_dir),
+        **h.app_env(url, data_dir),
         "BIBLIOVERSE_MQTT_URL": "mqtt://127.0.0.1:1883",
         "BIBLIOVERSE_SECRET_KEY": "bench-secret-key",
     }
-    log = (data_dir / "server.log").open("wb")
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "biblioverse"), "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    server = h.serve(
+        lambda port: [str(h.BIN), "serve", "--port", str(port)], env, data_dir / "server.log"
     )
-    base = f"http://127.0.0.1:{port}/api/v1"
+    base = f"{server.base}/api/v1"
     client = httpx.Client()
     try:
-        for _ in range(300):
-            try:
-                if client.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
         token = client.post(
             f"{base}/auth/token", json={"kind": "staff", "login": BENCH_USER, "password": BENCH_PW}
         ).json()["access_token"]
@@ -479,12 +433,10 @@ def bench_alarms(url: str, trials: int, data_dir: Path) -> None:
         pub.loop_stop()
         pub.disconnect()
     finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
+        server.stop()
         client.close()
     raw = _broker_round_trip(trials)
-    p95 = _p95(latencies)
+    p95 = percentile(latencies, 95)
     emit(
         "alarm_visible_p95_ms",
         p95 * 1000,
@@ -492,15 +444,15 @@ def bench_alarms(url: str, trials: int, data_dir: Path) -> None:
         goal=100,
         better="lower",
         n=trials,
-        median_ms=round(statistics.median(latencies) * 1000, 2),
+        median_ms=round(percentile(latencies, 50) * 1000, 2),
         max_ms=round(max(latencies) * 1000, 2),
         polls=polls,
     )
-    emit("raw_broker_round_trip_p95_ms", _p95(raw) * 1000, "ms", n=trials)
+    emit("raw_broker_round_trip_p95_ms", percentile(raw, 95) * 1000, "ms", n=trials)
     print(
-        f"[{_backend}] alarm visible over the API: p95 {p95 * 1000:.1f} ms, median "
-        f"{statistics.median(latencies) * 1000:.1f} ms ({trials} readings); broker round trip "
-        f"p95 {_p95(raw) * 1000:.2f} ms",
+        f"[{h.backend_name()}] alarm visible over the API: p95 {p95 * 1000:.1f} ms, median "
+        f"{percentile(latencies, 50) * 1000:.1f} ms ({trials} readings); broker round trip "
+        f"p95 {percentile(raw, 95) * 1000:.2f} ms",
         file=sys.stderr,
     )
 
@@ -613,42 +565,15 @@ def bench_reconcile(url: str, items: int) -> None:
     emit("raw_join_count_s", raw, "s", n=items)
     emit("ratio_vs_raw_join", took / raw, "x", better="lower")
     print(
-        f"[{_backend}] reconcile {items} copies in {took:.2f} s (raw join {raw:.2f} s; seeding took {seeded:.0f} s): {got}",
+        f"[{h.backend_name()}] reconcile {items} copies in {took:.2f} s (raw join {raw:.2f} s; seeding took {seeded:.0f} s): {got}",
         file=sys.stderr,
     )
     engine.dispose()
 
 
-# --- databases ------------------------------------------------------------------------------------
-
-
-def fresh_database(backend: str, tmp: Path) -> tuple[str, str | None]:
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp / 'bench.db'}"
-        migrate.upgrade(url)
-        return url, None
-    name = f"bench_rfid_{os.getpid()}"
-    with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    migrate.upgrade(url)
-    return url, name
-
-
-def drop(name: str | None) -> None:
-    if name:
-        with psycopg.connect(PG_CONNINFO, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def main() -> None:
-    global _backend
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser = h.arguments(__doc__, quick="small sizes, under a minute")
+    h.add_backend(parser)
     parser.add_argument("--only", choices=["ingest", "reconcile", "alarms"])
     parser.add_argument(
         "--rate", type=float, default=25000, help="reads a second offered (0: flat out)"
@@ -658,26 +583,28 @@ def main() -> None:
     if args.publish:
         publish(args.publish, args.rate)
         return
+    h.unwind_on_sigterm()
     ingest_items, rounds = (20000, 5) if args.quick else (100000, 10)
     reconcile_items = 50000 if args.quick else 1000000
     alarm_trials = 40 if args.quick else 200
-    print(f"rfid bench on {machine()}", file=sys.stderr)
-    for backend in ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]:
-        _backend = backend
+    h.start("rfid")
+    h.emit_machine(quick=args.quick)
+    for name in h.backends(args):
+        h.set_backend(name)
         for what in ("ingest", "reconcile", "alarms"):
             if args.only and args.only != what:
                 continue
-            with tempfile.TemporaryDirectory() as tmp:
-                url, name = fresh_database(backend, Path(tmp))
-                try:
-                    if what == "ingest":
-                        bench_ingest(url, ingest_items, rounds, args.rate)
-                    elif what == "alarms":
-                        bench_alarms(url, alarm_trials, Path(tmp))
-                    else:
-                        bench_reconcile(url, reconcile_items)
-                finally:
-                    drop(name)
+            backend = h.open_backend(name, "rfid")  # a fresh database for each part
+            try:
+                migrate.upgrade(backend.url)
+                if what == "ingest":
+                    bench_ingest(backend.url, ingest_items, rounds, args.rate)
+                elif what == "alarms":
+                    bench_alarms(backend.url, alarm_trials, backend.data_dir)
+                else:
+                    bench_reconcile(backend.url, reconcile_items)
+            finally:
+                backend.drop()
 
 
 if __name__ == "__main__":

@@ -17,37 +17,27 @@ random positions, no data to fetch; what drawing that many books costs at the le
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
+from _harness import emit, percentile
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(h.ROOT))  # for tests.serving
+from tests.serving import served
 
-from tests.serving import served  # noqa: E402
-
-from biblioverse import catalog, libraries, migrate, twin  # noqa: E402
-from biblioverse.access import Actor, Grant, PrincipalKind, Role  # noqa: E402
-from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
-from biblioverse.libraries import OrgKind, UnitInput  # noqa: E402
-from biblioverse.twin import layout  # noqa: E402
+from biblioverse import catalog, libraries, migrate, twin
+from biblioverse.access import Actor, Grant, PrincipalKind, Role
+from biblioverse.db import make_engine, make_session_factory, utcnow
+from biblioverse.libraries import OrgKind, UnitInput
+from biblioverse.twin import layout
 
 CHROMIUM = os.environ.get("BIBLIOVERSE_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
-
-
-def emit(metric: str, value: float, unit: str, **extra: object) -> None:
-    row = {"bench": "scene3d", "metric": metric, "value": round(value, 1), "unit": unit}
-    print(json.dumps({**row, **extra}), flush=True)
 
 
 def call_number(n: int) -> str:
@@ -169,14 +159,10 @@ def measure(url: str, books: int, runs: int = 3) -> tuple[list[dict[str, Any]], 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
+    args = h.arguments(__doc__, quick="5,000 books").parse_args()
     books = 5_000 if args.quick else 50_000
-    print(
-        f"# {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        file=sys.stderr,
-    )
+    h.start("scene3d")
+    h.emit_machine(quick=args.quick)
     with tempfile.TemporaryDirectory(prefix="bench-scene3d-") as tmp:
         data_dir = Path(tmp)
         unit_id = seed(data_dir, books)
@@ -185,13 +171,13 @@ def main() -> None:
     drawn = [s["books"] for s in ours]
     if min(drawn) < books:
         raise SystemExit(f"only {min(drawn)} of {books} books drawn")
-    first = statistics.median(s["sinceNavigationMs"] for s in ours)
+    first = percentile((s["sinceNavigationMs"] for s in ours), 50)
     emit("first_frame_ms", first, "ms", goal=2000, better="lower", books=books)
     emit("draw_calls", max(s["drawCalls"] for s in ours), "calls", goal=30, better="lower")
-    emit("scene_fetch_ms", statistics.median(s["fetchMs"] for s in ours), "ms")
-    emit("mesh_build_ms", statistics.median(s["buildMs"] for s in ours), "ms")
-    emit("peer_threejs_instanced_first_frame_ms", statistics.median(peer), "ms", books=books)
-    emit("ratio_vs_bare_threejs", first / statistics.median(peer), "x", better="lower")
+    emit("scene_fetch_ms", percentile((s["fetchMs"] for s in ours), 50), "ms")
+    emit("mesh_build_ms", percentile((s["buildMs"] for s in ours), 50), "ms")
+    emit("peer_threejs_instanced_first_frame_ms", percentile(peer, 50), "ms", books=books)
+    emit("ratio_vs_bare_threejs", first / percentile(peer, 50), "x", better="lower")
 
 
 if __name__ == "__main__":

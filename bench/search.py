@@ -12,14 +12,7 @@ one query at a time, and the API with 8 clients against the engine from 8 thread
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import shutil
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,19 +21,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
 import httpx
+from _harness import emit, percentile
+from _proc import tree_memory_kb
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from biblioverse import catalog
+from biblioverse.catalog import importing
+from biblioverse.catalog.search import SearchQuery
+from biblioverse.db import make_engine, make_session_factory, transaction, utcnow
+from biblioverse.migrate import upgrade
 
-from biblioverse import catalog  # noqa: E402
-from biblioverse.catalog.importing import parse_workers  # noqa: E402
-from biblioverse.catalog.search import SearchQuery  # noqa: E402
-from biblioverse.db import make_engine, make_session_factory, transaction, utcnow  # noqa: E402
-from biblioverse.migrate import upgrade  # noqa: E402
-
-LOC = ROOT / "var/data/BooksAll.2016.part01.utf8"
-BIN = Path(sys.executable).parent / "biblioverse"
+LOC = h.ROOT / "var/data/BooksAll.2016.part01.utf8"
 
 # A mix of what readers type: one word, several words, a phrase, fielded, faceted.
 QUERIES: list[tuple[str, dict[str, str]]] = [
@@ -63,15 +55,6 @@ QUERIES: list[tuple[str, dict[str, str]]] = [
 ]
 
 
-def emit(metric: str, value: float, unit: str, **extra: object) -> None:
-    print(
-        json.dumps(
-            {"bench": "search", "metric": metric, "value": round(value, 2), "unit": unit, **extra}
-        ),
-        flush=True,
-    )
-
-
 def first_records(n: int) -> bytes:
     """The first n whole records of the Library of Congress file."""
     data = LOC.read_bytes()
@@ -81,24 +64,6 @@ def first_records(n: int) -> bytes:
             break
         offset += int(data[offset : offset + 5])
     return data[:offset]
-
-
-def tree_memory_kb(pid: int) -> tuple[int, int]:
-    """Resident memory of the server and its worker processes together: the sum of their
-    RSS (what the goal counts: pages they share, such as the index's, count once per
-    process) and of their PSS (each shared page split among the processes that map it)."""
-    rss = pss = 0
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Rss:"):
-                rss += int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss += int(line.split()[1])
-        children = Path(f"/proc/{p}/task/{p}/children")
-        todo += [int(c) for c in children.read_text().split()] if children.exists() else []
-    return rss, pss
 
 
 WRK_SCRIPT = """
@@ -124,19 +89,15 @@ def query_paths() -> list[str]:
     ]
 
 
-def run_wrk(base: str, seconds: int, connections: int = 8) -> dict[str, Any]:
+def run_wrk(base: str, seconds: float, connections: int = 8) -> dict[str, Any]:
     """Connections from wrk (C, outside Python): the server is what is measured."""
-    script = Path(tempfile.mkdtemp()) / "search.lua"
-    script.write_text(WRK_SCRIPT % ", ".join(f'"{p}"' for p in query_paths()))
-    threads = min(2, connections)
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), base],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
-    n, errors, p50, p95_, qps = line.split()[1:]
+    n, errors, p50, p95_, qps = h.run_wrk(
+        base,
+        WRK_SCRIPT % ", ".join(f'"{p}"' for p in query_paths()),
+        threads=min(2, connections),
+        connections=connections,
+        seconds=seconds,
+    )
     return {
         "tool": "wrk",
         "n": int(n),
@@ -175,14 +136,10 @@ def run_httpx(base: str, requests: int, clients: int = 8) -> dict[str, Any]:
         "tool": "httpx",
         "n": len(latencies),
         "errors": errors,
-        "p50": statistics.median(latencies),
-        "p95": p95(latencies),
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
         "qps": len(latencies) / wall,
     }
-
-
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100)[94] if len(samples) >= 20 else max(samples)
 
 
 def raw_queries(index: catalog.TantivyIndex, n: int, threads: int) -> list[float]:
@@ -237,7 +194,7 @@ def import_and_index(url: str, index_dir: Path, data: bytes, machine: str) -> ca
         better="higher",
         n=report.created,
         machine=machine,
-        workers=parse_workers(report.read),
+        workers=importing.parse_workers(report.read),
         note="parse to searchable: stored, indexed and committed",
     )
     start = time.perf_counter()
@@ -253,11 +210,10 @@ def import_and_index(url: str, index_dir: Path, data: bytes, machine: str) -> ca
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="20,000 records")
+    parser = h.arguments(__doc__, quick="20,000 records")
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--seconds", type=int, default=20, help="wrk run length")
+    h.add_workers(parser)
+    h.add_seconds(parser, "wrk run length", default=20)
     parser.add_argument(
         "--reuse",
         type=Path,
@@ -265,11 +221,12 @@ def main() -> int:
         "them, measure only the searches (for trying a change to the search path)",
     )
     args = parser.parse_args()
+    h.start("search")
+    machine = h.emit_machine(quick=args.quick)
     if not LOC.exists():
         print(f"missing {LOC}: run `make loc-data`", file=sys.stderr)
         return 2
     n = 20_000 if args.quick else 250_000
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     work = args.reuse or Path(tempfile.mkdtemp(prefix="bv-bench-"))
     url = f"sqlite:///{work / 'biblioverse.db'}"
     index_dir = work / "index" / "catalog"
@@ -287,43 +244,31 @@ def main() -> int:
     raw8 = raw_queries(index, max(800, args.requests), threads=8)
 
     # 3. Through the HTTP API: a served app, 8 concurrent clients.
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(work), "BIBLIOVERSE_DATABASE_URL": url}
-    server = subprocess.Popen(
-        [str(BIN), "serve", "--port", str(port), "--workers", str(args.workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = h.serve(
+        lambda port: [str(h.BIN), "serve", "--port", str(port), "--workers", str(args.workers)],
+        h.app_env(url, work),
+        work / "server.log",
     )
-    base = f"http://127.0.0.1:{port}"
+    base = server.base
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{base}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         with httpx.Client() as warm:  # jieba and the reader load once, before timing
             for text, filters in QUERIES:
                 warm.get(f"{base}/api/v1/catalog/search", params={"q": text, **filters})
-        if shutil.which("wrk"):
+        if h.wrk_available():
             stats = run_wrk(base, args.seconds)
             alone = run_wrk(base, max(5, args.seconds // 4), connections=1)
         else:
             stats = run_httpx(base, args.requests)
             alone = run_httpx(base, max(200, args.requests // 4), clients=1)
-        rss_kb, pss_kb = tree_memory_kb(server.pid)
+        rss_kb, pss_kb = tree_memory_kb(server.process.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
         if not args.reuse:
             shutil.rmtree(work, ignore_errors=True)  # 650 MB at 250,000 records
     if stats["errors"] or alone["errors"]:
         print(f"{stats['errors'] + alone['errors']} requests failed", file=sys.stderr)
         return 1
-    api_p95, raw_p95, raw8_p95 = stats["p95"], p95(raw), p95(raw8)
+    api_p95, raw_p95, raw8_p95 = stats["p95"], percentile(raw, 95), percentile(raw8, 95)
     emit(
         "query_p95_ms",
         api_p95,

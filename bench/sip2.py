@@ -28,105 +28,40 @@ as many connections as there were kiosks.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import datetime as dt
-import json
 import os
-import platform
-import resource
-import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import _bare_sip2
+import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
+import _pgbench
+import _seed
 import psycopg
+from _harness import Backend, emit, percentile
+from _proc import busy_since, machine_busy, proc_cpu_s, self_cpu_s
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-from biblioverse import (  # noqa: E402
+from biblioverse import (
     catalog,
     circulation,
     events,
     libraries,
     migrate,
-    readers,
     sip2,
 )
-from biblioverse.access import Actor, Grant, PrincipalKind, Role  # noqa: E402
-from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
-from biblioverse.libraries import OrgKind, Period, UnitInput  # noqa: E402
-from biblioverse.sip2.protocol import checksum  # noqa: E402
-from biblioverse.sip2.server import Limits, Sip2Server  # noqa: E402
+from biblioverse.access import Actor, Grant, PrincipalKind, Role
+from biblioverse.db import make_engine, make_session_factory, utcnow
+from biblioverse.libraries import OrgKind, Period
+from biblioverse.sip2.protocol import checksum
+from biblioverse.sip2.server import Limits, Sip2Server
 
-sys.path.insert(0, str(ROOT / "bench"))
-import _bare_sip2  # noqa: E402
-import _pgbench  # noqa: E402
-from _proc import busy_since, machine_busy, proc_cpu_s  # noqa: E402
-
-BIN = Path(sys.executable).parent / "biblioverse"
-PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres"
 KIOSK_PW = "bench-kiosk-password"
-_backend = ""
-
-
-def emit(metric: str, value: float, unit: str, **extra: object) -> None:
-    row = {"bench": "sip2", "backend": _backend, "metric": metric, "value": round(value, 3)}
-    print(json.dumps({**row, "unit": unit, **extra}), flush=True)
-
-
-def pct(samples: Sequence[float], q: int) -> float:
-    if len(samples) < 20:
-        return max(samples) if samples else float("nan")
-    return statistics.quantiles(samples, n=100)[q - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Backend:
-    name: str
-    url: str
-    data_dir: Path
-    drop: Callable[[], None]
-
-
-def sqlite_backend() -> Backend:
-    work = Path(tempfile.mkdtemp(prefix="bv-bench-sip2-"))
-    return Backend(
-        "sqlite",
-        f"sqlite:///{work / 'biblioverse.db'}",
-        work,
-        lambda: shutil.rmtree(work, ignore_errors=True),
-    )
-
-
-def postgres_backend() -> Backend:
-    name = f"bench_sip2_{os.getpid()}"
-    with psycopg.connect(PG_CONNINFO + " dbname=postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    work = Path(tempfile.mkdtemp(prefix="bv-bench-sip2-"))
-
-    def drop() -> None:
-        with psycopg.connect(PG_CONNINFO + " dbname=postgres", autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        shutil.rmtree(work, ignore_errors=True)
-
-    return Backend("postgresql", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", work, drop)
 
 
 @dataclass
@@ -142,15 +77,8 @@ def seed(url: str, kiosks: int, copies: int) -> tuple[list[Kiosk], list[str], in
     at = utcnow()
     factory = make_session_factory(make_engine(url))
     with factory() as session:
-
-        def unit(kind: OrgKind, code: str, parent: int | None) -> libraries.OrgUnit:
-            data = UnitInput(
-                kind, code, f"{code.title()} Library", f"{code}图书馆", parent_id=parent
-            )
-            return libraries.create_unit(session, None, data, at=at)
-
-        consortium = unit(OrgKind.CONSORTIUM, "consortium", None)
-        central = unit(OrgKind.LIBRARY, "central", consortium.id)
+        consortium = _seed.unit(session, OrgKind.CONSORTIUM, "consortium", None, at)
+        central = _seed.unit(session, OrgKind.LIBRARY, "central", consortium.id, at)
         hours = {wd: [Period(0, 24 * 60 - 1)] for wd in range(7)}
         libraries.set_weekly_hours(session, None, central, hours, at=at)
         policy = circulation.Policy(max_loans=1000, max_holds=1000)
@@ -160,23 +88,11 @@ def seed(url: str, kiosks: int, copies: int) -> tuple[list[Kiosk], list[str], in
         system = Actor(PrincipalKind.STAFF, 0, grants=(Grant(Role.ADMIN, "/", 0),))
 
         def reader(n: int) -> int:
-            data = readers.NewReader(
-                name=f"Kiosk Reader {n}",
-                birth_date=dt.date(1990, 1, n % 28 + 1),
-                category="adult",
-                home_library_id=central.id,
-                card_number=f"SK{n:08d}",
-            )
-            return readers.create_by_staff(session, system, data, at=at).id
+            name, card = f"Kiosk Reader {n}", f"SK{n:08d}"
+            return _seed.reader(session, system, n, name=name, card=card, home=central.id, at=at)
 
         def items(title: str, barcodes: list[str]) -> list[str]:
-            record = catalog.save_record(
-                session, system, None, catalog.RecordForm(title=title), at=at
-            )
-            catalog.add_items(
-                session, None, [catalog.NewItem(record.id, b, central.id) for b in barcodes], at=at
-            )
-            return barcodes
+            return _seed.copies(session, system, title, barcodes, central.id, at)
 
         out = []
         for k in range(kiosks):
@@ -285,8 +201,7 @@ class Run:
 
 
 def cpu_now(server_pid: int) -> tuple[float, float, tuple[float, float]]:
-    mine = resource.getrusage(resource.RUSAGE_SELF)
-    return proc_cpu_s(server_pid), mine.ru_utime + mine.ru_stime, machine_busy()
+    return proc_cpu_s(server_pid), self_cpu_s(), machine_busy()
 
 
 def cpu_since(run: Run, server_pid: int, before: tuple[float, float, tuple[float, float]]) -> None:
@@ -345,19 +260,6 @@ async def load(
     finally:
         for c in conns:
             c.close()
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("the SIP2 server exited")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the SIP2 server did not start")
 
 
 # --- the peer -----------------------------------------------------------------------------
@@ -442,24 +344,20 @@ def raw_engine(url: str, kiosks: list[Kiosk], unit_id: int, seconds: float) -> d
     matches, check = _pgbench.script_check(live, scripted)
     emit("raw_engine_script_matches", matches, "bool", **check)
     dbname = url.rsplit("/", 1)[1]
-    conninfo = f"{PG_CONNINFO} dbname={dbname}"
+    conninfo = h.pg_conninfo(dbname)
     with psycopg.connect(conninfo) as conn:
         ids = dict(conn.execute("SELECT card_number, id FROM readers").fetchall())
         rule_id = conn.execute("SELECT min(id) FROM circulation_rules").fetchone()
-    _pgbench.prepare(conninfo, [[(b, ids[k.card], k.card) for b in k.barcodes] for k in kiosks])
-    before = _pgbench.last_event_id(conninfo)
-    try:
-        r = _pgbench.run(
-            dbname,
-            clients=len(kiosks),
-            copies_each=min(len(k.barcodes) for k in kiosks),
-            seconds=seconds,
-            unit_id=unit_id,
-            rule_id=int(rule_id[0]) if rule_id else 0,
-            script=_pgbench.SIP2_SCRIPT,
-        )
-    finally:
-        _pgbench.forget_events(conninfo, before)
+    r = _pgbench.run_prepared(
+        conninfo,
+        [[(b, ids[k.card], k.card) for b in k.barcodes] for k in kiosks],
+        dbname,
+        clients=len(kiosks),
+        seconds=seconds,
+        unit_id=unit_id,
+        rule_id=int(rule_id[0]) if rule_id else 0,
+        script=_pgbench.SIP2_SCRIPT,
+    )
     emit(
         "raw_engine_messages_per_s",
         2 * r.cycles_per_s,
@@ -470,7 +368,7 @@ def raw_engine(url: str, kiosks: list[Kiosk], unit_id: int, seconds: float) -> d
         note="pgbench (C, prepared statements) sending a kiosk's loan and return: the database "
         "alone, without the device log",
     )
-    emit("raw_engine_pair_p95_ms", pct(r.cycle_ms, 95), "ms", note="a loan and a return")
+    emit("raw_engine_pair_p95_ms", percentile(r.cycle_ms, 95), "ms", note="a loan and a return")
     return {"raw_rate": 2 * r.cycles_per_s, "raw_matches": matches}
 
 
@@ -486,11 +384,10 @@ def bare_python(
     bare = [_pgbench.shape(s) for s in _bare_sip2.CYCLE]
     matches, check = _pgbench.script_check(bare, _pgbench.script_shapes(_pgbench.SIP2_SCRIPT))
     emit("bare_python_statements_match", matches, "bool", **check)
-    dbname = url.rsplit("/", 1)[1]
-    conninfo = f"{PG_CONNINFO} dbname={dbname}"
+    conninfo = h.pg_conninfo(url.rsplit("/", 1)[1])
     with psycopg.connect(conninfo) as conn:
         rule = conn.execute("SELECT min(id) FROM circulation_rules").fetchone()
-    port = free_port()
+    port = h.free_port()
     env = {
         **os.environ,
         "BARE_DSN": conninfo,
@@ -506,7 +403,7 @@ def bare_python(
         start_new_session=True,
     )
     try:
-        wait_port(port, proc)
+        h.wait_port(port, proc)
         full, at_goal = asyncio.run(load(port, proc.pid, kiosks, seconds, 2.0, GOAL_RATE))
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -528,13 +425,13 @@ def bare_python(
         note="asyncio on uvloop and raw psycopg, the script's statements: the floor of a "
         "Python SIP2 server here",
     )
-    emit("bare_python_round_trip_p95_ms", pct(full.rtts, 95) * 1000, "ms", n=len(full.rtts))
-    emit("bare_python_round_trip_p50_ms", pct(full.rtts, 50) * 1000, "ms")
-    out = {"bare_rate": rate, "bare_p95": pct(full.rtts, 95) * 1000}
+    emit("bare_python_round_trip_p95_ms", percentile(full.rtts, 95) * 1000, "ms", n=len(full.rtts))
+    emit("bare_python_round_trip_p50_ms", percentile(full.rtts, 50) * 1000, "ms")
+    out = {"bare_rate": rate, "bare_p95": percentile(full.rtts, 95) * 1000}
     errors = full.errors
     if at_goal is not None and at_goal.rtts:
         out["bare_goal_rate"] = at_goal.messages / at_goal.elapsed
-        out["bare_goal_p95"] = pct(at_goal.rtts, 95) * 1000
+        out["bare_goal_p95"] = percentile(at_goal.rtts, 95) * 1000
         emit(
             "bare_python_paced_messages_per_s",
             out["bare_goal_rate"],
@@ -558,28 +455,21 @@ def run_backend(
     processes: int,
     paced: float | None,
 ) -> dict[str, float]:
-    global _backend
-    _backend = backend.name
     migrate.upgrade(backend.url)
     kiosks, peer_copies, peer_reader, unit_id = seed(backend.url, clients, 4)
-    port = free_port()
-    env = {
-        **os.environ,
-        "BIBLIOVERSE_DATA_DIR": str(backend.data_dir),
-        "BIBLIOVERSE_DATABASE_URL": backend.url,
-    }
+    port = h.free_port()
     proc = subprocess.Popen(
         [
-            str(BIN),
+            str(h.BIN),
             *("sip2", "serve", "--port", str(port), "--max-connections", "512"),
             *("--processes", str(processes)),
         ],
-        env=env,
+        env=backend.env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     try:
-        wait_port(port, proc)
+        h.wait_port(port, proc)
         full, at_pace = asyncio.run(load(port, proc.pid, kiosks, seconds, 2.0, paced))
     finally:
         proc.send_signal(signal.SIGINT)
@@ -591,7 +481,7 @@ def run_backend(
     if not rtts:
         raise RuntimeError("no message was answered")
     rate = messages / elapsed
-    p95 = pct(rtts, 95) * 1000
+    p95 = percentile(rtts, 95) * 1000
     emit(
         "messages_per_s",
         rate,
@@ -603,7 +493,7 @@ def run_backend(
         processes=processes,
     )
     emit("round_trip_p95_ms", p95, "ms", goal=10, better="lower", n=len(rtts))
-    emit("round_trip_p50_ms", pct(rtts, 50) * 1000, "ms", n=len(rtts))
+    emit("round_trip_p50_ms", percentile(rtts, 50) * 1000, "ms", n=len(rtts))
     emit("errors", len(errors), "messages", goal=0, better="lower")
     # CPU a message: steadier from run to run than the rate, which follows the machine's load
     emit(
@@ -619,12 +509,12 @@ def run_backend(
     if at_pace is not None and at_pace.rtts:
         paced_out = {
             "paced_rate": at_pace.messages / at_pace.elapsed,
-            "paced_p95": pct(at_pace.rtts, 95) * 1000,
+            "paced_p95": percentile(at_pace.rtts, 95) * 1000,
         }
         note = "the kiosks keep to a rate between them; timed from when each message was due"
         emit("paced_messages_per_s", paced_out["paced_rate"], "messages/s", note=note)
         emit("paced_round_trip_p95_ms", paced_out["paced_p95"], "ms", n=len(at_pace.rtts))
-        emit("paced_round_trip_p50_ms", pct(at_pace.rtts, 50) * 1000, "ms")
+        emit("paced_round_trip_p50_ms", percentile(at_pace.rtts, 50) * 1000, "ms")
         emit("paced_errors", len(at_pace.errors), "messages", goal=0, better="lower")
         errors = errors + at_pace.errors
     # Little's law: kiosks that send again as soon as they are answered wait on average
@@ -663,10 +553,9 @@ def run_backend(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="5 s load runs")
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--seconds", type=float)
+    parser = h.arguments(__doc__, quick="5 s load runs")
+    h.add_backend(parser)
+    h.add_seconds(parser, "length of each load run (default 20, --quick 5)")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument(
         "--processes",
@@ -674,31 +563,21 @@ def main() -> int:
         help="server processes (default: 2 on PostgreSQL, 1 on SQLite, where a second "
         "process only queues for the same write lock)",
     )
-    parser.add_argument(
-        "--paced-rate",
-        type=float,
-        default=0.0,
-        help="messages/s of the second, paced run (default 0: half the rate of the first; "
-        "negative: no paced run)",
-    )
+    h.add_paced_rate(parser, "messages/s")
     args = parser.parse_args()
+    h.unwind_on_sigterm()
+    h.start("sip2")
     seconds = args.seconds or (5.0 if args.quick else 20.0)
-    print(
-        json.dumps(
-            {
-                "bench": "sip2",
-                "machine": platform.node(),
-                "cpus": os.cpu_count(),
-                "python": platform.python_version(),
-                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            }
-        ),
-        flush=True,
-    )
-    names = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    h.emit_machine(quick=args.quick)
     failed = False
-    for name in names:
-        backend = sqlite_backend() if name == "sqlite" else postgres_backend()
+    for name in h.backends(args):
+        h.set_backend(name)
+        try:
+            backend = h.open_backend(name, "sip2")
+        except psycopg.OperationalError as exc:
+            print(f"{name}: cannot reach the server: {exc}", file=sys.stderr)
+            failed = True
+            continue
         try:
             processes = args.processes or (2 if name == "postgresql" else 1)
             paced = None if args.paced_rate < 0 else args.paced_rate

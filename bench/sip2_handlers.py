@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sip2_handlers.py                       # SQLite
     .venv/bin/python bench/sip2_handlers.py --backend postgresql
-    PYTHONPATH=/tmp/old/src .venv/bin/python /tmp/old/bench/sip2_handlers.py   # a worktree
+    PYTHONPATH=/tmp/old/src .venv/bin/python /tmp/old/bench/sip2_handlers.py   # a worktree, with _harness.py
 
 One thread, one kiosk's device account, the handlers of messages 11 (checkout) and 09
 (check-in) called as the server calls them (a session per message, commit), without the
@@ -16,34 +16,30 @@ whatever the machine does), and ``statements_per_message``.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
-import json
 import pstats
-import sys
 import time
-from pathlib import Path
 
+import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
+import sip2 as kiosks  # its seed
 from sqlalchemy import event
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-import sip2 as kiosks  # noqa: E402  (its seed and backends; it puts src/ on the path)
-
-from biblioverse import migrate  # noqa: E402
-from biblioverse.accounts import ThrottlePolicy  # noqa: E402
-from biblioverse.db import make_engine, make_session_factory, utcnow  # noqa: E402
-from biblioverse.devices import service  # noqa: E402
-from biblioverse.sip2 import acs  # noqa: E402
-from biblioverse.sip2.protocol import Response, parse  # noqa: E402
+from biblioverse import migrate
+from biblioverse.accounts import ThrottlePolicy
+from biblioverse.db import make_engine, make_session_factory, utcnow
+from biblioverse.sip2 import acs, service
+from biblioverse.sip2.protocol import Response, parse
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    parser = h.arguments(__doc__)
+    h.add_backend(parser, both=False)
     parser.add_argument("--pairs", type=int, default=200, help="pairs a round (7 rounds)")
     args = parser.parse_args()
-    backend = kiosks.sqlite_backend() if args.backend == "sqlite" else kiosks.postgres_backend()
+    h.start("sip2_handlers")
+    h.emit_machine()
+    h.set_backend(args.backend)
+    backend = h.open_backend(args.backend, "sip2")
     try:
         migrate.upgrade(backend.url)
         (kiosk,), _peer, _reader, _unit = kiosks.seed(backend.url, 1, 50)
@@ -100,13 +96,9 @@ def main() -> int:
             pair(codes[i % len(codes)])
         profile.disable()
         calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
-        row = {"bench": "sip2_handlers", "backend": args.backend}
-        for metric, value, unit in (
-            ("cpu_ms_per_message", 1000 * best, "ms"),
-            ("python_calls_per_message", calls / 200, "calls"),
-            ("statements_per_message", statements[0] / 200, "statements"),
-        ):
-            print(json.dumps({**row, "metric": metric, "value": round(value, 3), "unit": unit}))
+        h.emit("cpu_ms_per_message", 1000 * best, "ms")
+        h.emit("python_calls_per_message", calls / 200, "calls")
+        h.emit("statements_per_message", statements[0] / 200, "statements")
         engine.dispose()
     finally:
         backend.drop()
