@@ -16,12 +16,12 @@ from biblioverse.building import service
 from biblioverse.building.models import Alarm, AlarmAction
 from biblioverse.building.rules import Metric, parse_readings
 from biblioverse.deps import DbSession, Now, require_device, require_permission
+from biblioverse.devices.api import json_only
 from biblioverse.devices.rules import PayloadError, as_message
 from biblioverse.devices.schemas import Rejected
+from biblioverse.devices.service import Health, save_health
 from biblioverse.errors import FieldError, ValidationFailed
 from biblioverse.fields import DbId, Line
-from biblioverse.shelves.api import json_only
-from biblioverse.sip2.service import Health, save_health
 
 router = APIRouter(tags=["building"])
 Sensor = Annotated[Actor, Depends(require_device(DeviceCapability.SENSOR_READINGS))]

@@ -48,9 +48,9 @@ from biblioverse.building.rules import (
 )
 from biblioverse.devices.models import DeviceHealth
 from biblioverse.devices.rules import ErrorKind
+from biblioverse.devices.service import Health, upsert_insert
 from biblioverse.errors import FieldError, ValidationFailed
 from biblioverse.i18n import N_
-from biblioverse.sip2.service import Health, upsert_insert
 
 OPEN = (AlarmState.RAISED.value, AlarmState.ACKNOWLEDGED.value)
 WATCHED_KINDS = ("shelf", "gate", "sensor", "pad")  # devices whose silence is an alarm

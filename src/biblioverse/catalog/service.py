@@ -407,8 +407,8 @@ def _locked_item(column: InstrumentedAttribute[Any]) -> Select[Item]:
     )
 
 
-# Every loan and return looks a copy up: the statements are built once (the cache key of a
-# statement built per call was a tenth of a check-out's time).
+# Every loan and return looks a copy up: the statements are built once (a statement built
+# per call cost a check-out its cache key every time).
 _ITEM_BY_BARCODE = _locked_item(Item.barcode)
 _ITEM_BY_TAG = _locked_item(Item.rfid_tag)
 

@@ -16,15 +16,15 @@ from pydantic import BaseModel, Field
 from biblioverse import accounts, catalog, libraries
 from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.deps import CurrentDevice, DbSession, Now, require_device, require_permission
+from biblioverse.devices.api import json_only
 from biblioverse.devices.rules import PayloadError, as_message
 from biblioverse.devices.schemas import Rejected
+from biblioverse.devices.service import Health
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
 from biblioverse.shelves import inventory, reports, tagdata
-from biblioverse.shelves.api import json_only
 from biblioverse.shelves.rules import parse_report
 from biblioverse.shelves.service import AntennaMap, add_antenna, apply_reports, gate_check, where_is
-from biblioverse.sip2.service import Health
 
 router = APIRouter(tags=["devices"])
 ShelfReader = Annotated[Actor, Depends(require_device(DeviceCapability.SHELF_TAGS))]

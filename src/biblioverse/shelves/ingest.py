@@ -31,9 +31,9 @@ from biblioverse.building.rules import ReadingReport, parse_readings
 from biblioverse.building.service import apply_readings
 from biblioverse.devices.mqtt import TOPIC_ROOT, mqtt_settings
 from biblioverse.devices.rules import ErrorKind, PayloadError
+from biblioverse.devices.service import Health
 from biblioverse.shelves.rules import Report, parse_report
 from biblioverse.shelves.service import AntennaMap, Applied, TagResolver, apply_reports
-from biblioverse.sip2.service import Health
 
 log = logging.getLogger(__name__)
 

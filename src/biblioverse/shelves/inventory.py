@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
+from biblioverse.devices.service import chunks, upsert_insert
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.i18n import N_
 from biblioverse.shelves.errors import InventoryClosed, InventoryNotFound
@@ -33,7 +34,6 @@ from biblioverse.shelves.models import Inventory, InventoryRead, InventoryUnknow
 from biblioverse.shelves.reports import Record, expected_on
 from biblioverse.shelves.rules import Kind, Report
 from biblioverse.shelves.service import READ_OBSERVERS, AntennaPlace, TagResolver
-from biblioverse.sip2.service import chunks, upsert_insert
 
 Item = catalog.Item
 Shelf = libraries.Shelf

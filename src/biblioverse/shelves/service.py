@@ -23,12 +23,12 @@ from biblioverse.access import Actor, Permission
 from biblioverse.accounts import DeviceKey
 from biblioverse.audit import log_action
 from biblioverse.devices.rules import ErrorKind
+from biblioverse.devices.service import Health, chunks, save_health, upsert_insert
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.i18n import N_
 from biblioverse.shelves.models import Antenna, GateEvent, ItemPosition, ShelfUse, UnknownTag
 from biblioverse.shelves.rules import Board, Kind, Position, Report, State
 from biblioverse.shelves.tagdata import barcode_of
-from biblioverse.sip2.service import Health, chunks, save_health, upsert_insert
 
 SHELF_KINDS = ("shelf", "pad")
 # Who else counts what a batch read, in its transaction: inventories register here, so that
