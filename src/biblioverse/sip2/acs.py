@@ -27,7 +27,7 @@ from biblioverse.errors import DomainError, NotFound
 from biblioverse.i18n import N_
 from biblioverse.security import verify_secret
 from biblioverse.sip2.models import Sip2ItemProperties
-from biblioverse.sip2.protocol import Request, Response, format_date, parse_date, yn
+from biblioverse.sip2.protocol import Field, Request, Response, format_date, parse_date, yn
 from biblioverse.sip2.service import SecretChecked, Terminal
 
 log = logging.getLogger(__name__)
@@ -164,9 +164,9 @@ class Context:
     # --- readers ---
 
     def reader(self) -> Patron:
-        card = self.request.get("AA")
+        card = self.request.get(Field.PATRON_IDENTIFIER)
         reader = readers.by_card(self.session, card) if card else None
-        pin = self.request.fields.get("AD", [""])[0]
+        pin = self.request.fields.get(Field.PATRON_PASSWORD, [""])[0]
         pin_ok: bool | None = None
         if reader is not None and pin:
             # checked by the server before this transaction began, or now
@@ -274,15 +274,15 @@ def _patron_fields(
 ) -> list[tuple[str, object]]:
     r = patron.reader
     fields: list[tuple[str, object]] = [
-        ("AO", ctx.terminal.unit_code),
-        ("AA", patron.card),
-        ("AE", r.name if r is not None and patron.usable else ""),
-        ("BL", yn(patron.valid)),
+        (Field.INSTITUTION_ID, ctx.terminal.unit_code),
+        (Field.PATRON_IDENTIFIER, patron.card),
+        (Field.PERSONAL_NAME, r.name if r is not None and patron.usable else ""),
+        (Field.VALID_PATRON, yn(patron.valid)),
     ]
     if patron.pin_ok is not None:
-        fields.append(("CQ", yn(patron.pin_ok)))
+        fields.append((Field.VALID_PATRON_PASSWORD, yn(patron.pin_ok)))
     if s is not None and patron.usable:
-        fields += [("BH", ctx.currency), ("BV", f"{s.owed:.2f}")]
+        fields += [(Field.CURRENCY_TYPE, ctx.currency), (Field.FEE_AMOUNT, f"{s.owed:.2f}")]
     return fields
 
 
@@ -301,7 +301,7 @@ def _patron_status(ctx: Context) -> Response:
     message = _patron_message(ctx, patron)
     if message is None and s is not None and s.refusals:
         message = ctx.say(KIOSK.get(s.refusals[0], ASK_DESK))
-    fields.append(("AF", message))
+    fields.append((Field.SCREEN_MESSAGE, message))
     return Response("24", flags + ctx.language + ctx.date, fields)
 
 
@@ -313,8 +313,8 @@ def _item_range(ctx: Context) -> tuple[int, int]:
         value = ctx.request.get(code)
         return int(value) if value.isdigit() and int(value) > 0 else default
 
-    start = number("BP", 1)
-    return start, max(start, number("BQ", start + 49))
+    start = number(Field.START_ITEM, 1)
+    return start, max(start, number(Field.END_ITEM, start + 49))
 
 
 @handles("63")
@@ -334,29 +334,34 @@ def patron_information(ctx: Context) -> Response:
         overdue = [x for x in loans if x.loan.due_at < ctx.now]
         counts = [len(ready), len(overdue), len(loans), len(fees), 0, len(waiting)]
         fields += [
-            ("BZ", f"{s.hold_limit:04d}"[-4:]),
-            ("CB", f"{s.loan_limit:04d}"[-4:]),
-            ("CC", f"{s.fee_limit:.2f}"),
+            (Field.HOLD_ITEMS_LIMIT, f"{s.hold_limit:04d}"[-4:]),
+            (Field.CHARGED_ITEMS_LIMIT, f"{s.loan_limit:04d}"[-4:]),
+            (Field.FEE_LIMIT, f"{s.fee_limit:.2f}"),
         ]
         summary = ctx.request.fixed.get("summary", "")
         wanted = summary.find("Y") if "Y" in summary.upper() else -1
         first, last = _item_range(ctx)
         pick = slice(first - 1, last)
         if wanted == 0:
-            lists.append(("AS", [h.title for h in ready][pick]))
+            lists.append((Field.HOLD_ITEMS, [h.title for h in ready][pick]))
         elif wanted == 1:
-            lists.append(("AT", [x.barcode for x in overdue][pick]))
+            lists.append((Field.OVERDUE_ITEMS, [x.barcode for x in overdue][pick]))
         elif wanted == 2:
-            lists.append(("AU", [x.barcode for x in loans][pick]))
+            lists.append((Field.CHARGED_ITEMS, [x.barcode for x in loans][pick]))
         elif wanted == 3:
-            lists.append(("AV", [f"{f.id} {f.balance:.2f} {f.kind}" for f in fees][pick]))
+            lists.append(
+                (Field.FINE_ITEMS, [f"{f.id} {f.balance:.2f} {f.kind}" for f in fees][pick])
+            )
         elif wanted == 5:
-            lists.append(("CD", [h.title for h in waiting][pick]))
+            lists.append((Field.UNAVAILABLE_HOLD_ITEMS, [h.title for h in waiting][pick]))
         if patron.pin_ok:  # contact details only to the reader who gave their PIN
-            fields += [("BE", r.email or None), ("BF", r.phone or None)]
+            fields += [
+                (Field.EMAIL_ADDRESS, r.email or None),
+                (Field.HOME_PHONE_NUMBER, r.phone or None),
+            ]
     fixed = flags + ctx.language + ctx.date + "".join(f"{min(c, 9999):04d}" for c in counts)
     fields += lists
-    fields.append(("AF", _patron_message(ctx, patron)))
+    fields.append((Field.SCREEN_MESSAGE, _patron_message(ctx, patron)))
     return Response("64", fixed, fields)
 
 
@@ -364,7 +369,7 @@ def patron_information(ctx: Context) -> Response:
 def block_patron(ctx: Context) -> Response:
     patron = ctx.reader()
     if patron.reader is not None:
-        reason = ctx.request.get("AL") or "card retained"
+        reason = ctx.request.get(Field.BLOCKED_CARD_MESSAGE) or "card retained"
         readers.block_at_device(
             ctx.session, ctx.terminal.actor, patron.reader.id, reason, at=ctx.now
         )
@@ -379,17 +384,25 @@ def patron_enable(ctx: Context) -> Response:
         readers.enable_at_device(ctx.session, ctx.terminal.actor, patron.reader.id, at=ctx.now)
         ctx.session.flush()
     flags, s = _status_flags(ctx, patron)
-    fields = [f for f in _patron_fields(ctx, patron, s) if f[0] not in ("BH", "BV")]
-    fields.append(("AF", _patron_message(ctx, patron)))
+    fields = [
+        f
+        for f in _patron_fields(ctx, patron, s)
+        if f[0] not in (Field.CURRENCY_TYPE, Field.FEE_AMOUNT)
+    ]
+    fields.append((Field.SCREEN_MESSAGE, _patron_message(ctx, patron)))
     return Response("26", flags + ctx.language + ctx.date, fields)
 
 
 @handles("35")
 def end_patron_session(ctx: Context) -> Response:
-    card = ctx.request.get("AA")
+    card = ctx.request.get(Field.PATRON_IDENTIFIER)
     ctx.link.pins.pop(card, None)  # the next reader at this machine starts afresh
     ctx.link.language = None
-    return Response("36", "Y" + ctx.date, [("AO", ctx.terminal.unit_code), ("AA", card)])
+    return Response(
+        "36",
+        "Y" + ctx.date,
+        [(Field.INSTITUTION_ID, ctx.terminal.unit_code), (Field.PATRON_IDENTIFIER, card)],
+    )
 
 
 # --- loans ----------------------------------------------------------------------------------
@@ -413,15 +426,15 @@ def _checkout_response(
     # RFID: the security bit is turned off when the copy leaves on a loan, and only then.
     desensitize = yn(ok) if command == "12" else "U"
     fields: list[tuple[str, object]] = [
-        ("AO", ctx.terminal.unit_code),
-        ("AA", ctx.request.get("AA")),
-        ("AB", ctx.request.get("AB")),
-        ("AJ", ctx.title(item)),
-        ("AH", ctx.when(loan.due_at) if ok and loan is not None else ""),
+        (Field.INSTITUTION_ID, ctx.terminal.unit_code),
+        (Field.PATRON_IDENTIFIER, ctx.request.get(Field.PATRON_IDENTIFIER)),
+        (Field.ITEM_IDENTIFIER, ctx.request.get(Field.ITEM_IDENTIFIER)),
+        (Field.TITLE_IDENTIFIER, ctx.title(item)),
+        (Field.DUE_DATE, ctx.when(loan.due_at) if ok and loan is not None else ""),
     ]
     if item is not None:
-        fields.append(("CK", _media(item)))
-    fields.append(("AF", message))
+        fields.append((Field.MEDIA_TYPE, _media(item)))
+    fields.append((Field.SCREEN_MESSAGE, message))
     fixed = ("1" if ok else "0") + yn(renewal) + magnetic + desensitize + ctx.date
     return Response(command, fixed, fields)
 
@@ -439,7 +452,7 @@ def _own_loan(ctx: Context, item: catalog.Item, reader_id: int) -> circulation.L
 @handles("11")
 def checkout(ctx: Context) -> Response:
     patron = ctx.reader()
-    item = ctx.copy(ctx.request.get("AB"), lock=True)
+    item = ctx.copy(ctx.request.get(Field.ITEM_IDENTIFIER), lock=True)
     message = _patron_message(ctx, patron)
     if message is not None or patron.reader is None:
         return _checkout_response(ctx, False, False, item, None, message)
@@ -487,7 +500,7 @@ RENEWED = N_("You already had this copy; the loan is renewed.")
 @handles("29")
 def renew(ctx: Context) -> Response:
     patron = ctx.reader()
-    item = ctx.copy(ctx.request.get("AB"))
+    item = ctx.copy(ctx.request.get(Field.ITEM_IDENTIFIER))
 
     def answer(ok: bool, loan: circulation.Loan | None, message: str | None) -> Response:
         return _checkout_response(ctx, ok, ok, item, loan, message, command="30")
@@ -525,10 +538,10 @@ def renew_all(ctx: Context) -> Response:
     ok = message is None
     fixed = ("1" if ok else "0") + f"{len(renewed):04d}" + f"{len(unrenewed):04d}" + ctx.date
     fields: list[tuple[str, object]] = [
-        ("AO", ctx.terminal.unit_code),
-        ("BM", renewed),
-        ("BN", unrenewed),
-        ("AF", message),
+        (Field.INSTITUTION_ID, ctx.terminal.unit_code),
+        (Field.RENEWED_ITEMS, renewed),
+        (Field.UNRENEWED_ITEMS, unrenewed),
+        (Field.SCREEN_MESSAGE, message),
     ]
     return Response("66", fixed, fields)
 
@@ -542,7 +555,7 @@ def _return_date(ctx: Context) -> dt.datetime | None:
 
 @handles("09")
 def checkin(ctx: Context) -> Response:
-    item = ctx.copy(ctx.request.get("AB"), lock=True)
+    item = ctx.copy(ctx.request.get(Field.ITEM_IDENTIFIER), lock=True)
     code = ctx.terminal.unit_code
     if item is None:
         # Not a copy of this consortium: the sorter's exception bin, and no security change.
@@ -551,17 +564,20 @@ def checkin(ctx: Context) -> Response:
             "10",
             fixed,
             [
-                ("AO", code),
-                ("AB", ctx.request.get("AB")),
-                ("AQ", ""),
-                ("CL", SORT_BIN["check"]),
-                ("CV", ALERT_OTHER),
-                ("AF", ctx.say(UNKNOWN_COPY)),
+                (Field.INSTITUTION_ID, code),
+                (Field.ITEM_IDENTIFIER, ctx.request.get(Field.ITEM_IDENTIFIER)),
+                (Field.PERMANENT_LOCATION, ""),
+                (Field.SORT_BIN, SORT_BIN["check"]),
+                (Field.ALERT_TYPE, ALERT_OTHER),
+                (Field.SCREEN_MESSAGE, ctx.say(UNKNOWN_COPY)),
             ],
         )
     owner = libraries.unit_names(ctx.session)
     magnetic = yn(item.item_type == "audiovisual")
-    fields: list[tuple[str, object]] = [("AO", code), ("AB", ctx.request.get("AB"))]
+    fields: list[tuple[str, object]] = [
+        (Field.INSTITUTION_ID, code),
+        (Field.ITEM_IDENTIFIER, ctx.request.get(Field.ITEM_IDENTIFIER)),
+    ]
     # No savepoint, as for a loan: a refusal rolls back a transaction that has only read.
     try:
         done = circulation.checkin(
@@ -576,12 +592,12 @@ def checkin(ctx: Context) -> Response:
     except DomainError as refusal:
         ctx.session.rollback()
         fields += [
-            ("AQ", owner[item.org_unit_id].code),
-            ("AJ", ctx.title(item)),
-            ("CL", SORT_BIN["check"]),
-            ("CK", _media(item)),
-            ("CV", ALERT_OTHER),
-            ("AF", ctx.refusal(refusal)),
+            (Field.PERMANENT_LOCATION, owner[item.org_unit_id].code),
+            (Field.TITLE_IDENTIFIER, ctx.title(item)),
+            (Field.SORT_BIN, SORT_BIN["check"]),
+            (Field.MEDIA_TYPE, _media(item)),
+            (Field.ALERT_TYPE, ALERT_OTHER),
+            (Field.SCREEN_MESSAGE, ctx.refusal(refusal)),
         ]
         return Response("10", "0Y" + magnetic + "Y" + ctx.date, fields)
     action = done.routing.action.value
@@ -598,13 +614,13 @@ def checkin(ctx: Context) -> Response:
         alert_type = ALERT_SEND_HOME
         message = ctx.say(N_("Send this copy home to {library}.")).format(library=to.code)
     fields += [
-        ("AQ", owner[item.org_unit_id].code),
-        ("AJ", ctx.title(item)),
-        ("CL", SORT_BIN[action]),
-        ("CK", _media(item)),
-        ("CV", alert_type),
-        ("CT", to.code if action == "transit" else None),
-        ("AF", message),
+        (Field.PERMANENT_LOCATION, owner[item.org_unit_id].code),
+        (Field.TITLE_IDENTIFIER, ctx.title(item)),
+        (Field.SORT_BIN, SORT_BIN[action]),
+        (Field.MEDIA_TYPE, _media(item)),
+        (Field.ALERT_TYPE, alert_type),
+        (Field.DESTINATION_LOCATION, to.code if action == "transit" else None),
+        (Field.SCREEN_MESSAGE, message),
     ]
     # RFID: the security bit goes back on for a copy that stays in the library's care.
     return Response("10", "1Y" + magnetic + yn(alert) + ctx.date, fields)
@@ -615,12 +631,16 @@ def checkin(ctx: Context) -> Response:
 
 @handles("17")
 def item_information(ctx: Context) -> Response:
-    item = ctx.copy(ctx.request.get("AB"))
+    item = ctx.copy(ctx.request.get(Field.ITEM_IDENTIFIER))
     if item is None:
         return Response(
             "18",
             "01" + "00" + "01" + ctx.date,
-            [("AB", ctx.request.get("AB")), ("AJ", ""), ("AF", ctx.say(UNKNOWN_COPY))],
+            [
+                (Field.ITEM_IDENTIFIER, ctx.request.get(Field.ITEM_IDENTIFIER)),
+                (Field.TITLE_IDENTIFIER, ""),
+                (Field.SCREEN_MESSAGE, ctx.say(UNKNOWN_COPY)),
+            ],
         )
     names = libraries.unit_names(ctx.session)
     loan = ctx.session.scalar(
@@ -639,16 +659,19 @@ def item_information(ctx: Context) -> Response:
     status = CIRCULATION_STATUS.get(item.status, "01")
     where = item.at_unit_id or item.org_unit_id
     fields: list[tuple[str, object]] = [
-        ("CF", f"{queue:04d}"[-4:]),
-        ("AH", ctx.when(loan.due_at) if loan is not None else None),
-        ("CM", ctx.when(shelf_hold.expires_at) if shelf_hold is not None else None),
-        ("AB", ctx.request.get("AB")),
-        ("AJ", ctx.title(item)),
-        ("BG", names[item.org_unit_id].code),
-        ("CK", _media(item)),
-        ("AQ", names[item.org_unit_id].code),
-        ("AP", names[where].code),
-        ("CH", properties.properties if properties is not None else None),
+        (Field.HOLD_QUEUE_LENGTH, f"{queue:04d}"[-4:]),
+        (Field.DUE_DATE, ctx.when(loan.due_at) if loan is not None else None),
+        (
+            Field.HOLD_PICKUP_DATE,
+            ctx.when(shelf_hold.expires_at) if shelf_hold is not None else None,
+        ),
+        (Field.ITEM_IDENTIFIER, ctx.request.get(Field.ITEM_IDENTIFIER)),
+        (Field.TITLE_IDENTIFIER, ctx.title(item)),
+        (Field.OWNER, names[item.org_unit_id].code),
+        (Field.MEDIA_TYPE, _media(item)),
+        (Field.PERMANENT_LOCATION, names[item.org_unit_id].code),
+        (Field.CURRENT_LOCATION, names[where].code),
+        (Field.ITEM_PROPERTIES, properties.properties if properties is not None else None),
     ]
     # Security marker 00 "other": the copies carry RFID tags.
     return Response("18", status + "00" + "01" + ctx.date, fields)
@@ -656,17 +679,27 @@ def item_information(ctx: Context) -> Response:
 
 @handles("19")
 def item_status_update(ctx: Context) -> Response:
-    item = ctx.copy(ctx.request.get("AB"))
+    item = ctx.copy(ctx.request.get(Field.ITEM_IDENTIFIER))
     if item is None:
         return Response(
-            "20", "0" + ctx.date, [("AB", ctx.request.get("AB")), ("AF", ctx.say(UNKNOWN_COPY))]
+            "20",
+            "0" + ctx.date,
+            [
+                (Field.ITEM_IDENTIFIER, ctx.request.get(Field.ITEM_IDENTIFIER)),
+                (Field.SCREEN_MESSAGE, ctx.say(UNKNOWN_COPY)),
+            ],
         )
     if not ctx.terminal.actor.org_unit_id or not _same_library(ctx, item):
         return Response(
-            "20", "0" + ctx.date, [("AB", ctx.request.get("AB")), ("AF", ctx.say(ASK_DESK))]
+            "20",
+            "0" + ctx.date,
+            [
+                (Field.ITEM_IDENTIFIER, ctx.request.get(Field.ITEM_IDENTIFIER)),
+                (Field.SCREEN_MESSAGE, ctx.say(ASK_DESK)),
+            ],
         )
     row = ctx.session.get(Sip2ItemProperties, item.id)
-    text = ctx.request.get("CH")
+    text = ctx.request.get(Field.ITEM_PROPERTIES)
     if row is None:
         row = Sip2ItemProperties(item_id=item.id, properties="", updated_at=ctx.now)
         ctx.session.add(row)
@@ -675,7 +708,11 @@ def item_status_update(ctx: Context) -> Response:
     return Response(
         "20",
         "1" + ctx.date,
-        [("AB", ctx.request.get("AB")), ("AJ", ctx.title(item)), ("CH", text)],
+        [
+            (Field.ITEM_IDENTIFIER, ctx.request.get(Field.ITEM_IDENTIFIER)),
+            (Field.TITLE_IDENTIFIER, ctx.title(item)),
+            (Field.ITEM_PROPERTIES, text),
+        ],
     )
 
 
@@ -701,16 +738,21 @@ def _hold_response(
     if hold is not None and ok:
         position = circulation.holds.queue_position(ctx.session, hold)
         fields += [
-            ("BW", ctx.when(hold.expires_at)),
-            ("BR", str(position) if position is not None else None),
-            ("BS", names[hold.pickup_unit_id].code),
+            (Field.EXPIRATION_DATE, ctx.when(hold.expires_at)),
+            (Field.QUEUE_POSITION, str(position) if position is not None else None),
+            (Field.PICKUP_LOCATION, names[hold.pickup_unit_id].code),
         ]
     fields += [
-        ("AO", ctx.terminal.unit_code),
-        ("AA", ctx.request.get("AA")),
-        ("AB", ctx.request.get("AB") or None),
-        ("AJ", ctx.title(item) if item is not None else ctx.request.get("AJ") or None),
-        ("AF", msg),
+        (Field.INSTITUTION_ID, ctx.terminal.unit_code),
+        (Field.PATRON_IDENTIFIER, ctx.request.get(Field.PATRON_IDENTIFIER)),
+        (Field.ITEM_IDENTIFIER, ctx.request.get(Field.ITEM_IDENTIFIER) or None),
+        (
+            Field.TITLE_IDENTIFIER,
+            ctx.title(item)
+            if item is not None
+            else ctx.request.get(Field.TITLE_IDENTIFIER) or None,
+        ),
+        (Field.SCREEN_MESSAGE, msg),
     ]
     return Response("16", ("1" if ok else "0") + yn(available) + ctx.date, fields)
 
@@ -718,7 +760,7 @@ def _hold_response(
 def _record_of(ctx: Context, item: catalog.Item | None) -> int | None:
     if item is not None:
         return item.record_id
-    title = ctx.request.get("AJ")  # a record number or an ISBN
+    title = ctx.request.get(Field.TITLE_IDENTIFIER)  # a record number or an ISBN
     if title.isdigit() and ctx.session.get(catalog.Record, int(title)) is not None:
         return int(title)
     isbn = catalog.normalise_isbn(title)
@@ -734,14 +776,14 @@ def _record_of(ctx: Context, item: catalog.Item | None) -> int | None:
 @handles("15")
 def hold(ctx: Context) -> Response:
     patron = ctx.reader()
-    item = ctx.copy(ctx.request.get("AB"))
+    item = ctx.copy(ctx.request.get(Field.ITEM_IDENTIFIER))
     message = _patron_message(ctx, patron)
     if message is not None or patron.reader is None:
         return _hold_response(ctx, False, None, item, message)
     record_id = _record_of(ctx, item)
     if record_id is None:
         return _hold_response(ctx, False, None, item, ctx.say(UNKNOWN_COPY))
-    pickup_code = ctx.request.get("BS")
+    pickup_code = ctx.request.get(Field.PICKUP_LOCATION)
     try:
         pickup = (
             libraries.get_unit_by_code(ctx.session, pickup_code)
@@ -755,7 +797,7 @@ def hold(ctx: Context) -> Response:
     try:
         with ctx.session.begin_nested():
             if mode == "+":
-                specific = item is not None and ctx.request.get("BY") == "3"
+                specific = item is not None and ctx.request.get(Field.HOLD_TYPE) == "3"
                 placed = circulation.holds.place(
                     ctx.session,
                     actor,
@@ -790,14 +832,14 @@ def hold(ctx: Context) -> Response:
 @handles("37")
 def fee_paid(ctx: Context) -> Response:
     patron = ctx.reader()
-    transaction = ctx.request.get("BK")
+    transaction = ctx.request.get(Field.TRANSACTION_ID)
 
     def answer(ok: bool, message: str | None) -> Response:
         fields = [
-            ("AO", ctx.terminal.unit_code),
-            ("AA", patron.card),
-            ("BK", transaction or None),
-            ("AF", message),
+            (Field.INSTITUTION_ID, ctx.terminal.unit_code),
+            (Field.PATRON_IDENTIFIER, patron.card),
+            (Field.TRANSACTION_ID, transaction or None),
+            (Field.SCREEN_MESSAGE, message),
         ]
         return Response("38", yn(ok) + ctx.date, fields)
 
@@ -808,10 +850,10 @@ def fee_paid(ctx: Context) -> Response:
     if currency and currency != ctx.currency:
         return answer(False, ctx.say(CURRENCY_MISMATCH))
     try:
-        amount = Decimal(ctx.request.get("BV"))
+        amount = Decimal(ctx.request.get(Field.FEE_AMOUNT))
     except InvalidOperation:
         return answer(False, ctx.say(N_("The amount is not a number.")))
-    fee_id = ctx.request.get("CG")
+    fee_id = ctx.request.get(Field.FEE_IDENTIFIER)
     note = (
         f"{ctx.terminal.actor.display_name}: payment type {ctx.request.fixed.get('payment_type')}"
     )
@@ -869,34 +911,81 @@ def acs_status(
         + "2.00"
     )
     fields: list[tuple[str, object]] = [
-        ("AO", terminal.unit_code if terminal is not None else ""),
-        ("AM", terminal.unit_name if terminal is not None else None),
-        ("BX", supported_messages() if online else "N" * 16),
-        ("AN", terminal.location if terminal is not None else None),
+        (Field.INSTITUTION_ID, terminal.unit_code if terminal is not None else ""),
+        (Field.LIBRARY_NAME, terminal.unit_name if terminal is not None else None),
+        (Field.SUPPORTED_MESSAGES, supported_messages() if online else "N" * 16),
+        (Field.TERMINAL_LOCATION, terminal.location if terminal is not None else None),
     ]
     if terminal is None:
-        fields.append(("AF", NOT_LOGGED_IN))
+        fields.append((Field.SCREEN_MESSAGE, NOT_LOGGED_IN))
     return Response("98", fixed, fields)
 
 
 # The negative answer of each request: its response code, fixed part after the date's
 # place, and the identified fields the standard requires (given blank, or as sent).
 _NEGATIVE: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
-    "23": ("24", "Y" * 4 + " " * 10 + "000", "", ("AO", "AA", "AE")),
-    "01": ("24", "Y" * 4 + " " * 10 + "000", "", ("AO", "AA", "AE")),
-    "25": ("26", "Y" * 4 + " " * 10 + "000", "", ("AO", "AA", "AE")),
-    "63": ("64", "Y" * 4 + " " * 10 + "000", "0000" * 6, ("AO", "AA", "AE")),
-    "11": ("12", "0NUN", "", ("AO", "AA", "AB", "AJ", "AH")),
-    "29": ("30", "0NUU", "", ("AO", "AA", "AB", "AJ", "AH")),
-    "09": ("10", "0NUN", "", ("AO", "AB", "AQ")),
-    "65": ("66", "0" + "0000" * 2, "", ("AO",)),
-    "17": ("18", "01" + "00" + "01", "", ("AB", "AJ")),
-    "19": ("20", "0", "", ("AB",)),
-    "15": ("16", "0N", "", ("AO", "AA")),
-    "37": ("38", "N", "", ("AO", "AA")),
-    "35": ("36", "N", "", ("AO", "AA")),
+    "23": (
+        "24",
+        "Y" * 4 + " " * 10 + "000",
+        "",
+        (Field.INSTITUTION_ID, Field.PATRON_IDENTIFIER, Field.PERSONAL_NAME),
+    ),
+    "01": (
+        "24",
+        "Y" * 4 + " " * 10 + "000",
+        "",
+        (Field.INSTITUTION_ID, Field.PATRON_IDENTIFIER, Field.PERSONAL_NAME),
+    ),
+    "25": (
+        "26",
+        "Y" * 4 + " " * 10 + "000",
+        "",
+        (Field.INSTITUTION_ID, Field.PATRON_IDENTIFIER, Field.PERSONAL_NAME),
+    ),
+    "63": (
+        "64",
+        "Y" * 4 + " " * 10 + "000",
+        "0000" * 6,
+        (Field.INSTITUTION_ID, Field.PATRON_IDENTIFIER, Field.PERSONAL_NAME),
+    ),
+    "11": (
+        "12",
+        "0NUN",
+        "",
+        (
+            Field.INSTITUTION_ID,
+            Field.PATRON_IDENTIFIER,
+            Field.ITEM_IDENTIFIER,
+            Field.TITLE_IDENTIFIER,
+            Field.DUE_DATE,
+        ),
+    ),
+    "29": (
+        "30",
+        "0NUU",
+        "",
+        (
+            Field.INSTITUTION_ID,
+            Field.PATRON_IDENTIFIER,
+            Field.ITEM_IDENTIFIER,
+            Field.TITLE_IDENTIFIER,
+            Field.DUE_DATE,
+        ),
+    ),
+    "09": (
+        "10",
+        "0NUN",
+        "",
+        (Field.INSTITUTION_ID, Field.ITEM_IDENTIFIER, Field.PERMANENT_LOCATION),
+    ),
+    "65": ("66", "0" + "0000" * 2, "", (Field.INSTITUTION_ID,)),
+    "17": ("18", "01" + "00" + "01", "", (Field.ITEM_IDENTIFIER, Field.TITLE_IDENTIFIER)),
+    "19": ("20", "0", "", (Field.ITEM_IDENTIFIER,)),
+    "15": ("16", "0N", "", (Field.INSTITUTION_ID, Field.PATRON_IDENTIFIER)),
+    "37": ("38", "N", "", (Field.INSTITUTION_ID, Field.PATRON_IDENTIFIER)),
+    "35": ("36", "N", "", (Field.INSTITUTION_ID, Field.PATRON_IDENTIFIER)),
 }
-_ECHOED = frozenset({"AA", "AB"})
+_ECHOED = frozenset({Field.PATRON_IDENTIFIER, Field.ITEM_IDENTIFIER})
 
 
 def negative(request: Request, now: dt.datetime, message: str) -> Response | None:
@@ -909,5 +998,5 @@ def negative(request: Request, now: dt.datetime, message: str) -> Response | Non
     fields: list[tuple[str, object]] = [
         (code, request.get(code) if code in _ECHOED else "") for code in required
     ]
-    fields.append(("AF", message))
+    fields.append((Field.SCREEN_MESSAGE, message))
     return Response(command, before + format_date(now, dt.UTC) + after, fields)

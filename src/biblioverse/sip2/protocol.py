@@ -15,6 +15,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 FIELD_SEP = "|"
 MAX_FIELD = 255  # characters in a variable-length field, by the standard
@@ -25,6 +26,77 @@ _CODE = re.compile(r"[A-Z]{2}")
 # Some terminals drop the checksum's leading zeros or write it in lower case.
 _TRAILER = re.compile(rb"(?:\|?AY(?P<seq>[0-9]{1,2}))?(?:\|?AZ(?P<sum>[0-9A-Fa-f]{1,4}))?\|?$")
 _AFTER_SEQUENCE = re.compile(rb"AY[0-9]{1,2}$")
+
+
+class Field(StrEnum):
+    """SIP2 2.00 field codes, by their names in the standard. A member is its code: it
+    compares, hashes and formats as the two letters."""
+
+    ALERT_TYPE = "CV"
+    BLOCKED_CARD_MESSAGE = "AL"
+    CALL_NUMBER = "CS"
+    CANCEL = "BI"
+    CHARGED_ITEMS = "AU"
+    CHARGED_ITEMS_LIMIT = "CB"
+    CHECKSUM = "AZ"
+    COLLECTION_CODE = "CR"
+    CURRENCY_TYPE = "BH"
+    CURRENT_LOCATION = "AP"
+    DESTINATION_LOCATION = "CT"
+    DUE_DATE = "AH"
+    EMAIL_ADDRESS = "BE"
+    END_ITEM = "BQ"
+    EXPIRATION_DATE = "BW"
+    FEE_ACKNOWLEDGED = "BO"
+    FEE_AMOUNT = "BV"
+    FEE_IDENTIFIER = "CG"
+    FEE_LIMIT = "CC"
+    FEE_TYPE = "BT"
+    FINE_ITEMS = "AV"
+    HOLD_ITEMS = "AS"
+    HOLD_ITEMS_LIMIT = "BZ"
+    HOLD_PATRON_ID = "CY"
+    HOLD_PATRON_NAME = "DA"
+    HOLD_PICKUP_DATE = "CM"
+    HOLD_QUEUE_LENGTH = "CF"
+    HOLD_TYPE = "BY"
+    HOME_ADDRESS = "BD"
+    HOME_PHONE_NUMBER = "BF"
+    INSTITUTION_ID = "AO"
+    ITEM_IDENTIFIER = "AB"
+    ITEM_PROPERTIES = "CH"
+    LIBRARY_NAME = "AM"
+    LOCATION_CODE = "CP"
+    LOGIN_PASSWORD = "CO"  # noqa: S105 (a field code, not a password)
+    LOGIN_USER_ID = "CN"
+    MEDIA_TYPE = "CK"
+    OVERDUE_ITEMS = "AT"
+    OVERDUE_ITEMS_LIMIT = "CA"
+    OWNER = "BG"
+    PATRON_IDENTIFIER = "AA"
+    PATRON_PASSWORD = "AD"  # noqa: S105
+    PERMANENT_LOCATION = "AQ"
+    PERSONAL_NAME = "AE"
+    PICKUP_LOCATION = "BS"
+    PRINT_LINE = "AG"
+    QUEUE_POSITION = "BR"
+    RECALL_DATE = "CJ"
+    RECALL_ITEMS = "BU"
+    RENEWED_ITEMS = "BM"
+    SCREEN_MESSAGE = "AF"
+    SECURITY_INHIBIT = "CI"
+    SEQUENCE_NUMBER = "AY"
+    SORT_BIN = "CL"
+    START_ITEM = "BP"
+    SUPPORTED_MESSAGES = "BX"
+    TERMINAL_LOCATION = "AN"
+    TERMINAL_PASSWORD = "AC"  # noqa: S105
+    TITLE_IDENTIFIER = "AJ"
+    TRANSACTION_ID = "BK"
+    UNAVAILABLE_HOLD_ITEMS = "CD"
+    UNRENEWED_ITEMS = "BN"
+    VALID_PATRON = "BL"
+    VALID_PATRON_PASSWORD = "CQ"  # noqa: S105
 
 
 class FrameError(ValueError):

@@ -34,6 +34,7 @@ from biblioverse.db import make_session_factory, utcnow
 from biblioverse.errors import Throttled
 from biblioverse.sip2 import acs, service
 from biblioverse.sip2.protocol import (
+    Field,
     FrameError,
     Request,
     Response,
@@ -51,7 +52,15 @@ DEFAULT_PORT = 6001
 _TERMINATOR = re.compile(rb"[\r\n]")
 # Values kept out of the device log: passwords and PINs entirely; the reader's name and
 # contact details; of the card number only the last four characters.
-_SECRET = ("CO", "AD", "AC", "AE", "BE", "BF", "BD")
+_SECRET = (
+    Field.LOGIN_PASSWORD,
+    Field.PATRON_PASSWORD,
+    Field.TERMINAL_PASSWORD,
+    Field.PERSONAL_NAME,
+    Field.EMAIL_ADDRESS,
+    Field.HOME_PHONE_NUMBER,
+    Field.HOME_ADDRESS,
+)
 BUSY = "The library system is busy. Please try again."
 
 
@@ -85,7 +94,7 @@ class _Waiting:
 def _masked(code: str, value: str) -> str:
     if not value:
         return value
-    if code == "AA":
+    if code == Field.PATRON_IDENTIFIER:
         return f"…{value[-4:]}"
     return "****" if code in _SECRET else value
 
@@ -486,8 +495,8 @@ class Sip2Server:
             return None
 
     def _login(self, link: acs.Link, request: Request, host: str) -> Response:
-        login = request.get("CN")
-        password = request.fields.get("CO", [""])[0]
+        login = request.get(Field.LOGIN_USER_ID)
+        password = request.fields.get(Field.LOGIN_PASSWORD, [""])[0]
         try:
             checked = self._password_first(login, password, host)
         except Throttled:
@@ -520,8 +529,8 @@ class Sip2Server:
 
     def _pin_to_check(self, link: acs.Link, request: Request) -> tuple[str, str] | None:
         """The card and PIN of a request whose PIN this connection has not seen right yet."""
-        card = request.get("AA")
-        pin = request.fields.get("AD", [""])[0]
+        card = request.get(Field.PATRON_IDENTIFIER)
+        pin = request.fields.get(Field.PATRON_PASSWORD, [""])[0]
         if not card or not pin or self.read_factory is None or link.pin_known(card, pin):
             return None
         return card, pin
