@@ -273,8 +273,14 @@ def fees_for(session: Session, actor: Actor, reader_id: int, *, open_only: bool)
     rows = fees_of(session, reader_id, open_only=open_only)
     if level is readers.ReaderAccess.FULL:
         return rows
-    paths = {u.id: u.path for u in libraries.unit_names(session).values()}
-    return [f for f in rows if actor.can(Permission.CIRCULATION_OPERATE, paths[f.org_unit_id])]
+    return [
+        f
+        for f in rows
+        # unit_name reads a library this process has not seen yet (one just created)
+        if actor.can(
+            Permission.CIRCULATION_OPERATE, libraries.unit_name(session, f.org_unit_id).path
+        )
+    ]
 
 
 def _amount(value: Decimal) -> Decimal:
