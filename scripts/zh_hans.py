@@ -879,6 +879,12 @@ ZH_HANS: dict[str, str] = {
     "you cannot disable your own account": "不能停用您自己的账户",
     "padding after the last record at byte %(offset)d, skipped: %(size)d bytes (%(bytes)s)": "最后一条记录之后第 %(offset)d 字节处的填充已跳过：%(size)d 字节（%(bytes)s）",
     "padding between records at byte %(offset)d, skipped: %(size)d bytes (%(bytes)s)": "记录之间第 %(offset)d 字节处的填充已跳过：%(size)d 字节（%(bytes)s）",
+    "Not lent: the rule lends nothing to this reader category.": "不外借：该规则不向此类读者出借。",
+    "Not lent: precious and ancient books never leave the building.": "不外借：珍善本和古籍不得离馆。",
+    "Not lent: the library keeps this copy for use in the library.": "不外借：本馆将此册留作馆内阅览。",
+    "Precious and ancient books never leave the building.": "珍善本和古籍不得离馆。",
+    "Precious and ancient books never leave the building: lend 0.": "珍善本和古籍不得离馆：可借数量须为 0。",
+    "A copy on loan, in transit or on a hold shelf changes status through circulation, and only circulation puts a copy there.": "借出、在途或在预约架上的单册只能通过流通改变状态，也只有流通能使单册进入这些状态。",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

@@ -120,6 +120,7 @@ def copies(
     title: str,
     barcodes: Sequence[str],
     library: libraries.OrgUnit | None = None,
+    item_type: str = "book",
 ) -> list[catalog.Item]:
     """A record catalogued by the cataloguer, with copies of these barcodes at ``library``
     (the central library unless said)."""
@@ -127,7 +128,7 @@ def copies(
         session, w.actor(session, w.cataloguer), None, catalog.RecordForm(title=title), at=NOW
     )
     owner = (library or w.central).id
-    data = [catalog.NewItem(record.id, b, owner) for b in barcodes]
+    data = [catalog.NewItem(record.id, b, owner, item_type) for b in barcodes]
     return catalog.add_items(session, None, data, at=NOW)
 
 

@@ -119,7 +119,7 @@ def test_a_record_in_json_marcxml_and_marc(
     assert [h["library_code"] for h in j["holdings"]] == ["central", "airport"]
     assert {i["item_type"]: i["circulates"] for i in j["items"]} == {
         "book": True,
-        "reference": False,
+        "reference": True,  # the rule matrix, not the copy, says whether it is lent
     }
     marc = client.get(f"/api/v1/catalog/records/{rid}", params={"format": "marc"})
     assert marc.headers["content-type"] == "application/marc" and marc.content == RAWS[0]
@@ -140,10 +140,19 @@ def test_catalogue_pages_show_results_facets_and_the_record(
     ).text
     assert "<html" not in fragment and 'aria-current="true"' in fragment
     rid = session.scalars(select(catalog.Record.id).order_by(catalog.Record.id)).first()
-    session.rollback()
+    assert rid is not None
     page = client.get(f"/catalog/records/{rid}").text
     assert '<script type="application/ld+json">' in page and '"@type": "Book"' in page
-    assert "Where to find it" in page and "for use in the library" in page
+    assert "Where to find it" in page and "for use in the library" not in page
+    # The library keeps its central copy in (on exhibition, say): the page says so.
+    central = session.scalars(
+        select(catalog.Item).where(
+            catalog.Item.record_id == rid, catalog.Item.org_unit_id == shelved.central.id
+        )
+    ).one()
+    central.circulates = False
+    session.commit()
+    assert "for use in the library" in client.get(f"/catalog/records/{rid}").text
     assert client.get("/catalog/suggest", params={"q": "bota"}).text.count("<option") >= 1
     zh = client.get("/catalog", params={"q": "研究"}, headers={"Accept-Language": "zh-CN"}).text
     assert "种" in zh and "馆藏目录" in zh

@@ -146,7 +146,7 @@ def test_a_truncated_file_keeps_the_whole_records(session: Session) -> None:
     assert report.created == 2 and [b.position for b in report.bad] == [3]
 
 
-def test_items_hang_on_records_and_reference_books_stay_in(session: Session) -> None:
+def test_items_hang_on_records_and_precious_books_stay_in(session: Session) -> None:
     w = factories.world(session)
     catalog.import_marc(session, None, SAMPLE[: int(SAMPLE[:5])], at=factories.NOW)
     rec = session.scalars(select(catalog.Record)).one()
@@ -156,11 +156,13 @@ def test_items_hang_on_records_and_reference_books_stay_in(session: Session) -> 
         [
             catalog.NewItem(rec.id, "B0001", w.central.id),
             catalog.NewItem(rec.id, "B0002", w.airport.id, item_type="reference"),
+            catalog.NewItem(rec.id, "B0003", w.airport.id, item_type="precious"),
         ],
         at=factories.NOW,
     )
-    assert [i.circulates for i in items] == [True, False]
-    assert [i.status for i in items] == ["available", "available"]
+    # Whether a reference book is lent is the rule matrix's to say; a precious one never is.
+    assert [i.circulates for i in items] == [True, True, False]
+    assert [i.status for i in items] == ["available"] * 3
 
 
 def test_garbage_between_records_is_skipped_to_the_next_record(session: Session) -> None:
@@ -335,7 +337,7 @@ def test_949_item_data_gives_items_with_their_type(session: Session) -> None:
     ]
     items = session.scalars(select(catalog.Item).order_by(catalog.Item.barcode)).all()
     assert [(i.barcode, i.org_unit_id, i.item_type, i.circulates) for i in items] == [
-        ("V-0001", w.community.id, "reference", False),
+        ("V-0001", w.community.id, "reference", True),
         ("V-0002", w.community.id, "book", True),
         ("V-0003", w.community.id, "book", True),
     ]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from pathlib import Path
 
 import pytest
+from alembic import command
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, events, migrate, readers
+from biblioverse import catalog, circulation, events, migrate, readers
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.deps import get_now
 from tests import factories
@@ -187,3 +189,38 @@ def test_a_connection_the_server_closed_is_not_handed_out(database_url: str) -> 
     finally:
         engine.dispose()
         admin.dispose()
+
+
+def test_the_migration_to_reference_books_by_rule_changes_no_library_s_lending(
+    tmp_path: Path,
+) -> None:
+    """Before 0017 no reference copy circulated; after it, a reference row that lends
+    nothing keeps it so until a librarian changes the row, and precious copies stay in."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    with make_session_factory(engine)() as s:
+        w = factories.world(s)
+        factories.rule(s, w)
+        factories.copies(s, w, "Reference", ["R-1"], item_type="reference")
+        factories.copies(s, w, "Old", ["P-1"], item_type="precious")
+        s.commit()
+    command.downgrade(migrate.alembic_config(url), "0016")
+    with engine.begin() as c:
+        c.execute(text("UPDATE items SET circulates = 1 WHERE item_type = 'precious'"))
+        assert c.execute(text("SELECT circulates FROM items ORDER BY barcode")).all() == [
+            (1,),
+            (0,),
+        ]
+    migrate.upgrade(url)
+    with make_session_factory(engine)() as s:
+        ref = s.scalar(select(catalog.Item.id).where(catalog.Item.barcode == "R-1"))
+        reader = s.scalar(select(readers.Reader.id).order_by(readers.Reader.id))
+        assert ref is not None and reader is not None
+        applied = circulation.explain(s, reader, ref, at_unit_id=None, at=factories.NOW)
+        assert applied.explanation.rule.name == "Reference books: not lent"
+        assert applied.refusals == ["Not lent: the rule lends nothing to this reader category."]
+        assert s.execute(
+            select(catalog.Item.barcode, catalog.Item.circulates).order_by(catalog.Item.barcode)
+        ).all() == [("P-1", False), ("R-1", True)]
+    engine.dispose()

@@ -58,3 +58,31 @@ def test_terminal_states_go_nowhere_and_every_state_is_reachable() -> None:
         assert seen == set(table)
     assert lifecycle.HOLD[HoldState.FULFILLED] == frozenset()
     assert lifecycle.LOAN[LoanState.RETURNED] == frozenset()
+
+
+def test_the_item_lifecycle_has_a_row_for_every_status_and_walks_as_written() -> None:
+    from biblioverse.catalog.rules import (
+        CIRCULATION_STATUSES,
+        ITEM_MOVES,
+        ItemStatus,
+        status_move_allowed,
+    )
+
+    assert set(ITEM_MOVES) == set(ItemStatus)
+    for current in ItemStatus:
+        for target in ItemStatus:
+            listed = target == current or target in ITEM_MOVES[current]
+            assert status_move_allowed(current, target) is listed, (current, target)
+            # By hand, staff never move a copy into or out of circulation's own statuses.
+            by_hand = listed and not ({current, target} & CIRCULATION_STATUSES)
+            assert status_move_allowed(current, target, by_hand=True) is (
+                by_hand or current == target
+            ), (current, target)
+    # What circulation relies on: a lent copy comes back or is lost, never goes missing.
+    assert ITEM_MOVES[ItemStatus.ON_LOAN] == {
+        ItemStatus.AVAILABLE,
+        ItemStatus.IN_TRANSIT,
+        ItemStatus.ON_HOLD_SHELF,
+        ItemStatus.LOST,
+    }
+    assert ItemStatus.ON_LOAN not in ITEM_MOVES[ItemStatus.WITHDRAWN]

@@ -1,7 +1,12 @@
 """The catalogue: bibliographic records (MARC21), items, import and export."""
 
 from biblioverse.catalog.editing import RecordForm
-from biblioverse.catalog.errors import CatalogFileInvalid, ItemNotFound, RecordNotFound
+from biblioverse.catalog.errors import (
+    CatalogFileInvalid,
+    IllegalStatusChange,
+    ItemNotFound,
+    RecordNotFound,
+)
 from biblioverse.catalog.importing import (
     BadRecord,
     CatalogImportReport,
@@ -19,7 +24,7 @@ from biblioverse.catalog.indexing import (
     subscribers,
 )
 from biblioverse.catalog.models import Item, Record, RecordKey
-from biblioverse.catalog.rules import ItemStatus, ItemType, normalise_isbn
+from biblioverse.catalog.rules import ItemStatus, ItemType, may_leave_building, normalise_isbn
 from biblioverse.catalog.search import (
     IndexOutdated,
     SearchDoc,
@@ -39,6 +44,7 @@ from biblioverse.catalog.service import (
     get_item,
     get_record,
     item_for_update,
+    next_status,
     record_form,
     save_record,
     update_item,
@@ -48,6 +54,7 @@ __all__ = [
     "BadRecord",
     "CatalogFileInvalid",
     "CatalogImportReport",
+    "IllegalStatusChange",
     "IndexOutdated",
     "Item",
     "ItemChange",
@@ -76,7 +83,9 @@ __all__ = [
     "import_items_csv",
     "import_marc",
     "item_for_update",
+    "may_leave_building",
     "merge_record_changes",
+    "next_status",
     "normalise_isbn",
     "rebuild_index",
     "record_form",

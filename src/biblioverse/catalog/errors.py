@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from biblioverse.errors import DomainError, NotFound
+from biblioverse.errors import Conflict, DomainError, NotFound
 
 
 class RecordNotFound(NotFound):
@@ -23,3 +23,13 @@ class ItemNotFound(NotFound):
 
     def __init__(self, key: object) -> None:
         super().__init__("item", key)
+
+
+class IllegalStatusChange(Conflict):
+    """The item lifecycle (``rules.ITEM_MOVES``) does not allow this change of status."""
+
+    code = "illegal_item_status"
+
+    def __init__(self, barcode: str, current: str, target: str) -> None:
+        super().__init__(f"copy {barcode} is {current} and cannot become {target}")
+        self.current, self.target = current, target

@@ -312,7 +312,7 @@ def _holdings_to_items(
                 call_number=h.call_number,
                 item_type=item_type,
                 status=rules.ItemStatus.AVAILABLE.value,
-                circulates=item_type not in rules.NON_CIRCULATING,
+                circulates=rules.may_leave_building(item_type),
                 created_at=at,
             )
         )

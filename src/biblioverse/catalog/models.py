@@ -93,6 +93,7 @@ class Item(Base):
             "'lost', 'withdrawn', 'in_processing')",
             name="status",
         ),
+        CheckConstraint("item_type <> 'precious' OR NOT circulates", name="precious_stays_in"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -35,8 +35,59 @@ class ItemStatus(StrEnum):
     IN_PROCESSING = "in_processing"
 
 
-# Item types that stay in the building whatever the policy says.
-NON_CIRCULATING = frozenset({ItemType.REFERENCE, ItemType.PRECIOUS})
+_S = ItemStatus
+# Circulation's own statuses: it moves copies into and out of them (lent, travelling, set
+# aside), so a loan, transit or hold always stands behind them. Staff move copies by hand
+# between the others only (found, missing, withdrawn, in processing).
+CIRCULATION_STATUSES = frozenset({_S.ON_LOAN, _S.IN_TRANSIT, _S.ON_HOLD_SHELF})
+
+# The item lifecycle: every writer of a copy's status goes through `status_move_allowed`.
+# Staying in a status is always allowed (a copy received where it already is).
+ITEM_MOVES: dict[ItemStatus, frozenset[ItemStatus]] = {
+    _S.AVAILABLE: frozenset(
+        {_S.ON_LOAN, _S.IN_TRANSIT, _S.ON_HOLD_SHELF, _S.MISSING, _S.LOST, _S.WITHDRAWN}
+        | {_S.IN_PROCESSING}
+    ),
+    # Back (on the shelf, travelling home, for a hold), or lost when long overdue.
+    _S.ON_LOAN: frozenset({_S.AVAILABLE, _S.IN_TRANSIT, _S.ON_HOLD_SHELF, _S.LOST}),
+    _S.IN_TRANSIT: frozenset({_S.AVAILABLE, _S.ON_HOLD_SHELF, _S.MISSING}),
+    _S.ON_HOLD_SHELF: frozenset({_S.ON_LOAN, _S.AVAILABLE, _S.IN_TRANSIT, _S.MISSING}),
+    # Found again: scanned in (and maybe set aside for a hold), or given up.
+    _S.MISSING: frozenset(
+        {_S.AVAILABLE, _S.IN_TRANSIT, _S.ON_HOLD_SHELF, _S.LOST, _S.WITHDRAWN, _S.IN_PROCESSING}
+    ),
+    _S.LOST: frozenset(
+        {_S.AVAILABLE, _S.IN_TRANSIT, _S.ON_HOLD_SHELF, _S.MISSING, _S.WITHDRAWN}
+        | {_S.IN_PROCESSING}
+    ),
+    _S.WITHDRAWN: frozenset({_S.AVAILABLE, _S.IN_TRANSIT, _S.IN_PROCESSING}),
+    _S.IN_PROCESSING: frozenset(
+        {_S.AVAILABLE, _S.IN_TRANSIT, _S.ON_HOLD_SHELF, _S.MISSING, _S.WITHDRAWN}
+    ),
+}
+
+
+def status_move_allowed(current: str, target: str, *, by_hand: bool = False) -> bool:
+    """Whether a copy in status ``current`` may move to ``target``; ``by_hand``: a member
+    of staff sets it, not circulation."""
+    now, then = ItemStatus(current), ItemStatus(target)
+    if by_hand and (now in CIRCULATION_STATUSES or then in CIRCULATION_STATUSES):
+        return now == then
+    return now == then or then in ITEM_MOVES[now]
+
+
+# Precious and ancient books never leave the building, whatever a rule says (the database
+# holds it too). Whether and how the other types are lent, reference books included, is the
+# circulation rule matrix's decision; a copy's own `circulates` flag only keeps that one copy
+# in (damaged, on exhibition).
+STAYS_IN_BUILDING = frozenset({ItemType.PRECIOUS})
+
+
+def may_leave_building(item_type: str) -> bool:
+    """Whether a copy of this type may ever be lent out of the building."""
+    return item_type not in STAYS_IN_BUILDING
+
+
 ITEM_TYPES = frozenset(t.value for t in ItemType)
 
 

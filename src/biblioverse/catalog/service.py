@@ -17,7 +17,7 @@ from biblioverse import libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.catalog import editing, marcio, rules
-from biblioverse.catalog.errors import ItemNotFound, RecordNotFound
+from biblioverse.catalog.errors import IllegalStatusChange, ItemNotFound, RecordNotFound
 from biblioverse.catalog.models import Item, Record, RecordKey
 from biblioverse.db import allocate_ids
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
@@ -129,7 +129,7 @@ def add_items(
             item_type=item_type.value,
             price=data.price,
             status=rules.ItemStatus(data.status).value,
-            circulates=item_type not in rules.NON_CIRCULATING,
+            circulates=rules.may_leave_building(item_type),
             created_at=at,
         )
         session.add(item)
@@ -272,6 +272,14 @@ def copy_problems(
     return problems
 
 
+def next_status(item: Item, target: rules.ItemStatus) -> str:
+    """``target``'s value if the item lifecycle lets the copy move there; every writer of a
+    copy's status goes through this (staff by hand through ``update_item``)."""
+    if not rules.status_move_allowed(item.status, target):
+        raise IllegalStatusChange(item.barcode, item.status, target.value)
+    return target.value
+
+
 def get_item(session: Session, item_id: int) -> Item:
     item = session.get(Item, item_id)
     if item is None:
@@ -297,6 +305,34 @@ def update_item(
         rfid_tag=change.rfid_tag,
         call_number=change.call_number,
     )
+    if (
+        change.status is not None
+        and not problems
+        and not rules.status_move_allowed(item.status, change.status, by_hand=True)
+    ):
+        problems.append(
+            FieldError(
+                "status",
+                "illegal_transition",
+                N_(
+                    "A copy on loan, in transit or on a hold shelf changes status through "
+                    "circulation, and only circulation puts a copy there."
+                ),
+            )
+        )
+    item_type = change.item_type or item.item_type
+    # A precious copy's flag comes from its type; any other copy's is the library's override.
+    circulates = change.circulates
+    if circulates is None and change.item_type not in (None, item.item_type):
+        circulates = rules.may_leave_building(item_type)
+    if circulates and not rules.may_leave_building(item_type):
+        problems.append(
+            FieldError(
+                "circulates",
+                "stays_in_building",
+                N_("Precious and ancient books never leave the building."),
+            )
+        )
     if problems:
         raise ValidationFailed(problems)
     if change.rfid_tag and change.rfid_tag != item.rfid_tag:
@@ -318,8 +354,8 @@ def update_item(
         item.price = Decimal(change.price).quantize(Decimal("0.01")) if change.price else None
     if change.rfid_tag is not None:
         item.rfid_tag = change.rfid_tag or None
-    if change.circulates is not None:
-        item.circulates = change.circulates
+    if circulates is not None:
+        item.circulates = circulates
     after = {c: getattr(item, c) for c in ITEM_FIELDS}
     diff = {c: [str(before[c]), str(after[c])] for c in ITEM_FIELDS if before[c] != after[c]}
     if diff:

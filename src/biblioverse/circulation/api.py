@@ -141,7 +141,7 @@ def explain(
     why = applied.explanation
     return ExplainOut(
         rule=_by_id(session, why.rule.id),
-        reasons=why.reasons(),
+        reasons=applied.reasons(),
         considered=[r.id for r in why.candidates],
         lending_library_id=applied.lending_library.id,
         due_if_borrowed_now=applied.due,

@@ -214,7 +214,7 @@ def collect(session: Session, actor: Actor, courier_id: int, *, at: dt.datetime)
         loan.status = move(LOAN, "loan", loan.status, LoanState.RETURNED)
         loan.returned_at = at
         loan.returned_unit_id = unit.id
-        item.status = catalog.ItemStatus.IN_TRANSIT.value
+        item.status = catalog.next_status(item, catalog.ItemStatus.IN_TRANSIT)
         item.at_unit_id = None
         session.add(
             Transit(

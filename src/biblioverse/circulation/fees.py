@@ -189,7 +189,7 @@ def declare_lost(
     that the copy cannot be lent again; if it comes back the unpaid lost fee is waived."""
     loan.status = move(LOAN, "loan", loan.status, LoanState.LOST)
     loan.lost_at = at
-    item.status = catalog.ItemStatus.LOST.value
+    item.status = catalog.next_status(item, catalog.ItemStatus.LOST)
     _charge(session, loan, item, "lost", item.price or policy.lost_fee, at, batch=batch)
     catalog.availability_changed(session, [item.record_id], at)
 

@@ -426,7 +426,7 @@ def _start_transit(
         created_at=at,
     )
     session.add(transit)
-    item.status = catalog.ItemStatus.IN_TRANSIT.value
+    item.status = catalog.next_status(item, catalog.ItemStatus.IN_TRANSIT)
     _stand(item, here)
     session.flush()
     return transit
@@ -447,7 +447,7 @@ def _to_hold(
             ).astimezone(dt.UTC)
             _event(session, "circulation.hold.ready", hold, at)
             notices.hold_ready(session, hold, catalog.get_record(session, hold.record_id).title, at)
-        item.status = catalog.ItemStatus.ON_HOLD_SHELF.value
+        item.status = catalog.next_status(item, catalog.ItemStatus.ON_HOLD_SHELF)
         _stand(item, here)
         session.flush()
         return Routing(Action.HOLD_SHELF, here, hold)
@@ -498,7 +498,8 @@ def route(
     if here == item.org_unit_id or policy.floating:
         # the way of most returns: written without the unit of work (ADR 0021)
         at_unit = None if here == item.org_unit_id else here
-        write_row(session, item, status=catalog.ItemStatus.AVAILABLE.value, at_unit_id=at_unit)
+        status = catalog.next_status(item, catalog.ItemStatus.AVAILABLE)
+        write_row(session, item, status=status, at_unit_id=at_unit)
         return Routing(Action.SHELVE, here)
     transit = _start_transit(session, item, here, item.org_unit_id, None, at)
     return Routing(Action.TRANSIT, item.org_unit_id, None, transit)

@@ -33,6 +33,10 @@ class Applied:
     due: dt.datetime
     lending_library: libraries.UnitName
     at_library: libraries.UnitName
+    refusals: list[str] = dataclasses.field(default_factory=list)  # why checkout would refuse
+
+    def reasons(self) -> list[str]:
+        return self.explanation.reasons() + self.refusals
 
 
 def explain(
@@ -48,7 +52,28 @@ def explain(
     why = rules.resolve(matrix(session), owner.path, reader.category, item.item_type)
     where = libraries.unit_name(session, at_unit_id or item.org_unit_id)
     due = rules.due_at(why.rule.policy, at, libraries.schedule(session, where.id))
-    return Applied(why, due, owner, where)
+    return Applied(why, due, owner, where, _refusals(item, why.rule.policy))
+
+
+def _refusals(item: catalog.Item, policy: rules.Policy) -> list[str]:
+    """What stops a loan of this copy whoever lends it, so explain never shows a rule that
+    checkout refuses without saying so."""
+    out = []
+    if not catalog.may_leave_building(item.item_type):
+        out.append(STAYS_IN)
+    elif not item.circulates:
+        out.append(KEPT_IN)
+    if policy.max_loans == 0:
+        out.append(N_("Not lent: the rule lends nothing to this reader category."))
+    return out
+
+
+STAYS_IN = N_("Not lent: precious and ancient books never leave the building.")
+KEPT_IN = N_("Not lent: the library keeps this copy for use in the library.")
+
+
+def _kept_in(item: catalog.Item) -> str:
+    return STAYS_IN if not catalog.may_leave_building(item.item_type) else KEPT_IN
 
 
 @dataclass
@@ -87,7 +112,17 @@ def save_rule(
     if data.reader_category not in (None, *(c.value for c in readers.Category)):
         problems.append(FieldError("reader_category", "invalid", N_("Not a reader category.")))
     if data.item_type not in (None, *(t.value for t in catalog.ItemType)):
-        problems.append(FieldError("item_type", "invalid", "Not an item type."))
+        problems.append(FieldError("item_type", "invalid", N_("Not an item type.")))
+    elif (
+        data.item_type and not catalog.may_leave_building(data.item_type) and data.policy.max_loans
+    ):
+        problems.append(
+            FieldError(
+                "item_type",
+                "stays_in_building",
+                N_("Precious and ancient books never leave the building: lend 0."),
+            )
+        )
     cell = (data.org_unit_id, data.reader_category or ANY, data.item_type or ANY)
     was_default = found is not None and rules.is_default_cell(
         scopes[0].path,
@@ -236,7 +271,7 @@ def checkout(
     if item.status == catalog.ItemStatus.ON_LOAN.value:
         raise errors.ItemOnLoan(f"copy {item.barcode} is already on loan")
     if not item.circulates or item.status not in LENDABLE:
-        why_not = "for use in the library" if not item.circulates else item.status
+        why_not = _kept_in(item) if not item.circulates else item.status
         raise errors.ItemNotLoanable(f"copy {item.barcode} cannot be lent ({why_not})")
     # One look at the holds this loan concerns: the copy's, if it is set aside for someone,
     # and this reader's waiting hold on the title (filled by the loan).
@@ -291,7 +326,12 @@ def checkout(
         status=LoanState.OPEN.value,
         lost_at=None,
     )
-    write_row(session, item, status=catalog.ItemStatus.ON_LOAN.value, at_unit_id=None)
+    write_row(
+        session,
+        item,
+        status=catalog.next_status(item, catalog.ItemStatus.ON_LOAN),
+        at_unit_id=None,
+    )
     # The reader's hold on this title is filled: the copy set aside for them, or one they
     # took from the open shelf while waiting.
     filled_row = set_aside or waiting

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries
@@ -31,8 +31,8 @@ from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.i18n import N_
 from biblioverse.shelves.errors import InventoryClosed, InventoryNotFound
 from biblioverse.shelves.models import Inventory, InventoryRead, InventoryUnknown
-from biblioverse.shelves.reports import Record, expected_on
-from biblioverse.shelves.rules import Kind, Report
+from biblioverse.shelves.reports import Record, expected_on, misplaced_on
+from biblioverse.shelves.rules import Kind, Report, misplaced
 from biblioverse.shelves.service import READ_OBSERVERS, AntennaPlace, TagResolver
 
 Item = catalog.Item
@@ -277,11 +277,6 @@ class Progress:
         return round(100.0 * self.found / self.expected, 1) if self.expected else 100.0
 
 
-def _in_place(column: Any, shelf_id: int) -> Any:
-    """Read on this shelf, or by a handheld that did not say where (it counts as in place)."""
-    return or_(column == shelf_id, column.is_(None))
-
-
 def _scope_shelves(session: Session, inv: Inventory) -> list[Any]:
     ids = list(inv.shelf_ids)
     rows: list[Any] = []
@@ -309,7 +304,7 @@ def progress(session: Session, inv: Inventory) -> Progress:
             select(
                 func.count(),
                 func.count(R.item_id),
-                func.count(R.item_id).filter(_in_place(R.shelf_id, shelf_id)),
+                func.count(R.item_id).filter(~misplaced_on(R.shelf_id, shelf_id)),
                 func.count(R.item_id).filter(R.shelf_id == shelf_id),
             )
             .select_from(Item)
@@ -370,10 +365,10 @@ def report(session: Session, inv: Inventory, *, limit: int = 100_000) -> list[Li
             expected_ids.add(item_id)
             if read_at is None:
                 kind = "missing"
-            elif read_shelf is None or read_shelf == shelf_id:
-                kind = "found"
-            else:
+            elif misplaced(read_shelf, shelf_id):
                 kind = "misplaced"
+            else:
+                kind = "found"
             read_on = code_of.get(read_shelf) if read_shelf else None
             out.append(Line(kind, barcode, title, call, status, code, read_on, read_at))
     rows = session.execute(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries
 from biblioverse.shelves.models import Antenna, ItemPosition, ShelfUse, UnknownTag
+from biblioverse.shelves.rules import misplaced as is_misplaced
 
 Item = catalog.Item
 Shelf = libraries.Shelf
@@ -28,8 +29,15 @@ MISSING_AFTER = dt.timedelta(days=2)
 
 
 def _fits(key: Any) -> ColumnElement[bool]:
-    """The copy's key lies in the shelf's range (its last call number and all that extends it)."""
+    """The copy's key lies in the shelf's range (its last call number and all that extends it):
+    this shelf is the one it belongs on."""
     return and_(key >= Shelf.first_key, key < Shelf.end_key)
+
+
+def misplaced_on(read_on: Any, belongs_on: Any) -> ColumnElement[bool]:
+    """`rules.misplaced` in SQL, for counting in the database: ``read_on`` a shelf column
+    (None when no shelf was named), ``belongs_on`` the shelf its call number belongs on."""
+    return and_(read_on.is_not(None), read_on != belongs_on)
 
 
 @dataclass(frozen=True)
@@ -84,8 +92,9 @@ def _on_shelves(
 
 
 def misplaced(session: Session, unit_id: int, *, limit: int = 500) -> list[Row]:
-    """Copies standing on a shelf whose range does not hold their call number, with the
-    shelf they belong on."""
+    """Copies misplaced (`rules.misplaced`), whatever their status, with the shelf they
+    belong on: standing on a shelf that is not the one whose range holds their call number,
+    which the database tells by the range of the shelf they stand on."""
     here = libraries.shelves_of(session, unit_id)
     out = []
     for row, key in _on_shelves(
@@ -253,7 +262,9 @@ def reconcile(
     at: dt.datetime,
     after: dt.timedelta = MISSING_AFTER,
 ) -> Reconciliation:
-    """Counts for a branch (or several): one query per smart shelf, and one more."""
+    """Counts for a branch (or several): one query per smart shelf, and one more. Looks at
+    the copies that should stand on a smart shelf (`SHOULD_STAND`); misplaced is
+    `rules.misplaced` of the ones seen lately."""
     P = ItemPosition
     since = at - after
     seen_recently = or_(P.seen_at >= since, Antenna.snapshot_at >= since)
@@ -264,7 +275,7 @@ def reconcile(
                 func.count(),
                 func.count(P.item_id).filter(and_(P.state == "on_shelf", seen_recently)),
                 func.count(P.item_id).filter(
-                    and_(P.state == "on_shelf", seen_recently, P.shelf_id == shelf_id)
+                    and_(P.state == "on_shelf", seen_recently, ~misplaced_on(P.shelf_id, shelf_id))
                 ),
             )
             .select_from(Item)
@@ -332,7 +343,7 @@ def recent_moves(session: Session, unit_id: int, *, limit: int = 12) -> list[Mov
     out = []
     for barcode, title, key, shelf_id, code, level, state, seen in rows:
         home = libraries.shelf_for(here, key)
-        belongs = home.code if home is not None and home.id != shelf_id else None
+        belongs = home.code if home is not None and is_misplaced(shelf_id, home.id) else None
         out.append(Move(barcode, title, code, level, state == "on_shelf", seen, belongs))
     return out
 

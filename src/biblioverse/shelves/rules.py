@@ -30,6 +30,14 @@ IN_LIBRARY_USE = dt.timedelta(hours=4)  # off the shelf longer than this is no b
 _TAG = re.compile(r"^[0-9A-Za-z]{4,64}$")
 
 
+def misplaced(read_on: int | None, belongs_on: int | None) -> bool:
+    """Mis-shelved, the one definition every report, reconciliation and inventory uses: read
+    on a shelf that is not the one its call number belongs on (a copy that no shelf is for is
+    misplaced on any). A read that names no shelf (a handheld away from the shelves)
+    misplaces nothing. Which copies each report looks at is its own: see their docstrings."""
+    return read_on is not None and read_on != belongs_on
+
+
 class Kind(StrEnum):
     SNAPSHOT = "snapshot"
     DELTA = "delta"
