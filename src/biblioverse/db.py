@@ -14,11 +14,13 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     DateTime,
     Engine,
     MetaData,
@@ -47,6 +49,13 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def one_of(column: str, values: type[StrEnum], *, name: str | None = None) -> CheckConstraint:
+    """``CHECK (column IN (...))`` listing the enum's values: the database's list of allowed
+    values is written from the enum that names them, never a second time by hand."""
+    listed = ", ".join("'" + v.value.replace("'", "''") + "'" for v in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=name or column)
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.building import service
 from biblioverse.building.models import Alarm, AlarmAction
-from biblioverse.building.rules import Metric, parse_readings
+from biblioverse.building.rules import AlarmKind, AlarmState, Metric, parse_readings
 from biblioverse.deps import DbSession, Now, require_device, require_permission
 from biblioverse.devices.api import json_only
 from biblioverse.devices.rules import PayloadError, as_message
@@ -166,7 +166,7 @@ class AlarmOut(BaseModel):
     worst_value: float | None
     low: float | None
     high: float | None
-    state: Literal["raised", "acknowledged", "resolved"]
+    state: AlarmState
     raised_at: dt.datetime
     acknowledged_at: dt.datetime | None
     resolved_at: dt.datetime | None
@@ -288,7 +288,7 @@ def resolve(
 
 class RuleIn(BaseModel):
     name: Line = Field(min_length=1, max_length=120)
-    kind: Literal["threshold", "offline", "gate"] | None = None
+    kind: AlarmKind | None = None
     metric: Metric | None = None
     location_id: DbId | None = None
     trigger: Literal["raised", "resolved"] = "raised"

@@ -18,7 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from biblioverse.db import Base, JSONType, UTCDateTime
+from biblioverse.building.rules import AlarmKind, AlarmState
+from biblioverse.db import Base, JSONType, UTCDateTime, one_of
 
 # --- building: sensors, thresholds, alarms, linkage -------------------------------------
 
@@ -69,8 +70,8 @@ class Alarm(Base):
 
     __tablename__ = "alarms"
     __table_args__ = (
-        CheckConstraint("kind IN ('threshold', 'offline', 'gate')", name="kind"),
-        CheckConstraint("state IN ('raised', 'acknowledged', 'resolved')", name="state"),
+        one_of("kind", AlarmKind),
+        one_of("state", AlarmState),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

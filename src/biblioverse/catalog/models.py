@@ -22,7 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from biblioverse.callnumbers import shelf_key
-from biblioverse.db import Base, JSONType, SortKey, UTCDateTime
+from biblioverse.catalog.rules import ItemStatus, ItemType
+from biblioverse.db import Base, JSONType, SortKey, UTCDateTime, one_of
 
 
 class Record(Base):
@@ -83,16 +84,8 @@ class Item(Base):
 
     __tablename__ = "items"
     __table_args__ = (
-        CheckConstraint(
-            "item_type IN ('book', 'periodical', 'children', 'reference', 'precious', "
-            "'audiovisual')",
-            name="item_type",
-        ),
-        CheckConstraint(
-            "status IN ('available', 'on_loan', 'in_transit', 'on_hold_shelf', 'missing', "
-            "'lost', 'withdrawn', 'in_processing')",
-            name="status",
-        ),
+        one_of("item_type", ItemType),
+        one_of("status", ItemStatus),
         CheckConstraint("item_type <> 'precious' OR NOT circulates", name="precious_stays_in"),
     )
 

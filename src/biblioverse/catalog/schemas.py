@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from biblioverse.catalog.rules import ItemStatus, ItemType
 from biblioverse.fields import DbId, Line
 
 
@@ -107,17 +108,6 @@ class RecordIn(BaseModel):
     clc: Line = Field(default="", max_length=120)
 
 
-ItemTypeName = Literal["book", "periodical", "children", "reference", "precious", "audiovisual"]
-ItemStatusName = Literal[
-    "available",
-    "on_loan",
-    "in_transit",
-    "on_hold_shelf",
-    "missing",
-    "lost",
-    "withdrawn",
-    "in_processing",
-]
 Price = Annotated[str, Field(pattern=r"^\d{1,8}(\.\d{1,2})?$")]
 RfidTag = Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,64}$")]
 
@@ -130,10 +120,11 @@ class ItemIn(BaseModel):
     library_id: DbId
     location_id: DbId | None = None
     call_number: Line | None = Field(default=None, max_length=120)
-    item_type: ItemTypeName = "book"
+    item_type: ItemType = ItemType.BOOK
     price: Price | None = None
     rfid_tag: RfidTag | None = None
-    status: Literal["available", "in_processing"] = "available"
+    # the statuses a new copy may start in
+    status: Literal[ItemStatus.AVAILABLE, ItemStatus.IN_PROCESSING] = ItemStatus.AVAILABLE
 
 
 class ItemPatch(BaseModel):
@@ -141,8 +132,8 @@ class ItemPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    item_type: ItemTypeName | None = None
-    status: ItemStatusName | None = None
+    item_type: ItemType | None = None
+    status: ItemStatus | None = None
     location_id: DbId | None = None
     call_number: Line | None = Field(default=None, max_length=120)
     price: Price | None = None

@@ -21,7 +21,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from biblioverse import reference
-from biblioverse.db import Base, UTCDateTime
+from biblioverse.circulation.lifecycle import CourierState, HoldState, LoanState, TransitState
+from biblioverse.circulation.rules import PickupPolicy
+from biblioverse.db import Base, UTCDateTime, one_of
 
 
 class CirculationRule(Base):
@@ -36,7 +38,7 @@ class CirculationRule(Base):
             "(loan_hours IS NULL AND loan_days BETWEEN 1 AND 366) OR loan_hours BETWEEN 1 AND 72",
             name="loan_period",
         ),
-        CheckConstraint("hold_pickup IN ('any', 'home', 'owner')", name="hold_pickup"),
+        one_of("hold_pickup", PickupPolicy),
         CheckConstraint(
             "fine_per_day >= 0 AND fine_cap >= 0 AND lost_fee >= 0 AND block_threshold >= 0 "
             "AND courier_fee >= 0",
@@ -89,7 +91,7 @@ class Loan(Base):
         ),
         CheckConstraint("channel IN ('desk', 'api', 'mobile', 'kiosk')", name="channel"),
         CheckConstraint("renewals >= 0", name="renewals"),
-        CheckConstraint("status IN ('open', 'lost', 'returned')", name="status"),
+        one_of("status", LoanState),
         CheckConstraint("(status = 'returned') = (returned_at IS NOT NULL)", name="returned"),
     )
 
@@ -120,11 +122,7 @@ class Hold(Base):
 
     __tablename__ = "holds"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('waiting', 'suspended', 'in_transit', 'ready', 'fulfilled', "
-            "'cancelled', 'expired')",
-            name="status",
-        ),
+        one_of("status", HoldState),
         Index(
             "uq_holds_active_reader_record",
             "reader_id",
@@ -163,7 +161,7 @@ class Transit(Base):
 
     __tablename__ = "transits"
     __table_args__ = (
-        CheckConstraint("status IN ('created', 'shipped', 'received', 'cancelled')", name="status"),
+        one_of("status", TransitState),
         CheckConstraint("reason IN ('home', 'hold', 'courier')", name="reason"),
         CheckConstraint("(reason = 'courier') = (from_unit_id IS NULL)", name="from_unit"),
         Index(
@@ -195,11 +193,7 @@ class CourierReturn(Base):
     library scans them in."""
 
     __tablename__ = "courier_returns"
-    __table_args__ = (
-        CheckConstraint(
-            "status IN ('requested', 'collected', 'delivered', 'cancelled')", name="status"
-        ),
-    )
+    __table_args__ = (one_of("status", CourierState),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id"), index=True)

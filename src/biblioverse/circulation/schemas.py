@@ -8,6 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from biblioverse import catalog, readers
+from biblioverse.circulation.lifecycle import CourierState
+from biblioverse.circulation.rules import PickupPolicy
 from biblioverse.fields import DbId, Line
 
 Amount = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
@@ -26,7 +29,7 @@ class PolicyIO(BaseModel):
     max_holds: Count = 10
     self_service: Annotated[bool, Strict()] = True
     mobile_checkout: Annotated[bool, Strict()] = True
-    hold_pickup: Literal["any", "home", "owner"] = "any"
+    hold_pickup: PickupPolicy = PickupPolicy.ANY
     fine_per_day: Amount = Decimal("0.10")
     fine_cap: Amount = Decimal("10.00")
     lost_after_days: Count = 60
@@ -42,10 +45,8 @@ class RuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     org_unit_id: DbId
-    reader_category: Literal["adult", "child", "student", "staff", "visitor"] | None = None
-    item_type: (
-        Literal["book", "periodical", "children", "reference", "precious", "audiovisual"] | None
-    ) = None
+    reader_category: readers.Category | None = None
+    item_type: catalog.ItemType | None = None
     name: Line = Field(default="", max_length=200)
     policy: PolicyIO = PolicyIO()
 
@@ -259,7 +260,7 @@ class CourierOut(BaseModel):
     library_id: int  # where the parcel goes: the reader's home library
     address: str
     pickup_at: dt.datetime
-    status: Literal["requested", "collected", "delivered", "cancelled"]
+    status: CourierState
     fee: Decimal  # the logistics fee charged
     requested_at: dt.datetime
     collected_at: dt.datetime | None

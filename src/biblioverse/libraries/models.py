@@ -16,14 +16,16 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from biblioverse import reference
-from biblioverse.db import Base, SortKey, UTCDateTime
+from biblioverse.callnumbers import Scheme
+from biblioverse.db import Base, SortKey, UTCDateTime, one_of
+from biblioverse.libraries.rules import OrgKind
 
 
 class OrgUnit(Base):
     """A node of the consortium tree. ``path`` is the materialised path ('/1/4/')."""
 
     __tablename__ = "org_units"
-    __table_args__ = (CheckConstraint("kind IN ('consortium', 'library', 'branch')", name="kind"),)
+    __table_args__ = (one_of("kind", OrgKind),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -75,7 +77,7 @@ class Shelf(Base):
     __tablename__ = "shelves"
     __table_args__ = (
         UniqueConstraint("org_unit_id", "code"),
-        CheckConstraint("scheme IN ('lcc', 'ddc', 'clc')", name="scheme"),
+        one_of("scheme", Scheme),
         CheckConstraint("levels BETWEEN 1 AND 12", name="levels"),
         CheckConstraint("sides IN (1, 2)", name="sides"),
     )

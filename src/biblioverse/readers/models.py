@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from biblioverse.db import Base, UTCDateTime
+from biblioverse.db import Base, UTCDateTime, one_of
+from biblioverse.readers.rules import Category, Status
 
 
 class Reader(Base):
     __tablename__ = "readers"
     __table_args__ = (
-        CheckConstraint(
-            "category IN ('adult', 'child', 'student', 'staff', 'visitor')", name="category"
-        ),
-        CheckConstraint("status IN ('pending', 'active', 'blocked', 'expired')", name="status"),
+        one_of("category", Category),
+        one_of("status", Status),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -32,20 +31,13 @@ from biblioverse.i18n import N_
 from biblioverse.shelves.errors import InventoryClosed, InventoryNotFound
 from biblioverse.shelves.models import Inventory, InventoryRead, InventoryUnknown
 from biblioverse.shelves.reports import Record, expected_on, misplaced_on
-from biblioverse.shelves.rules import Kind, Report, misplaced
+from biblioverse.shelves.rules import Kind, Report, Scope, misplaced
 from biblioverse.shelves.service import READ_OBSERVERS, AntennaPlace, TagResolver
 
 Item = catalog.Item
 Shelf = libraries.Shelf
 LOOKED_FOR = ("available", "missing")  # on the shelf, and missing copies an inventory may find
 MAX_READS = 5000  # per handheld message
-
-
-class Scope(StrEnum):
-    LIBRARY = "library"
-    FLOOR = "floor"
-    ZONE = "zone"
-    SHELVES = "shelves"
 
 
 @dataclass

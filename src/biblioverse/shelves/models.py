@@ -16,7 +16,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from biblioverse.db import Base, JSONType, UTCDateTime
+from biblioverse.db import Base, JSONType, UTCDateTime, one_of
+from biblioverse.shelves.rules import Scope, State
 
 # --- RFID: smart shelves, positions, gates -----------------------------------------
 
@@ -47,7 +48,7 @@ class ItemPosition(Base):
     than what set the row changes nothing."""
 
     __tablename__ = "item_positions"
-    __table_args__ = (CheckConstraint("state IN ('on_shelf', 'off_shelf')", name="state"),)
+    __table_args__ = (one_of("state", State),)
 
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
     antenna_id: Mapped[int] = mapped_column(ForeignKey("shelf_antennas.id"), index=True)
@@ -109,7 +110,7 @@ class Inventory(Base):
 
     __tablename__ = "inventories"
     __table_args__ = (
-        CheckConstraint("scope IN ('library', 'floor', 'zone', 'shelves')", name="scope"),
+        one_of("scope", Scope),
         CheckConstraint("state IN ('open', 'closed')", name="state"),
     )
 

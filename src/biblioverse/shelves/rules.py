@@ -38,6 +38,15 @@ def misplaced(read_on: int | None, belongs_on: int | None) -> bool:
     return read_on is not None and read_on != belongs_on
 
 
+class Scope(StrEnum):
+    """What an inventory covers."""
+
+    LIBRARY = "library"
+    FLOOR = "floor"
+    ZONE = "zone"
+    SHELVES = "shelves"
+
+
 class Kind(StrEnum):
     SNAPSHOT = "snapshot"
     DELTA = "delta"
