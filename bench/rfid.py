@@ -45,7 +45,7 @@ import paho.mqtt.client as paho
 from _harness import emit, percentile
 from sqlalchemy import insert, select, text
 
-from biblioverse import accounts, catalog, libraries, migrate
+from biblioverse import accounts, catalog, libraries, migrate, shelves
 from biblioverse.callnumbers import shelf_key
 from biblioverse.db import make_engine, make_session_factory, utcnow
 from biblioverse.devices.mqtt import TOPIC_ROOT
@@ -223,7 +223,7 @@ def bench_ingest(url: str, items: int, rounds: int, rate: float) -> None:
     engine = make_engine(url)
     factory = make_session_factory(engine)
     with factory() as session:
-        unit, shelves, record_id = library(session, READERS)
+        unit, shelf_rows, record_id = library(session, READERS)
         tags = add_copies(session, unit.id, record_id, items, READERS)
         device_ids = []
         for r in range(READERS):
@@ -237,7 +237,7 @@ def bench_ingest(url: str, items: int, rounds: int, rate: float) -> None:
                     None,
                     device_id=device.id,
                     antenna=a + 1,
-                    shelf_id=shelves[r].id,
+                    shelf_id=shelf_rows[r].id,
                     level=a % 6 + 1,
                     side="A",
                     at=utcnow(),
@@ -466,12 +466,12 @@ def bench_reconcile(url: str, items: int) -> None:
     factory = make_session_factory(engine)
     rng = random.Random(11)
     with factory() as session:
-        unit, shelves, record_id = library(session, shelves_n)
+        unit, shelf_rows, record_id = library(session, shelves_n)
         device, _ = accounts.create_device_key(
             session, None, name="inventory", kind="shelf", org_unit_id=unit.id, at=utcnow()
         )
         antenna_ids = []
-        for n, shelf in enumerate(shelves):
+        for n, shelf in enumerate(shelf_rows):
             a = (
                 shelves.add_antenna(
                     session,
