@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
@@ -124,7 +125,7 @@ def main() -> None:
     def w(sf: bool) -> Any:
         return lambda u, v, d: None if sf and d.get("step_free") is False else d["weight"]
 
-    def straight(b: Any) -> Any:
+    def straight(b: navigation.Place) -> Callable[[int, int], float]:
         gl, gx, gy = b.points[0]
 
         def h(u: int, _: int) -> float:

@@ -38,14 +38,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import _harness as h  # before biblioverse: it puts this checkout's src/ on the path
 import orjson
 import paho.mqtt.client as paho
 from _harness import emit, percentile
-from sqlalchemy import insert, select, text
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Table, insert, select, text
+from sqlalchemy.orm import Session
 
-from biblioverse import accounts, catalog, libraries, migrate
+from biblioverse import accounts, catalog, libraries, migrate, shelves
+from biblioverse.access import Actor, Grant, PrincipalKind, Role
 from biblioverse.callnumbers import shelf_key
 from biblioverse.db import make_engine, make_session_factory, utcnow
 from biblioverse.devices.mqtt import TOPIC_ROOT
@@ -60,7 +64,7 @@ READERS, ANTENNAS = 50, 10
 # --- a library with shelves -----------------------------------------------------------------
 
 
-def library(session, shelves: int):  # type: ignore[no-untyped-def]
+def library(session: Session, shelves: int) -> tuple[libraries.OrgUnit, list[libraries.Shelf], int]:
     now = utcnow()
     top = libraries.create_unit(
         session, None, UnitInput(OrgKind.CONSORTIUM, "bench", "Bench", "基准"), at=now
@@ -89,17 +93,15 @@ def library(session, shelves: int):  # type: ignore[no-untyped-def]
     return unit, rows, record.id
 
 
-def _cataloguer(session, unit):  # type: ignore[no-untyped-def]
-    from biblioverse.access import Actor, Grant, PrincipalKind, Role
-
+def _cataloguer(session: Session, unit: libraries.OrgUnit) -> Actor:
     return Actor(PrincipalKind.STAFF, 0, "bench", grants=(Grant(Role.ADMIN, unit.path, unit.id),))
 
 
-def add_copies(session, unit_id: int, record_id: int, n: int, shelves: int) -> list[str]:  # type: ignore[no-untyped-def]
+def add_copies(session: Session, unit_id: int, record_id: int, n: int, shelves: int) -> list[str]:
     """`n` copies spread over the shelves' ranges, inserted in bulk; their tags."""
     now = utcnow()
     tags = []
-    table = catalog.Item.__table__
+    table = cast(Table, catalog.Item.__table__)
     for start in range(0, n, 20000):
         rows = []
         for i in range(start, min(n, start + 20000)):
@@ -167,7 +169,7 @@ def publish(path: str, rate: float) -> None:
     with open(path, "rb") as f:
         head = orjson.loads(f.readline())
         lines = [orjson.loads(line) for line in f]
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", 1883)
@@ -195,9 +197,9 @@ def publish(path: str, rate: float) -> None:
 def raw_broker(path: str, total_reads: int) -> float:
     """Seconds for the broker alone to carry the plan to a subscriber that parses it."""
     got = {"reads": 0, "last": 0.0}
-    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{os.getpid()}")
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{os.getpid()}")
 
-    def on_message(_c, _u, msg):  # type: ignore[no-untyped-def]
+    def on_message(_c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         got["reads"] += len(orjson.loads(msg.payload)["tags"])
         got["last"] = time.time()
 
@@ -209,7 +211,8 @@ def raw_broker(path: str, total_reads: int) -> float:
     proc = subprocess.Popen(
         [sys.executable, __file__, "--publish", path, "--rate", "0"], stdout=subprocess.PIPE
     )
-    start = json.loads(proc.stdout.readline())["start"]  # type: ignore[union-attr]
+    assert proc.stdout is not None
+    start: float = json.loads(proc.stdout.readline())["start"]
     proc.wait(300)
     deadline = time.time() + 120
     while got["reads"] < total_reads and time.time() < deadline:
@@ -223,7 +226,7 @@ def bench_ingest(url: str, items: int, rounds: int, rate: float) -> None:
     engine = make_engine(url)
     factory = make_session_factory(engine)
     with factory() as session:
-        unit, shelves, record_id = library(session, READERS)
+        unit, shelf_rows, record_id = library(session, READERS)
         tags = add_copies(session, unit.id, record_id, items, READERS)
         device_ids = []
         for r in range(READERS):
@@ -237,7 +240,7 @@ def bench_ingest(url: str, items: int, rounds: int, rate: float) -> None:
                     None,
                     device_id=device.id,
                     antenna=a + 1,
-                    shelf_id=shelves[r].id,
+                    shelf_id=shelf_rows[r].id,
                     level=a % 6 + 1,
                     side="A",
                     at=utcnow(),
@@ -332,12 +335,12 @@ def _broker_round_trip(trials: int) -> list[float]:
     import queue
 
     got: queue.Queue[float] = queue.Queue()
-    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"rtt-sub-{os.getpid()}")
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"rtt-sub-{os.getpid()}")
     sub.on_message = lambda _c, _u, m: got.put(time.perf_counter())
     sub.connect("127.0.0.1", 1883)
     sub.subscribe("bench/rtt", qos=1)
     sub.loop_start()
-    pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"rtt-pub-{os.getpid()}")
+    pub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"rtt-pub-{os.getpid()}")
     pub.connect("127.0.0.1", 1883)
     pub.loop_start()
     time.sleep(0.3)
@@ -400,7 +403,7 @@ def bench_alarms(url: str, trials: int, data_dir: Path) -> None:
             f"{base}/auth/token", json={"kind": "staff", "login": BENCH_USER, "password": BENCH_PW}
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        pub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"sensor-{os.getpid()}")
+        pub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"sensor-{os.getpid()}")
         pub.connect("127.0.0.1", 1883)
         pub.loop_start()
         topic = f"{TOPIC_ROOT}/{sensor_id}/readings"
@@ -466,12 +469,12 @@ def bench_reconcile(url: str, items: int) -> None:
     factory = make_session_factory(engine)
     rng = random.Random(11)
     with factory() as session:
-        unit, shelves, record_id = library(session, shelves_n)
+        unit, shelf_rows, record_id = library(session, shelves_n)
         device, _ = accounts.create_device_key(
             session, None, name="inventory", kind="shelf", org_unit_id=unit.id, at=utcnow()
         )
         antenna_ids = []
-        for n, shelf in enumerate(shelves):
+        for n, shelf in enumerate(shelf_rows):
             a = (
                 shelves.add_antenna(
                     session,
@@ -505,6 +508,7 @@ def bench_reconcile(url: str, items: int) -> None:
         ids = [i for (i,) in session.execute(select(catalog.Item.id).order_by(catalog.Item.id))]
         now = utcnow()
         expect_misplaced = expect_missing = 0
+        positions = cast(Table, ItemPosition.__table__)
         rows = []
         for n, item_id in enumerate(ids):
             roll = rng.random()
@@ -530,10 +534,10 @@ def bench_reconcile(url: str, items: int) -> None:
                 }
             )
             if len(rows) == 20000:
-                session.execute(insert(ItemPosition.__table__), rows)
+                session.execute(insert(positions), rows)
                 rows = []
         if rows:
-            session.execute(insert(ItemPosition.__table__), rows)
+            session.execute(insert(positions), rows)
         session.commit()
         if engine.dialect.name == "postgresql":
             session.execute(text("ANALYZE"))

@@ -165,7 +165,7 @@ class Connection:
         sent late because the previous one was slow counts its wait too."""
         done, i, k, date = 0, 0, self.k, self.date
         due = first_at
-        bodies = (
+        bodies: tuple[Callable[[str], str], ...] = (
             lambda b: f"11NN{date}{' ' * 18}AOcentral|AA{k.card}|AB{b}|AC|",
             lambda b: f"09N{date}{date}APbench|AOcentral|AB{b}|AC|",
         )
@@ -346,7 +346,7 @@ def raw_engine(url: str, kiosks: list[Kiosk], unit_id: int, seconds: float) -> d
     dbname = url.rsplit("/", 1)[1]
     conninfo = h.pg_conninfo(dbname)
     with psycopg.connect(conninfo) as conn:
-        ids = dict(conn.execute("SELECT card_number, id FROM readers").fetchall())
+        ids: dict[str, int] = dict(conn.execute("SELECT card_number, id FROM readers").fetchall())
         rule_id = conn.execute("SELECT min(id) FROM circulation_rules").fetchone()
     r = _pgbench.run_prepared(
         conninfo,

@@ -38,7 +38,11 @@ class World:
 
 
 def unit(
-    session: Session, kind: OrgKind, code: str, parent: libraries.OrgUnit | None, **kw: object
+    session: Session,
+    kind: OrgKind,
+    code: str,
+    parent: libraries.OrgUnit | None,
+    isil: str | None = None,
 ) -> libraries.OrgUnit:
     return libraries.create_unit(
         session,
@@ -49,8 +53,8 @@ def unit(
             f"{code.title()} Library",
             f"{code}图书馆",
             parent_id=parent.id if parent else None,
-            **kw,
-        ),  # type: ignore[arg-type]
+            isil=isil,
+        ),
         at=NOW,
     )
 

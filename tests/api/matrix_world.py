@@ -196,7 +196,7 @@ def build(session: Session) -> MatrixWorld:
         "alarm": alarm.id,
         "inventory": taking_stock.id,
         "pending_reader": pending.id,
-        "plan": plan,  # type: ignore[dict-item]
+        "plan": plan,
         "tag_data": tagdata.encode(tagdata.TagContent(tagdata.TagFormat.ISO28560_3, "M3")),
     }
     people = {
@@ -210,8 +210,8 @@ def build(session: Session) -> MatrixWorld:
         "airport-desk": (PrincipalKind.STAFF, w.airport_desk.id),
     }
     mw.headers = {"anonymous": {}}
-    for who, (kind, pid) in people.items():
-        mw.headers[who] = _token(session, kind, pid)
+    for who, (principal, pid) in people.items():
+        mw.headers[who] = _token(session, principal, pid)
     for kind_name, key in keys.items():
         mw.headers[f"device:{kind_name}"] = {"X-Device-Key": key}
     session.commit()

@@ -23,7 +23,9 @@ Headers = Callable[[str], dict[str, str]]
 T = NOW - dt.timedelta(minutes=5)
 
 
-def reading(seq: int, metric: str, value: object, at: dt.datetime = T, **more: object) -> dict:
+def reading(
+    seq: int, metric: str, value: object, at: dt.datetime = T, **more: object
+) -> dict[str, object]:
     return {
         "seq": seq,
         "ts": at.isoformat(),
@@ -266,7 +268,11 @@ class _Hook(http.server.BaseHTTPRequestHandler):
 
 @contextmanager
 def webhook(answer: int = 204) -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
-    handler = type("Hook", (_Hook,), {"received": [], "answer": answer})
+    class Hook(_Hook):  # a list of its own for each webhook
+        received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    Hook.answer = answer
+    handler = Hook
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -395,7 +401,7 @@ def test_ids_and_numbers_beyond_their_columns_are_named_not_500(
     huge = 10**30
     zone = client.put(f"/api/v1/devices/{device}/zone", json={"location_id": huge}, headers=admin)
     assert zone.status_code == 422 and zone.json()["details"][0]["field"] == "body.location_id"
-    cases = [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"location_id": huge, "actions": [{"type": "notify"}]}, "body.location_id"),
         (
             {"actions": [{"type": "mqtt", "device_id": huge, "command": "on"}]},

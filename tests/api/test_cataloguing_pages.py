@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -75,8 +77,8 @@ def test_a_cataloguer_creates_a_record_and_adds_a_copy(
         follow_redirects=True,
     )
     assert "Saved." in changed.text
-    item = session.get(catalog.Item, item_id)
-    assert item is not None and (item.status, str(item.price)) == ("missing", "30.00")
+    edited = session.get(catalog.Item, item_id)
+    assert edited is not None and (edited.status, str(edited.price)) == ("missing", "30.00")
 
 
 def test_copies_of_another_library_are_out_of_reach(
@@ -102,7 +104,7 @@ def test_copies_of_another_library_are_out_of_reach(
     assert client.get("/staff/catalog").status_code == 403
 
 
-def world_now():  # type: ignore[no-untyped-def]
+def world_now() -> dt.datetime:
     from tests import factories
 
     return factories.NOW

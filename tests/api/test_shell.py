@@ -35,7 +35,10 @@ def test_metrics_answer_this_machine_or_the_token_only(
     client: TestClient, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def status(host: str, headers: dict[str, str] | None = None) -> int:
-        return TestClient(app, client=(host, 50000)).get("/metrics", headers=headers).status_code
+        # to mypy TestClient's base is httpx2, not installed here: its answers are Any
+        answer = TestClient(app, client=(host, 50000)).get("/metrics", headers=headers)
+        code: int = answer.status_code
+        return code
 
     # no token: this machine only; the test client's host ("testclient") is not loopback
     assert client.get("/metrics").status_code == 404

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -124,7 +125,7 @@ def ingesting(
     group = f"test-{uuid.uuid4().hex[:8]}"
     mqtt = MqttIngestion(ingestor, BROKER, interval=3600, group=group, client_id=group)
     assert mqtt.start(), "the MQTT broker at 127.0.0.1:1883 is not answering"
-    publisher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"{group}-pub")
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{group}-pub")
     publisher.connect("127.0.0.1", 1883)
     publisher.loop_start()
     try:

@@ -139,9 +139,13 @@ def race_to_borrow(wires: list[Wire], cards: list[str], barcode: str) -> list[by
         t.start()
     for t in threads:
         t.join(60)
-    oks = [a for a in answers if pysip2.decode_message(a).message.ok == "1"]
+    oks = [a for a in answers if pysip2.decode_as(a, pysip2.CheckoutResponse).message.ok == "1"]
     assert len(answers) == len(cards) and len(oks) == 1
-    refused = {pysip2.decode_message(a).message.screen_message for a in answers if a not in oks}
+    refused = {
+        pysip2.decode_as(a, pysip2.CheckoutResponse).message.screen_message
+        for a in answers
+        if a not in oks
+    }
     assert refused == {("This copy is already on loan.",)}
     return answers
 

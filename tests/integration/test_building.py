@@ -12,6 +12,7 @@ import time
 
 import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -108,10 +109,8 @@ def test_a_published_reading_raises_an_alarm_without_waiting_for_the_tick(
 def test_a_linkage_rule_commands_a_device_over_mqtt(engine: Engine, session: Session) -> None:
     w, _loc, sensor, fan = _drying_rule(session, to=50)
     admin = w.actor(session, w.admin)
-    got: queue.Queue[tuple[str, bytes]] = queue.Queue()
-    listener = paho.Client(
-        paho.CallbackAPIVersion.VERSION2, client_id=f"fan-{fan}-{time.time_ns()}"
-    )
+    got: queue.Queue[tuple[str, bytes | bytearray]] = queue.Queue()
+    listener = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"fan-{fan}-{time.time_ns()}")
     listener.on_message = lambda _c, _u, m: got.put((m.topic, m.payload))
     listener.connect("127.0.0.1", 1883)
     listener.subscribe(COMMAND_TOPIC.format(device_id=fan), qos=1)
@@ -240,8 +239,8 @@ def test_a_failed_linkage_action_is_tried_again_until_it_goes_through(
     clock = lambda: now[0]  # noqa: E731
     down = Linkage(factory, publish=mqtt_publisher("mqtt://127.0.0.1:1"), clock=clock)
     up = Linkage(factory, publish=mqtt_publisher(BROKER), clock=clock)
-    got: queue.Queue[bytes] = queue.Queue()
-    listener = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"fan-{time.time_ns()}")
+    got: queue.Queue[bytes | bytearray] = queue.Queue()
+    listener = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"fan-{time.time_ns()}")
     listener.on_message = lambda _c, _u, m: got.put(m.payload)
     listener.connect("127.0.0.1", 1883)
     listener.subscribe(COMMAND_TOPIC.format(device_id=fan), qos=1)

@@ -6,10 +6,11 @@ import gzip
 import io
 import threading
 from pathlib import Path
+from typing import cast
 
 import pymarc
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog
@@ -103,8 +104,12 @@ def test_a_record_without_a_control_number_matches_on_isbn(session: Session) -> 
         r = pymarc.Record(leader="00000nam a2200000 a 4500")
         if control:
             r.add_field(pymarc.Field(tag="001", data=control))
-        r.add_field(pymarc.Field("020", [" ", " "], [pymarc.Subfield("a", "0-306-40615-2")]))
-        r.add_field(pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", title)]))
+        r.add_field(
+            pymarc.Field(
+                "020", pymarc.Indicators(" ", " "), [pymarc.Subfield("a", "0-306-40615-2")]
+            )
+        )
+        r.add_field(pymarc.Field("245", pymarc.Indicators("1", "0"), [pymarc.Subfield("a", title)]))
         return r.as_marc()
 
     catalog.import_marc(session, None, book("A1", "First"), at=factories.NOW)
@@ -242,12 +247,14 @@ def test_852_holdings_become_items_once(session: Session) -> None:
     w = factories.world(session)
     r = pymarc.Record(leader="00000nam a2200000 a 4500")
     r.add_field(pymarc.Field(tag="001", data="H1"))
-    r.add_field(pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", "Held twice")]))
+    r.add_field(
+        pymarc.Field("245", pymarc.Indicators("1", "0"), [pymarc.Subfield("a", "Held twice")])
+    )
     for lib, barcode in (("central", "H-0001"), ("CN-T0001-A", "H-0002"), ("mars", "H-0003")):
         r.add_field(
             pymarc.Field(
                 "852",
-                [" ", " "],
+                pymarc.Indicators(" ", " "),
                 [
                     pymarc.Subfield("b", lib),
                     pymarc.Subfield("h", "PZ3"),
@@ -321,7 +328,9 @@ def test_949_item_data_gives_items_with_their_type(session: Session) -> None:
     w = factories.world(session)
     r = pymarc.Record(leader="00000nam a2200000 a 4500")
     r.add_field(pymarc.Field(tag="001", data="V1"))
-    r.add_field(pymarc.Field("245", ["1", "0"], [pymarc.Subfield("a", "Sent by a vendor")]))
+    r.add_field(
+        pymarc.Field("245", pymarc.Indicators("1", "0"), [pymarc.Subfield("a", "Sent by a vendor")])
+    )
     for barcode, kind in (("V-0001", "reference"), ("V-0002", "Book"), ("V-0003", "comic")):
         subfields = [
             pymarc.Subfield("b", "community"),
@@ -329,7 +338,7 @@ def test_949_item_data_gives_items_with_their_type(session: Session) -> None:
             pymarc.Subfield("p", barcode),
             pymarc.Subfield("t", kind),
         ]
-        r.add_field(pymarc.Field("949", [" ", " "], subfields))
+        r.add_field(pymarc.Field("949", pymarc.Indicators(" ", " "), subfields))
     report = catalog.import_marc(session, None, r.as_marc(), at=factories.NOW)
     assert report.items_created == 3
     assert [x.reason for x in report.warnings] == [
@@ -347,7 +356,8 @@ def test_new_records_get_fresh_ids_after_the_highest(session: Session) -> None:
     first = catalog.import_marc(session, None, b"".join(raws(SAMPLE)[:3]), at=factories.NOW)
     ids = session.scalars(select(catalog.Record.id).order_by(catalog.Record.id)).all()
     assert first.created == 3 and len(set(ids)) == 3
-    session.execute(catalog.Record.__table__.delete().where(catalog.Record.id == ids[0]))
+    records = cast(Table, catalog.Record.__table__)
+    session.execute(records.delete().where(catalog.Record.id == ids[0]))
     catalog.import_marc(session, None, b"".join(raws(SAMPLE)[3:5]), at=factories.NOW)
     later = session.scalars(select(catalog.Record.id).order_by(catalog.Record.id)).all()
     assert len(later) == 4 and min(later[2:]) > max(ids)

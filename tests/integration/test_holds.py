@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, audit, circulation, readers
+from biblioverse import accounts, audit, circulation, libraries, readers
 from biblioverse.circulation import errors, fees, holds
 from biblioverse.circulation.holds import Action
 from biblioverse.errors import PermissionDenied, ValidationFailed
@@ -21,19 +21,34 @@ NOW = factories.NOW  # Wednesday 18 November 2026, 14:00 in Beijing
 DAY = dt.timedelta(days=1)
 
 
-def scan_in(session: Session, w: World, barcode: str, where: object, at: dt.datetime = NOW):
+def scan_in(
+    session: Session, w: World, barcode: str, where: libraries.OrgUnit, at: dt.datetime = NOW
+):
     return circulation.checkin(
         session,
         w.actor(session, w.admin),
         barcode=barcode,
-        at_unit_id=where.id,  # type: ignore[attr-defined]
+        at_unit_id=where.id,
         at=at,
     )
 
 
-def lend(session: Session, w: World, reader: readers.Reader, barcode: str, where: object, **kw):
-    args = {"reader_id": reader.id, "barcode": barcode, "at_unit_id": where.id, "at": NOW}  # type: ignore[attr-defined]
-    return circulation.checkout(session, w.actor(session, w.admin), **{**args, **kw})  # type: ignore[arg-type]
+def lend(
+    session: Session,
+    w: World,
+    reader: readers.Reader,
+    barcode: str,
+    where: libraries.OrgUnit,
+    at: dt.datetime = NOW,
+) -> circulation.Loan:
+    return circulation.checkout(
+        session,
+        w.actor(session, w.admin),
+        reader_id=reader.id,
+        barcode=barcode,
+        at_unit_id=where.id,
+        at=at,
+    )
 
 
 def test_borrow_by_phone_return_elsewhere_reserve_from_another_library_collect_at_home(
@@ -177,7 +192,7 @@ def test_hold_refusals_name_their_reason_and_write_nothing(session: Session) -> 
     (ref,) = factories.copies(session, w, "Reference", ["R-3"])
     ref.circulates = False
     reader = w.reader_community
-    outside = factories.unit(session, factories.OrgKind.LIBRARY, "elsewhere", w.consortium)
+    outside = factories.unit(session, libraries.OrgKind.LIBRARY, "elsewhere", w.consortium)
 
     def place(record_id: int, pickup: int) -> circulation.Hold:
         return holds.place(

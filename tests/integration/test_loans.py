@@ -61,9 +61,16 @@ def test_every_refusal_names_its_reason(session: Session) -> None:
     desk = w.actor(session, w.central_librarian)
     reader = w.reader_central
 
-    def lend(barcode: str, **kw: object) -> circulation.Loan:
-        args = {"reader_id": reader.id, "barcode": barcode, "at_unit_id": w.central.id, "at": NOW}
-        return circulation.checkout(session, desk, **{**args, **kw})  # type: ignore[arg-type]
+    def lend(barcode: str, reader_id: int | None = None, channel: str = "desk") -> circulation.Loan:
+        return circulation.checkout(
+            session,
+            desk,
+            reader_id=reader.id if reader_id is None else reader_id,
+            barcode=barcode,
+            at_unit_id=w.central.id,
+            channel=channel,
+            at=NOW,
+        )
 
     with pytest.raises(errors.ChannelNotAllowed):
         lend("L-0000", channel="mobile")

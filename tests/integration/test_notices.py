@@ -28,9 +28,7 @@ class Inbox(Message):
         self.received: list[email.message.EmailMessage] = []
 
     def handle_message(self, message: email.message.Message) -> None:
-        self.received.append(
-            email.message_from_bytes(message.as_bytes(), policy=policy.default)  # type: ignore[arg-type]
-        )
+        self.received.append(email.message_from_bytes(message.as_bytes(), policy=policy.default))
 
 
 @pytest.fixture()

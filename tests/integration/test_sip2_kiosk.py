@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import pysip2
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, circulation, readers, sip2
 from biblioverse.accounts import LoginThrottle, ThrottlePolicy
 from biblioverse.circulation.models import Fee, Loan
-from biblioverse.security import hash_secret
+from biblioverse.security import hash_secret, verify_secret
 from biblioverse.sip2 import Traffic, acs
 from tests import factories
 from tests.factories import NOW, World
@@ -32,10 +33,12 @@ from tests.integration.sip2_support import (
     sip2_server,
 )
 
+M = TypeVar("M", bound=pysip2.SIPMessage)
 
-def _strict(raw: str) -> pysip2.DecodedMessage:
-    """pysip2 refuses anything that is not SIP2 2.00 to the letter."""
-    return pysip2.decode_message(raw.encode("utf-8"), encoding="utf-8")
+
+def _strict(raw: str, kind: type[M]) -> M:
+    """pysip2 refuses anything that is not SIP2 2.00 to the letter, or not the answer asked for."""
+    return pysip2.decode_as(raw.encode("utf-8"), kind, encoding="utf-8").message
 
 
 def _client(port: int, tmp_path: Path) -> Sip2:
@@ -87,11 +90,11 @@ def test_a_full_kiosk_session_with_a_client_we_did_not_write(
                 c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
             )
             assert login["fixed"]["Ok"] == "1"
-            _strict(c.last_response)
+            _strict(c.last_response, pysip2.LoginResponse)
 
             status = c.sip_sc_status_response(c.get_response(c.sip_sc_status_request()))
             assert status["fixed"]["OnlineStatus"] == "Y"
-            acs = _strict(c.last_response).message
+            acs = _strict(c.last_response, pysip2.ACSStatusResponse)
             assert acs.supported_messages == "Y" * 16
             assert acs.institution_id == "central"
             assert acs.checkout_ok == "Y" and acs.checkin_ok == "Y"
@@ -100,7 +103,7 @@ def test_a_full_kiosk_session_with_a_client_we_did_not_write(
             info = c.sip_patron_information_response(
                 c.get_response(c.sip_patron_information_request("fine"))
             )
-            decoded = _strict(c.last_response).message
+            decoded = _strict(c.last_response, pysip2.PatronInformationResponse)
             assert decoded.personal_name == "Reader 1"
             assert decoded.valid_patron == "Y" and decoded.valid_patron_password == "Y"
             assert decoded.fee_amount == "2.50" and decoded.currency_type == "CNY"
@@ -110,7 +113,7 @@ def test_a_full_kiosk_session_with_a_client_we_did_not_write(
 
             out = c.sip_checkout_response(c.get_response(c.sip_checkout_request("SIP-1")))
             assert out["fixed"]["Ok"] == "1"
-            checkout = _strict(c.last_response).message
+            checkout = _strict(c.last_response, pysip2.CheckoutResponse)
             assert checkout.desensitize == "Y"  # RFID: security off as the copy leaves
             assert checkout.title_identifier == "The Gardens of Suzhou"
             first_due = checkout.due_date
@@ -120,11 +123,11 @@ def test_a_full_kiosk_session_with_a_client_we_did_not_write(
                 c.get_response(c.sip_renew_request(itemIdentifier="SIP-1"))
             )
             assert renewed["fixed"]["Ok"] == "1"
-            assert _strict(c.last_response).message.renewal_ok == "Y"
+            assert _strict(c.last_response, pysip2.RenewResponse).renewal_ok == "Y"
 
             back = c.sip_checkin_response(c.get_response(c.sip_checkin_request("SIP-1")))
             assert back["fixed"]["Ok"] == "1"
-            checkin = _strict(c.last_response).message
+            checkin = _strict(c.last_response, pysip2.CheckinResponse)
             assert checkin.resensitize == "Y"  # security back on
             assert checkin.alert == "N" and checkin.sort_bin == "SHELVE"
             assert checkin.permanent_location == "central"
@@ -133,13 +136,13 @@ def test_a_full_kiosk_session_with_a_client_we_did_not_write(
                 c.get_response(c.sip_fee_paid_request(1, 0, "2.50", currencyType="CNY"))
             )
             assert paid["fixed"]["PaymentAccepted"] == "Y"
-            _strict(c.last_response)
+            _strict(c.last_response, pysip2.FeePaidResponse)
 
             end = c.sip_end_patron_session_response(
                 c.get_response(c.sip_end_patron_session_request())
             )
             assert end["fixed"]["EndSession"] == "Y"
-            _strict(c.last_response)
+            _strict(c.last_response, pysip2.EndSessionResponse)
         finally:
             c.disconnect()
         running.flush()
@@ -176,23 +179,23 @@ def test_refusals_reach_the_kiosk_screen_in_the_reader_language(
             c.language = "019"  # Chinese, said with the patron status
             c.get_response(c.sip_patron_status_request())
             c.get_response(c.sip_checkout_request("SIP-2"))
-            refused = _strict(c.last_response).message
+            refused = _strict(c.last_response, pysip2.CheckoutResponse)
             assert refused.ok == "0" and refused.desensitize == "N"
             assert refused.screen_message == ("该复本不外借。",)
 
             c.language = "001"
             c.patronpwd = "0000"
             c.get_response(c.sip_patron_status_request())
-            status = _strict(c.last_response).message
+            status = _strict(c.last_response, pysip2.PatronStatusResponse)
             assert status.valid_patron == "Y" and status.valid_patron_password == "N"
             assert status.personal_name == ""  # a wrong PIN learns nothing about the card
             assert status.screen_message == ("The PIN does not match this card.",)
-            c.get_response(c.sip_checkout_request("SIP-1"))
-            assert _strict(c.last_response).message.ok == "0"  # and borrows nothing
+            c.get_response(c.sip_checkout_request("SIP-1"))  # and borrows nothing
+            assert _strict(c.last_response, pysip2.CheckoutResponse).ok == "0"
 
             c.patron = "NO-SUCH-CARD"
             c.get_response(c.sip_patron_status_request())
-            unknown = _strict(c.last_response).message
+            unknown = _strict(c.last_response, pysip2.PatronStatusResponse)
             assert unknown.valid_patron == "N"
             assert unknown.patron_status[:4] == "YYYY"
         finally:
@@ -231,7 +234,7 @@ def test_a_kiosk_return_is_never_before_its_loan_nor_in_the_future(
             c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
             for barcode, when in dates.items():
                 c.get_response(c.sip_checkin_request(barcode, returnDate=_stamp(when, zone)))
-                assert _strict(c.last_response).message.ok == "1"
+                assert _strict(c.last_response, pysip2.CheckinResponse).ok == "1"
         finally:
             c.disconnect()
     session.rollback()
@@ -272,7 +275,7 @@ def test_a_return_sorter_is_told_where_each_copy_goes(engine: Engine, session: S
             )
             date = "20261118    140000"
             raw = wire.ask(f"09N{date}{date}APsorter|AOcentral|ABSIP-3|AC|\r".encode())
-            home = pysip2.decode_message(raw, encoding="utf-8").message
+            home = pysip2.decode_as(raw, pysip2.CheckinResponse, encoding="utf-8").message
             assert (home.ok, home.resensitize, home.alert, home.sort_bin) == (
                 "1",
                 "Y",
@@ -282,11 +285,12 @@ def test_a_return_sorter_is_told_where_each_copy_goes(engine: Engine, session: S
             assert home.permanent_location == "airport"
             assert b"|CV04|" in raw and b"|CTairport|" in raw  # send to the airport branch
             raw = wire.ask(f"09N{date}{date}APsorter|AOcentral|ABSIP-1|AC|\r".encode())
-            held = pysip2.decode_message(raw, encoding="utf-8").message
+            held = pysip2.decode_as(raw, pysip2.CheckinResponse, encoding="utf-8").message
             assert (held.ok, held.alert, held.sort_bin) == ("1", "Y", "HOLD")
             assert b"|CV01|" in raw and b"|CT" not in raw  # the hold shelf here
-            stranger = pysip2.decode_message(
+            stranger = pysip2.decode_as(
                 wire.ask(f"09N{date}{date}APsorter|AOcentral|ABE200-FOREIGN|AC|\r".encode()),
+                pysip2.CheckinResponse,
                 encoding="utf-8",
             ).message
             assert (stranger.ok, stranger.resensitize, stranger.sort_bin) == ("0", "N", "CHECK")
@@ -307,11 +311,12 @@ def test_an_rfid_pad_reads_and_writes_item_information(engine: Engine, session: 
         try:
             wire.ask(f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|\r".encode())
             updated = wire.ask(f"19{date}AOcentral|ABSIP-1|AC|CHtag locked|\r".encode())
-            assert (
-                pysip2.decode_message(updated, encoding="utf-8").message.item_properties_ok == "1"
-            )
-            info = pysip2.decode_message(
-                wire.ask(f"17{date}AOcentral|ABSIP-1|AC|\r".encode()), encoding="utf-8"
+            written = pysip2.decode_as(updated, pysip2.ItemStatusUpdateResponse, encoding="utf-8")
+            assert written.message.item_properties_ok == "1"
+            info = pysip2.decode_as(
+                wire.ask(f"17{date}AOcentral|ABSIP-1|AC|\r".encode()),
+                pysip2.ItemInformationResponse,
+                encoding="utf-8",
             ).message
             assert info.circulation_status == "03"  # available
             assert info.item_properties == "tag locked"
@@ -324,11 +329,12 @@ def test_an_rfid_pad_reads_and_writes_item_information(engine: Engine, session: 
         try:
             pad.ask(f"9300CNpad-airport|CO{KIOSK_PASSWORD}|\r".encode())
             refused = pad.ask(f"19{date}AOairport|ABSIP-1|AC|CHmine now|\r".encode())
-            assert (
-                pysip2.decode_message(refused, encoding="utf-8").message.item_properties_ok == "0"
-            )
-            info = pysip2.decode_message(
-                pad.ask(f"17{date}AOairport|ABSIP-1|AC|\r".encode()), encoding="utf-8"
+            written = pysip2.decode_as(refused, pysip2.ItemStatusUpdateResponse, encoding="utf-8")
+            assert written.message.item_properties_ok == "0"
+            info = pysip2.decode_as(
+                pad.ask(f"17{date}AOairport|ABSIP-1|AC|\r".encode()),
+                pysip2.ItemInformationResponse,
+                encoding="utf-8",
             ).message
             assert info.item_properties == "tag locked"
         finally:
@@ -348,10 +354,11 @@ def test_holds_renew_all_and_blocks_from_a_kiosk(engine: Engine, session: Sessio
         try:
             wire.ask(f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|\r".encode())
 
-            def ask(text: str) -> pysip2.DecodedMessage:
-                return pysip2.decode_message(wire.ask(text.encode() + b"\r"), encoding="utf-8")
+            def ask(text: str, kind: type[M]) -> M:
+                answer = wire.ask(text.encode() + b"\r")
+                return pysip2.decode_as(answer, kind, encoding="utf-8").message
 
-            renewed = ask(f"65{date}AOcentral|{card}").message
+            renewed = ask(f"65{date}AOcentral|{card}", pysip2.RenewAllResponse)
             assert (renewed.ok, renewed.renewed_count, renewed.unrenewed_count) == (
                 "1",
                 "0002",
@@ -361,22 +368,27 @@ def test_holds_renew_all_and_blocks_from_a_kiosk(engine: Engine, session: Sessio
 
             # The other reader asks for the airport's title, to collect at the airport.
             other = "AACARD000002|AD1357|"
-            placed = ask(f"15+{date}BSairport|AOcentral|{other}ABSIP-3|").message
+            placed = ask(f"15+{date}BSairport|AOcentral|{other}ABSIP-3|", pysip2.HoldResponse)
             assert placed.ok == "1" and placed.queue_position == "1"
             assert placed.pickup_location == "airport"
-            again = ask(f"15+{date}AOcentral|{other}ABSIP-3|").message
+            again = ask(f"15+{date}AOcentral|{other}ABSIP-3|", pysip2.HoldResponse)
             assert again.ok == "0" and again.screen_message == (
                 "You already have a hold on this title.",
             )
-            cancelled = ask(f"15-{date}AOcentral|{other}ABSIP-3|").message
+            cancelled = ask(f"15-{date}AOcentral|{other}ABSIP-3|", pysip2.HoldResponse)
             assert cancelled.ok == "1"
-            assert ask(f"15-{date}AOcentral|{other}ABSIP-3|").message.ok == "0"
+            assert ask(f"15-{date}AOcentral|{other}ABSIP-3|", pysip2.HoldResponse).ok == "0"
 
-            blocked = ask(f"01N{date}AOcentral|ALcard reported stolen|AACARD000002|AC|").message
+            blocked = ask(
+                f"01N{date}AOcentral|ALcard reported stolen|AACARD000002|AC|",
+                pysip2.PatronStatusResponse,
+            )
             assert blocked.patron_status[:4] == "YYYY"
-            refused = ask(f"11NN{date}{' ' * 18}AOcentral|{other}ABSIP-3|AC|").message
+            refused = ask(
+                f"11NN{date}{' ' * 18}AOcentral|{other}ABSIP-3|AC|", pysip2.CheckoutResponse
+            )
             assert refused.ok == "0" and refused.screen_message == ("Your card is blocked.",)
-            enabled = ask(f"25{date}AOcentral|{other}").message
+            enabled = ask(f"25{date}AOcentral|{other}", pysip2.PatronEnableResponse)
             assert enabled.patron_status.strip() == ""
         finally:
             wire.close()
@@ -476,7 +488,7 @@ def test_a_kiosk_loan_and_return_read_the_copy_once_and_need_no_savepoint(
     copy_reads = [s for s in sent if s.startswith("SELECT items.id")]
     assert len(copy_reads) == 2, copy_reads  # one for the loan, one for the return
     assert not [s for s in sent if s.startswith(("SAVEPOINT", "RELEASE"))]
-    refused = pysip2.decode_message(again, encoding="utf-8").message
+    refused = pysip2.decode_as(again, pysip2.CheckinResponse, encoding="utf-8").message
     assert refused.ok == "0"
     # the copy's owner and title, though the refusal rolled the transaction back
     assert b"|AQcentral|" in again and b"|AJThe Gardens of Suzhou|" in again
@@ -510,7 +522,7 @@ def test_a_pin_is_checked_before_the_transaction_so_others_may_write_meanwhile(
     card = w.reader_central.card_number
     session.rollback()
     checks: list[tuple[str, bool]] = []  # (PIN, could another connection write meanwhile)
-    real_verify = acs.verify_secret
+    real_verify = verify_secret
 
     def verify(stored: str | None, pin: str) -> bool:
         free = _others_may_write(engine)
@@ -545,7 +557,7 @@ def test_a_kiosk_checking_a_new_pin_does_not_hold_up_the_others(
     session.rollback()
     checking, lent_meanwhile = threading.Event(), threading.Event()
     waited: list[bool] = []
-    real_verify = acs.verify_secret
+    real_verify = verify_secret
 
     def verify(stored: str | None, pin: str) -> bool:
         checking.set()
@@ -586,7 +598,7 @@ def test_a_login_password_is_checked_before_the_transaction_so_others_may_write_
     password is still refused and counted."""
     _setup(session)
     checks: list[tuple[str, bool]] = []  # (password, could another connection write meanwhile)
-    real_verify = sip2.service.verify_secret
+    real_verify = verify_secret
 
     def verify(stored: str | None, password: str) -> bool:
         free = _others_may_write(engine)

@@ -10,11 +10,13 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import TypeVar
 
 import pysip2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pysip2 import ACSStatusResponse, CheckoutResponse, ItemInformationResponse, LoginResponse
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -45,17 +47,25 @@ def _summed(body: bytes, seq: int = 1) -> bytes:
     return data + checksum(data).encode() + b"\r"
 
 
-def _world(session: Session, **account: object) -> None:
+def _world(session: Session, *, error_detection: bool = False) -> None:
     w = factories.world(session)
     factories.rule(session, w)
     factories.copies(session, w, "A Book", ["R-1"])
-    kiosk_account(session, w, **account)
+    kiosk_account(session, w, error_detection=error_detection)
     session.commit()
     session.rollback()
 
 
+M = TypeVar("M", bound=pysip2.SIPMessage)
+
+
+def _answer(raw: bytes, kind: type[M]) -> M:
+    """The answer as pysip2's strict codec reads it, which must be of the kind asked for."""
+    return pysip2.decode_as(raw, kind).message
+
+
 def _online(wire: Wire) -> bool:
-    return pysip2.decode_message(wire.ask(STATUS + b"\r")).message.online_status == "Y"
+    return _answer(wire.ask(STATUS + b"\r"), ACSStatusResponse).online_status == "Y"
 
 
 def test_crlf_nuls_and_a_frame_split_into_single_bytes(engine: Engine, session: Session) -> None:
@@ -81,7 +91,7 @@ def test_checksums_are_checked_and_a_bad_one_asks_for_a_resend(
         wire = Wire(running.port)
         try:
             answer = wire.ask(_summed(LOGIN, 3))
-            decoded = pysip2.decode_message(answer)
+            decoded = pysip2.decode_as(answer, LoginResponse)
             assert decoded.message.ok == "1" and decoded.sequence_number == 3
             bad = _summed(STATUS, 4)[:-5] + b"0000\r"
             assert wire.ask(bad) == b"96AZFEF6\r"
@@ -104,7 +114,7 @@ def test_an_account_that_requires_checksums_refuses_messages_without(
     with sip2_server(engine) as running:
         wire = Wire(running.port)
         try:
-            assert pysip2.decode_message(wire.ask(LOGIN + b"\r")).message.ok == "1"
+            assert _answer(wire.ask(LOGIN + b"\r"), LoginResponse).ok == "1"
             assert wire.ask(STATUS + b"\r") == b"96AZFEF6\r"
             answer = wire.ask(_summed(STATUS, 2))
             assert pysip2.decode_message(answer).checksum is not None  # and it answers with one
@@ -117,10 +127,10 @@ def test_nothing_is_done_before_a_login(engine: Engine, session: Session) -> Non
     with sip2_server(engine) as running:
         wire = Wire(running.port)
         try:
-            status = pysip2.decode_message(wire.ask(STATUS + b"\r")).message
+            status = _answer(wire.ask(STATUS + b"\r"), ACSStatusResponse)
             assert status.online_status == "N" and status.supported_messages == "N" * 16
             checkout = wire.ask(f"11NN{DATE}{' ' * 18}AOcentral|AACARD000001|ABR-1|AC|\r".encode())
-            refused = pysip2.decode_message(checkout).message
+            refused = _answer(checkout, CheckoutResponse)
             assert refused.ok == "0" and refused.screen_message == (
                 "This machine is not logged in.",
             )
@@ -314,9 +324,9 @@ def test_an_empty_or_unreadable_checksum_asks_for_a_resend(
             login = c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD)
             assert c.get_response(with_checksum(login, "")) == RESEND
             not_yet = c.get_response(c.sip_sc_status_request())
-            assert pysip2.decode_message(not_yet.encode()).message.online_status == "N"
+            assert _answer(not_yet.encode(), ACSStatusResponse).online_status == "N"
             logged_in = c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
-            assert pysip2.decode_message(logged_in.encode()).message.ok == "1"
+            assert _answer(logged_in.encode(), LoginResponse).ok == "1"
             for bad in BAD_SUMS:
                 assert c.get_response(with_checksum(c.sip_sc_status_request(), bad)) == RESEND
             c.patron, c.patronpwd = "CARD000001", "1357"
@@ -324,7 +334,7 @@ def test_an_empty_or_unreadable_checksum_asks_for_a_resend(
             assert c.get_response(with_checksum(checkout, "")) == RESEND
             assert c.get_response(with_checksum(checkout, "XYZW")) == RESEND
             online = c.get_response(c.sip_sc_status_request())
-            assert pysip2.decode_message(online.encode()).message.online_status == "Y"
+            assert _answer(online.encode(), ACSStatusResponse).online_status == "Y"
         finally:
             c.disconnect()
     session.rollback()
@@ -342,7 +352,7 @@ def test_an_account_that_requires_checksums_refuses_a_login_with_an_empty_one(
                 login = c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD)
                 assert c.get_response(with_checksum(login, bad)) == RESEND
             answer = c.get_response(c.sip_login_request(KIOSK_LOGIN, KIOSK_PASSWORD))
-            assert pysip2.decode_message(answer.encode()).message.ok == "1"
+            assert _answer(answer.encode(), LoginResponse).ok == "1"
             assert c.get_response(with_checksum(c.sip_sc_status_request(), "")) == RESEND
         finally:
             c.disconnect()
@@ -470,7 +480,7 @@ def test_a_flood_of_idle_and_half_open_connections_does_not_lock_kiosks_out(
             usual = []
             for _ in range(20):
                 began = time.monotonic()
-                assert pysip2.decode_message(kiosk.ask(ITEM)).message.circulation_status == "03"
+                assert _answer(kiosk.ask(ITEM), ItemInformationResponse).circulation_status == "03"
                 usual.append(time.monotonic() - began)
             flooding = threading.Thread(target=flood, name="flood", daemon=True)
             flooding.start()
@@ -483,7 +493,7 @@ def test_a_flood_of_idle_and_half_open_connections_does_not_lock_kiosks_out(
             while time.monotonic() < until:
                 for wire in (kiosk, late):
                     began = time.monotonic()
-                    answer = pysip2.decode_message(wire.ask(ITEM)).message
+                    answer = _answer(wire.ask(ITEM), ItemInformationResponse)
                     assert answer.circulation_status == "03"
                     slowest = max(slowest, time.monotonic() - began)
             stop.set()
@@ -549,7 +559,7 @@ def test_logins_waiting_on_their_check_leave_a_thread_to_the_logged_in(
                 guessing.append(wire)
             time.sleep(0.5)
             began = time.monotonic()
-            assert pysip2.decode_message(kiosk.ask(ITEM)).message.circulation_status == "03"
+            assert _answer(kiosk.ask(ITEM), ItemInformationResponse).circulation_status == "03"
             assert time.monotonic() - began < 1.0
             assert busy[1] == 2
             release.set()

@@ -50,9 +50,9 @@ def sf(*pairs: str) -> list[pymarc.Subfield]:
 def test_an_invalid_isbn_is_kept_as_written_and_flagged() -> None:
     e = extract(
         record(
-            pymarc.Field("245", ["1", "0"], sf("a", "Title /", "c", "Someone.")),
-            pymarc.Field("020", [" ", " "], sf("a", "0-306-40615-2")),
-            pymarc.Field("020", [" ", " "], sf("a", "123-bad (pbk.)")),
+            pymarc.Field("245", pymarc.Indicators("1", "0"), sf("a", "Title /", "c", "Someone.")),
+            pymarc.Field("020", pymarc.Indicators(" ", " "), sf("a", "0-306-40615-2")),
+            pymarc.Field("020", pymarc.Indicators(" ", " "), sf("a", "123-bad (pbk.)")),
         )
     )
     assert e.isbns == ["9780306406157"]
@@ -63,8 +63,8 @@ def test_an_invalid_isbn_is_kept_as_written_and_flagged() -> None:
 def test_chinese_library_classification_from_084() -> None:
     e = extract(
         record(
-            pymarc.Field("245", ["1", "0"], sf("a", "Hong lou meng")),
-            pymarc.Field("084", [" ", " "], sf("a", "I242.4", "2", "clc")),
+            pymarc.Field("245", pymarc.Indicators("1", "0"), sf("a", "Hong lou meng")),
+            pymarc.Field("084", pymarc.Indicators(" ", " "), sf("a", "I242.4", "2", "clc")),
         )
     )
     assert e.clc == "I242.4" and e.call_number == "I242.4"
@@ -72,7 +72,7 @@ def test_chinese_library_classification_from_084() -> None:
 
 def test_a_record_without_a_title_is_unusable() -> None:
     with pytest.raises(RecordUnusable, match="no title"):
-        extract(record(pymarc.Field("100", ["1", " "], sf("a", "Nobody"))))
+        extract(record(pymarc.Field("100", pymarc.Indicators("1", " "), sf("a", "Nobody"))))
 
 
 def test_real_records_from_the_sample() -> None:

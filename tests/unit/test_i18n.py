@@ -48,7 +48,7 @@ def test_every_extracted_message_is_translated_to_chinese(tmp_path: Path) -> Non
     translated = {
         (m.id if isinstance(m.id, str) else m.id[0])
         for m in catalog
-        if m.id and (m.string if isinstance(m.string, str) else any(m.string)) and not m.fuzzy
+        if m.id and (m.string if isinstance(m.string, str) else any(m.string or ())) and not m.fuzzy
     }
     missing = sorted(wanted - translated)
     assert not missing, f"run `make i18n` and translate: {missing}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -42,13 +43,13 @@ def where(board: Board) -> dict[int, tuple[int, str]]:
 @settings(max_examples=300)
 @given(st.lists(report, min_size=1, max_size=10), st.randoms(use_true_random=False))
 def test_reports_in_any_order_give_the_positions_of_reports_in_order(
-    reports: list[tuple[str, int, set[int]]], rng: object
+    reports: list[tuple[str, int, set[int]]], rng: random.Random
 ) -> None:
     numbered = list(enumerate(reports, start=1))
     in_order = Board()
     play(in_order, numbered)
     shuffled = numbered[:]
-    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+    rng.shuffle(shuffled)
     any_order = Board()
     play(any_order, shuffled)
     # a copy never reported has no position either way; the others agree

@@ -152,18 +152,20 @@ def test_responses_are_strict_sip2() -> None:
         None, dt.datetime(2026, 11, 18, 6, tzinfo=dt.UTC), timeout_s=30, retries=3
     )
     frame = encode(status, encoding="utf-8", sequence="7", error_detection=True)
-    decoded = pysip2.decode_message(frame, encoding="utf-8")
+    decoded = pysip2.decode_as(frame, pysip2.ACSStatusResponse, encoding="utf-8")
     assert decoded.sequence_number == 7
     assert decoded.message.online_status == "N"
     assert decoded.message.supported_messages == "N" * 16
     # A value with the separator or a carriage return in it cannot break the frame.
     odd = Response("36", "Y20261118    140000", [("AO", "a|b"), ("AA", "x\ry"), ("AF", "z" * 300)])
-    decoded = pysip2.decode_message(
-        encode(odd, encoding="utf-8", sequence=None, error_detection=False), encoding="utf-8"
-    )
-    assert decoded.message.institution_id == "a/b"
-    assert decoded.message.patron_identifier == "x y"
-    assert len(decoded.message.screen_message[0]) == 255
+    ended = pysip2.decode_as(
+        encode(odd, encoding="utf-8", sequence=None, error_detection=False),
+        pysip2.EndSessionResponse,
+        encoding="utf-8",
+    ).message
+    assert ended.institution_id == "a/b"
+    assert ended.patron_identifier == "x y"
+    assert len(ended.screen_message[0]) == 255
 
 
 def test_every_negative_answer_is_strict_sip2() -> None:

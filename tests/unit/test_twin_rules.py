@@ -82,7 +82,8 @@ def test_a_plan_reads_back_the_same_after_writing() -> None:
         ("A1", 5, 3, 2),
         ("A2", 5, 6, 2),
     ]
-    assert again.poi("DESK") is not None and again.poi("DESK").name_zh == "服务台"
+    desk = again.poi("DESK")
+    assert desk is not None and desk.name_zh == "服务台"
     assert json.loads(json.dumps(rules.to_geojson(again))) == json.loads(json.dumps(doc_out))
 
 
