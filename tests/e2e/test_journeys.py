@@ -428,6 +428,40 @@ def test_librarian_edits_a_loan_rule_in_chinese(page: Page, server: str) -> None
     expect(page.locator("tr", has_text="Audio-visual")).to_contain_text("10")
 
 
+def _copy_of_type(page: Page, server: str, item_type: str) -> str:
+    for item_id in range(1, 300):
+        item = page.request.get(f"{server}/api/v1/catalog/items/{item_id}").json()
+        if item.get("item_type") == item_type and item.get("status") == "available":
+            return str(item["barcode"])
+    raise AssertionError(f"the demo has no {item_type} copy on a shelf")
+
+
+def test_the_desk_sees_reference_books_lent_for_hours_and_precious_ones_kept_in(
+    phone: Page, server: str, console: Console
+) -> None:
+    reference = _copy_of_type(phone, server, "reference")
+    precious = _copy_of_type(phone, server, "precious")
+    sign_in(phone, server, "staff", "librarian", STAFF_PASSWORD)
+    phone.goto(f"{server}/staff/rules")
+    phone.get_by_label("Card number").fill(READER_CARD)
+    phone.get_by_label("Barcode").fill(reference)
+    phone.get_by_label("Barcode").press("Enter")
+    why = phone.locator("#why")
+    expect(why).to_contain_text("Reference, in the reading room")
+    expect(why).to_contain_text("if lent now")
+    shot(phone, "rule-reference-en")
+    phone.get_by_label("Barcode").fill(precious)
+    phone.get_by_label("Barcode").press("Enter")
+    expect(why).to_contain_text("Not lent: precious and ancient books never leave the building.")
+    expect(why).not_to_contain_text("if lent now")
+    phone.goto(f"{server}/lang/zh_Hans")
+    phone.goto(f"{server}/staff/rules?card_number={READER_CARD}&barcode={precious}")
+    expect(phone.locator("#why")).to_contain_text("不外借：珍善本和古籍不得离馆。")
+    shot(phone, "rule-precious-zh")
+    assert accessibility_problems(phone) == []
+    assert console.errors == []
+
+
 def test_admin_manages_a_kiosk_on_a_phone_in_chinese(phone: Page, server: str) -> None:
     sign_in(phone, server, "staff", "admin", STAFF_PASSWORD)
     phone.goto(f"{server}/lang/zh_Hans")
