@@ -32,7 +32,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from biblioverse import __version__, events, i18n, libraries
+from biblioverse import __version__, accounts, events, i18n, libraries
 from biblioverse.accounts.api import router as accounts_router
 from biblioverse.building import pages as building_pages
 from biblioverse.building.api import router as building_router
@@ -47,6 +47,7 @@ from biblioverse.catalog.api import router as catalog_router
 from biblioverse.circulation import pages as circulation_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
+from biblioverse.deps import Principals
 from biblioverse.errors import STATUS_BY_KIND, DomainError
 from biblioverse.libraries.api import router as libraries_router
 from biblioverse.readers.api import router as readers_router
@@ -511,6 +512,10 @@ def install_metrics(app: FastAPI, settings: Settings) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+# Accounts answers deps.Principals: its routes use deps, so deps cannot import accounts.
+_principals: Principals = accounts
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.effective_database_url)
@@ -585,6 +590,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
+    app.state.principals = _principals
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.read_session_factory = make_session_factory(read_engine, read_only=True)

@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from biblioverse import accounts, audit, circulation, i18n, libraries, readers
 from biblioverse.access import Actor, Permission, PrincipalKind
+from biblioverse.accounts.api import LoginPolicy
 from biblioverse.circulation.words import READER
-from biblioverse.deps import DbSession, LoginPolicy, Now, ReadSession, client_address
+from biblioverse.deps import DbSession, Now, ReadSession, client_address, principals
 from biblioverse.errors import (
     DomainError,
     DuplicateValue,
@@ -71,7 +72,9 @@ def page_actor(request: Request, session: ReadSession) -> Actor | None:
     if not kind or not isinstance(pid, int):
         return None
     epoch = request.session.get("epoch", 0)
-    actor = accounts.actor_for(session, kind, pid, epoch=epoch if isinstance(epoch, int) else -1)
+    actor = principals(request).actor_for(
+        session, kind, pid, epoch=epoch if isinstance(epoch, int) else -1
+    )
     if actor is None:
         request.session.clear()
     return actor
@@ -81,7 +84,7 @@ def start_session(request: Request, session: Session, actor: Actor) -> None:
     """A fresh page session for who just signed in (no fixation), in their current
     sign-in epoch: a later sign-out or new password anywhere ends it."""
     request.session.clear()
-    epoch = accounts.sign_in_epoch(session, actor.kind.value, actor.id)
+    epoch = principals(request).sign_in_epoch(session, actor.kind.value, actor.id)
     request.session.update({"kind": actor.kind.value, "id": actor.id, "epoch": epoch})
     csrf_token(request)
 
