@@ -32,7 +32,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from biblioverse import __version__, accounts, events, i18n, libraries
+from biblioverse import __version__, accounts, circulation, events, i18n, libraries
 from biblioverse.accounts.api import router as accounts_router
 from biblioverse.building import pages as building_pages
 from biblioverse.building.api import router as building_router
@@ -603,6 +603,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.event_handlers, app.state.event_merge = catalog_subscribers(
         app.state.read_session_factory, lambda: app.state.search_index
     )
+    # A reader's data export: each context that keeps records of readers adds its sections.
+    app.state.reader_export = [circulation.reader_data]
     app.state.relay = None  # until the lifespan starts it: events are published inline
     app.state.twins = Twins()  # routing graphs, rebuilt from the database on demand
     app.state.linkage = Linkage(

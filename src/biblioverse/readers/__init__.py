@@ -13,6 +13,7 @@ from biblioverse.readers.rules import (
 from biblioverse.readers.schemas import OwnChangeIn, ReaderOut
 from biblioverse.readers.service import (
     DEVICE_BLOCK,
+    ExportSection,
     ImportFileInvalid,
     ImportReport,
     NewReader,
@@ -31,6 +32,7 @@ from biblioverse.readers.service import (
     create_by_staff,
     decode_csv,
     enable_at_device,
+    export_data,
     get,
     import_csv,
     local_today,
@@ -47,6 +49,7 @@ __all__ = [
     "DEVICE_BLOCK",
     "Category",
     "Channel",
+    "ExportSection",
     "ImportFileInvalid",
     "ImportReport",
     "InvalidStatusChange",
@@ -73,6 +76,7 @@ __all__ = [
     "decode_csv",
     "effective_status",
     "enable_at_device",
+    "export_data",
     "get",
     "import_csv",
     "local_today",

@@ -450,80 +450,15 @@ def renew_loan(
 
 
 @router.get("/account/data.json")
-def account_data(session: DbSession, actor: ReaderFile, now: Now) -> Response:
+def account_data(request: Request, session: DbSession, actor: ReaderFile, now: Now) -> Response:
     """Everything the library holds about the signed-in reader, as one JSON file to keep."""
-    reader = readers.get(session, actor.id)
-    units = libraries.unit_names(session)
-
-    def loan(line: circulation.LoanLine) -> dict[str, Any]:
-        x = line.loan
-        return {
-            "title": line.title,
-            "barcode": line.barcode,
-            "library": units[x.org_unit_id].code,
-            "loaned_at": x.loaned_at.isoformat(),
-            "due_at": x.due_at.isoformat(),
-            "returned_at": x.returned_at.isoformat() if x.returned_at else None,
-            "renewals": x.renewals,
-        }
-
-    data = {
-        "exported_at": now.isoformat(),
-        "reader": {
-            "card_number": reader.card_number,
-            "name": reader.name,
-            "email": reader.email,
-            "phone": reader.phone,
-            "birth_date": reader.birth_date.isoformat(),
-            "guardian_name": reader.guardian_name,
-            "home_library": units[reader.home_library_id].code,
-            "category": reader.category,
-            "status": reader.status,
-            "expires_on": reader.expires_on.isoformat(),
-            "registered_via": reader.registered_via,
-            "keep_history": reader.keep_history,
-            "preferred_locale": reader.preferred_locale,
-            "created_at": reader.created_at.isoformat(),
-        },
-        "loans": [loan(x) for x in circulation.open_loans(session, reader.id)],
-        "reading_history": [loan(x) for x in circulation.reading_history(session, reader.id)],
-        "holds": [
-            {
-                "title": h.title,
-                "pickup_library": h.pickup.code,
-                "status": h.hold.status,
-                "placed_at": h.hold.placed_at.isoformat(),
-                "position": h.position,
-            }
-            for h in circulation.holds.holds_of(session, reader.id, active_only=False)
-        ],
-        "fees": [
-            {
-                "kind": f.kind,
-                "library": units[f.org_unit_id].code,
-                "amount": str(f.amount),
-                "paid": str(f.paid),
-                "waived": str(f.waived),
-                "created_at": f.created_at.isoformat(),
-            }
-            for f in circulation.fees.fees_of(session, reader.id, open_only=False)
-        ],
-        "courier_returns": [
-            {
-                "status": c.courier.status,
-                "address": c.courier.address,
-                "pickup_at": c.courier.pickup_at.isoformat(),
-                "requested_at": c.courier.requested_at.isoformat(),
-                "fee": str(c.fee),
-                "titles": [t for _b, t in c.titles],
-            }
-            for c in circulation.courier.of_reader(session, reader.id, limit=1000)
-        ],
-    }
+    sections: list[readers.ExportSection] = request.app.state.reader_export
+    data = readers.export_data(session, actor, at=now, sections=sections)
+    card = data["reader"]["card_number"]
     return JSONResponse(
         data,
         headers={
-            "Content-Disposition": f'attachment; filename="biblioverse-{reader.card_number}.json"',
+            "Content-Disposition": f'attachment; filename="biblioverse-{card}.json"',
             "Cache-Control": "no-store",
         },
     )
