@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from biblioverse import __version__, accounts, circulation, events, i18n, libraries
+from biblioverse.accounts import pages as accounts_pages
 from biblioverse.accounts.api import router as accounts_router
 from biblioverse.building import pages as building_pages
 from biblioverse.building.api import router as building_router
@@ -44,12 +45,15 @@ from biblioverse.catalog import pages as catalog_pages
 from biblioverse.catalog import subscribers as catalog_subscribers
 from biblioverse.catalog.api import add_search_route
 from biblioverse.catalog.api import router as catalog_router
+from biblioverse.circulation import console as circulation_console
 from biblioverse.circulation import pages as circulation_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.deps import Principals
 from biblioverse.errors import STATUS_BY_KIND, DomainError
+from biblioverse.libraries import pages as libraries_pages
 from biblioverse.libraries.api import router as libraries_router
+from biblioverse.readers import pages as readers_pages
 from biblioverse.readers.api import router as readers_router
 from biblioverse.settings import Settings, load_settings
 from biblioverse.shelves import pages as shelves_pages
@@ -650,14 +654,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def api_docs() -> HTMLResponse:
         return pages.api_docs_page()
 
-    app.include_router(pages.router)
-    app.include_router(catalog_pages.router)
-    app.include_router(catalog_console.router)
-    app.include_router(circulation_pages.router)
-    app.include_router(sip2_pages.router)
-    app.include_router(shelves_pages.router)
-    app.include_router(building_pages.router)
-    app.include_router(twin_pages.router)
+    # Pages: no two routers have paths that overlap, so their order decides nothing.
+    for page_router in (
+        pages.router,
+        libraries_pages.router,
+        accounts_pages.router,
+        readers_pages.router,
+        circulation_pages.router,
+        catalog_pages.router,
+        catalog_console.router,
+        circulation_console.router,
+        sip2_pages.router,
+        shelves_pages.router,
+        building_pages.router,
+        twin_pages.router,
+    ):
+        app.include_router(page_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(

@@ -22,6 +22,7 @@ from biblioverse.readers.service import (
     StaffChange,
     access,
     activate,
+    actor_of,
     block_at_device,
     by_card,
     by_login,
@@ -42,6 +43,7 @@ from biblioverse.readers.service import (
     register_online,
     require_access,
     search,
+    status_counts,
     visible,
 )
 
@@ -65,6 +67,7 @@ __all__ = [
     "Status",
     "access",
     "activate",
+    "actor_of",
     "block_at_device",
     "by_card",
     "by_login",
@@ -87,5 +90,6 @@ __all__ = [
     "register_online",
     "require_access",
     "search",
+    "status_counts",
     "visible",
 ]

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biblioverse import libraries
-from biblioverse.access import Actor, Permission
+from biblioverse.access import Actor, Permission, PrincipalKind
 from biblioverse.audit import log_action
 from biblioverse.errors import (
     DomainError,
@@ -199,6 +199,11 @@ def get(session: Session, reader_id: int) -> Reader:
 _BY_CARD = select(Reader).where(Reader.card_number == bindparam("card"))  # built once
 
 
+def actor_of(reader: Reader) -> Actor:
+    """The reader as the one acting: signed in, or identified at a device."""
+    return Actor(PrincipalKind.READER, reader.id, reader.name, org_unit_id=reader.home_library_id)
+
+
 def by_card(session: Session, card_number: str) -> Reader | None:
     return session.scalar(_BY_CARD, {"card": card_number.strip()})
 
@@ -299,6 +304,20 @@ def search(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Reader.name, Reader.id).limit(limit).offset(offset))
     return list(rows), total
+
+
+def status_counts(session: Session, actor: Actor) -> dict[str, int]:
+    """How many cards have each status among the readers whose home library the actor may
+    read reader accounts of (none without that permission): the staff console's home."""
+    if not actor.can(Permission.READERS_READ):
+        return {}
+    unit_ids = libraries.units_within(session, actor.scopes_for(Permission.READERS_READ))
+    rows = session.execute(
+        select(Reader.status, func.count())
+        .where(Reader.home_library_id.in_(unit_ids))
+        .group_by(Reader.status)
+    ).all()
+    return {str(s): int(n) for s, n in rows}
 
 
 @dataclass
