@@ -32,7 +32,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from biblioverse import __version__, events, i18n, libraries
+from biblioverse import __version__, accounts, circulation, events, i18n, libraries
+from biblioverse.accounts import pages as accounts_pages
 from biblioverse.accounts.api import router as accounts_router
 from biblioverse.building import pages as building_pages
 from biblioverse.building.api import router as building_router
@@ -44,11 +45,15 @@ from biblioverse.catalog import pages as catalog_pages
 from biblioverse.catalog import subscribers as catalog_subscribers
 from biblioverse.catalog.api import add_search_route
 from biblioverse.catalog.api import router as catalog_router
+from biblioverse.circulation import console as circulation_console
 from biblioverse.circulation import pages as circulation_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory
+from biblioverse.deps import Principals
 from biblioverse.errors import STATUS_BY_KIND, DomainError
+from biblioverse.libraries import pages as libraries_pages
 from biblioverse.libraries.api import router as libraries_router
+from biblioverse.readers import pages as readers_pages
 from biblioverse.readers.api import router as readers_router
 from biblioverse.settings import Settings, load_settings
 from biblioverse.shelves import pages as shelves_pages
@@ -511,6 +516,10 @@ def install_metrics(app: FastAPI, settings: Settings) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+# Accounts answers deps.Principals: its routes use deps, so deps cannot import accounts.
+_principals: Principals = accounts
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.effective_database_url)
@@ -585,6 +594,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
+    app.state.principals = _principals
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.read_session_factory = make_session_factory(read_engine, read_only=True)
@@ -597,6 +607,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.event_handlers, app.state.event_merge = catalog_subscribers(
         app.state.read_session_factory, lambda: app.state.search_index
     )
+    # A reader's data export: each context that keeps records of readers adds its sections.
+    app.state.reader_export = [circulation.reader_data]
     app.state.relay = None  # until the lifespan starts it: events are published inline
     app.state.twins = Twins()  # routing graphs, rebuilt from the database on demand
     app.state.linkage = Linkage(
@@ -642,14 +654,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def api_docs() -> HTMLResponse:
         return pages.api_docs_page()
 
-    app.include_router(pages.router)
-    app.include_router(catalog_pages.router)
-    app.include_router(catalog_console.router)
-    app.include_router(circulation_pages.router)
-    app.include_router(sip2_pages.router)
-    app.include_router(shelves_pages.router)
-    app.include_router(building_pages.router)
-    app.include_router(twin_pages.router)
+    # Pages: no two routers have paths that overlap, so their order decides nothing.
+    for page_router in (
+        pages.router,
+        libraries_pages.router,
+        accounts_pages.router,
+        readers_pages.router,
+        circulation_pages.router,
+        catalog_pages.router,
+        catalog_console.router,
+        circulation_console.router,
+        sip2_pages.router,
+        shelves_pages.router,
+        building_pages.router,
+        twin_pages.router,
+    ):
+        app.include_router(page_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     app.add_middleware(

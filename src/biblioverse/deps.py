@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, events, idempotency
+from biblioverse import events, idempotency
 from biblioverse.access import Actor, DeviceCapability, Permission
 from biblioverse.db import utcnow
 from biblioverse.errors import AuthenticationFailed, PermissionDenied
@@ -109,17 +109,6 @@ async def get_settings(request: Request) -> Settings:
 AppSettings = Annotated[Settings, Depends(get_settings)]
 
 
-async def throttle_policy(settings: AppSettings) -> accounts.ThrottlePolicy:
-    return accounts.ThrottlePolicy(
-        window_s=settings.throttle_window_s,
-        account_failures=settings.throttle_account_failures,
-        address_failures=settings.throttle_address_failures,
-    )
-
-
-LoginPolicy = Annotated[accounts.ThrottlePolicy, Depends(throttle_policy)]
-
-
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -132,19 +121,42 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
+class Principals(Protocol):
+    """Who is behind a request's credentials (an API token, a device key, a page session).
+
+    Accounts answers; ``create_app()`` puts it in ``app.state.principals``. Accounts' own
+    routes use the dependencies here, so this module must not import accounts."""
+
+    def resolve_token(self, session: Session, token: str, *, at: dt.datetime) -> Actor: ...
+
+    def resolve_device(self, session: Session, key: str, *, at: dt.datetime) -> Actor: ...
+
+    def actor_for(
+        self, session: Session, kind: str, principal_id: int, *, epoch: int | None = None
+    ) -> Actor | None: ...
+
+    def sign_in_epoch(self, session: Session, kind: str, principal_id: int) -> int: ...
+
+
+def principals(request: Request) -> Principals:
+    found: Principals = request.app.state.principals
+    return found
+
+
 def resolve_actor(
-    session: Session, token: str | None, device_key: str | None, now: dt.datetime
+    who: Principals, session: Session, token: str | None, device_key: str | None, now: dt.datetime
 ) -> Actor | None:
     """The actor behind a bearer token, else behind a device key; None without either."""
     if token:
-        return accounts.resolve_token(session, token, at=now)
+        return who.resolve_token(session, token, at=now)
     if device_key:
-        return accounts.resolve_device(session, device_key, at=now)
+        return who.resolve_device(session, device_key, at=now)
     return None
 
 
 def optional_api_actor(request: Request, session: DbSession, now: Now) -> Actor | None:
-    return resolve_actor(session, bearer_token(request), request.headers.get("x-device-key"), now)
+    token, device_key = bearer_token(request), request.headers.get("x-device-key")
+    return resolve_actor(principals(request), session, token, device_key, now)
 
 
 OptionalActor = Annotated[Actor | None, Depends(optional_api_actor)]
@@ -325,7 +337,8 @@ class UnitOfWork:
     ) -> Response:
         session: Session = self.state.session_factory()
         try:
-            actor = resolve_actor(session, self.token, self.device_key, self.now)
+            who: Principals = self.state.principals
+            actor = resolve_actor(who, session, self.token, self.device_key, self.now)
             if actor is None:  # unit_of_work refused a request without credentials
                 raise AuthenticationFailed(SIGN_IN_FIRST)
             person_only(actor)  # devices lend and take back over SIP2, not here

@@ -116,6 +116,9 @@ def test_a_reader_borrows_by_phone_and_sees_their_fees(
     assert data.headers["content-disposition"].startswith("attachment")
     mine = data.json()
     assert mine["reader"]["card_number"] == "CARD000001"
+    # The reader's card, then each context's sections (circulation's, registered by the app).
+    sections = ["loans", "reading_history", "holds", "fees", "courier_returns"]
+    assert list(mine) == ["exported_at", "reader", *sections]
     assert [x["title"] for x in mine["loans"]] == ["Phone loan"]
     assert [(f["kind"], f["amount"]) for f in mine["fees"]] == [("overdue", "1.20")]
     client.cookies.clear()

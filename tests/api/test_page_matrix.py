@@ -32,7 +32,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from biblioverse import sip2
-from biblioverse.circulation import pages as circulation_pages
+from biblioverse.circulation import console as circulation_console
 from biblioverse.deps import get_now
 from tests.api import matrix_world
 from tests.api.matrix_support import compare, fill, observing, read_table, routes_of
@@ -80,7 +80,7 @@ QUERY: dict[str, dict[str, Any]] = {
 }
 # what each person creates is their own, so that a second one is not refused as a duplicate
 CATEGORY = {"adm": "student", "lib": "visitor"}
-RULE_FORM = {**circulation_pages._rule_values(None, None), "org_unit_id": "{central}"}
+RULE_FORM = {**circulation_console._rule_values(None, None), "org_unit_id": "{central}"}
 FORM: dict[str, dict[str, Any]] = {
     "POST /account/courier": {
         "loan_id": "{loan}",

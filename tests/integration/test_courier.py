@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, catalog, circulation, i18n, libraries
+from biblioverse import accounts, catalog, circulation, i18n, libraries, readers
 from biblioverse.circulation import courier, errors, fees, notices
 from biblioverse.circulation.holds import Action
 from biblioverse.circulation.lifecycle import IllegalTransition
@@ -233,3 +233,32 @@ def test_addresses_are_forgotten_after_the_anonymisation_period(session: Session
     circulation.anonymise(session, PICKUP + dt.timedelta(days=31), after_days=30)
     session.refresh(row)
     assert row.address == ""
+
+
+def test_a_readers_data_file_is_their_card_then_each_registered_section(session: Session) -> None:
+    w, loans = _setup(session)
+    row = _book(session, w, loans)
+    asked: list[int] = []
+
+    def another_context(_s: Session, reader_id: int) -> dict[str, list[dict[str, object]]]:
+        asked.append(reader_id)
+        return {"elsewhere": []}
+
+    me = accounts.actor_for_reader(w.reader_community)
+    data = readers.export_data(
+        session, me, at=NOW, sections=[circulation.reader_data, another_context]
+    )
+    assert list(data) == [
+        "exported_at",
+        "reader",
+        *("loans", "reading_history", "holds", "fees", "courier_returns"),
+        "elsewhere",
+    ]
+    assert asked == [w.reader_community.id]
+    assert data["reader"]["home_library"] == w.community.code
+    assert sorted(x["barcode"] for x in data["loans"]) == ["A-1", "C-1"]
+    assert [(f["kind"], f["amount"]) for f in data["fees"]] == [("logistics", "8.00")]
+    assert [c["address"] for c in data["courier_returns"]] == [row.address]
+    # Only a reader exports, and only their own card.
+    with pytest.raises(PermissionDenied):
+        readers.export_data(session, w.actor(session, w.admin), at=NOW, sections=[])

@@ -29,7 +29,6 @@ from biblioverse.deps import (
     CurrentDevice,
     CurrentReader,
     DbSession,
-    LoginPolicy,
     Now,
     bearer_token,
     client_address,
@@ -41,6 +40,17 @@ router = APIRouter(tags=["accounts"])
 StaffManager = Annotated[Actor, Depends(require_permission(Permission.STAFF_MANAGE))]
 DeviceManager = Annotated[Actor, Depends(require_permission(Permission.DEVICES_MANAGE))]
 Auditor = Annotated[Actor, Depends(require_permission(Permission.AUDIT_READ))]
+
+
+async def throttle_policy(settings: AppSettings) -> service.ThrottlePolicy:
+    return service.ThrottlePolicy(
+        window_s=settings.throttle_window_s,
+        account_failures=settings.throttle_account_failures,
+        address_failures=settings.throttle_address_failures,
+    )
+
+
+LoginPolicy = Annotated[service.ThrottlePolicy, Depends(throttle_policy)]
 
 
 def principal_out(actor: Actor) -> PrincipalOut:

@@ -56,7 +56,7 @@ def actor_for_staff(session: Session, staff: StaffUser) -> Actor:
 
 
 def actor_for_reader(reader: readers.Reader) -> Actor:
-    return Actor(PrincipalKind.READER, reader.id, reader.name, org_unit_id=reader.home_library_id)
+    return readers.actor_of(reader)
 
 
 def actor_for(

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from biblioverse import libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.building import service as building
 from biblioverse.building.rules import METRICS, Metric
@@ -21,7 +22,6 @@ from biblioverse.web.pages import (
     Csrf,
     PageActor,
     chosen_of,
-    places_for,
     render,
     staff_page,
 )
@@ -71,7 +71,7 @@ def _building_live(
 def building_page(
     request: Request, session: DbSession, who: BuildingWatcher, now: Now, library: str = ""
 ) -> Response:
-    places = places_for(session, who, Permission.BUILDING_WATCH)
+    places = libraries.places_for(session, who, Permission.BUILDING_WATCH)
     chosen = chosen_of(places, library)
     ctx = _building_live(session, who, chosen.id, now) if chosen is not None else {}
     return render(
@@ -89,7 +89,7 @@ def building_page(
 def building_live(
     request: Request, session: DbSession, who: BuildingWatcher, now: Now, library: str = ""
 ) -> Response:
-    chosen = chosen_of(places_for(session, who, Permission.BUILDING_WATCH), library)
+    chosen = chosen_of(libraries.places_for(session, who, Permission.BUILDING_WATCH), library)
     if chosen is None:
         return Response(status_code=204)
     return render(

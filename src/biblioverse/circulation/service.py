@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
@@ -517,6 +518,61 @@ def reading_history(session: Session, reader_id: int, *, limit: int = 500) -> li
         .limit(limit)
     )
     return [LoanLine(loan, code, rid, title) for loan, code, rid, title in rows]
+
+
+def reader_data(session: Session, reader_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Circulation's sections of a reader's data export (``readers.export_data``): loans,
+    the reading history, holds, fees and courier returns, libraries by their codes."""
+    units = libraries.unit_names(session)
+
+    def loan(line: LoanLine) -> dict[str, Any]:
+        x = line.loan
+        return {
+            "title": line.title,
+            "barcode": line.barcode,
+            "library": units[x.org_unit_id].code,
+            "loaned_at": x.loaned_at.isoformat(),
+            "due_at": x.due_at.isoformat(),
+            "returned_at": x.returned_at.isoformat() if x.returned_at else None,
+            "renewals": x.renewals,
+        }
+
+    return {
+        "loans": [loan(x) for x in open_loans(session, reader_id)],
+        "reading_history": [loan(x) for x in reading_history(session, reader_id)],
+        "holds": [
+            {
+                "title": h.title,
+                "pickup_library": h.pickup.code,
+                "status": h.hold.status,
+                "placed_at": h.hold.placed_at.isoformat(),
+                "position": h.position,
+            }
+            for h in holds.holds_of(session, reader_id, active_only=False)
+        ],
+        "fees": [
+            {
+                "kind": f.kind,
+                "library": units[f.org_unit_id].code,
+                "amount": str(f.amount),
+                "paid": str(f.paid),
+                "waived": str(f.waived),
+                "created_at": f.created_at.isoformat(),
+            }
+            for f in fees.fees_of(session, reader_id, open_only=False)
+        ],
+        "courier_returns": [
+            {
+                "status": c.courier.status,
+                "address": c.courier.address,
+                "pickup_at": c.courier.pickup_at.isoformat(),
+                "requested_at": c.courier.requested_at.isoformat(),
+                "fee": str(c.fee),
+                "titles": [t for _b, t in c.titles],
+            }
+            for c in courier.of_reader(session, reader_id, limit=1000)
+        ],
+    }
 
 
 def anonymise(session: Session, at: dt.datetime, *, after_days: int) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from biblioverse.catalog.errors import ItemNotFound
 from biblioverse.circulation import errors
+from biblioverse.errors import DomainError
 from biblioverse.i18n import N_
+from biblioverse.i18n import gettext as _
 
 NO_READER = N_("No reader has this card number.")
 NO_COPY = N_("No copy has this barcode.")
@@ -58,3 +60,13 @@ READER = {
     errors.CourierAlreadyRequested.code: N_("One of these books is already booked for a courier."),
     errors.CourierReturnNotFound.code: N_("This courier return is not on your card."),
 }
+
+
+def to_desk(exc: DomainError) -> str:
+    """What the desk is told of a refusal, translated."""
+    return _(DESK.get(exc.code, DESK.get(exc.kind, exc.message)))
+
+
+def to_reader(exc: DomainError) -> str:
+    """What a reader is told of a refusal of their own request, translated."""
+    return _(READER[exc.code]) if exc.code in READER else to_desk(exc)

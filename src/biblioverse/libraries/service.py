@@ -114,6 +114,16 @@ def service_points(session: Session) -> list[OrgUnit]:
     return list_units(session, kinds=[OrgKind.LIBRARY, OrgKind.BRANCH])
 
 
+def places_for(session: Session, actor: Actor, permission: Permission) -> list[OrgUnit]:
+    """The libraries (not the consortium) where the actor's roles include ``permission``:
+    what a console page lets them choose from."""
+    return [
+        u
+        for u in list_units(session)
+        if u.kind != OrgKind.CONSORTIUM.value and actor.can(permission, u.path)
+    ]
+
+
 def units_within(session: Session, scope_paths: Sequence[str]) -> list[int]:
     if not scope_paths:
         return []

@@ -13,6 +13,7 @@ from biblioverse.readers.rules import (
 from biblioverse.readers.schemas import OwnChangeIn, ReaderOut
 from biblioverse.readers.service import (
     DEVICE_BLOCK,
+    ExportSection,
     ImportFileInvalid,
     ImportReport,
     NewReader,
@@ -21,6 +22,7 @@ from biblioverse.readers.service import (
     StaffChange,
     access,
     activate,
+    actor_of,
     block_at_device,
     by_card,
     by_login,
@@ -31,6 +33,7 @@ from biblioverse.readers.service import (
     create_by_staff,
     decode_csv,
     enable_at_device,
+    export_data,
     get,
     import_csv,
     local_today,
@@ -40,6 +43,7 @@ from biblioverse.readers.service import (
     register_online,
     require_access,
     search,
+    status_counts,
     visible,
 )
 
@@ -47,6 +51,7 @@ __all__ = [
     "DEVICE_BLOCK",
     "Category",
     "Channel",
+    "ExportSection",
     "ImportFileInvalid",
     "ImportReport",
     "InvalidStatusChange",
@@ -62,6 +67,7 @@ __all__ = [
     "Status",
     "access",
     "activate",
+    "actor_of",
     "block_at_device",
     "by_card",
     "by_login",
@@ -73,6 +79,7 @@ __all__ = [
     "decode_csv",
     "effective_status",
     "enable_at_device",
+    "export_data",
     "get",
     "import_csv",
     "local_today",
@@ -83,5 +90,6 @@ __all__ = [
     "register_online",
     "require_access",
     "search",
+    "status_counts",
     "visible",
 ]

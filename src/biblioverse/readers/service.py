@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, bindparam, func, or_, select
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from biblioverse import libraries
-from biblioverse.access import Actor, Permission
+from biblioverse.access import Actor, Permission, PrincipalKind
 from biblioverse.audit import log_action
 from biblioverse.errors import (
     DomainError,
@@ -198,6 +199,11 @@ def get(session: Session, reader_id: int) -> Reader:
 _BY_CARD = select(Reader).where(Reader.card_number == bindparam("card"))  # built once
 
 
+def actor_of(reader: Reader) -> Actor:
+    """The reader as the one acting: signed in, or identified at a device."""
+    return Actor(PrincipalKind.READER, reader.id, reader.name, org_unit_id=reader.home_library_id)
+
+
 def by_card(session: Session, card_number: str) -> Reader | None:
     return session.scalar(_BY_CARD, {"card": card_number.strip()})
 
@@ -298,6 +304,20 @@ def search(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(Reader.name, Reader.id).limit(limit).offset(offset))
     return list(rows), total
+
+
+def status_counts(session: Session, actor: Actor) -> dict[str, int]:
+    """How many cards have each status among the readers whose home library the actor may
+    read reader accounts of (none without that permission): the staff console's home."""
+    if not actor.can(Permission.READERS_READ):
+        return {}
+    unit_ids = libraries.units_within(session, actor.scopes_for(Permission.READERS_READ))
+    rows = session.execute(
+        select(Reader.status, func.count())
+        .where(Reader.home_library_id.in_(unit_ids))
+        .group_by(Reader.status)
+    ).all()
+    return {str(s): int(n) for s, n in rows}
 
 
 @dataclass
@@ -467,6 +487,47 @@ IMPORT_COLUMNS = (
     "pin",
 )
 REQUIRED_COLUMNS = ("card_number", "name", "birth_date", "home_library", "category")
+
+
+# --- the reader's own data, as one file to keep ------------------------------------------
+
+# A context that keeps records of readers adds its sections to the export: a function of the
+# session and the reader's id answering {section: rows}. create_app() registers them, as it
+# does the event subscribers, so readers imports none of those contexts.
+ExportSection = Callable[[Session, int], dict[str, list[dict[str, Any]]]]
+
+
+def export_data(
+    session: Session, actor: Actor, *, at: dt.datetime, sections: Sequence[ExportSection]
+) -> dict[str, Any]:
+    """Everything the library holds about the signed-in reader: their card, then each
+    registered section (loans, holds, fees...) in the order they were registered."""
+    if not actor.is_reader:
+        raise PermissionDenied("only a reader exports their own data")
+    reader = get(session, actor.id)
+    units = libraries.unit_names(session)
+    data: dict[str, Any] = {
+        "exported_at": at.isoformat(),
+        "reader": {
+            "card_number": reader.card_number,
+            "name": reader.name,
+            "email": reader.email,
+            "phone": reader.phone,
+            "birth_date": reader.birth_date.isoformat(),
+            "guardian_name": reader.guardian_name,
+            "home_library": units[reader.home_library_id].code,
+            "category": reader.category,
+            "status": reader.status,
+            "expires_on": reader.expires_on.isoformat(),
+            "registered_via": reader.registered_via,
+            "keep_history": reader.keep_history,
+            "preferred_locale": reader.preferred_locale,
+            "created_at": reader.created_at.isoformat(),
+        },
+    }
+    for section in sections:
+        data.update(section(session, reader.id))
+    return data
 
 
 @dataclass

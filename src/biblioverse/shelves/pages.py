@@ -21,7 +21,6 @@ from biblioverse.shelves.api import REPORTS, report_rows, table
 from biblioverse.web.pages import (
     Csrf,
     chosen_of,
-    places_for,
     render,
     staff_page,
 )
@@ -73,7 +72,7 @@ def _shelves_view(
     closed: int = 0,
 ) -> HTMLResponse:
     """The shelves page of the chosen library (the first of the actor's, if none is)."""
-    places = places_for(session, who, Permission.CATALOG_MANAGE)
+    places = libraries.places_for(session, who, Permission.CATALOG_MANAGE)
     chosen = chosen_of(places, library)
     ctx: dict[str, Any] = {}
     if chosen is not None:
@@ -113,7 +112,7 @@ def shelves_page(
 def shelves_live(
     request: Request, session: DbSession, who: ShelfKeeper, now: Now, library: str = ""
 ) -> Response:
-    chosen = chosen_of(places_for(session, who, Permission.CATALOG_MANAGE), library)
+    chosen = chosen_of(libraries.places_for(session, who, Permission.CATALOG_MANAGE), library)
     if chosen is None:
         return Response(status_code=204)
     return render(

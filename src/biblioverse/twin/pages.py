@@ -33,7 +33,6 @@ from biblioverse.web.pages import (
     PageActor,
     chosen_of,
     error_page,
-    places_for,
     render,
     staff_page,
 )
@@ -400,7 +399,7 @@ def _plans_view(
     saved: int = 0,
     file_name: str = "",
 ) -> HTMLResponse:
-    places = places_for(session, who, Permission.PLANS_MANAGE)
+    places = libraries.places_for(session, who, Permission.PLANS_MANAGE)
     chosen = chosen_of(places, library)
     zh = i18n.get_locale() == "zh_Hans"
     current: dict[str, Any] | None = None
@@ -455,7 +454,11 @@ async def upload_floor_plan(
     form = await request.form()
     library = str(form.get("library", ""))[:20]
     unit = next(
-        (u for u in places_for(session, who, Permission.PLANS_MANAGE) if str(u.id) == library),
+        (
+            u
+            for u in libraries.places_for(session, who, Permission.PLANS_MANAGE)
+            if str(u.id) == library
+        ),
         None,
     )
     if unit is None:
