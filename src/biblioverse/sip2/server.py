@@ -513,11 +513,12 @@ class Sip2Server:
                     policy=self.limits.throttle,
                     checked=checked,
                 )
-                session.commit()  # the failure count, or its reset
+                session.commit()  # the attempt's count, or its reset
             except Throttled:
+                session.commit()  # a refused attempt counts too
                 log.warning("sip2: login from %s refused: too many failed logins", host)
                 return Response("94", "0")
-            except SQLAlchemyError as exc:  # two failures racing to count: refuse this one
+            except SQLAlchemyError as exc:
                 session.rollback()
                 log.warning("sip2: login from %s: database error: %s", host, exc)
                 return Response("94", "0")
