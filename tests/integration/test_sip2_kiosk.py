@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pysip2
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from Sip2.sip2 import Sip2
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
@@ -20,10 +22,11 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, circulation, readers, sip2
 from biblioverse.accounts import LoginThrottle, ThrottlePolicy
 from biblioverse.circulation.models import Fee, Loan
+from biblioverse.deps import get_now
 from biblioverse.security import hash_secret
 from biblioverse.sip2 import Traffic, acs
 from tests import factories
-from tests.factories import NOW, World
+from tests.factories import NOW, READER_PW, World
 from tests.integration.sip2_support import (
     KIOSK_LOGIN,
     KIOSK_PASSWORD,
@@ -656,8 +659,50 @@ def test_a_pin_changed_after_the_first_check_is_checked_again() -> None:
     link = acs.Link()
     reader = readers.Reader(pin_hash=hash_secret("1357"))
     checked = acs.pin_first(reader, "1357")
-    assert checked.matches and not link.pin_known("CARD1", "1357")  # not remembered yet
+    assert checked.matches and not link.pin_seen("CARD1", "1357")  # not remembered yet
     reader.pin_hash = hash_secret("2468")  # changed meanwhile
     assert not link.check_pin(reader, "CARD1", "1357", checked)
     assert link.check_pin(reader, "CARD1", "2468", acs.pin_first(reader, "2468"))
-    assert link.pin_known("CARD1", "2468")
+    assert link.pin_known("CARD1", "2468", reader.pin_hash)
+    reader.pin_hash = hash_secret("1357")  # and changed again: the PIN is checked again
+    assert link.pin_seen("CARD1", "2468") and not link.pin_known("CARD1", "2468", reader.pin_hash)
+    assert not link.check_pin(reader, "CARD1", "2468") and not link.pin_seen("CARD1", "2468")
+
+
+# --- PINs guessed, and PINs changed, while a kiosk's connection is open -------------------------
+
+_DATE = "20261118    140000"
+_KIOSK_LOGIN = f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPk|\r".encode()
+
+
+def _patron_status(wire: Wire, card: str, pin: str) -> bytes:
+    return wire.ask(f"23001{_DATE}AOcentral|AA{card}|AC|AD{pin}|\r".encode())
+
+
+def test_a_pin_changed_on_the_web_is_refused_on_a_kiosk_connection_that_knew_it(
+    engine: Engine, session: Session, client: TestClient, app: FastAPI
+) -> None:
+    """A connection remembers a right PIN with the stored PIN it matched: once the reader
+    has a new PIN, the old one is refused on that open connection too, and the new one is
+    taken."""
+    app.dependency_overrides[get_now] = lambda: NOW
+    w, _reader_id = _setup(session)
+    card = w.reader_central.card_number
+    with sip2_server(engine) as running:
+        kiosk = Wire(running.port)
+        try:
+            assert kiosk.ask(_KIOSK_LOGIN) == b"941\r"
+            assert b"|CQY|" in _patron_status(kiosk, card, "1357")
+            body = {"kind": "reader", "login": card, "password": READER_PW}
+            token = client.post("/api/v1/auth/token", json=body).json()["access_token"]
+            changed = client.patch(
+                "/api/v1/readers/me",
+                json={"new_pin": "2468", "current_password": READER_PW},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert changed.status_code == 200
+            old, new = _patron_status(kiosk, card, "1357"), _patron_status(kiosk, card, "2468")
+        finally:
+            kiosk.close()
+    assert b"|CQN|" in old and b"|AEReader 1|" not in old
+    assert b"|CQY|" in new and b"|AEReader 1|" in new

@@ -70,10 +70,12 @@ KIOSK = {
 class Link:
     """One connection's state: the logged-in device and readers whose PIN it checked (kept
     as keyed digests, so that a kiosk sending the PIN with every message costs one argon2
-    check per reader and session, not one per message)."""
+    check per reader and session, not one per message). Each is kept with the stored PIN
+    (its hash) it matched: once the reader has a new PIN, the old one is checked again and
+    refused."""
 
     terminal: Terminal | None = None
-    pins: dict[str, bytes] = field(default_factory=dict)
+    pins: dict[str, tuple[str | None, bytes]] = field(default_factory=dict)
     last: bytes | None = None  # the last response, for a resend (97)
     language: str | None = None  # of the reader at the machine now
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -81,24 +83,35 @@ class Link:
     def pin_digest(self, card: str, pin: str) -> bytes:
         return hmac.new(self.key, f"{card}\x00{pin}".encode(), "sha256").digest()
 
-    def pin_known(self, card: str, pin: str) -> bool:
-        """Whether this PIN was found right for this card earlier on this connection."""
-        return hmac.compare_digest(self.pins.get(card, b""), self.pin_digest(card, pin))
+    def pin_seen(self, card: str, pin: str) -> bool:
+        """Whether this PIN was found right for this card earlier on this connection, against
+        the reader's PIN as it was then (the server's guess, before it reads the reader,
+        that there is nothing to check)."""
+        seen = self.pins.get(card)
+        return seen is not None and hmac.compare_digest(seen[1], self.pin_digest(card, pin))
+
+    def pin_known(self, card: str, pin: str, stored: str | None) -> bool:
+        """Whether this PIN was found right for this card on this connection against
+        ``stored``, the reader's PIN as it is now."""
+        return self.pin_seen(card, pin) and self.pins[card][0] == stored
 
     def check_pin(
         self, reader: readers.Reader, card: str, pin: str, checked: SecretChecked | None = None
     ) -> bool:
         """Check a reader's PIN (argon2, tens of milliseconds, unless known already or
         ``checked`` before the transaction against the same hash) and remember it when it
-        is right."""
-        if self.pin_known(card, pin):
+        is right. A PIN remembered against another hash than the reader's is forgotten."""
+        stored = reader.pin_hash
+        if self.pin_known(card, pin, stored):
             return True
-        if checked is not None and checked.holds_for(reader.pin_hash):
+        if card in self.pins and self.pins[card][0] != stored:
+            del self.pins[card]  # the reader has a new PIN since
+        if checked is not None and checked.holds_for(stored):
             ok = checked.matches
         else:
-            ok = verify_secret(reader.pin_hash, pin)
+            ok = verify_secret(stored, pin)
         if ok:
-            self.pins[card] = self.pin_digest(card, pin)
+            self.pins[card] = (stored, self.pin_digest(card, pin))
         return ok
 
 

@@ -532,7 +532,7 @@ class Sip2Server:
         """The card and PIN of a request whose PIN this connection has not seen right yet."""
         card = request.get(Field.PATRON_IDENTIFIER)
         pin = request.fields.get(Field.PATRON_PASSWORD, [""])[0]
-        if not card or not pin or self.read_factory is None or link.pin_known(card, pin):
+        if not card or not pin or self.read_factory is None or link.pin_seen(card, pin):
             return None
         return card, pin
 
