@@ -679,6 +679,53 @@ def _patron_status(wire: Wire, card: str, pin: str) -> bytes:
     return wire.ask(f"23001{_DATE}AOcentral|AA{card}|AC|AD{pin}|\r".encode())
 
 
+def test_wrong_pins_add_up_with_wrong_passwords_and_lock_the_reader_at_kiosks_and_on_the_web(
+    engine: Engine,
+    session: Session,
+    client: TestClient,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reader's wrong PINs at a kiosk count with their wrong passwords on the web, as one
+    person's failed sign-ins. Once locked, a kiosk is told the PIN is wrong, the right one
+    too, whether this connection knew it already or not, and the PIN is not even checked;
+    the web refuses the right password."""
+    app.dependency_overrides[get_now] = lambda: NOW
+    w, _reader_id = _setup(session)
+    card = w.reader_central.card_number
+    checked: list[str] = []
+    real_verify = acs.verify_secret
+
+    def verify(stored: str | None, pin: str) -> bool:
+        checked.append(pin)
+        return real_verify(stored, pin)
+
+    monkeypatch.setattr(acs, "verify_secret", verify)
+
+    def sign_in(password: str) -> int:
+        body = {"kind": "reader", "login": card, "password": password}
+        return client.post("/api/v1/auth/token", json=body).status_code
+
+    with sip2_server(engine) as running:
+        kiosk, other = Wire(running.port), Wire(running.port)
+        try:
+            assert kiosk.ask(_KIOSK_LOGIN) == b"941\r" and other.ask(_KIOSK_LOGIN) == b"941\r"
+            assert b"|CQY|" in _patron_status(kiosk, card, "1357")  # known to this connection
+            assert [sign_in("a guess") for _ in range(2)] == [401, 401]
+            assert all(b"|CQN|" in _patron_status(kiosk, card, "0000") for _ in range(3))
+            checked.clear()
+            known = _patron_status(kiosk, card, "1357")
+            fresh = _patron_status(other, card, "1357")
+        finally:
+            kiosk.close()
+            other.close()
+    for answer in (known, fresh):
+        assert b"|CQN|" in answer and b"|AFThe PIN does not match this card.|" in answer
+        assert b"|AEReader 1|" not in answer
+    assert checked == []  # refused without a look at the PIN: no hint whether it was right
+    assert sign_in(READER_PW) == 429
+
+
 def test_a_pin_changed_on_the_web_is_refused_on_a_kiosk_connection_that_knew_it(
     engine: Engine, session: Session, client: TestClient, app: FastAPI
 ) -> None:

@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, circulation, i18n, libraries, readers
+from biblioverse import accounts, catalog, circulation, i18n, libraries, readers
+from biblioverse.access import PrincipalKind
 from biblioverse.circulation import words
-from biblioverse.errors import DomainError, NotFound
+from biblioverse.errors import DomainError, NotFound, Throttled
 from biblioverse.i18n import N_
 from biblioverse.security import verify_secret
 from biblioverse.sip2.models import Sip2ItemProperties
@@ -139,13 +140,15 @@ class Context:
         now: dt.datetime,
         currency: str,
         *,
+        throttle: accounts.ThrottlePolicy,
         pin_checked: SecretChecked | None = None,
     ):
-        """``pin_checked``: the request's PIN (AD) for its card (AA), checked before the
-        transaction (:meth:`Sip2Server._check_pin`); None when it was not."""
+        """``throttle``: the sign-ins' policy, which counts wrong PINs too. ``pin_checked``:
+        the request's PIN (AD) for its card (AA), checked before the transaction
+        (:meth:`Sip2Server._check_pin`); None when it was not."""
         assert link.terminal is not None
         self.session, self.link, self.request, self.now = session, link, request, now
-        self.pin_checked = pin_checked
+        self.throttle, self.pin_checked = throttle, pin_checked
         self.terminal: Terminal = link.terminal
         self.tz = _zone(self.terminal.timezone)
         self.currency = currency
@@ -182,11 +185,33 @@ class Context:
         pin = self.request.fields.get(Field.PATRON_PASSWORD, [""])[0]
         pin_ok: bool | None = None
         if reader is not None and pin:
-            # checked by the server before this transaction began, or now
-            pin_ok = self.link.check_pin(reader, card, pin, self.pin_checked)
+            pin_ok = self._pin_right(reader, card, pin)
         elif pin:
             pin_ok = False
         return Patron(card, reader, pin_ok)
+
+    def _pin_right(self, reader: readers.Reader, card: str, pin: str) -> bool:
+        """A PIN is a sign-in of its reader: counted with their passwords on the web
+        (:func:`accounts.count_attempt`, no address: the kiosk is the library's) before it
+        is judged. Once the reader is locked out the PIN is wrong, the right one too,
+        without a look at it. A PIN this connection knows already is not counted again."""
+        person = accounts.person_key(PrincipalKind.READER, reader.id)
+        try:
+            if self.link.pin_known(card, pin, reader.pin_hash):
+                accounts.check_throttle(self.session, [person], self.now)
+                return True
+            accounts.count_attempt(
+                self.session, person=person, address=None, policy=self.throttle, at=self.now
+            )
+        except Throttled:
+            return False
+        # checked by the server before this transaction began, or now
+        right = self.link.check_pin(reader, card, pin, self.pin_checked)
+        if right:
+            accounts.attempt_succeeded(
+                self.session, person=person, address=None, policy=self.throttle
+            )
+        return right
 
     def copy(self, identifier: str, *, lock: bool = False) -> catalog.Item | None:
         """A copy by the identifier the machine read: a barcode, or an RFID tag's id (its

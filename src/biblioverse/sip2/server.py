@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from biblioverse import accounts, events, readers
+from biblioverse.access import PrincipalKind
 from biblioverse.db import make_session_factory, utcnow
 from biblioverse.errors import Throttled
 from biblioverse.sip2 import acs, service
@@ -547,8 +548,13 @@ class Sip2Server:
         card, pin = wanted
         with self.read_factory() as session:
             reader = readers.by_card(session, card)
-        if reader is None:
-            return None
+            if reader is None:
+                return None
+            try:  # a reader locked out: the transaction refuses the PIN without a check
+                person = accounts.person_key(PrincipalKind.READER, reader.id)
+                accounts.check_throttle(session, [person], self.clock())
+            except Throttled:
+                return None
         return acs.pin_first(reader, pin)
 
     def _check_pin_first(self, link: acs.Link, request: Request) -> service.SecretChecked | None:
@@ -592,7 +598,15 @@ class Sip2Server:
         now = self.clock()
         session = self.factory()
         try:
-            ctx = acs.Context(session, link, request, now, self.currency, pin_checked=pin_checked)
+            ctx = acs.Context(
+                session,
+                link,
+                request,
+                now,
+                self.currency,
+                throttle=self.limits.throttle,
+                pin_checked=pin_checked,
+            )
             response = handler(ctx)
             session.commit()
         except SQLAlchemyError as exc:
