@@ -62,7 +62,9 @@ def main() -> int:
             request = parse(body)
             session = factory()
             try:
-                ctx = acs.Context(session, link, request, utcnow(), "CNY")
+                ctx = acs.Context(
+                    session, link, request, utcnow(), "CNY", throttle=ThrottlePolicy()
+                )
                 response = acs.HANDLERS[request.command](ctx)
                 session.commit()
             finally:

@@ -36,6 +36,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, make_transient_to_detached, sessionmaker
@@ -285,6 +286,11 @@ def allocate_ids(session: Session, table: Table, n: int) -> list[int]:
         return [int(r[0]) for r in rows]
     top = session.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
     return list(range(int(top) + 1, int(top) + 1 + n))
+
+
+def upsert_insert(session: Session):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT for the session's database."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @contextmanager

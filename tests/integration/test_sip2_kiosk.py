@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pysip2
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from Sip2.sip2 import Sip2
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
@@ -21,10 +23,11 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, circulation, readers, sip2
 from biblioverse.accounts import LoginThrottle, ThrottlePolicy
 from biblioverse.circulation.models import Fee, Loan
+from biblioverse.deps import get_now
 from biblioverse.security import hash_secret, verify_secret
 from biblioverse.sip2 import Traffic, acs
 from tests import factories
-from tests.factories import NOW, World
+from tests.factories import NOW, READER_PW, World
 from tests.integration.sip2_support import (
     KIOSK_LOGIN,
     KIOSK_PASSWORD,
@@ -668,8 +671,97 @@ def test_a_pin_changed_after_the_first_check_is_checked_again() -> None:
     link = acs.Link()
     reader = readers.Reader(pin_hash=hash_secret("1357"))
     checked = acs.pin_first(reader, "1357")
-    assert checked.matches and not link.pin_known("CARD1", "1357")  # not remembered yet
+    assert checked.matches and not link.pin_seen("CARD1", "1357")  # not remembered yet
     reader.pin_hash = hash_secret("2468")  # changed meanwhile
     assert not link.check_pin(reader, "CARD1", "1357", checked)
     assert link.check_pin(reader, "CARD1", "2468", acs.pin_first(reader, "2468"))
-    assert link.pin_known("CARD1", "2468")
+    assert link.pin_known("CARD1", "2468", reader.pin_hash)
+    reader.pin_hash = hash_secret("1357")  # and changed again: the PIN is checked again
+    assert link.pin_seen("CARD1", "2468") and not link.pin_known("CARD1", "2468", reader.pin_hash)
+    assert not link.check_pin(reader, "CARD1", "2468") and not link.pin_seen("CARD1", "2468")
+
+
+# --- PINs guessed, and PINs changed, while a kiosk's connection is open -------------------------
+
+_DATE = "20261118    140000"
+_KIOSK_LOGIN = f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPk|\r".encode()
+
+
+def _patron_status(wire: Wire, card: str, pin: str) -> bytes:
+    return wire.ask(f"23001{_DATE}AOcentral|AA{card}|AC|AD{pin}|\r".encode())
+
+
+def test_wrong_pins_add_up_with_wrong_passwords_and_lock_the_reader_at_kiosks_and_on_the_web(
+    engine: Engine,
+    session: Session,
+    client: TestClient,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reader's wrong PINs at a kiosk count with their wrong passwords on the web, as one
+    person's failed sign-ins. Once locked, a kiosk is told the PIN is wrong, the right one
+    too, whether this connection knew it already or not, and the PIN is not even checked;
+    the web refuses the right password."""
+    app.dependency_overrides[get_now] = lambda: NOW
+    w, _reader_id = _setup(session)
+    card = w.reader_central.card_number
+    checked: list[str] = []
+    real_verify = verify_secret
+
+    def verify(stored: str | None, pin: str) -> bool:
+        checked.append(pin)
+        return real_verify(stored, pin)
+
+    monkeypatch.setattr(acs, "verify_secret", verify)
+
+    def sign_in(password: str) -> int:
+        body = {"kind": "reader", "login": card, "password": password}
+        return int(client.post("/api/v1/auth/token", json=body).status_code)
+
+    with sip2_server(engine) as running:
+        kiosk, other = Wire(running.port), Wire(running.port)
+        try:
+            assert kiosk.ask(_KIOSK_LOGIN) == b"941\r" and other.ask(_KIOSK_LOGIN) == b"941\r"
+            assert b"|CQY|" in _patron_status(kiosk, card, "1357")  # known to this connection
+            assert [sign_in("a guess") for _ in range(2)] == [401, 401]
+            assert all(b"|CQN|" in _patron_status(kiosk, card, "0000") for _ in range(3))
+            checked.clear()
+            known = _patron_status(kiosk, card, "1357")
+            fresh = _patron_status(other, card, "1357")
+        finally:
+            kiosk.close()
+            other.close()
+    for answer in (known, fresh):
+        assert b"|CQN|" in answer and b"|AFThe PIN does not match this card.|" in answer
+        assert b"|AEReader 1|" not in answer
+    assert checked == []  # refused without a look at the PIN: no hint whether it was right
+    assert sign_in(READER_PW) == 429
+
+
+def test_a_pin_changed_on_the_web_is_refused_on_a_kiosk_connection_that_knew_it(
+    engine: Engine, session: Session, client: TestClient, app: FastAPI
+) -> None:
+    """A connection remembers a right PIN with the stored PIN it matched: once the reader
+    has a new PIN, the old one is refused on that open connection too, and the new one is
+    taken."""
+    app.dependency_overrides[get_now] = lambda: NOW
+    w, _reader_id = _setup(session)
+    card = w.reader_central.card_number
+    with sip2_server(engine) as running:
+        kiosk = Wire(running.port)
+        try:
+            assert kiosk.ask(_KIOSK_LOGIN) == b"941\r"
+            assert b"|CQY|" in _patron_status(kiosk, card, "1357")
+            body = {"kind": "reader", "login": card, "password": READER_PW}
+            token = client.post("/api/v1/auth/token", json=body).json()["access_token"]
+            changed = client.patch(
+                "/api/v1/readers/me",
+                json={"new_pin": "2468", "current_password": READER_PW},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert changed.status_code == 200
+            old, new = _patron_status(kiosk, card, "1357"), _patron_status(kiosk, card, "2468")
+        finally:
+            kiosk.close()
+    assert b"|CQN|" in old and b"|AEReader 1|" not in old
+    assert b"|CQY|" in new and b"|AEReader 1|" in new

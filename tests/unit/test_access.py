@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from biblioverse.access import Actor, Grant, Permission, PrincipalKind, Role, narrowest
-from biblioverse.accounts.rules import ThrottleState, after_failure, retry_after, username_errors
+from biblioverse.accounts.rules import ThrottleState, retry_after, username_errors
 
 CONSORTIUM, CENTRAL, AIRPORT, COMMUNITY = "/1/", "/1/2/", "/1/2/3/", "/1/2/4/"
 
@@ -48,20 +48,15 @@ def test_narrowest_drops_covered_paths() -> None:
     assert narrowest([AIRPORT, CENTRAL, "/7/"]) == ["/7/", CENTRAL]
 
 
-def test_throttle_locks_after_the_limit_and_releases_after_the_window() -> None:
+def test_a_lock_is_waited_out_in_whole_seconds() -> None:
     import datetime as dt
 
     t0 = dt.datetime(2026, 11, 18, tzinfo=dt.UTC)
-    state: ThrottleState | None = None
-    for i in range(4):
-        state = after_failure(state, t0 + dt.timedelta(seconds=i), limit=5, window_s=900)
-        assert retry_after(state, t0 + dt.timedelta(seconds=i)) is None
-    state = after_failure(state, t0 + dt.timedelta(seconds=5), limit=5, window_s=900)
-    assert retry_after(state, t0 + dt.timedelta(seconds=6)) == 899
-    assert retry_after(state, t0 + dt.timedelta(seconds=906)) is None
-    # A failure long after the window starts a new count.
-    later = after_failure(state, t0 + dt.timedelta(hours=2), limit=5, window_s=900)
-    assert later.failures == 1
+    locked = ThrottleState(5, t0, t0 + dt.timedelta(seconds=900))
+    assert retry_after(None, t0) is None
+    assert retry_after(ThrottleState(4, t0, None), t0) is None
+    assert retry_after(locked, t0 + dt.timedelta(seconds=1.5)) == 899
+    assert retry_after(locked, t0 + dt.timedelta(seconds=900)) is None
 
 
 def test_usernames() -> None:

@@ -98,7 +98,8 @@ class SignInEpoch(Base):
 
 
 class LoginThrottle(Base):
-    """Failed sign-ins per account or per address, in a fixed window."""
+    """Sign-in attempts per person or per address, in a fixed window: counted before the
+    secret is checked, taken back when it was right (accounts.service.count_attempt)."""
 
     __tablename__ = "login_throttles"
 

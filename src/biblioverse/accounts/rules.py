@@ -12,6 +12,10 @@ from biblioverse.i18n import N_
 
 @dataclass(frozen=True)
 class ThrottleState:
+    """A throttle's key as counted (the counting is one SQL statement, in the service, so
+    that attempts made at once all count): attempts since ``window_start`` that were not
+    proved right, and the end of the lock that began when they reached the limit."""
+
     failures: int
     window_start: dt.datetime
     locked_until: dt.datetime | None
@@ -22,17 +26,6 @@ def retry_after(state: ThrottleState | None, now: dt.datetime) -> int | None:
     if state is None or state.locked_until is None or state.locked_until <= now:
         return None
     return max(1, int((state.locked_until - now).total_seconds() + 0.999))
-
-
-def after_failure(
-    state: ThrottleState | None, now: dt.datetime, *, limit: int, window_s: int
-) -> ThrottleState:
-    window = dt.timedelta(seconds=window_s)
-    if state is None or now - state.window_start >= window:
-        state = ThrottleState(0, now, None)
-    failures = state.failures + 1
-    locked = now + window if failures >= limit else state.locked_until
-    return ThrottleState(failures, state.window_start, locked)
 
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")

@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, and_, case, delete, literal, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from biblioverse import libraries, readers, reference
@@ -29,6 +30,7 @@ from biblioverse.accounts.models import (
     StaffUser,
 )
 from biblioverse.audit import log_action
+from biblioverse.db import UTCDateTime, upsert_insert
 from biblioverse.errors import (
     AuthenticationFailed,
     DuplicateValue,
@@ -291,41 +293,113 @@ class ThrottlePolicy:
     address_failures: int = 30
 
 
-def _state(row: LoginThrottle | None) -> rules.ThrottleState | None:
-    if row is None:
-        return None
-    return rules.ThrottleState(row.failures, row.window_start, row.locked_until)
+_THROTTLES = cast(Table, LoginThrottle.__table__)
 
 
 def check_throttle(session: Session, keys: Sequence[str], at: dt.datetime) -> None:
-    """Raise Throttled if any of these keys (an account, an address) is locked at ``at``."""
-    for key in keys:
-        wait = rules.retry_after(_state(session.get(LoginThrottle, key)), at)
+    """Raise Throttled if any of these keys (a person, an address) is locked at ``at``. A
+    read, to refuse an attempt before its secret is checked (argon2): the attempt itself is
+    counted, and judged by its count, with :func:`count_attempt`."""
+    t = _THROTTLES
+    states = session.execute(
+        select(t.c.failures, t.c.window_start, t.c.locked_until).where(t.c.key.in_(keys))
+    )
+    for failures, window_start, locked_until in states:
+        wait = rules.retry_after(rules.ThrottleState(failures, window_start, locked_until), at)
         if wait is not None:
-            raise Throttled("too many failed sign-ins; try again later", retry_after_s=wait)
+            raise _throttled(wait)
 
 
-def note_failure(
-    session: Session, key: str, limit: int, policy: ThrottlePolicy, at: dt.datetime
+def _throttled(wait: int) -> Throttled:
+    return Throttled("too many failed sign-ins; try again later", retry_after_s=wait)
+
+
+def _count(
+    session: Session, key: str, limit: int, window_s: int, at: dt.datetime
+) -> rules.ThrottleState:
+    """One more attempt against ``key``, in one statement (INSERT ... ON CONFLICT DO UPDATE
+    ... RETURNING): attempts made at once each add one and each see the others' count. The
+    count starts again once its window, and any lock, is over; the attempt that reaches the
+    limit locks the key for a window. Returns the key's state with this attempt."""
+    t = _THROTTLES
+    window = dt.timedelta(seconds=window_s)
+    now, until = literal(at, UTCDateTime()), literal(at + window, UTCDateTime())
+    over = or_(
+        t.c.locked_until <= now,
+        and_(t.c.locked_until.is_(None), t.c.window_start <= literal(at - window, UTCDateTime())),
+    )
+    first_lock = until if limit <= 1 else null()
+    stmt = upsert_insert(session)(t).values(
+        key=key, failures=1, window_start=at, locked_until=at + window if limit <= 1 else None
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[t.c.key],
+        set_={
+            "failures": case((over, 1), else_=t.c.failures + 1),
+            "window_start": case((over, now), else_=t.c.window_start),
+            "locked_until": case(
+                (over, first_lock),
+                (and_(t.c.locked_until.is_(None), t.c.failures + 1 >= limit), until),
+                else_=t.c.locked_until,
+            ),
+        },
+    ).returning(t.c.failures, t.c.window_start, t.c.locked_until)
+    failures, window_start, locked_until = session.execute(stmt).one()
+    return rules.ThrottleState(failures, window_start, locked_until)
+
+
+def _uncount(session: Session, key: str, limit: int) -> None:
+    """Take one attempt back from ``key`` (its row is still locked by the count); a count
+    back at nought goes, so that an address where people only sign in leaves no row."""
+    t = _THROTTLES
+    session.execute(delete(t).where(t.c.key == key, t.c.failures <= 1))
+    session.execute(
+        update(t)
+        .where(t.c.key == key, t.c.failures > 1)
+        .values(
+            failures=t.c.failures - 1,
+            locked_until=case((t.c.failures - 1 >= limit, t.c.locked_until), else_=null()),
+        )
+    )
+
+
+def count_attempt(
+    session: Session,
+    *,
+    person: str,
+    address: str | None,
+    policy: ThrottlePolicy,
+    at: dt.datetime,
 ) -> None:
-    """Count a failed sign-in against ``key``; ``limit`` of them in the window lock it."""
-    row = session.get(LoginThrottle, key)
-    new = rules.after_failure(_state(row), at, limit=limit, window_s=policy.window_s)
-    if row is None:
-        session.add(
-            LoginThrottle(
-                key=key,
-                failures=new.failures,
-                window_start=new.window_start,
-                locked_until=new.locked_until,
-            )
-        )
-    else:
-        row.failures, row.window_start, row.locked_until = (
-            new.failures,
-            new.window_start,
-            new.locked_until,
-        )
+    """Count an attempt at a secret before the secret is judged, against the person it
+    names and the address it came from (none for a kiosk's PIN). An attempt past either
+    limit raises Throttled, whatever its secret, and counts only against the key that
+    refused it. Then :func:`attempt_succeeded` if the secret was right; a wrong one stays
+    counted (commit it: :func:`failures_kept`).
+
+    On PostgreSQL a counted row stays locked until the transaction ends, so attempts on one
+    person or from one address wait for each other's check."""
+    state = _count(session, person, policy.account_failures, policy.window_s, at)
+    if state.failures > policy.account_failures:
+        raise _throttled(rules.retry_after(state, at) or policy.window_s)
+    if address is None:
+        return
+    state = _count(session, address, policy.address_failures, policy.window_s, at)
+    if state.failures > policy.address_failures:
+        _uncount(session, person, policy.account_failures)  # not held against the person
+        raise _throttled(rules.retry_after(state, at) or policy.window_s)
+
+
+def attempt_succeeded(
+    session: Session, *, person: str, address: str | None, policy: ThrottlePolicy
+) -> None:
+    """The secret of a counted attempt was right: the person's count starts again, and the
+    address's no longer holds this attempt (an address counts failures: a library's
+    computers may share one)."""
+    t = _THROTTLES
+    session.execute(delete(t).where(t.c.key == person))
+    if address is not None:
+        _uncount(session, address, policy.address_failures)
 
 
 @contextmanager
@@ -339,11 +413,16 @@ def failures_kept(session: Session) -> Iterator[None]:
         raise
 
 
+def person_key(kind: PrincipalKind, principal_id: int) -> str:
+    """The throttle's key for a person, whichever secret or login they tried: a reader's
+    card number and e-mail, the password on the web and the PIN at a kiosk share one count."""
+    return f"{kind.value}#{principal_id}"
+
+
 def _person_key(kind: PrincipalKind, principal_id: int | None, login: str) -> str:
-    """The throttle's key for an account: the person, whichever login named them (a
-    reader's card number and e-mail share one count); the login as typed for no one."""
+    """The throttle's key for the person a login names; the login as typed for no one."""
     if principal_id is not None:
-        return f"{kind.value}#{principal_id}"
+        return person_key(kind, principal_id)
     return f"{kind.value}:{login.lower()}"
 
 
@@ -359,8 +438,9 @@ def authenticate(
 ) -> Actor:
     """Check a staff user's password or a reader's password (card number or e-mail).
 
-    Failures are throttled per account and per client address. Use inside
-    :func:`failures_kept` so that the failure count survives the failed request.
+    Attempts are counted per person and per client address before the password is checked
+    (:func:`count_attempt`); a right one starts the person's count again. Use inside
+    :func:`failures_kept` so that the count survives the failed request.
     """
     login = login.strip()
     stored: str | None = None
@@ -376,14 +456,10 @@ def authenticate(
         raise BadCredentials()
     person = staff.id if staff else reader.id if reader else None
     account_key, address_key = _person_key(kind, person, login), f"addr:{address}"
-    check_throttle(session, [account_key, address_key], at)
+    count_attempt(session, person=account_key, address=address_key, policy=policy, at=at)
     if not verify_secret(stored, secret):
-        note_failure(session, account_key, policy.account_failures, policy, at)
-        note_failure(session, address_key, policy.address_failures, policy, at)
         raise BadCredentials()
-    account_row = session.get(LoginThrottle, account_key)
-    if account_row is not None:
-        session.delete(account_row)
+    attempt_succeeded(session, person=account_key, address=address_key, policy=policy)
     if staff is not None:
         if not staff.active:
             raise AccountDisabled("this staff account is disabled")
@@ -521,15 +597,15 @@ def change_own_account(
     at: dt.datetime,
 ) -> OwnChanged:
     """A reader changes their own settings. A new password, PIN or e-mail address needs
-    the current password (wrong guesses count as failed sign-ins of that person); a new
+    the current password (counted as a sign-in of that person before it is checked); a new
     password or PIN ends every other session and token of theirs. Use inside
     :func:`failures_kept`."""
     reader = readers.get(session, actor.id)
     needed = readers.needs_current_secret(reader, change)
     stored = reader.password_hash or reader.pin_hash
-    person, address_key = _person_key(PrincipalKind.READER, reader.id, ""), f"addr:{address}"
+    person, address_key = person_key(PrincipalKind.READER, reader.id), f"addr:{address}"
     if needed:
-        check_throttle(session, [person, address_key], at)
+        count_attempt(session, person=person, address=address_key, policy=policy, at=at)
     # A change refused in part is not written in part; the fields are checked before the
     # password, so that a typing mistake is named first.
     savepoint = session.begin_nested()
@@ -537,13 +613,16 @@ def change_own_account(
         reader = readers.change_own(session, actor, change)
     except BaseException:
         savepoint.rollback()
+        if needed:  # refused before its password was looked at: not an attempt after all
+            _uncount(session, person, policy.account_failures)
+            _uncount(session, address_key, policy.address_failures)
         raise
     if needed and not verify_secret(stored, current_password or ""):
         savepoint.rollback()
-        note_failure(session, person, policy.account_failures, policy, at)
-        note_failure(session, address_key, policy.address_failures, policy, at)
         raise WrongCurrentSecret()
     savepoint.commit()
+    if needed:
+        attempt_succeeded(session, person=person, address=address_key, policy=policy)
     epoch = None
     if change.new_password is not None or change.new_pin is not None:
         epoch = end_sessions(session, actor.kind.value, actor.id, at=at, keep_token=keep_token)

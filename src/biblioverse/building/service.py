@@ -46,9 +46,10 @@ from biblioverse.building.rules import (
     offline_key,
     threshold_key,
 )
+from biblioverse.db import upsert_insert
 from biblioverse.devices.models import DeviceHealth
 from biblioverse.devices.rules import ErrorKind
-from biblioverse.devices.service import Health, upsert_insert
+from biblioverse.devices.service import Health
 from biblioverse.errors import FieldError, ValidationFailed
 from biblioverse.i18n import N_
 

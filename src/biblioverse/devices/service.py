@@ -7,7 +7,6 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from biblioverse.devices.models import DeviceHealth
@@ -19,11 +18,6 @@ CHUNK = 900  # bound parameters per IN (...): SQLite allows 999 in older builds
 def chunks(values: Sequence[object]) -> Iterable[Sequence[object]]:
     for start in range(0, len(values), CHUNK):
         yield values[start : start + CHUNK]
-
-
-def upsert_insert(session: Session):  # type: ignore[no-untyped-def]
-    """INSERT ... ON CONFLICT for the session's database."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @dataclass

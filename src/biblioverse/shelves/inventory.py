@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from biblioverse import catalog, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
-from biblioverse.devices.service import chunks, upsert_insert
+from biblioverse.db import upsert_insert
+from biblioverse.devices.service import chunks
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.i18n import N_
 from biblioverse.shelves.errors import InventoryClosed, InventoryNotFound

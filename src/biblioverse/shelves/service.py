@@ -22,8 +22,9 @@ from biblioverse import catalog, events, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.accounts import DeviceKey
 from biblioverse.audit import log_action
+from biblioverse.db import upsert_insert
 from biblioverse.devices.rules import ErrorKind
-from biblioverse.devices.service import Health, chunks, save_health, upsert_insert
+from biblioverse.devices.service import Health, chunks, save_health
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.i18n import N_
 from biblioverse.shelves.models import Antenna, GateEvent, ItemPosition, ShelfUse, UnknownTag

@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, circulation, i18n, libraries, readers
+from biblioverse import accounts, catalog, circulation, i18n, libraries, readers
+from biblioverse.access import PrincipalKind
 from biblioverse.circulation import words
-from biblioverse.errors import DomainError, NotFound
+from biblioverse.errors import DomainError, NotFound, Throttled
 from biblioverse.i18n import N_
 from biblioverse.security import verify_secret
 from biblioverse.sip2.models import Sip2ItemProperties
@@ -70,10 +71,12 @@ KIOSK = {
 class Link:
     """One connection's state: the logged-in device and readers whose PIN it checked (kept
     as keyed digests, so that a kiosk sending the PIN with every message costs one argon2
-    check per reader and session, not one per message)."""
+    check per reader and session, not one per message). Each is kept with the stored PIN
+    (its hash) it matched: once the reader has a new PIN, the old one is checked again and
+    refused."""
 
     terminal: Terminal | None = None
-    pins: dict[str, bytes] = field(default_factory=dict)
+    pins: dict[str, tuple[str | None, bytes]] = field(default_factory=dict)
     last: bytes | None = None  # the last response, for a resend (97)
     language: str | None = None  # of the reader at the machine now
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -81,24 +84,35 @@ class Link:
     def pin_digest(self, card: str, pin: str) -> bytes:
         return hmac.new(self.key, f"{card}\x00{pin}".encode(), "sha256").digest()
 
-    def pin_known(self, card: str, pin: str) -> bool:
-        """Whether this PIN was found right for this card earlier on this connection."""
-        return hmac.compare_digest(self.pins.get(card, b""), self.pin_digest(card, pin))
+    def pin_seen(self, card: str, pin: str) -> bool:
+        """Whether this PIN was found right for this card earlier on this connection, against
+        the reader's PIN as it was then (the server's guess, before it reads the reader,
+        that there is nothing to check)."""
+        seen = self.pins.get(card)
+        return seen is not None and hmac.compare_digest(seen[1], self.pin_digest(card, pin))
+
+    def pin_known(self, card: str, pin: str, stored: str | None) -> bool:
+        """Whether this PIN was found right for this card on this connection against
+        ``stored``, the reader's PIN as it is now."""
+        return self.pin_seen(card, pin) and self.pins[card][0] == stored
 
     def check_pin(
         self, reader: readers.Reader, card: str, pin: str, checked: SecretChecked | None = None
     ) -> bool:
         """Check a reader's PIN (argon2, tens of milliseconds, unless known already or
         ``checked`` before the transaction against the same hash) and remember it when it
-        is right."""
-        if self.pin_known(card, pin):
+        is right. A PIN remembered against another hash than the reader's is forgotten."""
+        stored = reader.pin_hash
+        if self.pin_known(card, pin, stored):
             return True
-        if checked is not None and checked.holds_for(reader.pin_hash):
+        if card in self.pins and self.pins[card][0] != stored:
+            del self.pins[card]  # the reader has a new PIN since
+        if checked is not None and checked.holds_for(stored):
             ok = checked.matches
         else:
-            ok = verify_secret(reader.pin_hash, pin)
+            ok = verify_secret(stored, pin)
         if ok:
-            self.pins[card] = self.pin_digest(card, pin)
+            self.pins[card] = (stored, self.pin_digest(card, pin))
         return ok
 
 
@@ -126,13 +140,15 @@ class Context:
         now: dt.datetime,
         currency: str,
         *,
+        throttle: accounts.ThrottlePolicy,
         pin_checked: SecretChecked | None = None,
     ):
-        """``pin_checked``: the request's PIN (AD) for its card (AA), checked before the
-        transaction (:meth:`Sip2Server._check_pin`); None when it was not."""
+        """``throttle``: the sign-ins' policy, which counts wrong PINs too. ``pin_checked``:
+        the request's PIN (AD) for its card (AA), checked before the transaction
+        (:meth:`Sip2Server._check_pin`); None when it was not."""
         assert link.terminal is not None
         self.session, self.link, self.request, self.now = session, link, request, now
-        self.pin_checked = pin_checked
+        self.throttle, self.pin_checked = throttle, pin_checked
         self.terminal: Terminal = link.terminal
         self.tz = _zone(self.terminal.timezone)
         self.currency = currency
@@ -169,11 +185,33 @@ class Context:
         pin = self.request.fields.get(Field.PATRON_PASSWORD, [""])[0]
         pin_ok: bool | None = None
         if reader is not None and pin:
-            # checked by the server before this transaction began, or now
-            pin_ok = self.link.check_pin(reader, card, pin, self.pin_checked)
+            pin_ok = self._pin_right(reader, card, pin)
         elif pin:
             pin_ok = False
         return Patron(card, reader, pin_ok)
+
+    def _pin_right(self, reader: readers.Reader, card: str, pin: str) -> bool:
+        """A PIN is a sign-in of its reader: counted with their passwords on the web
+        (:func:`accounts.count_attempt`, no address: the kiosk is the library's) before it
+        is judged. Once the reader is locked out the PIN is wrong, the right one too,
+        without a look at it. A PIN this connection knows already is not counted again."""
+        person = accounts.person_key(PrincipalKind.READER, reader.id)
+        try:
+            if self.link.pin_known(card, pin, reader.pin_hash):
+                accounts.check_throttle(self.session, [person], self.now)
+                return True
+            accounts.count_attempt(
+                self.session, person=person, address=None, policy=self.throttle, at=self.now
+            )
+        except Throttled:
+            return False
+        # checked by the server before this transaction began, or now
+        right = self.link.check_pin(reader, card, pin, self.pin_checked)
+        if right:
+            accounts.attempt_succeeded(
+                self.session, person=person, address=None, policy=self.throttle
+            )
+        return right
 
     def copy(self, identifier: str, *, lock: bool = False) -> catalog.Item | None:
         """A copy by the identifier the machine read: a barcode, or an RFID tag's id (its

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from biblioverse import accounts, events, readers
+from biblioverse.access import PrincipalKind
 from biblioverse.db import make_session_factory, utcnow
 from biblioverse.errors import Throttled
 from biblioverse.sip2 import acs, service
@@ -513,11 +514,12 @@ class Sip2Server:
                     policy=self.limits.throttle,
                     checked=checked,
                 )
-                session.commit()  # the failure count, or its reset
+                session.commit()  # the attempt's count, or its reset
             except Throttled:
+                session.commit()  # a refused attempt counts too
                 log.warning("sip2: login from %s refused: too many failed logins", host)
                 return Response("94", "0")
-            except SQLAlchemyError as exc:  # two failures racing to count: refuse this one
+            except SQLAlchemyError as exc:
                 session.rollback()
                 log.warning("sip2: login from %s: database error: %s", host, exc)
                 return Response("94", "0")
@@ -531,7 +533,7 @@ class Sip2Server:
         """The card and PIN of a request whose PIN this connection has not seen right yet."""
         card = request.get(Field.PATRON_IDENTIFIER)
         pin = request.fields.get(Field.PATRON_PASSWORD, [""])[0]
-        if not card or not pin or self.read_factory is None or link.pin_known(card, pin):
+        if not card or not pin or self.read_factory is None or link.pin_seen(card, pin):
             return None
         return card, pin
 
@@ -546,8 +548,13 @@ class Sip2Server:
         card, pin = wanted
         with self.read_factory() as session:
             reader = readers.by_card(session, card)
-        if reader is None:
-            return None
+            if reader is None:
+                return None
+            try:  # a reader locked out: the transaction refuses the PIN without a check
+                person = accounts.person_key(PrincipalKind.READER, reader.id)
+                accounts.check_throttle(session, [person], self.clock())
+            except Throttled:
+                return None
         return acs.pin_first(reader, pin)
 
     def _check_pin_first(self, link: acs.Link, request: Request) -> service.SecretChecked | None:
@@ -591,7 +598,15 @@ class Sip2Server:
         now = self.clock()
         session = self.factory()
         try:
-            ctx = acs.Context(session, link, request, now, self.currency, pin_checked=pin_checked)
+            ctx = acs.Context(
+                session,
+                link,
+                request,
+                now,
+                self.currency,
+                throttle=self.limits.throttle,
+                pin_checked=pin_checked,
+            )
             response = handler(ctx)
             session.commit()
         except SQLAlchemyError as exc:

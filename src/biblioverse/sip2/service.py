@@ -247,15 +247,16 @@ def sip2_login(
     """The account for a SIP2 login (93), or None: unknown login, wrong password or a
     disabled account look the same to the device.
 
-    Failures are counted like sign-ins, across connections: per login and address (the
-    policy's account limit) and per address (its address limit). A locked key raises
-    Throttled, even with the right password. The login is not locked for every address, so
-    that guesses from one machine cannot shut a library's kiosks out. The caller commits.
+    Attempts are counted like sign-ins, across connections, before the answer is given
+    (:func:`accounts.count_attempt`): per login and address (the policy's account limit)
+    and per address (its address limit). A locked key raises Throttled, even with the right
+    password. The login is not locked for every address, so that guesses from one machine
+    cannot shut a library's kiosks out. The caller commits, a refusal included.
     ``checked``: the password checked first (:func:`sip2_password_first`), used if the
     account's password has not changed since.
     """
     pair_key, address_key = _sip2_throttle_keys(login, address)
-    accounts.check_throttle(session, [pair_key, address_key], at)
+    accounts.count_attempt(session, person=pair_key, address=address_key, policy=policy, at=at)
     account = session.scalar(select(Sip2Account).where(Sip2Account.login == login))
     stored = account.password_hash if account is not None else None
     if checked is not None and checked.holds_for(stored):
@@ -272,12 +273,8 @@ def sip2_login(
         or device.revoked_at is not None
         or not accounts.device_actor(device).device_may(DeviceCapability.SIP2)
     ):
-        accounts.note_failure(session, pair_key, policy.account_failures, policy, at)
-        accounts.note_failure(session, address_key, policy.address_failures, policy, at)
         return None
-    counted = session.get(accounts.LoginThrottle, pair_key)
-    if counted is not None:
-        session.delete(counted)
+    accounts.attempt_succeeded(session, person=pair_key, address=address_key, policy=policy)
     unit = libraries.get_unit(session, device.org_unit_id)
     return Terminal(
         account_id=account.id,
