@@ -22,16 +22,16 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
-from biblioverse import __version__
+from biblioverse import __version__, migrate
 
 FORMAT = "biblioverse-backup"
 FORMAT_VERSION = 1
@@ -59,6 +59,14 @@ class BackupError(Exception):
 class Written:
     path: Path
     manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Restored:
+    backend: str
+    revision_in_backup: str | None
+    revision_now: str | None
+    files: list[str]
 
 
 def backup_name(started: dt.datetime) -> str:
@@ -316,3 +324,236 @@ def prune(folder: Path, keep: int) -> list[Path]:
     for path in gone:
         path.unlink()
     return gone
+
+
+# --- restoring ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[tuple[tarfile.TarFile, dict[str, Any]]]:
+    if not path.is_file():
+        raise BackupError(f"{path}: no such backup file")
+    try:
+        tar = tarfile.open(path, mode="r:")  # noqa: SIM115 (closed below)
+    except tarfile.TarError as exc:
+        raise BackupError(f"{path}: not a readable tar file ({exc})") from None
+    with tar:
+        try:
+            member = tar.extractfile(MANIFEST)
+            manifest = json.loads(member.read()) if member else None
+        except (KeyError, ValueError, tarfile.TarError):
+            manifest = None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise BackupError(f"{path}: no {MANIFEST} of a Biblioverse backup in it")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise BackupError(
+                f"{path}: {MANIFEST} has format_version {manifest.get('format_version')!r}; "
+                f"this version of Biblioverse reads {FORMAT_VERSION}"
+            )
+        yield tar, manifest
+
+
+def _checked_member(name: object) -> str:
+    """A member the manifest lists: a relative path under database/ or files/, no '..'."""
+    pure = PurePosixPath(str(name))
+    if (
+        not isinstance(name, str)
+        or pure.is_absolute()
+        or ".." in pure.parts
+        or len(pure.parts) < 2
+        or pure.parts[0] not in ("database", "files")
+    ):
+        raise BackupError(f"{MANIFEST}: {name!r} is not a path a backup holds")
+    return name
+
+
+def verify(tar: tarfile.TarFile, manifest: dict[str, Any], where: Path) -> list[str]:
+    """Every file the manifest lists is there with its size and SHA-256; else the file is
+    named. Returns the members."""
+    members = []
+    for entry in manifest.get("files", []):
+        name = _checked_member(entry.get("path"))
+        try:
+            stream = tar.extractfile(name)
+        except KeyError:
+            stream = None
+        if stream is None:
+            raise BackupError(f"{where}: {name} is listed in {MANIFEST} but not in the backup")
+        sha = hashlib.sha256()
+        size = 0
+        try:
+            while chunk := stream.read(CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+        except (OSError, tarfile.TarError) as exc:
+            raise BackupError(f"{where}: {name} cannot be read ({exc})") from None
+        if size != entry.get("size") or sha.hexdigest() != entry.get("sha256"):
+            raise BackupError(
+                f"{where}: {name} does not match its checksum in {MANIFEST} "
+                f"(size {size}, expected {entry.get('size')}): the backup is damaged"
+            )
+        members.append(name)
+    return members
+
+
+def _refuse_unless_empty(data_dir: Path, database_url: str, backend: str) -> None:
+    if data_dir.exists():
+        if not data_dir.is_dir():
+            raise BackupError(f"data folder {data_dir} is a file, not a folder")
+        inside = sorted(p.name for p in data_dir.iterdir())
+        if inside:
+            shown = ", ".join(inside[:5]) + (", ..." if len(inside) > 5 else "")
+            raise BackupError(
+                f"data folder {data_dir} is not empty ({shown}): restore into an empty folder"
+            )
+    if backend == "sqlite":
+        db = sqlite_path(database_url)
+        if db.exists():
+            raise BackupError(f"SQLite database {db} already exists: restore into a new file")
+        return
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "SELECT n.nspname || '.' || c.relname FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') "
+                    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                    "AND n.nspname NOT LIKE 'pg\\_%' ORDER BY c.relkind <> 'r', 1 LIMIT 1"
+                )
+            ).scalar()
+    except Exception as exc:
+        raise BackupError(f"BIBLIOVERSE_DATABASE_URL: cannot connect ({exc})") from None
+    finally:
+        engine.dispose()
+    if found:
+        name = make_url(database_url).database
+        raise BackupError(
+            f"PostgreSQL database {name!r} is not empty (it has {found}): restore into an "
+            f"empty database (createdb)"
+        )
+
+
+def _known_revision(revision: str | None, database_url: str, where: Path) -> None:
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    if revision is None:
+        return
+    try:
+        ScriptDirectory.from_config(migrate.alembic_config(database_url)).get_revision(revision)
+    except CommandError:
+        raise BackupError(
+            f"{where}: its database is at revision {revision}, which this version of "
+            f"Biblioverse does not know: restore it with a version at least as new"
+        ) from None
+
+
+def _extract(tar: tarfile.TarFile, member: str, dest: Path) -> None:
+    stream = tar.extractfile(member)
+    assert stream is not None  # verified
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(stream, out, CHUNK)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def restore(
+    path: Path, database_url: str, data_dir: Path, *, say: Say = lambda _: None
+) -> Restored:
+    """Bring a backup back into an empty data folder (and an empty database): check every
+    checksum first, then the database, the migrations up to head, and the files. The
+    caller rebuilds the search index. Nothing is written unless every check passes; a
+    SQLite database appears under its name only once restored and migrated."""
+    backend = backend_of(database_url)
+    with _opened(path) as (tar, manifest):
+        database = manifest.get("database") or {}
+        held = database.get("backend")
+        if held != backend:
+            raise BackupError(
+                f"{path} holds a {held} database and BIBLIOVERSE_DATABASE_URL names "
+                f"{backend}: restore it into {held}"
+            )
+        expected = SQLITE_MEMBER if backend == "sqlite" else POSTGRES_MEMBER
+        _refuse_unless_empty(data_dir, database_url, backend)
+        say("checking the checksums")
+        members = verify(tar, manifest, path)
+        if expected not in members:
+            raise BackupError(f"{path}: {MANIFEST} lists no {expected}")
+        revision = database.get("alembic_revision")
+        _known_revision(revision, database_url, path)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        files = [m for m in members if m.startswith("files/")]
+        written: list[Path] = []
+        try:
+            for member in files:
+                dest = data_dir.joinpath(*PurePosixPath(member).parts[1:])
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dest.with_name(f".{dest.name}.restoring")
+                written.append(dest)
+                _extract(tar, member, tmp)
+                tmp.replace(dest)
+            if backend == "sqlite":
+                _restore_sqlite(tar, sqlite_path(database_url), say)
+            else:
+                _restore_postgres(tar, database_url, say)
+                say("migrating the database to this version's schema")
+                migrate.upgrade(database_url)
+        except BaseException:
+            # The folder empty again, so that the restore can be run again once the cause
+            # is put right (pg_restore's single transaction left the database empty too,
+            # unless the migrations failed after it).
+            for dest in written:
+                dest.unlink(missing_ok=True)
+                dest.with_name(f".{dest.name}.restoring").unlink(missing_ok=True)
+            raise
+    return Restored(backend, revision, current_revision(database_url), files)
+
+
+def _restore_sqlite(tar: tarfile.TarFile, db: Path, say: Say) -> None:
+    """Written and migrated under a hidden name, renamed when done: the database appears
+    under its name complete or not at all."""
+    say(f"restoring the SQLite database to {db}")
+    db.parent.mkdir(parents=True, exist_ok=True)
+    staged = db.with_name(f".{db.name}.restoring")
+    try:
+        _extract(tar, SQLITE_MEMBER, staged)
+        say("migrating the database to this version's schema")
+        migrate.upgrade(f"sqlite:///{staged.resolve()}")
+        # Out of WAL mode, so that all of it is in the one file renamed (the app's engine
+        # turns WAL on again when it connects).
+        con = sqlite3.connect(staged)
+        try:
+            con.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            con.close()
+        staged.rename(db)
+    finally:
+        for leftover in (staged, Path(f"{staged}-wal"), Path(f"{staged}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+def _restore_postgres(tar: tarfile.TarFile, database_url: str, say: Say) -> None:
+    """pg_restore in one transaction: all of it or nothing. Objects belong to the user of
+    BIBLIOVERSE_DATABASE_URL, whoever owned them where the backup was taken."""
+    tool = find_pg_tool("pg_restore")
+    uri, env = _libpq(database_url)
+    say(f"restoring the PostgreSQL database {make_url(database_url).database!r} (pg_restore)")
+    with tempfile.TemporaryDirectory(prefix="biblioverse-restore-") as tmp:
+        dump = Path(tmp) / "biblioverse.dump"
+        _extract(tar, POSTGRES_MEMBER, dump)
+        _run_pg(
+            [
+                tool,
+                "--single-transaction",
+                "--exit-on-error",
+                "--no-owner",
+                "--no-privileges",
+                "--no-password",
+                f"--dbname={uri}",
+                str(dump),
+            ],
+            env,
+        )

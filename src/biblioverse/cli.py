@@ -674,6 +674,42 @@ def backup(
         console.print(f"pruned {path}", markup=False)
 
 
+@app.command()
+def restore(
+    backup_file: Annotated[
+        Path, typer.Argument(metavar="BACKUP", help="A .tar written by `biblioverse backup`.")
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Restore a backup into an empty data folder (on PostgreSQL, into the empty database
+    BIBLIOVERSE_DATABASE_URL names): every checksum is checked before anything is written,
+    an older backup is migrated to this version, and the search index is rebuilt."""
+    from biblioverse import backup as backups
+
+    settings = _settings(data_dir)
+    started = time.monotonic()
+    try:
+        done = backups.restore(
+            backup_file, settings.effective_database_url, settings.data_dir, say=_say
+        )
+    except backups.BackupError as exc:
+        _fail(exc)
+    if done.revision_in_backup != done.revision_now:
+        console.print(
+            f"database migrated from revision {done.revision_in_backup} to {done.revision_now}"
+        )
+    else:
+        console.print(f"database at revision {done.revision_now}, as in the backup")
+    indexed = _rebuild_index(settings)
+    files = "".join(f", {Path(f).name}" for f in done.files)
+    console.print(
+        f"restored {backup_file} into {settings.data_dir}: the {done.backend} database{files}; "
+        f"{indexed} records indexed; in {time.monotonic() - started:.1f} s",
+        markup=False,
+        style="green",
+    )
+
+
 def _say(message: str) -> None:
     console.print(message, markup=False)
 
