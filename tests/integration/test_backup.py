@@ -240,17 +240,27 @@ def tables(place: Place) -> list[str]:
         engine.dispose()
 
 
+def backup_and_target(places: Callable[[str], Place], tmp_path: Path) -> tuple[Path, Place]:
+    """A backup of a seeded library (taken in this process) and a new place to restore to."""
+    source, target = places("source"), places("target")
+    seeded(source)
+    return backups.take(source.url, source.data, to=tmp_path).path, target
+
+
+def refused(place: Place, backup: Path) -> str:
+    """What ``restore`` says when it refuses ``backup``."""
+    r = place.run("restore", str(backup))
+    assert r.returncode == 2, r.stdout
+    return r.stderr
+
+
 def test_a_damaged_backup_is_refused_naming_the_file_and_nothing_is_written(
     places: Callable[[str], Place], tmp_path: Path
 ) -> None:
-    source, target = places("source"), places("target")
-    seeded(source)
-    written = backups.take(source.url, source.data, to=tmp_path)
-    db = backups.SQLITE_MEMBER if source.pg_url is None else backups.POSTGRES_MEMBER
-    tampered(written.path, db)
-    r = target.run("restore", str(written.path))
-    assert r.returncode == 2
-    assert f"{db} does not match its checksum in manifest.json" in r.stderr
+    path, target = backup_and_target(places, tmp_path)
+    db = backups.SQLITE_MEMBER if target.pg_url is None else backups.POSTGRES_MEMBER
+    tampered(path, db)
+    assert f"{db} does not match its checksum in manifest.json" in refused(target, path)
     assert list(target.data.iterdir()) == []
     if target.pg_url:
         assert tables(target) == []
@@ -259,23 +269,19 @@ def test_a_damaged_backup_is_refused_naming_the_file_and_nothing_is_written(
 def test_restore_refuses_a_data_folder_or_a_database_that_is_not_empty(
     places: Callable[[str], Place], tmp_path: Path
 ) -> None:
-    source, target = places("source"), places("target")
-    seeded(source)
-    written = backups.take(source.url, source.data, to=tmp_path)
+    path, target = backup_and_target(places, tmp_path)
     target.data.mkdir()
     (target.data / "notes.txt").write_text("kept")
-    r = target.run("restore", str(written.path))
-    assert r.returncode == 2
-    assert f"data folder {target.data} is not empty (notes.txt)" in r.stderr
+    said = refused(target, path)
+    assert f"data folder {target.data} is not empty (notes.txt)" in said
     assert [p.name for p in target.data.iterdir()] == ["notes.txt"]
     if target.pg_url:
         assert tables(target) == []
         busy = places("busy")
         migrate.upgrade(busy.url)
-        r = busy.run("restore", str(written.path))
-        assert r.returncode == 2
         name = make_url(busy.url).database
-        assert f"PostgreSQL database {name!r} is not empty (it has public." in r.stderr
+        said = refused(busy, path)
+        assert f"PostgreSQL database {name!r} is not empty (it has public." in said
         assert list(busy.data.iterdir()) == []
 
 
