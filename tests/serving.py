@@ -19,9 +19,13 @@ from starlette.types import ASGIApp
 BIN = Path(sys.executable).parent / "biblioverse"
 
 
-def cli_env(data_dir: Path) -> dict[str, str]:
+def cli_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
+    """The environment of a command on this data folder: its SQLite database, unless
+    ``database_url`` names another."""
     env = {**os.environ, "BIBLIOVERSE_DATA_DIR": str(data_dir), "COLUMNS": "200"}
     env.pop("BIBLIOVERSE_DATABASE_URL", None)
+    if database_url is not None:
+        env["BIBLIOVERSE_DATABASE_URL"] = database_url
     return env
 
 
@@ -32,14 +36,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(data_dir: Path, *, timeout_s: float = 15, cwd: Path | None = None) -> Iterator[str]:
-    """Serve the data folder on a free port until the block ends; yields the base URL."""
+def served(
+    data_dir: Path,
+    *,
+    timeout_s: float = 15,
+    cwd: Path | None = None,
+    database_url: str | None = None,
+) -> Iterator[str]:
+    """Serve the data folder (and ``database_url``, if not its SQLite database) on a free
+    port until the block ends; yields the base URL."""
     port = free_port()
     log_path = data_dir / "server.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [str(BIN), "serve", "--port", str(port)],
-            env=cli_env(data_dir),
+            env=cli_env(data_dir, database_url),
             stdout=log,
             stderr=log,
             cwd=cwd,

@@ -1,4 +1,5 @@
-"""The ``biblioverse`` command: demo, serve, db upgrade, users, readers import."""
+"""The ``biblioverse`` command: demo, serve, db upgrade, users, readers import, backup and
+restore."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -607,6 +608,115 @@ def index_rebuild(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir)
     n = _rebuild_index(settings)
     console.print(f"[green]indexed {n} records[/green]")
+
+
+@app.command()
+def backup(
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            "--to",
+            help="A .tar file, or a folder to write biblioverse-backup-<UTC time>.tar in "
+            "(default: BIBLIOVERSE_BACKUP_DIR, else the current folder).",
+        ),
+    ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Then delete all but the newest backups in that folder "
+            "(BIBLIOVERSE_BACKUP_KEEP of them, 7 unless set).",
+        ),
+    ] = False,
+    keep: Annotated[int | None, typer.Option(min=1, help="How many backups --prune keeps.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write a consistent copy of the database and the data folder's secret key while the
+    platform runs. The search index is left out: restore rebuilds it."""
+    from biblioverse import backup as backups
+
+    settings = _settings(data_dir)
+    url = settings.effective_database_url
+    started = time.monotonic()
+    try:
+        written = backups.take(
+            url, settings.data_dir, to=to, backup_dir=settings.backup_dir, say=_say
+        )
+        gone = backups.prune(written.path.parent, keep or settings.backup_keep) if prune else []
+    except backups.BackupError as exc:
+        _fail(exc)
+    manifest = written.manifest
+    console.print(f"backup written: {written.path}", markup=False, style="green")
+    database = manifest["database"]
+    console.print(
+        f"  {database['backend']} database at revision {database['alembic_revision']}; "
+        f"{time.monotonic() - started:.1f} s",
+        markup=False,
+    )
+    for f in manifest["files"]:
+        console.print(f"  {f['path']}: {f['size']:,} bytes, sha256 {f['sha256']}", markup=False)
+    if settings.secret_key:
+        console.print(
+            "BIBLIOVERSE_SECRET_KEY is set: the key is not in the backup; keep it with the "
+            "configuration",
+            markup=False,
+            style="yellow",
+        )
+    strays = backups.left_out(settings.data_dir, url)
+    if strays:
+        console.print(
+            f"not in the backup, not kept by Biblioverse: {', '.join(strays)} "
+            f"(in {settings.data_dir})",
+            markup=False,
+            style="yellow",
+        )
+    for path in gone:
+        console.print(f"pruned {path}", markup=False)
+
+
+@app.command()
+def restore(
+    backup_file: Annotated[
+        Path, typer.Argument(metavar="BACKUP", help="A .tar written by `biblioverse backup`.")
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Restore a backup into an empty data folder (on PostgreSQL, into the empty database
+    BIBLIOVERSE_DATABASE_URL names): every checksum is checked before anything is written,
+    an older backup is migrated to this version, and the search index is rebuilt."""
+    from biblioverse import backup as backups
+
+    settings = _settings(data_dir)
+    started = time.monotonic()
+    try:
+        done = backups.restore(
+            backup_file, settings.effective_database_url, settings.data_dir, say=_say
+        )
+    except backups.BackupError as exc:
+        _fail(exc)
+    if done.revision_in_backup != done.revision_now:
+        console.print(
+            f"database migrated from revision {done.revision_in_backup} to {done.revision_now}"
+        )
+    else:
+        console.print(f"database at revision {done.revision_now}, as in the backup")
+    indexed = _rebuild_index(settings)
+    files = "".join(f", {Path(f).name}" for f in done.files)
+    console.print(
+        f"restored {backup_file} into {settings.data_dir}: the {done.backend} database{files}; "
+        f"{indexed} records indexed; in {time.monotonic() - started:.1f} s",
+        markup=False,
+        style="green",
+    )
+
+
+def _say(message: str) -> None:
+    console.print(message, markup=False)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    err.print(str(exc), markup=False, style="red")
+    raise typer.Exit(2) from None
 
 
 @sip2_app.command("serve")

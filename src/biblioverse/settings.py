@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     # it passes on looks local: set a token there. Anyone else gets 404; disabled, everyone.
     metrics_enabled: bool = True
     metrics_token: str | None = Field(default=None, min_length=16)
+    # `biblioverse backup` writes here unless told with --to (default: the current folder),
+    # and `backup --prune` keeps the newest this many of the backups it named there.
+    backup_dir: Path | None = None
+    backup_keep: int = Field(default=7, ge=1, le=10_000)
 
     @cached_property
     def effective_database_url(self) -> str:
