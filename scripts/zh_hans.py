@@ -879,12 +879,20 @@ ZH_HANS: dict[str, str] = {
     "you cannot disable your own account": "不能停用您自己的账户",
     "padding after the last record at byte %(offset)d, skipped: %(size)d bytes (%(bytes)s)": "最后一条记录之后第 %(offset)d 字节处的填充已跳过：%(size)d 字节（%(bytes)s）",
     "padding between records at byte %(offset)d, skipped: %(size)d bytes (%(bytes)s)": "记录之间第 %(offset)d 字节处的填充已跳过：%(size)d 字节（%(bytes)s）",
-    "Not lent: the rule lends nothing to this reader category.": "不外借：该规则不向此类读者出借。",
     "Not lent: precious and ancient books never leave the building.": "不外借：珍善本和古籍不得离馆。",
     "Not lent: the library keeps this copy for use in the library.": "不外借：本馆将此册留作馆内阅览。",
     "Precious and ancient books never leave the building.": "珍善本和古籍不得离馆。",
     "Precious and ancient books never leave the building: lend 0.": "珍善本和古籍不得离馆：可借数量须为 0。",
     "A copy on loan, in transit or on a hold shelf changes status through circulation, and only circulation puts a copy there.": "借出、在途或在预约架上的单册只能通过流通改变状态，也只有流通能使单册进入这些状态。",
+    "Not lent now: the copy is in transit.": "暂不外借：此册在途。",
+    "Not lent: the copy is missing.": "不外借：此册已缺失。",
+    "Not lent: the copy is lost.": "不外借：此册已遗失。",
+    "Not lent: the copy is withdrawn.": "不外借：此册已剔旧。",
+    "Not lent yet: the copy is being processed.": "暂不外借：此册正在加工。",
+    "Set by %(library)s, for %(item_type)s and for %(category)s.": "由%(library)s设定，适用于%(item_type)s和%(category)s。",
+    "any item type": "任意文献类型",
+    "any reader category": "任意读者类型",
+    "It is the most specific of the %(num)d rows that match.": "它是 %(num)d 条匹配规则中最具体的一条。",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

@@ -96,7 +96,11 @@ def test_the_rules_page_says_which_rule_applies_and_why(
     sign_in(client, "staff", "airport-desk", STAFF_PW)
     page = client.get("/staff/rules", params={"card_number": "CARD000001", "barcode": "W-1"})
     assert page.status_code == 200
-    assert "Travellers" in page.text and "more specific than rule" in page.text
+    assert (
+        "Travellers" in page.text and "for any item type and for any reader category" in page.text
+    )
+    assert "It is the most specific of the 2 rows that match." in page.text
+    assert "/1/" not in page.text.split('id="why"')[1].split("</div>")[0]  # words, not paths
     assert "due 2 Dec 2026" in page.text  # 14 days from 18 November
     missing = client.get("/staff/rules", params={"card_number": "CARD000001", "barcode": "NO"})
     assert "No copy has this barcode." in missing.text

@@ -219,7 +219,7 @@ def test_the_migration_to_reference_books_by_rule_changes_no_library_s_lending(
         assert ref is not None and reader is not None
         applied = circulation.explain(s, reader, ref, at_unit_id=None, at=factories.NOW)
         assert applied.explanation.rule.name == "Reference books: not lent"
-        assert applied.refusals == ["Not lent: the rule lends nothing to this reader category."]
+        assert applied.refusal is not None and applied.refusal.code == "library_does_not_lend"
         assert s.execute(
             select(catalog.Item.barcode, catalog.Item.circulates).order_by(catalog.Item.barcode)
         ).all() == [("P-1", False), ("R-1", True)]

@@ -35,7 +35,7 @@ def test_the_demo_matrix_lends_reference_books_for_three_hours_at_the_desk(
         session, w.reader_central.id, ref.id, at_unit_id=w.central.id, at=NOW
     )
     assert applied.explanation.rule.name == "Reference, in the reading room"
-    assert applied.refusals == [] and applied.due == NOW + dt.timedelta(hours=3)
+    assert applied.refusal is None and applied.due == NOW + dt.timedelta(hours=3)
     for channel in ("kiosk", "mobile"):
         with pytest.raises(errors.ChannelNotAllowed):
             factories.lend(session, None, w.reader_central, "REF-1", w.central, channel=channel)
@@ -59,7 +59,7 @@ def test_a_type_the_matrix_does_not_lend_is_refused_and_explain_says_so(
     )
     ref = typed_copy(session, w, "REF-2", "reference")
     applied = circulation.explain(session, w.reader_central.id, ref.id, at_unit_id=None, at=NOW)
-    assert applied.refusals == ["Not lent: the rule lends nothing to this reader category."]
+    assert isinstance(applied.refusal, errors.NotLentToReader)
     with pytest.raises(errors.NotLentToReader):
         factories.lend(session, None, w.reader_central, "REF-2", w.central)
 
@@ -70,7 +70,10 @@ def test_precious_books_never_leave_the_building(session: Session) -> None:
     old = typed_copy(session, w, "PRE-1", "precious")
     assert not old.circulates
     applied = circulation.explain(session, w.reader_central.id, old.id, at_unit_id=None, at=NOW)
-    assert applied.refusals == ["Not lent: precious and ancient books never leave the building."]
+    assert isinstance(applied.refusal, errors.ItemNotLoanable)
+    assert applied.refusal.details == {
+        "why": "Not lent: precious and ancient books never leave the building."
+    }
     with pytest.raises(errors.ItemNotLoanable, match="never leave the building"):
         factories.lend(session, None, w.reader_central, "PRE-1", w.central)
     cataloguer = w.actor(session, w.cataloguer)

@@ -146,6 +146,8 @@ def explain(
         lending_library_id=applied.lending_library.id,
         due_if_borrowed_now=applied.due,
         due_at_library_id=applied.at_library.id,
+        lendable=applied.refusal is None,
+        refusal=applied.refusal.code if applied.refusal else None,
     )
 
 

@@ -238,6 +238,7 @@ def rules_page(
         matrix=matrix(session),
         by_path=by_path,
         applied=applied,
+        refusal=to_desk(applied.refusal) if applied and applied.refusal else "",
         problem=problem,
         card_number=card_number,
         barcode=barcode,

@@ -63,6 +63,8 @@ class ExplainOut(BaseModel):
     lending_library_id: int
     due_if_borrowed_now: dt.datetime
     due_at_library_id: int
+    lendable: bool  # a desk would lend it now, without an override
+    refusal: str | None  # else the code of the first refusal checkout would meet
 
 
 Barcode = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")]

@@ -28,16 +28,18 @@ from biblioverse.i18n import N_
 
 @dataclass
 class Applied:
-    """The rule for a reader and a copy, why, and when a loan made now would be due."""
+    """The rule for a reader and a copy, why, when a loan made now would be due, and what
+    would refuse that loan at the desk (None: nothing, it may be lent)."""
 
     explanation: rules.Explanation
     due: dt.datetime
     lending_library: libraries.UnitName
     at_library: libraries.UnitName
-    refusals: list[str] = dataclasses.field(default_factory=list)  # why checkout would refuse
+    refusal: errors.Refused | None = None
 
     def reasons(self) -> list[str]:
-        return self.explanation.reasons() + self.refusals
+        refused = [f"checkout would refuse: {self.refusal.message}"] if self.refusal else []
+        return self.explanation.reasons() + refused
 
 
 def explain(
@@ -46,31 +48,32 @@ def explain(
     """Which rule applies to this reader borrowing this copy. The copy's owning library sets
     the terms (it lends); the due date follows the calendar of the library where the loan is
     made (``at_unit_id``, the owning library if None), where the reader will most likely
-    bring it back."""
+    bring it back. What would refuse the loan is asked of the checks checkout makes, at a
+    desk without an override."""
     reader = readers.get(session, reader_id)
     item = catalog.get_item(session, item_id)
     owner = libraries.unit_name(session, item.org_unit_id)
     why = rules.resolve(matrix(session), owner.path, reader.category, item.item_type)
     where = libraries.unit_name(session, at_unit_id or item.org_unit_id)
     due = rules.due_at(why.rule.policy, at, libraries.schedule(session, where.id))
-    return Applied(why, due, owner, where, _refusals(item, why.rule.policy))
-
-
-def _refusals(item: catalog.Item, policy: rules.Policy) -> list[str]:
-    """What stops a loan of this copy whoever lends it, so explain never shows a rule that
-    checkout refuses without saying so."""
-    out = []
-    if not catalog.may_leave_building(item.item_type):
-        out.append(STAYS_IN)
-    elif not item.circulates:
-        out.append(KEPT_IN)
-    if policy.max_loans == 0:
-        out.append(N_("Not lent: the rule lends nothing to this reader category."))
-    return out
+    refusal = None
+    try:
+        _may_lend(session, checks.Gate(None, None, None), item, reader.id, "desk", at)
+    except errors.Refused as exc:
+        refusal = exc
+    return Applied(why, due, owner, where, refusal)
 
 
 STAYS_IN = N_("Not lent: precious and ancient books never leave the building.")
 KEPT_IN = N_("Not lent: the library keeps this copy for use in the library.")
+# Why a copy that is not on loan cannot be lent now, by its status.
+NOT_ON_SHELF = {
+    catalog.ItemStatus.IN_TRANSIT.value: N_("Not lent now: the copy is in transit."),
+    catalog.ItemStatus.MISSING.value: N_("Not lent: the copy is missing."),
+    catalog.ItemStatus.LOST.value: N_("Not lent: the copy is lost."),
+    catalog.ItemStatus.WITHDRAWN.value: N_("Not lent: the copy is withdrawn."),
+    catalog.ItemStatus.IN_PROCESSING.value: N_("Not lent yet: the copy is being processed."),
+}
 
 
 def _kept_in(item: catalog.Item) -> str:
@@ -243,37 +246,34 @@ _OPEN_LOAN_OF_ITEM = (
 LENDABLE = frozenset({catalog.ItemStatus.AVAILABLE.value, catalog.ItemStatus.ON_HOLD_SHELF.value})
 
 
-def checkout(
+@dataclass
+class _Lending:
+    """What a loan that may be made rests on: the reader, the rule, and the holds it fills."""
+
+    reader: readers.Reader
+    why: rules.Explanation
+    set_aside: Any  # the hold this copy is set aside for (this reader's), as a plain row
+    waiting: Any  # this reader's waiting hold on the title, as a plain row
+
+
+def _may_lend(
     session: Session,
-    actor: Actor | None,
-    *,
+    gate: checks.Gate,
+    item: catalog.Item,
     reader_id: int,
-    barcode: str | None = None,
-    rfid_tag: str | None = None,
-    at_unit_id: int,
-    channel: str = "desk",
+    channel: str,
     at: dt.datetime,
-    override: str | None = None,
-    locked: catalog.Item | None = None,
-) -> Loan:
-    """Lend a copy. The copy's row is locked first, so of two desks racing for one copy the
-    second sees it on loan; the database's one-open-loan index guards the rest. A refusal
-    names its reason; staff allowed to override may lend past the overridable ones by
-    giving a reason, which is audited. A copy set aside for this reader fills their hold;
-    one set aside for another reader is refused. ``locked``: the copy, when the caller has
-    already read it with its row locked in this transaction (then it is not read again)."""
-    unit = libraries.unit_name(session, at_unit_id)
-    _ensure_desk(actor, unit)
-    if actor is not None and actor.is_reader and actor.id != reader_id:
-        raise PermissionDenied("readers borrow on their own card only")
-    item = locked or catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
+) -> _Lending:
+    """Every refusal of a loan, in the order checkout meets them. Checkout and explain both
+    ask here, so "Which rule applies?" never promises a loan that checkout refuses."""
     reader, open_loans, owed = _borrower(session, reader_id)
-    gate = checks.Gate(actor, override, unit)
     if item.status == catalog.ItemStatus.ON_LOAN.value:
         raise errors.ItemOnLoan(f"copy {item.barcode} is already on loan")
     if not item.circulates or item.status not in LENDABLE:
-        why_not = _kept_in(item) if not item.circulates else item.status
-        raise errors.ItemNotLoanable(f"copy {item.barcode} cannot be lent ({why_not})")
+        why_not = _kept_in(item) if not item.circulates else NOT_ON_SHELF[item.status]
+        raise errors.ItemNotLoanable(
+            f"copy {item.barcode} cannot be lent ({why_not})", details={"why": why_not}
+        )
     # One look at the holds this loan concerns: the copy's, if it is set aside for someone,
     # and this reader's waiting hold on the title (filled by the loan).
     # Read as plain rows (most loans concern no hold); the one filled is loaded below.
@@ -310,6 +310,38 @@ def checkout(
                 f"the card already has {open_loans} loans ({policy.max_loans} allowed)"
             )
         )
+    return _Lending(reader, why, set_aside, waiting)
+
+
+def checkout(
+    session: Session,
+    actor: Actor | None,
+    *,
+    reader_id: int,
+    barcode: str | None = None,
+    rfid_tag: str | None = None,
+    at_unit_id: int,
+    channel: str = "desk",
+    at: dt.datetime,
+    override: str | None = None,
+    locked: catalog.Item | None = None,
+) -> Loan:
+    """Lend a copy. The copy's row is locked first, so of two desks racing for one copy the
+    second sees it on loan; the database's one-open-loan index guards the rest. A refusal
+    names its reason; staff allowed to override may lend past the overridable ones by
+    giving a reason, which is audited. A copy set aside for this reader fills their hold;
+    one set aside for another reader is refused. ``locked``: the copy, when the caller has
+    already read it with its row locked in this transaction (then it is not read again)."""
+    unit = libraries.unit_name(session, at_unit_id)
+    _ensure_desk(actor, unit)
+    if actor is not None and actor.is_reader and actor.id != reader_id:
+        raise PermissionDenied("readers borrow on their own card only")
+    item = locked or catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
+    gate = checks.Gate(actor, override, unit)
+    lending = _may_lend(session, gate, item, reader_id, channel, at)
+    reader, why = lending.reader, lending.why
+    set_aside, waiting = lending.set_aside, lending.waiting
+    policy = why.rule.policy
     # The loan and the copy are written without the unit of work (db.insert_row, ADR 0021).
     loan = insert_row(
         session,

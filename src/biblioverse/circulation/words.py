@@ -62,11 +62,19 @@ READER = {
 }
 
 
+def _why(exc: DomainError) -> str | None:
+    """The words a refusal carries for itself (a copy not for loan says why), if any."""
+    why = exc.details.get("why") if isinstance(exc.details, dict) else None
+    return why if isinstance(why, str) else None
+
+
 def to_desk(exc: DomainError) -> str:
     """What the desk is told of a refusal, translated."""
-    return _(DESK.get(exc.code, DESK.get(exc.kind, exc.message)))
+    return _(_why(exc) or DESK.get(exc.code, DESK.get(exc.kind, exc.message)))
 
 
 def to_reader(exc: DomainError) -> str:
     """What a reader is told of a refusal of their own request, translated."""
-    return _(READER[exc.code]) if exc.code in READER else to_desk(exc)
+    if exc.code in READER and not _why(exc):
+        return _(READER[exc.code])
+    return to_desk(exc)
