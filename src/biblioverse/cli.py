@@ -90,7 +90,7 @@ def _upgrade_index(settings: Settings) -> None:
     """The search index is derived data: one written by another version is rebuilt."""
     from biblioverse import catalog
 
-    index_dir = settings.data_dir / "index" / "catalog"
+    index_dir = settings.index_dir
     if index_dir.exists() and catalog.TantivyIndex(index_dir, replace_outdated=True).replaced:
         console.print(f"search index rebuilt for this version: {_rebuild_index(settings)} records")
 
@@ -120,8 +120,17 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     data_dir: DataDir = None,
+    node: Annotated[
+        str | None,
+        typer.Option(
+            help="This node's name (BIBLIOVERSE_NODE): its own folder for the search index "
+            "below the data folder, and its consumer of the NATS stream.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the web app and API (run `db upgrade` first)."""
+    if node is not None:
+        os.environ["BIBLIOVERSE_NODE"] = node  # the workers read the settings again
     _serve(_settings(data_dir), host, port, workers, replace=True)
 
 
@@ -154,7 +163,7 @@ def demo(
             with console.status("seeding the demo consortium..."):
                 demo_data.seed(session, at=utcnow())
             console.print("[green]demo consortium seeded[/green]")
-    if not (settings.data_dir / "index" / "catalog" / "meta.json").exists() or not seeded_before:
+    if not (settings.index_dir / "meta.json").exists() or not seeded_before:
         _relay_events(settings, reindex=False)
         console.print(f"search index: {_rebuild_index(settings)} records")
     table = Table(title="Demo logins", show_lines=False)
@@ -256,7 +265,7 @@ def _sip2_in_background(settings: Settings, host: str, port: int) -> None:
         try:
             server.serve(
                 settings.effective_database_url,
-                settings.data_dir / "index" / "catalog",
+                settings.index_dir,
                 host,
                 port,
                 limits=_sip2_limits(settings),
@@ -415,7 +424,7 @@ def catalog_import(
     data = file.read_bytes()
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
+    index = catalog.TantivyIndex(settings.index_dir)
     # New records are indexed as they are stored; the index commits after the database.
     with index.staged() as staging:
         with transaction(_factory(settings)) as session:
@@ -568,8 +577,11 @@ def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
     from biblioverse.db import make_session_factory, transaction
 
     factory = _factory(settings)
+    if settings.nats_url:  # several nodes: to the stream, which every node follows
+        _publish_to_stream(settings, factory)
+        return
     read_factory = make_session_factory(factory.kw["bind"], read_only=True)
-    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
+    index = catalog.TantivyIndex(settings.index_dir)
     handlers, merge = catalog.subscribers(read_factory, lambda: index)
     with transaction(factory) as session:
         while events.dispatch_pending(
@@ -578,11 +590,41 @@ def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
             session.commit()
 
 
+def _stream_link(settings: Settings):  # type: ignore[no-untyped-def]
+    from biblioverse import jetstream
+
+    assert settings.nats_url is not None
+    return jetstream.Link(
+        settings.nats_url,
+        stream=settings.nats_stream,
+        subject=settings.nats_subject,
+        max_age_s=settings.nats_max_age_s,
+    )
+
+
+def _publish_to_stream(settings: Settings, factory) -> None:  # type: ignore[no-untyped-def]
+    """Every event waiting in the outbox, to the NATS stream (ADR 0034). NATS away, they
+    wait for the next relay pass of a running node."""
+    from biblioverse import events
+    from biblioverse.db import transaction
+
+    link = _stream_link(settings)
+    link.start()
+    try:
+        with transaction(factory) as session:
+            while events.dispatch_pending(session, deliver=link.publish):
+                session.commit()
+    except Exception as exc:
+        err.print(f"[yellow]events left in the outbox for a running node: {exc}[/yellow]")
+    finally:
+        link.stop()
+
+
 def _rebuild_index(settings: Settings) -> int:
     from biblioverse import catalog
     from biblioverse.db import transaction
 
-    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog", replace_outdated=True)
+    index = catalog.TantivyIndex(settings.index_dir, replace_outdated=True)
     with (
         transaction(_factory(settings)) as session,
         Progress(
@@ -653,7 +695,7 @@ def sip2_serve(
     console.print(f"SIP2 on {host}:{port}{' (TLS)' if tls else ''}{many}; Ctrl+C stops it")
     server.serve(
         settings.effective_database_url,
-        settings.data_dir / "index" / "catalog",
+        settings.index_dir,
         host,
         port,
         limits=_sip2_limits(
@@ -665,6 +707,7 @@ def sip2_serve(
         currency=settings.currency,
         tls=tls,
         processes=processes,
+        stream=(lambda: _stream_link(settings)) if settings.nats_url else None,
     )
 
 

@@ -14,6 +14,7 @@ from biblioverse import libraries
 from biblioverse.catalog import rules
 from biblioverse.catalog.models import Item, Record
 from biblioverse.catalog.search import SearchDoc, SearchIndex
+from biblioverse.events import declare
 from biblioverse.events import record as record_event
 
 DOC_COLUMNS = (
@@ -182,6 +183,7 @@ def subscribers(
     records events name (read-only sessions: on SQLite the publisher holds the write lock),
     and many such events are merged into one refresh."""
     return (
-        {RECORDS_CHANGED: [reindexer(read_factory, index_of)]},
+        # each node refreshes its own index (ADR 0034)
+        {RECORDS_CHANGED: [declare(reindexer(read_factory, index_of), "node")]},
         {RECORDS_CHANGED: merge_record_changes},
     )
