@@ -226,6 +226,15 @@ def dispatch_pending(
     return len(rows)
 
 
+def subscribers_of(
+    topic: str, handlers: Mapping[str, Sequence[Subscriber]], scope: Scope | None = None
+) -> list[Subscriber]:
+    """A topic's subscribers: the process-wide ones, then the app's own (``handlers``); of
+    one scope only when ``scope`` is given."""
+    found = [*_subscribers.get(topic, []), *_subscribers.get("*", []), *handlers.get(topic, [])]
+    return found if scope is None else [h for h in found if scope_of(h) == scope]
+
+
 def deliver_rows(
     rows: Sequence[Any],
     *,
@@ -239,13 +248,7 @@ def deliver_rows(
     merged: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
     def deliver(topic: str, payload: dict[str, Any], what: object) -> None:
-        for handler in [
-            *_subscribers.get(topic, []),
-            *_subscribers.get("*", []),
-            *local.get(topic, []),
-        ]:
-            if scope is not None and scope_of(handler) != scope:
-                continue
+        for handler in subscribers_of(topic, local, scope):
             try:
                 handler(topic, payload)
             except Exception:  # a broken subscriber must not block the others

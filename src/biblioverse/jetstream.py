@@ -77,6 +77,7 @@ class Link:
         self._ready: asyncio.Event | None = None
         self._stopping = False
         self._tasks: list[Future[None]] = []
+        self._own: set[asyncio.Task[None]] = set()  # connecting and following
 
     # --- the connection, in the link's thread --------------------------------------------
 
@@ -88,7 +89,13 @@ class Link:
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
+    def _mine(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._own.add(task)
+
     async def _connect(self) -> None:
+        self._mine()
         self._ready = asyncio.Event()
         while not self._stopping:
             try:
@@ -135,18 +142,23 @@ class Link:
         self._call(self._ready_js(timeout), timeout + 1)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop following, close the connection and the thread."""
+        """Stop following (a batch being handled is delivered again later), close the
+        connection and the thread."""
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
         if self._thread.is_alive():
-            if self._nc is not None:
-                try:
-                    self._call(self._nc.close(), timeout)
-                except Exception:
-                    log.exception("closing the NATS connection")
+            try:
+                self._call(self._shutdown(), timeout)
+            except Exception:
+                log.exception("closing the NATS connection")
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout)
+
+    async def _shutdown(self) -> None:
+        for task in self._own:
+            task.cancel()
+        await asyncio.gather(*self._own, return_exceptions=True)
+        if self._nc is not None:
+            await self._nc.close()
 
     # --- publishing, called by a relay pass -------------------------------------------------
 
@@ -180,6 +192,7 @@ class Link:
         )
 
     async def _follow(self, durable: str, handle: Callable[[list[Event]], None]) -> None:
+        self._mine()
         config = ConsumerConfig(
             durable_name=durable,
             deliver_policy=DeliverPolicy.ALL,
@@ -240,6 +253,8 @@ def once_handler(
     skipped."""
 
     def handle(batch: list[Event]) -> None:
+        if not any(events.subscribers_of(e.topic, handlers, "once") for e in batch):
+            return
         with factory() as session:
             done = set(
                 session.scalars(
@@ -250,8 +265,8 @@ def once_handler(
                 )
             )
         for event in batch:
-            if event.id in done:
-                continue
+            if event.id in done or not events.subscribers_of(event.topic, handlers, "once"):
+                continue  # handled already, or nothing to do once (a loan's index refresh)
             events.deliver_rows([event], handlers=handlers, scope="once")
             with factory() as session:
                 session.execute(
