@@ -47,9 +47,20 @@ DataDir = Annotated[
 AsUser = Annotated[str, typer.Option("--as", help="Staff user the import is done as.")]
 
 
-def _settings(data_dir: Path | None) -> Settings:
+Node = Annotated[
+    str | None,
+    typer.Option(
+        help="This node's name (BIBLIOVERSE_NODE), when several serve one database: its own "
+        "folder for the search index below the data folder, its consumer of the NATS stream.",
+    ),
+]
+
+
+def _settings(data_dir: Path | None, node: str | None = None) -> Settings:
     if data_dir is not None:
         os.environ["BIBLIOVERSE_DATA_DIR"] = str(data_dir)
+    if node is not None:
+        os.environ["BIBLIOVERSE_NODE"] = node  # a server's workers read the settings again
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
@@ -120,18 +131,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     data_dir: DataDir = None,
-    node: Annotated[
-        str | None,
-        typer.Option(
-            help="This node's name (BIBLIOVERSE_NODE): its own folder for the search index "
-            "below the data folder, and its consumer of the NATS stream.",
-        ),
-    ] = None,
+    node: Node = None,
 ) -> None:
     """Serve the web app and API (run `db upgrade` first)."""
-    if node is not None:
-        os.environ["BIBLIOVERSE_NODE"] = node  # the workers read the settings again
-    _serve(_settings(data_dir), host, port, workers, replace=True)
+    _serve(_settings(data_dir, node), host, port, workers, replace=True)
 
 
 @app.command()
@@ -644,9 +647,10 @@ def _rebuild_index(settings: Settings) -> int:
 
 
 @index_app.command("rebuild")
-def index_rebuild(data_dir: DataDir = None) -> None:
-    """Rebuild the catalogue's search index from the database (safe to re-run)."""
-    settings = _settings(data_dir)
+def index_rebuild(data_dir: DataDir = None, node: Node = None) -> None:
+    """Rebuild the catalogue's search index from the database (safe to re-run); a new node
+    rebuilds its own, then follows the stream."""
+    settings = _settings(data_dir, node)
     n = _rebuild_index(settings)
     console.print(f"[green]indexed {n} records[/green]")
 
