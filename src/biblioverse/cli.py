@@ -614,6 +614,7 @@ def _publish_to_stream(settings: Settings, factory) -> None:  # type: ignore[no-
     link = _stream_link(settings)
     link.start()
     try:
+        link.wait_connected(10)
         with transaction(factory) as session:
             while events.dispatch_pending(session, deliver=link.publish):
                 session.commit()

@@ -158,6 +158,23 @@ def declare(handler: Subscriber, scope: Scope) -> Subscriber:
     return handler
 
 
+# Payload keys that hold only in the process that recorded the event (an import's records
+# already in its own search index): the stream to other nodes leaves them out (ADR 0034).
+_local_keys: set[str] = set()
+
+
+def process_local(key: str) -> None:
+    """Declare a payload key a hint for the recording process only."""
+    _local_keys.add(key)
+
+
+def for_other_processes(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload without its process-local hints (:func:`process_local`)."""
+    if not _local_keys.intersection(payload):
+        return payload
+    return {k: v for k, v in payload.items() if k not in _local_keys}
+
+
 def scope_of(handler: Subscriber) -> Scope:
     """A handler's scope; one never declared runs once (its effect is not doubled)."""
     return _scopes.get(handler, "once")

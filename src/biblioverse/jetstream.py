@@ -19,6 +19,7 @@ across it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -169,11 +170,19 @@ class Link:
             self._call(self._publish(rows, timeout), timeout + 5)
 
     async def _publish(self, rows: Sequence[Any], timeout: float) -> None:
-        js = await self._ready_js(timeout)
+        js = self._js
+        if js is None:  # never connected yet: the next pass tries again, a request waits not
+            raise ConnectionError(f"not connected to NATS at {self._url}")
         pending = [
             await js.publish_async(
                 f"{self.subject}.{row.topic}",
-                orjson.dumps({"id": row.id, "topic": row.topic, "payload": row.payload}),
+                orjson.dumps(
+                    {
+                        "id": row.id,
+                        "topic": row.topic,
+                        "payload": events.for_other_processes(row.payload),
+                    }
+                ),
                 headers={"Nats-Msg-Id": str(row.id)},
             )
             for row in rows
@@ -206,14 +215,18 @@ class Link:
                 sub = await js.pull_subscribe(
                     f"{self.subject}.>", durable=durable, stream=self.stream, config=config
                 )
-                while not self._stopping:
-                    try:
-                        msgs = await sub.fetch(FETCH_BATCH, timeout=1)
-                    except nats.errors.TimeoutError:
-                        continue
-                    await asyncio.to_thread(handle, [_event(m) for m in msgs])
-                    for m in msgs:
-                        await m.ack()
+                try:
+                    while not self._stopping:
+                        try:
+                            msgs = await sub.fetch(FETCH_BATCH, timeout=1)
+                        except (nats.errors.TimeoutError, TimeoutError):
+                            continue  # nothing new within the second
+                        await asyncio.to_thread(handle, [_event(m) for m in msgs])
+                        for m in msgs:
+                            await m.ack()
+                finally:
+                    with contextlib.suppress(Exception):
+                        await sub.unsubscribe()
             except asyncio.CancelledError:
                 raise
             except Exception:

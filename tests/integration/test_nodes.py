@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from biblioverse.db import make_engine, make_session_factory
 from biblioverse.libraries import Period
 from tests import factories
 from tests.conftest import PG_URL, scratch_postgres
-from tests.serving import cli_env, serving
+from tests.serving import BIN, cli_env, serving
 
 NATS_URL = os.environ.get("BIBLIOVERSE_TEST_NATS_URL", "nats://127.0.0.1:4222")
 API = "/api/v1"
@@ -296,3 +297,26 @@ def test_the_relay_killed_mid_batch_loses_no_event_and_doubles_none(
     finally:
         link.stop()
         engine.dispose()
+
+
+def test_a_command_publishes_what_it_recorded_to_the_stream(
+    tmp_path: Path, database: str, stream: Stream
+) -> None:
+    """`catalog import` on a machine of its own: its records reach the stream, not only the
+    index of the folder it ran in, and a running node finds them."""
+    seed(database, 0)
+    env = {**node_env(tmp_path, database, stream), "BIBLIOVERSE_NODE": "importer"}
+    records = Path(__file__).resolve().parents[1] / "data/pymarc/test.dat"
+    with node(tmp_path, database, stream, "b") as (b, _):
+        r = subprocess.run(
+            [str(BIN), "catalog", "import", str(records), "--as", "cataloguer"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert stream_messages(stream) >= 1
+        wait_for(lambda: found(b, "") == 10, 10)
+    with Session(make_engine(database)) as s:
+        assert s.scalar(select(func.count()).where(events.OutboxEvent.published_at.is_(None))) == 0

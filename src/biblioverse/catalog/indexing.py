@@ -14,7 +14,7 @@ from biblioverse import libraries
 from biblioverse.catalog import rules
 from biblioverse.catalog.models import Item, Record
 from biblioverse.catalog.search import SearchDoc, SearchIndex
-from biblioverse.events import declare
+from biblioverse.events import declare, process_local
 from biblioverse.events import record as record_event
 
 DOC_COLUMNS = (
@@ -174,6 +174,8 @@ def reindexer(
 
 
 RECORDS_CHANGED = "catalog.records.changed"
+# Records an import already put in its own process's index: other nodes refresh them
+process_local("indexed_ids")
 
 
 def subscribers(
