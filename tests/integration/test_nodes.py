@@ -30,7 +30,8 @@ from biblioverse.db import make_engine, make_session_factory
 from biblioverse.libraries import Period
 from tests import factories
 from tests.conftest import PG_URL, scratch_postgres
-from tests.serving import BIN, cli_env, serving
+from tests.integration.sip2_support import KIOSK_LOGIN, KIOSK_PASSWORD, Wire, kiosk_account
+from tests.serving import BIN, cli_env, free_port, serving
 
 NATS_URL = os.environ.get("BIBLIOVERSE_TEST_NATS_URL", "nats://127.0.0.1:4222")
 API = "/api/v1"
@@ -102,9 +103,9 @@ class Seeded:
     record_ids: list[int]
 
 
-def seed(url: str, records: int) -> Seeded:
+def seed(url: str, records: int, *, kiosk: bool = False) -> Seeded:
     """The test world, open all day, a rule lending up to 5,000 copies, and ``records``
-    records titled "Lantern <n>" with one copy each."""
+    records titled "Lantern <n>" with one copy each; a SIP2 kiosk's account if asked."""
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
@@ -113,6 +114,8 @@ def seed(url: str, records: int) -> Seeded:
                 hours = {wd: [Period(0, 24 * 60)] for wd in range(7)}
                 libraries.set_weekly_hours(session, None, u, hours, at=factories.NOW)
             factories.rule(session, w, max_loans=5000)
+            if kiosk:
+                kiosk_account(session, w)
             cataloguer = w.actor(session, w.cataloguer)
             record_ids, barcodes = [], []
             for n in range(records):
@@ -322,3 +325,46 @@ def test_a_command_publishes_what_it_recorded_to_the_stream(
         wait_for(lambda: found(b, "") == 10, 10)
     with Session(make_engine(database)) as s:
         assert s.scalar(select(func.count()).where(events.OutboxEvent.published_at.is_(None))) == 0
+
+
+def test_a_loan_at_a_kiosk_of_node_a_is_found_on_node_b_within_a_second(
+    tmp_path: Path, database: str, stream: Stream
+) -> None:
+    """The SIP2 server of node A publishes its events to the stream (all topics, not only the
+    index's), and node B's index follows."""
+    seeded = seed(database, 3, kiosk=True)
+    port = free_port()
+    env = {**node_env(tmp_path, database, stream), "BIBLIOVERSE_NODE": "a"}
+    log = tmp_path / "sip2-a.log"
+    with node(tmp_path, database, stream, "b") as (b, _), log.open("wb") as sink:
+        wait_for(lambda: found(b, TITLE, available=True) == 3, 30)
+        sip2 = subprocess.Popen(
+            [str(BIN), "sip2", "serve", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for(lambda: _listening(port), 30, poll=0.1)
+            wire = Wire(port)
+            assert wire.ask(f"9300CN{KIOSK_LOGIN}|CO{KIOSK_PASSWORD}|CPentrance|\r".encode()) == (
+                b"941\r"
+            )
+            date = "20261118    140000"
+            card, barcode = "CARD000001", seeded.barcodes[0]
+            answer = wire.ask(f"11NN{date}{' ' * 18}AOcentral|AA{card}|AB{barcode}|AC|\r".encode())
+            assert answer.startswith(b"121"), answer
+            took = wait_for(lambda: found(b, TITLE, available=True) == 2, 1.0)
+            print(f"a kiosk's loan on A found on B after {took:.3f} s")
+            wire.close()
+        finally:
+            sip2.terminate()
+            sip2.wait(30)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+    except OSError:
+        return False
+    return True
