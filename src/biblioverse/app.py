@@ -529,7 +529,9 @@ def _follow_the_stream(app: FastAPI, settings: Settings) -> jetstream.Link:
     link.start()
     handlers, merge = app.state.event_handlers, app.state.event_merge
     node = jetstream.node_consumer(settings.node_name)
-    link.follow(node, jetstream.node_handler(handlers, merge))
+    built = settings.index_built_file
+    since = dt.datetime.fromisoformat(built.read_text().strip()) if built.exists() else None
+    link.follow(node, jetstream.node_handler(handlers, merge), since=since)
     link.follow(jetstream.ONCE, jetstream.once_handler(app.state.session_factory, handlers))
     return link
 

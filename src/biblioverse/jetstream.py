@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -47,6 +48,7 @@ ONCE = "once"
 DUPLICATE_WINDOW_S = 120.0
 ACK_WAIT_S = 30.0
 FETCH_BATCH = 500
+CLOCK_MARGIN = dt.timedelta(minutes=1)
 
 
 class Event(NamedTuple):
@@ -191,20 +193,31 @@ class Link:
 
     # --- following the stream -----------------------------------------------------------------
 
-    def follow(self, durable: str, handle: Callable[[list[Event]], None]) -> None:
-        """Pull the stream through the durable consumer ``durable`` (created if new, from
-        the stream's first event) and hand each batch to ``handle`` in a worker thread;
-        the batch is acknowledged once it returned. A handler that raises leaves the batch
-        unacknowledged: JetStream delivers it again after the ack wait."""
+    def follow(
+        self,
+        durable: str,
+        handle: Callable[[list[Event]], None],
+        *,
+        since: dt.datetime | None = None,
+    ) -> None:
+        """Pull the stream through the durable consumer ``durable`` and hand each batch to
+        ``handle`` in a worker thread; the batch is acknowledged once it returned. A handler
+        that raises leaves the batch unacknowledged: JetStream delivers it again after the
+        ack wait. A consumer that does not exist yet is created to start from the stream's
+        first event, or from ``since`` (a minute before, for clocks that differ): a node's
+        index rebuilt then holds what came before. One that exists goes on where it was."""
         self._tasks.append(
-            asyncio.run_coroutine_threadsafe(self._follow(durable, handle), self._loop)
+            asyncio.run_coroutine_threadsafe(self._follow(durable, handle, since), self._loop)
         )
 
-    async def _follow(self, durable: str, handle: Callable[[list[Event]], None]) -> None:
+    async def _follow(
+        self, durable: str, handle: Callable[[list[Event]], None], since: dt.datetime | None
+    ) -> None:
         self._mine()
         config = ConsumerConfig(
             durable_name=durable,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL if since is None else DeliverPolicy.BY_START_TIME,
+            opt_start_time=None if since is None else since - CLOCK_MARGIN,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ACK_WAIT_S,
             max_ack_pending=20 * FETCH_BATCH,

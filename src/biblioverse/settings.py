@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     def index_dir(self) -> Path:
         return self.node_dir / "index" / "catalog"
 
+    @property
+    def index_built_file(self) -> Path:
+        """When the index was last rebuilt from the database (ISO time, UTC): where a new
+        node's consumer of the stream starts (ADR 0034)."""
+        return self.node_dir / "index" / "catalog.built_at"
+
     @cached_property
     def effective_secret_key(self) -> str:
         if self.secret_key:

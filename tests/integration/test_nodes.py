@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from urllib.parse import urlparse
 import httpx
 import nats
 import pytest
+from nats.js.api import DeliverPolicy
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -368,3 +370,35 @@ def _listening(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def test_a_new_node_rebuilds_its_index_then_follows_the_stream_from_then(
+    tmp_path: Path, database: str, stream: Stream
+) -> None:
+    seeded = seed(database, 3)
+    env = node_env(tmp_path, database, stream)
+    with node(tmp_path, database, stream, "a") as (a, _):
+        wait_for(lambda: found(a, TITLE, available=True) == 3, 30)
+        r = subprocess.run(
+            [str(BIN), "index", "rebuild", "--node", "c"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stdout + r.stderr
+        built = dt.datetime.fromisoformat(
+            (tmp_path / "nodes" / "c" / "index" / "catalog.built_at").read_text()
+        )
+        with node(tmp_path, database, stream, "c") as (c, _):
+            assert found(c, TITLE, available=True) == 3  # from the rebuild
+            with httpx.Client(base_url=a, headers=token(a, "central-lib")) as desk:
+                lend(desk, seeded, seeded.barcodes[0])
+            wait_for(lambda: found(c, TITLE, available=True) == 2, 1.0)
+
+    async def consumer(js: Any) -> Any:
+        return await js.consumer_info(stream.name, "node-c")
+
+    config = asyncio.run(_stream_call(stream.name, consumer)).config
+    assert config.deliver_policy == DeliverPolicy.BY_START_TIME
+    assert config.opt_start_time == built - jetstream.CLOCK_MARGIN
