@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, NamedTuple, TypeVar
@@ -81,6 +82,7 @@ class Link:
         self._stopping = False
         self._tasks: list[Future[None]] = []
         self._own: set[asyncio.Task[None]] = set()  # connecting and following
+        self._said: dict[str, float] = {}  # errors logged, when
 
     # --- the connection, in the link's thread --------------------------------------------
 
@@ -101,6 +103,7 @@ class Link:
         self._mine()
         self._ready = asyncio.Event()
         while not self._stopping:
+            nc: Client | None = None
             try:
                 nc = await nats.connect(
                     self._url,
@@ -109,16 +112,27 @@ class Link:
                     reconnect_time_wait=0.5,
                     connect_timeout=2,
                     allow_reconnect=True,
+                    error_cb=self._error,
                 )
                 js = nc.jetstream(timeout=5)
                 await self._ensure_stream(js)
             except Exception as exc:  # not there yet: the outbox keeps the events meanwhile
-                log.warning("NATS at %s not reachable (%s); trying again", self._url, exc)
+                log.warning("NATS at %s not usable (%s); trying again", self._url, exc)
+                if nc is not None:  # connected, but no JetStream (yet)
+                    with contextlib.suppress(Exception):
+                        await nc.close()
                 await asyncio.sleep(1)
                 continue
             self._nc, self._js = nc, js
             self._ready.set()
             return
+
+    async def _error(self, exc: Exception) -> None:
+        """The client's errors (NATS away: every half second), one line a minute each."""
+        said, now = str(exc), time.monotonic()
+        if self._said.get(said, -60.0) + 60 <= now:
+            self._said[said] = now
+            log.warning("NATS at %s: %s", self._url, said or type(exc).__name__)
 
     async def _ensure_stream(self, js: JetStreamContext) -> None:
         try:
