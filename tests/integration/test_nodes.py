@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -402,3 +403,54 @@ def test_a_new_node_rebuilds_its_index_then_follows_the_stream_from_then(
     config = asyncio.run(_stream_call(stream.name, consumer)).config
     assert config.deliver_policy == DeliverPolicy.BY_START_TIME
     assert config.opt_start_time == built - jetstream.CLOCK_MARGIN
+
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def test_events_wait_in_the_outbox_while_nats_is_away(tmp_path: Path, database: str) -> None:
+    """A relay whose NATS is not there marks nothing; once a server comes up on that
+    address, the next passes publish every event, and a consumer gets each once."""
+    port = free_port()
+    url = f"nats://127.0.0.1:{port}"
+    engine = make_engine(database)
+    factory = make_session_factory(engine)
+    link = jetstream.Link(url, stream="AWAY", subject="away")
+    link.start()
+    relay = events.Relay(
+        factory,
+        make_session_factory(engine, read_only=True),
+        {},
+        {},
+        interval=0.2,
+        deliver=link.publish,
+    )
+    relay.start()
+    got: list[int] = []
+    server = None
+    try:
+        with factory() as session:
+            for n in range(50):
+                events.record(session, "test.away", {"n": n}, at=factories.NOW)
+            session.commit()
+        relay.nudge()
+        time.sleep(1.0)
+        with factory() as s:
+            unpublished = select(func.count()).where(events.OutboxEvent.published_at.is_(None))
+            assert s.scalar(unpublished) == 50
+        server = subprocess.Popen(
+            [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        link.follow("node-x", lambda batch: got.extend(e.payload["n"] for e in batch))
+        wait_for(lambda: sorted(got) == list(range(50)), 30, poll=0.1)
+        with factory() as s:
+            assert s.scalar(unpublished) == 0
+    finally:
+        relay.stop()
+        link.stop()
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        engine.dispose()
