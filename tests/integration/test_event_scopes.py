@@ -13,7 +13,9 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from biblioverse import events
+from biblioverse import accounts, events, jetstream
+from biblioverse.building.models import Alarm
+from biblioverse.building.subscribers import GateAlarms
 from biblioverse.catalog.indexing import RECORDS_CHANGED
 from biblioverse.db import make_session_factory
 from biblioverse.settings import Settings
@@ -101,3 +103,26 @@ def test_a_named_node_keeps_its_index_in_its_own_folder(
     # unnamed, the consumer is named after the host, made fit for a NATS name
     assert settings.node_name == node or re.fullmatch(r"[A-Za-z0-9_-]+", settings.node_name)
     assert settings.nats_url is None  # one machine unless told
+
+
+def test_a_gate_alarm_delivered_again_by_the_stream_raises_no_second_alarm(
+    session: Session, engine: Engine
+) -> None:
+    """The once-work's consumer writes down what it handled: the stream delivering a gate's
+    event again (an acknowledgement lost) raises no second alarm. GateAlarms alone would:
+    a gate alarm has no open key (see ADR 0034)."""
+    w = factories.world(session)
+    [item] = factories.copies(session, w, "A Book", ["G-1"])
+    gate, _key = accounts.create_device_key(
+        session, None, name="Gate", kind="gate", org_unit_id=w.central.id, at=factories.NOW
+    )
+    at = factories.NOW.isoformat()
+    payload = {"device_id": gate.id, "item_id": item.id, "tag": "E1", "at": at}
+    session.commit()
+    factory = make_session_factory(engine)
+    alarms = events.declare(GateAlarms(factory), "once")
+    handle = jetstream.once_handler(factory, {"gate.alarm": [alarms]})
+    event = jetstream.Event(7, "gate.alarm", payload)
+    handle([event])
+    handle([event])  # delivered again
+    assert session.scalar(select(func.count()).select_from(Alarm)) == 1
