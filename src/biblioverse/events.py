@@ -3,8 +3,9 @@
 A service records an event in the same transaction as the change it describes; after the
 commit, :func:`dispatch_pending` hands unpublished events to the subscribers and marks
 them published. Subscribers (real-time pages, the search index, notifications) never reach
-into another context's tables. In-process dispatch is the default; a Redis fan-out can
-subscribe here too when several workers run.
+into another context's tables. In-process dispatch is the default; with several nodes the
+relay publishes to a NATS JetStream stream instead, which every node follows
+(:mod:`biblioverse.jetstream`, ADR 0034), and each subscriber says whom it works for.
 """
 
 from __future__ import annotations
