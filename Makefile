@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: demo test install browser broker lint typecheck pytest serve i18n vendor bench bench-tools clean loc-data \
+.PHONY: demo test install browser broker nats lint typecheck pytest serve i18n vendor bench bench-tools clean loc-data \
 	test-unit test-api test-integration test-e2e
 
 $(STAMP): pyproject.toml
@@ -63,7 +63,25 @@ broker: $(STAMP)
 	  for _ in 1 2 3 4 5 6 7 8 9 10; do $(BROKER_UP) && break; sleep 1; done; \
 	fi
 
-pytest: $(STAMP) browser broker
+# The several-node tests publish through a real NATS server with JetStream at 127.0.0.1:4222,
+# its store under var/ (Debian's nats-server; /usr/sbin is not on every user's PATH).
+NATS_UP = $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 4222), 1)" 2>/dev/null
+NATS_SERVER ?= $(shell command -v nats-server || echo /usr/sbin/nats-server)
+
+nats: $(STAMP)
+	@if ! $(NATS_UP); then \
+	  if [ ! -x "$(NATS_SERVER)" ] && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's nats-server for the several-node tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null; \
+	  fi; \
+	  [ -x "$(NATS_SERVER)" ] || { echo "the tests need NATS with JetStream on 127.0.0.1:4222: sudo apt-get install nats-server" >&2; exit 1; }; \
+	  echo "starting nats-server (JetStream) on 127.0.0.1:4222"; \
+	  mkdir -p var/nats; \
+	  nohup "$(NATS_SERVER)" -a 127.0.0.1 -p 4222 -js -sd "$(CURDIR)/var/nats" -l "$(CURDIR)/var/nats/nats-server.log" >/dev/null 2>&1 & \
+	  for _ in 1 2 3 4 5 6 7 8 9 10; do $(NATS_UP) && break; sleep 1; done; \
+	fi
+
+pytest: $(STAMP) browser broker nats
 	$(BIN)/pytest
 
 # SQLite always; PostgreSQL too when BIBLIOVERSE_TEST_DATABASE_URL names a server.
@@ -75,7 +93,7 @@ test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 test-api: $(STAMP)
 	$(BIN)/pytest tests/api
-test-integration: $(STAMP) broker
+test-integration: $(STAMP) broker nats
 	$(BIN)/pytest tests/integration
 test-e2e: $(STAMP) browser
 	$(BIN)/pytest tests/e2e

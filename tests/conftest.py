@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,14 @@ def database_url(
         migrate.upgrade(url)
         yield url
         return
-    name = f"bv_test_{uuid.uuid4().hex[:10]}"
+    with scratch_postgres("bv_test") as url:
+        yield url
+
+
+@contextmanager
+def scratch_postgres(prefix: str) -> Iterator[str]:
+    """A migrated database of its own on the PostgreSQL server of PG_URL, dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

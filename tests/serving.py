@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,12 +45,29 @@ def served(
 ) -> Iterator[str]:
     """Serve the data folder (and ``database_url``, if not its SQLite database) on a free
     port until the block ends; yields the base URL."""
+    env = cli_env(data_dir, database_url)
+    with serving(data_dir, timeout_s=timeout_s, cwd=cwd, env=env) as (url, _proc):
+        yield url
+
+
+@contextmanager
+def serving(
+    data_dir: Path,
+    *,
+    timeout_s: float = 15,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    log_name: str = "server.log",
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`served`, with the process (a test may kill it), more arguments for `serve`
+    (``args``) and another environment (``env``, default :func:`cli_env`)."""
     port = free_port()
-    log_path = data_dir / "server.log"
+    log_path = data_dir / log_name
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [str(BIN), "serve", "--port", str(port)],
-            env=cli_env(data_dir, database_url),
+            [str(BIN), "serve", "--port", str(port), *args],
+            env=dict(env) if env is not None else cli_env(data_dir),
             stdout=log,
             stderr=log,
             cwd=cwd,
@@ -67,9 +84,10 @@ def served(
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError(f"{url} did not start:\n{log_path.read_text()}")
                 time.sleep(0.1)
-            yield url
+            yield url, proc
         finally:
-            proc.terminate()
+            if proc.poll() is None:
+                proc.terminate()
             proc.wait(timeout=10)
 
 

@@ -8,7 +8,7 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,7 +32,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from biblioverse import __version__, accounts, circulation, events, i18n, libraries
+from biblioverse import __version__, accounts, circulation, events, i18n, jetstream, libraries
 from biblioverse.accounts import pages as accounts_pages
 from biblioverse.accounts.api import router as accounts_router
 from biblioverse.building import pages as building_pages
@@ -516,6 +516,40 @@ def install_metrics(app: FastAPI, settings: Settings) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def _follow_the_stream(app: FastAPI, settings: Settings) -> jetstream.Link:
+    """Several nodes (ADR 0034): this process publishes the outbox to the NATS stream and
+    follows it, as its node (the search index) and for the work done once."""
+    assert settings.nats_url is not None
+    link = jetstream.Link(
+        settings.nats_url,
+        stream=settings.nats_stream,
+        subject=settings.nats_subject,
+        max_age_s=settings.nats_max_age_s,
+    )
+    link.start()
+    handlers, merge = app.state.event_handlers, app.state.event_merge
+    node = jetstream.node_consumer(settings.node_name)
+    built = settings.index_built_file
+    since = dt.datetime.fromisoformat(built.read_text().strip()) if built.exists() else None
+    link.follow(node, jetstream.node_handler(handlers, merge), since=since)
+    link.follow(jetstream.ONCE, jetstream.once_handler(app.state.session_factory, handlers))
+    return link
+
+
+def _publish_and_apply(app: FastAPI, link: jetstream.Link) -> events.Deliver:
+    """A request's urgent events: to the stream, then to this node's own state at once (the
+    cataloguer searches the node that saved the record); its consumer applies them again,
+    which changes nothing."""
+
+    def deliver(rows: Sequence[Any]) -> None:
+        link.publish(rows)
+        events.deliver_rows(
+            rows, handlers=app.state.event_handlers, merge=app.state.event_merge, scope="node"
+        )
+
+    return deliver
+
+
 # Accounts answers deps.Principals: its routes use deps, so deps cannot import accounts.
 _principals: Principals = accounts
 
@@ -530,11 +564,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        link = _follow_the_stream(app, settings) if settings.nats_url else None
         relay = events.Relay(
             app.state.session_factory,
             app.state.read_session_factory,
             app.state.event_handlers,
             app.state.event_merge,
+            deliver=link.publish if link else None,
+            deliver_now=_publish_and_apply(app, link) if link else None,
         )
         relay.start()
         app.state.relay = relay
@@ -562,6 +599,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             mqtt.stop()
         app.state.relay = None
         relay.stop()
+        if link is not None:
+            link.stop()
         app.state.linkage.close()
         engine.dispose()
         read_engine.dispose()
@@ -602,7 +641,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_metrics(app, settings)
 
-    app.state.search_index = TantivyIndex(settings.data_dir / "index" / "catalog")
+    app.state.search_index = TantivyIndex(settings.index_dir)
     app.state.unit_names = libraries.UnitNameCache(app.state.read_session_factory)
     app.state.event_handlers, app.state.event_merge = catalog_subscribers(
         app.state.read_session_factory, lambda: app.state.search_index
@@ -615,6 +654,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory,
         publish=mqtt_publisher(settings.mqtt_url) if settings.mqtt_url else None,
     )
+    events.declare(app.state.linkage, "once")  # actions in the world, taken once
     for topic in ("alarm.raised", "alarm.resolved"):
         app.state.event_handlers.setdefault(topic, []).append(app.state.linkage)
 
@@ -623,6 +663,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.relay.nudge()
 
     gate_alarms = GateAlarms(app.state.session_factory, after=nudge_relay)
+    events.declare(gate_alarms, "once")  # an alarm in the shared database
     app.state.event_handlers.setdefault("gate.alarm", []).append(gate_alarms)
 
     add_search_route(app, "/api/v1", ERROR_RESPONSES)  # first: the busiest route

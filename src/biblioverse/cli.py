@@ -48,9 +48,20 @@ DataDir = Annotated[
 AsUser = Annotated[str, typer.Option("--as", help="Staff user the import is done as.")]
 
 
-def _settings(data_dir: Path | None) -> Settings:
+Node = Annotated[
+    str | None,
+    typer.Option(
+        help="This node's name (BIBLIOVERSE_NODE), when several serve one database: its own "
+        "folder for the search index below the data folder, its consumer of the NATS stream.",
+    ),
+]
+
+
+def _settings(data_dir: Path | None, node: str | None = None) -> Settings:
     if data_dir is not None:
         os.environ["BIBLIOVERSE_DATA_DIR"] = str(data_dir)
+    if node is not None:
+        os.environ["BIBLIOVERSE_NODE"] = node  # a server's workers read the settings again
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
@@ -91,7 +102,7 @@ def _upgrade_index(settings: Settings) -> None:
     """The search index is derived data: one written by another version is rebuilt."""
     from biblioverse import catalog
 
-    index_dir = settings.data_dir / "index" / "catalog"
+    index_dir = settings.index_dir
     if index_dir.exists() and catalog.TantivyIndex(index_dir, replace_outdated=True).replaced:
         console.print(f"search index rebuilt for this version: {_rebuild_index(settings)} records")
 
@@ -121,9 +132,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     data_dir: DataDir = None,
+    node: Node = None,
 ) -> None:
     """Serve the web app and API (run `db upgrade` first)."""
-    _serve(_settings(data_dir), host, port, workers, replace=True)
+    _serve(_settings(data_dir, node), host, port, workers, replace=True)
 
 
 @app.command()
@@ -155,7 +167,7 @@ def demo(
             with console.status("seeding the demo consortium..."):
                 demo_data.seed(session, at=utcnow())
             console.print("[green]demo consortium seeded[/green]")
-    if not (settings.data_dir / "index" / "catalog" / "meta.json").exists() or not seeded_before:
+    if not (settings.index_dir / "meta.json").exists() or not seeded_before:
         _relay_events(settings, reindex=False)
         console.print(f"search index: {_rebuild_index(settings)} records")
     table = Table(title="Demo logins", show_lines=False)
@@ -257,7 +269,7 @@ def _sip2_in_background(settings: Settings, host: str, port: int) -> None:
         try:
             server.serve(
                 settings.effective_database_url,
-                settings.data_dir / "index" / "catalog",
+                settings.index_dir,
                 host,
                 port,
                 limits=_sip2_limits(settings),
@@ -416,7 +428,7 @@ def catalog_import(
     data = file.read_bytes()
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
+    index = catalog.TantivyIndex(settings.index_dir)
     # New records are indexed as they are stored; the index commits after the database.
     with index.staged() as staging:
         with transaction(_factory(settings)) as session:
@@ -569,8 +581,11 @@ def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
     from biblioverse.db import make_session_factory, transaction
 
     factory = _factory(settings)
+    if settings.nats_url:  # several nodes: to the stream, which every node follows
+        _publish_to_stream(settings, factory)
+        return
     read_factory = make_session_factory(factory.kw["bind"], read_only=True)
-    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog")
+    index = catalog.TantivyIndex(settings.index_dir)
     handlers, merge = catalog.subscribers(read_factory, lambda: index)
     with transaction(factory) as session:
         while events.dispatch_pending(
@@ -579,11 +594,43 @@ def _relay_events(settings: Settings, *, reindex: bool = True) -> None:
             session.commit()
 
 
-def _rebuild_index(settings: Settings) -> int:
-    from biblioverse import catalog
+def _stream_link(settings: Settings):  # type: ignore[no-untyped-def]
+    from biblioverse import jetstream
+
+    assert settings.nats_url is not None
+    return jetstream.Link(
+        settings.nats_url,
+        stream=settings.nats_stream,
+        subject=settings.nats_subject,
+        max_age_s=settings.nats_max_age_s,
+    )
+
+
+def _publish_to_stream(settings: Settings, factory) -> None:  # type: ignore[no-untyped-def]
+    """Every event waiting in the outbox, to the NATS stream (ADR 0034). NATS away, they
+    wait for the next relay pass of a running node."""
+    from biblioverse import events
     from biblioverse.db import transaction
 
-    index = catalog.TantivyIndex(settings.data_dir / "index" / "catalog", replace_outdated=True)
+    link = _stream_link(settings)
+    link.start()
+    try:
+        link.wait_connected(10)
+        with transaction(factory) as session:
+            while events.dispatch_pending(session, deliver=link.publish):
+                session.commit()
+    except Exception as exc:
+        err.print(f"[yellow]events left in the outbox for a running node: {exc}[/yellow]")
+    finally:
+        link.stop()
+
+
+def _rebuild_index(settings: Settings) -> int:
+    from biblioverse import catalog
+    from biblioverse.db import transaction, utcnow
+
+    index = catalog.TantivyIndex(settings.index_dir, replace_outdated=True)
+    started = utcnow()  # before the snapshot the index is built from
     with (
         transaction(_factory(settings)) as session,
         Progress(
@@ -595,17 +642,21 @@ def _rebuild_index(settings: Settings) -> int:
         ) as progress,
     ):
         task = progress.add_task("index", total=None)
-        return catalog.rebuild_index(
+        n = catalog.rebuild_index(
             session,
             index,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
+    # a new node's consumer of the stream starts from here, not from the stream's first event
+    settings.index_built_file.write_text(started.isoformat())
+    return n
 
 
 @index_app.command("rebuild")
-def index_rebuild(data_dir: DataDir = None) -> None:
-    """Rebuild the catalogue's search index from the database (safe to re-run)."""
-    settings = _settings(data_dir)
+def index_rebuild(data_dir: DataDir = None, node: Node = None) -> None:
+    """Rebuild the catalogue's search index from the database (safe to re-run); a new node
+    rebuilds its own, then follows the stream."""
+    settings = _settings(data_dir, node)
     n = _rebuild_index(settings)
     console.print(f"[green]indexed {n} records[/green]")
 
@@ -763,7 +814,7 @@ def sip2_serve(
     console.print(f"SIP2 on {host}:{port}{' (TLS)' if tls else ''}{many}; Ctrl+C stops it")
     server.serve(
         settings.effective_database_url,
-        settings.data_dir / "index" / "catalog",
+        settings.index_dir,
         host,
         port,
         limits=_sip2_limits(
@@ -775,6 +826,7 @@ def sip2_serve(
         currency=settings.currency,
         tls=tls,
         processes=processes,
+        stream=(lambda: _stream_link(settings)) if settings.nats_url else None,
     )
 
 

@@ -3,8 +3,9 @@
 A service records an event in the same transaction as the change it describes; after the
 commit, :func:`dispatch_pending` hands unpublished events to the subscribers and marks
 them published. Subscribers (real-time pages, the search index, notifications) never reach
-into another context's tables. In-process dispatch is the default; a Redis fan-out can
-subscribe here too when several workers run.
+into another context's tables. In-process dispatch is the default; with several nodes the
+relay publishes to a NATS JetStream stream instead, which every node follows
+(:mod:`biblioverse.jetstream`, ADR 0034), and each subscriber says whom it works for.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import Integer, String, Table, bindparam, insert, select, update
 from sqlalchemy import event as sa_event
@@ -39,8 +41,26 @@ class OutboxEvent(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
+class HandledEvent(Base):
+    """An event a consumer of the stream handled (ADR 0034): with several nodes, work that
+    must happen once is skipped when the stream delivers its event again."""
+
+    __tablename__ = "handled_events"
+
+    consumer: Mapped[str] = mapped_column(String(80), primary_key=True)
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
 Subscriber = Callable[[str, dict[str, Any]], None]
 _subscribers: dict[str, list[Subscriber]] = defaultdict(list)
+
+# Who a subscriber works for when several nodes follow the events (ADR 0034): "node", state
+# each node keeps for itself (its search index), run on every node; "once", work with an
+# effect in the shared database or the world (an alarm, a linkage action, a notice), run by
+# one node. On one machine without NATS every subscriber runs, as before.
+Scope = Literal["node", "once"]
+_scopes: weakref.WeakKeyDictionary[Subscriber, Scope] = weakref.WeakKeyDictionary()
 
 
 def record(
@@ -126,12 +146,44 @@ def _delivered_here(kind: str, relay: Relay | None) -> bool:
     return kind == "urgent" or (bool(kind) and relay is None)
 
 
-def subscribe(topic: str, handler: Subscriber) -> None:
-    """Register a handler for a topic ("*" for all). Handlers must be idempotent."""
+def subscribe(topic: str, handler: Subscriber, *, scope: Scope = "once") -> None:
+    """Register a handler for a topic ("*" for all). Handlers must be idempotent. ``scope``:
+    whom it works for when several nodes follow the stream (:data:`Scope`)."""
     _subscribers[topic].append(handler)
+    _scopes[handler] = scope
+
+
+def declare(handler: Subscriber, scope: Scope) -> Subscriber:
+    """Say whom an app's own handler (``app.state.event_handlers``) works for; the handler."""
+    _scopes[handler] = scope
+    return handler
+
+
+# Payload keys that hold only in the process that recorded the event (an import's records
+# already in its own search index): the stream to other nodes leaves them out (ADR 0034).
+_local_keys: set[str] = set()
+
+
+def process_local(key: str) -> None:
+    """Declare a payload key a hint for the recording process only."""
+    _local_keys.add(key)
+
+
+def for_other_processes(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload without its process-local hints (:func:`process_local`)."""
+    if not _local_keys.intersection(payload):
+        return payload
+    return {k: v for k, v in payload.items() if k not in _local_keys}
+
+
+def scope_of(handler: Subscriber) -> Scope:
+    """A handler's scope; one never declared runs once (its effect is not doubled)."""
+    return _scopes.get(handler, "once")
 
 
 Merger = Callable[[list[dict[str, Any]]], dict[str, Any]]
+# Hands a batch of outbox rows (id, topic, payload) on, or raises (ADR 0034).
+Deliver = Callable[[Sequence[Any]], None]
 
 
 _UNPUBLISHED = (
@@ -173,18 +225,32 @@ def dispatch_pending(
     handlers: Mapping[str, Sequence[Subscriber]] | None = None,
     merge: Mapping[str, Merger] | None = None,
     topics: Collection[str] | None = None,
+    deliver: Deliver | None = None,
 ) -> int:
     """Publish committed events in order; returns how many were published. ``handlers`` are
     the app's own subscribers (an app's search index), beside the process-wide ones. The
     events of a topic in ``merge`` reach their subscribers as one event, its payload merged
     from theirs (many record refreshes, one index commit). ``topics``: only events of these
-    (None: all)."""
+    (None: all). ``deliver``: where the rows go instead of the subscribers (the NATS
+    stream, ADR 0034); it raises if they did not get there, and nothing is marked."""
     # Plain rows, not ORM objects: a relay pass under load takes hundreds of events, and
     # loading and flushing them as objects was most of the relay's time.
     rows = _unpublished(session, limit, topics)
-    deliver_rows(rows, handlers=handlers, merge=merge)
+    if deliver is not None:
+        deliver(rows)
+    else:
+        deliver_rows(rows, handlers=handlers, merge=merge)
     mark_published(session, [event.id for event in rows])
     return len(rows)
+
+
+def subscribers_of(
+    topic: str, handlers: Mapping[str, Sequence[Subscriber]], scope: Scope | None = None
+) -> list[Subscriber]:
+    """A topic's subscribers: the process-wide ones, then the app's own (``handlers``); of
+    one scope only when ``scope`` is given."""
+    found = [*_subscribers.get(topic, []), *_subscribers.get("*", []), *handlers.get(topic, [])]
+    return found if scope is None else [h for h in found if scope_of(h) == scope]
 
 
 def deliver_rows(
@@ -192,17 +258,15 @@ def deliver_rows(
     *,
     handlers: Mapping[str, Sequence[Subscriber]] | None = None,
     merge: Mapping[str, Merger] | None = None,
+    scope: Scope | None = None,
 ) -> None:
-    """Hand outbox rows (id, topic, payload) to their subscribers, in order."""
+    """Hand outbox rows (id, topic, payload) to their subscribers, in order. ``scope``: only
+    the subscribers of that scope (None: all, one machine)."""
     local = handlers or {}
     merged: dict[str, list[dict[str, Any]]] = defaultdict(list)
 
     def deliver(topic: str, payload: dict[str, Any], what: object) -> None:
-        for handler in [
-            *_subscribers.get(topic, []),
-            *_subscribers.get("*", []),
-            *local.get(topic, []),
-        ]:
+        for handler in subscribers_of(topic, local, scope):
             try:
                 handler(topic, payload)
             except Exception:  # a broken subscriber must not block the others
@@ -266,7 +330,10 @@ class Relay:
     subscribers ran: a crash means a second delivery, never a lost one. ``topics``: the
     events this relay takes (None: all; the web app's relay serves every topic, the SIP2
     server's only the search index's). ``gap``: a pass starts at most that often, and takes
-    what came meanwhile (:data:`RELAY_GAP`)."""
+    what came meanwhile (:data:`RELAY_GAP`). ``deliver``: where a pass hands its events
+    instead of the subscribers (the NATS stream when several nodes run, ADR 0034), and
+    ``deliver_now`` for a request's urgent pass (the stream, then this node's own
+    subscribers, so that the cataloguer finds the record on the node that saved it)."""
 
     def __init__(
         self,
@@ -278,8 +345,11 @@ class Relay:
         interval: float = 1.0,
         topics: Collection[str] | None = None,
         gap: float = RELAY_GAP,
+        deliver: Deliver | None = None,
+        deliver_now: Deliver | None = None,
     ) -> None:
         self._factory, self._handlers, self._merge = factory, handlers, merge
+        self._deliver, self._deliver_now = deliver, deliver_now or deliver
         self._read_factory = read_factory  # to look without taking SQLite's write lock
         self._interval, self._gap = interval, gap
         self._topics = frozenset(topics) if topics is not None else None
@@ -307,7 +377,7 @@ class Relay:
         """A pass in the calling thread, for events that must be published before a
         request answers (a catalogue edit the cataloguer searches for next): it waits for
         a pass under way in this process, which may be delivering them already."""
-        self._pass(look_first=False)
+        self._pass(look_first=False, deliver=self._deliver_now)
 
     def drain(self, timeout: float = 10.0) -> bool:
         """Wait until what was committed before the call is published (tests, shutdown)."""
@@ -324,7 +394,7 @@ class Relay:
         if self._thread.is_alive():
             log.warning("outbox relay still busy at shutdown; the outbox keeps what is left")
 
-    def _pass(self, *, look_first: bool) -> None:
+    def _pass(self, *, look_first: bool, deliver: Deliver | None = None) -> None:
         """Publish what waits. ``look_first``: a pass on the timer first looks, in a reading
         session, whether anything waits (it seldom does), so that on SQLite it does not take
         the write lock for nothing; a pass after a nudge knows there is."""
@@ -332,7 +402,7 @@ class Relay:
             with self._passing_here:
                 if self._sqlite:
                     with self._passing():
-                        self._pass_outside_the_lock()
+                        self._pass_outside_the_lock(deliver or self._deliver)
                     return
                 if look_first:
                     with self._read_factory() as peek:
@@ -346,6 +416,7 @@ class Relay:
                             merge=self._merge,
                             limit=RELAY_BATCH,
                             topics=self._topics,
+                            deliver=deliver or self._deliver,
                         )
                         session.commit()
                         if n < RELAY_BATCH:  # all that was there: no second look for nothing
@@ -369,7 +440,7 @@ class Relay:
         finally:
             os.close(fd)  # closing lets the lock go
 
-    def _pass_outside_the_lock(self) -> None:
+    def _pass_outside_the_lock(self, deliver: Deliver | None) -> None:
         """SQLite has one write lock for the whole database: a pass that held it while the
         subscribers ran (a search index refresh and its commit, tens of milliseconds) kept
         every kiosk and desk waiting. So the events are read in a snapshot, handed to the
@@ -381,7 +452,10 @@ class Relay:
                 rows = _unpublished(peek, RELAY_BATCH, self._topics)
             if not rows:
                 return
-            deliver_rows(rows, handlers=self._handlers, merge=self._merge)
+            if deliver is not None:
+                deliver(rows)
+            else:
+                deliver_rows(rows, handlers=self._handlers, merge=self._merge)
             with self._factory() as session:
                 mark_published(session, [event.id for event in rows])
                 session.commit()

@@ -6,7 +6,9 @@ service needs as arguments.
 
 from __future__ import annotations
 
+import re
 import secrets
+import socket
 from functools import cached_property
 from pathlib import Path
 
@@ -71,12 +73,48 @@ class Settings(BaseSettings):
     # and `backup --prune` keeps the newest this many of the backups it named there.
     backup_dir: Path | None = None
     backup_keep: int = Field(default=7, ge=1, le=10_000)
+    # Several nodes (ADR 0034): with a NATS server (nats://host:4222) the outbox's events go
+    # to a JetStream stream once, and every node follows it; unset, one machine publishes
+    # them in its own processes. The stream and its subjects (`<subject>.<topic>`) are named
+    # here so that two platforms, or two tests, can share one server.
+    nats_url: str | None = None
+    nats_stream: str = Field(default="BIBLIOVERSE", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    nats_subject: str = Field(
+        default="biblioverse.events", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"
+    )
+    # How long the stream keeps events: a node down longer must rebuild its index.
+    nats_max_age_s: int = Field(default=7 * 86_400, ge=60)
+    # This node's name: its durable consumer of the stream, and, when set, its own folder
+    # for derived state (the search index) below the data folder, `nodes/<node>/`. Unset,
+    # the consumer is named after the host and the index stays where it always was.
+    node: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
     @cached_property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'biblioverse.db').resolve()}"
+
+    @property
+    def node_name(self) -> str:
+        """The node's durable consumer name: the setting, or the host's name made fit."""
+        return self.node or re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64]
+
+    @property
+    def node_dir(self) -> Path:
+        """Where this node keeps derived state: its own folder when named, else the data
+        folder (one machine, as before)."""
+        return self.data_dir / "nodes" / self.node if self.node else self.data_dir
+
+    @property
+    def index_dir(self) -> Path:
+        return self.node_dir / "index" / "catalog"
+
+    @property
+    def index_built_file(self) -> Path:
+        """When the index was last rebuilt from the database (ISO time, UTC): where a new
+        node's consumer of the stream starts (ADR 0034)."""
+        return self.node_dir / "index" / "catalog.built_at"
 
     @cached_property
     def effective_secret_key(self) -> str:

@@ -14,6 +14,7 @@ from biblioverse import libraries
 from biblioverse.catalog import rules
 from biblioverse.catalog.models import Item, Record
 from biblioverse.catalog.search import SearchDoc, SearchIndex
+from biblioverse.events import declare, process_local
 from biblioverse.events import record as record_event
 
 DOC_COLUMNS = (
@@ -173,6 +174,8 @@ def reindexer(
 
 
 RECORDS_CHANGED = "catalog.records.changed"
+# Records an import already put in its own process's index: other nodes refresh them
+process_local("indexed_ids")
 
 
 def subscribers(
@@ -182,6 +185,7 @@ def subscribers(
     records events name (read-only sessions: on SQLite the publisher holds the write lock),
     and many such events are merged into one refresh."""
     return (
-        {RECORDS_CHANGED: [reindexer(read_factory, index_of)]},
+        # each node refreshes its own index (ADR 0034)
+        {RECORDS_CHANGED: [declare(reindexer(read_factory, index_of), "node")]},
         {RECORDS_CHANGED: merge_record_changes},
     )

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,6 +34,9 @@ from biblioverse.access import PrincipalKind
 from biblioverse.db import make_session_factory, utcnow
 from biblioverse.errors import Throttled
 from biblioverse.sip2 import acs, service
+
+if TYPE_CHECKING:
+    from biblioverse import jetstream
 from biblioverse.sip2.protocol import (
     Field,
     FrameError,
@@ -655,9 +658,12 @@ async def running(
     currency: str = "CNY",
     tls: ssl.SSLContext | None = None,
     reuse_port: bool = False,
+    stream: Callable[[], jetstream.Link] | None = None,
 ) -> Any:
     """A server with its own database pools and outbox relay (the search index learns of
-    loans and returns made at the machines); yields it once it listens."""
+    loans and returns made at the machines); yields it once it listens. ``stream``: with
+    several nodes, the relay publishes every event to the NATS stream (ADR 0034), and the
+    node's web app, which follows it, refreshes the index."""
     from biblioverse import catalog
     from biblioverse.db import make_engine, make_session_factory
 
@@ -669,7 +675,17 @@ async def running(
     handlers, merge = catalog.subscribers(read_factory, lambda: index)
     # its events for the search index only: the others (a building alarm's) wait for the
     # web app's relay, which has their subscribers
-    relay = events.Relay(factory, read_factory, handlers, merge, topics=set(handlers))
+    link = stream() if stream is not None else None
+    if link is not None:
+        link.start()
+    relay = events.Relay(
+        factory,
+        read_factory,
+        handlers,
+        merge,
+        topics=None if link is not None else set(handlers),
+        deliver=link.publish if link is not None else None,
+    )
     relay.start()
     server = Sip2Server(
         factory,
@@ -686,6 +702,8 @@ async def running(
     finally:
         await server.close()
         relay.stop()
+        if link is not None:
+            link.stop()
         engine.dispose()
         read_engine.dispose()
 
