@@ -110,7 +110,7 @@ vendor:
 bench-tools:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || echo "wrk not installed: bench falls back to Python clients"
 
-bench: $(STAMP) bench-tools $(LOC_FILE)
+bench: $(STAMP) bench-tools nats $(LOC_FILE)
 	@for b in bench/[!_]*.py; do [ -e "$$b" ] || continue; $(BIN)/python $$b || exit 1; done
 
 # The 250,000 public-domain Library of Congress records in pymarc's source package, for
