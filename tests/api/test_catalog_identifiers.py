@@ -3,6 +3,7 @@ in their own script first, languages by name."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +125,30 @@ def test_an_identifier_with_a_wrong_check_digit_finds_nothing_by_accident(
 ) -> None:
     assert titles(client, "0-14-044913-3") == []
     assert titles(client, "2049-3631") == []
+
+
+def test_a_chinese_record_leads_with_its_title_in_chinese_characters(
+    client: TestClient, catalogued: World, session: Session
+) -> None:
+    hit = client.get("/api/v1/catalog/search", params={"q": "研究"}).json()["hits"][0]
+    assert hit["title_html"] == "红楼梦<b>研究</b>"
+    assert hit["title_secondary_html"] == "Hong lou meng yan jiu"
+    plain = client.get("/api/v1/catalog/search", params={"q": "destiny"}).json()["hits"][0]
+    assert plain["title_html"] == "The loom of <b>destiny</b>"
+    assert plain["title_secondary_html"] is None
+    for headers in ({}, ZH):
+        html = client.get("/catalog", params={"q": "hong lou"}, headers=headers).text
+        lead = re.search(
+            r'<a class="hit-title"[^>]*lang="zh"[^>]*>(.*?)</a>\s*<p class="vernacular">(.*?)</p>',
+            html,
+        )
+        assert lead and lead.group(1) == "红楼梦研究", html
+        assert lead.group(2) == "<b>Hong</b> <b>lou</b> meng yan jiu"
+    rid = session.scalars(select(catalog.Record.id).where(catalog.Record.language == "chi")).one()
+    for headers in ({}, ZH):
+        page = client.get(f"/catalog/records/{rid}", headers=headers).text
+        assert '<h1 lang="zh">红楼梦研究</h1>' in page
+        assert '<p class="vernacular">Hong lou meng yan jiu</p>' in page
+    other = client.get("/catalog", params={"q": "destiny"}).text
+    assert '<a class="hit-title" href="/catalog/records/' in other
+    assert '<p class="vernacular">' not in other

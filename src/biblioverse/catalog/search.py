@@ -132,8 +132,11 @@ class SearchQuery:
 class Hit:
     record_id: int
     score: float
-    title_html: str  # escaped, with <b> around the matched words
+    title_html: str  # escaped, with <b> around the matched words: the title in its own
+    # script (880) when the record has one, else the title
     card: dict[str, Any] = field(default_factory=dict)  # as stored at indexing: see _card
+    # The romanised title under a title in its own script (pinyin under Chinese), marked.
+    title_secondary_html: str | None = None
 
 
 @dataclass
@@ -575,11 +578,13 @@ class TantivyIndex:
             doc = searcher.doc(address)
             stored = doc.get_first("card")
             card = orjson.loads(stored) if isinstance(stored, bytes) else {}
-            title = card.get("title", "")
-            if card.get("title_vernacular"):
-                title += " " + card["title_vernacular"]
+            title, vernacular = card.get("title", ""), card.get("title_vernacular")
             score_value = float(score) if isinstance(score, float) else 0.0
-            hits.append(Hit(int(doc.get_first("id") or 0), score_value, marker(title), card))
+            record_id = int(doc.get_first("id") or 0)
+            if vernacular:  # the title in its own script leads, the romanised one follows
+                hits.append(Hit(record_id, score_value, marker(vernacular), card, marker(title)))
+            else:
+                hits.append(Hit(record_id, score_value, marker(title), card))
         # The facets are counted here, after the ranking, not beside it in a second thread:
         # the thread made a lone search faster but cost more CPU a search, and with many
         # clients on few cores it is CPU that sets the waiting (docs/benchmarks.md).
