@@ -152,3 +152,26 @@ def test_a_chinese_record_leads_with_its_title_in_chinese_characters(
     other = client.get("/catalog", params={"q": "destiny"}).text
     assert '<a class="hit-title" href="/catalog/records/' in other
     assert '<p class="vernacular">' not in other
+
+
+def language_facet(html: str) -> list[str]:
+    block = re.search(r"<summary>(?:Language|语种)</summary>\s*<ul>(.*?)</ul>", html, re.S)
+    assert block, html
+    return [
+        " ".join(re.sub(r"<[^>]+>", " ", li).split())
+        for li in re.findall(r"<li>(.*?)</li>", block.group(1), re.S)
+    ]
+
+
+def test_the_language_facet_names_languages_in_english_and_chinese(
+    client: TestClient, catalogued: World
+) -> None:
+    english = language_facet(client.get("/catalog").text)
+    assert {"English 3", "Chinese 1", "French 1", "Ancient Greek 1", "xxq 1"} <= set(english)
+    chinese = language_facet(client.get("/catalog", headers=ZH).text)
+    assert {"英文 3", "中文 1", "法文 1", "古希腊文 1", "xxq 1"} <= set(chinese)
+    # The filter still goes by code.
+    assert (
+        titles(client, "")
+        and client.get("/api/v1/catalog/search", params={"language": "grc"}).json()["total"] == 1
+    )
