@@ -612,3 +612,25 @@ def test_main_pages_have_no_serious_accessibility_problem_on_a_phone(
         phone.goto(f"{server}{path}")
         found[path] = accessibility_problems(phone)
     assert {p: v for p, v in found.items() if v} == {}
+
+
+def test_reader_finds_a_book_by_its_isbn_with_hyphens_in_chinese_on_a_phone(
+    phone: Page, server: str, console: Console
+) -> None:
+    # Catalogued with the ISBN-10 9571117846; the reader types the ISBN-13 from the back cover.
+    phone.goto(f"{server}/lang/zh_Hans")
+    phone.goto(f"{server}/catalog")
+    phone.get_by_label("检索联盟所有图书馆").fill("978-957-11-1784-3")
+    phone.get_by_label("检索联盟所有图书馆").press("Enter")
+    expect(phone.locator(".hits [role=status]")).to_contain_text("1 种")
+    first = phone.locator(".hit-title").first
+    expect(first).to_contain_text("明代政治制度")  # the title in Chinese characters leads
+    expect(first).to_have_attribute("lang", "zh")
+    expect(phone.locator(".hit .vernacular").first).to_contain_text("Ming dai zheng zhi zhi du")
+    expect(phone.locator(".facets")).to_contain_text("中文")
+    assert no_horizontal_scroll(phone)
+    shot(phone, "catalogue-isbn-phone-zh")
+    assert accessibility_problems(phone) == []
+    first.click()
+    expect(phone.get_by_role("heading", level=1)).to_contain_text("明代政治制度")
+    assert console.errors == []
