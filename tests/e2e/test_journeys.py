@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 from sqlalchemy import select
 
 from biblioverse import catalog
@@ -210,15 +210,21 @@ def test_saving_settings_from_the_keyboard_keeps_focus_on_the_result(
     expect(page.locator("#se-email")).to_have_text("This is not an e-mail address.")
 
 
+def search_in_chinese(page: Page, server: str, text: str, count: str) -> Locator:
+    """The catalogue in Chinese, searched as a reader types and presses Enter: the first
+    result's title, once the count says ``count``."""
+    page.goto(f"{server}/lang/zh_Hans")
+    page.goto(f"{server}/catalog")
+    page.get_by_label("检索联盟所有图书馆").fill(text)
+    page.get_by_label("检索联盟所有图书馆").press("Enter")
+    expect(page.locator(".hits [role=status]")).to_contain_text(count)
+    return page.locator(".hit-title").first
+
+
 def test_reader_searches_the_catalogue_in_chinese_on_a_phone(
     phone: Page, server: str, console: Console
 ) -> None:
-    phone.goto(f"{server}/lang/zh_Hans")
-    phone.goto(f"{server}/catalog")
-    phone.get_by_label("检索联盟所有图书馆").fill("研究")
-    phone.get_by_label("检索联盟所有图书馆").press("Enter")
-    expect(phone.locator(".hits [role=status]")).to_contain_text("种")
-    first = phone.locator(".hit-title").first
+    first = search_in_chinese(phone, server, "研究", "种")
     expect(first.locator("b").first).to_have_text("研究")
     phone.get_by_role("link", name=re.compile("日文")).click()
     expect(phone.locator(".facets a.facet-on")).to_contain_text("日文")
@@ -612,3 +618,20 @@ def test_main_pages_have_no_serious_accessibility_problem_on_a_phone(
         phone.goto(f"{server}{path}")
         found[path] = accessibility_problems(phone)
     assert {p: v for p, v in found.items() if v} == {}
+
+
+def test_reader_finds_a_book_by_its_isbn_with_hyphens_in_chinese_on_a_phone(
+    phone: Page, server: str, console: Console
+) -> None:
+    # Catalogued with the ISBN-10 9571117846; the reader types the ISBN-13 from the back cover.
+    first = search_in_chinese(phone, server, "978-957-11-1784-3", "1 种")
+    expect(first).to_contain_text("明代政治制度")  # the title in Chinese characters leads
+    expect(first).to_have_attribute("lang", "zh")
+    expect(phone.locator(".hit .vernacular").first).to_contain_text("Ming dai zheng zhi zhi du")
+    expect(phone.locator(".facets")).to_contain_text("中文")
+    assert no_horizontal_scroll(phone)
+    shot(phone, "catalogue-isbn-phone-zh")
+    assert accessibility_problems(phone) == []
+    first.click()
+    expect(phone.get_by_role("heading", level=1)).to_contain_text("明代政治制度")
+    assert console.errors == []

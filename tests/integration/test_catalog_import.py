@@ -6,7 +6,7 @@ import gzip
 import io
 import threading
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pymarc
 import pytest
@@ -437,3 +437,23 @@ def test_an_index_of_another_version_is_refused_or_replaced(tmp_path: Path) -> N
     replaced = catalog.TantivyIndex(tmp_path, replace_outdated=True)
     assert replaced.replaced and replaced.count() == 0
     assert not catalog.TantivyIndex(tmp_path).replaced
+
+
+def test_an_index_written_before_the_issn_field_is_rebuilt_not_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ISBNs and ISSNs are matched as exact terms since the issn field came: an index
+    written without it would find no ISSN, so it counts as another version's."""
+    import tantivy
+
+    add_text_field = tantivy.SchemaBuilder.add_text_field
+
+    def without_issn(self: tantivy.SchemaBuilder, name: str, **kw: Any) -> object:
+        return self if name == "issn" else add_text_field(self, name, **kw)
+
+    with monkeypatch.context() as m:
+        m.setattr(tantivy.SchemaBuilder, "add_text_field", without_issn)
+        catalog.TantivyIndex(tmp_path).upsert([catalog.SearchDoc(1, "Journal")])
+    with pytest.raises(catalog.IndexOutdated):
+        catalog.TantivyIndex(tmp_path)
+    assert catalog.TantivyIndex(tmp_path, replace_outdated=True).replaced

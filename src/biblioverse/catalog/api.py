@@ -146,6 +146,7 @@ async def search(
                 "record_id": h.record_id,
                 "title": h.card["title"],
                 "title_html": h.title_html,
+                "title_secondary_html": h.title_secondary_html,
                 "title_vernacular": h.card["title_vernacular"],
                 "authors": h.card["authors"],
                 "year": h.card["year"],

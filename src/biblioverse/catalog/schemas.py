@@ -22,7 +22,13 @@ class HoldingOut(BaseModel):
 class HitOut(BaseModel):
     record_id: int
     title: str
-    title_html: str
+    title_html: str = Field(
+        description="The leading title, escaped, matched words in <b>: the title in its own "
+        "script (880) when the record has one"
+    )
+    title_secondary_html: str | None = Field(
+        None, description="The romanised title under one in its own script, marked the same way"
+    )
     title_vernacular: str | None
     authors: list[str]
     year: int | None

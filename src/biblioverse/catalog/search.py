@@ -25,6 +25,8 @@ import orjson
 import rjieba
 import tantivy
 
+from biblioverse.catalog.rules import issn_ok, normalise_isbn
+
 FACETS = ("library", "item_type", "language", "subject", "decade", "availability")
 # Counted unless a caller asks otherwise. Subjects run to tens of thousands of values and
 # counting them was most of a broad search's time, so they are counted when asked for: the
@@ -101,6 +103,7 @@ class SearchDoc:
     subjects: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     isbns: list[str] = field(default_factory=list)
+    issns: list[str] = field(default_factory=list)
     call_number: str | None = None
     call_numbers: list[str] = field(default_factory=list)  # every classification, searchable
     libraries: list[str] = field(default_factory=list)  # codes of the libraries holding it
@@ -129,8 +132,11 @@ class SearchQuery:
 class Hit:
     record_id: int
     score: float
-    title_html: str  # escaped, with <b> around the matched words
+    title_html: str  # escaped, with <b> around the matched words: the title in its own
+    # script (880) when the record has one, else the title
     card: dict[str, Any] = field(default_factory=dict)  # as stored at indexing: see _card
+    # The romanised title under a title in its own script (pinyin under Chinese), marked.
+    title_secondary_html: str | None = None
 
 
 @dataclass
@@ -199,7 +205,11 @@ def _schema() -> tantivy.Schema:
     b.add_text_field("title", stored=False, tokenizer_name="default")
     for name in ("author", "subject", "notes", "callnumber", "suggest"):
         b.add_text_field(name, stored=False, tokenizer_name="default")
+    # Identifiers as exact terms: the ISBN-13 whichever form was catalogued, the ISSN
+    # without its hyphen. Adding the issn field changed the schema, so an index written
+    # before is refused (IndexOutdated) and rebuilt by the commands that replace it.
     b.add_text_field("isbn", stored=False, tokenizer_name="raw")
+    b.add_text_field("issn", stored=False, tokenizer_name="raw")
     b.add_text_field(SUBJECT_PAIRS, stored=False, tokenizer_name="raw", index_option="freq")
     for name in FACETS:
         if name in NUMERIC_FACETS:
@@ -275,6 +285,31 @@ def literal_words(text: str) -> str:
     return " ".join(out)
 
 
+def issn_term(text: str) -> str:
+    """An ISSN as the index holds it: no hyphen or spaces, a check X in capitals."""
+    return re.sub(r"[\s\-]", "", text).upper()
+
+
+_IDENTIFIER = re.compile(r"(?:(isbn|issn)\s*:?\s*)?(\d[\d\- ]*[\dX])", re.IGNORECASE)
+
+
+def identifier_term(text: str) -> tuple[str, str] | None:
+    """The field and exact term of a query that is only an ISBN or an ISSN, written in any
+    usual way ("0-14-044913-2", "978 0 14 044913 6", "isbn:0140449132", "0317-8471"):
+    an ISBN-10 becomes the ISBN-13 the index holds. None for any other query, and for
+    numbers whose check digit is wrong (they are searched as words)."""
+    m = _IDENTIFIER.fullmatch(text.strip())
+    if not m:
+        return None
+    kind = (m.group(1) or "").lower()
+    digits = re.sub(r"[\s\-]", "", m.group(2)).upper()
+    if kind != "issn" and len(digits) in (10, 13) and (isbn := normalise_isbn(digits)):
+        return "isbn", isbn
+    if kind != "isbn" and len(digits) == 8 and issn_ok(digits):
+        return "issn", digits
+    return None
+
+
 class IndexOutdated(RuntimeError):
     def __init__(self, path: Path) -> None:
         super().__init__(
@@ -339,7 +374,9 @@ class TantivyIndex:
         for n in d.notes:
             doc.add_text("notes", segment(n))
         for i in d.isbns:
-            doc.add_text("isbn", i)
+            doc.add_text("isbn", normalise_isbn(i) or i)
+        for i in d.issns:
+            doc.add_text("issn", issn_term(i))
         for c in d.call_numbers:
             doc.add_text("callnumber", c)
         facets = {
@@ -448,7 +485,11 @@ class TantivyIndex:
 
     def _parse(self, text: str) -> tuple[tantivy.Query, bool]:
         """The query a reader typed, and whether it was searched as plain words. Never
-        raises: what the grammar refuses is searched word by word."""
+        raises: what the grammar refuses is searched word by word. An ISBN or ISSN matches
+        that identifier exactly, however it was typed."""
+        identifier = identifier_term(text)
+        if identifier:
+            return tantivy.Query.term_query(self.schema, *identifier), False
         segmented = segment(text)
         written = two_word_phrases(readable(segmented))
         try:
@@ -537,11 +578,13 @@ class TantivyIndex:
             doc = searcher.doc(address)
             stored = doc.get_first("card")
             card = orjson.loads(stored) if isinstance(stored, bytes) else {}
-            title = card.get("title", "")
-            if card.get("title_vernacular"):
-                title += " " + card["title_vernacular"]
+            title, vernacular = card.get("title", ""), card.get("title_vernacular")
             score_value = float(score) if isinstance(score, float) else 0.0
-            hits.append(Hit(int(doc.get_first("id") or 0), score_value, marker(title), card))
+            record_id = int(doc.get_first("id") or 0)
+            if vernacular:  # the title in its own script leads, the romanised one follows
+                hits.append(Hit(record_id, score_value, marker(vernacular), card, marker(title)))
+            else:
+                hits.append(Hit(record_id, score_value, marker(title), card))
         # The facets are counted here, after the ranking, not beside it in a second thread:
         # the thread made a lone search faster but cost more CPU a search, and with many
         # clients on few cores it is CPU that sets the waiting (docs/benchmarks.md).
