@@ -390,7 +390,7 @@ ZH_HANS: dict[str, str] = {
     "What": "操作",
     "When": "时间",
     "Who": "操作人",
-    "Wrong card number, user name or password.": "读者证号、用户名或密码错误。",
+    "Wrong card number, e-mail, user name or password.": "读者证号、电子邮箱、用户名或密码错误。",
     "Your card is blocked. Please contact your library.": "您的读者证已被冻结，请联系所属图书馆。",
     "Your card works for digital services now. To borrow books, show an identity document at "
     "any library desk of the consortium.": "您的读者证现已可用于数字服务。如需借书，请携带身份证件到联盟任一图书馆服务台激活。",

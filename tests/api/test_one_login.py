@@ -70,7 +70,7 @@ def test_an_unknown_login_and_a_wrong_password_get_the_same_answer(
         return status, found.group(1) if found else html
 
     pages = {error(login) for login in ("ghost", "CARD000001", "admin", "x@example.org")}
-    assert pages == {(401, "Wrong card number, user name or password.")}
+    assert pages == {(401, "Wrong card number, e-mail, user name or password.")}
     answers = [
         client.post(TOKEN, json={"login": login, "password": "wrong"})
         for login in ("ghost", "nobody@example.org", "CARD000001", "admin", "reader1@example.org")

@@ -82,7 +82,7 @@ def test_wrong_password_on_the_page_says_so_without_detail(
         data={"csrf_token": token, "kind": "reader", "login": "CARD000001", "password": "nope"},
     )
     assert r.status_code == 401
-    assert "Wrong card number, user name or password." in r.text
+    assert "Wrong card number, e-mail, user name or password." in r.text
 
 
 def test_next_parameter_cannot_leave_the_site(client: TestClient, world: World) -> None:

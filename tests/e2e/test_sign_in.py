@@ -43,7 +43,7 @@ def test_one_field_signs_in_readers_and_staff_on_a_phone_in_chinese(
     expect(phone.locator("input[type=radio]")).to_have_count(0)
 
     type_sign_in(phone, server, "nobody-here", "a wrong password")
-    expect(phone.locator("#signin-error")).to_have_text("读者证号、用户名或密码错误。")
+    expect(phone.locator("#signin-error")).to_have_text("读者证号、电子邮箱、用户名或密码错误。")
     expect(phone.locator("#login")).to_have_attribute("aria-invalid", "true")
     shot(phone, "signin-one-field-phone-zh")
     assert accessibility_problems(phone) == []

@@ -71,7 +71,7 @@ def signin(
         msg = _("Too many failed attempts. Please wait %(minutes)s minutes.") % {"minutes": minutes}
         return render(request, "signin.html", None, 429, next=next, error=msg, login=login)
     except DomainError:
-        msg = _("Wrong card number, user name or password.")
+        msg = _("Wrong card number, e-mail, user name or password.")
         return render(request, "signin.html", None, 401, next=next, error=msg, login=login)
     start_session(request, session, actor)
     default = "/staff" if actor.is_staff else "/account"
