@@ -115,13 +115,13 @@ def test_guesses_at_the_one_field_still_lock_the_account(client: TestClient, wor
     status, text = page_sign_in(client, "reader1@example.org", READER_PW)
     assert status == 429 and "Too many failed attempts" in text
     assert api_sign_in(client, "CARD000001", READER_PW)[0] == 429
-    kind = {"kind": "reader", "login": "CARD000001", "password": READER_PW}
-    assert client.post(TOKEN, json=kind).status_code == 429
+    as_reader = {"kind": "reader", "login": "CARD000001", "password": READER_PW}
+    assert client.post(TOKEN, json=as_reader).status_code == 429
     for _ in range(5):  # a staff user name locks the same way
         assert api_sign_in(client, "cataloguer", "guess")[0] == 401
     assert api_sign_in(client, "cataloguer", STAFF_PW)[0] == 429
     # a login that names no one has one count, whichever kind it was tried as
-    for kind in ("staff", "reader", None, "staff", "reader"):
+    for kind in ("staff", "reader", None, "staff", "reader"):  # None: sent as null
         body = {"kind": kind, "login": "Ghost", "password": "guess"}
         assert client.post(TOKEN, json=body).status_code == 401
     assert api_sign_in(client, "ghost", "guess")[0] == 429
