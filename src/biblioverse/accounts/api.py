@@ -65,7 +65,12 @@ def principal_out(actor: Actor) -> PrincipalOut:
     )
 
 
-@router.post("/auth/token", summary="Sign in (staff or reader) and get a bearer token")
+@router.post(
+    "/auth/token",
+    summary="Sign in (staff or reader) and get a bearer token",
+    description="`login` is a staff user name, a reader's card number or a reader's e-mail; "
+    "an unknown login and a wrong password get the same answer.",
+)
 def token(
     body: TokenRequest,
     request: Request,
@@ -77,7 +82,7 @@ def token(
     with service.failures_kept(session):
         actor = service.authenticate(
             session,
-            kind=PrincipalKind(body.kind),
+            kind=PrincipalKind(body.kind) if body.kind else None,
             login=body.login,
             secret=body.password,
             address=client_address(request),

@@ -39,12 +39,10 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin_form(
-    request: Request, actor: PageActor, next: str | None = None, kind: str = "reader"
-) -> Response:
+def signin_form(request: Request, actor: PageActor, next: str | None = None) -> Response:
     if actor is not None:
         return redirect("/staff" if actor.is_staff else "/account")
-    return render(request, "signin.html", None, next=safe_next(next, ""), kind=kind, error=None)
+    return render(request, "signin.html", None, next=safe_next(next, ""), error=None)
 
 
 @router.post("/signin", response_class=HTMLResponse, dependencies=[Csrf])
@@ -55,15 +53,13 @@ def signin(
     policy: LoginPolicy,
     login: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=128)] = "",
-    kind: Annotated[str, Form()] = "reader",
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    principal = PrincipalKind.STAFF if kind == "staff" else PrincipalKind.READER
+    """One field finds the person: a staff user name, a card number or an e-mail."""
     try:
         with service.failures_kept(session):
             actor = service.authenticate(
                 session,
-                kind=principal,
                 login=login,
                 secret=password,
                 address=client_address(request),
@@ -73,14 +69,10 @@ def signin(
     except Throttled as exc:
         minutes = max(1, exc.retry_after_s // 60)
         msg = _("Too many failed attempts. Please wait %(minutes)s minutes.") % {"minutes": minutes}
-        return render(
-            request, "signin.html", None, 429, next=next, kind=kind, error=msg, login=login
-        )
+        return render(request, "signin.html", None, 429, next=next, error=msg, login=login)
     except DomainError:
-        msg = _("Wrong card number, user name or password.")
-        return render(
-            request, "signin.html", None, 401, next=next, kind=kind, error=msg, login=login
-        )
+        msg = _("Wrong card number, e-mail, user name or password.")
+        return render(request, "signin.html", None, 401, next=next, error=msg, login=login)
     start_session(request, session, actor)
     default = "/staff" if actor.is_staff else "/account"
     return redirect(safe_next(next, default))

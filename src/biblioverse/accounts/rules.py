@@ -31,6 +31,11 @@ def retry_after(state: ThrottleState | None, now: dt.datetime) -> int | None:
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
+def may_be_username(login: str) -> bool:
+    """Whether a login, as typed, has the shape of a staff user name (no e-mail has)."""
+    return _USERNAME.match(login.strip().lower()) is not None
+
+
 def username_errors(username: str) -> list[FieldError]:
     if not _USERNAME.match(username):
         return [

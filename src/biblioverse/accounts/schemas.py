@@ -12,8 +12,14 @@ from biblioverse.fields import DbId, Line
 
 
 class TokenRequest(BaseModel):
-    kind: Literal["staff", "reader"]
-    login: str = Field(min_length=1, max_length=254, description="username, card number or e-mail")
+    kind: Literal["staff", "reader"] | None = Field(
+        default=None,
+        description="look only among staff or only among readers; omitted, the login may be "
+        "either, and a login naming both signs in the one whose password it is (ADR 0035)",
+    )
+    login: str = Field(
+        min_length=1, max_length=254, description="staff user name, card number or e-mail"
+    )
     password: str = Field(min_length=1, max_length=128)
 
 

@@ -366,27 +366,34 @@ def _uncount(session: Session, key: str, limit: int) -> None:
 def count_attempt(
     session: Session,
     *,
-    person: str,
+    person: str | Sequence[str],
     address: str | None,
     policy: ThrottlePolicy,
     at: dt.datetime,
 ) -> None:
     """Count an attempt at a secret before the secret is judged, against the person it
-    names and the address it came from (none for a kiosk's PIN). An attempt past either
-    limit raises Throttled, whatever its secret, and counts only against the key that
-    refused it. Then :func:`attempt_succeeded` if the secret was right; a wrong one stays
-    counted (commit it: :func:`failures_kept`).
+    names (each person, when one login names several) and the address it came from (none
+    for a kiosk's PIN). An attempt past any limit raises Throttled, whatever its secret,
+    and counts only against the key that refused it. Then :func:`attempt_succeeded` if the
+    secret was right; a wrong one stays counted (commit it: :func:`failures_kept`).
 
     On PostgreSQL a counted row stays locked until the transaction ends, so attempts on one
     person or from one address wait for each other's check."""
-    state = _count(session, person, policy.account_failures, policy.window_s, at)
-    if state.failures > policy.account_failures:
-        raise _throttled(rules.retry_after(state, at) or policy.window_s)
+    people = [person] if isinstance(person, str) else list(person)
+    counted: list[str] = []
+    for key in people:
+        state = _count(session, key, policy.account_failures, policy.window_s, at)
+        if state.failures > policy.account_failures:
+            for other in counted:  # not held against the others
+                _uncount(session, other, policy.account_failures)
+            raise _throttled(rules.retry_after(state, at) or policy.window_s)
+        counted.append(key)
     if address is None:
         return
     state = _count(session, address, policy.address_failures, policy.window_s, at)
     if state.failures > policy.address_failures:
-        _uncount(session, person, policy.account_failures)  # not held against the person
+        for key in counted:  # not held against the people
+            _uncount(session, key, policy.account_failures)
         raise _throttled(rules.retry_after(state, at) or policy.window_s)
 
 
@@ -419,54 +426,82 @@ def person_key(kind: PrincipalKind, principal_id: int) -> str:
     return f"{kind.value}#{principal_id}"
 
 
-def _person_key(kind: PrincipalKind, principal_id: int | None, login: str) -> str:
-    """The throttle's key for the person a login names; the login as typed for no one."""
-    if principal_id is not None:
-        return person_key(kind, principal_id)
-    return f"{kind.value}:{login.lower()}"
+def _unknown_key(login: str) -> str:
+    """The throttle's key for a login that names no one: the login as typed, one count
+    whether it was tried as staff, as a reader or as either."""
+    return f"login:{login.lower()}"
+
+
+@dataclass
+class _Candidate:
+    key: str
+    stored: str | None
+    staff: StaffUser | None = None
+    reader: readers.Reader | None = None
+
+
+def _candidates(session: Session, kind: PrincipalKind | None, login: str) -> list[_Candidate]:
+    """Who a login may name: a staff user by user name, a reader by card number or e-mail.
+    A slot is kept, with no one in it, for each kind the login could name by its shape, so
+    that the passwords checked (argon2) are as many whether or not anyone is found."""
+    found: list[_Candidate] = []
+    if kind in (None, PrincipalKind.STAFF) and (kind or rules.may_be_username(login)):
+        staff = session.scalar(select(StaffUser).where(StaffUser.username == login.lower()))
+        key = person_key(PrincipalKind.STAFF, staff.id) if staff else ""
+        found.append(_Candidate(key, staff.password_hash if staff else None, staff=staff))
+    if kind in (None, PrincipalKind.READER):
+        reader = readers.by_login(session, login)
+        key = person_key(PrincipalKind.READER, reader.id) if reader else ""
+        found.append(_Candidate(key, reader.password_hash if reader else None, reader=reader))
+    return found
 
 
 def authenticate(
     session: Session,
     *,
-    kind: PrincipalKind,
+    kind: PrincipalKind | None = None,
     login: str,
     secret: str,
     address: str,
     at: dt.datetime,
     policy: ThrottlePolicy,
 ) -> Actor:
-    """Check a staff user's password or a reader's password (card number or e-mail).
+    """Check the password of the person a login names: a staff user name, a reader's card
+    number or e-mail; ``kind`` narrows the search to staff or readers (the API's choice).
 
-    Attempts are counted per person and per client address before the password is checked
-    (:func:`count_attempt`); a right one starts the person's count again. Use inside
-    :func:`failures_kept` so that the count survives the failed request.
+    A login that names a staff user and a reader signs in the one whose password it is;
+    both, the staff user (ADR 0035). Attempts are counted before the password is checked
+    (:func:`count_attempt`), against every person the login names, or the login itself if
+    it names no one, and the client address; a right one starts the person's count again,
+    and is taken back from the others'. Use inside :func:`failures_kept` so that the count
+    survives the failed request.
     """
+    if kind not in (None, PrincipalKind.STAFF, PrincipalKind.READER):
+        raise BadCredentials()
     login = login.strip()
-    stored: str | None = None
-    staff: StaffUser | None = None
-    reader: readers.Reader | None = None
-    if kind is PrincipalKind.STAFF:
-        staff = session.scalar(select(StaffUser).where(StaffUser.username == login.lower()))
-        stored = staff.password_hash if staff else None
-    elif kind is PrincipalKind.READER:
-        reader = readers.by_login(session, login)
-        stored = reader.password_hash if reader else None
-    else:
+    slots = _candidates(session, kind, login)
+    keys = [c.key for c in slots if c.key] or [_unknown_key(login)]
+    address_key = f"addr:{address}"
+    count_attempt(session, person=keys, address=address_key, policy=policy, at=at)
+    # every slot is checked, so that the time taken tells nothing of who exists
+    right = [c for c in slots if verify_secret(c.stored, secret)]
+    usable = [c for c in right if c.reader or (c.staff and c.staff.active)]
+    if not right:
         raise BadCredentials()
-    person = staff.id if staff else reader.id if reader else None
-    account_key, address_key = _person_key(kind, person, login), f"addr:{address}"
-    count_attempt(session, person=account_key, address=address_key, policy=policy, at=at)
-    if not verify_secret(stored, secret):
-        raise BadCredentials()
-    attempt_succeeded(session, person=account_key, address=address_key, policy=policy)
-    if staff is not None:
+    chosen = (usable or right)[0]  # staff first: _candidates puts them first
+    attempt_succeeded(session, person=chosen.key, address=address_key, policy=policy)
+    for other in keys:
+        if other != chosen.key:  # the attempt was this person's, not a guess at the others
+            _uncount(session, other, policy.account_failures)
+    if chosen.staff is not None:
+        staff = chosen.staff
         if not staff.active:
             raise AccountDisabled("this staff account is disabled")
         if needs_rehash(staff.password_hash):
             staff.password_hash = hash_secret(secret)
         staff.last_login_at = at
         return actor_for_staff(session, staff)
+    reader = chosen.reader
     assert reader is not None
     if reader.password_hash and needs_rehash(reader.password_hash):
         reader.password_hash = hash_secret(secret)
