@@ -61,6 +61,13 @@ class Stream:
         return jetstream.Link(NATS_URL, stream=self.name, subject=self.subject)
 
 
+def run_async(coro: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: the browser tests' Playwright keeps an event
+    loop running in the main thread for the whole session."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 async def _stream_call(name: str, what: Callable[[Any], Any]) -> Any:
     nc = await nats.connect(NATS_URL)
     try:
@@ -70,7 +77,7 @@ async def _stream_call(name: str, what: Callable[[Any], Any]) -> Any:
 
 
 def stream_messages(stream: Stream) -> int:
-    info = asyncio.run(_stream_call(stream.name, lambda js: js.stream_info(stream.name)))
+    info = run_async(_stream_call(stream.name, lambda js: js.stream_info(stream.name)))
     return int(info.state.messages)
 
 
@@ -89,7 +96,7 @@ def stream() -> Iterator[Stream]:
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await js.delete_stream(s.name)
 
-    asyncio.run(_stream_call(s.name, delete))
+    run_async(_stream_call(s.name, delete))
 
 
 @pytest.fixture()
@@ -400,7 +407,7 @@ def test_a_new_node_rebuilds_its_index_then_follows_the_stream_from_then(
     async def consumer(js: Any) -> Any:
         return await js.consumer_info(stream.name, "node-c")
 
-    config = asyncio.run(_stream_call(stream.name, consumer)).config
+    config = run_async(_stream_call(stream.name, consumer)).config
     assert config.deliver_policy == DeliverPolicy.BY_START_TIME
     assert config.opt_start_time == built - jetstream.CLOCK_MARGIN
 
