@@ -320,6 +320,9 @@ RELAY_BATCH = 2000
 # load it took much of a SIP2 server's CPU (ADR 0022). An event that comes when no
 # pass began in the last half second is published at once.
 RELAY_GAP = 0.5
+# The same when a pass only publishes to the NATS stream (ADR 0034): the index is refreshed
+# by each node's consumer, so a pass is cheap and a short gap keeps the other nodes current.
+STREAM_GAP = 0.05
 
 
 class Relay:
@@ -330,7 +333,8 @@ class Relay:
     subscribers ran: a crash means a second delivery, never a lost one. ``topics``: the
     events this relay takes (None: all; the web app's relay serves every topic, the SIP2
     server's only the search index's). ``gap``: a pass starts at most that often, and takes
-    what came meanwhile (:data:`RELAY_GAP`). ``deliver``: where a pass hands its events
+    what came meanwhile (:data:`RELAY_GAP`, :data:`STREAM_GAP` when it delivers to the
+    stream). ``deliver``: where a pass hands its events
     instead of the subscribers (the NATS stream when several nodes run, ADR 0034), and
     ``deliver_now`` for a request's urgent pass (the stream, then this node's own
     subscribers, so that the cataloguer finds the record on the node that saved it)."""
@@ -344,14 +348,15 @@ class Relay:
         *,
         interval: float = 1.0,
         topics: Collection[str] | None = None,
-        gap: float = RELAY_GAP,
+        gap: float | None = None,
         deliver: Deliver | None = None,
         deliver_now: Deliver | None = None,
     ) -> None:
         self._factory, self._handlers, self._merge = factory, handlers, merge
         self._deliver, self._deliver_now = deliver, deliver_now or deliver
         self._read_factory = read_factory  # to look without taking SQLite's write lock
-        self._interval, self._gap = interval, gap
+        self._interval = interval
+        self._gap = gap if gap is not None else (STREAM_GAP if deliver else RELAY_GAP)
         self._topics = frozenset(topics) if topics is not None else None
         # One pass at a time in this process (the relay's thread, a request publishing an
         # urgent event); on SQLite, in every process of the database too (see _passing).
