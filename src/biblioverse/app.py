@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hmac
 import ipaddress
 import json
 import logging
+import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,6 +29,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,7 +42,7 @@ from biblioverse.building import pages as building_pages
 from biblioverse.building.api import router as building_router
 from biblioverse.building.linkage import Linkage, OfflineWatch, mqtt_publisher
 from biblioverse.building.subscribers import GateAlarms
-from biblioverse.catalog import TantivyIndex
+from biblioverse.catalog import TantivyIndex, rebuild_index
 from biblioverse.catalog import console as catalog_console
 from biblioverse.catalog import pages as catalog_pages
 from biblioverse.catalog import subscribers as catalog_subscribers
@@ -48,7 +51,7 @@ from biblioverse.catalog.api import router as catalog_router
 from biblioverse.circulation import console as circulation_console
 from biblioverse.circulation import pages as circulation_pages
 from biblioverse.circulation.api import router as circulation_router
-from biblioverse.db import make_engine, make_session_factory
+from biblioverse.db import make_engine, make_session_factory, transaction, utcnow
 from biblioverse.deps import Principals
 from biblioverse.errors import STATUS_BY_KIND, DomainError
 from biblioverse.libraries import pages as libraries_pages
@@ -516,6 +519,48 @@ def install_metrics(app: FastAPI, settings: Settings) -> None:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def rebuild_node_index(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    index: TantivyIndex,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """This node's search index again from the database, and the time it began written
+    beside it: a new consumer of the stream starts from then (ADR 0034)."""
+    started = utcnow()  # before the snapshot the index is built from
+    with transaction(factory) as session:
+        n = rebuild_index(session, index, progress=progress)
+    settings.index_built_file.write_text(started.isoformat())
+    return n
+
+
+def _rebuild_after_gap(app: FastAPI, settings: Settings) -> Callable[[int], None]:
+    """The node was away longer than the stream keeps events: its index is rebuilt, once
+    for all its web workers (a lock file; a worker that waited finds it done)."""
+
+    def rebuild(missed: int) -> None:
+        noticed = utcnow()
+        lock = settings.index_built_file.with_suffix(".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            built = settings.index_built_file
+            if built.exists() and dt.datetime.fromisoformat(built.read_text().strip()) > noticed:
+                return  # another worker of this node rebuilt it meanwhile
+            n = rebuild_node_index(settings, app.state.session_factory, app.state.search_index)
+            logging.getLogger(__name__).warning(
+                "node %s had missed %d events: its search index was rebuilt (%d records)",
+                settings.node_name,
+                missed,
+                n,
+            )
+        finally:
+            os.close(fd)
+
+    return rebuild
+
+
 def _follow_the_stream(app: FastAPI, settings: Settings) -> jetstream.Link:
     """Several nodes (ADR 0034): this process publishes the outbox to the NATS stream and
     follows it, as its node (the search index) and for the work done once."""
@@ -531,7 +576,12 @@ def _follow_the_stream(app: FastAPI, settings: Settings) -> jetstream.Link:
     node = jetstream.node_consumer(settings.node_name)
     built = settings.index_built_file
     since = dt.datetime.fromisoformat(built.read_text().strip()) if built.exists() else None
-    link.follow(node, jetstream.node_handler(handlers, merge), since=since)
+    link.follow(
+        node,
+        jetstream.node_handler(handlers, merge),
+        since=since,
+        on_gap=_rebuild_after_gap(app, settings),
+    )
     link.follow(jetstream.ONCE, jetstream.once_handler(app.state.session_factory, handlers))
     return link
 

@@ -627,29 +627,23 @@ def _publish_to_stream(settings: Settings, factory) -> None:  # type: ignore[no-
 
 def _rebuild_index(settings: Settings) -> int:
     from biblioverse import catalog
-    from biblioverse.db import transaction, utcnow
+    from biblioverse.app import rebuild_node_index
 
     index = catalog.TantivyIndex(settings.index_dir, replace_outdated=True)
-    started = utcnow()  # before the snapshot the index is built from
-    with (
-        transaction(_factory(settings)) as session,
-        Progress(
-            TextColumn("indexing records"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress,
-    ):
+    with Progress(
+        TextColumn("indexing records"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("index", total=None)
-        n = catalog.rebuild_index(
-            session,
+        return rebuild_node_index(
+            settings,
+            _factory(settings),
             index,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
-    # a new node's consumer of the stream starts from here, not from the stream's first event
-    settings.index_built_file.write_text(started.isoformat())
-    return n
 
 
 @index_app.command("rebuild")

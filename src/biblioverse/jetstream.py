@@ -35,7 +35,14 @@ import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    ConsumerInfo,
+    DeliverPolicy,
+    StorageType,
+    StreamConfig,
+)
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -213,19 +220,39 @@ class Link:
         handle: Callable[[list[Event]], None],
         *,
         since: dt.datetime | None = None,
+        on_gap: Callable[[int], None] | None = None,
     ) -> None:
         """Pull the stream through the durable consumer ``durable`` and hand each batch to
         ``handle`` in a worker thread; the batch is acknowledged once it returned. A handler
         that raises leaves the batch unacknowledged: JetStream delivers it again after the
         ack wait. A consumer that does not exist yet is created to start from the stream's
         first event, or from ``since`` (a minute before, for clocks that differ): a node's
-        index rebuilt then holds what came before. One that exists goes on where it was."""
+        index rebuilt then holds what came before. One that exists goes on where it was.
+
+        ``on_gap``: called (in a worker thread, before anything more is handled) with the
+        number of events the stream no longer keeps that this consumer had not taken (it was
+        away longer than the stream keeps events), so that what it keeps can be rebuilt."""
         self._tasks.append(
-            asyncio.run_coroutine_threadsafe(self._follow(durable, handle, since), self._loop)
+            asyncio.run_coroutine_threadsafe(
+                self._follow(durable, handle, since, on_gap), self._loop
+            )
         )
 
+    async def _missed(self, js: JetStreamContext, durable: str) -> int:
+        """Events gone from the stream before the existing consumer ``durable`` took them."""
+        try:
+            info = await js.consumer_info(self.stream, durable)
+        except nats.js.errors.NotFoundError:
+            return 0  # created now: it starts where it should
+        first = (await js.stream_info(self.stream)).state.first_seq
+        return missed(info, first, now=utcnow(), max_age_s=self._max_age_s)
+
     async def _follow(
-        self, durable: str, handle: Callable[[list[Event]], None], since: dt.datetime | None
+        self,
+        durable: str,
+        handle: Callable[[list[Event]], None],
+        since: dt.datetime | None,
+        on_gap: Callable[[int], None] | None,
     ) -> None:
         self._mine()
         config = ConsumerConfig(
@@ -239,6 +266,12 @@ class Link:
         while not self._stopping:
             try:
                 js = await self._ready_js(3600)
+                gone = await self._missed(js, durable) if on_gap is not None else 0
+                if gone and on_gap is not None:
+                    log.warning(
+                        "%s missed %d events the stream no longer keeps; rebuilding", durable, gone
+                    )
+                    await asyncio.to_thread(on_gap, gone)
                 sub = await js.pull_subscribe(
                     f"{self.subject}.>", durable=durable, stream=self.stream, config=config
                 )
@@ -259,6 +292,23 @@ class Link:
             except Exception:
                 log.exception("following the NATS stream as %s; trying again", durable)
                 await asyncio.sleep(1)
+
+
+def missed(info: ConsumerInfo, first_seq: int, *, now: dt.datetime, max_age_s: float) -> int:
+    """How many events a durable consumer lost to the stream's age limit: those between
+    what it acknowledged last and the stream's first. A consumer that never acknowledged
+    anything lost the events before the first only if it started from the beginning, or is
+    older than what the stream keeps (one that starts from a time missed nothing younger)."""
+    acked = info.ack_floor.stream_seq if info.ack_floor is not None else 0
+    gone = max(0, first_seq - acked - 1)
+    if acked or not gone:
+        return gone
+    if info.config.deliver_policy in (None, DeliverPolicy.ALL):
+        return gone
+    created = info.created
+    if created is not None and created < now - dt.timedelta(seconds=max_age_s):
+        return gone
+    return 0
 
 
 def _event(msg: Msg) -> Event:

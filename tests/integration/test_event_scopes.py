@@ -3,6 +3,7 @@ subscriber declared, a delivery that fails leaves its events in the outbox."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from biblioverse import accounts, events, jetstream
+from biblioverse.building import service as building
 from biblioverse.building.models import Alarm
 from biblioverse.building.subscribers import GateAlarms
 from biblioverse.catalog.indexing import RECORDS_CHANGED
@@ -113,8 +115,7 @@ def test_a_gate_alarm_delivered_again_by_the_stream_raises_no_second_alarm(
     session: Session, engine: Engine
 ) -> None:
     """The once-work's consumer writes down what it handled: the stream delivering a gate's
-    event again (an acknowledgement lost) raises no second alarm. GateAlarms alone would:
-    a gate alarm has no open key (see ADR 0034)."""
+    event again (an acknowledgement lost) raises no second alarm."""
     w = factories.world(session)
     [item] = factories.copies(session, w, "A Book", ["G-1"])
     gate, _key = accounts.create_device_key(
@@ -130,3 +131,33 @@ def test_a_gate_alarm_delivered_again_by_the_stream_raises_no_second_alarm(
     handle([event])
     handle([event])  # delivered again
     assert session.scalar(select(func.count()).select_from(Alarm)) == 1
+
+
+def test_a_gate_alarm_delivered_again_after_a_crash_raises_no_second_alarm(
+    session: Session, engine: Engine
+) -> None:
+    """A node that died between the alarm's commit and the handled_events row's gets the
+    event again with nothing written down: the open alarm of that gate and copy is its key,
+    so no second alarm. Once staff resolved it, the copy at the gate again is a new alarm."""
+    w = factories.world(session)
+    [item] = factories.copies(session, w, "A Book", ["G-1"])
+    gate, _key = accounts.create_device_key(
+        session, None, name="Gate", kind="gate", org_unit_id=w.central.id, at=factories.NOW
+    )
+    session.commit()
+    payload = {"device_id": gate.id, "item_id": item.id, "tag": "E1"}
+    alarms = GateAlarms(make_session_factory(engine))
+    alarms("gate.alarm", {**payload, "at": factories.NOW.isoformat()})
+    alarms("gate.alarm", {**payload, "at": factories.NOW.isoformat()})  # no handled row
+    [first] = session.scalars(select(Alarm)).all()
+    assert first.state == "raised"
+    building.resolve(
+        session, w.actor(session, w.admin), first.id, note="brought back", at=factories.NOW
+    )
+    session.commit()
+    later = factories.NOW + dt.timedelta(hours=1)
+    alarms("gate.alarm", {**payload, "at": later.isoformat()})
+    states = sorted(
+        a.state for a in session.scalars(select(Alarm).execution_options(populate_existing=True))
+    )
+    assert states == ["raised", "resolved"]

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,15 +25,16 @@ from urllib.parse import urlparse
 import httpx
 import nats
 import pytest
-from nats.js.api import DeliverPolicy
+from nats.js.api import ConsumerConfig, ConsumerInfo, DeliverPolicy, SequenceInfo
 from sqlalchemy import Column, Integer, MetaData, Table, func, insert, select
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, events, jetstream, libraries
+from biblioverse import accounts, catalog, events, jetstream, libraries
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.libraries import Period
 from tests import factories
 from tests.conftest import PG_URL, scratch_postgres
+from tests.integration.rfid_support import room
 from tests.integration.sip2_support import KIOSK_LOGIN, KIOSK_PASSWORD, Wire, kiosk_account
 from tests.serving import BIN, cli_env, free_port, serving
 
@@ -249,6 +251,126 @@ def test_a_node_that_was_down_catches_up_with_a_thousand_loans(
         with node(tmp_path, database, stream, "b") as (b, _):
             wait_for(lambda: found(b, TITLE, available=True) == 0, 60, poll=0.2)
             assert found(b, TITLE) == copies  # nothing missed, nothing lost
+
+
+def signed_in_page(base: str, login: str) -> httpx.Client:
+    """A staff member's browser on a node: the session cookie of the sign-in form."""
+    client = httpx.Client(base_url=base, follow_redirects=False)
+    form = client.get("/signin").text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert csrf is not None
+    r = client.post(
+        "/signin",
+        data={"csrf_token": csrf.group(1), "login": login, "password": factories.STAFF_PW},
+    )
+    assert r.status_code == 303, r.text
+    return client
+
+
+def test_a_live_page_on_node_b_shows_a_gate_alarm_raised_on_node_a(
+    tmp_path: Path, database: str, stream: Stream
+) -> None:
+    """The building's live page on B, as its browser asks for it every few seconds, shows
+    the alarm of a gate that called A: the gate's event went through the stream to the work
+    done once (on whichever node), and the page reads the shared database."""
+    engine = make_engine(database)
+    try:
+        with make_session_factory(engine)() as session:
+            w = factories.world(session)
+            shelf_room = room(session, w)
+            _gate, gate_key = accounts.create_device_key(
+                session, None, name="Gate", kind="gate", org_unit_id=w.central.id, at=factories.NOW
+            )
+            session.commit()
+            library = w.central.id
+    finally:
+        engine.dispose()
+    with (
+        node(tmp_path, database, stream, "a") as (a, _),
+        node(tmp_path, database, stream, "b") as (b, _),
+        contextlib.closing(signed_in_page(b, "central-lib")) as browser_on_b,
+    ):
+
+        def alarms_on_b() -> list[str]:
+            r = browser_on_b.get("/staff/building/live", params={"library": library})
+            assert r.status_code == 200, r.text
+            return re.findall(r'<li class="alarm alarm-raised" id="alarm-\d+">', r.text)
+
+        assert alarms_on_b() == []
+        tag = shelf_room.tags["B1"]
+        r = httpx.post(
+            f"{a}{API}/gates/check", json={"tags": [tag]}, headers={"X-Device-Key": gate_key}
+        )
+        assert r.json()["alarm"] is True
+        took = wait_for(lambda: len(alarms_on_b()) == 1, 3.0, poll=0.1)
+        page = browser_on_b.get("/staff/building/live", params={"library": library}).text
+        assert f"tag {tag} not checked out" in page
+        print(f"a gate alarm on A shown on B's live page after {took:.3f} s")
+
+
+def keep_for(stream: Stream, seconds: float) -> None:
+    """Change how long the stream keeps events (the nodes' setting is a week at least)."""
+
+    async def change(js: Any) -> None:
+        config = (await js.stream_info(stream.name)).config
+        config.max_age = seconds
+        config.duplicate_window = min(config.duplicate_window or seconds, seconds)
+        await js.update_stream(config)
+
+    run_async(_stream_call(stream.name, change))
+
+
+def test_a_node_away_longer_than_the_stream_keeps_events_rebuilds_its_index(
+    tmp_path: Path, database: str, stream: Stream
+) -> None:
+    """B is stopped; A lends every copy; the stream forgets those events (its age limit
+    passed). Started again, B finds that its consumer missed events the stream no longer
+    has, rebuilds its index from the database, and shows the copies lent."""
+    copies = 5
+    seeded = seed(database, copies)
+    with node(tmp_path, database, stream, "a") as (a, _):
+        with node(tmp_path, database, stream, "b") as (b, _):
+            wait_for(lambda: found(b, TITLE, available=True) == copies, 30, poll=0.1)
+        with httpx.Client(base_url=a, headers=token(a, "central-lib")) as desk:
+            for barcode in seeded.barcodes:
+                lend(desk, seeded, barcode)
+        wait_for(lambda: found(a, TITLE, available=True) == 0, 10, poll=0.1)
+        keep_for(stream, 1.0)
+        wait_for(lambda: stream_messages(stream) == 0, 30, poll=0.2)
+        keep_for(stream, 3600.0)  # and the duplicate window stays a second: no matter here
+        with node(tmp_path, database, stream, "b") as (b, _):
+            took = wait_for(lambda: found(b, TITLE, available=True) == 0, 30, poll=0.1)
+            assert found(b, TITLE) == copies
+    log = (tmp_path / "server-b.log").read_text()
+    assert "node b had missed" in log and "search index was rebuilt (5 records)" in log
+    print(f"B rebuilt and showed the loans {took:.2f} s after it started")
+
+
+def test_a_consumer_that_started_from_a_time_missed_nothing_until_it_is_older_than_the_stream() -> (
+    None
+):
+    """A node whose index was rebuilt starts its consumer from then: if it never took an
+    event, the events before the stream's first are older than its start, unless the
+    consumer itself is older than what the stream keeps."""
+    now = factories.NOW
+    week = 7 * 86_400.0
+
+    def info(created: dt.datetime, policy: DeliverPolicy, acked: int) -> ConsumerInfo:
+        return ConsumerInfo(
+            name="node-b",
+            stream_name="S",
+            config=ConsumerConfig(deliver_policy=policy),
+            created=created,
+            ack_floor=SequenceInfo(consumer_seq=acked, stream_seq=acked),
+        )
+
+    by_time = DeliverPolicy.BY_START_TIME
+    assert jetstream.missed(info(now, by_time, 0), 40, now=now, max_age_s=week) == 0
+    old = now - dt.timedelta(days=8)
+    assert jetstream.missed(info(old, by_time, 0), 40, now=now, max_age_s=week) == 39
+    assert jetstream.missed(info(now, DeliverPolicy.ALL, 0), 40, now=now, max_age_s=week) == 39
+    assert jetstream.missed(info(now, by_time, 12), 40, now=now, max_age_s=week) == 27
+    assert jetstream.missed(info(now, by_time, 39), 40, now=now, max_age_s=week) == 0
 
 
 COUNTED = "test.counted"

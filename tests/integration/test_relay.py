@@ -228,10 +228,12 @@ def test_a_pass_starts_at_most_once_a_gap_and_takes_what_came_meanwhile(
             first_pass_may_end.wait(10)
 
     def commit(n: int) -> float:
+        """When the relay was told: a pass for this event begins no earlier."""
         events.record(session, "test.relayed", {"n": n}, at=factories.NOW)
         session.commit()
+        told_at = time.monotonic()
         relay.nudge()
-        return time.monotonic()
+        return told_at
 
     relay = events.Relay(
         make_session_factory(engine),
@@ -243,7 +245,7 @@ def test_a_pass_starts_at_most_once_a_gap_and_takes_what_came_meanwhile(
     )
     relay.start()
     try:
-        commit(0)
+        first_told = commit(0)
         deadline = time.monotonic() + 10
         while 0 not in delivered and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -260,8 +262,10 @@ def test_a_pass_starts_at_most_once_a_gap_and_takes_what_came_meanwhile(
         relay.stop()
     assert sorted(delivered) == list(range(8))
     later = [delivered[n] for n in range(1, 6)]
-    assert min(later) - delivered[0] >= gap * 0.8  # the next pass waited out the gap
+    # the next pass waited out the gap since the first began (which was after it was told;
+    # delivery itself may lag under load, so the first delivery is no clock for this)
+    assert min(later) - first_told >= gap * 0.95
     assert max(later) - min(later) < gap / 2  # and took all five at once
     assert delivered[6] - quiet_at < gap / 2  # a quiet moment's event: at once
-    assert delivered[7] - delivered[6] >= gap * 0.8  # within the gap: after it
+    assert delivered[7] - quiet_at >= gap * 0.95  # within the gap: after it
     assert _unpublished(engine) == 0

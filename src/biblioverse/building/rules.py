@@ -175,6 +175,12 @@ def offline_key(device_id: int) -> str:
     return f"offline:{device_id}"
 
 
+def gate_key(device_id: int, item_id: int) -> str:
+    """One open alarm per gate and copy: the same copy carried through again, or the gate's
+    event delivered again, adds nothing while staff have not resolved the first."""
+    return f"gate:{device_id}:{item_id}"
+
+
 # --- linkage -------------------------------------------------------------------------------
 
 
