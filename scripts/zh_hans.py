@@ -476,7 +476,6 @@ ZH_HANS: dict[str, str] = {
     "Camera": "摄像头",
     "Cancel": "取消",
     "Choose a library to collect it at.": "请选择取书的图书馆。",
-    "Choose the library you are in.": "请选择您所在的图书馆。",
     "Collect at": "取书地点",
     "Collect it at": "取书图书馆",
     "Collect it at the library you choose.": "在您选择的图书馆取书。",
@@ -484,7 +483,6 @@ ZH_HANS: dict[str, str] = {
     "Fetch for holds": "为预约取书",
     "From": "来自",
     "Hold shelf": "预约架",
-    "I am in": "我在",
     "Left to pay": "待缴",
     "Lost copy": "图书遗失",
     "Marked as sent.": "已标记为寄出。",
@@ -919,6 +917,16 @@ ZH_HANS: dict[str, str] = {
     "any item type": "任意文献类型",
     "any reader category": "任意读者类型",
     "It is the most specific of the %(num)d rows that match.": "它是 %(num)d 条匹配规则中最具体的一条。",
+    # borrowing by phone, where the reader stands
+    "To borrow with your phone, scan a “You are here” sign in the library (at the entrance, the desk or the lifts), or connect to the library's Wi-Fi.": "用手机借书，请扫描馆内的“您在这里”标牌（入口、服务台或电梯旁），或连接本馆的 Wi-Fi。",
+    "You are in %(library)s (by the sign you scanned, until %(time)s).": "您在%(library)s（凭您扫描的标牌，有效至 %(time)s）。",
+    "You are in %(library)s (on its Wi-Fi).": "您在%(library)s（已连接本馆 Wi-Fi）。",
+    "This copy belongs to %(library)s: borrow it there.": "此册属于%(library)s：请到那里借阅。",
+    "Borrow with your phone here": "在这里用手机借书",
+    "These signs also let a reader who scans one borrow with their phone in this library for a while. If a photo of a sign goes round, make a new code and print the signs again: the old ones will still open the map.": "读者扫描这些标牌后，也可在一段时间内用手机在本馆借书。如果标牌的照片流传出去，请生成新代码并重新打印标牌：旧标牌仍可打开地图。",
+    "New code made: print the signs again.": "已生成新代码：请重新打印标牌。",
+    "Make a new code? The signs already posted will no longer let readers borrow by phone.": "生成新代码？已张贴的标牌将不能再用于手机借书。",
+    "Make a new code": "生成新代码",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

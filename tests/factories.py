@@ -147,7 +147,9 @@ def lend(
     **kw: Any,
 ) -> circulation.Loan:
     """``reader`` borrows the copy ``barcode`` at library ``where``, lent by ``actor`` (None:
-    the system)."""
+    the system); by phone, the phone is in that library."""
+    if kw.get("channel") == "mobile":
+        kw.setdefault("present_at", where.id)
     return circulation.checkout(
         session, actor, reader_id=reader.id, barcode=barcode, at_unit_id=where.id, at=at, **kw
     )

@@ -606,6 +606,8 @@ _principals: Principals = accounts
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    # a mistake in the libraries' networks is named now, not when a reader borrows
+    libraries.parse_networks(settings.library_networks)
     engine = make_engine(settings.effective_database_url)
     # Reads get their own pool: a write request that refreshes the search index after its
     # commit needs a reading connection while it still holds its own, and with one pool a

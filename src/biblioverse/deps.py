@@ -314,6 +314,7 @@ class UnitOfWork:
     device_key: str | None
     now: dt.datetime
     idem: IdempotencyRequest | None
+    address: str = "unknown"  # the caller's, as client_address says
 
     async def run(
         self,
@@ -368,7 +369,7 @@ async def unit_of_work(request: Request, now: Now) -> UnitOfWork:
     if not token and not device_key:
         raise AuthenticationFailed(SIGN_IN_FIRST)
     idem = await idempotency_request(request)
-    return UnitOfWork(request.app.state, token, device_key, now, idem)
+    return UnitOfWork(request.app.state, token, device_key, now, idem, client_address(request))
 
 
 Work = Annotated[UnitOfWork, Depends(unit_of_work)]

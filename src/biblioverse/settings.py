@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     # or networks, comma-separated ("10.0.0.5, 10.1.0.0/16"). Empty: none, not even this
     # machine, so a client cannot pose as another address to dodge sign-in throttling.
     trusted_proxies: str = Field(default="", max_length=2000)
+    # The libraries' own networks (their readers' Wi-Fi): a phone on one is in that library
+    # and may borrow by phone there without scanning a "you are here" sign.
+    # "CODE=10.1.0.0/16,2001:db8::/48;CODE2=192.168.5.0/24" (library codes). Behind a
+    # proxy, the phones' addresses count only if the proxy is in trusted_proxies.
+    library_networks: str = Field(default="", max_length=4000)
+    # Borrowing by phone: a "you are here" sign scanned counts this long.
+    presence_minutes: int = Field(default=180, ge=5, le=24 * 60)
     # Smart shelves and sensors publish here (mqtt://user:password@host:1883); unset, the
     # app takes their messages over HTTP only.
     mqtt_url: str | None = None

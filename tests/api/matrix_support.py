@@ -116,6 +116,7 @@ BODY: dict[str, Any] = {
         "library_id": "{central}",
     },
     "POST /api/v1/circulation/checkin": {"barcode": "M1", "library_id": "{central}"},
+    "POST /api/v1/circulation/presence": {"library_id": "{central}", "code": "not-its-code"},
     "POST /api/v1/circulation/holds": {
         "reader_id": "{reader}",
         "record_id": "{wanted}",

@@ -57,6 +57,7 @@ POST /api/v1/circulation/courier-returns                      401  ok   403  403
 POST /api/v1/circulation/courier-returns/{courier_id}/cancel  401  ok   404  403  403  403  403  403  403  403  403  ok   ok   403  ok   403  403
 POST /api/v1/circulation/courier-returns/{courier_id}/collect 401  403  403  403  403  403  403  403  403  403  403  ok   ok   403  ok   403  403
 GET /api/v1/circulation/explain                               401  ok   403  403  403  403  403  403  403  403  403  ok   ok   403  ok   ok   ok
+POST /api/v1/circulation/presence                             401  ok   ok   403  403  403  403  403  403  403  403  403  403  403  403  403  403
 GET /api/v1/circulation/fees                                  401  ok   403  403  403  403  403  403  403  403  403  ok   ok   403  ok   ok   ok
 POST /api/v1/circulation/fees/{fee_id}/waive                  401  403  403  403  403  403  403  403  403  403  403  ok   ok   403  403  403  403
 GET /api/v1/circulation/holds                                 401  ok   403  403  403  403  403  403  403  403  403  ok   ok   403  ok   ok   ok

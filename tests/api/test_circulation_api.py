@@ -80,6 +80,7 @@ def test_lending_by_desk_and_by_phone_with_reasons(
 ) -> None:
     factories.copies(session, world, "Borrowed twice", ["C-0", "C-1"])
     central, airport, consortium = world.central.id, world.airport.id, world.consortium.id
+    sign_code = world.central.here_code
     reader_id, stranger_id = world.reader_central.id, world.reader_community.id
     session.commit()
     admin = as_staff("admin")
@@ -93,12 +94,25 @@ def test_lending_by_desk_and_by_phone_with_reasons(
     assert r.json()["channel"] == "api" and r.json()["due_at"] == "2026-12-09T13:00:00Z"
     again = client.post("/api/v1/circulation/checkout", json=lend, headers=desk)
     assert again.status_code == 409 and again.json()["error"] == "item_on_loan"
-    # A reader borrows the other copy by phone, on their own card only.
+    # A reader borrows the other copy by phone, on their own card only, in the library
+    # whose "you are here" sign the phone scanned.
     phone = as_reader("CARD000001")
+    by_phone = {"barcode": "C-1", "library_id": central}
+    nowhere = client.post("/api/v1/circulation/checkout", json=by_phone, headers=phone)
+    assert nowhere.status_code == 409 and nowhere.json()["error"] == "not_in_library"
+    wrong = {"library_id": central, "code": "guessed-code"}
+    refused = client.post("/api/v1/circulation/presence", json=wrong, headers=phone)
+    assert refused.status_code == 409 and refused.json()["error"] == "not_in_library"
+    sign = {"library_id": central, "code": sign_code}
+    scanned = client.post("/api/v1/circulation/presence", json=sign, headers=phone)
+    assert scanned.status_code == 200 and scanned.json()["library_id"] == central
+    assert scanned.json()["until"] == "2026-11-18T09:00:00Z"  # three hours after NOW
+    ticket = scanned.json()["ticket"]
+    elsewhere = {**by_phone, "library_id": airport, "presence": ticket}
+    there = client.post("/api/v1/circulation/checkout", json=elsewhere, headers=phone)
+    assert there.status_code == 409 and there.json()["error"] == "not_in_library"
     mine = client.post(
-        "/api/v1/circulation/checkout",
-        json={"barcode": "C-1", "library_id": central},
-        headers=phone,
+        "/api/v1/circulation/checkout", json={**by_phone, "presence": ticket}, headers=phone
     )
     assert mine.status_code == 201 and mine.json()["channel"] == "mobile"
     stranger = {"reader_id": stranger_id, "barcode": "C-1", "library_id": central}

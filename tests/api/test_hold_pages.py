@@ -94,13 +94,24 @@ def test_a_reader_borrows_by_phone_and_sees_their_fees(
     fees.accrue(session, factories.NOW)
     circulation.checkin(session, None, barcode="B-2", at_unit_id=world.central.id, at=factories.NOW)
     assert late.returned_at is not None
-    central = str(world.central.id)
+    central, code = str(world.central.id), world.central.here_code
     session.commit()
     assert client.get("/borrow", follow_redirects=False).status_code == 303
     sign_in(client, "reader", "CARD000001", READER_PW)
+    # Not in a library yet: no form, but how to show where the phone is.
     page = client.get("/borrow")
+    assert page.status_code == 200 and 'id="borrow-barcode"' not in page.text
+    assert "scan a “You are here” sign in the library" in page.text
+    anywhere = client.post("/borrow", data={"csrf_token": csrf_of(page.text), "barcode": "B-1"})
+    assert anywhere.status_code == 409 and "scan a “You are here” sign" in anywhere.text
+    guessed = client.get("/borrow", params={"library": central, "here": "guessed"})
+    assert 'id="borrow-barcode"' not in guessed.text
+    # The sign's link (from its QR code, through the map): the phone is in the library.
+    page = client.get("/borrow", params={"library": central, "here": code})
     assert page.status_code == 200 and 'id="borrow-barcode"' in page.text
-    form = {"csrf_token": csrf_of(page.text), "library_id": central}
+    assert "You are in Central Library (by the sign you scanned, until 17:00)." in page.text
+    assert "You are in Central Library" in client.get("/borrow").text  # kept for a while
+    form = {"csrf_token": csrf_of(page.text)}
     unknown = client.post("/borrow", data={**form, "barcode": "NOPE"})
     assert unknown.status_code == 404 and "No copy has this barcode." in unknown.text
     desk_only = client.post("/borrow", data={**form, "barcode": "B-2"})

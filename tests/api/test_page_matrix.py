@@ -165,6 +165,7 @@ GET /libraries/{library_id}/3d                ok   ok   ok   ok   ok   ok   ok  
 GET /libraries/{library_id}/map               ok   ok   ok   ok   ok   ok   ok   ok   ok
 GET /libraries/{library_id}/signs             ok   ok   ok   ok   ok   ok   ok   ok   ok
 GET /libraries/{library_id}/signs/{code}.svg  ok   ok   ok   ok   ok   ok   ok   ok   ok
+POST /libraries/{library_id}/signs/new-code   in   403  403  ok   ok   403  403  403  403
 GET /register                                 ok   ok   ok   ok   ok   ok   ok   ok   ok
 POST /register                                ok   ok   ok   ok   ok   ok   ok   ok   ok
 GET /signin                                   ok   ok   ok   ok   ok   ok   ok   ok   ok

@@ -305,24 +305,39 @@ def test_desk_lends_and_takes_back_by_scanning_with_the_keyboard(
     assert [e for e in console.errors if "status of 409" not in e] == []
 
 
-def _shelf_book(page: Page, server: str, not_record: object = None) -> dict[str, object]:
-    """A book of the demo that stands on its shelf and may be borrowed by phone."""
-    for item_id in range(2, 100):
+def _shelf_book(
+    page: Page, server: str, not_record: object = None, library: object = None
+) -> dict[str, object]:
+    """A book of the demo that stands on its shelf and may be borrowed by phone (in
+    ``library``, or any other library than the first book's when ``library`` is negative)."""
+    for item_id in range(2, 400):
         item = page.request.get(f"{server}/api/v1/catalog/items/{item_id}").json()
         if (
-            item["item_type"] == "book"
+            item.get("item_type") == "book"
             and item["status"] == "available"
             and item["circulates"]
             and item["record_id"] != not_record
+            and (
+                library is None
+                or (item["library_id"] == library)
+                or (isinstance(library, int) and library < 0 and item["library_id"] != -library)
+            )
         ):
             return dict(item)
-    raise AssertionError("the demo has no book on a shelf")
+    raise AssertionError("the demo has no such book on a shelf")
 
 
 def test_reader_places_a_hold_and_borrows_by_phone_with_the_keyboard(
-    phone: Page, server: str, console: Console
+    phone: Page, page: Page, server: str, console: Console
 ) -> None:
     book = _shelf_book(phone, server)
+    library = int(str(book["library_id"]))
+    elsewhere = _shelf_book(phone, server, library=-library)
+    # The library's signs, as its librarian prints them: each QR code says where it is.
+    sign_in(page, server, "staff", "librarian", STAFF_PASSWORD)
+    page.goto(f"{server}/libraries/{library}/signs")
+    sign_url = page.locator("li.sign code").first.inner_text()
+    assert "&here=" in sign_url
     sign_in(phone, server, "reader", READER_CARD, READER_PASSWORD)
     expect(phone.get_by_role("heading", name="My account")).to_be_visible()
     # Reserve a title from its record page.
@@ -340,9 +355,16 @@ def test_reader_places_a_hold_and_borrows_by_phone_with_the_keyboard(
     expect(holds).to_contain_text("number 1 in the queue")
     assert no_horizontal_scroll(phone)
     shot(phone, "account-holds-phone-en")
-    # Borrow a copy by typing its barcode (the camera fills the same field).
+    # Away from the library the phone cannot borrow: it says how to show where it is.
     phone.get_by_role("link", name="Borrow").click()
     expect(phone.get_by_role("heading", name="Borrow with your phone")).to_be_visible()
+    expect(phone.locator("#borrow-not-here")).to_contain_text("scan a “You are here” sign")
+    expect(phone.get_by_label("Barcode of the copy")).to_have_count(0)
+    # In the library the reader scans a sign (its QR code opens the map from there), and
+    # borrows a copy by typing its barcode (the camera fills the same field).
+    phone.goto(sign_url)
+    phone.get_by_role("button", name="Borrow with your phone here").click()
+    expect(phone.locator("#borrow-here")).to_contain_text("You are in")
     field = phone.get_by_label("Barcode of the copy")
     field.focus()
     phone.keyboard.type(str(book["barcode"]))
@@ -352,6 +374,10 @@ def test_reader_places_a_hold_and_borrows_by_phone_with_the_keyboard(
     again.fill(str(book["barcode"]))
     again.press("Enter")
     expect(phone.locator("#borrow-refusal")).to_have_text("This copy is already on loan.")
+    far = phone.get_by_label("Barcode of the copy")
+    far.fill(str(elsewhere["barcode"]))
+    far.press("Enter")
+    expect(phone.locator("#borrow-refusal")).to_contain_text(": borrow it there.")
     assert no_horizontal_scroll(phone)
     shot(phone, "borrow-phone-en")
     phone.goto(f"{server}/lang/zh_Hans")

@@ -71,6 +71,7 @@ def test_borrow_by_phone_return_elsewhere_reserve_from_another_library_collect_a
         at_unit_id=w.central.id,
         channel="mobile",
         at=NOW,
+        present_at=w.central.id,
     )
     assert loan.channel == "mobile" and mine.status == "on_loan"
     back = scan_in(session, w, "P-1", w.airport, NOW + DAY)

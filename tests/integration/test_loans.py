@@ -70,6 +70,7 @@ def test_every_refusal_names_its_reason(session: Session) -> None:
             at_unit_id=w.central.id,
             channel=channel,
             at=NOW,
+            present_at=w.central.id,
         )
 
     with pytest.raises(errors.ChannelNotAllowed):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, RootModel
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries, readers
 from biblioverse.access import Actor, Permission
-from biblioverse.circulation import courier, fees, holds, rules, service
+from biblioverse.circulation import courier, errors, fees, holds, presence, rules, service
 from biblioverse.circulation.matrix import POLICY_FIELDS, matrix
 from biblioverse.circulation.models import CourierReturn, Fee, FeeTransaction, Hold, Loan
 from biblioverse.circulation.schemas import (
@@ -30,6 +30,8 @@ from biblioverse.circulation.schemas import (
     PaymentIn,
     PickupIn,
     PolicyIO,
+    PresenceIn,
+    PresenceOut,
     PullOut,
     RenewIn,
     RuleIn,
@@ -41,6 +43,7 @@ from biblioverse.circulation.schemas import (
 )
 from biblioverse.deps import (
     CurrentActor,
+    CurrentReader,
     CurrentStaff,
     DbSession,
     Now,
@@ -209,6 +212,17 @@ def _borrowing(actor: Actor, body: CheckoutIn) -> tuple[int, str]:
 async def checkout(body: CheckoutIn, work: Work) -> Response:
     def run(session: Session, actor: Actor) -> LoanOut:
         reader_id, channel = _borrowing(actor, body)
+        here = None
+        if channel == "mobile":
+            settings = work.state.settings
+            here = presence.where(
+                session,
+                settings.effective_secret_key,
+                ticket=body.presence,
+                address=work.address,
+                networks=libraries.parse_networks(settings.library_networks),
+                at=work.now,
+            )
         loan = service.checkout(
             session,
             actor,
@@ -219,12 +233,39 @@ async def checkout(body: CheckoutIn, work: Work) -> Response:
             channel=channel,
             at=work.now,
             override=body.override,
+            present_at=here.unit_id if here is not None else None,
         )
         return _loan_out(loan)
 
     return await work.run(
         run, status.HTTP_201_CREATED, allowed=lambda actor: _borrowing(actor, body)
     )
+
+
+@router.post(
+    "/presence",
+    response_model=PresenceOut,
+    summary="A reader's phone scanned a library's \"you are here\" sign: a ticket that it is "
+    "in that library, for borrowing by phone there for a while (409 `not_in_library` if the "
+    "code is not the library's now)",
+)
+def scanned_sign(
+    body: PresenceIn, session: DbSession, actor: CurrentReader, now: Now, request: Request
+) -> PresenceOut:
+    settings = request.app.state.settings
+    got = presence.scanned(
+        session,
+        settings.effective_secret_key,
+        body.library_id,
+        body.code,
+        at=now,
+        minutes=settings.presence_minutes,
+    )
+    if got is None:
+        raise errors.NotInLibrary("this is not the code of that library's signs now")
+    ticket, here = got
+    assert here.until is not None
+    return PresenceOut(library_id=here.unit_id, ticket=ticket, until=here.until)
 
 
 @router.post(

@@ -104,6 +104,18 @@ class ItemOnLoan(Refused):
     code = "item_on_loan"
 
 
+class NotInLibrary(Refused):
+    """Borrowing by phone in a library the phone has not shown it is in."""
+
+    code = "not_in_library"
+
+
+class ItemElsewhere(Refused):
+    """Borrowing by phone a copy that stands in another library (``details["library_id"]``)."""
+
+    code = "item_elsewhere"
+
+
 class ChannelNotAllowed(Refused):
     code = "channel_not_allowed"
 

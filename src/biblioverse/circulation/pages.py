@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from biblioverse import catalog, i18n, libraries, readers
 from biblioverse.access import Actor
 from biblioverse.circulation import courier as courier_returns  # /account has ?courier=
-from biblioverse.circulation import fees, holds, notices, service
+from biblioverse.circulation import errors, fees, holds, notices, presence, service
 from biblioverse.circulation.words import READER, to_reader
-from biblioverse.deps import DbSession, Now
+from biblioverse.deps import DbSession, Now, client_address
 from biblioverse.errors import DomainError, ValidationFailed, status_of
 from biblioverse.fields import DbId
 from biblioverse.i18n import N_
@@ -305,42 +306,92 @@ def cancel_courier(
 
 
 class BorrowForm(BaseModel):
-    library_id: str = Field(default="", max_length=20)
     barcode: str = Field(default="", max_length=64)
+
+
+def _here(request: Request, session: DbSession, now: dt.datetime) -> presence.Presence | None:
+    """The library this phone is in (its network, or a sign scanned a little while ago)."""
+    settings = request.app.state.settings
+    ticket = request.session.get(presence.SESSION_KEY)
+    return presence.where(
+        session,
+        settings.effective_secret_key,
+        ticket=ticket if isinstance(ticket, str) else None,
+        address=client_address(request),
+        networks=libraries.parse_networks(settings.library_networks),
+        at=now,
+    )
+
+
+def keep_sign(
+    request: Request, session: Session, unit_id: int, code: str, now: dt.datetime
+) -> presence.Presence | None:
+    """A "you are here" sign scanned: if its code is the library's, this phone is there for
+    a while (the ticket in the page session, kept across a sign-in)."""
+    settings = request.app.state.settings
+    got = presence.scanned(
+        session,
+        settings.effective_secret_key,
+        unit_id,
+        code,
+        at=now,
+        minutes=settings.presence_minutes,
+    )
+    if got is None:
+        return None
+    request.session[presence.SESSION_KEY] = got[0]
+    return got[1]
 
 
 def _borrow_page(
     request: Request,
     session: DbSession,
     actor: Actor,
-    form: BorrowForm,
+    here: presence.Presence | None,
     *,
     result: str = "",
     refusal: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    reader = readers.get(session, actor.id)
-    places = libraries.service_points(session)
-    chosen = form.library_id or str(reader.home_library_id)
+    unit = libraries.get_unit(session, here.unit_id) if here is not None else None
     return render(
         request,
         "borrow.html",
         actor,
         status_code,
-        places=places,
-        chosen=chosen,
+        here=here,
+        here_unit=unit,
+        here_until=(
+            i18n.format_time(here.until, unit.timezone)
+            if here is not None and here.until is not None and unit is not None
+            else ""
+        ),
         result=result,
         refusal=refusal,
     )
 
 
+NOT_HERE = N_(
+    "To borrow with your phone, scan a “You are here” sign in the library (at the entrance, "
+    "the desk or the lifts), or connect to the library's Wi-Fi."
+)
+
+
 @router.get("/borrow", response_class=HTMLResponse)
 def borrow_page(
-    request: Request, session: DbSession, actor: ReaderPage, library: str = ""
+    request: Request,
+    session: DbSession,
+    actor: ReaderPage,
+    now: Now,
+    library: Annotated[str, Query(max_length=20)] = "",
+    here: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
-    """Borrow with the phone: scan the copy's barcode with the camera (or type it) in the
-    library where you stand."""
-    return _borrow_page(request, session, actor, BorrowForm(library_id=library))
+    """Borrow with the phone, in the library where you stand: scan the copy's barcode with
+    the camera (or type it). ``library`` and ``here``: a sign's code scanned on the way."""
+    found = _here(request, session, now)
+    if library.isdigit() and here and int(library) < 2**31:
+        found = keep_sign(request, session, int(library), here, now) or found
+    return _borrow_page(request, session, actor, found)
 
 
 @router.post("/borrow", response_class=HTMLResponse, dependencies=[Csrf])
@@ -352,9 +403,9 @@ def borrow(
     form: Annotated[BorrowForm, Form()],
 ) -> Response:
     barcode = form.barcode.strip()
-    if not form.library_id.isdigit():
-        words = _("Choose the library you are in.")
-        return _borrow_page(request, session, actor, form, refusal=words, status_code=409)
+    here = _here(request, session, now)
+    if here is None:
+        return _borrow_page(request, session, actor, None, refusal=_(NOT_HERE), status_code=409)
     try:
         with session.begin_nested():
             loan = service.checkout(
@@ -362,14 +413,21 @@ def borrow(
                 actor,
                 reader_id=actor.id,
                 barcode=barcode,
-                at_unit_id=int(form.library_id),
+                at_unit_id=here.unit_id,
                 channel="mobile",
                 at=now,
+                present_at=here.unit_id,
             )
+    except errors.ItemElsewhere as exc:
+        where = libraries.get_unit(session, int(exc.details["library_id"]))
+        refusal = _("This copy belongs to %(library)s: borrow it there.") % {
+            "library": where.name(i18n.get_locale())
+        }
+        return _borrow_page(request, session, actor, here, refusal=refusal, status_code=409)
     except DomainError as exc:
         refusal = to_reader(exc)
         return _borrow_page(
-            request, session, actor, form, refusal=refusal, status_code=status_of(exc)
+            request, session, actor, here, refusal=refusal, status_code=status_of(exc)
         )
     title = catalog.get_record(session, catalog.get_item(session, loan.item_id).record_id).title
     unit = libraries.get_unit(session, loan.org_unit_id)
@@ -377,4 +435,4 @@ def borrow(
         "title": title,
         "due": i18n.format_datetime(loan.due_at, unit.timezone, "short"),
     }
-    return _borrow_page(request, session, actor, form, result=result)
+    return _borrow_page(request, session, actor, here, result=result)

@@ -81,6 +81,29 @@ class CheckoutIn(BaseModel):
     rfid_tag: Tag | None = None
     library_id: DbId
     override: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    presence: Annotated[
+        str | None,
+        Field(
+            max_length=400,
+            description="A reader borrowing by phone: the ticket `POST /circulation/presence` "
+            "gave for a sign scanned in this library (not needed on the library's network).",
+        ),
+    ] = None
+
+
+class PresenceIn(BaseModel):
+    """A "you are here" sign scanned: its library and the code in its QR code (`here`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    library_id: DbId
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class PresenceOut(BaseModel):
+    library_id: int
+    ticket: str
+    until: dt.datetime
 
 
 class CheckinIn(BaseModel):

@@ -263,12 +263,19 @@ def _may_lend(
     reader_id: int,
     channel: str,
     at: dt.datetime,
+    at_unit_id: int | None = None,
 ) -> _Lending:
     """Every refusal of a loan, in the order checkout meets them. Checkout and explain both
     ask here, so "Which rule applies?" never promises a loan that checkout refuses."""
     reader, open_loans, owed = _borrower(session, reader_id)
     if item.status == catalog.ItemStatus.ON_LOAN.value:
         raise errors.ItemOnLoan(f"copy {item.barcode} is already on loan")
+    stands_at = item.at_unit_id or item.org_unit_id
+    if channel == "mobile" and at_unit_id is not None and stands_at != at_unit_id:
+        # a phone lends what the reader holds in their hand, in the library they are in
+        raise errors.ItemElsewhere(
+            f"copy {item.barcode} is in another library", details={"library_id": stands_at}
+        )
     if not item.circulates or item.status not in LENDABLE:
         why_not = _kept_in(item) if not item.circulates else NOT_ON_SHELF[item.status]
         raise errors.ItemNotLoanable(
@@ -325,20 +332,25 @@ def checkout(
     at: dt.datetime,
     override: str | None = None,
     locked: catalog.Item | None = None,
+    present_at: int | None = None,
 ) -> Loan:
     """Lend a copy. The copy's row is locked first, so of two desks racing for one copy the
     second sees it on loan; the database's one-open-loan index guards the rest. A refusal
     names its reason; staff allowed to override may lend past the overridable ones by
     giving a reason, which is audited. A copy set aside for this reader fills their hold;
     one set aside for another reader is refused. ``locked``: the copy, when the caller has
-    already read it with its row locked in this transaction (then it is not read again)."""
+    already read it with its row locked in this transaction (then it is not read again).
+    ``present_at``: by phone, the library the phone has shown it is in (a "you are here"
+    sign scanned, the library's network; :mod:`.presence`): the loan is made there only."""
     unit = libraries.unit_name(session, at_unit_id)
     _ensure_desk(actor, unit)
     if actor is not None and actor.is_reader and actor.id != reader_id:
         raise PermissionDenied("readers borrow on their own card only")
+    if channel == "mobile" and present_at != unit.id:
+        raise errors.NotInLibrary(f"the phone has not shown it is in {unit.code}")
     item = locked or catalog.item_for_update(session, barcode=barcode, rfid_tag=rfid_tag)
     gate = checks.Gate(actor, override, unit)
-    lending = _may_lend(session, gate, item, reader_id, channel, at)
+    lending = _may_lend(session, gate, item, reader_id, channel, at, unit.id)
     reader, why = lending.reader, lending.why
     set_aside, waiting = lending.set_aside, lending.waiting
     policy = why.rule.policy

@@ -2,7 +2,7 @@
 
 from biblioverse.libraries.errors import LocationNotFound, OrgUnitNotFound
 from biblioverse.libraries.models import ClosedDay, Location, OpeningPeriod, OrgUnit, Shelf
-from biblioverse.libraries.rules import OrgKind, Period, Schedule
+from biblioverse.libraries.rules import Network, OrgKind, Period, Schedule, parse_networks
 from biblioverse.libraries.service import (
     DayStatus,
     LocationInput,
@@ -17,11 +17,15 @@ from biblioverse.libraries.service import (
     ensure,
     get_unit,
     get_unit_by_code,
+    here_code,
+    is_here_code,
     is_open,
+    library_of_address,
     list_units,
     locations_of,
     next_opening,
     places_for,
+    renew_here_code,
     schedule,
     schedule_of,
     service_points,
@@ -40,6 +44,7 @@ __all__ = [
     "Location",
     "LocationInput",
     "LocationNotFound",
+    "Network",
     "OpeningPeriod",
     "OrgKind",
     "OrgUnit",
@@ -58,11 +63,16 @@ __all__ = [
     "ensure",
     "get_unit",
     "get_unit_by_code",
+    "here_code",
+    "is_here_code",
     "is_open",
+    "library_of_address",
     "list_units",
     "locations_of",
     "next_opening",
+    "parse_networks",
     "places_for",
+    "renew_here_code",
     "schedule",
     "schedule_of",
     "service_points",

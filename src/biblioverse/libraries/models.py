@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from sqlalchemy import (
     CheckConstraint,
@@ -19,6 +20,12 @@ from biblioverse import reference
 from biblioverse.callnumbers import Scheme
 from biblioverse.db import Base, SortKey, UTCDateTime, one_of
 from biblioverse.libraries.rules import OrgKind
+
+
+def new_here_code() -> str:
+    """A library's "you are here" code, printed on its signs: unguessable, short enough
+    for a QR code that reads from across a hall."""
+    return secrets.token_urlsafe(12)
 
 
 class OrgUnit(Base):
@@ -39,6 +46,8 @@ class OrgUnit(Base):
     phone: Mapped[str] = mapped_column(String(40), default="")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # On the library's "you are here" signs: a phone that scanned one is in the library.
+    here_code: Mapped[str] = mapped_column(String(32), default=new_here_code)
 
     parent: Mapped[OrgUnit | None] = relationship(remote_side=[id])
     periods: Mapped[list[OpeningPeriod]] = relationship(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import ipaddress
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from biblioverse.errors import FieldError
@@ -192,3 +196,45 @@ def next_opening(s: Schedule, after: dt.datetime) -> dt.datetime | None:
 def first_open_moment(s: Schedule, at: dt.datetime) -> dt.datetime | None:
     """``at`` itself if open, else the next opening: what a due date is moved to."""
     return at.astimezone(s.tz) if is_open(s, at) else next_opening(s, at)
+
+
+# --- where a phone is ---------------------------------------------------------------------
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def same_code(given: str, kept: str) -> bool:
+    return hmac.compare_digest(given.encode(), kept.encode())
+
+
+@cache
+def parse_networks(text: str) -> Mapping[str, tuple[Network, ...]]:
+    """``CODE=10.1.0.0/16,2001:db8::/48;CODE2=192.168.5.0/24``: the networks (the library's
+    Wi-Fi) from which a phone is in the library of that code. Raises ValueError naming the
+    part that is wrong."""
+    out: dict[str, tuple[Network, ...]] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        code, sep, cidrs = part.partition("=")
+        if not sep or not code.strip():
+            raise ValueError(f"{part!r}: expected LIBRARY_CODE=network,network")
+        nets = []
+        for cidr in filter(None, (c.strip() for c in cidrs.split(","))):
+            try:
+                nets.append(ipaddress.ip_network(cidr, strict=False))
+            except ValueError as exc:
+                raise ValueError(f"{code.strip()}: {cidr!r} is not a network ({exc})") from None
+        out[code.strip()] = tuple(nets)
+    return MappingProxyType(out)
+
+
+def library_of_address(
+    address: str | None, networks: Mapping[str, Sequence[Network]]
+) -> str | None:
+    """The code of the library whose network the address is in (the first, if several)."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    return next((code for code, nets in networks.items() if any(ip in n for n in nets)), None)

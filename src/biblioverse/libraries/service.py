@@ -6,7 +6,7 @@ import datetime as dt
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from zoneinfo import available_timezones
@@ -21,7 +21,14 @@ from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, Val
 from biblioverse.i18n import N_
 from biblioverse.libraries import rules
 from biblioverse.libraries.errors import OrgUnitNotFound
-from biblioverse.libraries.models import ClosedDay, Location, OpeningPeriod, OrgUnit, Shelf
+from biblioverse.libraries.models import (
+    ClosedDay,
+    Location,
+    OpeningPeriod,
+    OrgUnit,
+    Shelf,
+    new_here_code,
+)
 from biblioverse.libraries.rules import OrgKind, Period, Schedule
 
 
@@ -221,6 +228,50 @@ def create_unit(
             details={"code": unit.code, "kind": unit.kind},
         )
     return unit
+
+
+def here_code(session: Session, actor: Actor, unit_id: int) -> str:
+    """The code printed on the library's "you are here" signs: for staff who make the
+    signs (a reader who saw it could borrow from home)."""
+    unit = get_unit(session, unit_id)
+    ensure(actor, Permission.PLANS_MANAGE, unit.path)
+    return unit.here_code
+
+
+def renew_here_code(session: Session, actor: Actor, unit_id: int, *, at: dt.datetime) -> str:
+    """A new code for the signs (a photo of one went round): the signs printed before
+    still open the map, but no longer show that a phone is in the library."""
+    unit = get_unit(session, unit_id)
+    ensure(actor, Permission.PLANS_MANAGE, unit.path)
+    unit.here_code = new_here_code()
+    log_action(
+        session,
+        actor,
+        "library.here_code",
+        entity="library",
+        entity_id=unit.id,
+        org_unit_id=unit.id,
+        at=at,
+    )
+    return unit.here_code
+
+
+def is_here_code(session: Session, unit_id: int, code: str) -> bool:
+    """Whether ``code`` is the one on the library's signs now."""
+    unit = session.get(OrgUnit, unit_id)
+    return unit is not None and bool(code) and rules.same_code(code, unit.here_code)
+
+
+def library_of_address(
+    session: Session, address: str | None, networks: Mapping[str, Sequence[rules.Network]]
+) -> int | None:
+    """The library whose network (its Wi-Fi, from the deployment's settings) a phone's
+    address is in."""
+    code = rules.library_of_address(address, networks)
+    if code is None:
+        return None
+    unit = session.scalar(select(OrgUnit).where(OrgUnit.code == code))
+    return unit.id if unit is not None else None
 
 
 def schedule(session: Session, unit_id: int) -> Schedule:

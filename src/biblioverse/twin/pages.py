@@ -187,13 +187,16 @@ def map_page(
     from_: Annotated[str, Query(alias="from", max_length=80)] = "",
     to: Annotated[str, Query(max_length=80)] = "",
     step_free: bool = False,
+    here: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     """The floor plan, and with a goal, the way there: drawn on each floor it crosses,
-    with the directions beside it."""
+    with the directions beside it. ``here``: the code of a sign the staff printed, passed
+    on to borrowing by phone (which checks it)."""
     unit = libraries.get_unit(session, library_id)
     locale = i18n.get_locale()
     zh = locale == "zh_Hans"
     ctx: dict[str, Any] = {
+        "here": here,
         "unit": unit,
         "unit_name": unit.name_zh if zh else unit.name_en,
         "step_free": step_free,
@@ -255,11 +258,24 @@ def map_page(
     )
 
 
-def _here_url(request: Request, library_id: int, code: str) -> str:
+def _here_url(request: Request, library_id: int, code: str, here: str | None = None) -> str:
     """What a sign's QR code holds: the map from that point, on this server's address as
-    the request reached it (behind a proxy, its host and scheme)."""
+    the request reached it (behind a proxy, its host and scheme); on the signs staff
+    print, the library's "you are here" code too (borrowing by phone, ADR 0040)."""
     base = str(request.base_url).rstrip("/")
-    return f"{base}/libraries/{library_id}/map?from={quote(f'poi:{code}', safe=':')}"
+    url = f"{base}/libraries/{library_id}/map?from={quote(f'poi:{code}', safe=':')}"
+    return f"{url}&here={quote(here)}" if here else url
+
+
+def _code_for_signs(session: ReadSession, actor: Actor | None, library_id: int) -> str | None:
+    """The library's "you are here" code, for staff who make its signs; None for others
+    (the public sheet opens the map only)."""
+    if actor is None or not actor.is_staff:
+        return None
+    try:
+        return libraries.here_code(session, actor, library_id)
+    except PermissionDenied:
+        return None
 
 
 def _qr(url: str) -> Any:
@@ -283,10 +299,12 @@ def signs_page(
         plan = cache.navigator(session, library_id).plan
     except PlanNotFound:
         return render(request, "twin/signs.html", actor, 404, no_plan=True, signs=[], **ctx)
+    here = _code_for_signs(session, actor, library_id)
+    ctx["staff_signs"] = here is not None
     signs = []
     for value, label in _starts(plan, zh):
         code = value.removeprefix("poi:")
-        url = _here_url(request, library_id, code)
+        url = _here_url(request, library_id, code, here)
         signs.append(
             {
                 "code": code,
@@ -301,7 +319,12 @@ def signs_page(
 
 @router.get("/libraries/{library_id}/signs/{code}.svg")
 def sign_code(
-    request: Request, library_id: DbId, code: str, session: ReadSession, cache: Cache
+    request: Request,
+    library_id: DbId,
+    code: str,
+    session: ReadSession,
+    cache: Cache,
+    actor: PageActor,
 ) -> Response:
     """One sign's QR code as an SVG file, for a sign maker."""
     libraries.get_unit(session, library_id)
@@ -312,7 +335,8 @@ def sign_code(
     if not any(p.code == code and p.kind.value in STARTS for p in plan.pois):
         return Response(f"no starting point {code!r} on the plan", 404, media_type="text/plain")
     out = io.BytesIO()
-    _qr(_here_url(request, library_id, code)).save(out, kind="svg", scale=10, border=4)
+    here = _code_for_signs(session, actor, library_id)
+    _qr(_here_url(request, library_id, code, here)).save(out, kind="svg", scale=10, border=4)
     return Response(
         out.getvalue(),
         media_type="image/svg+xml",
@@ -496,3 +520,11 @@ async def upload_floor_plan(
     return _plans_view(
         request, session, who, cache, library, status_code=422, problems=problems, file_name=name
     )
+
+
+@router.post("/libraries/{library_id}/signs/new-code", dependencies=[Csrf])
+def new_sign_code(library_id: DbId, session: DbSession, who: PlanKeeper, now: Now) -> Response:
+    """A new "you are here" code: the signs printed before open the map but no longer let
+    a phone borrow; print the sheet again."""
+    libraries.renew_here_code(session, who, library_id, at=now)
+    return RedirectResponse(f"/libraries/{library_id}/signs?renewed=1", status_code=303)

@@ -73,10 +73,14 @@ def page_actor(request: Request, session: ReadSession) -> Actor | None:
 
 def start_session(request: Request, session: Session, actor: Actor) -> None:
     """A fresh page session for who just signed in (no fixation), in their current
-    sign-in epoch: a later sign-out or new password anywhere ends it."""
+    sign-in epoch: a later sign-out or new password anywhere ends it. A "you are here"
+    ticket stays: it is about the phone (a sign scanned before signing in), not a person."""
+    here = request.session.get("here")
     request.session.clear()
     epoch = principals(request).sign_in_epoch(session, actor.kind.value, actor.id)
     request.session.update({"kind": actor.kind.value, "id": actor.id, "epoch": epoch})
+    if isinstance(here, str):
+        request.session["here"] = here
     csrf_token(request)
 
 
