@@ -40,7 +40,7 @@ def server(demo_dir: Path) -> Iterator[str]:
         timeout=180,
     )
     assert seeded.returncode == 0, seeded.stderr
-    with served(data) as url:
+    with served(data, timeout_s=60) as url:  # a loaded machine starts it slowly
         yield url
 
 
