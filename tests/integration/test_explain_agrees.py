@@ -7,10 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from biblioverse import catalog, circulation, demo, readers
 from biblioverse.circulation import errors, fees
+from biblioverse.db import make_session_factory
 from tests import factories
 
 NOW = factories.NOW
@@ -112,3 +115,35 @@ def test_explain_and_checkout_agree_for_every_reader_and_copy(session: Session) 
         "fee_limit",
     }, seen
     assert late.status == "on_loan"
+
+
+def test_explain_only_asks_it_locks_no_hold(session: Session, engine: Engine) -> None:
+    """ "Which rule applies?" reads the reader's hold the loan would fill without locking it:
+    a desk filling that hold meanwhile is not kept waiting by someone asking."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no row locks: one writer locks the whole file")
+    w = factories.world(session)
+    factories.rule(session, w)
+    [copy, other] = factories.copies(session, w, "Wanted", ["W-1", "W-2"])
+    other.status = "on_loan"  # so the hold waits rather than being set aside at once
+    copy.status = "on_loan"
+    session.flush()
+    hold = circulation.holds.place(
+        session,
+        None,
+        reader_id=w.reader_central.id,
+        record_id=copy.record_id,
+        pickup_unit_id=w.central.id,
+        at=NOW,
+    )
+    copy.status = "available"
+    session.commit()
+    circulation.explain(session, w.reader_central.id, copy.id, at_unit_id=w.central.id, at=NOW)
+    # still in the explaining transaction: another one takes the hold's row at once
+    with make_session_factory(engine)() as desk:
+        desk.execute(
+            select(circulation.Hold.id)
+            .where(circulation.Hold.id == hold.id)
+            .with_for_update(nowait=True)
+        ).one()
+    session.rollback()

@@ -58,7 +58,8 @@ def explain(
     due = rules.due_at(why.rule.policy, at, libraries.schedule(session, where.id))
     refusal = None
     try:
-        _may_lend(session, checks.Gate(None, None, None), item, reader.id, "desk", at)
+        gate = checks.Gate(None, None, None)
+        _may_lend(session, gate, item, reader.id, "desk", at, lock=False)  # only asking
     except errors.Refused as exc:
         refusal = exc
     return Applied(why, due, owner, where, refusal)
@@ -221,7 +222,7 @@ def _borrower(session: Session, reader_id: int) -> tuple[readers.Reader, int, De
     return reader, int(open_loans or 0), fees.as_money(owed)
 
 
-_HOLDS_OF_LOAN = (
+_HOLDS_OF_LOAN_SEEN = (
     select(Hold.id, Hold.status, Hold.trapped_item_id, Hold.reader_id)
     .where(
         (
@@ -235,8 +236,8 @@ _HOLDS_OF_LOAN = (
         )
     )
     .order_by(Hold.id)
-    .with_for_update()
 )
+_HOLDS_OF_LOAN = _HOLDS_OF_LOAN_SEEN.with_for_update()  # the loan may fill one
 _OPEN_LOAN_OF_ITEM = (
     select(Loan, readers.Reader.category)
     .join(readers.Reader, readers.Reader.id == Loan.reader_id)
@@ -264,6 +265,8 @@ def _may_lend(
     channel: str,
     at: dt.datetime,
     at_unit_id: int | None = None,
+    *,
+    lock: bool = True,
 ) -> _Lending:
     """Every refusal of a loan, in the order checkout meets them. Checkout and explain both
     ask here, so "Which rule applies?" never promises a loan that checkout refuses."""
@@ -287,7 +290,7 @@ def _may_lend(
     set_aside, waiting = None, None
     for hold in plain_rows(
         session,
-        _HOLDS_OF_LOAN,
+        _HOLDS_OF_LOAN if lock else _HOLDS_OF_LOAN_SEEN,
         {"item_id": item.id, "reader_id": reader.id, "record_id": item.record_id},
     ):
         if hold.status == HoldState.WAITING.value:
