@@ -9,8 +9,8 @@ import datetime as dt
 import _harness  # noqa: F401  (before biblioverse: it puts this checkout's src/ on the path)
 from sqlalchemy.orm import Session
 
-from biblioverse import catalog, libraries, readers
-from biblioverse.access import Actor
+from biblioverse import accounts, catalog, circulation, libraries, readers
+from biblioverse.access import Actor, Role
 from biblioverse.libraries import OrgKind, UnitInput
 
 
@@ -20,6 +20,38 @@ def unit(
     """An org unit named after its code ("central": "Central Library", "central图书馆")."""
     data = UnitInput(kind, code, f"{code.title()} Library", f"{code}图书馆", parent_id=parent)
     return libraries.create_unit(session, None, data, at=at)
+
+
+def staff(
+    session: Session,
+    username: str,
+    password: str,
+    role: Role,
+    unit_id: int,
+    at: dt.datetime,
+    *,
+    full_name: str = "Bench Staff",
+) -> accounts.StaffUser:
+    """A staff member with one role at ``unit_id`` (also their home library)."""
+    return accounts.create_staff(
+        session,
+        None,
+        username=username,
+        full_name=full_name,
+        password=password,
+        home_org_unit_id=unit_id,
+        roles=[(role, unit_id)],
+        at=at,
+    )
+
+
+def generous_rule(
+    session: Session, consortium_id: int, at: dt.datetime, *, max_loans: int, max_holds: int
+) -> circulation.CirculationRule:
+    """One rule for the whole consortium that no benchmark's load reaches the limits of."""
+    policy = circulation.Policy(max_loans=max_loans, max_holds=max_holds)
+    data = circulation.RuleInput(consortium_id, name="Bench: generous", policy=policy)
+    return circulation.save_rule(session, None, data, at=at)
 
 
 def reader(

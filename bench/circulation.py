@@ -140,36 +140,13 @@ def seed_world(factory: sessionmaker[Session], sizes: Sizes, at: dt.datetime) ->
         for u in (central, airport, community):
             hours = {wd: [Period(9 * 60, 21 * 60)] for wd in range(7)}
             libraries.set_weekly_hours(session, None, u, hours, at=at)
-        admin = accounts.create_staff(
-            session,
-            None,
-            username=ADMIN_USER,
-            full_name="Bench Admin",
-            password=DESK_PW,
-            home_org_unit_id=consortium.id,
-            roles=[(Role.ADMIN, consortium.id)],
-            at=at,
+        admin = _seed.staff(
+            session, ADMIN_USER, DESK_PW, Role.ADMIN, consortium.id, at, full_name="Bench Admin"
         )
-        desk = accounts.create_staff(
-            session,
-            None,
-            username=DESK_USER,
-            full_name="Bench Desk",
-            password=DESK_PW,
-            home_org_unit_id=central.id,
-            roles=[(Role.CIRCULATION, central.id)],
-            at=at,
+        desk = _seed.staff(
+            session, DESK_USER, DESK_PW, Role.CIRCULATION, central.id, at, full_name="Bench Desk"
         )
-        rule = circulation.save_rule(
-            session,
-            None,
-            circulation.RuleInput(
-                consortium.id,
-                name="Bench: generous",
-                policy=circulation.Policy(max_loans=1000, max_holds=1000),
-            ),
-            at=at,
-        )
+        rule = _seed.generous_rule(session, consortium.id, at, max_loans=1000, max_holds=1000)
         session.flush()
         boss = accounts.actor_for_staff(session, admin)
 

@@ -44,7 +44,7 @@ import httpx
 import nats
 from sqlalchemy import func, insert, select
 
-from biblioverse import accounts, circulation, events, jetstream, libraries, migrate
+from biblioverse import accounts, events, jetstream, libraries, migrate
 from biblioverse.access import Role
 from biblioverse.db import make_engine, make_session_factory
 from biblioverse.libraries import OrgKind, Period
@@ -72,34 +72,17 @@ def seed(url: str, *, load_copies: int, probes: int) -> World:
             central = _seed.unit(session, OrgKind.LIBRARY, "central", consortium.id, at)
             hours = {wd: [Period(0, 24 * 60)] for wd in range(7)}
             libraries.set_weekly_hours(session, None, central, hours, at=at)
-            admin = accounts.create_staff(
+            admin = _seed.staff(
                 session,
-                None,
-                username="events-admin",
+                "events-admin",
+                PASSWORD,
+                Role.ADMIN,
+                consortium.id,
+                at,
                 full_name="Bench Admin",
-                password=PASSWORD,
-                home_org_unit_id=consortium.id,
-                roles=[(Role.ADMIN, consortium.id)],
-                at=at,
             )
-            accounts.create_staff(
-                session,
-                None,
-                username=DESK,
-                full_name="Bench Desk",
-                password=PASSWORD,
-                home_org_unit_id=central.id,
-                roles=[(Role.CIRCULATION, central.id)],
-                at=at,
-            )
-            circulation.save_rule(
-                session,
-                None,
-                circulation.RuleInput(
-                    consortium.id, policy=circulation.Policy(max_loans=10_000, max_holds=10)
-                ),
-                at=at,
-            )
+            _seed.staff(session, DESK, PASSWORD, Role.CIRCULATION, central.id, at)
+            _seed.generous_rule(session, consortium.id, at, max_loans=10_000, max_holds=10)
             session.flush()
             boss = accounts.actor_for_staff(session, admin)
             reader = _seed.reader(
