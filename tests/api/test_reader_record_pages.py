@@ -131,9 +131,7 @@ def test_home_library_staff_see_the_whole_record_and_act_on_it(
 
     before = readers.get(session, reader_id).expires_on
     session.rollback()
-    renewed_card = client.post(
-        f"/staff/readers/{reader_id}/card/renew", data={"csrf_token": token}
-    )
+    renewed_card = client.post(f"/staff/readers/{reader_id}/card/renew", data={"csrf_token": token})
     assert renewed_card.status_code == 200 and "The card is renewed." in renewed_card.text
     session.expire_all()
     assert readers.get(session, reader_id).expires_on == before + dt.timedelta(days=3 * 365)
@@ -236,3 +234,46 @@ def test_a_card_not_on_file_and_odd_input_get_clear_answers(
         data={"csrf_token": token, "text": "x" * 1500},
     )
     assert long_note.status_code == 422 and 'id="e-text"' in long_note.text
+
+
+def test_registering_again_is_warned_without_showing_the_card(
+    client: TestClient, session: Session, world: World
+) -> None:
+    form = {
+        "name": "reader 1",  # Reader 1, born 2 January 1990, is on file
+        "birth_date": "1990-01-02",
+        "category": "adult",
+        "home_library_id": str(world.central.id),
+        "email": "again@example.org",
+        "password": "a-long-password-2026",
+        "password2": "a-long-password-2026",
+    }
+    token = csrf_of(client.get("/register").text)
+    warned = client.post("/register", data={"csrf_token": token, **form})
+    assert warned.status_code == 409 and 'id="duplicate-warning"' in warned.text
+    assert "CARD000001" not in warned.text  # no card shown to whoever typed the name
+    registered = client.post(
+        "/register", data={"csrf_token": token, **form, "not_me": "on"}, follow_redirects=False
+    )
+    assert registered.status_code == 303
+
+
+def test_staff_entry_shows_the_card_already_on_file(client: TestClient, world: World) -> None:
+    from tests.api.conftest import token_for
+
+    staff = token_for(client, "staff", "central-lib", STAFF_PW)
+    body = {
+        "name": "Reader 1",
+        "birth_date": "1990-01-02",
+        "category": "adult",
+        "home_library_id": world.central.id,
+    }
+    r = client.post("/api/v1/readers", json=body, headers=staff)
+    assert r.status_code == 409 and r.json()["error"] == "possible_duplicate"
+    assert r.json()["details"]["readers"][0]["card_number"] == "CARD000001"
+    ok = client.post("/api/v1/readers", json={**body, "duplicate_ok": True}, headers=staff)
+    assert ok.status_code == 201
+    page_client = client
+    sign_in(page_client, "staff", "central-lib", STAFF_PW)
+    record = page_client.get(f"/staff/readers/{ok.json()['id']}")
+    assert 'id="record-duplicates"' in record.text and "CARD000001" in record.text

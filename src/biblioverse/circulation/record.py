@@ -55,6 +55,8 @@ class ReaderRecord:
     notes: list[readers.ReaderNote]
     may_manage: bool  # renew the card, block, contact details, notes
     pickups: list[libraries.UnitName] = field(default_factory=list)
+    # other cards with the same name and birth date: perhaps one person twice
+    duplicates: list[readers.Reader] = field(default_factory=list)
 
     @property
     def full(self) -> bool:
@@ -116,6 +118,13 @@ def reader_record(
         notes=readers.notes_of(session, actor, reader.id),
         may_manage=actor.can(Permission.READERS_MANAGE, home.path),
         pickups=[units[u.id] for u in libraries.service_points(session) if u.id in units],
+        duplicates=[
+            r
+            for r in readers.possible_duplicates(session, reader.name, reader.birth_date)
+            if r.id != reader.id
+        ]
+        if full
+        else [],
     )
 
 

@@ -1,6 +1,6 @@
 """Reader accounts: one card for the whole consortium, privacy by default."""
 
-from biblioverse.readers.errors import InvalidStatusChange, ReaderNotFound
+from biblioverse.readers.errors import InvalidStatusChange, PossibleDuplicate, ReaderNotFound
 from biblioverse.readers.models import Reader, ReaderNote
 from biblioverse.readers.rules import (
     Category,
@@ -65,6 +65,7 @@ __all__ = [
     "NewReader",
     "OwnChange",
     "OwnChangeIn",
+    "PossibleDuplicate",
     "Reader",
     "ReaderAccess",
     "ReaderNotFound",

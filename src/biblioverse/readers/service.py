@@ -27,7 +27,7 @@ from biblioverse.errors import (
 from biblioverse.events import record
 from biblioverse.i18n import N_
 from biblioverse.readers import rules
-from biblioverse.readers.errors import InvalidStatusChange, ReaderNotFound
+from biblioverse.readers.errors import InvalidStatusChange, PossibleDuplicate, ReaderNotFound
 from biblioverse.readers.models import Reader, ReaderNote
 from biblioverse.readers.rules import Category, Channel, Status
 from biblioverse.security import hash_secret
@@ -169,13 +169,27 @@ def create_by_staff(
     *,
     at: dt.datetime,
     channel: Channel = Channel.DESK,
+    duplicate_ok: bool = True,
 ) -> Reader:
+    """Register a reader at a desk (or by import). With ``duplicate_ok`` False, a reader
+    already on file with the same name and birth date is refused as a possible duplicate,
+    naming their cards, until the desk says it is another person."""
     today = local_today(at)
     _check_new(session, data, today=today, channel=channel)
     assert data.home_library_id is not None
     home = libraries.get_unit(session, data.home_library_id)
     if not actor.can(Permission.READERS_MANAGE, home.path):
         raise PermissionDenied("you may not register readers for this library")
+    if not duplicate_ok:
+        same = possible_duplicates(session, data.name, data.birth_date)
+        if same:
+            raise PossibleDuplicate(
+                "a reader with this name and birth date is on file",
+                details={
+                    "field": "name",
+                    "readers": [{"id": r.id, "card_number": r.card_number} for r in same],
+                },
+            )
     reader = _insert(session, data, at=at, today=today, channel=channel)
     log_action(
         session,
