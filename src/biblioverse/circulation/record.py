@@ -17,7 +17,8 @@ from biblioverse import libraries, readers
 from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.circulation import fees, holds, rules, service
-from biblioverse.circulation.lifecycle import LoanState
+from biblioverse.circulation.errors import HoldNotFound
+from biblioverse.circulation.lifecycle import IllegalTransition, LoanState
 from biblioverse.circulation.models import Fee, FeeTransaction, Loan
 from biblioverse.errors import DomainError, PermissionDenied
 
@@ -126,6 +127,28 @@ def reader_record(
         if full
         else [],
     )
+
+
+def hold_of(session: Session, actor: Actor, reader_id: int, hold_id: int) -> holds.HoldLine:
+    """One of the reader's active holds as this desk sees them. Another reader's hold, or
+    one this desk does not see, is not found; one already closed is a conflict (someone
+    else, another desk or the reader, got there first)."""
+    line = next(
+        (h for h in holds.holds_for(session, actor, reader_id) if h.hold.id == hold_id), None
+    )
+    if line is not None:
+        return line
+    _, level = readers.require_access(session, actor, reader_id, readers.ReaderAccess.DESK)
+    closed = next(
+        (h for h in holds.holds_of(session, reader_id, active_only=False) if h.hold.id == hold_id),
+        None,
+    )
+    if closed is not None and (
+        level is readers.ReaderAccess.FULL
+        or actor.can(Permission.CIRCULATION_OPERATE, closed.pickup.path)
+    ):
+        raise IllegalTransition("hold", closed.hold.status, "changed")
+    raise HoldNotFound(hold_id)
 
 
 @dataclass

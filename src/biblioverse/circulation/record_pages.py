@@ -17,7 +17,14 @@ from biblioverse import i18n, readers
 from biblioverse.circulation import fees, holds, record
 from biblioverse.circulation.words import NO_READER, to_desk
 from biblioverse.deps import DbSession, Now
-from biblioverse.errors import DomainError, PermissionDenied, ValidationFailed, status_of
+from biblioverse.errors import (
+    DomainError,
+    DuplicateValue,
+    FieldError,
+    PermissionDenied,
+    ValidationFailed,
+    status_of,
+)
 from biblioverse.fields import DbId
 from biblioverse.i18n import N_
 from biblioverse.i18n import gettext as _
@@ -37,6 +44,8 @@ DONE = {
 }
 FORBIDDEN = N_("Your role does not allow this for this reader here.")
 STATUS_REFUSED = N_("The card's status does not allow this.")
+TAKEN = N_("This e-mail address belongs to another reader.")
+CHANGED = N_("This was changed elsewhere in the meantime.")
 
 
 def _currency(request: Request) -> str:
@@ -48,6 +57,10 @@ def _words(exc: DomainError) -> str:
         return i18n.field_message(exc.errors[0])
     if isinstance(exc, PermissionDenied):
         return _(FORBIDDEN)
+    if isinstance(exc, DuplicateValue):
+        return _(TAKEN)
+    if exc.code == "illegal_transition":
+        return _(CHANGED)
     if isinstance(exc, readers.InvalidStatusChange):
         return _(STATUS_REFUSED)
     return to_desk(exc)
@@ -229,7 +242,12 @@ def cancel_hold(
     now: Now,
     form: Annotated[HoldStepForm, Form()],
 ) -> Response:
-    line = _hold_of(session, who, reader_id, hold_id, now)
+    try:
+        line = record.hold_of(session, who, reader_id, hold_id)
+    except DomainError as exc:
+        return _show(
+            request, session, who, reader_id, now, status_code=status_of(exc), problem=_words(exc)
+        )
     if form.confirm != "yes":
         return _confirm(
             request,
@@ -266,7 +284,12 @@ def change_pickup(
     now: Now,
     form: Annotated[HoldStepForm, Form()],
 ) -> Response:
-    _hold_of(session, who, reader_id, hold_id, now)
+    try:
+        record.hold_of(session, who, reader_id, hold_id)
+    except DomainError as exc:
+        return _show(
+            request, session, who, reader_id, now, status_code=status_of(exc), problem=_words(exc)
+        )
     if not form.pickup_library_id.isdigit():
         return _show(
             request,
@@ -290,20 +313,6 @@ def change_pickup(
     )
 
 
-def _hold_of(
-    session: DbSession, who: Any, reader_id: int, hold_id: int, now: dt.datetime
-) -> holds.HoldLine:
-    """The reader's hold as this desk sees it; another reader's, or one not shown here, is
-    not found."""
-    rec = record.reader_record(session, who, reader_id, at=now)
-    line = next((h for h in rec.holds if h.hold.id == hold_id), None)
-    if line is None:
-        from biblioverse.circulation.errors import HoldNotFound
-
-        raise HoldNotFound(hold_id)
-    return line
-
-
 # --- fees --------------------------------------------------------------------------------
 
 
@@ -318,8 +327,6 @@ def _money(text: str, field: str = "amount") -> Decimal:
         if not value.is_finite():
             raise InvalidOperation
     except InvalidOperation:
-        from biblioverse.errors import FieldError
-
         raise ValidationFailed(
             [FieldError(field, "invalid", N_("An amount with at most two decimals, like 0.50."))]
         ) from None
