@@ -996,6 +996,10 @@ ZH_HANS: dict[str, str] = {
     "Another card has the same name and date of birth:": "另有读者证的姓名和出生日期与此相同：",
     "If it is you, please sign in with your card number or e-mail address, or ask at any library desk. If it is not you, tick the box below and register again.": "如果是您本人，请用读者证号或电子邮箱登录，或到任一图书馆服务台咨询。如果不是您，请勾选下面的选项后再次注册。",
     "This is not me: register a new card": "这不是我：办理新读者证",
+    "This e-mail address belongs to another reader.": "此电子邮箱已属于另一位读者。",
+    "This was changed elsewhere in the meantime.": "此项已在别处被更改。",
+    "Open a reader record by card number (scan or type)": "按读者证号打开读者记录（扫描或输入）",
+    "Open": "打开",
     # end of the reader record
 }
 
