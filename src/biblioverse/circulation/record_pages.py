@@ -6,14 +6,16 @@ what happened; cancelling a hold, waiving a fee and blocking a card are confirme
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from biblioverse import i18n, readers
+from biblioverse.access import Actor
 from biblioverse.circulation import fees, holds, record
 from biblioverse.circulation.words import NO_READER, to_desk
 from biblioverse.deps import DbSession, Now
@@ -69,7 +71,7 @@ def _words(exc: DomainError) -> str:
 def _show(
     request: Request,
     session: DbSession,
-    who: Any,
+    who: Actor,
     reader_id: int,
     now: dt.datetime,
     *,
@@ -102,11 +104,11 @@ def _show(
 def _after(
     request: Request,
     session: DbSession,
-    who: Any,
+    who: Actor,
     reader_id: int,
     now: dt.datetime,
     done: str,
-    action: Any,
+    action: Callable[[], object],
     *,
     values: dict[str, str] | None = None,
 ) -> Response:
@@ -136,7 +138,7 @@ def _after(
 
 def _confirm(
     request: Request,
-    who: Any,
+    who: Actor,
     reader_id: int,
     *,
     question: str,
@@ -500,7 +502,10 @@ def block_card(
     form: Annotated[ReasonForm, Form()],
 ) -> Response:
     if form.confirm != "yes" and form.reason.strip():
-        readers.require_access(session, who, reader_id, readers.ReaderAccess.DESK)
+        if not record.reader_record(session, who, reader_id, at=now).may_manage:
+            return _show(
+                request, session, who, reader_id, now, status_code=403, problem=_(FORBIDDEN)
+            )
         return _confirm(
             request,
             who,
