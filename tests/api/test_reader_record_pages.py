@@ -90,6 +90,11 @@ def test_home_library_staff_see_the_whole_record_and_act_on_it(
         f"/staff/readers/{reader_id}/pay", data={"csrf_token": token, "amount": "lots"}
     )
     assert nonsense.status_code == 422 and 'id="e-amount"' in nonsense.text
+    for typed in ("1e999999", "NaN", "-1", "0.001", "1,5"):
+        odd = client.post(
+            f"/staff/readers/{reader_id}/pay", data={"csrf_token": token, "amount": typed}
+        )
+        assert odd.status_code == 422 and 'id="e-amount"' in odd.text, typed
 
     ask = client.post(
         f"/staff/readers/{reader_id}/fees/{central_fee}/waive",

@@ -326,7 +326,8 @@ class PayForm(BaseModel):
 def _money(text: str, field: str = "amount") -> Decimal:
     try:
         value = Decimal(text.strip())
-        if not value.is_finite():
+        # no money is written with an exponent, and a huge one cannot be rounded to cents
+        if not value.is_finite() or value.adjusted() > 9:
             raise InvalidOperation
     except InvalidOperation:
         raise ValidationFailed(
@@ -462,7 +463,8 @@ def waive_fee(
 
 def _amount_ok(text: str) -> bool:
     try:
-        return bool(text.strip()) and Decimal(text.strip()).is_finite()
+        value = Decimal(text.strip()) if text.strip() else None
+        return value is not None and value.is_finite() and value.adjusted() <= 9
     except InvalidOperation:
         return False
 
