@@ -50,6 +50,7 @@ from biblioverse.catalog.api import add_search_route
 from biblioverse.catalog.api import router as catalog_router
 from biblioverse.circulation import console as circulation_console
 from biblioverse.circulation import pages as circulation_pages
+from biblioverse.circulation import record_pages as reader_record_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory, transaction, utcnow
 from biblioverse.deps import Principals
@@ -757,6 +758,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog_pages.router,
         catalog_console.router,
         circulation_console.router,
+        reader_record_pages.router,
         sip2_pages.router,
         shelves_pages.router,
         building_pages.router,

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 from contextvars import ContextVar
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from babel import Locale, dates
+from babel import Locale, dates, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -105,6 +106,18 @@ def format_date(value: dt.date, fmt: str = "medium") -> str:
 
 def format_datetime(value: dt.datetime, tz: str, fmt: str = "medium") -> str:
     return dates.format_datetime(value, fmt, tzinfo=dates.get_timezone(tz), locale=babel_locale())
+
+
+def format_short(value: dt.datetime, tz: str) -> str:
+    """A date and time without seconds, in the locale's short form."""
+    return dates.format_datetime(
+        value, "short", tzinfo=dates.get_timezone(tz), locale=babel_locale()
+    )
+
+
+def format_money(amount: object, currency: str) -> str:
+    """An amount with its currency, as the locale writes it (CN¥12.50, ¥12.50)."""
+    return numbers.format_currency(Decimal(str(amount or 0)), currency, locale=babel_locale())
 
 
 def format_moment(value: dt.datetime, now: dt.datetime, tz: str) -> str:

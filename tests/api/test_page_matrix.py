@@ -65,18 +65,42 @@ PATH_VALUES = {
     "library_id": "{central}",
     "rule_id": "{rule}",
     "transit_id": "{transit}",
+    "fee_id": "{fee}",
     "reader_id": "{pending_reader}",
     "step": "cancel",
     "kind": "misplaced",
     "code": "ENTRANCE",
 }
 STEPS = {"POST /staff/alarms/{alarm_id}/{step}": "acknowledge"}
+# The reader record (issue 29) is the central reader's, whose loan, hold and fee these are.
+RECORD = "/staff/readers/{reader_id}"
+RECORD_ROUTES = [
+    f"GET {RECORD}",
+    f"GET {RECORD}/receipt",
+    *(
+        f"POST {RECORD}/{tail}"
+        for tail in (
+            "block",
+            "card/renew",
+            "contact",
+            "fees/{fee_id}/waive",
+            "holds/{hold_id}/cancel",
+            "holds/{hold_id}/pickup",
+            "notes",
+            "pay",
+            "renew",
+            "unblock",
+        )
+    ),
+]
+PATHS: dict[str, dict[str, str]] = {r: {"reader_id": "{reader}"} for r in RECORD_ROUTES}
 QUERY: dict[str, dict[str, Any]] = {
     "GET /catalog": {"q": "matrix"},
     "GET /catalog/facet/subject": {"q": "matrix"},
     "GET /catalog/suggest": {"q": "matr"},
     "GET /lang/{code}": {"next": "/"},
     "GET /libraries/{library_id}/map": {"to": "item:{item}"},
+    "GET /staff/readers/find": {"card": "CARD000001"},
 }
 # what each person creates is their own, so that a second one is not refused as a duplicate
 CATEGORY = {"adm": "student", "lib": "visitor"}
@@ -137,6 +161,19 @@ FORM: dict[str, dict[str, Any]] = {
     # a whole row of the matrix, as the form shows a new one
     "POST /staff/rules/new": {**RULE_FORM, "reader_category": "{category}"},
     "POST /staff/rules/{rule_id}": {**RULE_FORM, "reader_category": "child"},
+    # the reader record: destructive steps confirmed
+    f"POST {RECORD}/block": {"reason": "matrix", "confirm": "yes"},
+    f"POST {RECORD}/contact": {"email": "reader1@example.org", "phone": "13800000000"},
+    f"POST {RECORD}/fees/{{fee_id}}/waive": {
+        "reason": "matrix",
+        "amount": "1.00",
+        "confirm": "yes",
+    },
+    f"POST {RECORD}/holds/{{hold_id}}/cancel": {"confirm": "yes"},
+    f"POST {RECORD}/holds/{{hold_id}}/pickup": {"pickup_library_id": "{central}"},
+    f"POST {RECORD}/notes": {"text": "matrix note"},
+    f"POST {RECORD}/pay": {"amount": "0.50"},
+    f"POST {RECORD}/unblock": {"reason": "matrix"},
 }
 
 # fmt: off
@@ -215,11 +252,30 @@ GET /staff/transits                           in   403  403  ok   ok   403  ok  
 POST /staff/transits/{transit_id}/ship        in   403  403  ok   ok   403  ok   ok   ok
 GET /twin/items/{item_id}/card                ok   ok   ok   ok   ok   ok   ok   ok   ok
 """
+# The reader record (issue 29, ADR 0025 and 0036): another library's desk (xlib, xcir) opens
+# it by card and serves the reader, but does not change the card, and does not see the
+# central library's hold and fee. The receipt asks for a payment there is none of: 404.
+RECORD_TABLE = """
+#                                                          anon rdr  oth  adm  lib  cat  cir  xlib xcir
+GET /staff/readers/find                                    in   403  403  ok   ok   403  ok   ok   ok
+GET /staff/readers/{reader_id}                             in   403  403  ok   ok   403  ok   ok   ok
+GET /staff/readers/{reader_id}/receipt                     in   403  403  404  404  403  404  404  404
+POST /staff/readers/{reader_id}/block                      in   403  403  ok   ok   403  ok   403  403
+POST /staff/readers/{reader_id}/card/renew                 in   403  403  ok   ok   403  ok   403  403
+POST /staff/readers/{reader_id}/contact                    in   403  403  ok   ok   403  ok   403  403
+POST /staff/readers/{reader_id}/fees/{fee_id}/waive        in   403  403  ok   ok   403  403  404  404
+POST /staff/readers/{reader_id}/holds/{hold_id}/cancel     in   403  403  ok   ok   403  ok   404  404
+POST /staff/readers/{reader_id}/holds/{hold_id}/pickup     in   403  403  ok   ok   403  ok   404  404
+POST /staff/readers/{reader_id}/notes                      in   403  403  ok   ok   403  ok   403  403
+POST /staff/readers/{reader_id}/pay                        in   403  403  ok   ok   403  ok   ok   ok
+POST /staff/readers/{reader_id}/renew                      in   403  403  ok   ok   403  ok   ok   ok
+POST /staff/readers/{reader_id}/unblock                    in   403  403  ok   ok   403  ok   403  403
+"""
 # fmt: on
 
 
 def expected() -> dict[str, dict[str, str]]:
-    return read_table(TABLE, COLUMNS)
+    return read_table(TABLE + RECORD_TABLE, COLUMNS)
 
 
 def page_routes(app: FastAPI) -> list[str]:
@@ -289,7 +345,7 @@ def test_who_may_open(client: TestClient, app: FastAPI, session: Session, route:
     world.ids["sip2_account"] = account.id
     session.commit()
     method, template = route.split(" ", 1)
-    values = {**PATH_VALUES, "step": STEPS.get(route, PATH_VALUES["step"])}
+    values = {**PATH_VALUES, "step": STEPS.get(route, PATH_VALUES["step"]), **PATHS.get(route, {})}
     url = template.format(**{k: fill(v, world.ids) for k, v in values.items()})
     query = fill(QUERY.get(route), world.ids)
     got: dict[str, str] = {}

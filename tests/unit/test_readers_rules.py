@@ -131,3 +131,21 @@ def test_generated_card_numbers_carry_a_valid_check_digit(_: int) -> None:
     # A single mistyped digit is caught.
     wrong = card[:-2] + str((int(card[-2]) + 1) % 10) + card[-1]
     assert not luhn_valid(wrong)
+
+
+def test_a_card_renewed_runs_on_from_its_date_or_from_today() -> None:
+    from biblioverse.readers.rules import Category, renewed_expiry
+
+    today = dt.date(2026, 11, 18)
+    assert renewed_expiry(Category.STUDENT, dt.date(2026, 12, 1), today) == dt.date(2027, 12, 1)
+    assert renewed_expiry(Category.STUDENT, dt.date(2026, 1, 1), today) == dt.date(2027, 11, 18)
+
+
+def test_reasons_and_notes_are_required_and_bounded() -> None:
+    from biblioverse.readers.rules import note_errors, reason_errors, same_person_key
+
+    assert [e.code for e in reason_errors(" ")] == ["required"]
+    assert [e.code for e in reason_errors("x" * 201)] == ["too_long"]
+    assert reason_errors("lost card") == []
+    assert [e.code for e in note_errors("")] == ["required"]
+    assert same_person_key("  Ann   LEE ") == same_person_key("ann lee")

@@ -1,7 +1,7 @@
 """Reader accounts: one card for the whole consortium, privacy by default."""
 
-from biblioverse.readers.errors import InvalidStatusChange, ReaderNotFound
-from biblioverse.readers.models import Reader
+from biblioverse.readers.errors import InvalidStatusChange, PossibleDuplicate, ReaderNotFound
+from biblioverse.readers.models import Reader, ReaderNote
 from biblioverse.readers.rules import (
     Category,
     Channel,
@@ -23,10 +23,13 @@ from biblioverse.readers.service import (
     access,
     activate,
     actor_of,
+    add_note,
+    block,
     block_at_device,
     by_card,
     by_login,
     change_by_staff,
+    change_contact,
     change_own,
     check_online_registration,
     count_rows,
@@ -40,10 +43,14 @@ from biblioverse.readers.service import (
     lookup_card,
     may_see_in_full,
     needs_current_secret,
+    notes_of,
+    possible_duplicates,
     register_online,
+    renew_card,
     require_access,
     search,
     status_counts,
+    unblock,
     visible,
 )
 
@@ -58,9 +65,11 @@ __all__ = [
     "NewReader",
     "OwnChange",
     "OwnChangeIn",
+    "PossibleDuplicate",
     "Reader",
     "ReaderAccess",
     "ReaderNotFound",
+    "ReaderNote",
     "ReaderOut",
     "RowError",
     "StaffChange",
@@ -68,10 +77,13 @@ __all__ = [
     "access",
     "activate",
     "actor_of",
+    "add_note",
+    "block",
     "block_at_device",
     "by_card",
     "by_login",
     "change_by_staff",
+    "change_contact",
     "change_own",
     "check_online_registration",
     "count_rows",
@@ -86,10 +98,14 @@ __all__ = [
     "lookup_card",
     "may_see_in_full",
     "needs_current_secret",
+    "notes_of",
+    "possible_duplicates",
     "reader_access",
     "register_online",
+    "renew_card",
     "require_access",
     "search",
     "status_counts",
+    "unblock",
     "visible",
 ]

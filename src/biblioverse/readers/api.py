@@ -58,9 +58,15 @@ def search(
     return ReaderPage(total=total, items=[ReaderOut.of(r, today) for r in rows])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Register a reader at a desk")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a reader at a desk; a reader with the same name and birth date on file "
+    "is answered 409 possible_duplicate with their cards, unless duplicate_ok",
+)
 def create(body: StaffReaderIn, actor: ReaderManager, session: DbSession, now: Now) -> ReaderOut:
-    reader = service.create_by_staff(session, actor, service.NewReader(**body.model_dump()), at=now)
+    data = service.NewReader(**body.model_dump(exclude={"duplicate_ok"}))
+    reader = service.create_by_staff(session, actor, data, at=now, duplicate_ok=body.duplicate_ok)
     return ReaderOut.of(reader, service.local_today(now))
 
 

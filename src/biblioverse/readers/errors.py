@@ -14,3 +14,9 @@ class ReaderNotFound(NotFound):
 
 class InvalidStatusChange(Conflict):
     code = "invalid_status_change"
+
+
+class PossibleDuplicate(Conflict):
+    """A reader with the same name and birth date is on file: perhaps the same person."""
+
+    code = "possible_duplicate"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from biblioverse.db import Base, UTCDateTime, one_of
@@ -23,7 +23,8 @@ class Reader(Base):
     name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     phone: Mapped[str | None] = mapped_column(String(24))
-    birth_date: Mapped[dt.date] = mapped_column(Date)
+    # indexed for the duplicate-person check at registration (same name, same birth date)
+    birth_date: Mapped[dt.date] = mapped_column(Date, index=True)
     guardian_name: Mapped[str | None] = mapped_column(String(120))
     home_library_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
     category: Mapped[str] = mapped_column(String(16))
@@ -38,3 +39,17 @@ class Reader(Base):
     blocked_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReaderNote(Base):
+    """A note staff leave on a reader's record for the next desk (never shown to the
+    reader). Kept apart from the card so that a note's history is its own."""
+
+    __tablename__ = "reader_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(Integer)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))  # the writer's desk
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -90,6 +90,7 @@ class RegisterForm(BaseModel):
     password: str = Field(default="", max_length=500)
     password2: str = Field(default="", max_length=500)
     pin: str = Field(default="", max_length=100)
+    not_me: str = Field(default="", max_length=10)  # "on": not the reader already on file
 
     def shown_again(self) -> dict[str, str]:
         """What the form may show back after an error: never the secrets."""
@@ -123,8 +124,11 @@ def register(
         preferred_locale=i18n.get_locale(),
     )
     reader = None
+    # Someone already on file with this name and birth date may be registering again: say
+    # so, without showing their card to whoever typed the name (ADR 0036).
+    duplicate = form.not_me != "on" and bool(service.possible_duplicates(session, form.name, birth))
     try:
-        if errors:
+        if errors or duplicate:
             service.check_online_registration(session, data, at=now)
         else:
             reader = service.register_online(session, data, at=now)
@@ -138,10 +142,11 @@ def register(
             request,
             "register.html",
             None,
-            422,
+            409 if duplicate and not errors else 422,
             homes=_home_choices(session),
             values=form.shown_again(),
             errors=errors,
+            duplicate=duplicate and not errors,
             categories=_self_service_categories(),
         )
     session.flush()

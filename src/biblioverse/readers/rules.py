@@ -272,3 +272,50 @@ STAFF_TRANSITIONS: dict[Status, frozenset[Status]] = {
 
 def can_move(current: Status, new: Status) -> bool:
     return new in STAFF_TRANSITIONS[current]
+
+
+# --- the reader record at a staff desk (issue 29) -----------------------------------------
+
+REASON_MAX = 200
+NOTE_MAX = 1000
+
+
+def reason_errors(reason: str, field: str = "reason") -> list[FieldError]:
+    """A block, an unblock and a waiver say why: the next desk reads it."""
+    text = reason.strip()
+    if not text:
+        return [FieldError(field, "required", N_("Say why."))]
+    if len(text) > REASON_MAX:
+        return [FieldError(field, "too_long", N_("At most 200 characters."))]
+    return []
+
+
+def note_errors(text: str) -> list[FieldError]:
+    body = text.strip()
+    if not body:
+        return [FieldError("text", "required", N_("Write the note."))]
+    if len(body) > NOTE_MAX:
+        return [FieldError("text", "too_long", N_("A note may have 1000 characters at most."))]
+    return []
+
+
+def renewed_expiry(category: Category, expires_on: dt.date, today: dt.date) -> dt.date:
+    """A card renewed before it runs out runs on from its date (the reader loses no days);
+    one that has run out runs from today (Koha's "from the expiry or from today")."""
+    return expiry_for(category, max(expires_on, today))
+
+
+def renewal_errors(status: Status) -> list[FieldError]:
+    """A blocked card is unblocked first (with its reason); a pending one activated."""
+    if status in (Status.BLOCKED, Status.PENDING):
+        return [
+            FieldError(
+                "status", "not_renewable", N_("A blocked or pending card cannot be renewed.")
+            )
+        ]
+    return []
+
+
+def same_person_key(name: str) -> str:
+    """Names compared for the duplicate check: case and spacing do not make another person."""
+    return " ".join(name.split()).casefold()

@@ -36,6 +36,9 @@ class StaffReaderIn(BaseModel):
     password: str | None = Field(default=None, max_length=128)
     pin: str | None = Field(default=None, max_length=6)
     expires_on: IsoDate | None = None
+    # a reader with the same name and birth date is on file, and the desk checked that
+    # this is another person
+    duplicate_ok: bool = False
 
 
 class StaffChangeIn(BaseModel):

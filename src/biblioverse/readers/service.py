@@ -27,8 +27,8 @@ from biblioverse.errors import (
 from biblioverse.events import record
 from biblioverse.i18n import N_
 from biblioverse.readers import rules
-from biblioverse.readers.errors import InvalidStatusChange, ReaderNotFound
-from biblioverse.readers.models import Reader
+from biblioverse.readers.errors import InvalidStatusChange, PossibleDuplicate, ReaderNotFound
+from biblioverse.readers.models import Reader, ReaderNote
 from biblioverse.readers.rules import Category, Channel, Status
 from biblioverse.security import hash_secret
 
@@ -169,13 +169,27 @@ def create_by_staff(
     *,
     at: dt.datetime,
     channel: Channel = Channel.DESK,
+    duplicate_ok: bool = True,
 ) -> Reader:
+    """Register a reader at a desk (or by import). With ``duplicate_ok`` False, a reader
+    already on file with the same name and birth date is refused as a possible duplicate,
+    naming their cards, until the desk says it is another person."""
     today = local_today(at)
     _check_new(session, data, today=today, channel=channel)
     assert data.home_library_id is not None
     home = libraries.get_unit(session, data.home_library_id)
     if not actor.can(Permission.READERS_MANAGE, home.path):
         raise PermissionDenied("you may not register readers for this library")
+    if not duplicate_ok:
+        same = possible_duplicates(session, data.name, data.birth_date)
+        if same:
+            raise PossibleDuplicate(
+                "a reader with this name and birth date is on file",
+                details={
+                    "field": "name",
+                    "readers": [{"id": r.id, "card_number": r.card_number} for r in same],
+                },
+            )
     reader = _insert(session, data, at=at, today=today, channel=channel)
     log_action(
         session,
@@ -700,3 +714,188 @@ def enable_at_device(session: Session, actor: Actor, reader_id: int, *, at: dt.d
             at=at,
         )
     return reader
+
+
+# --- the reader record at a staff desk (issue 29) ------------------------------------------
+
+
+def _managed(session: Session, actor: Actor, reader_id: int) -> Reader:
+    """The reader, for staff who manage readers of the reader's home library (ADR 0025:
+    another library's desk serves the reader but does not change their card)."""
+    reader = get(session, reader_id)
+    if not actor.is_staff or not actor.can(Permission.READERS_MANAGE, _home_path(session, reader)):
+        raise PermissionDenied("the card is changed by its home library's staff")
+    return reader
+
+
+def _audit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    reader: Reader,
+    at: dt.datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    log_action(
+        session,
+        actor,
+        action,
+        entity="reader",
+        entity_id=reader.id,
+        org_unit_id=reader.home_library_id,
+        at=at,
+        details=details,
+    )
+
+
+def renew_card(session: Session, actor: Actor, reader_id: int, *, at: dt.datetime) -> Reader:
+    """Renew the card for its category's period (``rules.renewed_expiry``); an expired card
+    becomes active again."""
+    reader = _managed(session, actor, reader_id)
+    errors = rules.renewal_errors(Status(reader.status))
+    if errors:
+        raise InvalidStatusChange(errors[0].message, details=[e.as_dict() for e in errors])
+    before = reader.expires_on
+    reader.expires_on = rules.renewed_expiry(
+        Category(reader.category), reader.expires_on, local_today(at)
+    )
+    reader.status = Status.ACTIVE.value
+    _audit(
+        session,
+        actor,
+        "reader.renew_card",
+        reader,
+        at,
+        {"from": before.isoformat(), "to": reader.expires_on.isoformat()},
+    )
+    return reader
+
+
+def block(
+    session: Session, actor: Actor, reader_id: int, reason: str, *, at: dt.datetime
+) -> Reader:
+    """Block the card, saying why; the reason is shown at every desk of the home library."""
+    reader = _managed(session, actor, reader_id)
+    errors = rules.reason_errors(reason)
+    if errors:
+        raise ValidationFailed(errors)
+    current = Status(reader.status)
+    if not rules.can_move(current, Status.BLOCKED):
+        raise InvalidStatusChange(
+            f"a {current.value} card cannot become blocked",
+            details={"field": "status", "from": current.value, "to": Status.BLOCKED.value},
+        )
+    reader.status = Status.BLOCKED.value
+    reader.blocked_reason = reason.strip()
+    _audit(session, actor, "reader.block", reader, at, {"reason": reader.blocked_reason})
+    return reader
+
+
+def unblock(
+    session: Session, actor: Actor, reader_id: int, reason: str, *, at: dt.datetime
+) -> Reader:
+    """Lift a block (staff's or a machine's), saying why; the card is active again."""
+    reader = _managed(session, actor, reader_id)
+    errors = rules.reason_errors(reason)
+    if errors:
+        raise ValidationFailed(errors)
+    if reader.status != Status.BLOCKED.value:
+        raise InvalidStatusChange(
+            "the card is not blocked",
+            details={"field": "status", "from": reader.status, "to": Status.ACTIVE.value},
+        )
+    lifted = reader.blocked_reason or ""
+    reader.status = Status.ACTIVE.value
+    reader.blocked_reason = None
+    _audit(session, actor, "reader.unblock", reader, at, {"reason": reason.strip(), "was": lifted})
+    return reader
+
+
+def change_contact(
+    session: Session,
+    actor: Actor,
+    reader_id: int,
+    *,
+    email: str,
+    phone: str,
+    at: dt.datetime,
+) -> Reader:
+    """Staff correct a reader's e-mail address and phone number (empty clears them). The
+    audit names the fields changed, never their values."""
+    reader = _managed(session, actor, reader_id)
+    errors: list[FieldError] = []
+    new_email = _clean_email(email)
+    if new_email:
+        errors += rules.email_errors(new_email)
+    new_phone = phone.strip() or None
+    if new_phone:
+        errors += rules.phone_errors(new_phone)
+    if errors:
+        raise ValidationFailed(errors)
+    if (
+        new_email
+        and new_email != reader.email
+        and session.scalar(select(Reader.id).where(Reader.email == new_email))
+    ):
+        raise DuplicateValue("reader", "email", new_email)
+    changed = [
+        name
+        for name, old, new in (
+            ("email", reader.email, new_email),
+            ("phone", reader.phone, new_phone),
+        )
+        if old != new
+    ]
+    reader.email, reader.phone = new_email, new_phone
+    if changed:
+        _audit(session, actor, "reader.contact", reader, at, {"fields": changed})
+    return reader
+
+
+def add_note(
+    session: Session, actor: Actor, reader_id: int, text: str, *, at: dt.datetime
+) -> ReaderNote:
+    """A note for staff on the reader's record (never shown to the reader)."""
+    reader = _managed(session, actor, reader_id)
+    errors = rules.note_errors(text)
+    if errors:
+        raise ValidationFailed(errors)
+    note = ReaderNote(
+        reader_id=reader.id,
+        staff_id=actor.id,
+        org_unit_id=reader.home_library_id,  # written by the home library's staff
+        text=text.strip(),
+        created_at=at,
+    )
+    session.add(note)
+    session.flush()
+    _audit(session, actor, "reader.note", reader, at, {"note_id": note.id})
+    return note
+
+
+def notes_of(session: Session, actor: Actor, reader_id: int) -> list[ReaderNote]:
+    """The staff notes on a reader, newest first: for staff who see the whole account."""
+    reader = get(session, reader_id)
+    if not actor.is_staff or not may_see_in_full(session, actor, reader):
+        return []
+    return list(
+        session.scalars(
+            select(ReaderNote)
+            .where(ReaderNote.reader_id == reader.id)
+            .order_by(ReaderNote.created_at.desc(), ReaderNote.id.desc())
+        )
+    )
+
+
+def possible_duplicates(
+    session: Session, name: str, birth_date: dt.date | None, *, limit: int = 5
+) -> list[Reader]:
+    """Readers already on file with the same name (case and spacing aside) and birth date:
+    perhaps the same person registering again. The caller decides what may be shown."""
+    key = rules.same_person_key(name)
+    if not key or birth_date is None:
+        return []
+    same_day = session.scalars(
+        select(Reader).where(Reader.birth_date == birth_date).order_by(Reader.id)
+    )
+    return [r for r in same_day if rules.same_person_key(r.name) == key][:limit]

@@ -45,6 +45,14 @@ def _moment(value: dt.datetime, now: dt.datetime, tz: str) -> str:
     return i18n.format_moment(value, now, tz)
 
 
+def _short(value: dt.datetime, tz: str = "Asia/Shanghai") -> str:
+    return i18n.format_short(value, tz)
+
+
+def _money(value: object, currency: str = "CNY") -> str:
+    return i18n.format_money(value, currency)
+
+
 def _tr(message: str) -> str:
     """Translate a message that came from code (marked there with N_)."""
     return i18n.gettext(message)
@@ -62,6 +70,8 @@ env.filters.update(
     datetime=_datetime,
     tr=_tr,
     nl2br=_nl2br,
+    short=_short,
+    money=_money,
 )
 
 
