@@ -37,7 +37,7 @@ def server(demo_dir: Path) -> Iterator[str]:
         env=cli_env(data),
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,  # a loaded machine seeds the demo slowly
     )
     assert seeded.returncode == 0, seeded.stderr
     with served(data, timeout_s=60) as url:  # a loaded machine starts it slowly
