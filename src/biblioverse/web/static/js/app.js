@@ -11,6 +11,16 @@ document.addEventListener("htmx:afterSettle", () => {
   }
 });
 
+// After a search in the page (the form, a facet, a page of results), focus goes to the
+// results' heading: the reader hears how many were found and reads on. A search that opens
+// the page leaves the focus at its top, where the first Tab is "Skip to results".
+document.addEventListener("htmx:afterSettle", (event) => {
+  if (event.detail.target && event.detail.target.id === "results") {
+    const heading = document.getElementById("results-h");
+    if (heading) heading.focus();
+  }
+});
+
 // Errors htmx does not swap (an expired form, a busy server, a lost connection) are said in
 // the page's alert region rather than silently ignored.
 function showError(xhr) {
