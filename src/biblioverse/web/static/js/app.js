@@ -21,6 +21,27 @@ document.addEventListener("htmx:afterSettle", (event) => {
   }
 });
 
+// A table wider than the screen scrolls in its box (.table-scroll); the keyboard must reach
+// it too (WCAG 2.1.1): such a box becomes a named region in the tab order, and stops being
+// one when it fits again.
+function focusableScrolls() {
+  for (const box of document.querySelectorAll(".table-scroll")) {
+    if (box.scrollWidth > box.clientWidth + 1) {
+      if (box.hasAttribute("tabindex")) continue;
+      const named = box.querySelector("caption") || box.closest("section, article")?.querySelector("h2, h3");
+      box.tabIndex = 0;
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", named ? named.textContent.trim() : document.title);
+      box.dataset.scrolls = "1";
+    } else if (box.dataset.scrolls) {
+      ["tabindex", "role", "aria-label", "data-scrolls"].forEach((a) => box.removeAttribute(a));
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", focusableScrolls);
+document.addEventListener("htmx:afterSettle", focusableScrolls);
+window.addEventListener("resize", focusableScrolls);
+
 // Errors htmx does not swap (an expired form, a busy server, a lost connection) are said in
 // the page's alert region rather than silently ignored.
 function showError(xhr) {
