@@ -329,11 +329,9 @@ ZH_HANS: dict[str, str] = {
     "Closed": "闭馆",
     "Closed days": "闭馆日",
     "Closed now": "当前闭馆",
-    "Coming next": "即将上线",
     "Conflict": "冲突",
     "Consortium": "联盟",
     "Contact and privacy": "联系方式与隐私",
-    "Dashboards": "数据大屏",
     "Date of birth": "出生日期",
     "Devices": "设备",
     "E-mail": "电子邮箱",
@@ -383,8 +381,8 @@ ZH_HANS: dict[str, str] = {
     "Readers": "读者",
     "Record": "记录",
     "Register": "注册",
-    "Register online and use the digital library at once. Show an identity document at any "
-    "of our desks to borrow books.": "在线注册后即可使用数字图书馆。如需借书，请携带身份证件到任一服务台办理激活。",
+    "Register online to get your card number at once. Show an identity document at any of our "
+    "desks to activate it, then borrow books and place holds.": "在线注册即可立即获得读者证号。请携带身份证件到任一服务台激活读者证，之后即可借书和预约。",
     "Register online": "在线注册",
     "Sat": "周六",
     "Save": "保存",
@@ -421,8 +419,8 @@ ZH_HANS: dict[str, str] = {
     "Who": "操作人",
     "Wrong card number, e-mail, user name or password.": "读者证号、电子邮箱、用户名或密码错误。",
     "Your card is blocked. Please contact your library.": "您的读者证已被冻结，请联系所属图书馆。",
-    "Your card works for digital services now. To borrow books, show an identity document at "
-    "any library desk of the consortium.": "您的读者证现已可用于数字服务。如需借书，请携带身份证件到联盟任一图书馆服务台激活。",
+    "Your card number is yours now. To borrow books and place holds, show an identity document "
+    "at any library desk of the consortium.": "读者证号已为您保留。如需借书和预约，请携带身份证件到联盟任一图书馆服务台激活。",
     "Your role does not include reader accounts.": "您的角色无权管理读者账户。",
     "Your role does not include the audit log.": "您的角色无权查看审计日志。",
     "Your roles": "您的角色",
@@ -541,7 +539,7 @@ ZH_HANS: dict[str, str] = {
     "number %(n)d in the queue": "排第 %(n)d 位",
     "sent": "已寄出",
     "until %(when)s": "保留至 %(when)s",
-    "Off by default: a month after you return a book, the library forgets that you borrowed it. Turn it on to see your history and get recommendations.": "默认关闭：还书一个月后，图书馆将不再记录您借过这本书。开启后可查看借阅历史并获得推荐。",
+    "Off by default: a month after you return a book, the library forgets that you borrowed it. Turn it on to keep your reading history in your account.": "默认关闭：还书一个月后，图书馆将不再记录您借过这本书。开启后，借阅历史会保留在您的账户中。",
     "Reading history": "借阅历史",
     "returned %(when)s": "%(when)s 归还",
     "Nothing returned yet.": "还没有归还记录。",
@@ -1009,6 +1007,19 @@ ZH_HANS: dict[str, str] = {
     "Open a reader record by card number (scan or type)": "按读者证号打开读者记录（扫描或输入）",
     "Open": "打开",
     # end of the reader record
+    # phone menus, skip to results, the 3D page's VR button, the demo's rule names (issue 29)
+    "Menu": "菜单",
+    "Staff menu": "工作台菜单",
+    "Skip to results": "跳到检索结果",
+    "Enter VR": "进入 VR",
+    "Leave VR": "退出 VR",
+    "No VR headset here: VR needs a headset and its browser.": "此处没有 VR 头显：VR 需要头显及其浏览器。",
+    "VR needs a secure (https) address.": "VR 需要安全的（https）地址。",
+    "This browser did not allow VR.": "此浏览器未允许使用 VR。",
+    "Consortium default": "联盟默认规则",
+    "Children": "少儿",
+    "Reference, in the reading room": "工具书，限阅览室内使用",
+    "Airport: travellers": "机场：旅客",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

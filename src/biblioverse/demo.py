@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from biblioverse import accounts, catalog, circulation, libraries, readers, sip2
 from biblioverse import shelves as smart_shelves
 from biblioverse.access import Role
+from biblioverse.i18n import N_
 from biblioverse.libraries import OrgKind, Period, UnitInput
 from biblioverse.readers.rules import luhn_check_digit
 from biblioverse.security import hash_secret
@@ -323,27 +324,29 @@ DEMO_LOGINS: tuple[Login, ...] = (
 def seed_rules(session: Session, *, at: dt.datetime, consortium_id: int, airport_id: int) -> None:
     """A believable rule matrix: a consortium default, shorter loans for children's and
     audio-visual items, three-hour reading-room loans of reference books, and an airport
-    branch whose books float (a traveller returns them anywhere, and they stay there)."""
+    branch whose books float (a traveller returns them anywhere, and they stay there). The
+    names are messages (N_), so the rules page shows the demo's rules in the reader's
+    language; a name a librarian types is shown as typed."""
     P = circulation.Policy
     for data in (
-        circulation.RuleInput(consortium_id, name="Consortium default", policy=P()),
+        circulation.RuleInput(consortium_id, name=N_("Consortium default"), policy=P()),
         circulation.RuleInput(
-            consortium_id, reader_category="child", name="Children", policy=P(max_loans=10)
+            consortium_id, reader_category="child", name=N_("Children"), policy=P(max_loans=10)
         ),
         circulation.RuleInput(
             consortium_id,
             item_type="audiovisual",
-            name="Audio-visual",
+            name=N_("Audio-visual"),
             policy=P(loan_days=7, renewals=1),
         ),
         circulation.RuleInput(
             consortium_id,
             item_type="reference",
-            name="Reference, in the reading room",
+            name=N_("Reference, in the reading room"),
             policy=P(loan_hours=3, renewals=0, self_service=False, mobile_checkout=False),
         ),
         circulation.RuleInput(
-            airport_id, name="Airport: travellers", policy=P(loan_days=21, floating=True)
+            airport_id, name=N_("Airport: travellers"), policy=P(loan_days=21, floating=True)
         ),
     ):
         circulation.save_rule(session, None, data, at=at)

@@ -11,6 +11,37 @@ document.addEventListener("htmx:afterSettle", () => {
   }
 });
 
+// After a search in the page (the form, a facet, a page of results), focus goes to the
+// results' heading: the reader hears how many were found and reads on. A search that opens
+// the page leaves the focus at its top, where the first Tab is "Skip to results".
+document.addEventListener("htmx:afterSettle", (event) => {
+  if (event.detail.target && event.detail.target.id === "results") {
+    const heading = document.getElementById("results-h");
+    if (heading) heading.focus();
+  }
+});
+
+// A table wider than the screen scrolls in its box (.table-scroll); the keyboard must reach
+// it too (WCAG 2.1.1): such a box becomes a named region in the tab order, and stops being
+// one when it fits again.
+function focusableScrolls() {
+  for (const box of document.querySelectorAll(".table-scroll")) {
+    if (box.scrollWidth > box.clientWidth + 1) {
+      if (box.hasAttribute("tabindex")) continue;
+      const named = box.querySelector("caption") || box.closest("section, article")?.querySelector("h2, h3");
+      box.tabIndex = 0;
+      box.setAttribute("role", "region");
+      box.setAttribute("aria-label", named ? named.textContent.trim() : document.title);
+      box.dataset.scrolls = "1";
+    } else if (box.dataset.scrolls) {
+      ["tabindex", "role", "aria-label", "data-scrolls"].forEach((a) => box.removeAttribute(a));
+    }
+  }
+}
+document.addEventListener("DOMContentLoaded", focusableScrolls);
+document.addEventListener("htmx:afterSettle", focusableScrolls);
+window.addEventListener("resize", focusableScrolls);
+
 // Errors htmx does not swap (an expired form, a busy server, a lost connection) are said in
 // the page's alert region rather than silently ignored.
 function showError(xhr) {

@@ -3,7 +3,6 @@
 // interest), so a branch of fifty thousand books is a couple of dozen draw calls.
 import * as THREE from "three";
 import { OrbitControls } from "three/addons/controls/OrbitControls.js";
-import { VRButton } from "three/addons/webxr/VRButton.js";
 
 const started = performance.now();
 const root = document.getElementById("twin3d");
@@ -463,9 +462,7 @@ async function main() {
   }
   new ResizeObserver(resize).observe(canvas);
   resize();
-  const vr = VRButton.createButton(renderer);
-  vr.style.position = "static";
-  document.getElementById("vr-slot").appendChild(vr);
+  vrControl(renderer);
 
   const forward = new THREE.Vector3();
   const side = new THREE.Vector3();
@@ -546,3 +543,37 @@ main().catch((err) => {
   say(text("nowebgl"));
   window.__twin.error = String(err);
 });
+
+// The headset: a button in the page's words and style (three.js's VRButton is English, white
+// on near-white and takes the focus outline away), or a line saying why there is none.
+function vrControl(renderer) {
+  const slot = document.getElementById("vr-slot");
+  const note = (key) => {
+    const small = document.createElement("small");
+    small.className = "muted";
+    small.textContent = text(key);
+    slot.replaceChildren(small);
+  };
+  if (!("xr" in navigator)) { note(window.isSecureContext ? "vrnone" : "vrhttps"); return; }
+  navigator.xr.isSessionSupported("immersive-vr").then((supported) => {
+    if (!supported) { note("vrnone"); return; }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = text("vrenter");
+    let session = null;
+    const ended = () => { session = null; button.textContent = text("vrenter"); };
+    button.addEventListener("click", async () => {
+      if (session) { session.end(); return; }
+      try {
+        session = await navigator.xr.requestSession("immersive-vr", {
+          optionalFeatures: ["local-floor", "bounded-floor", "layers"],
+        });
+      } catch (e) { note("vrrefused"); return; }
+      session.addEventListener("end", ended);
+      await renderer.xr.setSession(session);
+      button.textContent = text("vrexit");
+    });
+    slot.replaceChildren(button);
+  }).catch(() => note("vrrefused"));
+}
