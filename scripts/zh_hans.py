@@ -944,6 +944,7 @@ ZH_HANS: dict[str, str] = {
     "online": "在线",
     "retired": "已停用",
     "silent": "无响应",
+    "%(title)s, barcode %(barcode)s": "%(title)s，条码 %(barcode)s",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

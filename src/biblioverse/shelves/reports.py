@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries
 from biblioverse.shelves.models import Antenna, ItemPosition, ShelfUse, UnknownTag
-from biblioverse.shelves.rules import MISSING_AFTER
+from biblioverse.shelves.rules import MISSING_AFTER, last_read
 from biblioverse.shelves.rules import misplaced as is_misplaced
 
 Item = catalog.Item
@@ -183,7 +183,7 @@ def missing(
             .limit(None if limit is None else limit - len(out))
         )
         for item_id, barcode, title, call, level, seen, state, snap in rows:
-            last = _last_seen(seen, snap, state == "on_shelf")
+            last = last_read(state, seen, snap)
             out.append(Row(item_id, barcode, title, call, None, level, last, code))
         if limit is not None and len(out) >= limit:
             break
