@@ -26,7 +26,8 @@ def _key_of(html: str) -> str:
 
 
 def _me(client: TestClient, key: str) -> int:
-    return client.get("/api/v1/devices/me", headers={"X-Device-Key": key}).status_code
+    status: int = client.get("/api/v1/devices/me", headers={"X-Device-Key": key}).status_code
+    return status
 
 
 def test_an_admin_registers_a_gate_gives_it_a_new_key_and_retires_it(

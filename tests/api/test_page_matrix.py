@@ -124,7 +124,11 @@ FORM: dict[str, dict[str, Any]] = {
         "charset": "utf-8",
         "locale": "en",
     },
-    "POST /staff/devices/keys/new": {"name": "Gate {who}", "kind": "gate", "org_unit_id": "{central}"},
+    "POST /staff/devices/keys/new": {
+        "name": "Gate {who}",
+        "kind": "gate",
+        "org_unit_id": "{central}",
+    },
     "POST /staff/devices/keys/{device_id}/retire": {"confirm": "retire"},
     "POST /staff/devices/{account_id}": {
         "name": "The kiosk",

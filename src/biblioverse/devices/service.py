@@ -16,6 +16,18 @@ from biblioverse.access import Actor
 from biblioverse.devices.models import DeviceHealth
 from biblioverse.devices.rules import ErrorKind, Status, newest, status
 
+__all__ = [
+    "CHUNK",
+    "Detail",
+    "DetailSource",
+    "Health",
+    "Line",
+    "Status",
+    "chunks",
+    "registry",
+    "save_health",
+]
+
 CHUNK = 900  # bound parameters per IN (...): SQLite allows 999 in older builds
 
 
@@ -137,8 +149,8 @@ def registry(
     ids = [r.id for r in rows]
     health: dict[int, DeviceHealth] = {}
     for part in chunks(ids):
-        for h in session.scalars(select(DeviceHealth).where(DeviceHealth.device_id.in_(part))):
-            health[h.device_id] = h
+        for row in session.scalars(select(DeviceHealth).where(DeviceHealth.device_id.in_(part))):
+            health[row.device_id] = row
     details: dict[int, Detail] = {}
     for source in sources:
         details.update(source(session, ids))
