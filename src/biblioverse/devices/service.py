@@ -107,6 +107,7 @@ class Detail:
     last_seen: dt.datetime | None = None
     label: str = ""  # such as the SIP2 login
     disabled: bool = False  # may not log in, though its key still holds
+    location: str = ""  # where it stands, as its context keeps it
     href: str | None = None  # the context's own page of the device
 
 

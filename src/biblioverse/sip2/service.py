@@ -199,6 +199,7 @@ def device_details(session: Session, device_ids: Sequence[int]) -> dict[int, dev
                 last_error=a.last_error,
                 label=a.login,
                 disabled=not a.enabled,
+                location=a.location,
                 href=f"/staff/devices/{a.id}",
             )
     return out
