@@ -35,7 +35,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from biblioverse import __version__, accounts, circulation, events, i18n, jetstream, libraries
+from biblioverse import __version__, accounts, circulation, events, i18n, jetstream, libraries, sip2
 from biblioverse.accounts import pages as accounts_pages
 from biblioverse.accounts.api import router as accounts_router
 from biblioverse.building import pages as building_pages
@@ -54,6 +54,7 @@ from biblioverse.circulation import record_pages as reader_record_pages
 from biblioverse.circulation.api import router as circulation_router
 from biblioverse.db import make_engine, make_session_factory, transaction, utcnow
 from biblioverse.deps import Principals
+from biblioverse.devices import pages as devices_pages
 from biblioverse.errors import STATUS_BY_KIND, DomainError
 from biblioverse.libraries import pages as libraries_pages
 from biblioverse.libraries.api import router as libraries_router
@@ -701,6 +702,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # A reader's data export: each context that keeps records of readers adds its sections.
     app.state.reader_export = [circulation.reader_data]
+    # The devices page: each device context adds what it knows of its devices (ADR 0038).
+    app.state.device_details = [sip2.device_details]
     app.state.relay = None  # until the lifespan starts it: events are published inline
     app.state.twins = Twins()  # routing graphs, rebuilt from the database on demand
     app.state.linkage = Linkage(
@@ -759,6 +762,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog_console.router,
         circulation_console.router,
         reader_record_pages.router,
+        devices_pages.router,
         sip2_pages.router,
         shelves_pages.router,
         building_pages.router,

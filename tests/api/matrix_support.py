@@ -80,6 +80,8 @@ PATH_BY_OPERATION = {
     "DELETE /api/v1/linkage-rules/{rule_id}": {"rule_id": "linkage_rule"},
     "POST /api/v1/devices/{device_id}/antennas": {"device_id": "shelf_reader"},
     "PUT /api/v1/devices/{device_id}/zone": {"device_id": "sensor"},
+    "POST /api/v1/devices/{device_id}/key": {"device_id": "robot"},
+    "POST /api/v1/devices/{device_id}/retire": {"device_id": "robot"},
     "GET /api/v1/libraries/{unit_id}/shelf-reports/{kind}": {"kind": "misplaced"},
     "POST /api/v1/readers/{reader_id}/activate": {"reader_id": "pending_reader"},
     "PUT /api/v1/locations/{location_id}/thresholds/{metric}": {"metric": "humidity"},

@@ -193,6 +193,7 @@ def build(session: Session) -> MatrixWorld:
         "shelf": shelf.id,
         "sensor": device_ids["sensor"],
         "shelf_reader": device_ids["shelf"],
+        "robot": device_ids["robot"],  # rotated and retired by the matrices
         "alarm": alarm.id,
         "inventory": taking_stock.id,
         "pending_reader": pending.id,

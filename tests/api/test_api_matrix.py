@@ -81,6 +81,8 @@ POST /api/v1/devices/me/readings                              401  403  403  403
 POST /api/v1/devices/me/tags                                  401  403  403  403  403  403  ok   403  403  403  403  403  403  403  403  403  403
 POST /api/v1/devices/{device_id}/antennas                     401  403  403  403  403  403  403  403  403  403  403  ok   403  403  403  403  403
 PUT /api/v1/devices/{device_id}/zone                          401  403  403  403  403  403  403  403  403  403  403  ok   403  403  403  403  403
+POST /api/v1/devices/{device_id}/key                          401  403  403  403  403  403  403  403  403  403  403  ok   403  403  403  403  403
+POST /api/v1/devices/{device_id}/retire                       401  403  403  403  403  403  403  403  403  403  403  ok   403  403  403  403  403
 POST /api/v1/gates/check                                      401  403  403  403  403  ok   403  403  403  403  403  403  403  403  403  403  403
 GET /api/v1/inventories/{inventory_id}                        401  403  403  403  403  403  403  403  403  403  403  ok   ok   ok   403  404  403
 POST /api/v1/inventories/{inventory_id}/close                 401  403  403  403  403  403  403  403  403  403  403  ok   ok   ok   403  404  403

@@ -138,3 +138,26 @@ def test_the_building_page_shows_a_zone_out_of_range_and_resolves_its_alarm(
     client.get("/lang/zh_Hans")
     zh = client.get(f"/staff/building?library={central}")
     assert "古籍阅览室" in zh.text
+
+
+def test_a_gate_alarm_on_the_building_page_names_the_copy(
+    client: TestClient, session: Session, world: World
+) -> None:
+    r = room(session, world)
+    gate, _key = accounts.create_device_key(
+        session, None, name="Main gate", kind="gate", org_unit_id=world.central.id, at=NOW
+    )
+    alarm = building.raise_gate_alarm(
+        session, device=gate, item_id=r.items["B2"], tag=r.tags["B2"], at=NOW
+    )
+    assert alarm is not None
+    alarm_id, central = alarm.id, world.central.id
+    session.commit()
+    sign_in(client, "staff", "central-lib", STAFF_PW)
+    live = client.get(f"/staff/building/live?library={central}").text
+    row = live[live.index(f'id="alarm-{alarm_id}"') :]
+    row = row[: row.index("</li>")]
+    assert "红楼梦, barcode B2" in row and r.tags["B2"] in row  # the title, the barcode, the tag
+    client.get("/lang/zh_Hans")
+    live = client.get(f"/staff/building/live?library={central}").text
+    assert "红楼梦，条码 B2" in live

@@ -60,6 +60,7 @@ PATH_VALUES = {
     "courier_id": "{courier}",
     "alarm_id": "{alarm}",
     "account_id": "{sip2_account}",
+    "device_id": "{robot}",
     "inventory_id": "{inventory}",
     "unit_id": "{central}",
     "library_id": "{central}",
@@ -147,6 +148,12 @@ FORM: dict[str, dict[str, Any]] = {
         "charset": "utf-8",
         "locale": "en",
     },
+    "POST /staff/devices/keys/new": {
+        "name": "Gate {who}",
+        "kind": "gate",
+        "org_unit_id": "{central}",
+    },
+    "POST /staff/devices/keys/{device_id}/retire": {"confirm": "retire"},
     "POST /staff/devices/{account_id}": {
         "name": "The kiosk",
         "login": "matrix-kiosk",
@@ -229,6 +236,12 @@ POST /staff/desk/checkout                     in   403  403  ok   ok   403  ok  
 GET /staff/devices                            in   403  403  ok   403  403  403  403  403
 GET /staff/devices/new                        in   403  403  ok   403  403  403  403  403
 POST /staff/devices/new                       in   403  403  ok   403  403  403  403  403
+GET /staff/devices/keys/new                   in   403  403  ok   403  403  403  403  403
+POST /staff/devices/keys/new                  in   403  403  ok   403  403  403  403  403
+GET /staff/devices/keys/{device_id}           in   403  403  ok   403  403  403  403  403
+GET /staff/devices/keys/{device_id}/retire    in   403  403  ok   403  403  403  403  403
+POST /staff/devices/keys/{device_id}/retire   in   403  403  ok   403  403  403  403  403
+POST /staff/devices/keys/{device_id}/rotate   in   403  403  ok   403  403  403  403  403
 GET /staff/devices/{account_id}               in   403  403  ok   403  403  403  403  403
 POST /staff/devices/{account_id}              in   403  403  ok   403  403  403  403  403
 GET /staff/devices/{account_id}/log           in   403  403  ok   403  403  403  403  403

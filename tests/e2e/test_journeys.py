@@ -502,7 +502,7 @@ def test_admin_manages_a_kiosk_on_a_phone_in_chinese(phone: Page, server: str) -
     expect(phone.get_by_role("heading", name="设备")).to_be_visible()
     expect(phone.get_by_text("kiosk-central")).to_be_visible()
     assert no_horizontal_scroll(phone)
-    phone.get_by_role("link", name="Central entrance kiosk").click()
+    phone.get_by_role("link", name="kiosk-central").click()  # its SIP2 login
     expect(phone.get_by_role("heading", name="实时日志")).to_be_visible()
     expect(phone.locator("#device-log")).to_contain_text("从未")  # loaded by htmx: never seen
     where = phone.get_by_label("摆放位置")

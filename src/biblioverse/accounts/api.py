@@ -204,6 +204,22 @@ def create_device(
     return DeviceCreated(**DeviceOut.model_validate(device).model_dump(), key=key)
 
 
+@router.post(
+    "/devices/{device_id}/key",
+    summary="A new key for a device; the old one is refused at once",
+)
+def rotate_device(
+    device_id: DbId, actor: DeviceManager, session: DbSession, now: Now
+) -> DeviceCreated:
+    device, key = service.rotate_device_key(session, actor, device_id, at=now)
+    return DeviceCreated(**DeviceOut.model_validate(device).model_dump(), key=key)
+
+
+@router.post("/devices/{device_id}/retire", summary="Retire a device: its key is refused")
+def retire_device(device_id: DbId, actor: DeviceManager, session: DbSession, now: Now) -> DeviceOut:
+    return DeviceOut.model_validate(service.retire_device_key(session, actor, device_id, at=now))
+
+
 @router.get("/devices/me", summary="A device checks its key")
 def device_me(actor: CurrentDevice) -> PrincipalOut:
     return principal_out(actor)

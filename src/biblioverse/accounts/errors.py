@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from biblioverse.errors import AuthenticationFailed, FieldError, NotFound, ValidationFailed
+from biblioverse.errors import (
+    AuthenticationFailed,
+    Conflict,
+    FieldError,
+    NotFound,
+    ValidationFailed,
+)
 from biblioverse.i18n import N_
 
 
@@ -44,3 +50,21 @@ class WrongCurrentSecret(ValidationFailed):
                 )
             ]
         )
+
+
+class DeviceNotFound(NotFound):
+    """No such device, or one of a library the actor does not manage devices of."""
+
+    code = "device_not_found"
+
+    def __init__(self, key: object) -> None:
+        super().__init__("device", key)
+
+
+class DeviceRetired(Conflict):
+    """A retired device keeps its history but has no key to rotate and nothing to retire."""
+
+    code = "device_retired"
+
+    def __init__(self, device_id: int) -> None:
+        super().__init__(f"device {device_id} is retired", details={"device_id": device_id})

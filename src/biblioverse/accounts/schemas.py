@@ -91,6 +91,7 @@ class DeviceOut(BaseModel):
     hint: str
     created_at: dt.datetime
     last_seen_at: dt.datetime | None
+    revoked_at: dt.datetime | None = Field(None, description="when it was retired")
 
 
 class DeviceCreated(DeviceOut):

@@ -17,6 +17,8 @@ from biblioverse.accounts import rules
 from biblioverse.accounts.errors import (
     AccountDisabled,
     BadCredentials,
+    DeviceNotFound,
+    DeviceRetired,
     StaffNotFound,
     TokenInvalid,
     WrongCurrentSecret,
@@ -716,6 +718,83 @@ def create_device_key(
             details={"name": device.name, "kind": kind},
         )
     return device, key
+
+
+def device_keys(session: Session, actor: Actor) -> list[DeviceKey]:
+    """Every device, of every kind, retired ones too, of the libraries the actor manages
+    devices of; by library, then name."""
+    scopes = actor.scopes_for(Permission.DEVICES_MANAGE)
+    if not scopes:
+        return []
+    units = libraries.units_within(session, scopes)
+    return list(
+        session.scalars(
+            select(DeviceKey)
+            .where(DeviceKey.org_unit_id.in_(units))
+            .order_by(DeviceKey.org_unit_id, DeviceKey.name, DeviceKey.id)
+        )
+    )
+
+
+def get_device_key(
+    session: Session, actor: Actor | None, device_id: int, *, lock: bool = False
+) -> DeviceKey:
+    """One device; another library's does not exist for the actor."""
+    row = session.get(DeviceKey, device_id, with_for_update=lock)
+    if row is None:
+        raise DeviceNotFound(device_id)
+    if actor is not None:
+        unit = libraries.get_unit(session, row.org_unit_id)
+        if not actor.can(Permission.DEVICES_MANAGE, unit.path):
+            raise DeviceNotFound(device_id)
+    return row
+
+
+def rotate_device_key(
+    session: Session, actor: Actor, device_id: int, *, at: dt.datetime
+) -> tuple[DeviceKey, str]:
+    """A new key for the device, shown once; the old one is refused from this commit on
+    (keys are looked up by digest on every request, nothing keeps them)."""
+    row = get_device_key(session, actor, device_id, lock=True)
+    if row.revoked_at is not None:
+        raise DeviceRetired(row.id)
+    key = new_token("bvd")
+    old_hint = row.hint
+    row.digest, row.hint = token_digest(key), key[:10]
+    session.flush()
+    log_action(
+        session,
+        actor,
+        "device.rotate",
+        entity="device",
+        entity_id=row.id,
+        org_unit_id=row.org_unit_id,
+        at=at,
+        details={"name": row.name, "kind": row.kind, "old_hint": old_hint},
+    )
+    return row, key
+
+
+def retire_device_key(
+    session: Session, actor: Actor, device_id: int, *, at: dt.datetime
+) -> DeviceKey:
+    """The device's key is refused from now on; its row, health, reads and alarms stay."""
+    row = get_device_key(session, actor, device_id, lock=True)
+    if row.revoked_at is not None:
+        raise DeviceRetired(row.id)
+    row.revoked_at = at
+    session.flush()
+    log_action(
+        session,
+        actor,
+        "device.retire",
+        entity="device",
+        entity_id=row.id,
+        org_unit_id=row.org_unit_id,
+        at=at,
+        details={"name": row.name, "kind": row.kind},
+    )
+    return row
 
 
 def resolve_device(session: Session, key: str, *, at: dt.datetime) -> Actor:

@@ -57,9 +57,14 @@ BuildingWatcher = Annotated[
 def _building_live(
     session: DbSession, who: Actor, unit_id: int, now: dt.datetime
 ) -> dict[str, Any]:
+    zones = building.zones_of(session, who, unit_id, at=now)
+    elsewhere = building.unzoned_alarms(session, who, unit_id)
     return {
-        "zones": building.zones_of(session, who, unit_id, at=now),
-        "elsewhere": building.unzoned_alarms(session, who, unit_id),
+        "zones": zones,
+        "elsewhere": elsewhere,
+        "copies": building.alarm_copies(
+            session, [*elsewhere, *(a for z in zones for a in z.alarms)]
+        ),
         "units": {m.value: METRICS[m].unit for m in Metric},
         "metric_names": METRIC_NAMES,
         "alarm_kinds": ALARM_KINDS,

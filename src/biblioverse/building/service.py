@@ -20,7 +20,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from biblioverse import events, libraries
+from biblioverse import catalog, events, libraries
 from biblioverse.access import Actor, Permission
 from biblioverse.accounts import DeviceKey
 from biblioverse.audit import log_action
@@ -645,6 +645,12 @@ def unzoned_alarms(session: Session, actor: Actor, unit_id: int) -> list[Alarm]:
     )
 
 
+def alarm_copies(session: Session, alarms: Iterable[Alarm]) -> dict[int, catalog.CopyLabel]:
+    """The copies gate alarms are about, by item id: the desk looks for a title and a
+    barcode, not a tag (catalog's public names, never its tables)."""
+    return catalog.copy_labels(session, (a.item_id for a in alarms if a.item_id is not None))
+
+
 # --- linkage rules -------------------------------------------------------------------------------
 
 
@@ -767,6 +773,7 @@ __all__ = [
     "ZoneView",
     "acknowledge",
     "add_rule",
+    "alarm_copies",
     "alarms_of",
     "apply_readings",
     "check_offline",

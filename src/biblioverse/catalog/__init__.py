@@ -34,10 +34,12 @@ from biblioverse.catalog.search import (
     TantivyIndex,
 )
 from biblioverse.catalog.service import (
+    CopyLabel,
     ItemChange,
     NewItem,
     add_item,
     add_items,
+    copy_labels,
     export_marc,
     export_marcxml,
     find_item,
@@ -54,6 +56,7 @@ __all__ = [
     "BadRecord",
     "CatalogFileInvalid",
     "CatalogImportReport",
+    "CopyLabel",
     "IllegalStatusChange",
     "IndexOutdated",
     "Item",
@@ -75,6 +78,7 @@ __all__ = [
     "add_item",
     "add_items",
     "availability_changed",
+    "copy_labels",
     "export_marc",
     "export_marcxml",
     "find_item",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -285,6 +285,28 @@ def get_item(session: Session, item_id: int) -> Item:
     if item is None:
         raise ItemNotFound(item_id)
     return item
+
+
+@dataclass(frozen=True)
+class CopyLabel:
+    """How staff name a copy in another context's page (a gate alarm): its barcode and
+    the title of its record."""
+
+    barcode: str
+    title: str
+
+
+def copy_labels(session: Session, item_ids: Iterable[int]) -> dict[int, CopyLabel]:
+    """Barcode and title of each copy asked for that exists, in one query."""
+    ids = sorted(set(item_ids))
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Item.id, Item.barcode, Record.title)
+        .join(Record, Record.id == Item.record_id)
+        .where(Item.id.in_(ids))
+    )
+    return {i: CopyLabel(barcode, title) for i, barcode, title in rows}
 
 
 def update_item(

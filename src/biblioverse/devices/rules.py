@@ -98,3 +98,28 @@ def read_header(
     ts = reader_time(data.get("ts"))
     skewed = ts > received + MAX_AHEAD
     return data, seq, (received if skewed else ts), skewed
+
+
+class Status(StrEnum):
+    """What the devices page says of a device."""
+
+    ONLINE = "online"  # heard from within the offline time
+    SILENT = "silent"  # heard from before, not since
+    NEVER = "never"  # registered, never heard from
+    RETIRED = "retired"  # its key is refused; its history stays
+
+
+def status(
+    *, retired: bool, last_seen: dt.datetime | None, now: dt.datetime, silent_after: dt.timedelta
+) -> Status:
+    if retired:
+        return Status.RETIRED
+    if last_seen is None:
+        return Status.NEVER
+    return Status.ONLINE if now - last_seen <= silent_after else Status.SILENT
+
+
+def newest(*times: dt.datetime | None) -> dt.datetime | None:
+    """The latest of the times known (a key's last use, a message, a heartbeat)."""
+    known = [t for t in times if t is not None]
+    return max(known) if known else None

@@ -23,7 +23,7 @@ from biblioverse.devices.service import Health
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.fields import DbId
 from biblioverse.shelves import inventory, reports, tagdata
-from biblioverse.shelves.rules import parse_report
+from biblioverse.shelves.rules import local_iso, parse_report
 from biblioverse.shelves.service import AntennaMap, add_antenna, apply_reports, gate_check, where_is
 
 router = APIRouter(tags=["devices"])
@@ -341,8 +341,8 @@ def report_rows(
 ) -> list[dict[str, Any]]:
     if kind == "misplaced":
         rows: list[Any] = reports.misplaced(session, unit_id)
-    elif kind == "missing":
-        rows = reports.missing(session, unit_id, at=now)
+    elif kind == "missing":  # every one: the shelves page counts them all
+        rows = reports.missing(session, unit_id, at=now, limit=None)
     elif kind == "lent-on-shelf":
         rows = reports.lent_on_shelf(session, unit_id)
     elif kind == "unknown-tags":
@@ -363,20 +363,24 @@ def shelf_report(
     now: Now,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
-    _scoped(session, actor, unit_id)
+    unit = _scoped(session, actor, unit_id)
     rows = report_rows(session, unit_id, kind, now)
-    return table(rows, format, f"{kind}-{unit_id}")
+    return table(rows, format, f"{kind}-{unit_id}", tz=unit.timezone)
 
 
-def table(rows: list[dict[str, Any]], format: str, name: str) -> Response:
-    """Rows as JSON, or as CSV for a spreadsheet."""
+def table(rows: list[dict[str, Any]], format: str, name: str, *, tz: str) -> Response:
+    """Rows as JSON (times in UTC), or as CSV for a spreadsheet, its times in the library's
+    time zone with their offset (`rules.local_iso`), as the screens show them."""
     if format == "json":
         return Response(orjson.dumps(rows), media_type="application/json")
     buffer = io.StringIO()
     if rows:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(
+            {k: local_iso(v, tz) if isinstance(v, dt.datetime) else v for k, v in row.items()}
+            for row in rows
+        )
     return Response(
         "\ufeff" + buffer.getvalue(),  # a byte-order mark, so that spreadsheets read Chinese
         media_type="text/csv; charset=utf-8",
@@ -578,4 +582,5 @@ def inventory_report(
         for line in inventory.report(session, inv)
         if kind is None or line.kind == kind
     ]
-    return table(rows, format, f"inventory-{inventory_id}" + (f"-{kind}" if kind else ""))
+    tz = libraries.get_unit(session, inv.org_unit_id).timezone
+    return table(rows, format, f"inventory-{inventory_id}" + (f"-{kind}" if kind else ""), tz=tz)

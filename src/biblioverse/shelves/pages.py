@@ -133,7 +133,8 @@ def shelves_csv(
     unit = libraries.get_unit(session, unit_id)
     if kind not in REPORTS or not who.can(Permission.CATALOG_MANAGE, unit.path):
         return Response(status_code=404)
-    return table(report_rows(session, unit_id, kind, now), "csv", f"{kind}-{unit_id}")
+    rows = report_rows(session, unit_id, kind, now)
+    return table(rows, "csv", f"{kind}-{unit_id}", tz=unit.timezone)
 
 
 @router.get("/staff/inventories/{inventory_id}.csv")
@@ -145,7 +146,8 @@ def inventory_csv(
     except DomainError:
         return Response(status_code=404)
     rows = [line.__dict__ for line in inventory.report(session, inv)]
-    return table(rows, "csv", f"inventory-{inventory_id}")
+    tz = libraries.get_unit(session, inv.org_unit_id).timezone
+    return table(rows, "csv", f"inventory-{inventory_id}", tz=tz)
 
 
 @router.post("/staff/inventories", response_class=HTMLResponse, dependencies=[Csrf])

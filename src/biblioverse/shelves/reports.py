@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from biblioverse import catalog, libraries
 from biblioverse.shelves.models import Antenna, ItemPosition, ShelfUse, UnknownTag
+from biblioverse.shelves.rules import MISSING_AFTER, last_read
 from biblioverse.shelves.rules import misplaced as is_misplaced
 
 Item = catalog.Item
 Shelf = libraries.Shelf
 Record = catalog.Record
 SHOULD_STAND = ("available",)  # statuses of copies that should stand on their shelf
-MISSING_AFTER = dt.timedelta(days=2)
 
 
 def _fits(key: Any) -> ColumnElement[bool]:
@@ -132,16 +132,34 @@ def expected_on(
     ]
 
 
+def not_read_since(since: dt.datetime) -> ColumnElement[bool]:
+    """`rules.missing` in SQL, over a copy outer-joined to its position and the position's
+    antenna: no position, or the last read (`rules.last_read`) before `since`."""
+    P = ItemPosition
+    return or_(
+        P.item_id.is_(None),
+        and_(
+            P.seen_at < since,
+            or_(
+                P.state != "on_shelf",
+                Antenna.snapshot_at.is_(None),
+                Antenna.snapshot_at < since,
+            ),
+        ),
+    )
+
+
 def missing(
     session: Session,
     unit_id: int,
     *,
     at: dt.datetime,
     after: dt.timedelta = MISSING_AFTER,
-    limit: int = 500,
+    limit: int | None = 500,
 ) -> list[Row]:
     """Copies that should stand on a smart shelf (available, with a call number in the range
-    of a shelf that has antennas) and that no antenna has read for `after`."""
+    of a shelf that has antennas) and that no antenna has read for `after`: the rows the
+    shelves page counts (`reconcile(...).missing`). `limit` None: all of them."""
     P = ItemPosition
     since = at - after
     out: list[Row] = []
@@ -160,25 +178,14 @@ def missing(
             .join(Record, Record.id == Item.record_id)
             .outerjoin(P, P.item_id == Item.id)
             .outerjoin(Antenna, Antenna.id == P.antenna_id)
-            .where(
-                *expected_on(unit, first, end),
-                or_(
-                    P.item_id.is_(None),
-                    and_(P.state == "off_shelf", P.seen_at < since),
-                    and_(
-                        P.state == "on_shelf",
-                        P.seen_at < since,
-                        or_(Antenna.snapshot_at.is_(None), Antenna.snapshot_at < since),
-                    ),
-                ),
-            )
-            .order_by(Item.shelf_key)
-            .limit(limit - len(out))
+            .where(*expected_on(unit, first, end), not_read_since(since))
+            .order_by(Item.shelf_key, Item.id)
+            .limit(None if limit is None else limit - len(out))
         )
         for item_id, barcode, title, call, level, seen, state, snap in rows:
-            last = _last_seen(seen, snap, state == "on_shelf")
+            last = last_read(state, seen, snap)
             out.append(Row(item_id, barcode, title, call, None, level, last, code))
-        if len(out) >= limit:
+        if limit is not None and len(out) >= limit:
             break
     return out
 
@@ -251,7 +258,7 @@ class Reconciliation:
     found: int  # of those, read on a shelf
     correct: int  # read on the shelf their call number belongs on
     misplaced: int  # read on another shelf
-    missing: int  # expected, not read since the cut-off
+    missing: int  # expected, not read since the cut-off (`rules.missing`, as `missing()`)
     unexpected: int  # read on a shelf but not expected there (on loan, in transit, withdrawn ...)
 
 
@@ -268,22 +275,25 @@ def reconcile(
     P = ItemPosition
     since = at - after
     seen_recently = or_(P.seen_at >= since, Antenna.snapshot_at >= since)
-    expected = found = correct = 0
+    expected = found = correct = missing_ = 0
     for shelf_id, unit_id, _, first, end in _smart_shelves(session, unit_ids):
-        e, f, c = session.execute(
+        e, f, c, m = session.execute(
             select(
                 func.count(),
                 func.count(P.item_id).filter(and_(P.state == "on_shelf", seen_recently)),
                 func.count(P.item_id).filter(
                     and_(P.state == "on_shelf", seen_recently, ~misplaced_on(P.shelf_id, shelf_id))
                 ),
+                # counted, not found - expected: a copy read lately, then taken off the
+                # shelf (read in the library) is neither found on a shelf nor missing
+                func.count().filter(not_read_since(since)),
             )
             .select_from(Item)
             .outerjoin(P, P.item_id == Item.id)
             .outerjoin(Antenna, Antenna.id == P.antenna_id)
             .where(*expected_on(unit_id, first, end))
         ).one()
-        expected, found, correct = expected + e, found + f, correct + c
+        expected, found, correct, missing_ = expected + e, found + f, correct + c, missing_ + m
     unexpected = session.scalar(
         select(func.count())
         .select_from(P)
@@ -302,7 +312,7 @@ def reconcile(
         found=found,
         correct=correct,
         misplaced=found - correct,
-        missing=expected - found,
+        missing=missing_,
         unexpected=unexpected or 0,
     )
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from biblioverse.devices.rules import (
     PayloadError,
@@ -27,6 +28,7 @@ from biblioverse.devices.rules import (
 MAX_TAGS = 5000  # per message: a full shelf reader with a dozen antennas stays under this
 MAX_ANTENNA = 2**31 - 1  # the antennas' integer column
 IN_LIBRARY_USE = dt.timedelta(hours=4)  # off the shelf longer than this is no browsing
+MISSING_AFTER = dt.timedelta(days=2)  # a copy no antenna has read this long is missing
 _TAG = re.compile(r"^[0-9A-Za-z]{4,64}$")
 
 
@@ -249,3 +251,32 @@ class Board:
         if order > self.snapshots.get(antenna_id, self._EPOCH):
             self.snapshots[antenna_id] = order
             self.snapshot_changed.add(antenna_id)
+
+
+# --- missing copies -------------------------------------------------------------------
+
+
+def last_read(
+    state: str | None, seen_at: dt.datetime | None, snapshot_at: dt.datetime | None
+) -> dt.datetime | None:
+    """When an antenna last read the copy: the read that placed it or, while it stands
+    there, a later snapshot of its antenna; for a copy taken off, the last read before it
+    went (its position's time). None: never read."""
+    if state is None or seen_at is None:
+        return None
+    if state == State.ON_SHELF and snapshot_at is not None and snapshot_at > seen_at:
+        return snapshot_at
+    return seen_at
+
+
+def missing(read: dt.datetime | None, at: dt.datetime, after: dt.timedelta = MISSING_AFTER) -> bool:
+    """The one rule of a missing copy, for the shelves page's count and the download alike
+    (`reports.not_read_since` is it in SQL): of the copies that should stand on a smart
+    shelf, one not read since `at - after`; a read exactly then still counts."""
+    return read is None or read < at - after
+
+
+def local_iso(value: dt.datetime, tz: str) -> str:
+    """A time in a download as the screens show it: the library's time zone, to the minute,
+    with its offset (ISO 8601, such as 2026-12-07T09:30+08:00)."""
+    return value.astimezone(ZoneInfo(tz)).isoformat(timespec="minutes")

@@ -1,5 +1,5 @@
-"""Device accounts in the staff console: SIP2 logins of kiosks, pads and sorters, each
-device's last seen time, counts and a live log of its last messages."""
+"""SIP2 accounts in the staff console: the logins of kiosks, pads and sorters, each with
+its counts and a live log of its last messages. The list of every device is devices'."""
 
 from __future__ import annotations
 
@@ -33,20 +33,6 @@ FORM_FIELDS = ("name", "kind", "login", "password", "org_unit_id", "location", "
 DeviceManager = Annotated[
     Actor, Depends(staff_page(Permission.DEVICES_MANAGE, N_("Your role does not include devices.")))
 ]
-
-
-@router.get("/staff/devices", response_class=HTMLResponse)
-def devices_page(
-    request: Request, session: DbSession, who: DeviceManager, saved: int = 0
-) -> Response:
-    return render(
-        request,
-        "staff/devices.html",
-        who,
-        lines=service.sip2_accounts(session, who),
-        saved=saved,
-        section="devices",
-    )
 
 
 def _values(line: service.Sip2Line | None) -> dict[str, str]:

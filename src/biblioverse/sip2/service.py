@@ -4,14 +4,14 @@ learns of each device (last seen, message and error counts) and its log of messa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from biblioverse import accounts, i18n, libraries
+from biblioverse import accounts, devices, i18n, libraries
 from biblioverse.access import DEVICE_CAPABILITIES, Actor, DeviceCapability, Permission
 from biblioverse.audit import log_action
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
@@ -185,6 +185,24 @@ def get_sip2_account(session: Session, actor: Actor | None, account_id: int) -> 
     if actor is not None and not actor.can(Permission.DEVICES_MANAGE, line.library.path):
         raise Sip2AccountNotFound(account_id)  # another library's device does not exist here
     return line
+
+
+def device_details(session: Session, device_ids: Sequence[int]) -> dict[int, devices.Detail]:
+    """What the SIP2 server counted of each device with a login, for the devices page."""
+    out: dict[int, devices.Detail] = {}
+    for start in range(0, len(device_ids), 900):
+        part = device_ids[start : start + 900]
+        for a in session.scalars(select(Sip2Account).where(Sip2Account.device_id.in_(part))):
+            out[a.device_id] = devices.Detail(
+                messages=a.messages,
+                errors=a.errors,
+                last_error=a.last_error,
+                label=a.login,
+                disabled=not a.enabled,
+                location=a.location,
+                href=f"/staff/devices/{a.id}",
+            )
+    return out
 
 
 # --- what the SIP2 server needs -----------------------------------------------------------
