@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from biblioverse import i18n
@@ -45,6 +46,14 @@ def _moment(value: dt.datetime, now: dt.datetime, tz: str) -> str:
     return i18n.format_moment(value, now, tz)
 
 
+@pass_context
+def _money(ctx: Context, value: object) -> str:
+    """An amount in the fees' currency (``settings.currency``), as the language writes it."""
+    request = ctx.get("request")
+    settings = getattr(getattr(getattr(request, "app", None), "state", None), "settings", None)
+    return i18n.format_money(str(value or 0), getattr(settings, "currency", i18n.CURRENCY))
+
+
 def _tr(message: str) -> str:
     """Translate a message that came from code (marked there with N_)."""
     return i18n.gettext(message)
@@ -60,6 +69,7 @@ env.filters.update(
     hhmm=_hhmm,
     date=_date,
     datetime=_datetime,
+    money=_money,
     tr=_tr,
     nl2br=_nl2br,
 )

@@ -11,6 +11,11 @@ document.addEventListener("htmx:afterSettle", () => {
   }
 });
 
+// A desk's hold or transit slip: the button prints the page, which prints only the slip.
+document.addEventListener("click", (event) => {
+  if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
+});
+
 // Errors htmx does not swap (an expired form, a busy server, a lost connection) are said in
 // the page's alert region rather than silently ignored.
 function showError(xhr) {
