@@ -940,6 +940,14 @@ ZH_HANS: dict[str, str] = {
     "Going home": "送回所属馆",
     "Transit slip": "调拨条",
     "Print slip": "打印条子",
+    # holds not needed after a date; confirmations (issue 29)
+    "A date from today to a year ahead, or leave it empty.": "请填写从今天起一年之内的日期，或留空。",
+    "A date as YYYY-MM-DD, or leave it empty.": "请按 YYYY-MM-DD 格式填写日期，或留空。",
+    "Not needed after (optional)": "此日期后不再需要（可选）",
+    "If no copy is ready for you by the end of that day, the hold ends by itself.": "如果到当天结束时仍没有为您备好的复本，预约将自动结束。",
+    "Cancel your hold on %(title)s? You lose your place in the queue.": "取消《%(title)s》的预约？您将失去排队位置。",
+    "not needed after %(day)s": "%(day)s 后不再需要",
+    "Close this inventory? It cannot be reopened; with “mark missing copies” ticked, every copy not found is marked missing.": "结束这次盘点？结束后不能重新打开；如勾选了“将未找到的标为丢失”，所有未找到的复本都会被标为丢失。",
 }
 
 ZH_HANS_PLURALS: dict[str, tuple[str, ...]] = {

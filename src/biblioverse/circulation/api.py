@@ -278,6 +278,7 @@ def _hold_out(session: DbSession, hold: Hold) -> HoldOut:
         priority=hold.priority,
         placed_at=hold.placed_at,
         suspended_until=hold.suspended_until,
+        not_needed_after=hold.not_needed_after,
         trapped_item_id=hold.trapped_item_id,
         ready_at=hold.ready_at,
         expires_at=hold.expires_at,
@@ -317,6 +318,7 @@ async def place_hold(body: HoldIn, work: Work) -> Response:
             pickup_unit_id=body.pickup_library_id,
             at=work.now,
             override=body.override,
+            not_needed_after=body.not_needed_after,
         )
         return _hold_out(session, hold)
 

@@ -144,6 +144,8 @@ class Hold(Base):
     priority: Mapped[int] = mapped_column(SmallInteger, default=0)
     placed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     suspended_until: Mapped[dt.date | None] = mapped_column(Date)
+    # The reader's last day of wanting it: unfilled after that day, the hold expires.
+    not_needed_after: Mapped[dt.date | None] = mapped_column(Date)
     # The copy set aside for it (in transit to the pickup library or on its hold shelf).
     trapped_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
     ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

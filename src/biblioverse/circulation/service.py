@@ -443,8 +443,15 @@ def checkin(
     if transit is not None:
         holds.arrive(session, transit, unit.id, at)
         courier.arrived(session, transit, unit.id, at)
+    # A copy neither on loan nor travelling: on its shelf, or on the hold shelf for a hold.
+    set_aside = holds.set_aside_for(session, item.id) if loan is None and transit is None else None
     routing = holds.route(session, item, unit.id, at, m, from_loan=loan is not None)
-    unchanged = loan is None and transit is None and before == (item.status, item.at_unit_id)
+    unchanged = (
+        loan is None
+        and transit is None
+        and before == (item.status, item.at_unit_id)
+        and set_aside == (routing.hold.id if routing.hold is not None else None)
+    )
     if unchanged and routing.action is holds.Action.SHELVE:
         raise errors.NotOnLoan(f"copy {item.barcode} is not on loan")
     session.flush()
@@ -622,6 +629,9 @@ def reader_data(session: Session, reader_id: int) -> dict[str, list[dict[str, An
                 "pickup_library": h.pickup.code,
                 "status": h.hold.status,
                 "placed_at": h.hold.placed_at.isoformat(),
+                "not_needed_after": (
+                    h.hold.not_needed_after.isoformat() if h.hold.not_needed_after else None
+                ),
                 "position": h.position,
             }
             for h in holds.holds_of(session, reader_id, active_only=False)

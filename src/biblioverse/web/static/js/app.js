@@ -11,6 +11,22 @@ document.addEventListener("htmx:afterSettle", () => {
   }
 });
 
+// A step that cannot be undone (cancelling a hold, closing an inventory) asks first: a form
+// with data-confirm is sent only when the person says yes. Capturing, so that htmx's own
+// submit handlers never see a refused one.
+document.addEventListener(
+  "submit",
+  (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+    if (!window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  },
+  true,
+);
+
 // A desk's hold or transit slip: the button prints the page, which prints only the slip.
 document.addEventListener("click", (event) => {
   if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
