@@ -571,9 +571,7 @@ ZH_HANS: dict[str, str] = {
     "Courier booked": "已预约快递",
     "Courier pickups": "快递上门取件",
     "Courier returns": "快递还书",
-    "Delivery fee: %(amount)s, added to your fees when you book.": "快递费：%(amount)s，预约后计入您的费用。",
     "Give the address to collect from (5 to 500 characters).": "请填写取件地址（5 至 500 个字符）。",
-    "Local time at %(library)s.": "%(library)s 当地时间。",
     "Marked as collected: the loans are closed and the books are on their way here.": "已标记为取件：借阅已结束，图书正在送来本馆的路上。",
     "No courier pickups booked.": "没有预约的快递取件。",
     "Nothing on loan to send back.": "没有可寄还的在借图书。",
@@ -947,6 +945,9 @@ ZH_HANS: dict[str, str] = {
     "If no copy is ready for you by the end of that day, the hold ends by itself.": "如果到当天结束时仍没有为您备好的复本，预约将自动结束。",
     "Cancel your hold on %(title)s? You lose your place in the queue.": "取消《%(title)s》的预约？您将失去排队位置。",
     "not needed after %(day)s": "%(day)s 后不再需要",
+    "The courier comes only while your library is open: choose a time then.": "快递员只在您所属图书馆开放时间内上门：请选择开放时间内的时间。",
+    "Local time at %(library)s, while it is open.": "%(library)s当地时间，须在开放时间内。",
+    "Delivery fee: %(amount)s, charged when the courier collects the books.": "快递费：%(amount)s，快递员取件时收取。",
     "Close this inventory? It cannot be reopened; with “mark missing copies” ticked, every copy not found is marked missing.": "结束这次盘点？结束后不能重新打开；如勾选了“将未找到的标为丢失”，所有未找到的复本都会被标为丢失。",
 }
 

@@ -252,7 +252,8 @@ def test_a_reader_books_a_courier_in_their_account_and_the_branch_marks_it_colle
     assert "Courier booked" in part and "Return me by courier" in part
     assert "Keep me a while" not in part
     fees_part = booked.text.split('id="fees"')[1].split("</section>")[0]
-    assert "Courier" in fees_part and "5.00" in fees_part
+    assert "You owe nothing." in fees_part  # the fee is charged when the courier collects
+    assert "fee CN¥5.00" in part
     again = client.get("/account/courier")
     assert "1 book is already booked for a courier." in again.text
     assert "Return me by courier" not in again.text

@@ -80,3 +80,23 @@ def test_closing_an_inventory_asks_first(
     assert live.status_code == 200
     close = live.text.split('/close"')[1].split(">")[0]
     assert 'data-confirm="Close this inventory? It cannot be reopened' in close
+
+
+def test_a_courier_is_booked_in_its_service_hours_and_its_fee_waits_for_the_pickup(
+    client: TestClient, session: Session, world: World
+) -> None:
+    factories.rule(session, world)
+    factories.copies(session, world, "Heavy to carry", ["CR-1"])
+    loan = factories.lend(session, None, world.reader_central, "CR-1", world.central)
+    loan_id = loan.id
+    session.commit()
+    sign_in(client, "reader", "CARD000001", READER_PW)
+    page = client.get("/account/courier")
+    assert "charged when the courier collects the books" in page.text
+    form = {"csrf_token": csrf_of(page.text), "loan_id": str(loan_id), "address": "1 Elm Road"}
+    night = client.post("/account/courier", data={**form, "pickup_at": "2026-11-20T22:30"})
+    assert night.status_code == 422
+    assert "The courier comes only while your library is open" in night.text
+    assert 'aria-describedby="e-pickup_at"' in night.text
+    booked = client.post("/account/courier", data={**form, "pickup_at": "2026-11-20T10:30"})
+    assert booked.status_code == 200 and "You owe nothing." in booked.text

@@ -378,6 +378,7 @@ def _courier_out(line: courier.CourierLine) -> CourierOut:
         pickup_at=c.pickup_at,
         status=c.status,
         fee=line.fee,
+        fee_charged=line.charged,
         requested_at=c.requested_at,
         collected_at=c.collected_at,
         closed_at=c.closed_at,
@@ -394,8 +395,10 @@ def _one_courier(session: DbSession, row: CourierReturn) -> CourierOut:
     status_code=status.HTTP_201_CREATED,
     response_model=CourierOut,
     summary="Ask a courier to collect loans at an address and take them to the home library",
-    description="The logistics fee (the highest courier fee of the loans' rules) is charged "
-    "at once; fines stop at the pickup time asked for. Readers for their own loans; "
+    description="The pickup time must fall in the courier's service hours, the opening "
+    "hours of the reader's home library (else 422 on pickup_at). The logistics fee (the "
+    "highest courier fee of the loans' rules) is quoted now and charged when the courier "
+    "collects; fines stop at the pickup time asked for. Readers for their own loans; "
     "circulation staff of the reader's home library name the reader." + IDEMPOTENT,
 )
 async def request_courier(body: CourierIn, work: Work) -> Response:

@@ -298,7 +298,12 @@ async def book_courier(
                 at=now,
             )
     except ValidationFailed as exc:
-        problems = {e.field: _(COURIER_FIELDS[e.field]) for e in exc.errors}
+        problems = {
+            e.field: i18n.field_message(e)
+            if e.code == "outside_service_hours"
+            else _(COURIER_FIELDS[e.field])
+            for e in exc.errors
+        }
         return _courier_page(
             request, session, actor, now, values=values, errors_=problems, status_code=422
         )

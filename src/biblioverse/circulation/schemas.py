@@ -265,7 +265,8 @@ class CourierOut(BaseModel):
     address: str
     pickup_at: dt.datetime
     status: CourierState
-    fee: Decimal  # the logistics fee charged
+    fee: Decimal  # the logistics fee quoted at booking
+    fee_charged: bool  # charged when the courier collected (not at booking)
     requested_at: dt.datetime
     collected_at: dt.datetime | None
     closed_at: dt.datetime | None
