@@ -94,6 +94,10 @@ def _ten_out_and_back(page: Page, server: str, card: str, copies: list[str], nam
         expect(result).to_contain_text(f"({barcode}), from ")
         expect(result).to_contain_text("no fine")
     expect(page.locator("#return-barcode")).to_be_focused()
+    # A barcode that names no copy: said in place, the field empty again for the next one.
+    _scan(page, "return-barcode", "NO-SUCH-COPY")
+    expect(page.locator("#desk-refusal")).to_have_text("No copy has this barcode.")
+    expect(page.locator("#return-barcode")).to_have_value("")
     # The same copy scanned again: already back, not an error.
     _scan(page, "return-barcode", copies[-1])
     expect(page.locator("#desk-result")).to_contain_text("Already back: ")
@@ -112,4 +116,4 @@ def test_the_desk_lends_and_takes_back_ten_copies_by_keyboard_alone(
     _ten_out_and_back(screen, server, card, copies, where)
     assert no_horizontal_scroll(screen)
     assert accessibility_problems(screen) == []
-    assert console.errors == []
+    assert [e for e in console.errors if "status of 404" not in e] == []

@@ -27,6 +27,18 @@ document.addEventListener(
   true,
 );
 
+// The desk answers a refused scan (no such copy, not allowed here) with its working area
+// and the reason, whatever the status: swap it, so the reason shows and the cursor returns
+// to the barcode field. Other errors (an expired form) go to the alert region as usual.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const d = event.detail;
+  if (!d.target || d.target.id !== "desk-work" || d.xhr.status >= 500) return;
+  if (typeof d.serverResponse === "string" && d.serverResponse.includes('id="desk-work"')) {
+    d.shouldSwap = true;
+    d.isError = false;
+  }
+});
+
 // A desk's hold or transit slip: the button prints the page, which prints only the slip.
 document.addEventListener("click", (event) => {
   if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
