@@ -909,7 +909,9 @@ ZONE_KINDS = {
     "1F-GEN": "stacks",
 }
 ZONE_SEATS = {"1F-LOBBY": 4, "1F-LIT": 8, "2F-SCI": 8, "1F-TRAVEL": 8, "1F-FAMILY": 4}
-FLOOR_NAMES = {1: ("Ground floor", "一层"), 2: ("First floor", "二层")}
+# Floors are named as the record page names them (Floor 1 is where you come in): "ground"
+# and "first" floor mean different floors in British and American English.
+FLOOR_NAMES = {1: ("Floor 1", "1 层"), 2: ("Floor 2", "2 层")}
 
 
 def seed_floor_plans(session: Session, *, at: dt.datetime) -> None:
@@ -944,7 +946,7 @@ def seed_floor_plans(session: Session, *, at: dt.datetime) -> None:
                 layout.ZoneSpec("2F-HALL", "lecture", "Lecture hall", "报告厅", seats=8)
             )
         specs = [
-            layout.FloorSpec(lv, *FLOOR_NAMES.get(lv, (f"Level {lv}", f"{lv} 层")), zones)
+            layout.FloorSpec(lv, *FLOOR_NAMES.get(lv, (f"Floor {lv}", f"{lv} 层")), zones)
             for lv, zones in sorted(floors.items())
         ]
         twin.import_plan(session, _system_admin(unit), unit, layout.draft(specs), at=at)

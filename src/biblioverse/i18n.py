@@ -100,23 +100,31 @@ def format_time(value: dt.datetime, tz: str) -> str:
     return dates.format_time(value, "HH:mm", tzinfo=dates.get_timezone(tz), locale=babel_locale())
 
 
+# One way to write a date, and a moment, per language (ADR 0037): the month in words, so
+# 05/01 is never read as the wrong day, and no seconds.
+DATE_PATTERN = {"en": "d MMM y", "zh_Hans": "y年M月d日"}
+MOMENT_PATTERN = {"en": "d MMM y, HH:mm", "zh_Hans": "y年M月d日 HH:mm"}
+CURRENCY = "CNY"  # the fees' currency when none is given (settings.currency)
+
+
 def format_date(value: dt.date, fmt: str = "medium") -> str:
-    return dates.format_date(value, fmt, locale=babel_locale())
+    """A date as every page writes it; ``fmt`` "full" adds the weekday."""
+    pattern = DATE_PATTERN[get_locale()]
+    if fmt == "full":
+        pattern = f"{pattern} EEEE" if get_locale() == "zh_Hans" else f"EEEE {pattern}"
+    return dates.format_date(value, pattern, locale=babel_locale())
 
 
 def format_datetime(value: dt.datetime, tz: str, fmt: str = "medium") -> str:
-    return dates.format_datetime(value, fmt, tzinfo=dates.get_timezone(tz), locale=babel_locale())
-
-
-def format_short(value: dt.datetime, tz: str) -> str:
-    """A date and time without seconds, in the locale's short form."""
+    """A moment in the library's time zone, as every page writes it (``fmt`` is kept for
+    callers that still name one: there is one format per language)."""
     return dates.format_datetime(
-        value, "short", tzinfo=dates.get_timezone(tz), locale=babel_locale()
+        value, MOMENT_PATTERN[get_locale()], tzinfo=dates.get_timezone(tz), locale=babel_locale()
     )
 
 
-def format_money(amount: object, currency: str) -> str:
-    """An amount with its currency, as the locale writes it (CN¥12.50, ¥12.50)."""
+def format_money(amount: Decimal | float | int | str | None, currency: str = CURRENCY) -> str:
+    """An amount with its currency and two decimals: 'CN¥1.50', '¥1.50'."""
     return numbers.format_currency(Decimal(str(amount or 0)), currency, locale=babel_locale())
 
 

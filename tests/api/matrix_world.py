@@ -83,8 +83,10 @@ def build(session: Session) -> MatrixWorld:
         session, None, barcode="M4", rfid_tag=None, at_unit_id=w.airport.id, at=NOW
     )
     assert back.routing.transit is not None and travelling
+    # Enough owed for each principal's payment of 1.00 (a courier's fee is charged only
+    # when it collects, so the parcel below owes nothing yet).
     fee = circulation.fees.charge_logistics(
-        session, w.reader_central.id, w.central.id, Decimal(3), NOW, note="matrix"
+        session, w.reader_central.id, w.central.id, Decimal(8), NOW, note="matrix"
     )
     courier_loan = factories.lend(
         session, None, w.reader_central, "M5", w.central, at=NOW - dt.timedelta(days=1)

@@ -121,7 +121,7 @@ def test_a_reader_borrows_by_phone_and_sees_their_fees(
     account = client.get("/account")
     fees_part = account.text.split('id="fees"')[1].split("</section>")[0]
     # 12 days late under the reference rule (0.10 a day).
-    assert "You owe 1.20 in all." in fees_part and "Overdue" in fees_part
+    assert "You owe CN¥1.20 in all." in fees_part and "Overdue" in fees_part
     assert 'id="history"' not in account.text  # no history kept by default
     data = client.get("/account/data.json")
     assert data.headers["content-disposition"].startswith("attachment")
@@ -179,7 +179,7 @@ def test_the_staff_page_lists_what_to_fetch_send_and_receive_and_the_desk_may_ov
     assert "T-1" in shelf.split("</table>")[0]
     # The loan limit refuses a second loan; the librarian may lend anyway, with a reason.
     assert (
-        "lent to Reader 1"
+        "to Reader 1, card CARD000001."
         in client.post("/staff/desk/checkout", data={**desk, "barcode": "T-1"}).text
     )
     refused = client.post("/staff/desk/checkout", data={**desk, "barcode": "T-2"})
@@ -187,7 +187,7 @@ def test_the_staff_page_lists_what_to_fetch_send_and_receive_and_the_desk_may_ov
     forced = client.post(
         "/staff/desk/checkout", data={**desk, "barcode": "T-2", "override": "travelling"}
     )
-    assert forced.status_code == 200 and "T-2 lent to Reader 1" in forced.text
+    assert forced.status_code == 200 and "(T-2) to Reader 1" in forced.text
     session.rollback()
     entry = session.scalars(
         select(audit.AuditEntry).where(audit.AuditEntry.action == "circulation.override")
@@ -224,7 +224,7 @@ def test_a_reader_books_a_courier_in_their_account_and_the_branch_marks_it_colle
     account = client.get("/account")
     assert 'href="/account/courier"' in account.text
     page = client.get("/account/courier")
-    assert page.status_code == 200 and "Delivery fee: 5.00" in page.text
+    assert page.status_code == 200 and "Delivery fee: CN¥5.00" in page.text
     assert "Return me by courier" in page.text and "Keep me a while" in page.text
     token = csrf_of(page.text)
     loan_id = re.search(r'name="loan_id" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
@@ -263,7 +263,8 @@ def test_a_reader_books_a_courier_in_their_account_and_the_branch_marks_it_colle
     assert "Courier booked" in part and "Return me by courier" in part
     assert "Keep me a while" not in part
     fees_part = booked.text.split('id="fees"')[1].split("</section>")[0]
-    assert "Courier" in fees_part and "5.00" in fees_part
+    assert "You owe nothing." in fees_part  # the fee is charged when the courier collects
+    assert "fee CN¥5.00" in part
     again = client.get("/account/courier")
     assert "1 book is already booked for a courier." in again.text
     assert "Return me by courier" not in again.text

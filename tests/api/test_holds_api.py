@@ -233,13 +233,14 @@ def test_a_reader_books_a_courier_and_the_home_library_collects(
     assert booked.status_code == 201, booked.text
     body = booked.json()
     assert body["status"] == "requested" and body["fee"] == "6.50"
+    assert body["fee_charged"] is False  # charged when the courier collects
     assert body["library_id"] == community and body["items"] == [
         {"barcode": "K-1", "title": "Heavy atlas"}
     ]
     assert client.post(f"{API}/courier-returns", json=ask, headers=key).json() == body
     twice = client.post(f"{API}/courier-returns", json=ask, headers=me)
     assert twice.status_code == 409 and twice.json()["error"] == "courier_already_requested"
-    assert client.get(f"{API}/fees", headers=me).json()["balance"] == "6.50"
+    assert client.get(f"{API}/fees", headers=me).json()["balance"] == "0.00"
     # Only the reader sees it; another reader cannot call it off.
     assert [c["id"] for c in client.get(f"{API}/courier-returns", headers=me).json()] == [
         body["id"]
@@ -260,6 +261,8 @@ def test_a_reader_books_a_courier_and_the_home_library_collects(
     )
     collected = client.post(f"{API}/courier-returns/{body['id']}/collect", headers=staff)
     assert collected.status_code == 200 and collected.json()["status"] == "collected"
+    assert collected.json()["fee_charged"] is True
+    assert client.get(f"{API}/fees", headers=me).json()["balance"] == "6.50"
     coming = client.get(
         f"{API}/transits", params={"library_id": community, "direction": "receive"}, headers=staff
     ).json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ import orjson
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from biblioverse import libraries
+from biblioverse import catalog, libraries
 from biblioverse.twin import layout
 from tests.api.test_pages import csrf_of, sign_in
 from tests.factories import NOW, STAFF_PW, World, copies
@@ -285,3 +286,27 @@ def test_a_librarian_replaces_the_plan_from_the_console(
     assert send("plan.geojson", orjson.dumps(doc)).status_code == 403
     sign_in(client, "staff", "cataloguer", STAFF_PW)
     assert client.get("/staff/floor-plans").status_code == 403
+
+
+def test_the_map_names_a_floor_as_the_record_page_does(
+    client: TestClient, session: Session, world: World, as_staff: Headers
+) -> None:
+    doc, r = plan_for(session, world)
+    central = world.central.id
+    put = client.put(
+        f"/api/v1/libraries/{central}/floor-plan", json=doc, headers=as_staff("central-lib")
+    )
+    assert put.status_code == 200, put.text
+    item_id = r.items["B1"]
+    record_id = session.get_one(catalog.Item, item_id).record_id
+    session.rollback()
+    record = client.get(f"/catalog/records/{record_id}")
+    assert "Floor 2 · Literature" in record.text  # the location's floor
+    shown = client.get(f"/libraries/{central}/map", params={"to": f"item:{item_id}"})
+    assert shown.status_code == 200
+    captions = re.findall(r"<figcaption>([^<]*)</figcaption>", shown.text)
+    assert "Floor 2 · First floor" in captions  # the same number first, then the plan's words
+    client.get("/lang/zh_Hans")
+    zh = client.get(f"/libraries/{central}/map", params={"to": f"item:{item_id}"})
+    assert "2 层 · 二层" in re.findall(r"<figcaption>([^<]*)</figcaption>", zh.text)
+    assert "2 层 · 文学" in client.get(f"/catalog/records/{record_id}").text

@@ -1,4 +1,5 @@
-"""Courier returns: the reader books a courier for their loans and pays the logistics fee;
+"""Courier returns: the reader books a courier for their loans, in its service hours, and pays
+the logistics fee when it collects;
 fines stop at the pickup time asked for; the copies are in transit until a library scans
 them in."""
 
@@ -68,9 +69,9 @@ def test_a_courier_return_from_booking_to_arrival(session: Session) -> None:
     row = _book(session, w, loans)
     session.commit()
 
-    # One trip, one fee: the highest of the loans' rules, charged at once.
-    fee = session.get(Fee, row.fee_id)
-    assert fee is not None and (fee.kind, fee.amount) == ("logistics", Decimal("8.00"))
+    # One trip, one fee: the highest of the loans' rules, quoted now, charged at pickup.
+    assert row.fee_amount == Decimal("8.00") and row.fee_id is None
+    assert fees.balance(session, w.reader_community.id) == Decimal("0.00")
     assert row.address == "12 Garden Road, Flat 3" and row.to_unit_id == w.community.id
     assert all(x.status == "open" for x in loans)  # still the reader's until collected
 
@@ -88,6 +89,9 @@ def test_a_courier_return_from_booking_to_arrival(session: Session) -> None:
     courier.collect(session, collector, row.id, at=late)
     session.commit()
     assert row.status == "collected" and row.collected_at == late
+    fee = session.get(Fee, row.fee_id)
+    assert fee is not None and (fee.kind, fee.amount) == ("logistics", Decimal("8.00"))
+    assert fee.created_at == late and fee.org_unit_id == w.community.id
     for loan in loans:
         session.refresh(loan)
         assert loan.status == "returned" and loan.returned_unit_id == w.community.id
@@ -159,6 +163,9 @@ def test_bad_requests_name_the_field_and_write_nothing(session: Session) -> None
         ({"pickup_at": at - dt.timedelta(minutes=1)}, {"pickup_at"}),
         ({"pickup_at": at + dt.timedelta(days=31)}, {"pickup_at"}),
         ({"pickup_at": dt.datetime(2026, 12, 5, 10, 0)}, {"pickup_at"}),  # no UTC offset
+        # the courier's service hours are the home library's opening hours, 09:00-21:00
+        ({"pickup_at": dt.datetime(2026, 12, 5, 8, 59, tzinfo=BEIJING)}, {"pickup_at"}),
+        ({"pickup_at": dt.datetime(2026, 12, 5, 21, 0, tzinfo=BEIJING)}, {"pickup_at"}),
         ({"loan_ids": [], "address": ""}, {"loan_ids", "address"}),
     ]
     for kw, fields in cases:
@@ -184,10 +191,14 @@ def test_bad_requests_name_the_field_and_write_nothing(session: Session) -> None
     with pytest.raises(errors.CourierAlreadyRequested):
         _book(session, w, loans)
     assert session.scalar(select(func.count()).select_from(CourierReturn)) == 1
-    assert fees.balance(session, w.reader_community.id) == before + Decimal("5.00")
+    assert fees.balance(session, w.reader_community.id) == before  # charged at pickup
+    with pytest.raises(ValidationFailed) as closed:
+        _book(session, w, loans[1:], pickup_at=dt.datetime(2026, 12, 5, 22, 0, tzinfo=BEIJING))
+    (problem,) = closed.value.errors
+    assert (problem.field, problem.code) == ("pickup_at", "outside_service_hours")
 
 
-def test_cancel_waives_the_fee_and_only_the_destination_library_collects(
+def test_cancel_charges_nothing_and_only_the_destination_library_collects(
     session: Session,
 ) -> None:
     w, loans = _setup(session)
@@ -217,7 +228,7 @@ def test_loans_brought_back_at_a_desk_meanwhile_are_left_alone(session: Session)
     circulation.checkin(session, desk, barcode="C-1", at_unit_id=w.community.id, at=PICKUP)
     circulation.checkin(session, desk, barcode="A-1", at_unit_id=w.community.id, at=PICKUP)
     courier.collect(session, desk, row.id, at=PICKUP + dt.timedelta(hours=1))
-    assert row.status == "delivered"  # nothing travelled
+    assert row.status == "delivered" and row.fee_id is None  # nothing travelled, no fee
     assert (
         session.scalar(select(func.count()).select_from(Transit).where(Transit.reason == "courier"))
         == 0
@@ -257,7 +268,8 @@ def test_a_readers_data_file_is_their_card_then_each_registered_section(session:
     assert asked == [w.reader_community.id]
     assert data["reader"]["home_library"] == w.community.code
     assert sorted(x["barcode"] for x in data["loans"]) == ["A-1", "C-1"]
-    assert [(f["kind"], f["amount"]) for f in data["fees"]] == [("logistics", "8.00")]
+    assert data["fees"] == []  # the courier's fee is charged when it collects
+    assert [c["fee"] for c in data["courier_returns"]] == ["8.00"]
     assert [c["address"] for c in data["courier_returns"]] == [row.address]
     # Only a reader exports, and only their own card.
     with pytest.raises(PermissionDenied):

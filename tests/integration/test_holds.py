@@ -403,3 +403,40 @@ def test_returned_loans_forget_their_reader_unless_the_reader_keeps_a_history(
     assert quiet.reader_id is None and kept.reader_id == keeper.id
     assert [x.title for x in circulation.reading_history(session, keeper.id)] == ["Private reading"]
     assert circulation.reading_history(session, w.reader_central.id) == []
+
+
+def test_a_hold_not_needed_after_a_day_expires_unfilled_after_it(session: Session) -> None:
+    w = factories.world(session)
+    factories.rule(session, w)
+    (copy,) = factories.copies(session, w, "Wanted for a week", ["N-1"])
+    lend(session, w, w.reader_central, "N-1", w.central)
+    today = dt.date(2026, 11, 18)  # NOW in Beijing
+
+    def place(reader: readers.Reader, until: dt.date | None) -> circulation.Hold:
+        return holds.place(
+            session,
+            None,
+            reader_id=reader.id,
+            record_id=copy.record_id,
+            pickup_unit_id=w.central.id,
+            at=NOW,
+            not_needed_after=until,
+        )
+
+    for bad in (today - DAY, today + 400 * DAY):
+        with pytest.raises(ValidationFailed) as refused:
+            place(w.reader_community, bad)
+        assert [e.field for e in refused.value.errors] == ["not_needed_after"]
+    week = place(w.reader_community, today + 7 * DAY)
+    third = factories.reader(session, w.central, 3)
+    whenever = place(third, None)
+    holds.suspend(session, None, whenever.id, until=None, at=NOW)
+    # It lives through its last day, and ends the day after, even suspended.
+    assert holds.expire_and_resume(session, NOW + 7 * DAY).expired == 0
+    assert holds.expire_and_resume(session, NOW + 8 * DAY).expired == 1
+    assert week.status == "expired" and week.closed_at == NOW + 8 * DAY
+    assert whenever.status == "suspended"
+    # The copy, back, is not set aside for a hold that is no longer wanted.
+    holds.resume(session, None, whenever.id, at=NOW + 8 * DAY)
+    back = scan_in(session, w, "N-1", w.central, NOW + 8 * DAY)
+    assert back.routing.hold is whenever

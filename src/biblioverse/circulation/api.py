@@ -319,6 +319,7 @@ def _hold_out(session: DbSession, hold: Hold) -> HoldOut:
         priority=hold.priority,
         placed_at=hold.placed_at,
         suspended_until=hold.suspended_until,
+        not_needed_after=hold.not_needed_after,
         trapped_item_id=hold.trapped_item_id,
         ready_at=hold.ready_at,
         expires_at=hold.expires_at,
@@ -358,6 +359,7 @@ async def place_hold(body: HoldIn, work: Work) -> Response:
             pickup_unit_id=body.pickup_library_id,
             at=work.now,
             override=body.override,
+            not_needed_after=body.not_needed_after,
         )
         return _hold_out(session, hold)
 
@@ -417,6 +419,7 @@ def _courier_out(line: courier.CourierLine) -> CourierOut:
         pickup_at=c.pickup_at,
         status=c.status,
         fee=line.fee,
+        fee_charged=line.charged,
         requested_at=c.requested_at,
         collected_at=c.collected_at,
         closed_at=c.closed_at,
@@ -433,8 +436,10 @@ def _one_courier(session: DbSession, row: CourierReturn) -> CourierOut:
     status_code=status.HTTP_201_CREATED,
     response_model=CourierOut,
     summary="Ask a courier to collect loans at an address and take them to the home library",
-    description="The logistics fee (the highest courier fee of the loans' rules) is charged "
-    "at once; fines stop at the pickup time asked for. Readers for their own loans; "
+    description="The pickup time must fall in the courier's service hours, the opening "
+    "hours of the reader's home library (else 422 on pickup_at). The logistics fee (the "
+    "highest courier fee of the loans' rules) is quoted now and charged when the courier "
+    "collects; fines stop at the pickup time asked for. Readers for their own loans; "
     "circulation staff of the reader's home library name the reader." + IDEMPOTENT,
 )
 async def request_courier(body: CourierIn, work: Work) -> Response:

@@ -4,8 +4,10 @@ pickups. The readers' own circulation pages are in :mod:`.pages`."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -56,6 +58,26 @@ def _desks(session: DbSession, actor: Actor) -> list[libraries.OrgUnit]:
     ]
 
 
+@dataclass
+class Slip:
+    """A hold or transit slip to print and put in the copy."""
+
+    heading: str
+    big: str  # what the person sorting reads first: the reader, or the library
+    rows: list[tuple[str, str]]
+
+
+@dataclass
+class Said:
+    """What the desk shows after a scan."""
+
+    result: list[str] = dataclasses.field(default_factory=list)
+    refusal: str = ""
+    refusal_more: list[str] = dataclasses.field(default_factory=list)
+    offer_checkin: str = ""  # a copy on loan to someone else: take it back from here
+    slip: Slip | None = None
+
+
 def _page(
     request: Request,
     session: DbSession,
@@ -63,23 +85,29 @@ def _page(
     form: DeskForm,
     *,
     status_code: int = 200,
-    result: str = "",
-    refusal: str = "",
+    said: Said | None = None,
     overridable: DeskForm | None = None,
+    focus: str = "",
 ) -> HTMLResponse:
     desks = _desks(session, who)
     chosen = next((u for u in desks if str(u.id) == form.library_id), desks[0] if desks else None)
+    said = said or Said()
     return render(
         request,
-        "staff/desk.html",
+        # htmx swaps only the working area; a plain form post gets the whole page
+        "staff/_desk.html" if request.headers.get("hx-request") else "staff/desk.html",
         who,
         status_code,
         desks=desks,
         chosen=chosen,
         form=form,
-        result=result,
-        refusal=refusal,
+        result=said.result,
+        refusal=said.refusal,
+        refusal_more=said.refusal_more,
+        offer_checkin=said.offer_checkin,
+        slip=said.slip,
         overridable=overridable,
+        focus=focus or ("lend-barcode" if form.card_number else "lend-card"),
         section="desk",
     )
 
@@ -105,6 +133,49 @@ def _unit_id(session: DbSession, who: Actor, form: DeskForm) -> int:
     return desks[0].id if desks else 0
 
 
+def _when(session: DbSession, unit_id: int, value: dt.datetime) -> str:
+    return i18n.format_datetime(value, libraries.get_unit(session, unit_id).timezone)
+
+
+def _on_loan_to(
+    session: DbSession, who: Actor, barcode: str, card_number: str
+) -> tuple[list[str], str]:
+    """Whom a copy refused as already on loan is lent to, as much as this desk may know
+    (ADR 0025: another library's desk sees the card's summary), and the barcode to offer
+    taking back."""
+    copy = service.copy_at_desk(session, barcode)
+    if copy is None or copy.loan is None or copy.loan.returned_at is not None:
+        return [], ""
+    loan, reader = copy.loan, copy.reader
+    units = libraries.unit_names(session)
+    if reader is None:
+        return [], barcode
+    words = {
+        "title": copy.title,
+        "barcode": copy.item.barcode,
+        "name": reader.name,
+        "card": reader.card_number,
+        "library": units[reader.home_library_id].name(i18n.get_locale()),
+        "due": _when(session, loan.org_unit_id, loan.due_at),
+        "lent": _when(session, loan.org_unit_id, loan.loaned_at),
+        "at": units[loan.org_unit_id].name(i18n.get_locale()),
+    }
+    if reader.card_number == card_number.strip():
+        return [_("%(name)s already has %(title)s on loan, due %(due)s.") % words], ""
+    if readers.access(session, who, reader) is readers.ReaderAccess.FULL:
+        lines = [
+            _("%(title)s (%(barcode)s) is on loan to %(name)s, card %(card)s.") % words,
+            _("Lent %(lent)s at %(at)s, due %(due)s.") % words,
+        ]
+    else:
+        lines = [
+            _("%(title)s (%(barcode)s) is on loan to %(name)s, card %(card)s, of %(library)s.")
+            % words
+        ]
+    lines.append(_("If the copy is here, take it back first."))
+    return lines, copy.item.barcode
+
+
 @router.post("/staff/desk/checkout", response_class=HTMLResponse, dependencies=[Csrf])
 def lend(
     request: Request,
@@ -115,14 +186,23 @@ def lend(
 ) -> Response:
     reader = readers.by_card(session, form.card_number)
     if reader is None:
-        return _page(request, session, who, form, status_code=409, refusal=_(NO_READER))
+        return _page(
+            request,
+            session,
+            who,
+            form.model_copy(update={"barcode": "", "override": ""}),
+            status_code=409,
+            said=Said(refusal=_(NO_READER)),
+            focus="lend-card",
+        )
+    barcode = form.barcode.strip()
     try:
         with session.begin_nested():
             loan = service.checkout(
                 session,
                 who,
                 reader_id=reader.id,
-                barcode=form.barcode.strip(),
+                barcode=barcode,
                 at_unit_id=_unit_id(session, who, form),
                 at=now,
                 override=form.override or None,
@@ -138,23 +218,40 @@ def lend(
             and who.can(Permission.CIRCULATION_OVERRIDE, unit.path)
             else None
         )
+        said = Said(refusal=to_desk(exc))
+        if isinstance(exc, errors.ItemOnLoan):
+            said.refusal_more, said.offer_checkin = _on_loan_to(
+                session, who, barcode, form.card_number
+            )
         return _page(
             request,
             session,
             who,
             kept,
             status_code=status_of(exc),
-            refusal=to_desk(exc),
+            said=said,
             overridable=again,
         )
-    unit = libraries.get_unit(session, loan.org_unit_id)
-    result = _("%(barcode)s lent to %(name)s, due %(due)s.") % {
-        "barcode": form.barcode.strip(),
-        "name": reader.name,
-        "due": i18n.format_datetime(loan.due_at, unit.timezone, "short"),
-    }
+    copy = service.copy_at_desk(session, barcode)
+    result = [
+        _("Lent: %(title)s (%(barcode)s) to %(name)s, card %(card)s.")
+        % {
+            "title": copy.title if copy else barcode,
+            "barcode": barcode,
+            "name": reader.name,
+            "card": reader.card_number,
+        },
+        _("Due %(due)s.") % {"due": _when(session, loan.org_unit_id, loan.due_at)},
+    ]
     # The card stays for the next copy; the barcode field empties for the next scan.
-    return _page(request, session, who, form.model_copy(update={"barcode": ""}), result=result)
+    return _page(
+        request,
+        session,
+        who,
+        form.model_copy(update={"barcode": "", "override": ""}),
+        said=Said(result=result),
+        focus="lend-barcode",
+    )
 
 
 @router.post("/staff/desk/checkin", response_class=HTMLResponse, dependencies=[Csrf])
@@ -165,44 +262,123 @@ def take_back(
     now: Now,
     form: Annotated[DeskForm, Form()],
 ) -> Response:
+    barcode = form.barcode.strip()
+    kept = form.model_copy(update={"barcode": "", "override": ""})
+    unit_id = _unit_id(session, who, form)
     try:
         with session.begin_nested():
-            done = service.checkin(
-                session,
-                who,
-                barcode=form.barcode.strip(),
-                at_unit_id=_unit_id(session, who, form),
-                at=now,
-            )
+            done = service.checkin(session, who, barcode=barcode, at_unit_id=unit_id, at=now)
+    except errors.NotOnLoan as exc:
+        said = _already_back(session, barcode) or Said(refusal=to_desk(exc))
+        status = 200 if said.result else status_of(exc)
+        return _page(
+            request, session, who, kept, status_code=status, said=said, focus="return-barcode"
+        )
     except DomainError as exc:
-        kept = form.model_copy(update={"barcode": ""})
-        return _page(request, session, who, kept, status_code=status_of(exc), refusal=to_desk(exc))
-    result = _routing_words(session, form.barcode.strip(), done)
-    return _page(request, session, who, form.model_copy(update={"barcode": ""}), result=result)
+        return _page(
+            request,
+            session,
+            who,
+            kept,
+            status_code=status_of(exc),
+            said=Said(refusal=to_desk(exc)),
+            focus="return-barcode",
+        )
+    said = _checkin_words(session, barcode, done, now)
+    return _page(request, session, who, kept, said=said, focus="return-barcode")
 
 
-def _routing_words(session: DbSession, barcode: str, done: service.Checkin) -> str:
-    """What the desk is told to do with a copy just scanned in."""
-    units = libraries.unit_names(session)
-    locale = i18n.get_locale()
-    back = _("%(barcode)s is back.") % {"barcode": barcode} if done.loan else ""
-    routing = done.routing
-    if routing.action is holds.Action.HOLD_SHELF and routing.hold is not None:
-        reader = readers.get(session, routing.hold.reader_id)
-        then = _("Put it on the hold shelf for %(name)s (card %(card)s).") % {
-            "name": reader.name,
-            "card": reader.card_number,
-        }
-    elif routing.action is holds.Action.TRANSIT:
-        where = units[routing.unit_id].name(locale)
-        then = (
-            _("Send it to %(library)s for a hold.") % {"library": where}
-            if routing.hold is not None
-            else _("Send it home to %(library)s.") % {"library": where}
+def _already_back(session: DbSession, barcode: str) -> Said | None:
+    """A copy on its shelf scanned in again: when and where its last loan ended."""
+    copy = service.copy_at_desk(session, barcode)
+    if copy is None or copy.loan is None or copy.loan.returned_at is None:
+        return None
+    where = copy.loan.returned_unit_id or copy.loan.org_unit_id
+    words = {
+        "title": copy.title,
+        "barcode": copy.item.barcode,
+        "when": _when(session, where, copy.loan.returned_at),
+        "library": libraries.unit_names(session)[where].name(i18n.get_locale()),
+    }
+    return Said(
+        result=[
+            _("Already back: %(title)s (%(barcode)s) was taken back %(when)s at %(library)s.")
+            % words,
+            _("Nothing more to do: put it back on the shelf."),
+        ]
+    )
+
+
+def _checkin_words(
+    session: DbSession, barcode: str, done: service.Checkin, now: dt.datetime
+) -> Said:
+    """What the desk is told of a copy just scanned in: the title and the reader, the
+    fine, and what to do with the copy (with a slip to print when it goes elsewhere)."""
+    copy = service.copy_at_desk(session, barcode)
+    title = copy.title if copy else barcode
+    said = Said()
+    words = {"title": title, "barcode": done.item.barcode}
+    if done.again:
+        said.result.append(_("Already scanned in: %(title)s (%(barcode)s).") % words)
+    elif done.loan is not None:
+        reader = readers.get(session, done.loan.reader_id) if done.loan.reader_id else None
+        if reader is not None:
+            said.result.append(
+                _("Back: %(title)s (%(barcode)s), from %(name)s, card %(card)s.")
+                % {**words, "name": reader.name, "card": reader.card_number}
+            )
+        else:
+            said.result.append(_("Back: %(title)s (%(barcode)s).") % words)
+        fine = service.fine_of(session, done.loan.id)
+        said.result.append(
+            _("Fine charged: %(amount)s.") % {"amount": i18n.format_money(fine)}
+            if fine > 0
+            else _("Back in time: no fine.")
         )
     else:
-        then = _("Put it back on the shelf.")
-    return f"{back} {then}".strip()
+        said.result.append(_("Received: %(title)s (%(barcode)s).") % words)
+    routing_line, slip = _routing(session, done, title, now)
+    said.result.append(routing_line)
+    said.slip = slip
+    return said
+
+
+def _routing(
+    session: DbSession, done: service.Checkin, title: str, now: dt.datetime
+) -> tuple[str, Slip | None]:
+    """What the desk is told to do with a copy just scanned in, and its slip."""
+    units = libraries.unit_names(session)
+    locale = i18n.get_locale()
+    routing = done.routing
+    barcode = done.item.barcode
+    if routing.action is holds.Action.HOLD_SHELF and routing.hold is not None:
+        reader = readers.get(session, routing.hold.reader_id)
+        who_for = {"name": reader.name, "card": reader.card_number}
+        then = _("Put it on the hold shelf for %(name)s (card %(card)s).") % who_for
+        rows = [
+            (_("Title"), title),
+            (_("Barcode"), barcode),
+            (_("Card number"), reader.card_number),
+        ]
+        if routing.hold.expires_at is not None:
+            rows.append((_("Keep until"), _when(session, routing.unit_id, routing.hold.expires_at)))
+        return then, Slip(_("Hold slip"), reader.name, rows)
+    if routing.action is holds.Action.TRANSIT:
+        where = units[routing.unit_id].name(locale)
+        for_hold = routing.hold is not None
+        then = (
+            _("Send it to %(library)s for a hold.") % {"library": where}
+            if for_hold
+            else _("Send it home to %(library)s.") % {"library": where}
+        )
+        sender = routing.transit.from_unit_id if routing.transit else None
+        rows = [(_("Title"), title), (_("Barcode"), barcode)]
+        if sender is not None:
+            rows.append((_("From"), units[sender].name(locale)))
+        rows.append((_("Why"), _("A hold to collect there") if for_hold else _("Going home")))
+        rows.append((_("Sent"), _when(session, sender or routing.unit_id, now)))
+        return then, Slip(_("Transit slip"), where, rows)
+    return _("Put it back on the shelf."), None
 
 
 @router.get("/staff/rules", response_class=HTMLResponse)

@@ -1,17 +1,19 @@
 """Courier returns: a reader asks for their loans to be collected at an address.
 
-1. :func:`request`: the reader names the loans, the address and when the courier may come.
-   The logistics fee is charged at once (the highest ``courier_fee`` of the loans' rules:
-   one trip). Fines stop at the pickup time asked for: the courier's delay is not the
-   reader's.
+1. :func:`request`: the reader names the loans, the address and when the courier may come,
+   within the courier's service hours: the opening hours of the library the parcel goes to
+   (ADR 0037). The logistics fee is quoted (the highest ``courier_fee`` of the loans'
+   rules: one trip) and not yet charged. Fines stop at the pickup time asked for: the
+   courier's delay is not the reader's.
 2. :func:`collect`: the courier has the parcel (staff of the reader's home library, where
-   it goes, record it). The loans end now, their fines counted up to the pickup time; the
-   copies are in transit to that library, with no sending library.
+   it goes, record it). The fee quoted is charged now; the loans end, their fines counted
+   up to the pickup time; the copies are in transit to that library, with no sending
+   library.
 3. The library scans the copies in (:func:`biblioverse.circulation.checkin`), which
    receives the transits and routes each copy as any return; the reader gets a notice per
    copy, and the request is delivered when no copy is still on its way.
 
-A request not yet collected can be cancelled; its unpaid fee is waived.
+A request not yet collected can be cancelled, at no charge.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from biblioverse.circulation.lifecycle import (
     move,
 )
 from biblioverse.circulation.matrix import Matrix
-from biblioverse.circulation.models import CourierLoan, CourierReturn, Fee, Loan, Transit
+from biblioverse.circulation.models import CourierLoan, CourierReturn, Loan, Transit
 from biblioverse.errors import FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
 from biblioverse.i18n import N_
@@ -91,6 +93,14 @@ def request(
         problems.append(FieldError("pickup_at", "invalid", N_("A time with its UTC offset.")))
     elif not at <= pickup_at <= at + BOOKING_WINDOW:
         problems.append(FieldError("pickup_at", "invalid", N_("A time from now to 30 days ahead.")))
+    elif not libraries.is_open(home, pickup_at):
+        problems.append(
+            FieldError(
+                "pickup_at",
+                "outside_service_hours",
+                N_("The courier comes only while your library is open: choose a time then."),
+            )
+        )
     ids = sorted(set(loan_ids))
     if not ids:
         problems.append(FieldError("loan_ids", "required", N_("Choose at least one loan.")))
@@ -117,7 +127,6 @@ def request(
     )
     if taken is not None:
         raise errors.CourierAlreadyRequested(f"loan {taken} is already booked for a courier")
-    fee_amount = quote(session, reader.id, ids)
     row = CourierReturn(
         reader_id=reader.id,
         to_unit_id=home.id,
@@ -125,15 +134,11 @@ def request(
         pickup_at=pickup_at.astimezone(dt.UTC),
         status=CourierState.REQUESTED.value,
         requested_at=at,
+        fee_amount=quote(session, reader.id, ids),  # charged when the courier collects
     )
     session.add(row)
     session.flush()
     session.add_all(CourierLoan(courier_return_id=row.id, loan_id=i) for i in ids)
-    if fee_amount > 0:
-        fee = fees.charge_logistics(
-            session, reader.id, home.id, fee_amount, at, note=f"courier return {row.id}"
-        )
-        row.fee_id = fee.id
     session.flush()
     if actor is not None and actor.is_staff:
         _audit(session, actor, "request", row, at)
@@ -174,8 +179,8 @@ def _own(session: Session, actor: Actor | None, courier_id: int) -> CourierRetur
 def cancel(
     session: Session, actor: Actor | None, courier_id: int, *, at: dt.datetime
 ) -> CourierReturn:
-    """Call the courier off before the collection; the unpaid fee is waived (a paid one is
-    refunded at the desk, outside the system)."""
+    """Call the courier off before the collection: nothing is charged (a fee charged at
+    booking by an earlier version is waived if unpaid, refunded at the desk if paid)."""
     row = _own(session, actor, courier_id)
     row.status = move(COURIER, "courier return", row.status, CourierState.CANCELLED)
     row.closed_at = at
@@ -232,9 +237,14 @@ def collect(session: Session, actor: Actor, courier_id: int, *, at: dt.datetime)
             session, "circulation.loan.returned", {"loan_id": loan.id, "item_id": item.id}, at=at
         )
         catalog.availability_changed(session, [item.record_id], at)
-    if not pairs:  # everything came back by other ways: nothing travels
+    if not pairs:  # everything came back by other ways: nothing travels, nothing to pay
         row.status = move(COURIER, "courier return", row.status, CourierState.DELIVERED)
         row.closed_at = at
+    elif row.fee_amount > 0 and row.fee_id is None:
+        fee = fees.charge_logistics(
+            session, row.reader_id, unit.id, row.fee_amount, at, note=f"courier return {row.id}"
+        )
+        row.fee_id = fee.id
     session.flush()
     _audit(session, actor, "collect", row, at)
     _event(session, "circulation.courier.collected", row, at)
@@ -276,7 +286,11 @@ class CourierLine:
 
     courier: CourierReturn
     titles: list[tuple[str, str]]  # (barcode, title)
-    fee: Decimal
+    fee: Decimal  # the fee quoted at booking, charged when the courier collects
+
+    @property
+    def charged(self) -> bool:
+        return self.courier.fee_id is not None
 
 
 def lines(session: Session, rows: list[CourierReturn]) -> list[CourierLine]:
@@ -292,13 +306,7 @@ def lines(session: Session, rows: list[CourierReturn]) -> list[CourierLine]:
         .order_by(catalog.Item.barcode)
     ):
         titles[cid].append((code, title))
-    amounts = {
-        f.id: f.amount
-        for f in session.scalars(
-            select(Fee).where(Fee.id.in_([r.fee_id for r in rows if r.fee_id]))
-        )
-    }
-    return [CourierLine(r, titles[r.id], amounts.get(r.fee_id or 0, Decimal("0.00"))) for r in rows]
+    return [CourierLine(r, titles[r.id], fees.as_money(r.fee_amount)) for r in rows]
 
 
 def booked_loans(session: Session, reader_id: int) -> set[int]:

@@ -94,12 +94,26 @@ def place(
     item_id: int | None = None,
     at: dt.datetime,
     override: str | None = None,
+    not_needed_after: dt.date | None = None,
 ) -> Hold:
     """Put a reader in the queue for a title (any copy) or for one copy, to collect at a
-    member library. Refused, by reason, when no copy may be lent to the reader, none may be
+    member library, until ``not_needed_after`` if given (unfilled after that day, the hold
+    expires). Refused, by reason, when no copy may be lent to the reader, none may be
     collected at that library, the reader already has it or asked for it, or their holds
     are at the rule's limit."""
     _act_for(actor, reader_id)
+    if not_needed_after is not None and not rules.wanted_long_enough(
+        not_needed_after, readers.local_today(at)
+    ):
+        raise ValidationFailed(
+            [
+                FieldError(
+                    "not_needed_after",
+                    "invalid",
+                    N_("A date from today to a year ahead, or leave it empty."),
+                )
+            ]
+        )
     reader = readers.get(session, reader_id)
     record = catalog.get_record(session, record_id)
     pickup = libraries.get_unit(session, pickup_unit_id)
@@ -164,6 +178,7 @@ def place(
         status=HoldState.WAITING.value,
         priority=max(p.hold_priority for _i, p in collectable),
         placed_at=at,
+        not_needed_after=not_needed_after,
     )
     try:
         with session.begin_nested():
@@ -505,6 +520,16 @@ def route(
     return Routing(Action.TRANSIT, item.org_unit_id, None, transit)
 
 
+def set_aside_for(session: Session, item_id: int) -> int | None:
+    """The hold this copy is set aside for (on its way or on the hold shelf), if any."""
+    return session.scalar(
+        select(Hold.id).where(
+            Hold.trapped_item_id == item_id,
+            Hold.status.in_([HoldState.IN_TRANSIT.value, HoldState.READY.value]),
+        )
+    )
+
+
 def open_transit(session: Session, item_id: int) -> Transit | None:
     return session.scalar(
         select(Transit).where(
@@ -563,7 +588,8 @@ class HoldJobReport:
 
 def expire_and_resume(session: Session, at: dt.datetime) -> HoldJobReport:
     """Holds not collected in time expire (their copies wait on the hold shelf to be
-    scanned on to the next reader); suspensions that have run out end."""
+    scanned on to the next reader), and so do holds still unfilled after the reader's "not
+    needed after" date; suspensions that have run out end."""
     report = HoldJobReport()
     for hold in session.scalars(
         select(Hold).where(Hold.status == HoldState.READY.value, Hold.expires_at < at)
@@ -573,6 +599,16 @@ def expire_and_resume(session: Session, at: dt.datetime) -> HoldJobReport:
         report.expired += 1
         _event(session, "circulation.hold.expired", hold, at)
     today = readers.local_today(at)
+    for hold in session.scalars(
+        select(Hold).where(
+            Hold.status.in_([HoldState.WAITING.value, HoldState.SUSPENDED.value]),
+            Hold.not_needed_after < today,
+        )
+    ):
+        _set(hold, HoldState.EXPIRED)
+        hold.closed_at = at
+        report.expired += 1
+        _event(session, "circulation.hold.expired", hold, at)
     for hold in session.scalars(
         select(Hold).where(Hold.status == HoldState.SUSPENDED.value, Hold.suspended_until <= today)
     ):

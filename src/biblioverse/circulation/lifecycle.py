@@ -60,9 +60,10 @@ HOLD: Mapping[HoldState, frozenset[HoldState]] = {
             HoldState.READY,
             HoldState.FULFILLED,  # the reader took a copy from the open shelf
             HoldState.CANCELLED,
+            HoldState.EXPIRED,  # past the reader's "not needed after" date
         }
     ),
-    HoldState.SUSPENDED: frozenset({HoldState.WAITING, HoldState.CANCELLED}),
+    HoldState.SUSPENDED: frozenset({HoldState.WAITING, HoldState.CANCELLED, HoldState.EXPIRED}),
     HoldState.IN_TRANSIT: frozenset(
         {HoldState.READY, HoldState.WAITING, HoldState.CANCELLED}  # WAITING: copy went astray
     ),

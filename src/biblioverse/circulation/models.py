@@ -144,6 +144,8 @@ class Hold(Base):
     priority: Mapped[int] = mapped_column(SmallInteger, default=0)
     placed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     suspended_until: Mapped[dt.date | None] = mapped_column(Date)
+    # The reader's last day of wanting it: unfilled after that day, the hold expires.
+    not_needed_after: Mapped[dt.date | None] = mapped_column(Date)
     # The copy set aside for it (in transit to the pickup library or on its hold shelf).
     trapped_item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
     ready_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -188,7 +190,8 @@ class Transit(Base):
 
 class CourierReturn(Base):
     """A reader's request that a courier collect loans at an address and bring them to
-    their home library. The reader pays the logistics fee; fines stop at the pickup time
+    their home library. The reader pays the logistics fee quoted at booking (``fee_amount``)
+    when the courier collects (``fee_id``, the fee charged then); fines stop at the pickup time
     asked for; once collected the loans end and the copies are in transit until the
     library scans them in."""
 
@@ -203,6 +206,9 @@ class CourierReturn(Base):
     pickup_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(10), index=True)
     fee_id: Mapped[int | None] = mapped_column(ForeignKey("fees.id"))
+    fee_amount: Mapped[Decimal] = mapped_column(
+        Numeric(10, 2), default=Decimal("0.00"), server_default="0.00"
+    )
     requested_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     collected_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

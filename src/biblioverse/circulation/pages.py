@@ -111,6 +111,7 @@ def renew_loan(
 
 class HoldForm(BaseModel):
     pickup_library_id: str = Field(default="", max_length=20)
+    not_needed_after: str = Field(default="", max_length=40)
 
 
 @router.get("/catalog/records/{record_id}/hold", response_class=HTMLResponse)
@@ -127,6 +128,8 @@ def _hold_page(
     *,
     refusal: str = "",
     status_code: int = 200,
+    errors_: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
 ) -> HTMLResponse:
     record = catalog.get_record(session, record_id)
     reader = readers.get(session, actor.id)
@@ -143,6 +146,8 @@ def _hold_page(
         home_id=reader.home_library_id,
         mine=mine,
         refusal=refusal,
+        errors=errors_ or {},
+        values=values or {},
     )
 
 
@@ -158,6 +163,16 @@ def place_hold(
     if not form.pickup_library_id.isdigit():
         words = _("Choose a library to collect it at.")
         return _hold_page(request, session, actor, record_id, refusal=words, status_code=409)
+    values = form.model_dump()
+    wanted_until: dt.date | None = None
+    try:
+        text = form.not_needed_after.strip()
+        wanted_until = dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        problem = {"not_needed_after": _("A date as YYYY-MM-DD, or leave it empty.")}
+        return _hold_page(
+            request, session, actor, record_id, status_code=422, errors_=problem, values=values
+        )
     try:
         with session.begin_nested():
             hold = holds.place(
@@ -167,7 +182,13 @@ def place_hold(
                 record_id=record_id,
                 pickup_unit_id=int(form.pickup_library_id),
                 at=now,
+                not_needed_after=wanted_until,
             )
+    except ValidationFailed as exc:
+        problem = {e.field: i18n.field_message(e) for e in exc.errors}
+        return _hold_page(
+            request, session, actor, record_id, status_code=422, errors_=problem, values=values
+        )
     except DomainError as exc:
         refusal = to_reader(exc)
         return _hold_page(
@@ -278,7 +299,12 @@ async def book_courier(
                 at=now,
             )
     except ValidationFailed as exc:
-        problems = {e.field: _(COURIER_FIELDS[e.field]) for e in exc.errors}
+        problems = {
+            e.field: i18n.field_message(e)
+            if e.code == "outside_service_hours"
+            else _(COURIER_FIELDS[e.field])
+            for e in exc.errors
+        }
         return _courier_page(
             request, session, actor, now, values=values, errors_=problems, status_code=422
         )

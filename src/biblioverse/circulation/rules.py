@@ -133,6 +133,16 @@ def due_at(policy: Policy, start: dt.datetime, schedule: Schedule) -> dt.datetim
     return _closing_of_open_day(local.date() + dt.timedelta(days=policy.loan_days), schedule)
 
 
+# How far ahead a reader may say they still want a title.
+HOLD_WANTED_AT_MOST = dt.timedelta(days=366)
+
+
+def wanted_long_enough(not_needed_after: dt.date, today: dt.date) -> bool:
+    """Whether a hold's "not needed after" date may be given: today at the earliest (the
+    hold lives through that day), a year ahead at the most."""
+    return today <= not_needed_after <= today + HOLD_WANTED_AT_MOST
+
+
 def hold_expires_at(policy: Policy, ready: dt.datetime, schedule: Schedule) -> dt.datetime:
     """When a copy set aside at ``ready`` leaves the hold shelf unless collected: closing
     time of the policy's last hold-shelf day, moved to the next day the branch opens."""

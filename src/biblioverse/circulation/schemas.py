@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from biblioverse import catalog, readers
 from biblioverse.circulation.lifecycle import CourierState
 from biblioverse.circulation.rules import PickupPolicy
-from biblioverse.fields import DbId, Line
+from biblioverse.fields import DbId, IsoDate, Line
 
 Amount = Annotated[Decimal, Field(ge=0, max_digits=10, decimal_places=2)]
 Count = Annotated[int, Strict(), Field(ge=0, le=10_000)]
@@ -159,6 +159,7 @@ class HoldIn(BaseModel):
     item_id: DbId | None = None
     pickup_library_id: DbId
     override: Reason | None = None
+    not_needed_after: IsoDate | None = None  # unfilled after this day, the hold expires
 
 
 class HoldOut(BaseModel):
@@ -171,6 +172,7 @@ class HoldOut(BaseModel):
     priority: int
     placed_at: dt.datetime
     suspended_until: dt.date | None
+    not_needed_after: dt.date | None
     trapped_item_id: int | None
     ready_at: dt.datetime | None
     expires_at: dt.datetime | None
@@ -286,7 +288,8 @@ class CourierOut(BaseModel):
     address: str
     pickup_at: dt.datetime
     status: CourierState
-    fee: Decimal  # the logistics fee charged
+    fee: Decimal  # the logistics fee quoted at booking
+    fee_charged: bool  # charged when the courier collected (not at booking)
     requested_at: dt.datetime
     collected_at: dt.datetime | None
     closed_at: dt.datetime | None

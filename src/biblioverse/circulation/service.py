@@ -17,9 +17,9 @@ from biblioverse.access import Actor, Permission
 from biblioverse.audit import log_action
 from biblioverse.circulation import checks, courier, errors, fees, holds, rules
 from biblioverse.circulation.errors import RuleNotFound
-from biblioverse.circulation.lifecycle import HOLD, LOAN, HoldState, LoanState, move
+from biblioverse.circulation.lifecycle import HOLD, LOAN, HoldState, LoanState, TransitState, move
 from biblioverse.circulation.matrix import ANY, POLICY_FIELDS, Matrix, matrix
-from biblioverse.circulation.models import CirculationRule, Hold, Loan
+from biblioverse.circulation.models import CirculationRule, Fee, Hold, Loan
 from biblioverse.db import insert_row, plain_rows, write_row
 from biblioverse.errors import DuplicateValue, FieldError, PermissionDenied, ValidationFailed
 from biblioverse.events import record as record_event
@@ -397,11 +397,13 @@ def checkout(
 @dataclass
 class Checkin:
     """What a check-in did: the loan it closed (None when the copy was not on loan: a
-    transit arriving, a copy pulled for a hold) and where the copy goes now."""
+    transit arriving, a copy pulled for a hold) and where the copy goes now. ``again``: the
+    copy was scanned in here before and nothing changed (a second scan of one return)."""
 
     loan: Loan | None
     item: catalog.Item
     routing: holds.Routing
+    again: bool = False
 
 
 def checkin(
@@ -444,23 +446,72 @@ def checkin(
     # A copy on loan is not travelling: transits start when loans end (here, or when a
     # courier collects).
     transit = holds.open_transit(session, item.id) if loan is None else None
+    if (
+        transit is not None
+        and transit.from_unit_id == unit.id
+        and transit.status == TransitState.CREATED
+    ):
+        # Scanned again where it was just routed, before it left: the same transit stands.
+        hold = session.get(Hold, transit.hold_id) if transit.hold_id is not None else None
+        routing = holds.Routing(holds.Action.TRANSIT, transit.to_unit_id, hold, transit)
+        return Checkin(None, item, routing, again=True)
     if transit is not None:
         holds.arrive(session, transit, unit.id, at)
         courier.arrived(session, transit, unit.id, at)
+    # A copy neither on loan nor travelling: on its shelf, or on the hold shelf for a hold.
+    set_aside = holds.set_aside_for(session, item.id) if loan is None and transit is None else None
     routing = holds.route(session, item, unit.id, at, m, from_loan=loan is not None)
-    if (
+    unchanged = (
         loan is None
         and transit is None
-        and routing.action is holds.Action.SHELVE
         and before == (item.status, item.at_unit_id)
-    ):
+        and set_aside == (routing.hold.id if routing.hold is not None else None)
+    )
+    if unchanged and routing.action is holds.Action.SHELVE:
         raise errors.NotOnLoan(f"copy {item.barcode} is not on loan")
     session.flush()
     if loan is not None:
         _changed(session, item, "circulation.loan.returned", loan, at)
     else:
         catalog.availability_changed(session, [item.record_id], at)
-    return Checkin(loan, item, routing)
+    return Checkin(loan, item, routing, again=unchanged)
+
+
+@dataclass
+class CopyAtDesk:
+    """What the desk says about a copy it scanned: its title, its open loan and borrower,
+    or its last return, and the fine a loan's return charged."""
+
+    item: catalog.Item
+    title: str
+    loan: Loan | None  # the open loan, else the last one
+    reader: readers.Reader | None  # that loan's reader (None once anonymised)
+
+
+def copy_at_desk(session: Session, barcode: str) -> CopyAtDesk | None:
+    """The copy with this barcode, its title and its latest loan, for the desk's words."""
+    row = session.execute(
+        select(catalog.Item, catalog.Record.title)
+        .join(catalog.Record, catalog.Record.id == catalog.Item.record_id)
+        .where(catalog.Item.barcode == barcode.strip())
+    ).one_or_none()
+    if row is None:
+        return None
+    item, title = row
+    loan = session.scalar(
+        select(Loan).where(Loan.item_id == item.id).order_by(Loan.loaned_at.desc(), Loan.id.desc())
+    )
+    reader = readers.get(session, loan.reader_id) if loan and loan.reader_id else None
+    return CopyAtDesk(item, title, loan, reader)
+
+
+def fine_of(session: Session, loan_id: int) -> Decimal:
+    """What the return of a loan charged for lateness (0.00 if on time)."""
+    return fees.as_money(
+        session.scalar(
+            select(func.sum(Fee.amount)).where(Fee.loan_id == loan_id, Fee.kind == "overdue")
+        )
+    )
 
 
 def renew(
@@ -593,6 +644,9 @@ def reader_data(session: Session, reader_id: int) -> dict[str, list[dict[str, An
                 "pickup_library": h.pickup.code,
                 "status": h.hold.status,
                 "placed_at": h.hold.placed_at.isoformat(),
+                "not_needed_after": (
+                    h.hold.not_needed_after.isoformat() if h.hold.not_needed_after else None
+                ),
                 "position": h.position,
             }
             for h in holds.holds_of(session, reader_id, active_only=False)

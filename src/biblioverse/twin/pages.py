@@ -78,6 +78,14 @@ def _pts(coords: Any, top: float) -> str:
     return " ".join(f"{x:.2f},{top - y:.2f}" for x, y in coords)
 
 
+def floor_label(floor: rules.Floor, level: int, *, zh: bool) -> str:
+    """A floor as the record page names it ("Floor 2", the location's floor number), then
+    the plan's own name for it when that says something else ("Floor 2 · Science")."""
+    base = _("Floor %(n)d") % {"n": level}
+    own = (floor.name_zh if zh else floor.name_en).strip()
+    return base if not own or own.replace(" ", "") == base.replace(" ", "") else f"{base} · {own}"
+
+
 def draw(
     plan: rules.Plan,
     level: int,
@@ -91,7 +99,7 @@ def draw(
     top = maxy
     d = FloorDrawing(
         level,
-        floor.name_zh if zh else floor.name_en,
+        floor_label(floor, level, zh=zh),
         maxx,
         maxy,
         _pts(floor.outline.exterior.coords, top),

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from markupsafe import Markup
 
 from biblioverse import i18n
@@ -45,12 +46,15 @@ def _moment(value: dt.datetime, now: dt.datetime, tz: str) -> str:
     return i18n.format_moment(value, now, tz)
 
 
-def _short(value: dt.datetime, tz: str = "Asia/Shanghai") -> str:
-    return i18n.format_short(value, tz)
-
-
-def _money(value: object, currency: str = "CNY") -> str:
-    return i18n.format_money(value, currency)
+@pass_context
+def _money(ctx: Context, value: object, currency: str | None = None) -> str:
+    """An amount in ``currency``, else the fees' currency (``settings.currency``), as the
+    language writes it."""
+    if currency is None:
+        request = ctx.get("request")
+        state = getattr(getattr(request, "app", None), "state", None)
+        currency = getattr(getattr(state, "settings", None), "currency", i18n.CURRENCY)
+    return i18n.format_money(str(value or 0), currency or i18n.CURRENCY)
 
 
 def _tr(message: str) -> str:
@@ -68,10 +72,9 @@ env.filters.update(
     hhmm=_hhmm,
     date=_date,
     datetime=_datetime,
+    money=_money,
     tr=_tr,
     nl2br=_nl2br,
-    short=_short,
-    money=_money,
 )
 
 

@@ -41,6 +41,38 @@ function focusableScrolls() {
 document.addEventListener("DOMContentLoaded", focusableScrolls);
 document.addEventListener("htmx:afterSettle", focusableScrolls);
 window.addEventListener("resize", focusableScrolls);
+// A step that cannot be undone (cancelling a hold, closing an inventory) asks first: a form
+// with data-confirm is sent only when the person says yes. Capturing, so that htmx's own
+// submit handlers never see a refused one.
+document.addEventListener(
+  "submit",
+  (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
+    if (!window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  },
+  true,
+);
+
+// The desk answers a refused scan (no such copy, not allowed here) with its working area
+// and the reason, whatever the status: swap it, so the reason shows and the cursor returns
+// to the barcode field. Other errors (an expired form) go to the alert region as usual.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const d = event.detail;
+  if (!d.target || d.target.id !== "desk-work" || d.xhr.status >= 500) return;
+  if (typeof d.serverResponse === "string" && d.serverResponse.includes('id="desk-work"')) {
+    d.shouldSwap = true;
+    d.isError = false;
+  }
+});
+
+// A desk's hold or transit slip: the button prints the page, which prints only the slip.
+document.addEventListener("click", (event) => {
+  if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
+});
 
 // Errors htmx does not swap (an expired form, a busy server, a lost connection) are said in
 // the page's alert region rather than silently ignored.
@@ -131,12 +163,4 @@ document.addEventListener("DOMContentLoaded", () => {
 // "Print" buttons (the map page): the browser's own print dialog.
 document.addEventListener("click", (event) => {
   if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
-});
-
-// Forms that undo something people rely on ask first (data-confirm holds the question).
-document.addEventListener("submit", (event) => {
-  const form = event.target;
-  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
-    event.preventDefault();
-  }
 });
