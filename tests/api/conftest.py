@@ -34,3 +34,15 @@ def as_staff(client: TestClient, world: World) -> Callable[[str], dict[str, str]
 @pytest.fixture()
 def as_reader(client: TestClient, world: World) -> Callable[[str], dict[str, str]]:
     return lambda card: token_for(client, "reader", card, READER_PW)
+
+
+def in_library(client: TestClient, phone: dict[str, str], library_id: int, code: str) -> str:
+    """The ticket a reader's phone gets for scanning a library's "you are here" sign (the
+    library's ``here_code``): sent with a loan by phone there (ADR 0040)."""
+    r = client.post(
+        "/api/v1/circulation/presence",
+        json={"library_id": library_id, "code": code},
+        headers=phone,
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["ticket"])

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from biblioverse import circulation
 from biblioverse.circulation import fees
 from tests import factories
+from tests.api.conftest import in_library
 from tests.factories import World
 
 Headers = Callable[[str], dict[str, str]]
@@ -31,6 +32,7 @@ def test_a_reader_reserves_a_copy_held_elsewhere_and_the_desks_move_it(
         "airport": world.airport.id,
         "other": world.reader_community.id,
     }
+    sign = world.community.here_code
     session.commit()
     me, other = as_reader("CARD000001"), as_reader("CARD000002")
     ask = {"record_id": ids["record"], "pickup_library_id": ids["community"]}
@@ -96,9 +98,11 @@ def test_a_reader_reserves_a_copy_held_elsewhere_and_the_desks_move_it(
     assert mine["status"] == "ready" and mine["expires_at"]
     # Only the reader it waits for may borrow it, by phone at the pickup library.
     lend = {"barcode": "H-1", "library_id": ids["community"]}
-    refused = client.post(f"{API}/checkout", json=lend, headers=other)
+    theirs = {**lend, "presence": in_library(client, other, ids["community"], sign)}
+    refused = client.post(f"{API}/checkout", json=theirs, headers=other)
     assert refused.status_code == 409 and refused.json()["error"] == "item_held"
-    assert client.post(f"{API}/checkout", json=lend, headers=me).status_code == 201
+    mine = {**lend, "presence": in_library(client, me, ids["community"], sign)}
+    assert client.post(f"{API}/checkout", json=mine, headers=me).status_code == 201
     assert client.get(f"{API}/holds", headers=me).json() == []
 
 
@@ -108,9 +112,11 @@ def test_a_retried_request_with_an_idempotency_key_lends_once(
     factories.rule(session, world)
     factories.copies(session, world, "Retry", ["K-1", "K-2"])
     central, neighbour = world.central.id, world.reader_community.id
+    sign = world.central.here_code
     session.commit()
     phone = as_reader("CARD000001")
-    body = {"barcode": "K-1", "library_id": central}
+    ticket = in_library(client, phone, central, sign)
+    body = {"barcode": "K-1", "library_id": central, "presence": ticket}
     first = client.post(f"{API}/checkout", json=body, headers={**phone, "Idempotency-Key": "a1"})
     retry = client.post(f"{API}/checkout", json=body, headers={**phone, "Idempotency-Key": "a1"})
     assert first.status_code == retry.status_code == 201
@@ -118,7 +124,7 @@ def test_a_retried_request_with_an_idempotency_key_lends_once(
     session.rollback()
     assert session.scalar(select(func.count()).select_from(circulation.Loan)) == 1
     session.rollback()
-    other = {"barcode": "K-2", "library_id": central}
+    other = {"barcode": "K-2", "library_id": central, "presence": ticket}
     reused = client.post(f"{API}/checkout", json=other, headers={**phone, "Idempotency-Key": "a1"})
     assert reused.status_code == 409 and reused.json()["error"] == "idempotency_key_reused"
     too_long = client.post(
@@ -278,12 +284,13 @@ def test_who_may_ask_is_checked_before_the_idempotency_key(
 ) -> None:
     factories.rule(session, world)
     factories.copies(session, world, "Keys", ["Q-1"])
-    central = world.central.id
+    central, sign = world.central.id, world.central.here_code
     session.commit()
     phone = as_reader("CARD000001")
+    ticket = in_library(client, phone, central, sign)
     lent = client.post(
         f"{API}/checkout",
-        json={"barcode": "Q-1", "library_id": central},
+        json={"barcode": "Q-1", "library_id": central, "presence": ticket},
         headers={**phone, "Idempotency-Key": "k1"},
     )
     assert lent.status_code == 201, lent.text
