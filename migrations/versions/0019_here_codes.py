@@ -21,8 +21,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("org_units") as batch:
-        batch.add_column(sa.Column("here_code", sa.String(length=32), nullable=True))
+    # Added in place, not through a batch copy: on SQLite a copy of org_units (which every
+    # table refers to) would be dropped with foreign keys on, and fail on any real library.
+    op.add_column(
+        "org_units",
+        sa.Column("here_code", sa.String(length=32), nullable=False, server_default=""),
+    )
     units = sa.table("org_units", sa.column("id", sa.Integer), sa.column("here_code", sa.String))
     conn = op.get_bind()
     for (unit_id,) in conn.execute(sa.select(units.c.id)).all():
@@ -31,10 +35,7 @@ def upgrade() -> None:
             .where(units.c.id == unit_id)
             .values(here_code=secrets.token_urlsafe(12))
         )
-    with op.batch_alter_table("org_units") as batch:
-        batch.alter_column("here_code", existing_type=sa.String(length=32), nullable=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("org_units") as batch:
-        batch.drop_column("here_code")
+    op.drop_column("org_units", "here_code")  # SQLite 3.35+ drops a column in place

@@ -81,7 +81,7 @@ def test_notices_are_written_once_and_mailed_in_the_readers_language(
     assert all(m["To"] == "reader1@example.org" for m in inbox.received)
     ready = next(m for m in inbox.received if "Held for me" in str(m["Subject"]))
     assert ready.get_content().strip() == (
-        "《Held for me》已在 central图书馆 的预约架上，为您保留至 2026/11/25 21:00。"
+        "《Held for me》已在 central图书馆 的预约架上，为您保留至 2026年11月25日 21:00。"
     )
     assert notices.send_pending(session, notices.smtp_sender(url, "x@example.org"), NOW) == 0
     with pytest.raises(ValueError):

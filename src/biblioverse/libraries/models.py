@@ -47,7 +47,7 @@ class OrgUnit(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     # On the library's "you are here" signs: a phone that scanned one is in the library.
-    here_code: Mapped[str] = mapped_column(String(32), default=new_here_code)
+    here_code: Mapped[str] = mapped_column(String(32), default=new_here_code, server_default="")
 
     parent: Mapped[OrgUnit | None] = relationship(remote_side=[id])
     periods: Mapped[list[OpeningPeriod]] = relationship(
