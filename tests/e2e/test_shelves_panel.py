@@ -31,6 +31,7 @@ def test_the_live_panel_answers_during_and_after_an_inventory(
     expect(inventories).to_contain_text("%")
     expect(phone.locator("#count-missing")).to_be_visible()
     assert no_horizontal_scroll(phone)
+    phone.once("dialog", lambda dialog: dialog.accept())  # "Close the inventory?"
     inventories.get_by_role("button", name="Close").first.click()
     expect(
         phone.locator("#inventories").get_by_role("link", name="Report (CSV)").first
