@@ -60,10 +60,16 @@ def _english_messages() -> re.Pattern[str]:
             continue
         if len(m.id) < 3 or not re.search(r"[a-z]{2}", m.id):
             continue
-        pieces = re.split(r"%\(\w+\)[sd]", m.id)
+        parts = re.split(r"%\((\w+)\)[sd]", m.id)  # text, name, text, name, ...
+        pieces, names = parts[::2], parts[1::2]
         if len(pieces) > 1 and not re.search(r"[A-Za-z]{4}", "".join(pieces)):
             continue  # "%(low)s to %(high)s" would match any title with "to" in it
-        texts.append(".{1,40}?".join(re.escape(p) for p in pieces))
+        # a code is one word: "Shelf %(code)s" is not a device named "Shelf reader 2F-SOC"
+        fills = [r"\S{1,40}?" if n == "code" else ".{1,40}?" for n in names]
+        pattern = re.escape(pieces[0])
+        for fill, piece in zip(fills, pieces[1:], strict=True):
+            pattern += fill + re.escape(piece)
+        texts.append(pattern)
     return re.compile("|".join(sorted(texts, key=len, reverse=True)))
 
 
