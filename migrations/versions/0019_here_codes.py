@@ -31,9 +31,7 @@ def upgrade() -> None:
     conn = op.get_bind()
     for (unit_id,) in conn.execute(sa.select(units.c.id)).all():
         conn.execute(
-            units.update()
-            .where(units.c.id == unit_id)
-            .values(here_code=secrets.token_urlsafe(12))
+            units.update().where(units.c.id == unit_id).values(here_code=secrets.token_urlsafe(12))
         )
 
 
